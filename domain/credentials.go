@@ -1,0 +1,186 @@
+package domain
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"hash/crc32"
+	"io"
+	"math/big"
+	"strings"
+)
+
+// Identifier prefixes. The rest of each identifier is a ULID in its
+// canonical 26-character Crockford base32 form.
+const (
+	APIKeyPrefix = "ak_"
+	UserIDPrefix = "usr_"
+	SecretPrefix = "sk_"
+)
+
+const (
+	ulidLength = 26
+	// secretBytes is the secret's entropy: 256 bits.
+	secretBytes = 32
+	// secretBodyLength is the base62 width of 256 bits: ceil(256 / log2(62)).
+	secretBodyLength = 43
+	// secretChecksumLength is the base62 width of a CRC32.
+	secretChecksumLength = 6
+	// SecretLength is the length of a formatted secret.
+	SecretLength = len(SecretPrefix) + secretBodyLength + secretChecksumLength
+	// maxCredentialHeader bounds the header values parsed, before decoding.
+	maxCredentialHeader = 512
+)
+
+const base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// ErrBadCredentials is the one error every credential parse failure wraps.
+// Its message names no detail, so it is safe to return to clients as is.
+var ErrBadCredentials = Errorf(Unauthorized, "invalid or missing API key credentials")
+
+// ValidAPIKey reports whether s has the form of an API key: "ak_" and a ULID.
+func ValidAPIKey(s string) bool {
+	return strings.HasPrefix(s, APIKeyPrefix) && validULID(s[len(APIKeyPrefix):])
+}
+
+// ValidUserID reports whether s has the form of a user id: "usr_" and a ULID.
+func ValidUserID(s string) bool {
+	return strings.HasPrefix(s, UserIDPrefix) && validULID(s[len(UserIDPrefix):])
+}
+
+// validULID checks the canonical upper-case Crockford form of a ULID,
+// including that its first character keeps it within 128 bits.
+func validULID(s string) bool {
+	if len(s) != ulidLength || s[0] > '7' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Secret is an API key's secret in its formatted form: "sk_", 43 base62
+// characters of 256 random bits, and a 6-character base62 CRC32 checksum of
+// everything before it (so secret scanners can check a find offline).
+//
+// Its String and GoString methods redact it, so it cannot reach a log line
+// by accident; Reveal returns the real value.
+type Secret struct{ s string }
+
+// NewSecret draws 256 bits from random (crypto/rand.Reader in production)
+// and formats them as a secret.
+func NewSecret(random io.Reader) (Secret, error) {
+	var b [secretBytes]byte
+	if _, err := io.ReadFull(random, b[:]); err != nil {
+		return Secret{}, Wrap(Internal, err, "")
+	}
+	body := base62(new(big.Int).SetBytes(b[:]), secretBodyLength)
+	s := SecretPrefix + body
+	return Secret{s + base62(big.NewInt(int64(crc32.ChecksumIEEE([]byte(s)))), secretChecksumLength)}, nil
+}
+
+// ParseSecret checks the format and the checksum of a secret. It returns
+// ErrBadCredentials when either is wrong, before anything is looked up.
+func ParseSecret(s string) (Secret, error) {
+	if len(s) != SecretLength || !strings.HasPrefix(s, SecretPrefix) {
+		return Secret{}, ErrBadCredentials
+	}
+	for i := len(SecretPrefix); i < len(s); i++ {
+		if strings.IndexByte(base62Alphabet, s[i]) < 0 {
+			return Secret{}, ErrBadCredentials
+		}
+	}
+	head := s[:len(s)-secretChecksumLength]
+	if s[len(head):] != base62(big.NewInt(int64(crc32.ChecksumIEEE([]byte(head)))), secretChecksumLength) {
+		return Secret{}, ErrBadCredentials
+	}
+	return Secret{s}, nil
+}
+
+// Reveal returns the formatted secret. Call it only to show the secret to
+// its owner once.
+func (s Secret) Reveal() string { return s.s }
+
+// IsZero reports whether s is the zero Secret.
+func (s Secret) IsZero() bool { return s.s == "" }
+
+// String returns a redacted placeholder.
+func (s Secret) String() string { return "sk_[REDACTED]" }
+
+// GoString returns a redacted placeholder.
+func (s Secret) GoString() string { return "domain.Secret{REDACTED}" }
+
+// Hash returns the SHA-256 of the formatted secret: what the log stores.
+func (s Secret) Hash() Hash { return sha256.Sum256([]byte(s.s)) }
+
+// base62 formats n in base62, left-padded with '0' to width.
+func base62(n *big.Int, width int) string {
+	out := make([]byte, width)
+	for i := range out {
+		out[i] = '0'
+	}
+	base, mod := big.NewInt(62), new(big.Int)
+	n = new(big.Int).Set(n)
+	for i := width - 1; i >= 0 && n.Sign() > 0; i-- {
+		n.DivMod(n, base, mod)
+		out[i] = base62Alphabet[mod.Int64()]
+	}
+	return string(out)
+}
+
+// ParseCredentials extracts an API key and its secret from request header
+// values: either xAPIKey = base64(api_key) and xAPISecret = base64(secret),
+// or authorization = "ApiKey base64(api_key:secret)" (scheme
+// case-insensitive, split on the first colon). An ApiKey Authorization
+// header takes precedence. Every failure is ErrBadCredentials; the secret's
+// checksum is checked here, before any lookup.
+func ParseCredentials(xAPIKey, xAPISecret, authorization string) (apiKey string, secret Secret, err error) {
+	var rawKey, rawSecret string
+	if scheme, param, ok := strings.Cut(strings.TrimSpace(authorization), " "); ok && strings.EqualFold(scheme, "apikey") {
+		pair, err := decodeBase64(strings.TrimSpace(param))
+		if err != nil {
+			return "", Secret{}, err
+		}
+		var found bool
+		if rawKey, rawSecret, found = strings.Cut(pair, ":"); !found {
+			return "", Secret{}, ErrBadCredentials
+		}
+	} else {
+		if xAPIKey == "" || xAPISecret == "" {
+			return "", Secret{}, ErrBadCredentials
+		}
+		if rawKey, err = decodeBase64(strings.TrimSpace(xAPIKey)); err != nil {
+			return "", Secret{}, err
+		}
+		if rawSecret, err = decodeBase64(strings.TrimSpace(xAPISecret)); err != nil {
+			return "", Secret{}, err
+		}
+	}
+	if !ValidAPIKey(rawKey) {
+		return "", Secret{}, ErrBadCredentials
+	}
+	if secret, err = ParseSecret(rawSecret); err != nil {
+		return "", Secret{}, err
+	}
+	return rawKey, secret, nil
+}
+
+// decodeBase64 decodes standard base64, padded or not, of a bounded value.
+func decodeBase64(s string) (string, error) {
+	if s == "" || len(s) > maxCredentialHeader {
+		return "", ErrBadCredentials
+	}
+	enc := base64.StdEncoding
+	if len(s)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	b, err := enc.Strict().DecodeString(s)
+	if err != nil {
+		return "", ErrBadCredentials
+	}
+	return string(b), nil
+}

@@ -1,0 +1,90 @@
+// Package domain holds keyledger's aggregates (users and API keys), the
+// events that change them, the rules that decide which events a command may
+// record, and the one error type every layer speaks.
+//
+// It depends on the standard library only: no NATS, no HTTP, no logging, and
+// it never reads the clock. Callers pass the time and the identifiers in.
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error for callers: transports map it to a status code.
+// The list is append-only.
+type Kind string
+
+// Error kinds. Append only; never renumber or rename.
+const (
+	// Internal is any failure the caller cannot fix; details stay in logs.
+	Internal Kind = "internal"
+	// Invalid is input that breaks a rule (format, length, range).
+	Invalid Kind = "invalid"
+	// NotFound is a missing resource, or one the caller may not see.
+	NotFound Kind = "not_found"
+	// Conflict is a state that forbids the command (revoked key, taken email,
+	// or a concurrent change that won the race).
+	Conflict Kind = "conflict"
+	// Unauthorized is missing or wrong credentials.
+	Unauthorized Kind = "unauthorized"
+	// TooLarge is input above a size limit.
+	TooLarge Kind = "too_large"
+	// RateLimited is a caller that must slow down.
+	RateLimited Kind = "rate_limited"
+	// Unavailable is a dependency that cannot be reached right now; retrying
+	// later may succeed.
+	Unavailable Kind = "unavailable"
+)
+
+// Error is the error type of keyledger. Message is safe to show to a client;
+// Err, when set, is the cause and is only for logs.
+type Error struct {
+	Kind    Kind
+	Message string
+	Err     error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	switch {
+	case e.Err != nil && e.Message != "":
+		return e.Message + ": " + e.Err.Error()
+	case e.Err != nil:
+		return e.Err.Error()
+	}
+	return e.Message
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error of kind k whose message is safe to show clients.
+func Errorf(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error of kind k with a client-safe message and a cause
+// that is only logged.
+func Wrap(k Kind, err error, message string) *Error {
+	return &Error{Kind: k, Message: message, Err: err}
+}
+
+// KindOf returns the kind of the first *Error in err's chain, or Internal.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// MessageOf returns the client-safe message of the first *Error in err's
+// chain, or "internal error" when there is none or it is Internal.
+func MessageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != Internal && e.Message != "" {
+		return e.Message
+	}
+	return "internal error"
+}

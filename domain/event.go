@@ -1,0 +1,208 @@
+package domain
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event types. They are part of the log format: never rename one.
+const (
+	TypeUserRegistered       = "user.registered"
+	TypeEmailReserved        = "email.reserved"
+	TypeKeyCreated           = "key.created"
+	TypeKeySecretRegenerated = "key.secret_regenerated"
+	TypeKeyRevoked           = "key.revoked"
+)
+
+// Categories name the kind of aggregate an event belongs to; an event type
+// starts with its category and a dot.
+const (
+	CategoryUser  = "user"
+	CategoryKey   = "key"
+	CategoryEmail = "email"
+)
+
+// CurrentSchema is the envelope and payload schema written by this code.
+const CurrentSchema = 1
+
+// ErrUnknownEventType is returned by DecodeEvent for a type (or schema) this
+// code does not know. Readers skip such events instead of failing: a newer
+// writer may have added them.
+var ErrUnknownEventType = errors.New("unknown event type")
+
+// Event is one change to one aggregate, as stored in the log.
+//
+// Version counts the aggregate's own events (1..n). Sequence is the event's
+// position in the whole log; it is set only on events read back from the log
+// and is never encoded.
+type Event struct {
+	ID        string
+	Type      string
+	Schema    int
+	Aggregate string
+	Version   uint64
+	Time      time.Time
+	Actor     string
+	Data      EventData
+	Sequence  uint64
+}
+
+// Category returns the aggregate kind the event belongs to ("key" for
+// "key.created").
+func (e Event) Category() string {
+	c, _, _ := strings.Cut(e.Type, ".")
+	return c
+}
+
+// EventData is the type-specific payload of an event.
+type EventData interface {
+	// EventType returns the event type constant the payload belongs to.
+	EventType() string
+}
+
+// Hash is a SHA-256 digest. It encodes as lower-case hex.
+type Hash [32]byte
+
+// MarshalText implements encoding.TextMarshaler.
+func (h Hash) MarshalText() ([]byte, error) {
+	out := make([]byte, hex.EncodedLen(len(h)))
+	hex.Encode(out, h[:])
+	return out, nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (h *Hash) UnmarshalText(b []byte) error {
+	if hex.DecodedLen(len(b)) != len(h) {
+		return fmt.Errorf("hash: want %d hex characters, got %d", 2*len(h), len(b))
+	}
+	_, err := hex.Decode(h[:], b)
+	return err
+}
+
+// UserRegistered records a new user. PasswordHash is an argon2id PHC string.
+type UserRegistered struct {
+	Email        string `json:"email"`
+	PasswordHash string `json:"password_hash"`
+}
+
+// EmailReserved claims an email address for a user. Its aggregate is
+// EmailAggregate(email); only the first reservation of an address succeeds.
+type EmailReserved struct {
+	UserID string `json:"user_id"`
+}
+
+// KeyCreated records a new API key. SecretHash is the SHA-256 of the secret;
+// the secret itself never enters the log.
+type KeyCreated struct {
+	UserID     string     `json:"user_id"`
+	Name       string     `json:"name,omitempty"`
+	SecretHash Hash       `json:"secret_hash"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+}
+
+// KeySecretRegenerated records a new secret for a key; the old one stops
+// validating.
+type KeySecretRegenerated struct {
+	SecretHash Hash `json:"secret_hash"`
+}
+
+// KeyRevoked records that a key stops validating for good.
+type KeyRevoked struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// EventType implements EventData.
+func (UserRegistered) EventType() string { return TypeUserRegistered }
+
+// EventType implements EventData.
+func (EmailReserved) EventType() string { return TypeEmailReserved }
+
+// EventType implements EventData.
+func (KeyCreated) EventType() string { return TypeKeyCreated }
+
+// EventType implements EventData.
+func (KeySecretRegenerated) EventType() string { return TypeKeySecretRegenerated }
+
+// EventType implements EventData.
+func (KeyRevoked) EventType() string { return TypeKeyRevoked }
+
+// envelope is the JSON form of an Event.
+type envelope struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Schema    int             `json:"schema"`
+	Aggregate string          `json:"aggregate"`
+	Version   uint64          `json:"version"`
+	Time      time.Time       `json:"time"`
+	Actor     string          `json:"actor"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// EncodeEvent returns the JSON envelope of e. Time is written in UTC.
+func EncodeEvent(e Event) ([]byte, error) {
+	if e.Data == nil {
+		return nil, fmt.Errorf("encode %s: no data", e.Type)
+	}
+	if e.Data.EventType() != e.Type {
+		return nil, fmt.Errorf("encode %s: data is for %s", e.Type, e.Data.EventType())
+	}
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
+	}
+	return json.Marshal(envelope{
+		ID: e.ID, Type: e.Type, Schema: e.Schema, Aggregate: e.Aggregate,
+		Version: e.Version, Time: e.Time.UTC(), Actor: e.Actor, Data: data,
+	})
+}
+
+// DecodeEvent parses a JSON envelope written by EncodeEvent, in any schema
+// this code has ever written. It returns an error wrapping
+// ErrUnknownEventType for types or schemas it does not know.
+func DecodeEvent(b []byte) (Event, error) {
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	e := Event{
+		ID: env.ID, Type: env.Type, Schema: env.Schema, Aggregate: env.Aggregate,
+		Version: env.Version, Time: env.Time.UTC(), Actor: env.Actor,
+	}
+	var data EventData
+	switch {
+	case env.Schema == 1 && env.Type == TypeUserRegistered:
+		data = decodeData[UserRegistered](env.Data)
+	case env.Schema == 1 && env.Type == TypeEmailReserved:
+		data = decodeData[EmailReserved](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyCreated:
+		data = decodeData[KeyCreated](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeySecretRegenerated:
+		data = decodeData[KeySecretRegenerated](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyRevoked:
+		data = decodeData[KeyRevoked](env.Data)
+	default:
+		return e, fmt.Errorf("decode event %s schema %d: %w", env.Type, env.Schema, ErrUnknownEventType)
+	}
+	if data == nil {
+		return e, fmt.Errorf("decode event %s: bad data", env.Type)
+	}
+	if e.ID == "" || e.Aggregate == "" || e.Version == 0 || e.Time.IsZero() {
+		return e, fmt.Errorf("decode event %s: incomplete envelope", env.Type)
+	}
+	e.Data = data
+	return e, nil
+}
+
+// decodeData decodes raw into a T, or returns nil. Unknown fields are
+// ignored: adding an optional field does not bump the schema.
+func decodeData[T EventData](raw json.RawMessage) EventData {
+	var v T
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	return v
+}

@@ -1,0 +1,197 @@
+package domain
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// KeyStatus is what a key is at a given time.
+type KeyStatus string
+
+// Key statuses.
+const (
+	StatusActive  KeyStatus = "active"
+	StatusRevoked KeyStatus = "revoked"
+	StatusExpired KeyStatus = "expired"
+)
+
+// MaxKeyNameLength is the longest key name, in characters.
+const MaxKeyNameLength = 100
+
+// Key is the API-key aggregate: the state folded from its events. The zero
+// Key is a key that does not exist yet. Apply is its only mutator.
+type Key struct {
+	APIKey              string
+	UserID              string
+	Name                string
+	SecretHash          Hash
+	CreatedAt           time.Time
+	ExpiresAt           time.Time // zero: never expires
+	SecretRegeneratedAt time.Time // zero: never regenerated
+	RevokedAt           time.Time // zero: not revoked
+	Version             uint64
+}
+
+// Exists reports whether the key has been created.
+func (k *Key) Exists() bool { return k.Version > 0 }
+
+// Revoked reports whether the key has been revoked.
+func (k *Key) Revoked() bool { return !k.RevokedAt.IsZero() }
+
+// StatusAt returns the key's status at now.
+func (k *Key) StatusAt(now time.Time) KeyStatus {
+	switch {
+	case k.Revoked():
+		return StatusRevoked
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return StatusExpired
+	}
+	return StatusActive
+}
+
+// Apply folds one event into the key. It is used for new events and replay
+// alike, and rejects events that do not follow the key's history.
+func (k *Key) Apply(e Event) error {
+	if e.Version != k.Version+1 {
+		return fmt.Errorf("apply %s to %s: version %d after %d", e.Type, e.Aggregate, e.Version, k.Version)
+	}
+	switch d := e.Data.(type) {
+	case KeyCreated:
+		if k.Exists() {
+			return fmt.Errorf("apply %s to %s: key exists", e.Type, e.Aggregate)
+		}
+		k.APIKey, k.UserID, k.Name, k.SecretHash, k.CreatedAt = e.Aggregate, d.UserID, d.Name, d.SecretHash, e.Time
+		if d.ExpiresAt != nil {
+			k.ExpiresAt = d.ExpiresAt.UTC()
+		}
+	case KeySecretRegenerated:
+		if !k.Exists() || k.Revoked() {
+			return fmt.Errorf("apply %s to %s: key missing or revoked", e.Type, e.Aggregate)
+		}
+		k.SecretHash, k.SecretRegeneratedAt = d.SecretHash, e.Time
+	case KeyRevoked:
+		if !k.Exists() || k.Revoked() {
+			return fmt.Errorf("apply %s to %s: key missing or revoked", e.Type, e.Aggregate)
+		}
+		k.RevokedAt = e.Time
+	default:
+		return fmt.Errorf("apply %s to key %s: not a key event", e.Type, e.Aggregate)
+	}
+	k.Version = e.Version
+	return nil
+}
+
+// CreateKey is the command that makes a new key for a user.
+type CreateKey struct {
+	APIKey     string    // a fresh NewAPIKey value
+	UserID     string    // the owner
+	Name       string    // optional label
+	SecretHash Hash      // SHA-256 of the new secret
+	ExpiresAt  time.Time // zero: never
+}
+
+// Create returns the events that create the key described by cmd. k must be
+// the zero Key. It returns Invalid for a bad name or an expiry not in the
+// future, and Conflict if the key exists.
+func (k *Key) Create(cmd CreateKey, now time.Time) ([]Event, error) {
+	if k.Exists() {
+		return nil, Errorf(Conflict, "key already exists")
+	}
+	if !ValidAPIKey(cmd.APIKey) {
+		return nil, Errorf(Invalid, "malformed api key")
+	}
+	if cmd.UserID == "" {
+		return nil, Errorf(Invalid, "missing owner")
+	}
+	if err := ValidateKeyName(cmd.Name); err != nil {
+		return nil, err
+	}
+	d := KeyCreated{UserID: cmd.UserID, Name: cmd.Name, SecretHash: cmd.SecretHash}
+	if !cmd.ExpiresAt.IsZero() {
+		if !cmd.ExpiresAt.After(now) {
+			return nil, Errorf(Invalid, "expires_at must be in the future")
+		}
+		t := cmd.ExpiresAt.UTC()
+		d.ExpiresAt = &t
+	}
+	return k.record(cmd.APIKey, cmd.UserID, now, d)
+}
+
+// Revoke returns the events that revoke the key on behalf of userID. Only
+// the owner may revoke: anyone else gets NotFound, exactly like a missing
+// key. Revoking a revoked key returns no events and no error.
+func (k *Key) Revoke(userID string, now time.Time) ([]Event, error) {
+	if err := k.checkOwner(userID); err != nil {
+		return nil, err
+	}
+	if k.Revoked() {
+		return nil, nil
+	}
+	return k.record(k.APIKey, userID, now, KeyRevoked{})
+}
+
+// RegenerateSecret returns the events that replace the key's secret with
+// the one hashed to newHash, on behalf of userID. It returns NotFound for a
+// missing key or one userID does not own, and Conflict for a revoked or
+// expired key.
+func (k *Key) RegenerateSecret(userID string, newHash Hash, now time.Time) ([]Event, error) {
+	if err := k.checkOwner(userID); err != nil {
+		return nil, err
+	}
+	switch k.StatusAt(now) {
+	case StatusRevoked:
+		return nil, Errorf(Conflict, "key is revoked")
+	case StatusExpired:
+		return nil, Errorf(Conflict, "key has expired")
+	}
+	return k.record(k.APIKey, userID, now, KeySecretRegenerated{SecretHash: newHash})
+}
+
+// CheckSecret reports whether secret is the key's current secret and the
+// key is active at now. The hash comparison takes constant time.
+func (k *Key) CheckSecret(secret Secret, now time.Time) bool {
+	h := secret.Hash()
+	match := subtle.ConstantTimeCompare(h[:], k.SecretHash[:]) == 1
+	return match && k.Exists() && k.StatusAt(now) == StatusActive
+}
+
+func (k *Key) checkOwner(userID string) error {
+	if !k.Exists() || k.UserID != userID {
+		return Errorf(NotFound, "api key not found")
+	}
+	return nil
+}
+
+// record builds one event that follows the key's current version, and
+// checks it applies.
+func (k *Key) record(apiKey, actor string, now time.Time, d EventData) ([]Event, error) {
+	e := Event{
+		Type: d.EventType(), Schema: CurrentSchema, Aggregate: apiKey,
+		Version: k.Version + 1, Time: now.UTC(), Actor: actor, Data: d,
+	}
+	probe := *k
+	if err := probe.Apply(e); err != nil {
+		return nil, Wrap(Internal, err, "")
+	}
+	return []Event{e}, nil
+}
+
+// ValidateKeyName checks a key's optional label: at most MaxKeyNameLength
+// characters, valid UTF-8, no control characters, no surrounding spaces.
+func ValidateKeyName(name string) error {
+	switch {
+	case !utf8.ValidString(name):
+		return Errorf(Invalid, "name must be valid UTF-8")
+	case utf8.RuneCountInString(name) > MaxKeyNameLength:
+		return Errorf(Invalid, "name must be at most %d characters", MaxKeyNameLength)
+	case strings.TrimSpace(name) != name:
+		return Errorf(Invalid, "name must not start or end with spaces")
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return Errorf(Invalid, "name must not contain control characters")
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package domain
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Password length limits, in characters. 15 is the NIST SP 800-63B-4
+// minimum for a password used as the only factor; the maximum only bounds
+// hashing work and is far above what anyone types.
+const (
+	MinPasswordLength = 15
+	MaxPasswordLength = 1024
+)
+
+// MaxEmailLength is the longest email address accepted (RFC 5321 path limit).
+const MaxEmailLength = 254
+
+// User is the user aggregate. The zero User does not exist yet. Apply is
+// its only mutator.
+type User struct {
+	ID           string
+	Email        string
+	PasswordHash string
+	CreatedAt    time.Time
+	Version      uint64
+}
+
+// Exists reports whether the user has registered.
+func (u *User) Exists() bool { return u.Version > 0 }
+
+// Apply folds one event into the user.
+func (u *User) Apply(e Event) error {
+	if e.Version != u.Version+1 {
+		return fmt.Errorf("apply %s to %s: version %d after %d", e.Type, e.Aggregate, e.Version, u.Version)
+	}
+	switch d := e.Data.(type) {
+	case UserRegistered:
+		if u.Exists() {
+			return fmt.Errorf("apply %s to %s: user exists", e.Type, e.Aggregate)
+		}
+		u.ID, u.Email, u.PasswordHash, u.CreatedAt = e.Aggregate, d.Email, d.PasswordHash, e.Time
+	default:
+		return fmt.Errorf("apply %s to user %s: not a user event", e.Type, e.Aggregate)
+	}
+	u.Version = e.Version
+	return nil
+}
+
+// RegisterUser is the command that registers a user.
+type RegisterUser struct {
+	UserID       string // a fresh NewUserID value
+	Email        string // as typed; it is normalised
+	PasswordHash string // argon2id PHC string of a password that passed ValidatePassword
+}
+
+// Register returns the events that register a user: a reservation of the
+// email address (which the log accepts only once per address) and the
+// user's own first event. It returns Invalid for a bad email.
+func Register(cmd RegisterUser, now time.Time) ([]Event, error) {
+	email, err := NormalizeEmail(cmd.Email)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.UserID == "" || cmd.PasswordHash == "" {
+		return nil, Errorf(Invalid, "missing user id or password hash")
+	}
+	now = now.UTC()
+	return []Event{
+		{Type: TypeEmailReserved, Schema: CurrentSchema, Aggregate: EmailAggregate(email), Version: 1,
+			Time: now, Actor: cmd.UserID, Data: EmailReserved{UserID: cmd.UserID}},
+		{Type: TypeUserRegistered, Schema: CurrentSchema, Aggregate: cmd.UserID, Version: 1,
+			Time: now, Actor: cmd.UserID, Data: UserRegistered{Email: email, PasswordHash: cmd.PasswordHash}},
+	}, nil
+}
+
+// NormalizeEmail trims and lower-cases an address and checks that it is a
+// plain addr-spec (no display name, no comments) with a domain.
+func NormalizeEmail(s string) (string, error) {
+	email := strings.ToLower(strings.TrimSpace(s))
+	if email == "" {
+		return "", Errorf(Invalid, "email is required")
+	}
+	if len(email) > MaxEmailLength {
+		return "", Errorf(Invalid, "email must be at most %d characters", MaxEmailLength)
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return "", Errorf(Invalid, "email is not a valid address")
+	}
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || domain == "" || strings.ContainsAny(email, " \t\r\n") {
+		return "", Errorf(Invalid, "email is not a valid address")
+	}
+	return email, nil
+}
+
+// EmailAggregate returns the aggregate id of an email reservation: the
+// hex SHA-256 of the normalised address, so the address itself is not in
+// the subject name.
+func EmailAggregate(normalizedEmail string) string {
+	sum := sha256.Sum256([]byte(normalizedEmail))
+	return hex.EncodeToString(sum[:])
+}
+
+// ValidatePassword checks a password against the policy: valid UTF-8, at
+// least MinPasswordLength and at most MaxPasswordLength characters. It never
+// truncates.
+func ValidatePassword(p string) error {
+	switch n := utf8.RuneCountInString(p); {
+	case !utf8.ValidString(p):
+		return Errorf(Invalid, "password must be valid UTF-8")
+	case n < MinPasswordLength:
+		return Errorf(Invalid, "password must be at least %d characters", MinPasswordLength)
+	case n > MaxPasswordLength:
+		return Errorf(Invalid, "password must be at most %d characters", MaxPasswordLength)
+	}
+	return nil
+}

@@ -1,0 +1,425 @@
+// Package eventstore keeps keyledger's events in a NATS JetStream stream.
+// It is the only package that publishes events, and nothing above it sees a
+// NATS error: failures come back as domain errors.
+//
+// Each aggregate has its own subject, <prefix>.<category>.<aggregate>, so
+// JetStream's per-subject expected sequence gives optimistic concurrency per
+// aggregate, and the stream sequence gives one global order.
+package eventstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// Defaults.
+const (
+	DefaultStream        = "KEYLEDGER"
+	DefaultSubjectPrefix = "keyledger"
+	// MinServerVersion is the oldest nats-server with every feature this
+	// package relies on: atomic batch publish (2.12) and per-subject
+	// expected sequences in batches.
+	MinServerVersion = "2.12.0"
+)
+
+// JetStream error codes for a failed expected-last-subject-sequence check:
+// 10071 on R1 streams, 10164 on replicated ones.
+const (
+	errCodeWrongLastSequence         = 10071
+	errCodeWrongLastSequenceConstant = 10164
+)
+
+// Store appends and reads events. It is safe for concurrent use.
+type Store struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	name     string
+	prefix   string
+	replicas int
+	storage  jetstream.StorageType
+	timeout  time.Duration
+}
+
+// Option configures a Store.
+type Option func(*Store) error
+
+// WithStream sets the stream name (default "KEYLEDGER").
+func WithStream(name string) Option {
+	return func(s *Store) error {
+		if name == "" || strings.ContainsAny(name, ".*> \t") {
+			return fmt.Errorf("stream name %q: must be non-empty, without '.', '*', '>' or spaces", name)
+		}
+		s.name = name
+		return nil
+	}
+}
+
+// WithSubjectPrefix sets the first subject token (default "keyledger").
+func WithSubjectPrefix(prefix string) Option {
+	return func(s *Store) error {
+		if !validToken(prefix) {
+			return fmt.Errorf("subject prefix %q: must be one subject token", prefix)
+		}
+		s.prefix = prefix
+		return nil
+	}
+}
+
+// WithReplicas sets the stream's replica count (1 to 5, default 1).
+func WithReplicas(n int) Option {
+	return func(s *Store) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("replicas %d: must be 1 to 5", n)
+		}
+		s.replicas = n
+		return nil
+	}
+}
+
+// WithMemoryStorage keeps the stream in memory instead of files: for tests
+// where persistence is not the point.
+func WithMemoryStorage() Option {
+	return func(s *Store) error {
+		s.storage = jetstream.MemoryStorage
+		return nil
+	}
+}
+
+// WithTimeout bounds each JetStream request that has no earlier context
+// deadline (default 5s).
+func WithTimeout(d time.Duration) Option {
+	return func(s *Store) error {
+		if d <= 0 {
+			return fmt.Errorf("timeout %v: must be positive", d)
+		}
+		s.timeout = d
+		return nil
+	}
+}
+
+// New checks the server version, creates the stream if it does not exist
+// (or brings the settings this package owns up to date), and returns a
+// Store. It returns Unavailable when JetStream cannot be reached.
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
+	s := &Store{nc: nc, name: DefaultStream, prefix: DefaultSubjectPrefix, replicas: 1,
+		storage: jetstream.FileStorage, timeout: 5 * time.Second}
+	for _, opt := range opts {
+		if err := opt(s); err != nil {
+			return nil, domain.Wrap(domain.Invalid, err, err.Error())
+		}
+	}
+	if nc == nil {
+		return nil, domain.Errorf(domain.Invalid, "eventstore: nil NATS connection")
+	}
+	if v := nc.ConnectedServerVersion(); !versionAtLeast(v, MinServerVersion) {
+		return nil, domain.Errorf(domain.Unavailable,
+			"nats-server %s is too old: keyledger needs %s or newer (atomic batch publish)", v, MinServerVersion)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, domain.Wrap(domain.Unavailable, err, "jetstream unavailable")
+	}
+	s.js = js
+	if err := s.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// StreamName returns the name of the stream.
+func (s *Store) StreamName() string { return s.name }
+
+// Subject returns the subject of an aggregate.
+func (s *Store) Subject(category, aggregate string) string {
+	return s.prefix + "." + category + "." + aggregate
+}
+
+// Conn returns the NATS connection the store uses.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+func (s *Store) ensureStream(ctx context.Context) error {
+	want := jetstream.StreamConfig{
+		Name:               s.name,
+		Description:        "keyledger event log",
+		Subjects:           []string{s.prefix + ".>"},
+		Storage:            s.storage,
+		Replicas:           s.replicas,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		Duplicates:         2 * time.Minute,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		DenyDelete:         true,
+		DenyPurge:          true,
+	}
+	// A cluster that is still forming answers "no suitable peers" or times
+	// out for a while: retry creation until ctx says stop.
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		lastErr = s.tryEnsureStream(ctx, want)
+		if lastErr == nil {
+			return nil
+		}
+		if domain.KindOf(lastErr) == domain.Invalid {
+			return lastErr
+		}
+		select {
+		case <-ctx.Done():
+			return domain.Wrap(domain.Unavailable, lastErr, "jetstream stream unavailable")
+		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)):
+		}
+	}
+}
+
+func (s *Store) tryEnsureStream(ctx context.Context, want jetstream.StreamConfig) error {
+	rctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	stream, err := s.js.Stream(rctx, s.name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = s.js.CreateStream(rctx, want)
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", s.name, err)
+	}
+	cfg := stream.CachedInfo().Config
+	if !slices.Contains(cfg.Subjects, want.Subjects[0]) {
+		return domain.Errorf(domain.Invalid, "stream %s exists with subjects %v, not %s", s.name, cfg.Subjects, want.Subjects[0])
+	}
+	if cfg.Storage != want.Storage {
+		return domain.Errorf(domain.Invalid, "stream %s exists with %v storage, not %v", s.name, cfg.Storage, want.Storage)
+	}
+	if !cfg.AllowDirect || !cfg.AllowAtomicPublish || !cfg.DenyDelete || !cfg.DenyPurge || cfg.Replicas != want.Replicas {
+		cfg.AllowDirect, cfg.AllowAtomicPublish, cfg.DenyDelete, cfg.DenyPurge = true, true, true, true
+		cfg.Replicas = want.Replicas
+		if stream, err = s.js.UpdateStream(rctx, cfg); err != nil {
+			return fmt.Errorf("update stream %s: %w", s.name, err)
+		}
+	}
+	s.stream = stream
+	return nil
+}
+
+// Pending is an event to append and the stream sequence its aggregate's
+// last event must have (0: the aggregate must have no events yet).
+type Pending struct {
+	Event       domain.Event
+	ExpectedSeq uint64
+}
+
+// Append stores events, all or none, each only if its aggregate's last
+// event is still at its ExpectedSeq. Events without an ID get a new ULID,
+// which is also the JetStream message id, so a retried append stores once.
+// It returns each event's stream sequence once JetStream has acknowledged
+// it (acknowledged means durable).
+//
+// Errors: Conflict when an expected sequence no longer holds (another
+// writer got there first), Unavailable when JetStream cannot be reached or
+// the outcome cannot be determined, Invalid for an event it cannot encode.
+func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	msgs := make([]*nats.Msg, len(events))
+	for i := range events {
+		e := &events[i].Event
+		if e.ID == "" {
+			e.ID = ulid.MustNew(ulid.Timestamp(e.Time), rand.Reader).String()
+		}
+		if !validToken(e.Aggregate) {
+			return nil, domain.Errorf(domain.Invalid, "aggregate id %q is not a subject token", e.Aggregate)
+		}
+		data, err := domain.EncodeEvent(*e)
+		if err != nil {
+			return nil, domain.Wrap(domain.Invalid, err, "cannot encode event")
+		}
+		m := nats.NewMsg(s.Subject(e.Category(), e.Aggregate))
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, e.ID)
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(events[i].ExpectedSeq, 10))
+		msgs[i] = m
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+
+	var last uint64
+	var err error
+	if len(msgs) == 1 {
+		var ack *jetstream.PubAck
+		if ack, err = s.js.PublishMsg(ctx, msgs[0]); err == nil {
+			last = ack.Sequence
+		}
+	} else {
+		last, err = s.publishBatch(ctx, msgs)
+	}
+	if err != nil {
+		if last, err = s.resolve(err, msgs[len(msgs)-1]); err != nil {
+			return nil, err
+		}
+	}
+	seqs := make([]uint64, len(msgs))
+	for i := range seqs {
+		seqs[i] = last - uint64(len(msgs)-1-i)
+	}
+	return seqs, nil
+}
+
+// publishBatch publishes msgs as one JetStream atomic batch and returns the
+// stream sequence of the last one (the batch is stored contiguously).
+func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	batchID := ulid.Make().String()
+	for i, m := range msgs {
+		m.Header.Set("Nats-Batch-Id", batchID)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			if err := s.nc.PublishMsg(m); err != nil {
+				return 0, err
+			}
+		}
+	}
+	commit := msgs[len(msgs)-1]
+	commit.Header.Set("Nats-Batch-Commit", "1")
+	resp, err := s.nc.RequestMsgWithContext(ctx, commit)
+	if err != nil {
+		return 0, err
+	}
+	var ack struct {
+		Seq   uint64              `json:"seq"`
+		Count int                 `json:"count"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return 0, fmt.Errorf("batch ack: %w", err)
+	}
+	if ack.Error != nil {
+		return 0, ack.Error
+	}
+	if ack.Count != len(msgs) {
+		return 0, fmt.Errorf("batch ack counts %d messages, sent %d", ack.Count, len(msgs))
+	}
+	return ack.Seq, nil
+}
+
+// resolve turns a publish error into a domain error. The stored message
+// decides: a retry of an append that was already stored fails its own
+// expected-sequence check (or times out), yet the event is in the log. So
+// whenever the aggregate's last message carries our message id, the append
+// succeeded; otherwise a failed expectation is a Conflict and anything else
+// leaves the outcome unknown (Unavailable).
+func (s *Store) resolve(err error, last *nats.Msg) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	stored, gerr := s.stream.GetLastMsgForSubject(ctx, last.Subject)
+	if gerr == nil && stored.Header.Get(jetstream.MsgIDHeader) == last.Header.Get(jetstream.MsgIDHeader) {
+		return stored.Sequence, nil
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case errCodeWrongLastSequence, errCodeWrongLastSequenceConstant:
+			return 0, domain.Wrap(domain.Conflict, err, "concurrent change, try again")
+		}
+	}
+	return 0, domain.Wrap(domain.Unavailable, err, "event log unavailable, try again")
+}
+
+// LastSequence returns the stream sequence of the aggregate's last event, or
+// 0 if it has none. Errors: Unavailable.
+func (s *Store) LastSequence(ctx context.Context, category, aggregate string) (uint64, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	m, err := s.stream.GetLastMsgForSubject(ctx, s.Subject(category, aggregate))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, domain.Wrap(domain.Unavailable, err, "event log unavailable")
+	}
+	return m.Sequence, nil
+}
+
+// Load returns every event of one aggregate, oldest first, and the stream
+// sequence of the last. Events of unknown types are skipped.
+// Errors: Unavailable, Internal for an undecodable event.
+func (s *Store) Load(ctx context.Context, category, aggregate string) ([]domain.Event, uint64, error) {
+	last, err := s.LastSequence(ctx, category, aggregate)
+	if err != nil || last == 0 {
+		return nil, 0, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	subject := s.Subject(category, aggregate)
+	var events []domain.Event
+	for seq := uint64(1); seq <= last; {
+		m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if err != nil {
+			return nil, 0, domain.Wrap(domain.Unavailable, err, "event log unavailable")
+		}
+		e, err := domain.DecodeEvent(m.Data)
+		if err == nil {
+			e.Sequence = m.Sequence
+			events = append(events, e)
+		} else if !errors.Is(err, domain.ErrUnknownEventType) {
+			return nil, 0, fmt.Errorf("load %s at %d: %w", subject, m.Sequence, err)
+		}
+		seq = m.Sequence + 1
+	}
+	return events, last, nil
+}
+
+// Head returns the stream sequence of the newest event in the log (0 for an
+// empty log). Errors: Unavailable.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, domain.Wrap(domain.Unavailable, err, "event log unavailable")
+	}
+	return info.State.LastSeq, nil
+}
+
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// validToken reports whether s can be one subject token.
+func validToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
+}
+
+// versionAtLeast compares dotted versions ("2.15.2" >= "2.12.0"); anything
+// unparsable is too old.
+func versionAtLeast(have, want string) bool {
+	h, w := strings.Split(have, "."), strings.Split(want, ".")
+	for i := range w {
+		if i >= len(h) {
+			return false
+		}
+		hv, err1 := strconv.Atoi(strings.SplitN(h[i], "-", 2)[0])
+		wv, err2 := strconv.Atoi(w[i])
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if hv != wv {
+			return hv > wv
+		}
+	}
+	return true
+}
