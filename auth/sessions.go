@@ -1,0 +1,181 @@
+package auth
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// Defaults for session tokens.
+const (
+	DefaultIssuer   = "keyledger"
+	DefaultAudience = "keyledger-api"
+	DefaultTTL      = time.Hour
+)
+
+// Sessions issues and verifies session tokens: JWTs signed with Ed25519
+// (alg EdDSA) carrying iss, aud, sub (the user id), iat and exp. It is safe
+// for concurrent use.
+type Sessions struct {
+	key      ed25519.PrivateKey
+	kid      string
+	issuer   string
+	audience string
+	ttl      time.Duration
+	parser   *jwt.Parser
+}
+
+// NewSessions returns Sessions signing with key. Empty issuer or audience
+// and a zero ttl take the defaults.
+func NewSessions(key ed25519.PrivateKey, issuer, audience string, ttl time.Duration) (*Sessions, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, errors.New("sessions: need an Ed25519 private key")
+	}
+	if issuer == "" {
+		issuer = DefaultIssuer
+	}
+	if audience == "" {
+		audience = DefaultAudience
+	}
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	s := &Sessions{key: key, issuer: issuer, audience: audience, ttl: ttl,
+		kid: Thumbprint(key.Public().(ed25519.PublicKey))}
+	s.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(issuer), jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(5*time.Second),
+	)
+	return s, nil
+}
+
+// Issue returns a token for userID issued at now, and its expiry.
+func (s *Sessions) Issue(userID string, now time.Time) (string, time.Time, error) {
+	exp := now.Add(s.ttl).UTC().Truncate(time.Second)
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
+		Issuer:    s.issuer,
+		Audience:  jwt.ClaimStrings{s.audience},
+		Subject:   userID,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(exp),
+	})
+	tok.Header["kid"] = s.kid
+	signed, err := tok.SignedString(s.key)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign session: %w", err)
+	}
+	return signed, exp, nil
+}
+
+// Verify checks a token's algorithm (EdDSA only), signature, kid, exp, iss
+// and aud, and returns its subject. Errors: Unauthorized.
+func (s *Sessions) Verify(token string) (string, error) {
+	claims := &jwt.RegisteredClaims{}
+	_, err := s.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if kid, _ := t.Header["kid"].(string); kid != s.kid {
+			return nil, errors.New("unknown kid")
+		}
+		return s.key.Public(), nil
+	})
+	if err != nil || claims.Subject == "" {
+		return "", domain.Wrap(domain.Unauthorized, err, "invalid or expired session token")
+	}
+	return claims.Subject, nil
+}
+
+// JWK is one public key of a JWK Set (RFC 8037 OKP form).
+type JWK struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+}
+
+// JWKS is a JWK Set.
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
+// JWKS returns the JWK Set that verifies this service's session tokens.
+func (s *Sessions) JWKS() JWKS {
+	pub := s.key.Public().(ed25519.PublicKey)
+	return JWKS{Keys: []JWK{{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub),
+		Kid: s.kid, Alg: "EdDSA", Use: "sig"}}}
+}
+
+// Thumbprint returns the RFC 7638 JWK thumbprint of an Ed25519 public key.
+func Thumbprint(pub ed25519.PublicKey) string {
+	canonical := `{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
+	sum := sha256.Sum256([]byte(canonical))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// LoadOrCreateSigningKey reads an Ed25519 private key (PKCS#8 PEM) from
+// path, or creates one there (file mode 0600) if the file does not exist.
+func LoadOrCreateSigningKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return createSigningKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("signing key %s: not a PKCS#8 PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	key, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("signing key %s: not an Ed25519 key", path)
+	}
+	return key, nil
+}
+
+func createSigningKey(path string) (ed25519.PrivateKey, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create signing key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		// Another process created it first: use theirs.
+		return LoadOrCreateSigningKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create signing key: %w", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write signing key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write signing key: %w", err)
+	}
+	return key, nil
+}

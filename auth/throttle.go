@@ -1,0 +1,89 @@
+package auth
+
+import (
+	"sync"
+	"time"
+)
+
+// Throttle limits failed logins per account: after Free failures within
+// Window, each further attempt must wait, twice as long per failure up to
+// MaxDelay. A success clears the account. It is safe for concurrent use;
+// its state is per process.
+type Throttle struct {
+	Free     int
+	Window   time.Duration
+	BaseWait time.Duration
+	MaxDelay time.Duration
+
+	mu      sync.Mutex
+	entries map[string]*throttleEntry
+}
+
+type throttleEntry struct {
+	failures int
+	first    time.Time
+	until    time.Time
+}
+
+// maxThrottleEntries bounds memory under a flood of distinct names.
+const maxThrottleEntries = 100_000
+
+// NewThrottle returns a Throttle with defaults: 5 free failures per 15
+// minutes, then waits from 1 s doubling to 15 minutes.
+func NewThrottle() *Throttle {
+	return &Throttle{Free: 5, Window: 15 * time.Minute, BaseWait: time.Second, MaxDelay: 15 * time.Minute,
+		entries: make(map[string]*throttleEntry)}
+}
+
+// Check returns how long the account must still wait (0: go ahead).
+func (t *Throttle) Check(account string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[account]
+	if e == nil || !now.Before(e.until) {
+		return 0
+	}
+	return e.until.Sub(now)
+}
+
+// Fail records a failed attempt.
+func (t *Throttle) Fail(account string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[account]
+	if e == nil || now.Sub(e.first) > t.Window {
+		if e == nil && len(t.entries) >= maxThrottleEntries {
+			t.evict(now)
+		}
+		e = &throttleEntry{first: now}
+		t.entries[account] = e
+	}
+	e.failures++
+	if over := e.failures - t.Free; over > 0 {
+		wait := t.BaseWait << min(over-1, 30)
+		if wait > t.MaxDelay || wait <= 0 {
+			wait = t.MaxDelay
+		}
+		e.until = now.Add(wait)
+	}
+}
+
+// Succeed clears an account's failures.
+func (t *Throttle) Succeed(account string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.entries, account)
+}
+
+// evict drops expired entries; if none expired, it drops all, preferring
+// availability of the map over memory. Called with t.mu held.
+func (t *Throttle) evict(now time.Time) {
+	for k, e := range t.entries {
+		if now.Sub(e.first) > t.Window && !now.Before(e.until) {
+			delete(t.entries, k)
+		}
+	}
+	if len(t.entries) >= maxThrottleEntries {
+		clear(t.entries)
+	}
+}

@@ -1,0 +1,92 @@
+// Command keyledger is the event-sourced API-key ledger: one binary whose
+// subcommands run the ledger API (serve) and, in time, validation nodes,
+// admin and audit tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `keyledger: an event-sourced API-key ledger on NATS JetStream.
+
+Usage:
+  keyledger serve [flags]   run the ledger HTTP API (embedded NATS by default)
+  keyledger help            show this help
+
+Run "keyledger serve -h" for the flags of serve. Every flag can also be set
+through an environment variable: --http-addr is KEYLEDGER_HTTP_ADDR, and so on.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a subcommand and returns the process exit code: 0 on
+// success, 2 for usage errors, 1 for anything else.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "keyledger: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "keyledger %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "keyledger %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// usageError is a bad flag or argument.
+type usageError struct{ error }
+
+// parseFlags applies KEYLEDGER_* environment variables to fs's flags, then
+// the command line, which wins.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "KEYLEDGER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = usageError{fmt.Errorf("environment %s=%q: %w", name, v, err)}
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/embedded"
+	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// ServeConfig is the configuration of `keyledger serve`.
+type ServeConfig struct {
+	DataDir        string
+	HTTPAddr       string
+	NATSListen     string
+	NATSURL        string
+	Replicas       int
+	Stream         string
+	SessionKeyFile string
+	SessionTTL     time.Duration
+	StartTimeout   time.Duration
+	// Argon2 overrides the password hashing cost (zero: the default); tests
+	// lower it.
+	Argon2 auth.Argon2Params
+}
+
+func (c *ServeConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded NATS store and the session signing key")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (loopback only)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "use this NATS server or cluster instead of the embedded one (comma-separated URLs)")
+	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the event stream (3 for a replicated log on a cluster)")
+	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
+	fs.StringVar(&c.SessionKeyFile, "session-key", "", "Ed25519 PKCS#8 PEM key that signs session tokens, created if missing (default <data-dir>/session-ed25519.pem)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", auth.DefaultTTL, "lifetime of session tokens")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg ServeConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs)
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	s := &Server{Config: cfg, Logger: logger}
+	if err := s.Open(ctx); err != nil {
+		s.Close(context.Background())
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return s.Close(sctx)
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// Server is a running `keyledger serve`: the wiring of NATS, the event
+// store, the projections and the HTTP API. Tests drive it directly.
+type Server struct {
+	Config ServeConfig
+	Logger *slog.Logger
+
+	ns        *server.Server
+	nc        *nats.Conn
+	projector *projections.Projector
+	http      *http.Server
+	listener  net.Listener
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// Open starts everything and returns once the HTTP API is listening; the
+// API answers 503 until the projections have caught up with the log.
+func (s *Server) Open(ctx context.Context) error {
+	cfg := &s.Config
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = eventstore.DefaultStream
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.SessionKeyFile == "" {
+		cfg.SessionKeyFile = filepath.Join(cfg.DataDir, "session-ed25519.pem")
+	}
+	url := cfg.NATSURL
+	if url == "" {
+		if err := checkLoopback(cfg.NATSListen); err != nil {
+			return usageError{err}
+		}
+		ns, err := embedded.Start(embedded.Config{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"),
+			ServerName: "keyledger-embedded", Logger: s.Logger.With("component", "nats")})
+		if err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		s.ns = ns
+		url = ns.ClientURL()
+		s.Logger.Info("embedded NATS JetStream started", "url", url, "store", filepath.Join(cfg.DataDir, "nats"))
+	}
+	nc, err := nats.Connect(url, nats.Name("keyledger-serve"), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { s.Logger.Warn("NATS disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { s.Logger.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	s.nc = nc
+
+	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	store, err := eventstore.New(sctx, nc, eventstore.WithStream(cfg.Stream), eventstore.WithReplicas(cfg.Replicas))
+	if err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
+	keys, users := projections.NewKeys(), projections.NewUsers()
+	s.projector, err = projections.New(store, s.Logger.With("component", "projections"), keys, users)
+	if err != nil {
+		return err
+	}
+	if err := s.projector.Start(sctx); err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+
+	signingKey, err := auth.LoadOrCreateSigningKey(cfg.SessionKeyFile)
+	if err != nil {
+		return err
+	}
+	sessions, err := auth.NewSessions(signingKey, "", "", cfg.SessionTTL)
+	if err != nil {
+		return err
+	}
+	passwords, err := auth.NewPasswords(cfg.Argon2)
+	if err != nil {
+		return err
+	}
+	svc, err := ledger.New(ledger.Config{Log: store, Progress: s.projector, Keys: keys, Users: users,
+		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: s.Logger})
+	if err != nil {
+		return err
+	}
+	api, err := handlers.New(handlers.Config{Ledger: svc, Sessions: sessions, Readiness: s.projector,
+		Logger: s.Logger.With("component", "http")})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listen: %w", err)
+	}
+	s.listener = ln
+	s.http = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	started := time.Now()
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.wg.Go(func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("HTTP server stopped", "err", err)
+		}
+	})
+	s.wg.Go(func() {
+		if err := s.projector.WaitReady(bg); err == nil {
+			st := s.projector.Status()
+			s.Logger.Info("ready", "http", "http://"+ln.Addr().String(), "events", st.Applied,
+				"catch_up", time.Since(started).Round(time.Millisecond))
+		}
+	})
+	return nil
+}
+
+// HTTPAddr returns the address the API listens on.
+func (s *Server) HTTPAddr() string { return s.listener.Addr().String() }
+
+// NATSURL returns the client URL of the embedded NATS server ("" when an
+// external one is used).
+func (s *Server) NATSURL() string {
+	if s.ns == nil {
+		return ""
+	}
+	return s.ns.ClientURL()
+}
+
+// Ready reports whether the projections have caught up.
+func (s *Server) Ready() bool { return s.projector != nil && s.projector.Ready() }
+
+// Close shuts down gracefully: it stops accepting requests and lets those
+// in flight finish (until ctx ends), stops the projections, drains NATS and
+// stops the embedded server. It is safe to call on a partly opened Server.
+func (s *Server) Close(ctx context.Context) error {
+	var errs []error
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("HTTP shutdown: %w", err))
+			s.http.Close()
+		}
+	} else if s.listener != nil {
+		s.listener.Close()
+	}
+	s.wg.Wait()
+	if s.projector != nil {
+		s.projector.Stop()
+	}
+	if s.nc != nil {
+		if err := s.nc.Drain(); err != nil {
+			s.nc.Close()
+		}
+		for !s.nc.IsClosed() {
+			select {
+			case <-ctx.Done():
+				s.nc.Close()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// checkLoopback refuses to expose the embedded NATS server, which has no
+// authentication, beyond this machine.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--nats-listen %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--nats-listen %q: the embedded NATS server has no authentication and listens on loopback only; use --nats-url for a networked cluster", addr)
+}
+
+var _ handlers.Ledger = (*ledger.Service)(nil)
+var _ handlers.Sessions = (*auth.Sessions)(nil)
+var _ handlers.Readiness = (*projections.Projector)(nil)

@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/ledger"
+)
+
+type credentialsRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type userResponse struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// registerUser: POST /users {"email","password"} -> 201 the user.
+func (a *API) registerUser(w http.ResponseWriter, r *http.Request) {
+	var req credentialsRequest
+	if err := readJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	u, err := a.ledger.RegisterUser(r.Context(), req.Email, req.Password)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.Header().Set("Location", "/users/"+u.ID)
+	writeJSON(w, http.StatusCreated, userResponse{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
+}
+
+type sessionResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// createSession: POST /sessions {"email","password"} -> 200 a session token.
+func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
+	var req credentialsRequest
+	if err := readJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	u, err := a.ledger.Login(r.Context(), req.Email, req.Password)
+	if err != nil {
+		if rl, ok := err.(*ledger.RateLimitError); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds()))
+		}
+		writeError(w, r, a.logger, err)
+		return
+	}
+	token, exp, err := a.sessions.Issue(u.ID, a.ledger.Now())
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, sessionResponse{Token: token, ExpiresAt: exp})
+}
+
+type userIDKey struct{}
+
+// authenticated requires a valid session token (Authorization: Bearer) and
+// passes the user id on in the request context.
+func (a *API) authenticated(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, ok := cutScheme(r.Header.Get("Authorization"))
+		if !ok || !equalFold(scheme, "bearer") || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keyledger"`)
+			writeError(w, r, a.logger, domain.Errorf(domain.Unauthorized, "missing bearer session token"))
+			return
+		}
+		userID, err := a.sessions.Verify(token)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keyledger", error="invalid_token"`)
+			writeError(w, r, a.logger, err)
+			return
+		}
+		next(w, r.WithContext(withUserID(r.Context(), userID)))
+	}
+}

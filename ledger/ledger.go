@@ -1,0 +1,132 @@
+// Package ledger runs keyledger's use cases: each command loads the
+// aggregate's state from the projections, lets the domain decide, appends
+// the resulting events with the expected stream sequence, and waits until
+// the projections show them, so a caller always reads its own writes.
+//
+// Transports (HTTP, the admin CLI) call a Service; it is safe for
+// concurrent use.
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// EventLog is the part of the event store the use cases need.
+type EventLog interface {
+	// Append stores events all or none. Errors: Conflict, Unavailable.
+	Append(ctx context.Context, events ...eventstore.Pending) ([]uint64, error)
+	// LastSequence returns the stream sequence of an aggregate's last event.
+	// Errors: Unavailable.
+	LastSequence(ctx context.Context, category, aggregate string) (uint64, error)
+}
+
+// Progress is the projector's position, awaited after every write.
+type Progress interface {
+	// WaitFor blocks until seq is applied. Errors: Unavailable.
+	WaitFor(ctx context.Context, seq uint64) error
+}
+
+// maxAttempts bounds load-decide-append retries after a conflict.
+const maxAttempts = 5
+
+// Service runs the use cases.
+type Service struct {
+	log       EventLog
+	progress  Progress
+	keys      *projections.Keys
+	users     *projections.Users
+	passwords *auth.Passwords
+	throttle  *auth.Throttle
+	logger    *slog.Logger
+	now       func() time.Time
+	random    io.Reader
+}
+
+// Config holds a Service's dependencies. All but Logger, Now and Random are
+// required.
+type Config struct {
+	Log       EventLog
+	Progress  Progress
+	Keys      *projections.Keys
+	Users     *projections.Users
+	Passwords *auth.Passwords
+	Throttle  *auth.Throttle
+	Logger    *slog.Logger
+	Now       func() time.Time // default time.Now
+	Random    io.Reader        // default crypto/rand.Reader
+}
+
+// New returns a Service, or an error if a required dependency is missing.
+func New(cfg Config) (*Service, error) {
+	if cfg.Log == nil || cfg.Progress == nil || cfg.Keys == nil || cfg.Users == nil ||
+		cfg.Passwords == nil || cfg.Throttle == nil {
+		return nil, errors.New("ledger: missing dependency")
+	}
+	s := &Service{log: cfg.Log, progress: cfg.Progress, keys: cfg.Keys, users: cfg.Users,
+		passwords: cfg.Passwords, throttle: cfg.Throttle, logger: cfg.Logger, now: cfg.Now, random: cfg.Random}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.random == nil {
+		s.random = rand.Reader
+	}
+	return s, nil
+}
+
+// newID returns prefix + a new ULID.
+func (s *Service) newID(prefix string) string {
+	return prefix + ulid.MustNew(ulid.Timestamp(s.now()), s.random).String()
+}
+
+// appendAndWait appends events and waits until the projections show them.
+func (s *Service) appendAndWait(ctx context.Context, events ...eventstore.Pending) error {
+	seqs, err := s.log.Append(ctx, events...)
+	if err != nil {
+		return err
+	}
+	return s.progress.WaitFor(ctx, seqs[len(seqs)-1])
+}
+
+// updateKey runs load-decide-append for one key: decide gets the key's
+// current state and returns the events to record (none: nothing to do).
+// After a conflict it waits for the projections to catch up with the
+// winner and decides again, a bounded number of times.
+func (s *Service) updateKey(ctx context.Context, apiKey string, decide func(k *domain.Key) ([]domain.Event, error)) error {
+	for attempt := 1; ; attempt++ {
+		k, seq, _ := s.keys.Get(apiKey)
+		events, err := decide(&k)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		pending := make([]eventstore.Pending, len(events))
+		for i, e := range events {
+			pending[i] = eventstore.Pending{Event: e, ExpectedSeq: seq}
+		}
+		err = s.appendAndWait(ctx, pending...)
+		if domain.KindOf(err) != domain.Conflict || attempt == maxAttempts {
+			return err
+		}
+		last, lerr := s.log.LastSequence(ctx, domain.CategoryKey, apiKey)
+		if lerr != nil {
+			return lerr
+		}
+		if err := s.progress.WaitFor(ctx, last); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package ledger
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// Login checks an email address and password and returns the user. A wrong
+// password and an unknown address give the same error after the same work.
+// Repeated failures for one address are throttled.
+// Errors: Unauthorized, RateLimited (see RetryAfter).
+func (s *Service) Login(ctx context.Context, email, password string) (domain.User, error) {
+	normalized, err := domain.NormalizeEmail(email)
+	if err != nil {
+		normalized = email // still throttled and still hashed: same cost
+	}
+	now := s.now()
+	if wait := s.throttle.Check(normalized, now); wait > 0 {
+		return domain.User{}, &RateLimitError{RetryAfter: wait}
+	}
+	u, found := s.users.ByEmail(normalized)
+	ok, verr := s.passwords.Verify(u.PasswordHash, password)
+	if verr != nil {
+		s.logger.Error("stored password hash unreadable", "user", u.ID, "err", verr)
+	}
+	if !found || !ok || verr != nil {
+		s.throttle.Fail(normalized, now)
+		return domain.User{}, errBadLogin
+	}
+	s.throttle.Succeed(normalized)
+	return u, nil
+}
+
+var errBadLogin = domain.Errorf(domain.Unauthorized, "invalid email or password")
+
+// RateLimitError is a RateLimited domain error that says when to retry.
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+// Error implements error.
+func (e *RateLimitError) Error() string { return "too many failed attempts, try again later" }
+
+// Unwrap makes the error of kind RateLimited.
+func (e *RateLimitError) Unwrap() error {
+	return domain.Errorf(domain.RateLimited, "too many failed attempts, try again later")
+}
+
+// RetryAfterSeconds is RetryAfter rounded up to whole seconds.
+func (e *RateLimitError) RetryAfterSeconds() int {
+	return int(math.Ceil(e.RetryAfter.Seconds()))
+}

@@ -1,0 +1,120 @@
+package projections
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// Keys is the read model of API keys: the lookup used to validate them and
+// each user's listing, newest first. It is safe for concurrent use.
+type Keys struct {
+	mu     sync.RWMutex
+	keys   map[string]*keyEntry
+	byUser map[string][]string // user id -> api keys, oldest first
+}
+
+type keyEntry struct {
+	key domain.Key
+	seq uint64 // stream sequence of the key's last event
+}
+
+// NewKeys returns an empty Keys.
+func NewKeys() *Keys {
+	return &Keys{keys: make(map[string]*keyEntry), byUser: make(map[string][]string)}
+}
+
+// Apply folds a key event through domain.Key.Apply; other events are
+// ignored.
+func (m *Keys) Apply(e domain.Event) error {
+	if e.Category() != domain.CategoryKey {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	entry := m.keys[e.Aggregate]
+	next := domain.Key{}
+	if entry != nil {
+		next = entry.key
+	}
+	if err := next.Apply(e); err != nil {
+		return err
+	}
+	if entry == nil {
+		entry = &keyEntry{}
+		m.keys[e.Aggregate] = entry
+		m.byUser[next.UserID] = append(m.byUser[next.UserID], e.Aggregate)
+	}
+	entry.key, entry.seq = next, e.Sequence
+	return nil
+}
+
+// Get returns a key and the stream sequence of its last event.
+func (m *Keys) Get(apiKey string) (domain.Key, uint64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	entry, ok := m.keys[apiKey]
+	if !ok {
+		return domain.Key{}, 0, false
+	}
+	return entry.key, entry.seq, true
+}
+
+// Len returns the number of keys.
+func (m *Keys) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.keys)
+}
+
+// ListByUser returns up to limit of the user's keys, newest first, starting
+// after cursor ("" for the first page), and the cursor of the next page (""
+// when there is none). Cursors stay valid while keys are added. Errors:
+// Invalid for a cursor this code did not issue.
+func (m *Keys) ListByUser(userID string, limit int, cursor string) ([]domain.Key, string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ids := m.byUser[userID]
+	end := len(ids) // exclusive upper bound of the indexes still to list
+	if cursor != "" {
+		n, ok := decodeCursor(cursor)
+		if !ok || n > len(ids) {
+			return nil, "", domain.Errorf(domain.Invalid, "invalid cursor")
+		}
+		end = n
+	}
+	out := make([]domain.Key, 0, min(limit, end))
+	i := end - 1
+	for ; i >= 0 && len(out) < limit; i-- {
+		out = append(out, m.keys[ids[i]].key)
+	}
+	next := ""
+	if i >= 0 {
+		next = encodeCursor(i + 1)
+	}
+	return out, next, nil
+}
+
+const cursorPrefix = "k1:"
+
+func encodeCursor(n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.Itoa(n)))
+}
+
+func decodeCursor(s string) (int, bool) {
+	if len(s) > 32 {
+		return 0, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(b[len(cursorPrefix):]))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}

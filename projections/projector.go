@@ -1,0 +1,173 @@
+// Package projections folds the event log into read models and keeps them
+// current: the keys (validation lookup and per-user listings) and the users.
+// A Projector feeds every read model from one ordered subscription and
+// tracks the stream sequence applied, so callers can wait for their own
+// writes.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+)
+
+// Model is a read model: it folds events of the categories it cares about
+// and ignores the rest. Apply is called from one goroutine at a time, in
+// stream order; a model guards its own state against concurrent readers.
+type Model interface {
+	Apply(e domain.Event) error
+}
+
+// Log is the part of the event store a Projector reads.
+type Log interface {
+	Head(ctx context.Context) (uint64, error)
+	Subscribe(ctx context.Context, from uint64, h eventstore.Handler, onErr func(error)) (*eventstore.Subscription, error)
+}
+
+// Projector feeds read models from the log. It is safe for concurrent use.
+type Projector struct {
+	log    Log
+	models []Model
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	applied   uint64    // stream sequence of the last event handled
+	appliedAt time.Time // when it was handled
+	target    uint64    // head of the log at start: ready once applied
+	changed   chan struct{}
+	sub       *eventstore.Subscription
+}
+
+// New returns a Projector of models over log. logger may be nil.
+func New(log Log, logger *slog.Logger, models ...Model) (*Projector, error) {
+	if log == nil || len(models) == 0 {
+		return nil, errors.New("projections: need a log and at least one model")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Projector{log: log, models: models, logger: logger, changed: make(chan struct{})}, nil
+}
+
+// Start reads the log's head (the point the projector must reach to be
+// ready) and subscribes from the beginning. It returns once subscribed; the
+// catch-up runs in the background. Errors: Unavailable.
+func (p *Projector) Start(ctx context.Context) error {
+	head, err := p.log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.target = head
+	p.mu.Unlock()
+	sub, err := p.log.Subscribe(ctx, 1, p.handle, func(err error) {
+		p.logger.Warn("event subscription trouble", "err", err)
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.sub = sub
+	p.mu.Unlock()
+	return nil
+}
+
+// Stop ends the subscription; read models keep their last state.
+func (p *Projector) Stop() {
+	p.mu.Lock()
+	sub := p.sub
+	p.sub = nil
+	p.mu.Unlock()
+	if sub != nil {
+		sub.Stop()
+	}
+}
+
+func (p *Projector) handle(e domain.Event, err error) {
+	p.mu.Lock()
+	done := e.Sequence <= p.applied
+	p.mu.Unlock()
+	if done {
+		return
+	}
+	switch {
+	case errors.Is(err, domain.ErrUnknownEventType):
+		p.logger.Debug("skipping event of unknown type", "seq", e.Sequence, "type", e.Type)
+	case err != nil:
+		p.logger.Error("skipping undecodable event", "seq", e.Sequence, "err", err)
+	default:
+		for _, m := range p.models {
+			if err := m.Apply(e); err != nil {
+				p.logger.Error("skipping event that does not apply", "seq", e.Sequence,
+					"type", e.Type, "aggregate", e.Aggregate, "err", err)
+			}
+		}
+	}
+	p.mu.Lock()
+	p.applied, p.appliedAt = e.Sequence, time.Now()
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Position returns the stream sequence of the last event applied.
+func (p *Projector) Position() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied
+}
+
+// Ready reports whether the projector has caught up with the log as it was
+// at Start.
+func (p *Projector) Ready() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sub != nil && p.applied >= p.target
+}
+
+// Status describes progress for /readyz.
+type Status struct {
+	Ready   bool   `json:"ready"`
+	Applied uint64 `json:"applied_seq"`
+	Target  uint64 `json:"start_seq"`
+}
+
+// Status returns the projector's progress.
+func (p *Projector) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Status{Ready: p.sub != nil && p.applied >= p.target, Applied: p.applied, Target: p.target}
+}
+
+// WaitFor blocks until the event at stream sequence seq has been applied
+// to every model, or ctx ends. Errors: Unavailable when ctx ends first.
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		p.mu.Lock()
+		applied, ch := p.applied, p.changed
+		p.mu.Unlock()
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return domain.Wrap(domain.Unavailable, fmt.Errorf("wait for seq %d at %d: %w", seq, applied, ctx.Err()),
+				"read model is behind, try again")
+		}
+	}
+}
+
+// WaitReady blocks until Ready or ctx ends. Errors: Unavailable.
+func (p *Projector) WaitReady(ctx context.Context) error {
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	return p.WaitFor(ctx, target)
+}
