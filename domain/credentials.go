@@ -67,9 +67,11 @@ func validULID(s string) bool {
 // characters of 256 random bits, and a 6-character base62 CRC32 checksum of
 // everything before it (so secret scanners can check a find offline).
 //
-// Its String and GoString methods redact it, so it cannot reach a log line
-// by accident; Reveal returns the real value.
-type Secret struct{ s string }
+// Its String and GoString methods redact it, and the value sits behind a
+// pointer so that even fmt's reflection on a struct holding a Secret in an
+// unexported field prints an address, not the secret. Reveal returns it.
+// Compare secrets with Reveal, not ==.
+type Secret struct{ p *string }
 
 // NewSecret draws 256 bits from random (crypto/rand.Reader in production)
 // and formats them as a secret.
@@ -80,7 +82,8 @@ func NewSecret(random io.Reader) (Secret, error) {
 	}
 	body := base62(new(big.Int).SetBytes(b[:]), secretBodyLength)
 	s := SecretPrefix + body
-	return Secret{s + base62(big.NewInt(int64(crc32.ChecksumIEEE([]byte(s)))), secretChecksumLength)}, nil
+	s += base62(big.NewInt(int64(crc32.ChecksumIEEE([]byte(s)))), secretChecksumLength)
+	return Secret{&s}, nil
 }
 
 // ParseSecret checks the format and the checksum of a secret. It returns
@@ -98,15 +101,20 @@ func ParseSecret(s string) (Secret, error) {
 	if s[len(head):] != base62(big.NewInt(int64(crc32.ChecksumIEEE([]byte(head)))), secretChecksumLength) {
 		return Secret{}, ErrBadCredentials
 	}
-	return Secret{s}, nil
+	return Secret{&s}, nil
 }
 
 // Reveal returns the formatted secret. Call it only to show the secret to
 // its owner once.
-func (s Secret) Reveal() string { return s.s }
+func (s Secret) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
 
 // IsZero reports whether s is the zero Secret.
-func (s Secret) IsZero() bool { return s.s == "" }
+func (s Secret) IsZero() bool { return s.p == nil }
 
 // String returns a redacted placeholder.
 func (s Secret) String() string { return "sk_[REDACTED]" }
@@ -115,7 +123,7 @@ func (s Secret) String() string { return "sk_[REDACTED]" }
 func (s Secret) GoString() string { return "domain.Secret{REDACTED}" }
 
 // Hash returns the SHA-256 of the formatted secret: what the log stores.
-func (s Secret) Hash() Hash { return sha256.Sum256([]byte(s.s)) }
+func (s Secret) Hash() Hash { return sha256.Sum256([]byte(s.Reveal())) }
 
 // base62 formats n in base62, left-padded with '0' to width.
 func base62(n *big.Int, width int) string {

@@ -50,7 +50,7 @@ func TestNewSecret(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseSecret: got %v, want nil", err)
 			}
-			if parsed != s {
+			if parsed.Reveal() != s.Reveal() {
 				t.Errorf("ParseSecret: got %v, want the same secret", parsed.Reveal())
 			}
 
@@ -203,6 +203,20 @@ func TestSecret_Redacted(t *testing.T) {
 			}
 		})
 	}
+
+	// fmt does not call methods on unexported fields: it prints them by
+	// reflection, so a Secret that holds its value directly shows it.
+	t.Run("UnexportedField", func(t *testing.T) {
+		type config struct {
+			name   string
+			secret domain.Secret
+		}
+		for _, verb := range []string{"%v", "%+v", "%#v"} {
+			if got := fmt.Sprintf(verb, config{"r", s}); leaks(got, real) {
+				t.Errorf("Sprintf(%q) of a struct with an unexported Secret field shows the secret", verb)
+			}
+		}
+	})
 
 	if got, want := s.String(), "sk_[REDACTED]"; got != want {
 		t.Errorf("String: got %v, want %v", got, want)

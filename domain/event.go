@@ -144,6 +144,9 @@ type envelope struct {
 
 // EncodeEvent returns the JSON envelope of e. Time is written in UTC.
 func EncodeEvent(e Event) ([]byte, error) {
+	if err := checkEnvelope(e); err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
+	}
 	if e.Data == nil {
 		return nil, fmt.Errorf("encode %s: no data", e.Type)
 	}
@@ -190,18 +193,32 @@ func DecodeEvent(b []byte) (Event, error) {
 	if data == nil {
 		return e, fmt.Errorf("decode event %s: bad data", env.Type)
 	}
-	if e.ID == "" || e.Aggregate == "" || e.Version == 0 || e.Time.IsZero() {
-		return e, fmt.Errorf("decode event %s: incomplete envelope", env.Type)
+	if err := checkEnvelope(e); err != nil {
+		return e, fmt.Errorf("decode event %s: %w", env.Type, err)
 	}
 	e.Data = data
 	return e, nil
+}
+
+// checkEnvelope holds writer and reader to the same rules, so nothing is
+// written that a reader would reject or skip.
+func checkEnvelope(e Event) error {
+	switch {
+	case e.Schema != CurrentSchema:
+		return fmt.Errorf("schema %d: %w", e.Schema, ErrUnknownEventType)
+	case e.ID == "" || e.Aggregate == "" || e.Version == 0 || e.Time.IsZero():
+		return errors.New("incomplete envelope")
+	case e.Time.UTC().Year() < 1 || e.Time.UTC().Year() > 9999:
+		return errors.New("time out of range")
+	}
+	return nil
 }
 
 // decodeData decodes raw into a T, or returns nil. Unknown fields are
 // ignored: adding an optional field does not bump the schema.
 func decodeData[T EventData](raw json.RawMessage) EventData {
 	var v T
-	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &v) != nil {
 		return nil
 	}
 	return v

@@ -42,7 +42,8 @@ func (k *Key) Exists() bool { return k.Version > 0 }
 // Revoked reports whether the key has been revoked.
 func (k *Key) Revoked() bool { return !k.RevokedAt.IsZero() }
 
-// StatusAt returns the key's status at now.
+// StatusAt returns the key's status at now. A key that does not exist is
+// reported active: check Exists first (CheckSecret does).
 func (k *Key) StatusAt(now time.Time) KeyStatus {
 	switch {
 	case k.Revoked():
@@ -58,6 +59,9 @@ func (k *Key) StatusAt(now time.Time) KeyStatus {
 func (k *Key) Apply(e Event) error {
 	if e.Version != k.Version+1 {
 		return fmt.Errorf("apply %s to %s: version %d after %d", e.Type, e.Aggregate, e.Version, k.Version)
+	}
+	if k.Exists() && e.Aggregate != k.APIKey {
+		return fmt.Errorf("apply %s of %s to key %s", e.Type, e.Aggregate, k.APIKey)
 	}
 	switch d := e.Data.(type) {
 	case KeyCreated:
@@ -104,8 +108,11 @@ func (k *Key) Create(cmd CreateKey, now time.Time) ([]Event, error) {
 	if !ValidAPIKey(cmd.APIKey) {
 		return nil, Errorf(Invalid, "malformed api key")
 	}
-	if cmd.UserID == "" {
-		return nil, Errorf(Invalid, "missing owner")
+	if !ValidUserID(cmd.UserID) {
+		return nil, Errorf(Invalid, "malformed owner id")
+	}
+	if cmd.SecretHash == (Hash{}) {
+		return nil, Errorf(Invalid, "missing secret hash")
 	}
 	if err := ValidateKeyName(cmd.Name); err != nil {
 		return nil, err
@@ -156,7 +163,7 @@ func (k *Key) RegenerateSecret(userID string, newHash Hash, now time.Time) ([]Ev
 func (k *Key) CheckSecret(secret Secret, now time.Time) bool {
 	h := secret.Hash()
 	match := subtle.ConstantTimeCompare(h[:], k.SecretHash[:]) == 1
-	return match && k.Exists() && k.StatusAt(now) == StatusActive
+	return match && !secret.IsZero() && k.Exists() && k.StatusAt(now) == StatusActive
 }
 
 func (k *Key) checkOwner(userID string) error {

@@ -39,6 +39,9 @@ func (u *User) Apply(e Event) error {
 	if e.Version != u.Version+1 {
 		return fmt.Errorf("apply %s to %s: version %d after %d", e.Type, e.Aggregate, e.Version, u.Version)
 	}
+	if u.Exists() && e.Aggregate != u.ID {
+		return fmt.Errorf("apply %s of %s to user %s", e.Type, e.Aggregate, u.ID)
+	}
 	switch d := e.Data.(type) {
 	case UserRegistered:
 		if u.Exists() {
@@ -67,8 +70,8 @@ func Register(cmd RegisterUser, now time.Time) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cmd.UserID == "" || cmd.PasswordHash == "" {
-		return nil, Errorf(Invalid, "missing user id or password hash")
+	if !ValidUserID(cmd.UserID) || cmd.PasswordHash == "" {
+		return nil, Errorf(Invalid, "malformed user id or missing password hash")
 	}
 	now = now.UTC()
 	return []Event{

@@ -52,6 +52,7 @@ type Service struct {
 	logger    *slog.Logger
 	now       func() time.Time
 	random    io.Reader
+	wait      time.Duration
 }
 
 // Config holds a Service's dependencies. All but Logger, Now and Random are
@@ -66,6 +67,10 @@ type Config struct {
 	Logger    *slog.Logger
 	Now       func() time.Time // default time.Now
 	Random    io.Reader        // default crypto/rand.Reader
+	// WaitTimeout bounds how long a command waits for the projections to
+	// show its own write after the log acknowledged it (default 10s); past
+	// it the command reports Unavailable although the write is stored.
+	WaitTimeout time.Duration
 }
 
 // New returns a Service, or an error if a required dependency is missing.
@@ -75,7 +80,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("ledger: missing dependency")
 	}
 	s := &Service{log: cfg.Log, progress: cfg.Progress, keys: cfg.Keys, users: cfg.Users,
-		passwords: cfg.Passwords, throttle: cfg.Throttle, logger: cfg.Logger, now: cfg.Now, random: cfg.Random}
+		passwords: cfg.Passwords, throttle: cfg.Throttle, logger: cfg.Logger, now: cfg.Now, random: cfg.Random,
+		wait: cfg.WaitTimeout}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,6 +90,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.random == nil {
 		s.random = rand.Reader
+	}
+	if s.wait <= 0 {
+		s.wait = 10 * time.Second
 	}
 	return s, nil
 }
@@ -99,6 +108,8 @@ func (s *Service) appendAndWait(ctx context.Context, events ...eventstore.Pendin
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
 	return s.progress.WaitFor(ctx, seqs[len(seqs)-1])
 }
 

@@ -4,9 +4,13 @@ import (
 	"context"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/internal/natstest"
 )
 
 // TestServe_Restart stops the server and starts it again on the same data
@@ -105,4 +109,45 @@ func TestParseFlags_EnvThenCommandLine(t *testing.T) {
 	if cfg.HTTPAddr != "127.0.0.1:9999" || cfg.Stream != "FROM_FLAG" {
 		t.Fatalf("got http %q stream %q, want the env value and the flag value", cfg.HTTPAddr, cfg.Stream)
 	}
+}
+
+// TestRun_GracefulShutdown runs `keyledger serve` as main does and cancels
+// its context, as SIGINT or SIGTERM would: it must stop cleanly (exit 0),
+// release its ports, and leave a data dir the next start can use.
+func TestRun_GracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	httpAddr, natsAddr := freeAddr(t), freeAddr(t)
+	args := []string{"serve", "--data-dir", dir, "--http-addr", httpAddr, "--nats-listen", natsAddr}
+	for round := 0; round < 2; round++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		go func() { done <- run(ctx, args, io.Discard, io.Discard) }()
+		natstest.Eventually(t, 15*time.Second, func() bool {
+			resp, err := http.Get("http://" + httpAddr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}, "serve ready")
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("round %d: got exit %d, want 0", round, code)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: serve did not stop within 20s of the signal", round)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

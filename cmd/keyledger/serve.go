@@ -143,7 +143,11 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	nc, err := nats.Connect(url, nats.Name("keyledger-serve"), nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { s.Logger.Warn("NATS disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.Logger.Warn("NATS disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { s.Logger.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)
