@@ -6,8 +6,8 @@ import (
 )
 
 // Throttle limits failed logins per account: after Free failures within
-// Window, each further attempt must wait, twice as long per failure up to
-// MaxDelay. A success clears the account. It is safe for concurrent use;
+// Window, each further attempt must wait BaseWait, twice as long per
+// further failure, up to MaxDelay. A success clears the account. It is safe for concurrent use;
 // its state is per process.
 type Throttle struct {
 	Free     int
@@ -35,22 +35,17 @@ func NewThrottle() *Throttle {
 		entries: make(map[string]*throttleEntry)}
 }
 
-// Check returns how long the account must still wait (0: go ahead).
-func (t *Throttle) Check(account string, now time.Time) time.Duration {
+// Attempt asks to check a password for account at now. It returns how
+// long the account must still wait (0: go ahead). A granted attempt counts
+// as a failure at once, in the same step as the check, so concurrent
+// guesses cannot slip past the limit; Succeed clears the count.
+func (t *Throttle) Attempt(account string, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.entries[account]
-	if e == nil || !now.Before(e.until) {
-		return 0
+	if e != nil && now.Before(e.until) {
+		return e.until.Sub(now)
 	}
-	return e.until.Sub(now)
-}
-
-// Fail records a failed attempt.
-func (t *Throttle) Fail(account string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.entries[account]
 	if e == nil || now.Sub(e.first) > t.Window {
 		if e == nil && len(t.entries) >= maxThrottleEntries {
 			t.evict(now)
@@ -59,13 +54,14 @@ func (t *Throttle) Fail(account string, now time.Time) {
 		t.entries[account] = e
 	}
 	e.failures++
-	if over := e.failures - t.Free; over > 0 {
-		wait := t.BaseWait << min(over-1, 30)
+	if over := e.failures - t.Free; over >= 0 {
+		wait := t.BaseWait << min(over, 30)
 		if wait > t.MaxDelay || wait <= 0 {
 			wait = t.MaxDelay
 		}
 		e.until = now.Add(wait)
 	}
+	return 0
 }
 
 // Succeed clears an account's failures.

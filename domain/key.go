@@ -45,10 +45,17 @@ func (k *Key) Revoked() bool { return !k.RevokedAt.IsZero() }
 // StatusAt returns the key's status at now. A key that does not exist is
 // reported active: check Exists first (CheckSecret does).
 func (k *Key) StatusAt(now time.Time) KeyStatus {
+	return StatusAt(k.Revoked(), k.ExpiresAt, now)
+}
+
+// StatusAt is the status rule on its own, for read models that keep a key
+// in a packed form: revoked wins, then an expiry at or before now (a zero
+// expiresAt never expires).
+func StatusAt(revoked bool, expiresAt, now time.Time) KeyStatus {
 	switch {
-	case k.Revoked():
+	case revoked:
 		return StatusRevoked
-	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+	case !expiresAt.IsZero() && !now.Before(expiresAt):
 		return StatusExpired
 	}
 	return StatusActive
@@ -161,9 +168,15 @@ func (k *Key) RegenerateSecret(userID string, newHash Hash, now time.Time) ([]Ev
 // CheckSecret reports whether secret is the key's current secret and the
 // key is active at now. The hash comparison takes constant time.
 func (k *Key) CheckSecret(secret Secret, now time.Time) bool {
+	match := SecretMatches(k.SecretHash, secret)
+	return match && k.Exists() && k.StatusAt(now) == StatusActive
+}
+
+// SecretMatches reports whether secret hashes to stored: one SHA-256 and a
+// constant-time compare, whatever the inputs. A zero Secret never matches.
+func SecretMatches(stored Hash, secret Secret) bool {
 	h := secret.Hash()
-	match := subtle.ConstantTimeCompare(h[:], k.SecretHash[:]) == 1
-	return match && !secret.IsZero() && k.Exists() && k.StatusAt(now) == StatusActive
+	return subtle.ConstantTimeCompare(h[:], stored[:]) == 1 && !secret.IsZero()
 }
 
 func (k *Key) checkOwner(userID string) error {

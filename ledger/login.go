@@ -18,7 +18,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (domain.Use
 		normalized = email // still throttled and still hashed: same cost
 	}
 	now := s.now()
-	if wait := s.throttle.Check(normalized, now); wait > 0 {
+	if wait := s.throttle.Attempt(normalized, now); wait > 0 {
 		return domain.User{}, &RateLimitError{RetryAfter: wait}
 	}
 	u, found := s.users.ByEmail(normalized)
@@ -27,8 +27,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (domain.Use
 		s.logger.Error("stored password hash unreadable", "user", u.ID, "err", verr)
 	}
 	if !found || !ok || verr != nil {
-		s.throttle.Fail(normalized, now)
-		return domain.User{}, errBadLogin
+		return domain.User{}, errBadLogin // counted as a failure by Attempt
 	}
 	s.throttle.Succeed(normalized)
 	return u, nil

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,19 @@ func (m *Keys) Apply(e domain.Event) error {
 	return nil
 }
 
+// Skip records an event of a type this code does not know on a key's
+// subject: its sequence and version still count for the next append.
+func (m *Keys) Skip(e domain.Event) {
+	if e.Category() != domain.CategoryKey {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if entry := m.keys[e.Aggregate]; entry != nil && e.Version == entry.key.Version+1 {
+		entry.key.Version, entry.seq = e.Version, e.Sequence
+	}
+}
+
 // Get returns a key and the stream sequence of its last event.
 func (m *Keys) Get(apiKey string) (domain.Key, uint64, bool) {
 	m.mu.RLock()
@@ -75,6 +89,9 @@ func (m *Keys) Len() int {
 // when there is none). Cursors stay valid while keys are added. Errors:
 // Invalid for a cursor this code did not issue.
 func (m *Keys) ListByUser(userID string, limit int, cursor string) ([]domain.Key, string, error) {
+	if limit < 1 {
+		return nil, "", domain.Errorf(domain.Invalid, "limit must be at least 1")
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	ids := m.byUser[userID]
@@ -117,4 +134,12 @@ func decodeCursor(s string) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+func errMalformedAggregate(e domain.Event) error {
+	return fmt.Errorf("apply %s: malformed aggregate id %q", e.Type, e.Aggregate)
+}
+
+func errMalformedOwner(k domain.Key) error {
+	return fmt.Errorf("key %s: malformed owner id %q", k.APIKey, k.UserID)
 }

@@ -24,6 +24,13 @@ type Model interface {
 	Apply(e domain.Event) error
 }
 
+// Skipper is a Model that wants to hear of events of types this code does
+// not know (written by a newer version): they still take a version and a
+// sequence of their aggregate.
+type Skipper interface {
+	Skip(e domain.Event)
+}
+
 // Log is the part of the event store a Projector reads.
 type Log interface {
 	Head(ctx context.Context) (uint64, error)
@@ -41,6 +48,7 @@ type Projector struct {
 	appliedAt time.Time // when it was handled
 	target    uint64    // head of the log at start: ready once applied
 	changed   chan struct{}
+	started   chan struct{} // closed once Start has read the head
 	sub       *eventstore.Subscription
 }
 
@@ -52,7 +60,8 @@ func New(log Log, logger *slog.Logger, models ...Model) (*Projector, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{log: log, models: models, logger: logger, changed: make(chan struct{})}, nil
+	return &Projector{log: log, models: models, logger: logger, changed: make(chan struct{}),
+		started: make(chan struct{})}, nil
 }
 
 // Start reads the log's head (the point the projector must reach to be
@@ -75,6 +84,7 @@ func (p *Projector) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.sub = sub
 	p.mu.Unlock()
+	close(p.started)
 	return nil
 }
 
@@ -99,6 +109,11 @@ func (p *Projector) handle(e domain.Event, err error) {
 	switch {
 	case errors.Is(err, domain.ErrUnknownEventType):
 		p.logger.Debug("skipping event of unknown type", "seq", e.Sequence, "type", e.Type)
+		for _, m := range p.models {
+			if s, ok := m.(Skipper); ok && e.Aggregate != "" && e.Version > 0 {
+				s.Skip(e)
+			}
+		}
 	case err != nil:
 		p.logger.Error("skipping undecodable event", "seq", e.Sequence, "err", err)
 	default:
@@ -164,8 +179,14 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	}
 }
 
-// WaitReady blocks until Ready or ctx ends. Errors: Unavailable.
+// WaitReady blocks until Start has run and the projector is Ready, or ctx
+// ends. Errors: Unavailable.
 func (p *Projector) WaitReady(ctx context.Context) error {
+	select {
+	case <-p.started:
+	case <-ctx.Done():
+		return domain.Wrap(domain.Unavailable, ctx.Err(), "read model not started")
+	}
 	p.mu.Lock()
 	target := p.target
 	p.mu.Unlock()

@@ -1,0 +1,82 @@
+package ledger_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/ledger"
+)
+
+// TestService_RevokeAfterUnknownEvent: an event of a type this code does
+// not know (written by a newer version during a rolling upgrade) still
+// takes a version and a sequence of its key, so a revocation appended after
+// it succeeds and applies.
+func TestService_RevokeAfterUnknownEvent(t *testing.T) {
+	e := newEnv(t)
+	alice := e.register(t, "alice@example.com")
+	k, secret := e.createKey(t, alice.ID)
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := fmt.Sprintf(`{"id":"01JH6Z3Q8X4N6V2R9T5M7K3B9Z","type":"key.future_thing","schema":1,"aggregate":%q,"version":2,"time":"2026-11-01T00:00:00Z","actor":"system","data":{}}`, k.APIKey)
+	ack, err := js.Publish(testContext(t), "keyledger.key."+k.APIKey, []byte(future))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.projector.WaitFor(testContext(t), ack.Sequence); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.validate(t, k.APIKey, secret); got != "ok" {
+		t.Fatalf("before revocation: got %q, want ok", got)
+	}
+	if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+		t.Fatalf("RevokeKey: got %v, want nil", err)
+	}
+	if got := e.validate(t, k.APIKey, secret); got != string(domain.StatusRevoked) {
+		t.Fatalf("after revocation: got %q, want revoked", got)
+	}
+	events := e.load(t, domain.CategoryKey, k.APIKey)
+	if last := events[len(events)-1]; last.Type != domain.TypeKeyRevoked || last.Version != 3 {
+		t.Fatalf("got last event %s v%d, want key.revoked v3", last.Type, last.Version)
+	}
+}
+
+// TestService_LoginThrottleConcurrent: guesses sent at once cannot slip
+// past the limit while earlier ones are still being checked.
+func TestService_LoginThrottleConcurrent(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "target@example.com")
+	const guesses = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	unauthorized, limited := 0, 0
+	start := make(chan struct{})
+	for i := range guesses {
+		wg.Go(func() {
+			<-start
+			_, err := e.svc.Login(testContext(t), "target@example.com", fmt.Sprintf("wrong guess number %02d", i))
+			var rl *ledger.RateLimitError
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.As(err, &rl):
+				limited++
+			case domain.KindOf(err) == domain.Unauthorized:
+				unauthorized++
+			default:
+				t.Errorf("got %v, want Unauthorized or RateLimited", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if unauthorized != 5 || limited != guesses-5 {
+		t.Fatalf("got %d checked and %d throttled, want 5 and %d", unauthorized, limited, guesses-5)
+	}
+}

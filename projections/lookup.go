@@ -1,0 +1,164 @@
+package projections
+
+import (
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// Lookup is the validation read model: for each key only what validation
+// needs (owner, secret hash, revoked, expiry), packed so that a validation
+// node holds millions of keys in memory (about 100 bytes a key). Events are
+// folded through domain.Key.Apply like every other model, by unpacking the
+// entry, applying, and packing it again. It is safe for concurrent use.
+type Lookup struct {
+	mu sync.RWMutex
+	m  map[ulid.ULID]lookupEntry
+}
+
+// lookupEntry is a key, packed. Times are Unix milliseconds rounded up
+// (an expiry never comes early), noTime for none.
+type lookupEntry struct {
+	hash    domain.Hash
+	owner   ulid.ULID
+	expires int64
+	revoked int64
+	version uint32
+}
+
+// NewLookup returns an empty Lookup; sizeHint preallocates for that many
+// keys.
+func NewLookup(sizeHint int) *Lookup {
+	return &Lookup{m: make(map[ulid.ULID]lookupEntry, sizeHint)}
+}
+
+// Apply folds a key event; other events are ignored.
+func (l *Lookup) Apply(e domain.Event) error {
+	if e.Category() != domain.CategoryKey {
+		return nil
+	}
+	id, ok := parseID(domain.APIKeyPrefix, e.Aggregate)
+	if !ok {
+		return errMalformedAggregate(e)
+	}
+	l.mu.RLock()
+	entry, found := l.m[id]
+	l.mu.RUnlock()
+	k := domain.Key{}
+	if found {
+		k = entry.unpack(e.Aggregate)
+	}
+	if err := k.Apply(e); err != nil {
+		return err
+	}
+	packed, err := pack(k)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.m[id] = packed
+	l.mu.Unlock()
+	return nil
+}
+
+// Skip records an event of a type this code does not know on a key's
+// subject, so that the key's next known event still follows its version.
+func (l *Lookup) Skip(e domain.Event) {
+	id, ok := parseID(domain.APIKeyPrefix, e.Aggregate)
+	if e.Category() != domain.CategoryKey || !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if entry, found := l.m[id]; found && uint64(entry.version)+1 == e.Version {
+		entry.version++
+		l.m[id] = entry
+	}
+}
+
+// Len returns the number of keys.
+func (l *Lookup) Len() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.m)
+}
+
+// Result is the outcome of Check: the owner on success, and the reason for
+// logs and metrics ("ok", "unknown_key", "wrong_secret", "revoked",
+// "expired"). Reasons are never shown to clients.
+type Result struct {
+	OK     bool
+	UserID string
+	Reason string
+}
+
+// Check validates a key and its secret at now. Whether the key is known or
+// not, it costs one map lookup, one SHA-256 and one constant-time compare.
+func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Result {
+	var entry lookupEntry
+	found := false
+	if id, ok := parseID(domain.APIKeyPrefix, apiKey); ok && domain.ValidAPIKey(apiKey) {
+		l.mu.RLock()
+		entry, found = l.m[id]
+		l.mu.RUnlock()
+	}
+	match := domain.SecretMatches(entry.hash, secret) // on the zero entry too
+	switch {
+	case !found:
+		return Result{Reason: "unknown_key"}
+	case !match:
+		return Result{Reason: "wrong_secret"}
+	}
+	if st := domain.StatusAt(entry.revoked != noTime, unixTime(entry.expires), now); st != domain.StatusActive {
+		return Result{Reason: string(st)}
+	}
+	return Result{OK: true, UserID: domain.UserIDPrefix + entry.owner.String(), Reason: "ok"}
+}
+
+func (e lookupEntry) unpack(apiKey string) domain.Key {
+	return domain.Key{APIKey: apiKey, UserID: domain.UserIDPrefix + e.owner.String(), SecretHash: e.hash,
+		ExpiresAt: unixTime(e.expires), RevokedAt: unixTime(e.revoked), Version: uint64(e.version)}
+}
+
+func pack(k domain.Key) (lookupEntry, error) {
+	owner, ok := parseID(domain.UserIDPrefix, k.UserID)
+	if !ok {
+		return lookupEntry{}, errMalformedOwner(k)
+	}
+	return lookupEntry{hash: k.SecretHash, owner: owner, expires: unixMilli(k.ExpiresAt),
+		revoked: unixMilli(k.RevokedAt), version: uint32(k.Version)}, nil
+}
+
+func parseID(prefix, s string) (ulid.ULID, bool) {
+	if !strings.HasPrefix(s, prefix) {
+		return ulid.ULID{}, false
+	}
+	id, err := ulid.ParseStrict(s[len(prefix):])
+	return id, err == nil
+}
+
+// noTime marks a packed time that is not set.
+const noTime = math.MinInt64
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	ms := t.UnixMilli()
+	if t.Sub(time.UnixMilli(ms)) > 0 {
+		ms++
+	}
+	return ms
+}
+
+func unixTime(ms int64) time.Time {
+	if ms == noTime {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
