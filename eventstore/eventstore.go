@@ -52,6 +52,7 @@ type Store struct {
 	replicas int
 	storage  jetstream.StorageType
 	timeout  time.Duration
+	readOnly bool
 }
 
 // Option configures a Store.
@@ -95,6 +96,17 @@ func WithReplicas(n int) Option {
 func WithMemoryStorage() Option {
 	return func(s *Store) error {
 		s.storage = jetstream.MemoryStorage
+		return nil
+	}
+}
+
+// ReadOnly opens an existing stream for reading and never creates or
+// changes it: for validation nodes and auditors, which must not need the
+// rights to manage the stream. New then fails (Unavailable) until the
+// stream exists.
+func ReadOnly() Option {
+	return func(s *Store) error {
+		s.readOnly = true
 		return nil
 	}
 }
@@ -189,11 +201,15 @@ func (s *Store) tryEnsureStream(ctx context.Context, want jetstream.StreamConfig
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	stream, err := s.js.Stream(rctx, s.name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	if errors.Is(err, jetstream.ErrStreamNotFound) && !s.readOnly {
 		stream, err = s.js.CreateStream(rctx, want)
 	}
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", s.name, err)
+	}
+	if s.readOnly {
+		s.stream = stream
+		return nil
 	}
 	cfg := stream.CachedInfo().Config
 	if !slices.Contains(cfg.Subjects, want.Subjects[0]) {

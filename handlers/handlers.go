@@ -29,7 +29,6 @@ type Ledger interface {
 	GetKey(userID, apiKey string) (domain.Key, error)
 	RevokeKey(ctx context.Context, userID, apiKey string) error
 	RegenerateSecret(ctx context.Context, userID, apiKey string) (domain.Secret, error)
-	Validate(apiKey string, secret domain.Secret) (domain.Key, string, error)
 	Now() time.Time
 }
 
@@ -51,7 +50,11 @@ type Config struct {
 	Ledger    Ledger
 	Sessions  Sessions
 	Readiness Readiness
-	Logger    *slog.Logger
+	// Validate serves /validate: the validator package's handler, fed by
+	// the same projector as Ledger so a command's effect on validation is
+	// in force when the command returns.
+	Validate http.Handler
+	Logger   *slog.Logger
 }
 
 // API is the HTTP API. It implements http.Handler.
@@ -59,16 +62,18 @@ type API struct {
 	ledger   Ledger
 	sessions Sessions
 	ready    Readiness
+	validate http.Handler
 	logger   *slog.Logger
 	mux      *http.ServeMux
 }
 
 // New returns the HTTP API, or an error if a dependency is missing.
 func New(cfg Config) (*API, error) {
-	if cfg.Ledger == nil || cfg.Sessions == nil || cfg.Readiness == nil {
+	if cfg.Ledger == nil || cfg.Sessions == nil || cfg.Readiness == nil || cfg.Validate == nil {
 		return nil, errors.New("handlers: missing dependency")
 	}
-	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, logger: cfg.Logger, mux: http.NewServeMux()}
+	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
+		logger: cfg.Logger, mux: http.NewServeMux()}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
@@ -82,7 +87,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	a.mux.Handle("POST /users", a.gate(a.registerUser))
 	a.mux.Handle("POST /sessions", a.gate(a.createSession))
-	a.mux.Handle("/validate", a.gate(a.validate))
+	a.mux.Handle("/validate", a.validate)
 	a.mux.Handle("POST /api-keys", a.gate(a.authenticated(a.createKey)))
 	a.mux.Handle("GET /api-keys", a.gate(a.authenticated(a.listKeys)))
 	a.mux.Handle("GET /api-keys/{key}", a.gate(a.authenticated(a.getKey)))

@@ -55,6 +55,7 @@ type env struct {
 	projector *projections.Projector
 	keys      *projections.Keys
 	users     *projections.Users
+	lookup    *projections.Lookup
 	clock     *clock
 	svc       *ledger.Service
 }
@@ -68,8 +69,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatalf("eventstore.New: %v", err)
 	}
-	keys, users := projections.NewKeys(), projections.NewUsers()
-	projector, err := projections.New(store, nil, keys, users)
+	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
+	projector, err := projections.New(store, nil, keys, users, lookup)
 	if err != nil {
 		t.Fatalf("projections.New: %v", err)
 	}
@@ -90,7 +91,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatalf("ledger.New: %v", err)
 	}
-	return &env{nc: nc, store: store, projector: projector, keys: keys, users: users, clock: c, svc: svc}
+	return &env{nc: nc, store: store, projector: projector, keys: keys, users: users, lookup: lookup, clock: c, svc: svc}
 }
 
 func testContext(t *testing.T) context.Context {
@@ -160,20 +161,20 @@ func (e *env) load(t *testing.T, category, aggregate string) []domain.Event {
 	return events
 }
 
-// validate calls Validate and returns its reason, checking that failures
-// are ErrBadCredentials and successes return the key.
+// validate checks a key against the validation lookup fed by the same
+// projector as the use cases, and returns the reason; a success must name
+// the key's owner.
 func (e *env) validate(t *testing.T, apiKey string, secret domain.Secret) string {
 	t.Helper()
-	k, reason, err := e.svc.Validate(apiKey, secret)
+	res := e.lookup.Check(apiKey, secret, e.clock.Now())
+	k, _, found := e.keys.Get(apiKey)
 	switch {
-	case err == nil && (reason != "ok" || k.APIKey != apiKey):
-		t.Errorf("Validate(%s): got %q and key %q, want \"ok\" and the key", apiKey, reason, k.APIKey)
-	case err != nil && (!errors.Is(err, domain.ErrBadCredentials) || k.Exists()):
-		t.Errorf("Validate(%s): got %v and key %q, want %v and no key", apiKey, err, k.APIKey, domain.ErrBadCredentials)
-	case err != nil && reason == "ok":
-		t.Errorf("Validate(%s): got reason \"ok\" with error %v", apiKey, err)
+	case res.OK && (res.Reason != "ok" || !found || res.UserID != k.UserID):
+		t.Errorf("Check(%s): got %+v, want \"ok\" and the owner %q", apiKey, res, k.UserID)
+	case !res.OK && (res.UserID != "" || res.Reason == "ok"):
+		t.Errorf("Check(%s): got %+v, want a reason and no owner", apiKey, res)
 	}
-	return reason
+	return res.Reason
 }
 
 func wantKind(t *testing.T, err error, want domain.Kind) {
@@ -663,29 +664,26 @@ func TestService_ListKeys(t *testing.T) {
 	})
 }
 
-func TestService_Validate(t *testing.T) {
+func TestLookup_Check(t *testing.T) {
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	k, secret := e.createKey(t, alice.ID)
 	_, otherSecret := e.createKey(t, alice.ID)
 
 	t.Run("OK", func(t *testing.T) {
-		got, reason, err := e.svc.Validate(k.APIKey, secret)
-		if err != nil || reason != "ok" || got.APIKey != k.APIKey || got.UserID != alice.ID {
-			t.Errorf("got %q, %q, %v, want %q, ok, nil", got.APIKey, reason, err, k.APIKey)
+		res := e.lookup.Check(k.APIKey, secret, e.clock.Now())
+		if !res.OK || res.Reason != "ok" || res.UserID != alice.ID {
+			t.Errorf("got %+v, want ok for %s", res, alice.ID)
 		}
 	})
 
 	t.Run("ErrUnknownKey", func(t *testing.T) {
-		got, reason, err := e.svc.Validate(newAPIKey(), secret)
-		if reason != "unknown_key" {
-			t.Errorf("got reason %q, want unknown_key", reason)
+		if got := e.validate(t, newAPIKey(), secret); got != "unknown_key" {
+			t.Errorf("got reason %q, want unknown_key", got)
 		}
-		if !errors.Is(err, domain.ErrBadCredentials) || domain.KindOf(err) != domain.Unauthorized {
-			t.Errorf("got %v, want %v", err, domain.ErrBadCredentials)
-		}
-		if got.Exists() {
-			t.Errorf("got key %+v, want none", got)
+		lower := strings.ToLower(k.APIKey[:3]) + strings.ToLower(k.APIKey[3:])
+		if got := e.validate(t, lower, secret); got != "unknown_key" {
+			t.Errorf("lower-case key: got reason %q, want unknown_key", got)
 		}
 	})
 

@@ -1,6 +1,5 @@
 // Command keyledger is the event-sourced API-key ledger: one binary whose
-// subcommands run the ledger API (serve) and, in time, validation nodes,
-// admin and audit tools.
+// subcommands run the ledger API (serve) and validation nodes (validator).
 package main
 
 import (
@@ -18,10 +17,11 @@ import (
 const usage = `keyledger: an event-sourced API-key ledger on NATS JetStream.
 
 Usage:
-  keyledger serve [flags]   run the ledger HTTP API (embedded NATS by default)
-  keyledger help            show this help
+  keyledger serve [flags]       run the ledger HTTP API (embedded NATS by default)
+  keyledger validator [flags]   run a validation node that follows the event log
+  keyledger help                show this help
 
-Run "keyledger serve -h" for the flags of serve. Every flag can also be set
+Run "keyledger <command> -h" for the flags of a command. Every flag can also be set
 through an environment variable: --http-addr is KEYLEDGER_HTTP_ADDR, and so on.
 `
 
@@ -42,6 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = runServe(ctx, args[1:], stderr)
+	case "validator":
+		err = runValidator(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -22,6 +22,7 @@ import (
 	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/validator"
 )
 
 // ServeConfig is the configuration of `keyledger serve`.
@@ -102,6 +103,7 @@ type Server struct {
 	ns        *server.Server
 	nc        *nats.Conn
 	projector *projections.Projector
+	validator *validator.Validator
 	http      *http.Server
 	listener  net.Listener
 	stop      context.CancelFunc
@@ -160,8 +162,8 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("event store: %w", err)
 	}
-	keys, users := projections.NewKeys(), projections.NewUsers()
-	s.projector, err = projections.New(store, s.Logger.With("component", "projections"), keys, users)
+	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
+	s.projector, err = projections.New(store, s.Logger.With("component", "projections"), keys, users, lookup)
 	if err != nil {
 		return err
 	}
@@ -186,8 +188,13 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
+		Logger: s.Logger.With("component", "validator")})
+	if err != nil {
+		return err
+	}
 	api, err := handlers.New(handlers.Config{Ledger: svc, Sessions: sessions, Readiness: s.projector,
-		Logger: s.Logger.With("component", "http")})
+		Validate: s.validator.ValidateHandler(), Logger: s.Logger.With("component", "http")})
 	if err != nil {
 		return err
 	}
@@ -236,8 +243,11 @@ func (s *Server) NATSURL() string {
 	return s.ns.ClientURL()
 }
 
-// Ready reports whether the projections have caught up.
-func (s *Server) Ready() bool { return s.projector != nil && s.projector.Ready() }
+// Ready reports whether the projections have caught up and validation
+// answers.
+func (s *Server) Ready() bool {
+	return s.projector != nil && s.projector.Ready() && s.validator.Status().Ready
+}
 
 // Close shuts down gracefully: it stops accepting requests and lets those
 // in flight finish (until ctx ends), stops the projections, drains NATS and
@@ -256,6 +266,9 @@ func (s *Server) Close(ctx context.Context) error {
 		s.listener.Close()
 	}
 	s.wg.Wait()
+	if s.validator != nil {
+		s.validator.Close()
+	}
 	if s.projector != nil {
 		s.projector.Stop()
 	}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/validator"
+)
+
+// NodeConfig is the configuration of `keyledger validator`.
+type NodeConfig struct {
+	NATSURL      string
+	HTTPAddr     string
+	Stream       string
+	MaxStaleness time.Duration
+	FailOpen     bool
+	StartTimeout time.Duration
+}
+
+func (c *NodeConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the event log (comma-separated URLs)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz, /readyz and /metrics")
+	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
+	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
+	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
+}
+
+func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg NodeConfig
+	fs := flag.NewFlagSet("validator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs)
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	n := &Node{Config: cfg, Logger: logger}
+	if err := n.Open(ctx); err != nil {
+		n.Close(context.Background())
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return n.Close(sctx)
+}
+
+// Node is a running `keyledger validator`: a validation node with its HTTP
+// endpoints. Tests drive it directly.
+type Node struct {
+	Config NodeConfig
+	Logger *slog.Logger
+
+	nc        *nats.Conn
+	validator *validator.Validator
+	http      *http.Server
+	listener  net.Listener
+	wg        sync.WaitGroup
+}
+
+// Open connects to NATS, starts following the log and serves HTTP. It
+// returns once listening; /readyz is 503 until the node has caught up.
+func (n *Node) Open(ctx context.Context) error {
+	cfg := &n.Config
+	if n.Logger == nil {
+		n.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = eventstore.DefaultStream
+	}
+	if cfg.MaxStaleness <= 0 {
+		cfg.MaxStaleness = validator.DefaultMaxStaleness
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("keyledger-validator"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)
+	}
+	n.nc = nc
+	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	opts := []validator.Option{validator.WithStream(cfg.Stream), validator.WithMaxStaleness(cfg.MaxStaleness)}
+	if cfg.FailOpen {
+		opts = append(opts, validator.WithFailOpen())
+	}
+	n.validator, err = validator.Open(sctx, nc, n.Logger.With("component", "validator"), opts...)
+	if err != nil {
+		return fmt.Errorf("validation node: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listen: %w", err)
+	}
+	n.listener = ln
+	n.http = &http.Server{
+		Handler:           n.validator.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(n.Logger.Handler(), slog.LevelWarn),
+	}
+	n.wg.Go(func() {
+		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.Logger.Error("HTTP server stopped", "err", err)
+		}
+	})
+	n.Logger.Info("validation node started", "http", "http://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
+		"stream", cfg.Stream, "max_staleness", cfg.MaxStaleness)
+	return nil
+}
+
+// HTTPAddr returns the address the node listens on.
+func (n *Node) HTTPAddr() string { return n.listener.Addr().String() }
+
+// Validator returns the node's validator.
+func (n *Node) Validator() *validator.Validator { return n.validator }
+
+// Close stops serving (letting requests in flight finish until ctx ends),
+// stops following the log and closes the NATS connection.
+func (n *Node) Close(ctx context.Context) error {
+	var err error
+	if n.http != nil {
+		if err = n.http.Shutdown(ctx); err != nil {
+			n.http.Close()
+		}
+	} else if n.listener != nil {
+		n.listener.Close()
+	}
+	n.wg.Wait()
+	if n.validator != nil {
+		n.validator.Close()
+	}
+	if n.nc != nil {
+		n.nc.Close()
+	}
+	return err
+}

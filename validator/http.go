@@ -1,0 +1,121 @@
+package validator
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// Header names of the validated identity, set on /validate's 200 answer
+// (for forward-auth proxies) and on requests Middleware lets through.
+const (
+	HeaderUser = "X-Keyledger-User"
+	HeaderKey  = "X-Keyledger-Key"
+)
+
+type identityKey struct{}
+
+// IdentityFrom returns the identity Middleware put in a request's context.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok
+}
+
+// ValidateRequest validates the credentials of an HTTP request: headers
+// x-api-key: base64(api_key) and x-api-secret: base64(secret), or
+// Authorization: ApiKey base64(api_key:secret). It returns the identity,
+// the reason (for logs and metrics only), and ErrUnauthorized, ErrNotReady
+// or ErrStale.
+func (v *Validator) ValidateRequest(r *http.Request) (Identity, string, error) {
+	apiKey, secret, err := domain.ParseCredentials(r.Header.Get("X-Api-Key"), r.Header.Get("X-Api-Secret"), r.Header.Get("Authorization"))
+	if err != nil {
+		v.metrics.outcome("malformed")
+		return Identity{}, "malformed", ErrUnauthorized
+	}
+	return v.validate(apiKey, secret)
+}
+
+// Middleware lets through requests whose API-key credentials validate,
+// with the identity in the request context (see IdentityFrom). Anything
+// else is refused before next runs: 401 with WWW-Authenticate: ApiKey for
+// bad credentials, 503 when the node cannot vouch for its view.
+func (v *Validator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, reason, err := v.ValidateRequest(r)
+		if err != nil {
+			v.refuse(w, reason, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	})
+}
+
+// ValidateHandler answers /validate: 200 {"api_key","user_id"} with the
+// identity also in X-Keyledger-User and X-Keyledger-Key; the same 401 with
+// WWW-Authenticate: ApiKey for every bad credential; 503 when the node
+// cannot vouch for its view. It reads only headers and accepts any method,
+// so it serves as nginx auth_request and Traefik ForwardAuth target.
+func (v *Validator) ValidateHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		id, reason, err := v.ValidateRequest(r)
+		if err != nil {
+			v.refuse(w, reason, err)
+			return
+		}
+		w.Header().Set(HeaderUser, id.UserID)
+		w.Header().Set(HeaderKey, id.APIKey)
+		writeJSON(w, http.StatusOK, id)
+	})
+}
+
+// Handler serves a validation node: /validate, /healthz, /readyz (200 with
+// the applied sequence once ready, 503 before) and /metrics.
+func (v *Validator) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/validate", v.ValidateHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		st := v.Status()
+		code := http.StatusOK
+		if !st.Ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, st)
+	})
+	mux.Handle("GET /metrics", v.MetricsHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+	})
+	return mux
+}
+
+func (v *Validator) refuse(w http.ResponseWriter, reason string, err error) {
+	v.logger.Debug("validation refused", "reason", reason)
+	if domain.KindOf(err) == domain.Unavailable {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, string(domain.Unavailable), domain.MessageOf(err))
+		return
+	}
+	w.Header().Set("WWW-Authenticate", "ApiKey")
+	writeError(w, http.StatusUnauthorized, string(domain.Unauthorized), domain.MessageOf(ErrUnauthorized))
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]map[string]string{"error": {"code": code, "message": message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,72 @@
+package validator
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are a Validator's own Prometheus collectors, in a registry of
+// their own so that several validators can live in one process.
+type metrics struct {
+	registry    *prometheus.Registry
+	validations *prometheus.CounterVec
+	byReason    map[string]prometheus.Counter
+}
+
+// reasons are the validation outcomes; a counter each, created up front
+// so the hot path does no label lookup.
+var reasons = []string{"ok", "unknown_key", "wrong_secret", "revoked", "expired", "malformed", "not_ready", "stale"}
+
+func newMetrics(v *Validator) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry(), byReason: make(map[string]prometheus.Counter)}
+	m.validations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyledger_validations_total",
+		Help: "API-key validations by outcome (ok, or the reason for refusing).",
+	}, []string{"outcome"})
+	for _, r := range reasons {
+		m.byReason[r] = m.validations.WithLabelValues(r)
+	}
+	m.registry.MustRegister(m.validations,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_applied_sequence",
+			Help: "Stream sequence applied to the validation lookup: a revocation at sequence N is in force once this is >= N.",
+		}, func() float64 { return float64(v.projector.Position()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_keys",
+			Help: "Keys in the validation lookup.",
+		}, func() float64 { return float64(v.lookup.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_staleness_seconds",
+			Help: "Seconds since the node last confirmed it had applied everything in the log.",
+		}, func() float64 { return v.staleness().Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_ready",
+			Help: "1 when the node answers validations from its view, 0 when it fails closed.",
+		}, func() float64 { return boolFloat(v.check() == nil) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_nats_connected",
+			Help: "1 when the node's NATS connection is up.",
+		}, func() float64 { return boolFloat(v.connected.Load()) }),
+	)
+	return m
+}
+
+func (m *metrics) outcome(reason string) {
+	if c, ok := m.byReason[reason]; ok {
+		c.Inc()
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// MetricsHandler serves the node's metrics in the Prometheus text format.
+func (v *Validator) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(v.metrics.registry, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,392 @@
+// Package validator validates API keys locally, with no call home: it keeps
+// the validation lookup in memory, built from the event log and fed by it
+// in order, so a revocation or a regenerated secret takes effect the moment
+// its event arrives. Any Go service can embed it; `keyledger validator` and
+// `keyledger serve` serve it over HTTP.
+//
+// A Validator fails closed: it answers Unavailable until it has caught up
+// with the log as it was at start, after a reconnect until it has caught up
+// again, and whenever it cannot confirm for longer than its staleness bound
+// that it has seen everything the log holds.
+package validator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// DefaultMaxStaleness is how long a node keeps answering from its view
+// after it last confirmed that view complete.
+const DefaultMaxStaleness = 30 * time.Second
+
+// Identity is who a validated API key belongs to.
+type Identity struct {
+	APIKey string `json:"api_key"`
+	UserID string `json:"user_id"`
+}
+
+// Errors returned by Validate; match them with errors.Is. ErrUnauthorized
+// is the one answer to every bad credential; the reason goes to logs and
+// metrics only.
+var (
+	ErrUnauthorized = domain.ErrBadCredentials
+	ErrNotReady     = domain.Errorf(domain.Unavailable, "validation node is catching up with the event log")
+	ErrStale        = domain.Errorf(domain.Unavailable, "validation node has lost the event log for longer than its staleness bound")
+)
+
+// Log is what a Validator reads of the event store.
+type Log interface {
+	projections.Log
+}
+
+// Config assembles a Validator from parts the caller owns and runs (the
+// ledger shares its projector, so that its own writes are visible to
+// validation the moment a command returns). Open builds them for a
+// stand-alone node.
+type Config struct {
+	Log       Log                    // for the head of the log
+	Projector *projections.Projector // feeds Lookup
+	Lookup    *projections.Lookup
+	Conn      *nats.Conn // its status changes reveal reconnects; may be nil
+	Logger    *slog.Logger
+	Options   []Option
+}
+
+// Option tunes a Validator.
+type Option func(*options) error
+
+type options struct {
+	maxStaleness time.Duration
+	failOpen     bool
+	interval     time.Duration
+	now          func() time.Time
+	stream       string
+}
+
+// WithMaxStaleness sets how long the node keeps answering after it last
+// confirmed its view complete (default 30s). Past it, Validate returns
+// ErrStale unless WithFailOpen is set.
+func WithMaxStaleness(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return errors.New("max staleness must be positive")
+		}
+		o.maxStaleness = d
+		return nil
+	}
+}
+
+// WithFailOpen keeps answering from a stale view instead of failing closed.
+// It is an explicit opt-out; the node logs that it runs this way.
+func WithFailOpen() Option {
+	return func(o *options) error {
+		o.failOpen = true
+		return nil
+	}
+}
+
+// WithCheckInterval sets how often the node confirms that it has seen the
+// whole log (default: a quarter of the staleness bound, at most 1s).
+func WithCheckInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return errors.New("check interval must be positive")
+		}
+		o.interval = d
+		return nil
+	}
+}
+
+// WithStream sets the stream to read (default "KEYLEDGER"); used by Open.
+func WithStream(name string) Option {
+	return func(o *options) error {
+		o.stream = name
+		return nil
+	}
+}
+
+// WithClock sets the clock used for expiry and staleness (tests).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		o.now = now
+		return nil
+	}
+}
+
+// Validator validates API keys against its in-memory lookup. It is safe for
+// concurrent use.
+type Validator struct {
+	log       Log
+	projector *projections.Projector
+	lookup    *projections.Lookup
+	conn      *nats.Conn
+	logger    *slog.Logger
+	opts      options
+	metrics   *metrics
+
+	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
+	reconnects   atomic.Uint64
+	confirmedGen atomic.Uint64 // reconnects count as of the last confirmation
+	connected    atomic.Bool
+
+	status  chan nats.Status // the connection's status changes; nil without one
+	confirm chan struct{}    // asks the freshness loop to confirm now
+	owned   func()           // stops what Open started; nil for New
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New returns a Validator over parts the caller runs and starts its
+// freshness check. Close stops it.
+func New(cfg Config) (*Validator, error) {
+	if cfg.Log == nil || cfg.Projector == nil || cfg.Lookup == nil {
+		return nil, errors.New("validator: need a log, a projector and a lookup")
+	}
+	o := options{maxStaleness: DefaultMaxStaleness, now: time.Now, stream: eventstore.DefaultStream}
+	for _, opt := range cfg.Options {
+		if err := opt(&o); err != nil {
+			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
+		}
+	}
+	if o.interval == 0 {
+		o.interval = min(o.maxStaleness/4, time.Second)
+	}
+	v := &Validator{log: cfg.Log, projector: cfg.Projector, lookup: cfg.Lookup, conn: cfg.Conn,
+		logger: cfg.Logger, opts: o}
+	if v.logger == nil {
+		v.logger = slog.New(slog.DiscardHandler)
+	}
+	v.metrics = newMetrics(v)
+	v.connected.Store(cfg.Conn == nil || cfg.Conn.IsConnected())
+	if o.failOpen {
+		v.logger.Warn("validation fails OPEN: a node cut off from the event log keeps accepting keys it may have missed revocations of",
+			"max_staleness", o.maxStaleness)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v.cancel = cancel
+	v.confirm = make(chan struct{}, 1)
+	if cfg.Conn != nil {
+		v.status = cfg.Conn.StatusChanged(nats.CONNECTED, nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+		v.wg.Go(func() { v.watchConnection(ctx) })
+	}
+	v.wg.Go(func() { v.watchFreshness(ctx) })
+	return v, nil
+}
+
+// Open connects a stand-alone validation node to the log over nc: it reads
+// the existing stream (never creates or changes it), builds the lookup from
+// the start of the log, and follows it. It returns at once; Validate
+// answers ErrNotReady until the node has caught up.
+func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Validator, error) {
+	o := options{stream: eventstore.DefaultStream}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
+		}
+	}
+	store, err := eventstore.New(ctx, nc, eventstore.WithStream(o.stream), eventstore.ReadOnly())
+	if err != nil {
+		return nil, err
+	}
+	lookup := projections.NewLookup(0)
+	projector, err := projections.New(store, logger, lookup)
+	if err != nil {
+		return nil, err
+	}
+	if err := projector.Start(ctx); err != nil {
+		return nil, err
+	}
+	v, err := New(Config{Log: store, Projector: projector, Lookup: lookup, Conn: nc, Logger: logger, Options: opts})
+	if err != nil {
+		projector.Stop()
+		return nil, err
+	}
+	v.owned = projector.Stop
+	return v, nil
+}
+
+// Close stops the freshness check, and the subscription if Open started it.
+func (v *Validator) Close() {
+	v.cancel()
+	v.wg.Wait()
+	if v.status != nil {
+		v.conn.RemoveStatusListener(v.status)
+	}
+	if v.owned != nil {
+		v.owned()
+	}
+}
+
+// watchConnection notes connection changes the moment they happen: after
+// a reconnect the view must be confirmed again before the node answers, so
+// a revocation made while the node was away is never missed after it is
+// back.
+func (v *Validator) watchConnection(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case st, ok := <-v.status:
+			if !ok {
+				return
+			}
+			if st == nats.CONNECTED {
+				v.reconnects.Add(1) // first, so no answer slips through before it
+				v.connected.Store(true)
+				v.logger.Info("reconnected to NATS: catching up before answering again")
+				select {
+				case v.confirm <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			v.connected.Store(false)
+			v.logger.Warn("lost NATS connection: answering from the last view until the staleness bound",
+				"status", st.String(), "max_staleness", v.opts.maxStaleness, "fail_open", v.opts.failOpen)
+		}
+	}
+}
+
+// watchFreshness confirms, again and again, that the view holds everything
+// the log held a moment ago.
+func (v *Validator) watchFreshness(ctx context.Context) {
+	ticker := time.NewTicker(v.opts.interval)
+	defer ticker.Stop()
+	for {
+		v.confirmNow(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-v.confirm:
+		}
+	}
+}
+
+// confirmNow reads the head of the log and waits until the lookup has
+// applied it; then everything the log held when the head was read is in
+// force.
+func (v *Validator) confirmNow(ctx context.Context) {
+	gen := v.reconnects.Load()
+	asOf := v.opts.now()
+	ctx, cancel := context.WithTimeout(ctx, max(v.opts.interval, time.Second))
+	defer cancel()
+	head, err := v.log.Head(ctx)
+	if err != nil {
+		return
+	}
+	if err := v.projector.WaitFor(ctx, head); err != nil {
+		return
+	}
+	v.confirmedAt.Store(asOf.UnixNano())
+	v.confirmedGen.Store(gen)
+}
+
+// check returns nil when the node may answer from its view.
+func (v *Validator) check() error {
+	if !v.projector.Ready() || v.confirmedAt.Load() == 0 {
+		return ErrNotReady
+	}
+	if v.opts.failOpen {
+		return nil
+	}
+	if v.confirmedGen.Load() != v.reconnects.Load() {
+		return ErrNotReady
+	}
+	if v.staleness() > v.opts.maxStaleness {
+		return ErrStale
+	}
+	return nil
+}
+
+// staleness is how long ago the view was last known complete.
+func (v *Validator) staleness() time.Duration {
+	at := v.confirmedAt.Load()
+	if at == 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return v.opts.now().Sub(time.Unix(0, at))
+}
+
+// Validate checks an API key and its secret, both as the formatted strings
+// ("ak_...", "sk_..."). It returns the key's identity, ErrUnauthorized for
+// any bad credential, or ErrNotReady / ErrStale (kind Unavailable) when the
+// node cannot vouch for its view.
+func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identity, error) {
+	s, err := domain.ParseSecret(secret)
+	if err != nil || !domain.ValidAPIKey(apiKey) {
+		v.metrics.outcome("malformed")
+		return Identity{}, ErrUnauthorized
+	}
+	id, _, err := v.validate(apiKey, s)
+	return id, err
+}
+
+// validate is Validate on parsed credentials, with the reason.
+func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, string, error) {
+	if err := v.check(); err != nil {
+		reason := "not_ready"
+		if errors.Is(err, ErrStale) {
+			reason = "stale"
+		}
+		v.metrics.outcome(reason)
+		return Identity{}, reason, err
+	}
+	res := v.lookup.Check(apiKey, secret, v.opts.now())
+	v.metrics.outcome(res.Reason)
+	if !res.OK {
+		return Identity{}, res.Reason, ErrUnauthorized
+	}
+	return Identity{APIKey: apiKey, UserID: res.UserID}, res.Reason, nil
+}
+
+// Status describes a node for /readyz and operators.
+type Status struct {
+	// Ready is true when Validate answers from the view.
+	Ready bool `json:"ready"`
+	// AppliedSeq is the stream sequence applied: a revocation at sequence N
+	// is in force on this node once AppliedSeq >= N.
+	AppliedSeq uint64 `json:"applied_seq"`
+	// StartSeq is the head of the log when the node started.
+	StartSeq uint64 `json:"start_seq"`
+	// Keys is the number of keys in the lookup.
+	Keys int `json:"keys"`
+	// StalenessSeconds is how long ago the view was last confirmed complete.
+	StalenessSeconds float64 `json:"staleness_seconds"`
+	// Connected reports the NATS connection.
+	Connected bool `json:"connected"`
+	// Reason says why the node is not ready ("" when it is).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Status returns the node's status.
+func (v *Validator) Status() Status {
+	ps := v.projector.Status()
+	st := Status{AppliedSeq: ps.Applied, StartSeq: ps.Target, Keys: v.lookup.Len(),
+		Connected: v.connected.Load(), StalenessSeconds: v.staleness().Seconds()}
+	if v.confirmedAt.Load() == 0 {
+		st.StalenessSeconds = -1
+	}
+	if err := v.check(); err != nil {
+		st.Reason = domain.MessageOf(err)
+	} else {
+		st.Ready = true
+	}
+	return st
+}
+
+// WaitFor blocks until the node has applied stream sequence seq.
+// Errors: Unavailable when ctx ends first.
+func (v *Validator) WaitFor(ctx context.Context, seq uint64) error {
+	return v.projector.WaitFor(ctx, seq)
+}
