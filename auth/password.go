@@ -28,6 +28,10 @@ var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1}
 const (
 	saltLen = 16
 	hashLen = 32
+	// Upper bounds on cost parameters, for configured ones and for those
+	// read back from stored hashes alike.
+	maxMemory = 1 << 22 // KiB: 4 GiB
+	maxTime   = 64
 )
 
 // Passwords hashes and verifies passwords with argon2id, as PHC strings.
@@ -44,6 +48,9 @@ func NewPasswords(params Argon2Params) (*Passwords, error) {
 	}
 	if params.Memory < 8 || params.Time < 1 || params.Threads < 1 {
 		return nil, fmt.Errorf("argon2 params %+v: too small", params)
+	}
+	if params.Memory > maxMemory || params.Time > maxTime {
+		return nil, fmt.Errorf("argon2 params %+v: too large", params)
 	}
 	p := &Passwords{params: params}
 	dummy, err := p.Hash("keyledger dummy password for unknown users")
@@ -89,15 +96,15 @@ func parsePHC(phc string) (Argon2Params, []byte, []byte, error) {
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return Argon2Params{}, nil, nil, bad
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return Argon2Params{}, nil, nil, bad
 	}
 	var params Argon2Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &params.Memory, &params.Time, &params.Threads); err != nil {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &params.Memory, &params.Time, &params.Threads); err != nil ||
+		parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", params.Memory, params.Time, params.Threads) {
 		return Argon2Params{}, nil, nil, bad
 	}
-	if params.Memory > 1<<22 || params.Time > 64 || params.Time < 1 || params.Threads < 1 {
+	if params.Memory > maxMemory || params.Time > maxTime || params.Time < 1 || params.Threads < 1 {
 		return Argon2Params{}, nil, nil, bad
 	}
 	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])

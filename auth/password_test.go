@@ -210,6 +210,10 @@ func TestPasswords_VerifyMalformed(t *testing.T) {
 		{"ShortSalt", "$argon2id$v=19$m=64,t=1,p=1$" + short + "$" + h},
 		{"EmptySalt", "$argon2id$v=19$m=64,t=1,p=1$$" + h},
 		{"ShortHash", "$argon2id$v=19$m=64,t=1,p=1$" + s + "$" + base64.RawStdEncoding.EncodeToString(sum[:8])},
+		// These two expose a bug: fmt.Sscanf stops at the last verb and
+		// ignores the rest, so parsePHC accepts non-canonical strings.
+		{"TrailingGarbageVersion", "$argon2id$v=19junk$m=64,t=1,p=1$" + s + "$" + h},
+		{"TrailingGarbageParams", "$argon2id$v=19$m=64,t=1,p=1,x=y$" + s + "$" + h},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

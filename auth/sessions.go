@@ -64,6 +64,9 @@ func NewSessions(key ed25519.PrivateKey, issuer, audience string, ttl time.Durat
 
 // Issue returns a token for userID issued at now, and its expiry.
 func (s *Sessions) Issue(userID string, now time.Time) (string, time.Time, error) {
+	if userID == "" {
+		return "", time.Time{}, errors.New("sign session: empty user id")
+	}
 	exp := now.Add(s.ttl).UTC().Truncate(time.Second)
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
 		Issuer:    s.issuer,
@@ -159,23 +162,40 @@ func createSigningKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := WriteFileExclusive(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			// Another process created it first: use theirs.
+			return LoadOrCreateSigningKey(path)
+		}
 		return nil, fmt.Errorf("create signing key: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		// Another process created it first: use theirs.
-		return LoadOrCreateSigningKey(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create signing key: %w", err)
-	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write signing key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write signing key: %w", err)
 	}
 	return key, nil
+}
+
+// WriteFileExclusive writes data to path with mode 0600 only if path does
+// not exist, atomically: readers never see a partial file, and of two
+// concurrent writers one wins and the other gets an error wrapping
+// os.ErrExist.
+func WriteFileExclusive(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".keyledger-tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), path)
 }

@@ -42,11 +42,14 @@ func NewThrottle() *Throttle {
 func (t *Throttle) Attempt(account string, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.entries == nil {
+		t.entries = make(map[string]*throttleEntry)
+	}
 	e := t.entries[account]
 	if e != nil && now.Before(e.until) {
 		return e.until.Sub(now)
 	}
-	if e == nil || now.Sub(e.first) > t.Window {
+	if e == nil || e.quiet(now, t.Window) {
 		if e == nil && len(t.entries) >= maxThrottleEntries {
 			t.evict(now)
 		}
@@ -71,15 +74,30 @@ func (t *Throttle) Succeed(account string) {
 	delete(t.entries, account)
 }
 
-// evict drops expired entries; if none expired, it drops all, preferring
-// availability of the map over memory. Called with t.mu held.
+// quiet reports whether an entry's count may start over: a whole window
+// has passed since its first failure and since its last wait ended, so
+// doubling waits cannot outlast the window and reset the count.
+func (e *throttleEntry) quiet(now time.Time, window time.Duration) bool {
+	return now.Sub(e.first) > window && now.Sub(e.until) > window
+}
+
+// evict drops quiet entries, then, if the map is still full, entries that
+// impose no wait now; accounts that are locked out stay locked out, so a
+// flood of new names cannot lift a lockout. Called with t.mu held.
 func (t *Throttle) evict(now time.Time) {
 	for k, e := range t.entries {
-		if now.Sub(e.first) > t.Window && !now.Before(e.until) {
+		if e.quiet(now, t.Window) {
 			delete(t.entries, k)
 		}
 	}
-	if len(t.entries) >= maxThrottleEntries {
-		clear(t.entries)
+	// Free a tenth at once, so that a flood costs one scan per 10,000 new
+	// names rather than one per name.
+	for k, e := range t.entries {
+		if len(t.entries) < maxThrottleEntries*9/10 {
+			return
+		}
+		if !now.Before(e.until) {
+			delete(t.entries, k)
+		}
 	}
 }
