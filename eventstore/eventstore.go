@@ -9,6 +9,7 @@ package eventstore
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,11 @@ type Store struct {
 	storage  jetstream.StorageType
 	timeout  time.Duration
 	readOnly bool
+
+	signer   ed25519.PrivateKey
+	signerID string
+	pinned   bool
+	trust    trustSet
 }
 
 // Option configures a Store.
@@ -148,6 +154,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	s.js = js
 	if err := s.ensureStream(ctx); err != nil {
 		return nil, err
+	}
+	if err := s.setUpSigning(ctx); err != nil {
+		return nil, domain.Wrap(domain.Unavailable, err, err.Error())
 	}
 	return s, nil
 }
@@ -266,6 +275,7 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, e.ID)
 		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(events[i].ExpectedSeq, 10))
+		s.sign(m)
 		msgs[i] = m
 	}
 	ctx, cancel := s.withTimeout(ctx)
@@ -368,7 +378,8 @@ func (s *Store) LastSequence(ctx context.Context, category, aggregate string) (u
 }
 
 // Load returns every event of one aggregate, oldest first, and the stream
-// sequence of the last. Events of unknown types are skipped.
+// sequence of the last message on its subject. Events of unknown types and
+// messages the ledger did not sign are skipped.
 // Errors: Unavailable, Internal for an undecodable event.
 func (s *Store) Load(ctx context.Context, category, aggregate string) ([]domain.Event, uint64, error) {
 	last, err := s.LastSequence(ctx, category, aggregate)
@@ -384,7 +395,11 @@ func (s *Store) Load(ctx context.Context, category, aggregate string) ([]domain.
 		if err != nil {
 			return nil, 0, domain.Wrap(domain.Unavailable, err, "event log unavailable")
 		}
-		e, err := domain.DecodeEvent(m.Data)
+		e, err := s.decode(ctx, m.Subject, m.Header, m.Data, m.Time)
+		if errors.Is(err, ErrForged) {
+			seq = m.Sequence + 1
+			continue
+		}
 		if err == nil {
 			e.Sequence = m.Sequence
 			events = append(events, e)
@@ -413,6 +428,30 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, s.timeout)
+}
+
+// decode verifies a stored message's signature and that it sits on its
+// own aggregate's subject, then decodes it. Errors wrap ErrForged for a
+// message the ledger did not write, domain.ErrUnknownEventType for a type
+// this code does not know.
+func (s *Store) decode(ctx context.Context, subject string, header nats.Header, data []byte, storedAt time.Time) (domain.Event, error) {
+	if err := s.verify(ctx, subject, header, data, storedAt); err != nil {
+		return s.fromSubject(subject), err
+	}
+	e, err := domain.DecodeEvent(data)
+	if err == nil && subject != s.Subject(e.Category(), e.Aggregate) {
+		return s.fromSubject(subject), fmt.Errorf("%w: %s event of %s stored on %s", ErrForged, e.Type, e.Aggregate, subject)
+	}
+	return e, err
+}
+
+// fromSubject describes a message that cannot be trusted by where it is
+// stored: its category and aggregate come from the subject, nothing from
+// its payload.
+func (s *Store) fromSubject(subject string) domain.Event {
+	rest, _ := strings.CutPrefix(subject, s.prefix+".")
+	category, aggregate, _ := strings.Cut(rest, ".")
+	return domain.Event{Type: category + ".?", Aggregate: aggregate}
 }
 
 // validToken reports whether s can be one subject token.

@@ -10,8 +10,11 @@ import (
 )
 
 // Handler receives each stored event in stream order. e.Sequence is always
-// set; err is non-nil for a message that does not decode (an unknown type
-// wraps domain.ErrUnknownEventType), and then e holds what could be read.
+// set; err is non-nil for a message that is not to be acted on: one the
+// ledger did not sign wraps ErrForged (e then names only the category and
+// aggregate of its subject), an unknown type wraps
+// domain.ErrUnknownEventType (e holds the envelope), anything else does not
+// decode.
 // Handlers run one at a time on the subscription's goroutine.
 type Handler func(e domain.Event, err error)
 
@@ -55,7 +58,8 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 			}
 			return
 		}
-		e, err := domain.DecodeEvent(m.Data())
+		// Not ctx: it may be a start-up context, long gone while this runs.
+		e, err := s.decode(context.Background(), m.Subject(), m.Headers(), m.Data(), md.Timestamp)
 		e.Sequence = md.Sequence.Stream
 		h(e, err)
 	}, opts...)

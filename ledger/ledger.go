@@ -116,8 +116,12 @@ func (s *Service) appendAndWait(ctx context.Context, events ...eventstore.Pendin
 // updateKey runs load-decide-append for one key: decide gets the key's
 // current state and returns the events to record (none: nothing to do).
 // After a conflict it waits for the projections to catch up with the
-// winner and decides again, a bounded number of times.
+// subject's last message and decides again, a bounded number of times.
+// The expected sequence is then that last message, whatever it was: a
+// message the projections skipped (one the ledger did not sign) must not
+// block the key's owner forever.
 func (s *Service) updateKey(ctx context.Context, apiKey string, decide func(k *domain.Key) ([]domain.Event, error)) error {
+	var floor uint64 // the subject's last sequence, as learnt after a conflict
 	for attempt := 1; ; attempt++ {
 		k, seq, _ := s.keys.Get(apiKey)
 		events, err := decide(&k)
@@ -126,17 +130,16 @@ func (s *Service) updateKey(ctx context.Context, apiKey string, decide func(k *d
 		}
 		pending := make([]eventstore.Pending, len(events))
 		for i, e := range events {
-			pending[i] = eventstore.Pending{Event: e, ExpectedSeq: seq}
+			pending[i] = eventstore.Pending{Event: e, ExpectedSeq: max(seq, floor)}
 		}
 		err = s.appendAndWait(ctx, pending...)
 		if domain.KindOf(err) != domain.Conflict || attempt == maxAttempts {
 			return err
 		}
-		last, lerr := s.log.LastSequence(ctx, domain.CategoryKey, apiKey)
-		if lerr != nil {
-			return lerr
+		if floor, err = s.log.LastSequence(ctx, domain.CategoryKey, apiKey); err != nil {
+			return err
 		}
-		if err := s.progress.WaitFor(ctx, last); err != nil {
+		if err := s.progress.WaitFor(ctx, floor); err != nil {
 			return err
 		}
 	}

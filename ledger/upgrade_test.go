@@ -1,14 +1,18 @@
 package ledger_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/ledger"
 )
 
@@ -24,8 +28,15 @@ func TestService_RevokeAfterUnknownEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	future := fmt.Sprintf(`{"id":"01JH6Z3Q8X4N6V2R9T5M7K3B9Z","type":"key.future_thing","schema":1,"aggregate":%q,"version":2,"time":"2026-11-01T00:00:00Z","actor":"system","data":{}}`, k.APIKey)
-	ack, err := js.Publish(testContext(t), "keyledger.key."+k.APIKey, []byte(future))
+	// A newer ledger, trusted through the stream's key list, writes it.
+	_, newer, _ := ed25519.GenerateKey(rand.Reader)
+	if _, err := eventstore.New(testContext(t), e.nc, eventstore.WithMemoryStorage(), eventstore.WithSigningKey(newer)); err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("keyledger.key." + k.APIKey)
+	m.Data = fmt.Appendf(nil, `{"id":"01JH6Z3Q8X4N6V2R9T5M7K3B9Z","type":"key.future_thing","schema":1,"aggregate":%q,"version":2,"time":"2026-11-01T00:00:00Z","actor":"system","data":{}}`, k.APIKey)
+	eventstore.Sign(newer, m)
+	ack, err := js.PublishMsg(testContext(t), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +55,40 @@ func TestService_RevokeAfterUnknownEvent(t *testing.T) {
 	events := e.load(t, domain.CategoryKey, k.APIKey)
 	if last := events[len(events)-1]; last.Type != domain.TypeKeyRevoked || last.Version != 3 {
 		t.Fatalf("got last event %s v%d, want key.revoked v3", last.Type, last.Version)
+	}
+}
+
+// TestService_RevokeAfterForgedEvent: a message the ledger did not sign,
+// published straight onto a key's subject, is ignored by the read models
+// and cannot block the owner from revoking the key.
+func TestService_RevokeAfterForgedEvent(t *testing.T) {
+	e := newEnv(t)
+	alice := e.register(t, "alice@example.com")
+	k, secret := e.createKey(t, alice.ID)
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := fmt.Sprintf(`{"id":"01JH6Z3Q8X4N6V2R9T5M7K3B8Y","type":"key.secret_regenerated","schema":1,"aggregate":%q,"version":2,"time":"2026-11-01T00:00:00Z","actor":"attacker","data":{"secret_hash":"%064x"}}`, k.APIKey, 7)
+	ack, err := js.Publish(testContext(t), "keyledger.key."+k.APIKey, []byte(forged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.projector.WaitFor(testContext(t), ack.Sequence); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.validate(t, k.APIKey, secret); got != "ok" {
+		t.Fatalf("after a forged regeneration: got %q, want the real secret still ok", got)
+	}
+	if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+		t.Fatalf("RevokeKey: got %v, want nil", err)
+	}
+	if got := e.validate(t, k.APIKey, secret); got != string(domain.StatusRevoked) {
+		t.Fatalf("after revocation: got %q, want revoked", got)
+	}
+	events := e.load(t, domain.CategoryKey, k.APIKey)
+	if len(events) != 2 || events[1].Type != domain.TypeKeyRevoked || events[1].Version != 2 {
+		t.Fatalf("got %d events, want the creation and the revocation at version 2 (the forged one skipped)", len(events))
 	}
 }
 

@@ -114,6 +114,9 @@ func (p *Projector) handle(e domain.Event, err error) {
 				s.Skip(e)
 			}
 		}
+	case errors.Is(err, eventstore.ErrForged):
+		p.logger.Warn("ignoring a message the ledger did not write", "seq", e.Sequence,
+			"category", e.Category(), "aggregate", e.Aggregate, "err", err)
 	case err != nil:
 		p.logger.Error("skipping undecodable event", "seq", e.Sequence, "err", err)
 	default:

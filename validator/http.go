@@ -38,9 +38,11 @@ func (v *Validator) ValidateRequest(r *http.Request) (Identity, string, error) {
 }
 
 // Middleware lets through requests whose API-key credentials validate,
-// with the identity in the request context (see IdentityFrom). Anything
-// else is refused before next runs: 401 with WWW-Authenticate: ApiKey for
-// bad credentials, 503 when the node cannot vouch for its view.
+// with the identity in the request context (see IdentityFrom) and in the
+// X-Keyledger-User and X-Keyledger-Key headers, which replace any the
+// client sent. Anything else is refused before next runs: 401 with
+// WWW-Authenticate: ApiKey for bad credentials, 503 when the node cannot
+// vouch for its view.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, reason, err := v.ValidateRequest(r)
@@ -48,7 +50,11 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			v.refuse(w, reason, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+		r.Header = r.Header.Clone()
+		r.Header.Set(HeaderUser, id.UserID)
+		r.Header.Set(HeaderKey, id.APIKey)
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -12,6 +12,7 @@ package validator
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"log/slog"
 	"sync"
@@ -66,6 +67,7 @@ type Config struct {
 type Option func(*options) error
 
 type options struct {
+	trusted      []ed25519.PublicKey
 	maxStaleness time.Duration
 	failOpen     bool
 	interval     time.Duration
@@ -111,6 +113,18 @@ func WithCheckInterval(d time.Duration) Option {
 func WithStream(name string) Option {
 	return func(o *options) error {
 		o.stream = name
+		return nil
+	}
+}
+
+// WithTrustedKeys pins the ledger public keys whose events the node
+// accepts (used by Open); by default it trusts the keys the stream lists.
+func WithTrustedKeys(keys ...ed25519.PublicKey) Option {
+	return func(o *options) error {
+		if len(keys) == 0 {
+			return errors.New("trusted keys: none given")
+		}
+		o.trusted = keys
 		return nil
 	}
 }
@@ -194,7 +208,11 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
 		}
 	}
-	store, err := eventstore.New(ctx, nc, eventstore.WithStream(o.stream), eventstore.ReadOnly())
+	storeOpts := []eventstore.Option{eventstore.WithStream(o.stream), eventstore.ReadOnly()}
+	if len(o.trusted) > 0 {
+		storeOpts = append(storeOpts, eventstore.WithTrustedKeys(o.trusted...))
+	}
+	store, err := eventstore.New(ctx, nc, storeOpts...)
 	if err != nil {
 		return nil, err
 	}

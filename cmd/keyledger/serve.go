@@ -34,6 +34,7 @@ type ServeConfig struct {
 	Replicas       int
 	Stream         string
 	SessionKeyFile string
+	SigningKeyFile string
 	SessionTTL     time.Duration
 	StartTimeout   time.Duration
 	// Argon2 overrides the password hashing cost (zero: the default); tests
@@ -49,6 +50,7 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the event stream (3 for a replicated log on a cluster)")
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.StringVar(&c.SessionKeyFile, "session-key", "", "Ed25519 PKCS#8 PEM key that signs session tokens, created if missing (default <data-dir>/session-ed25519.pem)")
+	fs.StringVar(&c.SigningKeyFile, "signing-key", "", "Ed25519 PKCS#8 PEM key that signs every event the ledger writes, created if missing (default <data-dir>/ledger-ed25519.pem)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", auth.DefaultTTL, "lifetime of session tokens")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
 }
@@ -129,6 +131,13 @@ func (s *Server) Open(ctx context.Context) error {
 	if cfg.SessionKeyFile == "" {
 		cfg.SessionKeyFile = filepath.Join(cfg.DataDir, "session-ed25519.pem")
 	}
+	if cfg.SigningKeyFile == "" {
+		cfg.SigningKeyFile = filepath.Join(cfg.DataDir, "ledger-ed25519.pem")
+	}
+	ledgerKey, err := auth.LoadOrCreateSigningKey(cfg.SigningKeyFile)
+	if err != nil {
+		return fmt.Errorf("ledger signing key: %w", err)
+	}
 	url := cfg.NATSURL
 	if url == "" {
 		if err := checkLoopback(cfg.NATSListen); err != nil {
@@ -158,7 +167,8 @@ func (s *Server) Open(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	store, err := eventstore.New(sctx, nc, eventstore.WithStream(cfg.Stream), eventstore.WithReplicas(cfg.Replicas))
+	store, err := eventstore.New(sctx, nc, eventstore.WithStream(cfg.Stream), eventstore.WithReplicas(cfg.Replicas),
+		eventstore.WithSigningKey(ledgerKey))
 	if err != nil {
 		return fmt.Errorf("event store: %w", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +27,7 @@ type NodeConfig struct {
 	Stream       string
 	MaxStaleness time.Duration
 	FailOpen     bool
+	LedgerKeys   string
 	StartTimeout time.Duration
 }
 
@@ -34,6 +37,7 @@ func (c *NodeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
+	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public keys (comma-separated, as printed by `keyledger audit pubkey`) instead of those the stream lists")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
 }
 
@@ -103,6 +107,17 @@ func (n *Node) Open(ctx context.Context) error {
 	opts := []validator.Option{validator.WithStream(cfg.Stream), validator.WithMaxStaleness(cfg.MaxStaleness)}
 	if cfg.FailOpen {
 		opts = append(opts, validator.WithFailOpen())
+	}
+	if cfg.LedgerKeys != "" {
+		var keys []ed25519.PublicKey
+		for _, part := range strings.Split(cfg.LedgerKeys, ",") {
+			k, err := eventstore.DecodePublicKey(part)
+			if err != nil {
+				return usageError{fmt.Errorf("--ledger-key: %w", err)}
+			}
+			keys = append(keys, k)
+		}
+		opts = append(opts, validator.WithTrustedKeys(keys...))
 	}
 	n.validator, err = validator.Open(sctx, nc, n.Logger.With("component", "validator"), opts...)
 	if err != nil {
