@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -40,7 +41,9 @@ func (v *Validator) ValidateRequest(r *http.Request) (Identity, string, error) {
 // Middleware lets through requests whose API-key credentials validate,
 // with the identity in the request context (see IdentityFrom) and in the
 // X-Keyledger-User and X-Keyledger-Key headers, which replace any the
-// client sent. Anything else is refused before next runs: 401 with
+// client sent; the secret's header (x-api-secret, or an ApiKey
+// Authorization) is removed so nothing downstream can log it. Anything
+// else is refused before next runs: 401 with
 // WWW-Authenticate: ApiKey for bad credentials, 503 when the node cannot
 // vouch for its view.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
@@ -54,6 +57,10 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		r.Header = r.Header.Clone()
 		r.Header.Set(HeaderUser, id.UserID)
 		r.Header.Set(HeaderKey, id.APIKey)
+		r.Header.Del("X-Api-Secret")
+		if scheme, _, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); strings.EqualFold(scheme, "apikey") {
+			r.Header.Del("Authorization")
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -40,7 +40,7 @@ func newMetrics(v *Validator) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_validator_staleness_seconds",
 			Help: "Seconds since the node last confirmed it had applied everything in the log.",
-		}, func() float64 { return v.staleness().Seconds() }),
+		}, func() float64 { return v.Status().StalenessSeconds }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_validator_ready",
 			Help: "1 when the node answers validations from its view, 0 when it fails closed.",

@@ -175,6 +175,9 @@ func New(cfg Config) (*Validator, error) {
 	if o.interval == 0 {
 		o.interval = min(o.maxStaleness/4, time.Second)
 	}
+	if o.interval >= o.maxStaleness {
+		return nil, domain.Errorf(domain.Invalid, "validator: check interval %v must be shorter than the staleness bound %v", o.interval, o.maxStaleness)
+	}
 	v := &Validator{log: cfg.Log, projector: cfg.Projector, lookup: cfg.Lookup, conn: cfg.Conn,
 		logger: cfg.Logger, opts: o}
 	if v.logger == nil {

@@ -19,10 +19,12 @@ const usage = `keyledger: an event-sourced API-key ledger on NATS JetStream.
 Usage:
   keyledger serve [flags]       run the ledger HTTP API (embedded NATS by default)
   keyledger validator [flags]   run a validation node that follows the event log
+  keyledger cert <command>      create a key and a CSR (csr) or a self-signed certificate (selfsigned)
   keyledger help                show this help
 
-Run "keyledger <command> -h" for the flags of a command. Every flag can also be set
-through an environment variable: --http-addr is KEYLEDGER_HTTP_ADDR, and so on.
+Run "keyledger <command> -h" for the flags of a command. Every flag of serve and
+validator can also be set through an environment variable: --http-addr is
+KEYLEDGER_HTTP_ADDR, and so on.
 `
 
 func main() {
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stderr)
 	case "validator":
 		err = runValidator(ctx, args[1:], stderr)
+	case "cert":
+		err = runCert(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -81,6 +85,13 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if envErr != nil {
 		return envErr
 	}
+	return parseArgs(fs, args)
+}
+
+// parseArgs parses the command line alone: for one-off commands such as
+// cert, where a stray KEYLEDGER_FORCE in the environment must not decide
+// whether a key file is overwritten.
+func parseArgs(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

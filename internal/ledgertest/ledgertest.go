@@ -1,0 +1,129 @@
+// Package ledgertest builds a whole ledger (event store, projections,
+// projector, use cases) on a real NATS connection, for tests of the parts
+// that sit beside it, such as validation nodes.
+package ledgertest
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// Password is the password of every user Register creates.
+const Password = "correct horse battery staple"
+
+// Timeout bounds each call the helpers make.
+const Timeout = 10 * time.Second
+
+// Ledger is a running ledger: a Service whose projector has caught up.
+type Ledger struct {
+	Conn      *nats.Conn
+	Store     *eventstore.Store
+	Projector *projections.Projector
+	Keys      *projections.Keys
+	Users     *projections.Users
+	Lookup    *projections.Lookup
+	Service   *ledger.Service
+
+	emails atomic.Uint64
+}
+
+// New opens the event store on nc (creating the stream; opts as for
+// eventstore.New), starts a projector of the Keys, Users and Lookup models,
+// waits until it is ready, and returns the ledger. The projector is stopped
+// when the test ends; nc belongs to the caller.
+func New(t testing.TB, nc *nats.Conn, opts ...eventstore.Option) *Ledger {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	store, err := eventstore.New(ctx, nc, opts...)
+	if err != nil {
+		t.Fatalf("eventstore.New: %v", err)
+	}
+	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
+	projector, err := projections.New(store, nil, keys, users, lookup)
+	if err != nil {
+		t.Fatalf("projections.New: %v", err)
+	}
+	if err := projector.Start(ctx); err != nil {
+		t.Fatalf("projector.Start: %v", err)
+	}
+	t.Cleanup(projector.Stop)
+	if err := projector.WaitReady(ctx); err != nil {
+		t.Fatalf("projector.WaitReady: %v", err)
+	}
+	// Cheap argon2 parameters: password hashing is not what these tests test.
+	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
+	if err != nil {
+		t.Fatalf("auth.NewPasswords: %v", err)
+	}
+	svc, err := ledger.New(ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
+		Passwords: passwords, Throttle: auth.NewThrottle()})
+	if err != nil {
+		t.Fatalf("ledger.New: %v", err)
+	}
+	return &Ledger{Conn: nc, Store: store, Projector: projector, Keys: keys, Users: users, Lookup: lookup, Service: svc}
+}
+
+// Context returns a context that ends after Timeout or with the test.
+func Context(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Register registers a user with a fresh email address and Password.
+// Call it from the test's goroutine.
+func (l *Ledger) Register(t testing.TB) domain.User {
+	t.Helper()
+	email := fmt.Sprintf("user%d@example.com", l.emails.Add(1))
+	u, err := l.Service.RegisterUser(Context(t), email, Password)
+	if err != nil {
+		t.Fatalf("RegisterUser(%q): %v", email, err)
+	}
+	return u
+}
+
+// CreateKey creates a key without expiry for userID and returns it with
+// its secret. Call it from the test's goroutine (use Service.CreateKey
+// from others).
+func (l *Ledger) CreateKey(t testing.TB, userID string) (domain.Key, domain.Secret) {
+	t.Helper()
+	k, secret, err := l.Service.CreateKey(Context(t), userID, "test key", time.Time{})
+	if err != nil {
+		t.Fatalf("CreateKey(%s): %v", userID, err)
+	}
+	return k, secret
+}
+
+// Revoke revokes one of userID's keys and returns the head of the log
+// right after: the revocation is in force on a node once it has applied
+// that sequence.
+func (l *Ledger) Revoke(t testing.TB, userID, apiKey string) uint64 {
+	t.Helper()
+	if err := l.Service.RevokeKey(Context(t), userID, apiKey); err != nil {
+		t.Fatalf("RevokeKey(%s): %v", apiKey, err)
+	}
+	return l.Head(t)
+}
+
+// Head returns the stream sequence of the newest event in the log.
+func (l *Ledger) Head(t testing.TB) uint64 {
+	t.Helper()
+	h, err := l.Store.Head(Context(t))
+	if err != nil {
+		t.Fatalf("Head: %v", err)
+	}
+	return h
+}
