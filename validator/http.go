@@ -73,6 +73,11 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 func (v *Validator) ValidateHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if r.ContentLength != 0 {
+			// The body is never read: close rather than wait for a body a
+			// proxy announced but never sends.
+			w.Header().Set("Connection", "close")
+		}
 		id, reason, err := v.ValidateRequest(r)
 		if err != nil {
 			v.refuse(w, reason, err)

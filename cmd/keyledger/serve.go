@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/tlsconfig"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -37,6 +40,9 @@ type ServeConfig struct {
 	SigningKeyFile string
 	SessionTTL     time.Duration
 	StartTimeout   time.Duration
+	HTTPS          HTTPSConfig
+	NATSClient     NATSClientConfig
+	NATSTLS        EmbeddedTLSConfig
 	// Argon2 overrides the password hashing cost (zero: the default); tests
 	// lower it.
 	Argon2 auth.Argon2Params
@@ -53,6 +59,9 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SigningKeyFile, "signing-key", "", "Ed25519 PKCS#8 PEM key that signs every event the ledger writes, created if missing (default <data-dir>/ledger-ed25519.pem)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", auth.DefaultTTL, "lifetime of session tokens")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
+	c.HTTPS.flags(fs, false)
+	c.NATSClient.flags(fs)
+	c.NATSTLS.flags(fs)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -106,6 +115,7 @@ type Server struct {
 	nc        *nats.Conn
 	projector *projections.Projector
 	validator *validator.Validator
+	certs     []*tlsconfig.Certificate
 	http      *http.Server
 	listener  net.Listener
 	stop      context.CancelFunc
@@ -143,16 +153,35 @@ func (s *Server) Open(ctx context.Context) error {
 		if err := checkLoopback(cfg.NATSListen); err != nil {
 			return usageError{err}
 		}
+		tlsOpts, natsCert, err := cfg.NATSTLS.apply(s.Logger.With("component", "nats"))
+		if err != nil {
+			return err
+		}
+		if natsCert != nil {
+			s.certs = append(s.certs, natsCert)
+		}
 		ns, err := embedded.Start(embedded.Config{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"),
-			ServerName: "keyledger-embedded", Logger: s.Logger.With("component", "nats")})
+			ServerName: "keyledger-embedded", Logger: s.Logger.With("component", "nats"), Options: tlsOpts})
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
 		s.ns = ns
 		url = ns.ClientURL()
-		s.Logger.Info("embedded NATS JetStream started", "url", url, "store", filepath.Join(cfg.DataDir, "nats"))
+		s.Logger.Info("embedded NATS JetStream started", "url", url, "store", filepath.Join(cfg.DataDir, "nats"),
+			"tls", natsCert != nil, "client_certs", cfg.NATSTLS.ClientCA != "")
 	}
-	nc, err := nats.Connect(url, nats.Name("keyledger-serve"), nats.MaxReconnects(-1),
+	natsOpts, err := cfg.NATSClient.options()
+	if err != nil {
+		return err
+	}
+	if s.ns != nil {
+		// serve talks to its own embedded server in-process, past its
+		// listener and whatever TLS the listener demands (the server does
+		// not require TLS on in-process connections; a tls:// URL would).
+		natsOpts = append(natsOpts, nats.InProcessServer(s.ns))
+		url = "nats://" + strings.TrimPrefix(strings.TrimPrefix(url, "tls://"), "nats://")
+	}
+	natsOpts = append(natsOpts, nats.Name("keyledger-serve"), nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -160,6 +189,7 @@ func (s *Server) Open(ctx context.Context) error {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { s.Logger.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
+	nc, err := nats.Connect(url, natsOpts...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
@@ -209,12 +239,24 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 
+	tlsConfig, httpsCert, err := cfg.HTTPS.load(s.Logger.With("component", "tls"))
+	if err != nil {
+		return err
+	}
+	if httpsCert != nil {
+		s.certs = append(s.certs, httpsCert)
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP listen: %w", err)
 	}
 	s.listener = ln
+	scheme := "http"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
+	}
 	s.http = &http.Server{
+		TLSConfig:         tlsConfig,
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -226,6 +268,9 @@ func (s *Server) Open(ctx context.Context) error {
 	started := time.Now()
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	for _, c := range s.certs {
+		s.wg.Go(func() { reloadOnHUP(bg, c, s.Logger.With("component", "tls")) })
+	}
 	s.wg.Go(func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("HTTP server stopped", "err", err)
@@ -234,7 +279,7 @@ func (s *Server) Open(ctx context.Context) error {
 	s.wg.Go(func() {
 		if err := s.projector.WaitReady(bg); err == nil {
 			st := s.projector.Status()
-			s.Logger.Info("ready", "http", "http://"+ln.Addr().String(), "events", st.Applied,
+			s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "events", st.Applied,
 				"catch_up", time.Since(started).Round(time.Millisecond))
 		}
 	})
@@ -297,6 +342,9 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.ns != nil {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
+	}
+	for _, c := range s.certs {
+		c.Stop()
 	}
 	return errors.Join(errs...)
 }

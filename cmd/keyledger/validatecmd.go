@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/tlsconfig"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -29,6 +31,8 @@ type NodeConfig struct {
 	FailOpen     bool
 	LedgerKeys   string
 	StartTimeout time.Duration
+	HTTPS        HTTPSConfig
+	NATSClient   NATSClientConfig
 }
 
 func (c *NodeConfig) flags(fs *flag.FlagSet) {
@@ -39,6 +43,8 @@ func (c *NodeConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
 	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public keys (comma-separated, as printed by `keyledger audit pubkey`) instead of those the stream lists")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
+	c.HTTPS.flags(fs, true)
+	c.NATSClient.flags(fs)
 }
 
 func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
@@ -75,8 +81,10 @@ type Node struct {
 
 	nc        *nats.Conn
 	validator *validator.Validator
+	cert      *tlsconfig.Certificate
 	http      *http.Server
 	listener  net.Listener
+	stop      context.CancelFunc
 	wg        sync.WaitGroup
 }
 
@@ -96,8 +104,13 @@ func (n *Node) Open(ctx context.Context) error {
 	if cfg.MaxStaleness <= 0 {
 		cfg.MaxStaleness = validator.DefaultMaxStaleness
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("keyledger-validator"), nats.MaxReconnects(-1),
+	natsOpts, err := cfg.NATSClient.options()
+	if err != nil {
+		return err
+	}
+	natsOpts = append(natsOpts, nats.Name("keyledger-validator"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond))
+	nc, err := nats.Connect(cfg.NATSURL, natsOpts...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)
 	}
@@ -123,12 +136,27 @@ func (n *Node) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("validation node: %w", err)
 	}
+	tlsConfig, cert, err := cfg.HTTPS.load(n.Logger.With("component", "tls"))
+	if err != nil {
+		return err
+	}
+	n.cert = cert
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP listen: %w", err)
 	}
 	n.listener = ln
+	scheme := "http"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
+	}
+	bg, stop := context.WithCancel(context.Background())
+	n.stop = stop
+	if cert != nil {
+		n.wg.Go(func() { reloadOnHUP(bg, cert, n.Logger.With("component", "tls")) })
+	}
 	n.http = &http.Server{
+		TLSConfig:         tlsConfig,
 		Handler:           n.validator.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -142,7 +170,7 @@ func (n *Node) Open(ctx context.Context) error {
 			n.Logger.Error("HTTP server stopped", "err", err)
 		}
 	})
-	n.Logger.Info("validation node started", "http", "http://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
+	n.Logger.Info("validation node started", "http", scheme+"://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
 		"stream", cfg.Stream, "max_staleness", cfg.MaxStaleness)
 	return nil
 }
@@ -157,6 +185,9 @@ func (n *Node) Validator() *validator.Validator { return n.validator }
 // stops following the log and closes the NATS connection.
 func (n *Node) Close(ctx context.Context) error {
 	var err error
+	if n.stop != nil {
+		n.stop()
+	}
 	if n.http != nil {
 		if err = n.http.Shutdown(ctx); err != nil {
 			n.http.Close()
@@ -170,6 +201,9 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	if n.nc != nil {
 		n.nc.Close()
+	}
+	if n.cert != nil {
+		n.cert.Stop()
 	}
 	return err
 }
