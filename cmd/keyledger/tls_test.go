@@ -90,8 +90,8 @@ func TestTLS_Everywhere(t *testing.T) {
 
 	s := &Server{
 		Config: ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
-			Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
-			HTTPS:  HTTPSConfig{CertFile: serverCert, KeyFile: serverKey},
+			Argon2:  auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
+			HTTPS:   HTTPSConfig{CertFile: serverCert, KeyFile: serverKey},
 			NATSTLS: EmbeddedTLSConfig{CertFile: serverCert, KeyFile: serverKey, ClientCA: ca.file}},
 		Logger: slog.New(slog.DiscardHandler),
 	}
