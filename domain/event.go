@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ const (
 	TypeKeyCreated           = "key.created"
 	TypeKeySecretRegenerated = "key.secret_regenerated"
 	TypeKeyRevoked           = "key.revoked"
+	TypeLogCheckpoint        = "log.checkpoint"
 )
 
 // Categories name the kind of aggregate an event belongs to; an event type
@@ -24,7 +26,11 @@ const (
 	CategoryUser  = "user"
 	CategoryKey   = "key"
 	CategoryEmail = "email"
+	CategoryLog   = "log"
 )
+
+// CheckpointAggregate is the aggregate id of the log's checkpoints.
+const CheckpointAggregate = "checkpoint"
 
 // CurrentSchema is the envelope and payload schema written by this code.
 const CurrentSchema = 1
@@ -36,9 +42,11 @@ var ErrUnknownEventType = errors.New("unknown event type")
 
 // Event is one change to one aggregate, as stored in the log.
 //
-// Version counts the aggregate's own events (1..n). Sequence is the event's
-// position in the whole log; it is set only on events read back from the log
-// and is never encoded.
+// Version counts the aggregate's own events (1..n). Prev is the Hash of the
+// aggregate's previous event (zero for its first): the events of an
+// aggregate form a hash chain. Sequence (the event's position in the whole
+// log) and Hash (the SHA-256 of its encoded bytes) are set only on events
+// read back from the log and are never encoded.
 type Event struct {
 	ID        string
 	Type      string
@@ -47,8 +55,10 @@ type Event struct {
 	Version   uint64
 	Time      time.Time
 	Actor     string
+	Prev      Hash
 	Data      EventData
 	Sequence  uint64
+	Hash      Hash
 }
 
 // Category returns the aggregate kind the event belongs to ("key" for
@@ -115,6 +125,19 @@ type KeyRevoked struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// LogCheckpoint commits, under the ledger's signature, to the whole log up
+// to a stream sequence: Root is the RFC 6962 Merkle tree hash over the
+// leaves of stream messages 1..Size, and Foreign lists the sequences in
+// (previous checkpoint's Size, Size] that the ledger did not write.
+type LogCheckpoint struct {
+	Size    uint64   `json:"size"`
+	Root    Hash     `json:"root"`
+	Foreign []uint64 `json:"foreign,omitempty"`
+}
+
+// EventType implements EventData.
+func (LogCheckpoint) EventType() string { return TypeLogCheckpoint }
+
 // EventType implements EventData.
 func (UserRegistered) EventType() string { return TypeUserRegistered }
 
@@ -139,6 +162,7 @@ type envelope struct {
 	Version   uint64          `json:"version"`
 	Time      time.Time       `json:"time"`
 	Actor     string          `json:"actor"`
+	Prev      *Hash           `json:"prev,omitempty"`
 	Data      json.RawMessage `json:"data"`
 }
 
@@ -157,10 +181,14 @@ func EncodeEvent(e Event) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
 	}
-	return json.Marshal(envelope{
+	env := envelope{
 		ID: e.ID, Type: e.Type, Schema: e.Schema, Aggregate: e.Aggregate,
 		Version: e.Version, Time: e.Time.UTC(), Actor: e.Actor, Data: data,
-	})
+	}
+	if e.Prev != (Hash{}) {
+		env.Prev = &e.Prev
+	}
+	return json.Marshal(env)
 }
 
 // DecodeEvent parses a JSON envelope written by EncodeEvent, in any schema
@@ -173,7 +201,10 @@ func DecodeEvent(b []byte) (Event, error) {
 	}
 	e := Event{
 		ID: env.ID, Type: env.Type, Schema: env.Schema, Aggregate: env.Aggregate,
-		Version: env.Version, Time: env.Time.UTC(), Actor: env.Actor,
+		Version: env.Version, Time: env.Time.UTC(), Actor: env.Actor, Hash: sha256.Sum256(b),
+	}
+	if env.Prev != nil {
+		e.Prev = *env.Prev
 	}
 	var data EventData
 	switch {
@@ -187,6 +218,8 @@ func DecodeEvent(b []byte) (Event, error) {
 		data = decodeData[KeySecretRegenerated](env.Data)
 	case env.Schema == 1 && env.Type == TypeKeyRevoked:
 		data = decodeData[KeyRevoked](env.Data)
+	case env.Schema == 1 && env.Type == TypeLogCheckpoint:
+		data = decodeData[LogCheckpoint](env.Data)
 	default:
 		return e, fmt.Errorf("decode event %s schema %d: %w", env.Type, env.Schema, ErrUnknownEventType)
 	}

@@ -34,6 +34,7 @@ type Key struct {
 	SecretRegeneratedAt time.Time // zero: never regenerated
 	RevokedAt           time.Time // zero: not revoked
 	Version             uint64
+	LastHash            Hash // Hash of the last event applied: the next event's Prev
 }
 
 // Exists reports whether the key has been created.
@@ -92,7 +93,7 @@ func (k *Key) Apply(e Event) error {
 	default:
 		return fmt.Errorf("apply %s to key %s: not a key event", e.Type, e.Aggregate)
 	}
-	k.Version = e.Version
+	k.Version, k.LastHash = e.Version, e.Hash
 	return nil
 }
 
@@ -191,7 +192,7 @@ func (k *Key) checkOwner(userID string) error {
 func (k *Key) record(apiKey, actor string, now time.Time, d EventData) ([]Event, error) {
 	e := Event{
 		Type: d.EventType(), Schema: CurrentSchema, Aggregate: apiKey,
-		Version: k.Version + 1, Time: now.UTC(), Actor: actor, Data: d,
+		Version: k.Version + 1, Time: now.UTC(), Actor: actor, Prev: k.LastHash, Data: d,
 	}
 	probe := *k
 	if err := probe.Apply(e); err != nil {

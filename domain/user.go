@@ -29,6 +29,7 @@ type User struct {
 	PasswordHash string
 	CreatedAt    time.Time
 	Version      uint64
+	LastHash     Hash // Hash of the last event applied: the next event's Prev
 }
 
 // Exists reports whether the user has registered.
@@ -51,7 +52,7 @@ func (u *User) Apply(e Event) error {
 	default:
 		return fmt.Errorf("apply %s to user %s: not a user event", e.Type, e.Aggregate)
 	}
-	u.Version = e.Version
+	u.Version, u.LastHash = e.Version, e.Hash
 	return nil
 }
 

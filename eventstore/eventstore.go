@@ -11,6 +11,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,6 +277,8 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, e.ID)
 		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(events[i].ExpectedSeq, 10))
+		sum := sha256.Sum256(data)
+		m.Header.Set(HeaderHash, hex.EncodeToString(sum[:]))
 		s.sign(m)
 		msgs[i] = m
 	}

@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -36,35 +35,8 @@ func (s *Subscription) Stop() {
 // resuming after the last delivered sequence; onErr (optional) hears about
 // such trouble. Errors: Unavailable.
 func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr func(error)) (*Subscription, error) {
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if from > 1 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
-	}
-	rctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	cons, err := s.js.OrderedConsumer(rctx, s.name, cfg)
-	if err != nil {
-		return nil, domain.Wrap(domain.Unavailable, err, "event log unavailable")
-	}
-	opts := []jetstream.PullConsumeOpt{}
-	if onErr != nil {
-		opts = append(opts, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { onErr(err) }))
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		md, err := m.Metadata()
-		if err != nil {
-			if onErr != nil {
-				onErr(fmt.Errorf("message metadata: %w", err))
-			}
-			return
-		}
+	return s.SubscribeRaw(ctx, from, func(m RawMessage) {
 		// Not ctx: it may be a start-up context, long gone while this runs.
-		e, err := s.decode(context.Background(), m.Subject(), m.Headers(), m.Data(), md.Timestamp)
-		e.Sequence = md.Sequence.Stream
-		h(e, err)
-	}, opts...)
-	if err != nil {
-		return nil, domain.Wrap(domain.Unavailable, err, "event log unavailable")
-	}
-	return &Subscription{cc: cc}, nil
+		h(s.Decode(context.Background(), m))
+	}, onErr)
 }

@@ -62,7 +62,7 @@ func (m *Keys) Skip(e domain.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if entry := m.keys[e.Aggregate]; entry != nil && e.Version == entry.key.Version+1 {
-		entry.key.Version, entry.seq = e.Version, e.Sequence
+		entry.key.Version, entry.key.LastHash, entry.seq = e.Version, e.Hash, e.Sequence
 	}
 }
 

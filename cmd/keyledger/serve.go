@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/checkpoint"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/embedded"
@@ -40,9 +41,12 @@ type ServeConfig struct {
 	SigningKeyFile string
 	SessionTTL     time.Duration
 	StartTimeout   time.Duration
-	HTTPS          HTTPSConfig
-	NATSClient     NATSClientConfig
-	NATSTLS        EmbeddedTLSConfig
+	// CheckpointInterval is how often the log is checkpointed; negative
+	// disables checkpoints.
+	CheckpointInterval time.Duration
+	HTTPS              HTTPSConfig
+	NATSClient         NATSClientConfig
+	NATSTLS            EmbeddedTLSConfig
 	// Argon2 overrides the password hashing cost (zero: the default); tests
 	// lower it.
 	Argon2 auth.Argon2Params
@@ -59,6 +63,7 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SigningKeyFile, "signing-key", "", "Ed25519 PKCS#8 PEM key that signs every event the ledger writes, created if missing (default <data-dir>/ledger-ed25519.pem)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", auth.DefaultTTL, "lifetime of session tokens")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
 	c.HTTPS.flags(fs, false)
 	c.NATSClient.flags(fs)
 	c.NATSTLS.flags(fs)
@@ -111,15 +116,16 @@ type Server struct {
 	Config ServeConfig
 	Logger *slog.Logger
 
-	ns        *server.Server
-	nc        *nats.Conn
-	projector *projections.Projector
-	validator *validator.Validator
-	certs     []*tlsconfig.Certificate
-	http      *http.Server
-	listener  net.Listener
-	stop      context.CancelFunc
-	wg        sync.WaitGroup
+	ns          *server.Server
+	nc          *nats.Conn
+	projector   *projections.Projector
+	validator   *validator.Validator
+	certs       []*tlsconfig.Certificate
+	checkpoints *checkpoint.Writer
+	http        *http.Server
+	listener    net.Listener
+	stop        context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // Open starts everything and returns once the HTTP API is listening; the
@@ -228,6 +234,12 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cfg.CheckpointInterval >= 0 {
+		s.checkpoints, err = checkpoint.Start(sctx, store, s.Logger.With("component", "checkpoint"), cfg.CheckpointInterval)
+		if err != nil {
+			return fmt.Errorf("checkpoints: %w", err)
+		}
+	}
 	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
 		Logger: s.Logger.With("component", "validator")})
 	if err != nil {
@@ -323,6 +335,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.wg.Wait()
 	if s.validator != nil {
 		s.validator.Close()
+	}
+	if s.checkpoints != nil {
+		s.checkpoints.Close()
 	}
 	if s.projector != nil {
 		s.projector.Stop()

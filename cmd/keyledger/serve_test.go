@@ -58,7 +58,10 @@ func startServer(t *testing.T, dir string) *testServer {
 	logs := &syncBuffer{}
 	s := &Server{
 		Config: ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
-			Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}},
+			Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
+			// No checkpoints: tests compare the stream's head before and
+			// after commands that must append nothing.
+			CheckpointInterval: -1},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if err := s.Open(context.Background()); err != nil {

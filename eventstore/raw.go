@@ -1,0 +1,136 @@
+package eventstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// HeaderHash carries the hex SHA-256 of an event's payload: the hash the
+// aggregate's next event names as its prev.
+const HeaderHash = "Keyledger-Hash"
+
+// RawMessage is a stored message as JetStream holds it, before anything is
+// verified or decoded.
+type RawMessage struct {
+	Seq     uint64
+	Subject string
+	Header  nats.Header
+	Data    []byte
+	Time    time.Time
+}
+
+// LeafHash is the RFC 6962 leaf hash of a stored message in the log's
+// Merkle tree: SHA-256(0x00 || subject || "\n" || payload).
+func LeafHash(subject string, data []byte) domain.Hash {
+	h := sha256.New()
+	h.Write([]byte{0})
+	h.Write([]byte(subject))
+	h.Write([]byte{'\n'})
+	h.Write(data)
+	var out domain.Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// Leaf returns the message's leaf hash.
+func (m RawMessage) Leaf() domain.Hash { return LeafHash(m.Subject, m.Data) }
+
+// Decode verifies a raw message and decodes it; see Handler for the errors.
+func (s *Store) Decode(ctx context.Context, m RawMessage) (domain.Event, error) {
+	e, err := s.decode(ctx, m.Subject, m.Header, m.Data, m.Time)
+	e.Sequence = m.Seq
+	return e, err
+}
+
+// CheckHashHeader reports whether the message's Keyledger-Hash header is
+// the SHA-256 of its payload.
+func (m RawMessage) CheckHashHeader() error {
+	sum := sha256.Sum256(m.Data)
+	if got := m.Header.Get(HeaderHash); got != hex.EncodeToString(sum[:]) {
+		return fmt.Errorf("hash header %q does not match the payload", got)
+	}
+	return nil
+}
+
+// RawHandler receives stored messages in stream order.
+type RawHandler func(m RawMessage)
+
+// SubscribeRaw delivers every stored message from sequence from on,
+// unverified and undecoded, in order, through an ordered consumer; see
+// Subscribe. Errors: Unavailable.
+func (s *Store) SubscribeRaw(ctx context.Context, from uint64, h RawHandler, onErr func(error)) (*Subscription, error) {
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from > 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+	}
+	rctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	cons, err := s.js.OrderedConsumer(rctx, s.name, cfg)
+	if err != nil {
+		return nil, domain.Wrap(domain.Unavailable, err, "event log unavailable")
+	}
+	var opts []jetstream.PullConsumeOpt
+	if onErr != nil {
+		opts = append(opts, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { onErr(err) }))
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			if onErr != nil {
+				onErr(fmt.Errorf("message metadata: %w", err))
+			}
+			return
+		}
+		h(RawMessage{Seq: md.Sequence.Stream, Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Time: md.Timestamp})
+	}, opts...)
+	if err != nil {
+		return nil, domain.Wrap(domain.Unavailable, err, "event log unavailable")
+	}
+	return &Subscription{cc: cc}, nil
+}
+
+// Info describes the stream: its first and last sequences and how many
+// messages were deleted from between them.
+type Info struct {
+	FirstSeq, LastSeq uint64
+	Messages          uint64
+	Deleted           int
+	DenyDelete        bool
+	DenyPurge         bool
+}
+
+// Info returns the stream's state. Errors: Unavailable.
+func (s *Store) Info(ctx context.Context) (Info, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return Info{}, domain.Wrap(domain.Unavailable, err, "event log unavailable")
+	}
+	return Info{FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, Messages: info.State.Msgs,
+		Deleted: info.State.NumDeleted, DenyDelete: info.Config.DenyDelete, DenyPurge: info.Config.DenyPurge}, nil
+}
+
+// Checkpoints returns every checkpoint the ledger signed, oldest first.
+// Errors: Unavailable.
+func (s *Store) Checkpoints(ctx context.Context) ([]domain.Event, error) {
+	events, _, err := s.Load(ctx, domain.CategoryLog, domain.CheckpointAggregate)
+	if err != nil {
+		return nil, err
+	}
+	out := events[:0]
+	for _, e := range events {
+		if _, ok := e.Data.(domain.LogCheckpoint); ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
