@@ -25,6 +25,9 @@ type RawMessage struct {
 	Header  nats.Header
 	Data    []byte
 	Time    time.Time
+	// Pending is how many matching messages the stream held after this one
+	// when it was delivered (0: the subscription had caught up).
+	Pending uint64
 }
 
 // LeafHash is the RFC 6962 leaf hash of a stored message in the log's
@@ -67,7 +70,13 @@ type RawHandler func(m RawMessage)
 // unverified and undecoded, in order, through an ordered consumer; see
 // Subscribe. Errors: Unavailable.
 func (s *Store) SubscribeRaw(ctx context.Context, from uint64, h RawHandler, onErr func(error)) (*Subscription, error) {
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	return s.SubscribeSubjects(ctx, from, nil, h, onErr)
+}
+
+// SubscribeSubjects is SubscribeRaw limited to messages on subjects (nil:
+// all; wildcards allowed, e.g. Subject(domain.CategoryKey, "*")).
+func (s *Store) SubscribeSubjects(ctx context.Context, from uint64, subjects []string, h RawHandler, onErr func(error)) (*Subscription, error) {
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: subjects}
 	if from > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}
@@ -89,7 +98,8 @@ func (s *Store) SubscribeRaw(ctx context.Context, from uint64, h RawHandler, onE
 			}
 			return
 		}
-		h(RawMessage{Seq: md.Sequence.Stream, Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Time: md.Timestamp})
+		h(RawMessage{Seq: md.Sequence.Stream, Subject: m.Subject(), Header: m.Headers(), Data: m.Data(),
+			Time: md.Timestamp, Pending: md.NumPending})
 	}, opts...)
 	if err != nil {
 		return nil, domain.Wrap(domain.Unavailable, err, "event log unavailable")

@@ -20,6 +20,7 @@ Usage:
   keyledger serve [flags]       run the ledger HTTP API (embedded NATS by default)
   keyledger validator [flags]   run a validation node that follows the event log
   keyledger cert <command>      create a key and a CSR (csr) or a self-signed certificate (selfsigned)
+  keyledger audit <command>     verify, replay and query the event log (verify, replay, state, pubkey)
   keyledger help                show this help
 
 Run "keyledger <command> -h" for the flags of a command. Every flag of serve and
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runValidator(ctx, args[1:], stderr)
 	case "cert":
 		err = runCert(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -55,9 +58,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keyledger: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	var exit exitError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &exit):
+		fmt.Fprintf(stderr, "keyledger %s: %v\n", args[0], err)
+		return exit.code
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(stderr, "keyledger %s: %v\n", args[0], err)
 		return 2

@@ -1,0 +1,446 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+)
+
+const auditUsage = `Usage: keyledger audit <command> [flags]
+
+Read the event log back, straight from NATS; nothing here writes.
+
+Commands:
+  verify    check signatures, hash chains, sequence gaps and signed checkpoints
+  replay    print events, filtered, as JSON Lines or a table (--follow tails)
+  state     reconstruct a key or a user as of a time or a stream sequence
+  pubkey    print the ledger's public signing key, to pin it elsewhere
+
+Exit codes: 0 success (verify: the log is intact), 1 verify found problems,
+2 usage error, 3 the log could not be read.
+
+Run "keyledger audit <command> -h" for its flags and an example.
+`
+
+// exitError carries a specific exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// logFlags are how audit and admin commands reach the log.
+type logFlags struct {
+	natsURL    string
+	stream     string
+	ledgerKeys string
+	client     NATSClientConfig
+}
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the log (default: the embedded server of a local serve)")
+	fs.StringVar(&l.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
+	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "trust only these ledger public keys (comma-separated) instead of those the stream lists")
+	l.client.flags(fs)
+}
+
+// open connects and opens the log read-only; close releases it.
+func (l *logFlags) open(ctx context.Context, name string) (*eventstore.Store, func(), error) {
+	opts, err := l.client.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(l.natsURL, append(opts, nats.Name(name))...)
+	if err != nil {
+		return nil, nil, exitError{3, fmt.Errorf("connect to NATS at %s: %w", l.natsURL, err)}
+	}
+	storeOpts := []eventstore.Option{eventstore.WithStream(l.stream), eventstore.ReadOnly()}
+	if l.ledgerKeys != "" {
+		keys, err := parsePublicKeys(l.ledgerKeys)
+		if err != nil {
+			nc.Close()
+			return nil, nil, usageError{fmt.Errorf("--ledger-key: %w", err)}
+		}
+		storeOpts = append(storeOpts, eventstore.WithTrustedKeys(keys...))
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	store, err := eventstore.New(sctx, nc, storeOpts...)
+	if err != nil {
+		nc.Close()
+		return nil, nil, exitError{3, fmt.Errorf("open the log: %w", err)}
+	}
+	return store, nc.Close, nil
+}
+
+func parsePublicKeys(list string) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for _, part := range strings.Split(list, ",") {
+		k, err := eventstore.DecodePublicKey(part)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditUsage)
+		return usageError{errors.New("missing command")}
+	}
+	switch args[0] {
+	case "verify":
+		return auditVerify(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return auditReplay(ctx, args[1:], stdout, stderr)
+	case "state":
+		return auditState(ctx, args[1:], stdout, stderr)
+	case "pubkey":
+		return auditPubkey(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, auditUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, auditUsage)
+	return usageError{fmt.Errorf("unknown audit command %q", args[0])}
+}
+
+func newFlagSet(name, help string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, help)
+		fmt.Fprintln(stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// isTerminal reports whether w is a terminal, for progress lines.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func progressTo(stderr io.Writer) func(seq, last uint64) {
+	if !isTerminal(stderr) {
+		return nil
+	}
+	return func(seq, last uint64) {
+		fmt.Fprintf(stderr, "\r%d / %d events", seq, last)
+		if seq >= last {
+			fmt.Fprintln(stderr)
+		}
+	}
+}
+
+func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit verify", `Usage: keyledger audit verify [flags]
+
+Walk the whole log and check every message: nothing missing (sequence
+gaps), nothing forged or altered (ledger signatures), nothing dropped or
+reordered (each aggregate's hash chain), and every signed checkpoint's
+Merkle root. Keep the last checkpoint it prints and pass it as --expect next
+time: a log rewritten or cut short since is then caught too.
+
+Example:
+  keyledger audit verify
+  keyledger audit verify --expect 1200:9f86d0...  --json
+`, stderr)
+	var lf logFlags
+	lf.register(fs)
+	expectFlag := fs.String("expect", "", "a checkpoint kept from an earlier run, as size:root-hex; the log must still match it")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	var expect *audit.Expectation
+	if *expectFlag != "" {
+		size, root, ok := strings.Cut(*expectFlag, ":")
+		n, err := strconv.ParseUint(size, 10, 64)
+		var h domain.Hash
+		if !ok || err != nil || h.UnmarshalText([]byte(root)) != nil {
+			return usageError{fmt.Errorf("--expect %q: want size:root-hex", *expectFlag)}
+		}
+		expect = &audit.Expectation{Size: n, Root: h}
+	}
+	store, closeFn, err := lf.open(ctx, "keyledger-audit")
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	report, err := audit.Verify(ctx, store, expect, progressTo(stderr))
+	if err != nil {
+		return exitError{3, err}
+	}
+	cps, _ := store.Checkpoints(ctx)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(report)
+	} else {
+		fmt.Fprintf(stdout, "messages: %d (last sequence %d), aggregates: %d, checkpoints: %d, verified by checkpoint up to %d, %.2fs\n",
+			report.Messages, report.LastSeq, report.Aggregates, report.Checkpoints, report.Verified, report.Duration)
+		if n := len(cps); n > 0 {
+			c := cps[n-1].Data.(domain.LogCheckpoint)
+			fmt.Fprintf(stdout, "last checkpoint: --expect %d:%s\n", c.Size, hex.EncodeToString(c.Root[:]))
+		}
+		for _, p := range report.Problems {
+			fmt.Fprintln(stdout, "PROBLEM", p)
+		}
+		if report.OK() {
+			fmt.Fprintln(stdout, "OK: the log is intact")
+		}
+	}
+	if !report.OK() {
+		return exitError{1, fmt.Errorf("the log fails verification: %s", report.Problems[0])}
+	}
+	return nil
+}
+
+func auditReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit replay", `Usage: keyledger audit replay [flags]
+
+Print events from the log in order: stream sequence, time, type,
+aggregate, actor and data. JSON Lines by default, a table with
+--format table. Long replays show progress on stderr when it is a terminal.
+
+Example:
+  keyledger audit replay --user usr_01J... --since 2026-11-01T00:00:00Z --format table
+  keyledger audit replay --type key.revoked --follow
+`, stderr)
+	var lf logFlags
+	lf.register(fs)
+	var f audit.Filter
+	var since, until, format string
+	var follow bool
+	fs.StringVar(&f.Key, "key", "", "only this API key's events")
+	fs.StringVar(&f.User, "user", "", "only this user's events and those of the keys the user owns")
+	fs.StringVar(&f.Type, "type", "", "only events of this type (e.g. key.revoked)")
+	fs.StringVar(&since, "since", "", "only events at or after this RFC 3339 time")
+	fs.StringVar(&until, "until", "", "only events before this RFC 3339 time")
+	fs.Uint64Var(&f.FromSeq, "from-seq", 0, "start at this stream sequence")
+	fs.Uint64Var(&f.ToSeq, "to-seq", 0, "stop after this stream sequence")
+	fs.BoolVar(&f.Forged, "include-forged", false, "also show messages the ledger did not write, marked as forged")
+	fs.BoolVar(&follow, "follow", false, "keep printing new events as they are stored")
+	fs.StringVar(&format, "format", "jsonl", "jsonl or table")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if f.Since, err = parseTimeFlag("--since", since); err != nil {
+		return err
+	}
+	if f.Until, err = parseTimeFlag("--until", until); err != nil {
+		return err
+	}
+	if format != "jsonl" && format != "table" {
+		return usageError{fmt.Errorf("--format %q: want jsonl or table", format)}
+	}
+	store, closeFn, err := lf.open(ctx, "keyledger-audit")
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	var emit func(audit.Record) error
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	if format == "table" {
+		fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tAGGREGATE\tACTOR\tDATA")
+		emit = func(r audit.Record) error {
+			data := string(r.Data)
+			if r.Forged != "" {
+				data = "FORGED: " + r.Forged
+			}
+			_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Type, r.Aggregate, r.Actor, data)
+			if follow {
+				tw.Flush()
+			}
+			return err
+		}
+	} else {
+		enc := json.NewEncoder(stdout)
+		emit = func(r audit.Record) error { return enc.Encode(r) }
+	}
+	err = audit.Replay(ctx, store, f, follow, emit, progressTo(stderr))
+	tw.Flush()
+	if err != nil {
+		return exitError{3, err}
+	}
+	return nil
+}
+
+func parseTimeFlag(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("%s %q: want an RFC 3339 time like 2026-11-01T00:00:00Z", name, v)}
+	}
+	return t, nil
+}
+
+func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit state", `Usage: keyledger audit state (--key K | --user U) [--at T | --at-seq N] [flags]
+
+Reconstruct a key or a user as it was at time T or just after stream
+sequence N, from the log alone, with the same fold the projections use.
+
+Example:
+  keyledger audit state --key ak_01J... --at 2026-11-20T12:00:00Z
+`, stderr)
+	var lf logFlags
+	lf.register(fs)
+	key := fs.String("key", "", "the API key")
+	user := fs.String("user", "", "the user id")
+	atFlag := fs.String("at", "", "RFC 3339 time (default: now)")
+	atSeq := fs.Uint64("at-seq", 0, "stream sequence instead of a time")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if (*key == "") == (*user == "") {
+		return usageError{errors.New("give exactly one of --key and --user")}
+	}
+	at, err := parseTimeFlag("--at", *atFlag)
+	if err != nil {
+		return err
+	}
+	if !at.IsZero() && *atSeq > 0 {
+		return usageError{errors.New("--at and --at-seq exclude each other")}
+	}
+	store, closeFn, err := lf.open(ctx, "keyledger-audit")
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	when := at
+	if when.IsZero() {
+		when = time.Now().UTC()
+	}
+	var out map[string]any
+	var events []domain.Event
+	if *key != "" {
+		k, evs, err := audit.KeyAt(ctx, store, *key, at, *atSeq)
+		if err != nil {
+			return stateError(err)
+		}
+		events = evs
+		out = map[string]any{"api_key": k.APIKey, "user_id": k.UserID, "name": k.Name,
+			"status": k.StatusAt(when), "created_at": k.CreatedAt, "expires_at": optTime(k.ExpiresAt),
+			"secret_regenerated_at": optTime(k.SecretRegeneratedAt), "revoked_at": optTime(k.RevokedAt),
+			"version": k.Version}
+	} else {
+		u, evs, err := audit.UserAt(ctx, store, *user, at, *atSeq)
+		if err != nil {
+			return stateError(err)
+		}
+		events = evs
+		out = map[string]any{"id": u.ID, "email": u.Email, "created_at": u.CreatedAt, "version": u.Version}
+	}
+	if *atSeq > 0 {
+		out["as_of_seq"] = *atSeq
+	} else {
+		out["as_of"] = when
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, k := range []string{"api_key", "id", "user_id", "email", "name", "status", "created_at", "secret_regenerated_at", "revoked_at", "expires_at", "version", "as_of", "as_of_seq"} {
+		v, ok := out[k]
+		if t, isTime := v.(time.Time); isTime {
+			v = t.Format(time.RFC3339Nano)
+		}
+		if ok && v != nil {
+			fmt.Fprintf(tw, "%s:\t%v\n", k, v)
+		}
+	}
+	fmt.Fprintln(tw, "history:")
+	for _, e := range events {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\tby %s\n", e.Sequence, e.Time.Format(time.RFC3339), e.Type, e.Actor)
+	}
+	return tw.Flush()
+}
+
+func stateError(err error) error {
+	if domain.KindOf(err) == domain.NotFound {
+		return exitError{1, err}
+	}
+	return exitError{3, err}
+}
+
+func optTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+func auditPubkey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit pubkey", `Usage: keyledger audit pubkey [--signing-key FILE | --from-stream]
+
+Print the ledger's public signing key (unpadded base64url), which auditors
+and validation nodes can pin (--ledger-key) instead of trusting the list in
+the stream's metadata. By default it reads the local serve's key file.
+
+Example:
+  keyledger audit pubkey
+  keyledger validator --ledger-key "$(keyledger audit pubkey)"
+`, stderr)
+	var lf logFlags
+	lf.register(fs)
+	keyFile := fs.String("signing-key", filepath.Join("data", "ledger-ed25519.pem"), "the ledger's signing key file")
+	fromStream := fs.Bool("from-stream", false, "print the keys the stream lists instead (trusts whoever can change the stream's config)")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *fromStream {
+		store, closeFn, err := lf.open(ctx, "keyledger-audit")
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		for _, k := range store.TrustedKeys() {
+			fmt.Fprintln(stdout, eventstore.EncodePublicKey(k))
+		}
+		return nil
+	}
+	if _, err := os.Stat(*keyFile); err != nil {
+		return exitError{3, fmt.Errorf("read the signing key: %w (use --signing-key or --from-stream)", err)}
+	}
+	key, err := auth.LoadOrCreateSigningKey(*keyFile)
+	if err != nil {
+		return exitError{3, err}
+	}
+	fmt.Fprintln(stdout, eventstore.EncodePublicKey(key.Public().(ed25519.PublicKey)))
+	return nil
+}
