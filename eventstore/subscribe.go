@@ -2,8 +2,13 @@ package eventstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -17,15 +22,37 @@ import (
 // Handlers run one at a time on the subscription's goroutine.
 type Handler func(e domain.Event, err error)
 
+// ErrCheckpointMismatch is reported (through onErr) when the log does not
+// reproduce the root of its newest signed checkpoint: the subscription
+// then verifies every message's signature instead.
+var ErrCheckpointMismatch = errors.New("the log does not match its newest checkpoint")
+
 // Subscription is a running feed of events. Stop ends it.
 type Subscription struct {
-	cc jetstream.ConsumeContext
+	cc jetstream.ConsumeContext // a plain subscription
+
+	// A subscription that first checks the log against its checkpoint.
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	inner  *Subscription
 }
 
 // Stop ends the subscription and waits until no handler is running.
 func (s *Subscription) Stop() {
-	s.cc.Stop()
-	<-s.cc.Closed()
+	if s.cc != nil {
+		s.cc.Stop()
+		<-s.cc.Closed()
+		return
+	}
+	s.cancel()
+	<-s.done
+	s.mu.Lock()
+	inner := s.inner
+	s.mu.Unlock()
+	if inner != nil {
+		inner.Stop()
+	}
 }
 
 // Subscribe delivers every stored event from stream sequence from (1 or 0:
@@ -33,10 +60,130 @@ func (s *Subscription) Stop() {
 // an ordered consumer: only events JetStream accepted are seen, never a
 // rejected publish. The consumer recovers from disconnects by itself,
 // resuming after the last delivered sequence; onErr (optional) hears about
-// such trouble. Errors: Unavailable.
+// such trouble.
+//
+// Every message is verified before the handler sees it. From the
+// beginning of a log that has signed checkpoints, a fast path applies: the
+// messages the newest checkpoint covers are first only hashed, and if they
+// reproduce its Merkle root they are then delivered without checking each
+// signature (the ledger checked them before signing the checkpoint, which
+// names those it did not write). Otherwise every signature is checked.
+// Errors: Unavailable.
 func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr func(error)) (*Subscription, error) {
-	return s.SubscribeRaw(ctx, from, func(m RawMessage) {
+	verified := func(m RawMessage) {
 		// Not ctx: it may be a start-up context, long gone while this runs.
 		h(s.Decode(context.Background(), m))
-	}, onErr)
+	}
+	if from > 1 {
+		return s.SubscribeRaw(ctx, from, verified, onErr)
+	}
+	cps, err := s.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(cps) == 0 {
+		return s.SubscribeRaw(ctx, from, verified, onErr)
+	}
+	last := cps[len(cps)-1].Data.(domain.LogCheckpoint)
+	foreign := map[uint64]bool{}
+	for _, c := range cps {
+		for _, seq := range c.Data.(domain.LogCheckpoint).Foreign {
+			foreign[seq] = true
+		}
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	sub := &Subscription{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(sub.done)
+		trusted := last.Size
+		if err := s.matchCheckpoint(bg, last); err != nil {
+			if bg.Err() != nil {
+				return
+			}
+			trusted = 0
+			if onErr != nil {
+				onErr(fmt.Errorf("%w: %v; verifying every signature", ErrCheckpointMismatch, err))
+			}
+		}
+		inner, err := s.SubscribeRaw(bg, from, func(m RawMessage) {
+			switch {
+			case m.Seq > trusted:
+				verified(m)
+			case foreign[m.Seq]:
+				e := s.fromSubject(m.Subject)
+				e.Sequence = m.Seq
+				h(e, fmt.Errorf("%w: named by a checkpoint", ErrForged))
+			default:
+				e, err := s.decodeUnsigned(m)
+				h(e, err)
+			}
+		}, onErr)
+		if err != nil {
+			if onErr != nil {
+				onErr(err)
+			}
+			return
+		}
+		sub.mu.Lock()
+		sub.inner = inner
+		sub.mu.Unlock()
+		if bg.Err() != nil { // stopped meanwhile
+			inner.Stop()
+		}
+	}()
+	return sub, nil
+}
+
+// matchCheckpoint hashes messages 1..c.Size into a Merkle tree and checks
+// it gives c.Root.
+func (s *Store) matchCheckpoint(ctx context.Context, c domain.LogCheckpoint) error {
+	tree := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sub, err := s.SubscribeRaw(ctx, 1, func(m RawMessage) {
+		if tree.End() >= c.Size {
+			return
+		}
+		if m.Seq != tree.End()+1 {
+			select {
+			case done <- fmt.Errorf("sequence %d missing", tree.End()+1):
+			default:
+			}
+			return
+		}
+		leaf := m.Leaf()
+		_ = tree.Append(leaf[:], nil)
+		if tree.End() == c.Size {
+			root, err := tree.GetRootHash(nil)
+			if err == nil && domain.Hash(root) != c.Root {
+				err = fmt.Errorf("root at size %d differs", c.Size)
+			}
+			done <- err
+		}
+	}, nil)
+	if err != nil {
+		return err
+	}
+	defer sub.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// decodeUnsigned decodes a message a verified checkpoint vouches for: its
+// signature was checked when the checkpoint was signed; that it sits on its
+// aggregate's subject is checked here.
+func (s *Store) decodeUnsigned(m RawMessage) (domain.Event, error) {
+	e, err := domain.DecodeEvent(m.Data)
+	e.Sequence = m.Seq
+	if err == nil && m.Subject != s.Subject(e.Category(), e.Aggregate) {
+		f := s.fromSubject(m.Subject)
+		f.Sequence = m.Seq
+		return f, fmt.Errorf("%w: %s event of %s stored on %s", ErrForged, e.Type, e.Aggregate, m.Subject)
+	}
+	return e, err
 }
