@@ -35,6 +35,8 @@ const (
 	// Unavailable is a dependency that cannot be reached right now; retrying
 	// later may succeed.
 	Unavailable Kind = "unavailable"
+	// Forbidden is a caller who is known but may not do this.
+	Forbidden Kind = "forbidden"
 )
 
 // Error is the error type of keyledger. Message is safe to show to a client;

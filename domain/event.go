@@ -18,6 +18,8 @@ const (
 	TypeKeySecretRegenerated = "key.secret_regenerated"
 	TypeKeyRevoked           = "key.revoked"
 	TypeLogCheckpoint        = "log.checkpoint"
+	TypeUserDisabled         = "user.disabled"
+	TypeUserEnabled          = "user.enabled"
 )
 
 // Categories name the kind of aggregate an event belongs to; an event type
@@ -94,10 +96,29 @@ func (h *Hash) UnmarshalText(b []byte) error {
 }
 
 // UserRegistered records a new user. PasswordHash is an argon2id PHC string.
+// Role is empty for an ordinary user (RoleUser).
 type UserRegistered struct {
 	Email        string `json:"email"`
 	PasswordHash string `json:"password_hash"`
+	Role         Role   `json:"role,omitempty"`
 }
+
+// UserDisabled records that a user may no longer log in, use sessions, or
+// have keys validated.
+type UserDisabled struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// UserEnabled lifts a UserDisabled.
+type UserEnabled struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// EventType implements EventData.
+func (UserDisabled) EventType() string { return TypeUserDisabled }
+
+// EventType implements EventData.
+func (UserEnabled) EventType() string { return TypeUserEnabled }
 
 // EmailReserved claims an email address for a user. Its aggregate is
 // EmailAggregate(email); only the first reservation of an address succeeds.
@@ -220,6 +241,10 @@ func DecodeEvent(b []byte) (Event, error) {
 		data = decodeData[KeyRevoked](env.Data)
 	case env.Schema == 1 && env.Type == TypeLogCheckpoint:
 		data = decodeData[LogCheckpoint](env.Data)
+	case env.Schema == 1 && env.Type == TypeUserDisabled:
+		data = decodeData[UserDisabled](env.Data)
+	case env.Schema == 1 && env.Type == TypeUserEnabled:
+		data = decodeData[UserEnabled](env.Data)
 	default:
 		return e, fmt.Errorf("decode event %s schema %d: %w", env.Type, env.Schema, ErrUnknownEventType)
 	}

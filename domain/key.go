@@ -149,6 +149,22 @@ func (k *Key) Revoke(userID string, now time.Time) ([]Event, error) {
 	return k.record(k.APIKey, userID, now, KeyRevoked{})
 }
 
+// RevokeAsAdmin returns the events that revoke the key on behalf of an
+// admin (actor "admin:<name>"), whoever owns it, recording the reason.
+// Revoking a revoked key returns no events. Errors: NotFound, Invalid.
+func (k *Key) RevokeAsAdmin(actor, reason string, now time.Time) ([]Event, error) {
+	if !k.Exists() {
+		return nil, Errorf(NotFound, "api key not found")
+	}
+	if k.Revoked() {
+		return nil, nil
+	}
+	if err := ValidateReason(reason); err != nil {
+		return nil, err
+	}
+	return k.record(k.APIKey, actor, now, KeyRevoked{Reason: reason})
+}
+
 // RegenerateSecret returns the events that replace the key's secret with
 // the one hashed to newHash, on behalf of userID. It returns NotFound for a
 // missing key or one userID does not own, and Conflict for a revoked or

@@ -27,6 +27,8 @@ type User struct {
 	ID           string
 	Email        string
 	PasswordHash string
+	Role         Role
+	Disabled     bool
 	CreatedAt    time.Time
 	Version      uint64
 	LastHash     Hash // Hash of the last event applied: the next event's Prev
@@ -49,6 +51,20 @@ func (u *User) Apply(e Event) error {
 			return fmt.Errorf("apply %s to %s: user exists", e.Type, e.Aggregate)
 		}
 		u.ID, u.Email, u.PasswordHash, u.CreatedAt = e.Aggregate, d.Email, d.PasswordHash, e.Time
+		u.Role = d.Role
+		if u.Role == "" {
+			u.Role = RoleUser
+		}
+	case UserDisabled:
+		if !u.Exists() || u.Disabled {
+			return fmt.Errorf("apply %s to %s: user missing or disabled", e.Type, e.Aggregate)
+		}
+		u.Disabled = true
+	case UserEnabled:
+		if !u.Exists() || !u.Disabled {
+			return fmt.Errorf("apply %s to %s: user missing or not disabled", e.Type, e.Aggregate)
+		}
+		u.Disabled = false
 	default:
 		return fmt.Errorf("apply %s to user %s: not a user event", e.Type, e.Aggregate)
 	}
@@ -61,7 +77,78 @@ type RegisterUser struct {
 	UserID       string // a fresh NewUserID value
 	Email        string // as typed; it is normalised
 	PasswordHash string // argon2id PHC string of a password that passed ValidatePassword
+	Role         Role   // RoleUser (or empty) or RoleAdmin
+	Actor        string // who registers the user: empty for the user themself
 }
+
+// Role is what a user may do.
+type Role string
+
+// Roles.
+const (
+	RoleUser  Role = "user"
+	RoleAdmin Role = "admin"
+)
+
+// IsAdmin reports whether the user is an active admin.
+func (u *User) IsAdmin() bool { return u.Exists() && !u.Disabled && u.Role == RoleAdmin }
+
+// Disable returns the events that lock a user out, by actor (an admin).
+// Disabling a disabled user returns no events. Errors: NotFound.
+func (u *User) Disable(actor, reason string, now time.Time) ([]Event, error) {
+	if !u.Exists() {
+		return nil, Errorf(NotFound, "user not found")
+	}
+	if u.Disabled {
+		return nil, nil
+	}
+	if err := ValidateReason(reason); err != nil {
+		return nil, err
+	}
+	return u.record(actor, now, UserDisabled{Reason: reason})
+}
+
+// Enable returns the events that let a disabled user back in. Enabling an
+// enabled user returns no events. Errors: NotFound.
+func (u *User) Enable(actor, reason string, now time.Time) ([]Event, error) {
+	if !u.Exists() {
+		return nil, Errorf(NotFound, "user not found")
+	}
+	if !u.Disabled {
+		return nil, nil
+	}
+	if err := ValidateReason(reason); err != nil {
+		return nil, err
+	}
+	return u.record(actor, now, UserEnabled{Reason: reason})
+}
+
+func (u *User) record(actor string, now time.Time, d EventData) ([]Event, error) {
+	e := Event{Type: d.EventType(), Schema: CurrentSchema, Aggregate: u.ID, Version: u.Version + 1,
+		Time: now.UTC(), Actor: actor, Prev: u.LastHash, Data: d}
+	probe := *u
+	if err := probe.Apply(e); err != nil {
+		return nil, Wrap(Internal, err, "")
+	}
+	return []Event{e}, nil
+}
+
+// MaxReasonLength bounds the reason recorded with an admin action.
+const MaxReasonLength = 500
+
+// ValidateReason checks the free-text reason of an admin action.
+func ValidateReason(reason string) error {
+	switch {
+	case !utf8.ValidString(reason):
+		return Errorf(Invalid, "reason must be valid UTF-8")
+	case utf8.RuneCountInString(reason) > MaxReasonLength:
+		return Errorf(Invalid, "reason must be at most %d characters", MaxReasonLength)
+	}
+	return nil
+}
+
+// AdminActor is the actor recorded for an admin's command.
+func AdminActor(name string) string { return "admin:" + name }
 
 // Register returns the events that register a user: a reservation of the
 // email address (which the log accepts only once per address) and the
@@ -74,12 +161,24 @@ func Register(cmd RegisterUser, now time.Time) ([]Event, error) {
 	if !ValidUserID(cmd.UserID) || cmd.PasswordHash == "" {
 		return nil, Errorf(Invalid, "malformed user id or missing password hash")
 	}
+	role := cmd.Role
+	switch role {
+	case RoleUser:
+		role = "" // the default, not written
+	case "", RoleAdmin:
+	default:
+		return nil, Errorf(Invalid, "unknown role %q", cmd.Role)
+	}
+	actor := cmd.Actor
+	if actor == "" {
+		actor = cmd.UserID
+	}
 	now = now.UTC()
 	return []Event{
 		{Type: TypeEmailReserved, Schema: CurrentSchema, Aggregate: EmailAggregate(email), Version: 1,
-			Time: now, Actor: cmd.UserID, Data: EmailReserved{UserID: cmd.UserID}},
+			Time: now, Actor: actor, Data: EmailReserved{UserID: cmd.UserID}},
 		{Type: TypeUserRegistered, Schema: CurrentSchema, Aggregate: cmd.UserID, Version: 1,
-			Time: now, Actor: cmd.UserID, Data: UserRegistered{Email: email, PasswordHash: cmd.PasswordHash}},
+			Time: now, Actor: actor, Data: UserRegistered{Email: email, PasswordHash: cmd.PasswordHash, Role: role}},
 	}, nil
 }
 

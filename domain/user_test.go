@@ -175,7 +175,7 @@ func TestUser_Apply(t *testing.T) {
 		if err := u.Apply(registered); err != nil {
 			t.Fatalf("got %v, want nil", err)
 		}
-		want := domain.User{ID: alice, Email: "alice@example.com", PasswordHash: passwordHash, CreatedAt: t0, Version: 1}
+		want := domain.User{ID: alice, Email: "alice@example.com", PasswordHash: passwordHash, Role: domain.RoleUser, CreatedAt: t0, Version: 1}
 		if u != want {
 			t.Errorf("got %+v, want %+v", u, want)
 		}
@@ -218,5 +218,78 @@ func TestUser_Apply(t *testing.T) {
 				t.Errorf("failed Apply changed the user: got %+v, want %+v", u, before)
 			}
 		})
+	}
+}
+
+func TestUser_DisableEnable(t *testing.T) {
+	const alice = "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A"
+	events, err := domain.Register(domain.RegisterUser{UserID: alice, Email: "a@example.com", PasswordHash: "h", Role: domain.RoleAdmin, Actor: "admin:root"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events[1].Actor != "admin:root" || events[1].Data.(domain.UserRegistered).Role != domain.RoleAdmin {
+		t.Fatalf("got %+v, want an admin registered by admin:root", events[1])
+	}
+	var u domain.User
+	if err := u.Apply(events[1]); err != nil {
+		t.Fatal(err)
+	}
+	if !u.IsAdmin() {
+		t.Fatal("got not admin, want admin")
+	}
+	t.Run("OK", func(t *testing.T) {
+		off, err := u.Disable("admin:bob", "left the company", t0)
+		if err != nil || len(off) != 1 || off[0].Type != domain.TypeUserDisabled || off[0].Version != 2 || off[0].Actor != "admin:bob" {
+			t.Fatalf("got %+v, %v, want one user.disabled v2 by admin:bob", off, err)
+		}
+		d := u
+		if err := d.Apply(off[0]); err != nil || !d.Disabled || d.IsAdmin() {
+			t.Fatalf("got disabled=%v admin=%v (%v), want a disabled non-admin", d.Disabled, d.IsAdmin(), err)
+		}
+		again, err := d.Disable("admin:bob", "", t0)
+		if err != nil || len(again) != 0 {
+			t.Fatalf("disabling twice: got %v, %v, want nothing", again, err)
+		}
+		on, err := d.Enable("admin:bob", "back", t0)
+		if err != nil || len(on) != 1 || on[0].Type != domain.TypeUserEnabled {
+			t.Fatalf("got %+v, %v, want one user.enabled", on, err)
+		}
+	})
+	t.Run("ErrNotFound", func(t *testing.T) {
+		var nobody domain.User
+		if _, err := nobody.Disable("admin:bob", "", t0); domain.KindOf(err) != domain.NotFound {
+			t.Fatalf("got %v, want not found", err)
+		}
+	})
+	t.Run("ErrUnknownRole", func(t *testing.T) {
+		_, err := domain.Register(domain.RegisterUser{UserID: alice, Email: "a@example.com", PasswordHash: "h", Role: "root"}, t0)
+		if domain.KindOf(err) != domain.Invalid {
+			t.Fatalf("got %v, want invalid", err)
+		}
+	})
+	t.Run("ErrLongReason", func(t *testing.T) {
+		if _, err := u.Disable("admin:bob", strings.Repeat("r", domain.MaxReasonLength+1), t0); domain.KindOf(err) != domain.Invalid {
+			t.Fatalf("got %v, want invalid", err)
+		}
+	})
+}
+
+func TestKey_RevokeAsAdmin(t *testing.T) {
+	var k domain.Key
+	const owner = "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A"
+	created, err := k.Create(domain.CreateKey{APIKey: "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", UserID: owner, SecretHash: domain.Hash{1}}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Apply(created[0]); err != nil {
+		t.Fatal(err)
+	}
+	events, err := k.RevokeAsAdmin("admin:bob", "leaked in a paste", t0)
+	if err != nil || len(events) != 1 || events[0].Actor != "admin:bob" || events[0].Data.(domain.KeyRevoked).Reason != "leaked in a paste" {
+		t.Fatalf("got %+v, %v, want a revocation by admin:bob with the reason", events, err)
+	}
+	var missing domain.Key
+	if _, err := missing.RevokeAsAdmin("admin:bob", "", t0); domain.KindOf(err) != domain.NotFound {
+		t.Fatalf("got %v, want not found", err)
 	}
 }

@@ -24,6 +24,7 @@ var statusOf = map[domain.Kind]int{
 	domain.RateLimited:  http.StatusTooManyRequests,
 	domain.Unavailable:  http.StatusServiceUnavailable,
 	domain.Internal:     http.StatusInternalServerError,
+	domain.Forbidden:    http.StatusForbidden,
 }
 
 // StatusOf returns the HTTP status for an error's kind.

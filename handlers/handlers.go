@@ -29,6 +29,11 @@ type Ledger interface {
 	GetKey(userID, apiKey string) (domain.Key, error)
 	RevokeKey(ctx context.Context, userID, apiKey string) error
 	RegenerateSecret(ctx context.Context, userID, apiKey string) (domain.Secret, error)
+	SessionUser(userID string) (domain.User, error)
+	AdminRevokeKey(ctx context.Context, actor, apiKey, reason string) error
+	DisableUser(ctx context.Context, actor, userID, reason string) error
+	RevokeUserKeys(ctx context.Context, actor, userID, reason string) ([]string, error)
+	AdminListKeys(userID string, statuses []domain.KeyStatus) ([]domain.Key, error)
 	Now() time.Time
 }
 
@@ -93,6 +98,10 @@ func (a *API) routes() {
 	a.mux.Handle("GET /api-keys/{key}", a.gate(a.authenticated(a.getKey)))
 	a.mux.Handle("DELETE /api-keys/{key}", a.gate(a.authenticated(a.revokeKey)))
 	a.mux.Handle("POST /api-keys/{key}/regenerate", a.gate(a.authenticated(a.regenerateSecret)))
+	a.mux.Handle("GET /admin/keys", a.gate(a.authenticated(a.admin(a.adminListKeys))))
+	a.mux.Handle("DELETE /admin/keys/{key}", a.gate(a.authenticated(a.admin(a.adminRevokeKey))))
+	a.mux.Handle("POST /admin/users/{id}/disable", a.gate(a.authenticated(a.admin(a.adminDisableUser))))
+	a.mux.Handle("POST /admin/users/{id}/revoke-keys", a.gate(a.authenticated(a.admin(a.adminRevokeUserKeys))))
 }
 
 // ServeHTTP routes a request. Unmatched paths and methods get JSON 404 and

@@ -78,11 +78,15 @@ func (a *API) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		userID, err := a.sessions.Verify(token)
+		var u domain.User
+		if err == nil {
+			u, err = a.ledger.SessionUser(userID) // disabled users' sessions end at once
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="keyledger", error="invalid_token"`)
 			writeError(w, r, a.logger, err)
 			return
 		}
-		next(w, r.WithContext(withUserID(r.Context(), userID)))
+		next(w, r.WithContext(withUser(r.Context(), u)))
 	}
 }

@@ -113,18 +113,17 @@ func (s *Service) appendAndWait(ctx context.Context, events ...eventstore.Pendin
 	return s.progress.WaitFor(ctx, seqs[len(seqs)-1])
 }
 
-// updateKey runs load-decide-append for one key: decide gets the key's
-// current state and returns the events to record (none: nothing to do).
-// After a conflict it waits for the projections to catch up with the
-// subject's last message and decides again, a bounded number of times.
-// The expected sequence is then that last message, whatever it was: a
-// message the projections skipped (one the ledger did not sign) must not
-// block the key's owner forever.
-func (s *Service) updateKey(ctx context.Context, apiKey string, decide func(k *domain.Key) ([]domain.Event, error)) error {
+// update runs load-decide-append for one aggregate: decide loads its
+// current state, returns the events to record and the stream sequence of
+// its last event; after a conflict it waits for the projections to catch up
+// with the subject's last message and decides again, a bounded number of
+// times. The expected sequence is then that last message, whatever it
+// was: a message the projections skipped (one the ledger did not sign)
+// must not block the aggregate forever.
+func (s *Service) update(ctx context.Context, category, aggregate string, decide func() ([]domain.Event, uint64, error)) error {
 	var floor uint64 // the subject's last sequence, as learnt after a conflict
 	for attempt := 1; ; attempt++ {
-		k, seq, _ := s.keys.Get(apiKey)
-		events, err := decide(&k)
+		events, seq, err := decide()
 		if err != nil || len(events) == 0 {
 			return err
 		}
@@ -136,11 +135,30 @@ func (s *Service) updateKey(ctx context.Context, apiKey string, decide func(k *d
 		if domain.KindOf(err) != domain.Conflict || attempt == maxAttempts {
 			return err
 		}
-		if floor, err = s.log.LastSequence(ctx, domain.CategoryKey, apiKey); err != nil {
+		if floor, err = s.log.LastSequence(ctx, category, aggregate); err != nil {
 			return err
 		}
 		if err := s.progress.WaitFor(ctx, floor); err != nil {
 			return err
 		}
 	}
+}
+
+// updateKey runs update for one key: decide gets the key's current state
+// and returns the events to record (none: nothing to do).
+func (s *Service) updateKey(ctx context.Context, apiKey string, decide func(k *domain.Key) ([]domain.Event, error)) error {
+	return s.update(ctx, domain.CategoryKey, apiKey, func() ([]domain.Event, uint64, error) {
+		k, seq, _ := s.keys.Get(apiKey)
+		events, err := decide(&k)
+		return events, seq, err
+	})
+}
+
+// updateUser runs load-decide-append for one user.
+func (s *Service) updateUser(ctx context.Context, userID string, decide func(u *domain.User) ([]domain.Event, error)) error {
+	return s.update(ctx, domain.CategoryUser, userID, func() ([]domain.Event, uint64, error) {
+		u, seq, _ := s.users.Get(userID)
+		events, err := decide(&u)
+		return events, seq, err
+	})
 }

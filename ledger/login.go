@@ -9,7 +9,8 @@ import (
 )
 
 // Login checks an email address and password and returns the user. A wrong
-// password and an unknown address give the same error after the same work.
+// password, an unknown address and a disabled user give the same error
+// after the same work.
 // Repeated failures for one address are throttled.
 // Errors: Unauthorized, RateLimited (see RetryAfter).
 func (s *Service) Login(ctx context.Context, email, password string) (domain.User, error) {
@@ -26,7 +27,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (domain.Use
 	if verr != nil {
 		s.logger.Error("stored password hash unreadable", "user", u.ID, "err", verr)
 	}
-	if !found || !ok || verr != nil {
+	if !found || !ok || verr != nil || u.Disabled {
 		return domain.User{}, errBadLogin // counted as a failure by Attempt
 	}
 	s.throttle.Succeed(normalized)

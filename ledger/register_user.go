@@ -12,6 +12,10 @@ import (
 // per address, so of concurrent registrations exactly one wins.
 // Errors: Invalid (email, password), Conflict (address taken), Unavailable.
 func (s *Service) RegisterUser(ctx context.Context, email, password string) (domain.User, error) {
+	return s.register(ctx, "", email, password, domain.RoleUser)
+}
+
+func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role) (domain.User, error) {
 	email, err := domain.NormalizeEmail(email)
 	if err != nil {
 		return domain.User{}, err
@@ -27,7 +31,7 @@ func (s *Service) RegisterUser(ctx context.Context, email, password string) (dom
 		return domain.User{}, err
 	}
 	id := s.newID(domain.UserIDPrefix)
-	events, err := domain.Register(domain.RegisterUser{UserID: id, Email: email, PasswordHash: hash}, s.now())
+	events, err := domain.Register(domain.RegisterUser{UserID: id, Email: email, PasswordHash: hash, Role: role, Actor: actor}, s.now())
 	if err != nil {
 		return domain.User{}, err
 	}

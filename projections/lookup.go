@@ -17,8 +17,9 @@ import (
 // folded through domain.Key.Apply like every other model, by unpacking the
 // entry, applying, and packing it again. It is safe for concurrent use.
 type Lookup struct {
-	mu sync.RWMutex
-	m  map[ulid.ULID]lookupEntry
+	mu       sync.RWMutex
+	m        map[ulid.ULID]lookupEntry
+	disabled map[ulid.ULID]struct{} // users whose keys must not validate
 }
 
 // lookupEntry is a key, packed. Times are Unix milliseconds rounded up
@@ -34,11 +35,27 @@ type lookupEntry struct {
 // NewLookup returns an empty Lookup; sizeHint preallocates for that many
 // keys.
 func NewLookup(sizeHint int) *Lookup {
-	return &Lookup{m: make(map[ulid.ULID]lookupEntry, sizeHint)}
+	return &Lookup{m: make(map[ulid.ULID]lookupEntry, sizeHint), disabled: make(map[ulid.ULID]struct{})}
 }
 
-// Apply folds a key event; other events are ignored.
+// Apply folds a key event, and notes users being disabled or enabled;
+// other events are ignored.
 func (l *Lookup) Apply(e domain.Event) error {
+	if e.Category() == domain.CategoryUser {
+		id, ok := parseID(domain.UserIDPrefix, e.Aggregate)
+		if !ok {
+			return nil
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		switch e.Data.(type) {
+		case domain.UserDisabled:
+			l.disabled[id] = struct{}{}
+		case domain.UserEnabled:
+			delete(l.disabled, id)
+		}
+		return nil
+	}
 	if e.Category() != domain.CategoryKey {
 		return nil
 	}
@@ -90,7 +107,7 @@ func (l *Lookup) Len() int {
 
 // Result is the outcome of Check: the owner on success, and the reason for
 // logs and metrics ("ok", "unknown_key", "wrong_secret", "revoked",
-// "expired"). Reasons are never shown to clients.
+// "expired", "user_disabled"). Reasons are never shown to clients.
 type Result struct {
 	OK     bool
 	UserID string
@@ -101,10 +118,13 @@ type Result struct {
 // not, it costs one map lookup, one SHA-256 and one constant-time compare.
 func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Result {
 	var entry lookupEntry
-	found := false
+	found, ownerDisabled := false, false
 	if id, ok := parseID(domain.APIKeyPrefix, apiKey); ok && domain.ValidAPIKey(apiKey) {
 		l.mu.RLock()
 		entry, found = l.m[id]
+		if found && len(l.disabled) > 0 {
+			_, ownerDisabled = l.disabled[entry.owner]
+		}
 		l.mu.RUnlock()
 	}
 	match := domain.SecretMatches(entry.hash, secret) // on the zero entry too
@@ -116,6 +136,9 @@ func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Resul
 	}
 	if st := domain.StatusAt(entry.revoked != noTime, unixTime(entry.expires), now); st != domain.StatusActive {
 		return Result{Reason: string(st)}
+	}
+	if ownerDisabled {
+		return Result{Reason: "user_disabled"}
 	}
 	return Result{OK: true, UserID: domain.UserIDPrefix + entry.owner.String(), Reason: "ok"}
 }

@@ -11,12 +11,13 @@ import (
 type Users struct {
 	mu      sync.RWMutex
 	byID    map[string]*domain.User
+	seqs    map[string]uint64 // user id -> stream sequence of the user's last event
 	byEmail map[string]string // EmailAggregate(email) -> user id
 }
 
 // NewUsers returns an empty Users.
 func NewUsers() *Users {
-	return &Users{byID: make(map[string]*domain.User), byEmail: make(map[string]string)}
+	return &Users{byID: make(map[string]*domain.User), seqs: make(map[string]uint64), byEmail: make(map[string]string)}
 }
 
 // Apply folds user events through domain.User.Apply and records email
@@ -43,8 +44,20 @@ func (m *Users) Apply(e domain.Event) error {
 			return err
 		}
 		m.byID[e.Aggregate] = &u
+		m.seqs[e.Aggregate] = e.Sequence
 	}
 	return nil
+}
+
+// Get returns a user and the stream sequence of the user's last event.
+func (m *Users) Get(id string) (domain.User, uint64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	u, ok := m.byID[id]
+	if !ok {
+		return domain.User{}, 0, false
+	}
+	return *u, m.seqs[id], true
 }
 
 // ByID returns a user.
@@ -56,6 +69,17 @@ func (m *Users) ByID(id string) (domain.User, bool) {
 		return domain.User{}, false
 	}
 	return *u, true
+}
+
+// List returns every user, in no particular order.
+func (m *Users) List() []domain.User {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]domain.User, 0, len(m.byID))
+	for _, u := range m.byID {
+		out = append(out, *u)
+	}
+	return out
 }
 
 // ByEmail returns the user an email address (normalised) belongs to: the

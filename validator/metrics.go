@@ -17,7 +17,7 @@ type metrics struct {
 
 // reasons are the validation outcomes; a counter each, created up front
 // so the hot path does no label lookup.
-var reasons = []string{"ok", "unknown_key", "wrong_secret", "revoked", "expired", "malformed", "not_ready", "stale"}
+var reasons = []string{"ok", "unknown_key", "wrong_secret", "revoked", "expired", "user_disabled", "malformed", "not_ready", "stale"}
 
 func newMetrics(v *Validator) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry(), byReason: make(map[string]prometheus.Counter)}

@@ -203,34 +203,19 @@ func (s *Server) Open(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	store, err := eventstore.New(sctx, nc, eventstore.WithStream(cfg.Stream), eventstore.WithReplicas(cfg.Replicas),
-		eventstore.WithSigningKey(ledgerKey))
-	if err != nil {
-		return fmt.Errorf("event store: %w", err)
-	}
-	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
-	s.projector, err = projections.New(store, s.Logger.With("component", "projections"), keys, users, lookup)
+	parts, err := openLedger(sctx, nc, ledgerOptions{stream: cfg.Stream, replicas: cfg.Replicas,
+		signingKey: ledgerKey, argon2: cfg.Argon2, logger: s.Logger})
 	if err != nil {
 		return err
 	}
-	if err := s.projector.Start(sctx); err != nil {
-		return fmt.Errorf("projections: %w", err)
-	}
+	s.projector = parts.projector
+	store, lookup, svc := parts.store, parts.lookup, parts.service
 
 	signingKey, err := auth.LoadOrCreateSigningKey(cfg.SessionKeyFile)
 	if err != nil {
 		return err
 	}
 	sessions, err := auth.NewSessions(signingKey, "", "", cfg.SessionTTL)
-	if err != nil {
-		return err
-	}
-	passwords, err := auth.NewPasswords(cfg.Argon2)
-	if err != nil {
-		return err
-	}
-	svc, err := ledger.New(ledger.Config{Log: store, Progress: s.projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: s.Logger})
 	if err != nil {
 		return err
 	}

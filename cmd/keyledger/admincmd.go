@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/ledger"
+)
+
+const adminUsage = `Usage: keyledger admin <keys|users> <command> [flags]
+
+Act on the ledger as an admin, straight against NATS, through the same
+commands as the HTTP API. Every event records the actor admin:<name> and,
+where one is given, the reason.
+
+Commands:
+  keys list [--user U] [--status active,revoked,expired]
+  keys revoke <api_key> --reason TEXT
+  users list
+  users create --email E [--admin]          (password from stdin)
+  users disable <user_id> --reason TEXT     (login, sessions and keys stop working)
+  users enable <user_id> [--reason TEXT]
+  users revoke-keys <user_id> --reason TEXT (one event per key)
+
+Exit codes: 0 success, 1 the command was refused (not found, conflict, ...),
+2 usage error, 3 the log could not be reached.
+Run "keyledger admin keys revoke -h" (and so on) for flags and an example.
+`
+
+// adminFlags are what every admin command needs to act on the ledger.
+type adminFlags struct {
+	logFlags
+	signingKey string
+	name       string
+	asJSON     bool
+}
+
+func (a *adminFlags) register(fs *flag.FlagSet) {
+	a.logFlags.register(fs)
+	fs.StringVar(&a.signingKey, "signing-key", filepath.Join("data", "ledger-ed25519.pem"), "the ledger's event signing key (admin commands write signed events)")
+	def := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		def = u.Username
+	}
+	fs.StringVar(&a.name, "name", def, "who you are: recorded as actor admin:<name>")
+	fs.BoolVar(&a.asJSON, "json", false, "print JSON instead of a table")
+}
+
+// open builds the ledger's use cases over NATS and waits until its read
+// models have caught up with the log.
+func (a *adminFlags) open(ctx context.Context) (*ledger.Service, func(), error) {
+	if a.name == "" || strings.ContainsAny(a.name, " \t\n") {
+		return nil, nil, usageError{fmt.Errorf("--name %q: one word, please", a.name)}
+	}
+	if _, err := os.Stat(a.signingKey); err != nil {
+		return nil, nil, exitError{3, fmt.Errorf("the ledger's signing key: %w (use --signing-key)", err)}
+	}
+	key, err := auth.LoadOrCreateSigningKey(a.signingKey)
+	if err != nil {
+		return nil, nil, exitError{3, err}
+	}
+	opts, err := a.client.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(a.natsURL, append(opts, nats.Name("keyledger-admin"))...)
+	if err != nil {
+		return nil, nil, exitError{3, fmt.Errorf("connect to NATS at %s: %w", a.natsURL, err)}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	parts, err := openLedger(sctx, nc, ledgerOptions{stream: a.stream, signingKey: key, logger: discardLogger()})
+	if err != nil {
+		nc.Close()
+		return nil, nil, exitError{3, err}
+	}
+	if err := parts.projector.WaitReady(sctx); err != nil {
+		parts.projector.Stop()
+		nc.Close()
+		return nil, nil, exitError{3, fmt.Errorf("catch up with the log: %w", err)}
+	}
+	return parts.service, func() { parts.projector.Stop(); nc.Close() }, nil
+}
+
+func (a *adminFlags) actor() string { return domain.AdminActor(a.name) }
+
+// refused turns a use case's error into exit code 1 (or 3 when the log is
+// out of reach).
+func refused(err error) error {
+	if domain.KindOf(err) == domain.Unavailable {
+		return exitError{3, err}
+	}
+	return exitError{1, errors.New(domain.MessageOf(err))}
+}
+
+func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, adminUsage)
+		return usageError{errors.New("missing command")}
+	}
+	switch args[0] + " " + args[1] {
+	case "keys list":
+		return adminKeysList(ctx, args[2:], stdout, stderr)
+	case "keys revoke":
+		return adminKeysRevoke(ctx, args[2:], stdout, stderr)
+	case "users list":
+		return adminUsersList(ctx, args[2:], stdout, stderr)
+	case "users create":
+		return adminUsersCreate(ctx, args[2:], stdin, stdout, stderr)
+	case "users disable", "users enable", "users revoke-keys":
+		return adminUsersAct(ctx, args[1], args[2:], stdout, stderr)
+	}
+	fmt.Fprint(stderr, adminUsage)
+	return usageError{fmt.Errorf("unknown admin command %q", strings.Join(args[:2], " "))}
+}
+
+// positional parses flags that may come before or after one positional
+// argument (the id the command acts on).
+func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", err
+		}
+		return "", usageError{err}
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return "", usageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
+	}
+	if id == "" {
+		return "", usageError{fmt.Errorf("missing %s", what)}
+	}
+	return id, nil
+}
+
+func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin keys list", "Usage: keyledger admin keys list [--user U] [--status active,revoked,expired]\n\nExample:\n  keyledger admin keys list --status active\n", stderr)
+	var af adminFlags
+	af.register(fs)
+	userID := fs.String("user", "", "only this user's keys")
+	status := fs.String("status", "", "only keys in these statuses (comma-separated: active, revoked, expired)")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	var statuses []domain.KeyStatus
+	if *status != "" {
+		for _, s := range strings.Split(*status, ",") {
+			st := domain.KeyStatus(strings.TrimSpace(s))
+			if st != domain.StatusActive && st != domain.StatusRevoked && st != domain.StatusExpired {
+				return usageError{fmt.Errorf("--status %q: want active, revoked or expired", s)}
+			}
+			statuses = append(statuses, st)
+		}
+	}
+	svc, closeFn, err := af.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	keys, err := svc.AdminListKeys(*userID, statuses)
+	if err != nil {
+		return refused(err)
+	}
+	now := svc.Now()
+	if af.asJSON {
+		out := make([]map[string]any, len(keys))
+		for i, k := range keys {
+			out[i] = map[string]any{"api_key": k.APIKey, "user_id": k.UserID, "name": k.Name,
+				"status": k.StatusAt(now), "created_at": k.CreatedAt, "expires_at": optTime(k.ExpiresAt),
+				"revoked_at": optTime(k.RevokedAt)}
+		}
+		return json.NewEncoder(stdout).Encode(map[string]any{"keys": out})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "API KEY\tUSER\tSTATUS\tNAME\tCREATED")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.APIKey, k.UserID, k.StatusAt(now), k.Name, k.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin keys revoke", "Usage: keyledger admin keys revoke <api_key> --reason TEXT\n\nRevoke any user's key at once, on every validation node.\n\nExample:\n  keyledger admin keys revoke ak_01J... --reason \"leaked in a public repo\"\n", stderr)
+	var af adminFlags
+	af.register(fs)
+	reason := fs.String("reason", "", "why (recorded in the event)")
+	apiKey, err := positional(fs, args, "api key")
+	if err != nil {
+		return err
+	}
+	if *reason == "" {
+		return usageError{errors.New("--reason is required")}
+	}
+	svc, closeFn, err := af.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := svc.AdminRevokeKey(ctx, af.actor(), apiKey, *reason); err != nil {
+		return refused(err)
+	}
+	fmt.Fprintf(stdout, "revoked %s\n", apiKey)
+	return nil
+}
+
+func adminUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin users list", "Usage: keyledger admin users list\n\nExample:\n  keyledger admin users list --json\n", stderr)
+	var af adminFlags
+	af.register(fs)
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	svc, closeFn, err := af.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	users := svc.ListUsers()
+	if af.asJSON {
+		out := make([]map[string]any, len(users))
+		for i, u := range users {
+			out[i] = map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled, "created_at": u.CreatedAt}
+		}
+		return json.NewEncoder(stdout).Encode(map[string]any{"users": out})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tEMAIL\tROLE\tSTATUS\tCREATED")
+	for _, u := range users {
+		status := "active"
+		if u.Disabled {
+			status = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, status, u.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func adminUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin users create", "Usage: keyledger admin users create --email E [--admin]\n\nRegister a user (an admin with --admin, to bootstrap the first one). The\npassword is read from the first line of standard input.\n\nExample:\n  printf '%s\\n' 'a long and unguessable passphrase' | keyledger admin users create --email ops@example.com --admin\n", stderr)
+	var af adminFlags
+	af.register(fs)
+	email := fs.String("email", "", "the user's email address")
+	isAdmin := fs.Bool("admin", false, "give the user the admin role")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return usageError{errors.New("--email is required")}
+	}
+	if isTerminal(stderr) {
+		fmt.Fprint(stderr, "password: ")
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return usageError{errors.New("no password on standard input")}
+	}
+	password := strings.TrimRight(line, "\r\n")
+	role := domain.RoleUser
+	if *isAdmin {
+		role = domain.RoleAdmin
+	}
+	svc, closeFn, err := af.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	u, err := svc.CreateUser(ctx, af.actor(), *email, password, role)
+	if err != nil {
+		return refused(err)
+	}
+	fmt.Fprintf(stdout, "created %s %s (%s)\n", u.ID, u.Email, u.Role)
+	return nil
+}
+
+func adminUsersAct(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	help := map[string]string{
+		"disable":     "Usage: keyledger admin users disable <user_id> --reason TEXT\n\nLock a user out: login fails, sessions are refused, and the user's keys stop\nvalidating on every node (until enabled again).\n\nExample:\n  keyledger admin users disable usr_01J... --reason \"account compromised\"\n",
+		"enable":      "Usage: keyledger admin users enable <user_id> [--reason TEXT]\n\nExample:\n  keyledger admin users enable usr_01J... --reason \"cleared\"\n",
+		"revoke-keys": "Usage: keyledger admin users revoke-keys <user_id> --reason TEXT\n\nRevoke every active key of a user, one event per key.\n\nExample:\n  keyledger admin users revoke-keys usr_01J... --reason \"offboarding\"\n",
+	}[verb]
+	fs := newFlagSet("admin users "+verb, help, stderr)
+	var af adminFlags
+	af.register(fs)
+	reason := fs.String("reason", "", "why (recorded in the events)")
+	userID, err := positional(fs, args, "user id")
+	if err != nil {
+		return err
+	}
+	if *reason == "" && verb != "enable" {
+		return usageError{errors.New("--reason is required")}
+	}
+	svc, closeFn, err := af.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	switch verb {
+	case "disable":
+		err = svc.DisableUser(ctx, af.actor(), userID, *reason)
+	case "enable":
+		err = svc.EnableUser(ctx, af.actor(), userID, *reason)
+	default:
+		var revoked []string
+		revoked, err = svc.RevokeUserKeys(ctx, af.actor(), userID, *reason)
+		for _, k := range revoked {
+			fmt.Fprintf(stdout, "revoked %s\n", k)
+		}
+		if err == nil {
+			fmt.Fprintf(stdout, "%d keys revoked\n", len(revoked))
+		}
+	}
+	if err != nil {
+		return refused(err)
+	}
+	if verb != "revoke-keys" {
+		fmt.Fprintf(stdout, "%sd %s\n", verb, userID)
+	}
+	return nil
+}
