@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,21 @@ func sampleEvents() []domain.Event {
 			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2E", Type: domain.TypeKeyRevoked, Schema: 1, Aggregate: apiKey,
 			Version: 3, Time: at.Add(2 * time.Hour), Actor: alice,
 			Data: domain.KeyRevoked{Reason: "leaked in a build log"},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2F", Type: domain.TypeUserDisabled, Schema: 1, Aggregate: alice,
+			Version: 2, Time: at.Add(3 * time.Hour), Actor: "admin:root", Prev: domain.Hash{0: 0xaa, 31: 0x01},
+			Data: domain.UserDisabled{Reason: "account compromised"},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2G", Type: domain.TypeUserEnabled, Schema: 1, Aggregate: alice,
+			Version: 3, Time: at.Add(4 * time.Hour), Actor: "admin:root", Prev: domain.Hash{0: 0xbb, 31: 0x02},
+			Data: domain.UserEnabled{Reason: "cleared"},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2H", Type: domain.TypeLogCheckpoint, Schema: 1, Aggregate: domain.CheckpointAggregate,
+			Version: 1, Time: at.Add(5 * time.Hour), Actor: "system",
+			Data: domain.LogCheckpoint{Size: 42, Root: domain.Hash{0: 0xcc, 31: 0x03}, Foreign: []uint64{7, 19}},
 		},
 	}
 }
@@ -308,6 +324,37 @@ func TestVersion1Events(t *testing.T) {
 				t.Fatalf("Data: got %T, want domain.KeyRevoked", e.Data)
 			}
 			checkField(t, "Reason", d.Reason, "leaked in a build log")
+		},
+		"user.disabled": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2F", "user.disabled",
+				"usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A", 2, "2026-11-01T13:30:15.123456789Z", "admin:root")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "aa000000000000000000000000000000000000000000000000000000000000"+"01")
+			d, ok := e.Data.(domain.UserDisabled)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.UserDisabled", e.Data)
+			}
+			checkField(t, "Reason", d.Reason, "account compromised")
+		},
+		"user.enabled": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2G", "user.enabled",
+				"usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A", 3, "2026-11-01T14:30:15.123456789Z", "admin:root")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "bb000000000000000000000000000000000000000000000000000000000000"+"02")
+			d, ok := e.Data.(domain.UserEnabled)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.UserEnabled", e.Data)
+			}
+			checkField(t, "Reason", d.Reason, "cleared")
+		},
+		"log.checkpoint": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2H", "log.checkpoint",
+				"checkpoint", 1, "2026-11-01T15:30:15.123456789Z", "system")
+			d, ok := e.Data.(domain.LogCheckpoint)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.LogCheckpoint", e.Data)
+			}
+			checkField(t, "Size", d.Size, uint64(42))
+			checkField(t, "Root", hex.EncodeToString(d.Root[:]), "cc000000000000000000000000000000000000000000000000000000000000"+"03")
+			checkField(t, "Foreign", fmt.Sprint(d.Foreign), "[7 19]")
 		},
 	}
 

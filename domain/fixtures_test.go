@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -120,6 +121,10 @@ func assertEvents(t *testing.T, got, want []domain.Event) {
 
 // dataEqual compares payloads; times compare as instants and must be UTC.
 func dataEqual(a, b domain.EventData) bool {
+	if ca, ok := a.(domain.LogCheckpoint); ok {
+		cb, ok := b.(domain.LogCheckpoint)
+		return ok && ca.Size == cb.Size && ca.Root == cb.Root && slices.Equal(ca.Foreign, cb.Foreign)
+	}
 	ka, okA := a.(domain.KeyCreated)
 	kb, okB := b.(domain.KeyCreated)
 	if !okA || !okB {
