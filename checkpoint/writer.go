@@ -37,6 +37,7 @@ type Writer struct {
 	trustRoot domain.Hash  // and must give this root
 	last      domain.Event // the newest checkpoint seen
 	lastSeq   uint64       // its stream sequence
+	subjSeq   uint64       // the newest message on the checkpoint subject, signed or not
 	foreign   []uint64     // foreign sequences after last's size
 	content   uint64       // sequence of the newest message that is not a checkpoint
 	broken    error        // why no further checkpoint can be written
@@ -63,7 +64,7 @@ func Start(ctx context.Context, store *eventstore.Store, logger *slog.Logger, in
 		return nil, err
 	}
 	if len(cps) > 0 {
-		w.last, w.lastSeq = cps[len(cps)-1], cps[len(cps)-1].Sequence
+		w.last, w.lastSeq, w.subjSeq = cps[len(cps)-1], cps[len(cps)-1].Sequence, cps[len(cps)-1].Sequence
 		c := w.last.Data.(domain.LogCheckpoint)
 		w.trustTo, w.trustRoot = c.Size, c.Root
 	}
@@ -121,6 +122,9 @@ func (w *Writer) observe(m eventstore.RawMessage) {
 		return
 	}
 	w.tree.Append(m.Leaf())
+	if m.Subject == w.store.Subject(domain.CategoryLog, domain.CheckpointAggregate) {
+		w.subjSeq = m.Seq
+	}
 	if m.Seq <= w.trustTo {
 		if m.Seq == w.trustTo && w.tree.Root() != w.trustRoot {
 			w.broken = fmt.Errorf("the log up to sequence %d does not match its checkpoint at %d", w.trustTo, w.lastSeq)
@@ -148,11 +152,32 @@ func (w *Writer) observe(m eventstore.RawMessage) {
 // the last checkpoint (other than by checkpoints).
 var ErrNothingNew = errors.New("nothing new to checkpoint")
 
-// WriteNow appends a checkpoint of the log as the writer has seen it.
-// Errors: ErrNothingNew; Conflict when another writer checkpointed first;
-// Internal when the log has a gap or does not match an earlier checkpoint;
-// Unavailable.
+// WriteNow appends a checkpoint of the log as the writer has seen it, and
+// returns it as stored once the writer has seen it. When another writer
+// checkpointed first, it catches up and tries again (ErrNothingNew if that
+// checkpoint covered everything). Errors: ErrNothingNew; Conflict after
+// repeated races; Internal when the log has a gap or does not match an
+// earlier checkpoint; Unavailable.
 func (w *Writer) WriteNow(ctx context.Context) (domain.Event, error) {
+	for attempt := 1; ; attempt++ {
+		e, err := w.writeOnce(ctx)
+		if domain.KindOf(err) != domain.Conflict || attempt == 3 {
+			return e, err
+		}
+		// Something else is the subject's last message: another writer's
+		// checkpoint (then there may be nothing new left) or a forged
+		// message (to be named and written after). Catch up and retry.
+		last, lerr := w.store.LastSequence(ctx, domain.CategoryLog, domain.CheckpointAggregate)
+		if lerr != nil {
+			return domain.Event{}, lerr
+		}
+		if werr := w.WaitFor(ctx, last); werr != nil {
+			return domain.Event{}, err
+		}
+	}
+}
+
+func (w *Writer) writeOnce(ctx context.Context) (domain.Event, error) {
 	w.mu.Lock()
 	if w.broken != nil {
 		w.mu.Unlock()
@@ -166,14 +191,24 @@ func (w *Writer) WriteNow(ctx context.Context) (domain.Event, error) {
 	c := domain.LogCheckpoint{Size: size, Root: w.tree.Root(), Foreign: slices.Clone(w.foreign)}
 	e := domain.Event{Type: domain.TypeLogCheckpoint, Schema: domain.CurrentSchema, Aggregate: domain.CheckpointAggregate,
 		Version: w.last.Version + 1, Time: w.now().UTC(), Actor: "system", Prev: w.last.Hash, Data: c}
-	expected := w.lastSeq
+	expected := w.subjSeq
 	w.mu.Unlock()
 	seqs, err := w.store.Append(ctx, eventstore.Pending{Event: e, ExpectedSeq: expected})
 	if err != nil {
 		return domain.Event{}, err
 	}
 	e.Sequence = seqs[0]
+	// The next checkpoint chains to this one: wait until it is seen stored
+	// (which also gives its hash).
+	if err := w.WaitFor(ctx, e.Sequence); err != nil {
+		return e, domain.Wrap(domain.Unavailable, err, "checkpoint written but not yet seen")
+	}
 	w.logger.Debug("checkpoint written", "seq", e.Sequence, "size", size, "foreign", len(c.Foreign))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastSeq == e.Sequence {
+		return w.last, nil // as stored: with its id and hash
+	}
 	return e, nil
 }
 
@@ -186,14 +221,19 @@ func (w *Writer) lastSize() uint64 {
 	return 0
 }
 
-// WaitFor blocks until the writer has seen stream sequence seq.
+// WaitFor blocks until the writer has seen stream sequence seq. It
+// returns at once with an error when the log cannot be followed (a gap, or
+// a log that does not match its checkpoint).
 func (w *Writer) WaitFor(ctx context.Context, seq uint64) error {
 	for {
 		w.mu.Lock()
-		size, ch := w.tree.Size(), w.changed
+		size, ch, broken := w.tree.Size(), w.changed, w.broken
 		w.mu.Unlock()
 		if size >= seq {
 			return nil
+		}
+		if broken != nil {
+			return broken
 		}
 		select {
 		case <-ch:
