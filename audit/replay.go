@@ -54,11 +54,17 @@ func Replay(ctx context.Context, store *eventstore.Store, f Filter, follow bool,
 		if err != nil {
 			return err
 		}
-		if last == 0 && !follow {
+		if (last == 0 || last < f.FromSeq) && !follow {
 			return nil
 		}
 	}
 	from := max(f.FromSeq, 1)
+	if f.User != "" {
+		// Which keys are the user's is learnt from their key.created
+		// events, which may come before FromSeq: read from the start and
+		// emit from FromSeq on.
+		from = 1
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msgs := make(chan eventstore.RawMessage, 1024)
@@ -95,7 +101,7 @@ func Replay(ctx context.Context, store *eventstore.Store, f Filter, follow bool,
 		if f.ToSeq > 0 && m.Seq > f.ToSeq {
 			return nil
 		}
-		if rec, ok := selectRecord(ctx, store, m, f, owned); ok {
+		if rec, ok := selectRecord(ctx, store, m, f, owned); ok && m.Seq >= f.FromSeq {
 			if err := emit(rec); err != nil {
 				return err
 			}

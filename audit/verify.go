@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/keyledger/keyledger/checkpoint"
@@ -116,20 +118,51 @@ func Verify(ctx context.Context, store *eventstore.Store, expect *Expectation, p
 		return *r, nil
 	}
 
-	msgs := make(chan eventstore.RawMessage, 1024)
+	// Signatures are checked on every core: the subscription hands each
+	// message to a worker and queues its result in log order, and the loop
+	// below consumes results in that order.
+	type decoded struct {
+		m   eventstore.RawMessage
+		e   domain.Event
+		err error
+	}
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	jobs := make(chan func(), workers*64)
+	results := make(chan chan decoded, 4096)
 	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for job := range jobs {
+				job()
+			}
+		})
+	}
 	sub, err := store.SubscribeRaw(ctx, 1, func(m eventstore.RawMessage) {
+		ch := make(chan decoded, 1)
 		select {
-		case msgs <- m:
+		case results <- ch:
+		case <-done:
+			return
+		}
+		select {
+		case jobs <- func() {
+			e, err := store.Decode(ctx, m)
+			ch <- decoded{m, e, err}
+		}:
 		case <-done:
 		}
 	}, nil)
 	if err != nil {
+		close(jobs)
+		wg.Wait()
 		return Report{}, err
 	}
 	defer func() {
 		close(done)
 		sub.Stop()
+		close(jobs)
+		wg.Wait()
 	}()
 
 	for next <= info.LastSeq {
@@ -139,12 +172,18 @@ func Verify(ctx context.Context, store *eventstore.Store, expect *Expectation, p
 			add(Problem{Seq: next, What: fmt.Sprintf("sequences %d to %d are missing: the end of the log was deleted", next, info.LastSeq)})
 			break
 		}
-		var m eventstore.RawMessage
+		var d decoded
 		select {
 		case <-ctx.Done():
 			return *r, ctx.Err()
-		case m = <-msgs:
+		case ch := <-results:
+			select {
+			case d = <-ch:
+			case <-ctx.Done():
+				return *r, ctx.Err()
+			}
 		}
+		m := d.m
 		if m.Seq < next {
 			continue // redelivered after a consumer reset
 		}
@@ -160,7 +199,7 @@ func Verify(ctx context.Context, store *eventstore.Store, expect *Expectation, p
 			tree.Append(m.Leaf())
 		}
 
-		e, err := store.Decode(ctx, m)
+		e, err := d.e, d.err
 		switch {
 		case errors.Is(err, eventstore.ErrForged):
 			forged = append(forged, m.Seq)

@@ -88,11 +88,13 @@ func WithSubjectPrefix(prefix string) Option {
 	}
 }
 
-// WithReplicas sets the stream's replica count (1 to 5, default 1).
+// WithReplicas sets the stream's replica count (1 to 5), scaling an
+// existing stream to it. 0, the default, creates a stream with 1 replica
+// and leaves an existing stream's count alone.
 func WithReplicas(n int) Option {
 	return func(s *Store) error {
-		if n < 1 || n > 5 {
-			return fmt.Errorf("replicas %d: must be 1 to 5", n)
+		if n < 0 || n > 5 {
+			return fmt.Errorf("replicas %d: must be 1 to 5, or 0 to keep the stream's", n)
 		}
 		s.replicas = n
 		return nil
@@ -135,7 +137,7 @@ func WithTimeout(d time.Duration) Option {
 // (or brings the settings this package owns up to date), and returns a
 // Store. It returns Unavailable when JetStream cannot be reached.
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
-	s := &Store{nc: nc, name: DefaultStream, prefix: DefaultSubjectPrefix, replicas: 1,
+	s := &Store{nc: nc, name: DefaultStream, prefix: DefaultSubjectPrefix,
 		storage: jetstream.FileStorage, timeout: 5 * time.Second}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
@@ -180,7 +182,7 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		Description:        "keyledger event log",
 		Subjects:           []string{s.prefix + ".>"},
 		Storage:            s.storage,
-		Replicas:           s.replicas,
+		Replicas:           max(s.replicas, 1),
 		Retention:          jetstream.LimitsPolicy,
 		Discard:            jetstream.DiscardNew,
 		Duplicates:         2 * time.Minute,
@@ -229,9 +231,12 @@ func (s *Store) tryEnsureStream(ctx context.Context, want jetstream.StreamConfig
 	if cfg.Storage != want.Storage {
 		return domain.Errorf(domain.Invalid, "stream %s exists with %v storage, not %v", s.name, cfg.Storage, want.Storage)
 	}
-	if !cfg.AllowDirect || !cfg.AllowAtomicPublish || !cfg.DenyDelete || !cfg.DenyPurge || cfg.Replicas != want.Replicas {
+	rescale := s.replicas > 0 && cfg.Replicas != s.replicas
+	if !cfg.AllowDirect || !cfg.AllowAtomicPublish || !cfg.DenyDelete || !cfg.DenyPurge || rescale {
 		cfg.AllowDirect, cfg.AllowAtomicPublish, cfg.DenyDelete, cfg.DenyPurge = true, true, true, true
-		cfg.Replicas = want.Replicas
+		if rescale {
+			cfg.Replicas = s.replicas
+		}
 		if stream, err = s.js.UpdateStream(rctx, cfg); err != nil {
 			return fmt.Errorf("update stream %s: %w", s.name, err)
 		}

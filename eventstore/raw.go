@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -105,6 +106,21 @@ func (s *Store) SubscribeSubjects(ctx context.Context, from uint64, subjects []s
 		return nil, domain.Wrap(domain.Unavailable, err, "event log unavailable")
 	}
 	return &Subscription{cc: cc}, nil
+}
+
+// MessageTime returns when the message at stream sequence seq was stored.
+// Errors: NotFound, Unavailable.
+func (s *Store) MessageTime(ctx context.Context, seq uint64) (time.Time, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	m, err := s.stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return time.Time{}, domain.Errorf(domain.NotFound, "no message at sequence %d", seq)
+	}
+	if err != nil {
+		return time.Time{}, domain.Wrap(domain.Unavailable, err, "event log unavailable")
+	}
+	return m.Time.UTC(), nil
 }
 
 // Info describes the stream: its first and last sequences and how many

@@ -36,7 +36,7 @@ func (a *API) adminListKeys(w http.ResponseWriter, r *http.Request) {
 	var statuses []domain.KeyStatus
 	if s := q.Get("status"); s != "" {
 		for _, st := range strings.Split(s, ",") {
-			switch k := domain.KeyStatus(st); k {
+			switch k := domain.KeyStatus(strings.TrimSpace(st)); k {
 			case domain.StatusActive, domain.StatusRevoked, domain.StatusExpired:
 				statuses = append(statuses, k)
 			default:

@@ -142,9 +142,15 @@ func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
 		}
 		return "", usageError{err}
 	}
-	if id == "" && fs.NArg() == 1 {
+	if id == "" && fs.NArg() >= 1 {
+		// The id between flags: the flag package stops at it, so parse
+		// what follows it too.
 		id = fs.Arg(0)
-	} else if fs.NArg() > 0 {
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return "", usageError{err}
+		}
+	}
+	if fs.NArg() > 0 {
 		return "", usageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
 	}
 	if id == "" {

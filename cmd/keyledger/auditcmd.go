@@ -341,7 +341,13 @@ Example:
 	}
 	defer closeFn()
 	when := at
-	if when.IsZero() {
+	switch {
+	case *atSeq > 0:
+		// A status as of sequence N is as of the time N was stored.
+		if when, err = store.MessageTime(ctx, *atSeq); err != nil {
+			return stateError(err)
+		}
+	case when.IsZero():
 		when = time.Now().UTC()
 	}
 	var out map[string]any
@@ -362,7 +368,8 @@ Example:
 			return stateError(err)
 		}
 		events = evs
-		out = map[string]any{"id": u.ID, "email": u.Email, "created_at": u.CreatedAt, "version": u.Version}
+		out = map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled,
+			"created_at": u.CreatedAt, "version": u.Version}
 	}
 	if *atSeq > 0 {
 		out["as_of_seq"] = *atSeq
@@ -375,7 +382,7 @@ Example:
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	for _, k := range []string{"api_key", "id", "user_id", "email", "name", "status", "created_at", "secret_regenerated_at", "revoked_at", "expires_at", "version", "as_of", "as_of_seq"} {
+	for _, k := range []string{"api_key", "id", "user_id", "email", "role", "disabled", "name", "status", "created_at", "secret_regenerated_at", "revoked_at", "expires_at", "version", "as_of", "as_of_seq"} {
 		v, ok := out[k]
 		if t, isTime := v.(time.Time); isTime {
 			v = t.Format(time.RFC3339Nano)

@@ -57,7 +57,7 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (loopback only)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "use this NATS server or cluster instead of the embedded one (comma-separated URLs)")
-	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the event stream (3 for a replicated log on a cluster)")
+	fs.IntVar(&c.Replicas, "replicas", 0, "replicas of the event stream, 3 for a replicated log on a cluster (default: 1 for a new stream; an existing stream keeps its count)")
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.StringVar(&c.SessionKeyFile, "session-key", "", "Ed25519 PKCS#8 PEM key that signs session tokens, created if missing (default <data-dir>/session-ed25519.pem)")
 	fs.StringVar(&c.SigningKeyFile, "signing-key", "", "Ed25519 PKCS#8 PEM key that signs every event the ledger writes, created if missing (default <data-dir>/ledger-ed25519.pem)")
@@ -134,9 +134,6 @@ func (s *Server) Open(ctx context.Context) error {
 	cfg := &s.Config
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
 	}
 	if cfg.Stream == "" {
 		cfg.Stream = eventstore.DefaultStream

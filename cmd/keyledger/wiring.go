@@ -37,7 +37,7 @@ type ledgerOptions struct {
 // openLedger opens (or creates) the stream and starts the projections;
 // the caller stops parts.projector.
 func openLedger(ctx context.Context, nc *nats.Conn, o ledgerOptions) (*ledgerParts, error) {
-	store, err := eventstore.New(ctx, nc, eventstore.WithStream(o.stream), eventstore.WithReplicas(max(o.replicas, 1)),
+	store, err := eventstore.New(ctx, nc, eventstore.WithStream(o.stream), eventstore.WithReplicas(o.replicas),
 		eventstore.WithSigningKey(o.signingKey))
 	if err != nil {
 		return nil, fmt.Errorf("event store: %w", err)
