@@ -82,7 +82,7 @@ func NewSecret(random io.Reader) (Secret, error) {
 	}
 	body := base62(new(big.Int).SetBytes(b[:]), secretBodyLength)
 	s := SecretPrefix + body
-	s += base62(big.NewInt(int64(crc32.ChecksumIEEE([]byte(s)))), secretChecksumLength)
+	s += checksum(s)
 	return Secret{&s}, nil
 }
 
@@ -93,15 +93,39 @@ func ParseSecret(s string) (Secret, error) {
 		return Secret{}, ErrBadCredentials
 	}
 	for i := len(SecretPrefix); i < len(s); i++ {
-		if strings.IndexByte(base62Alphabet, s[i]) < 0 {
+		if !isBase62(s[i]) {
 			return Secret{}, ErrBadCredentials
 		}
 	}
 	head := s[:len(s)-secretChecksumLength]
-	if s[len(head):] != base62(big.NewInt(int64(crc32.ChecksumIEEE([]byte(head)))), secretChecksumLength) {
+	var sum [secretChecksumLength]byte
+	putChecksum(sum[:], head)
+	if s[len(head):] != string(sum[:]) {
 		return Secret{}, ErrBadCredentials
 	}
 	return Secret{&s}, nil
+}
+
+// checksum returns the base62 CRC32 of head, secretChecksumLength wide.
+func checksum(head string) string {
+	var sum [secretChecksumLength]byte
+	putChecksum(sum[:], head)
+	return string(sum[:])
+}
+
+// putChecksum writes the base62 CRC32 of head into dst, left-padded with
+// '0' (the same digits base62 gives, without big integers: this runs on
+// every validation).
+func putChecksum(dst []byte, head string) {
+	n := crc32.ChecksumIEEE([]byte(head))
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = base62Alphabet[n%62]
+		n /= 62
+	}
+}
+
+func isBase62(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
 // Reveal returns the formatted secret. Call it only to show the secret to

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -44,11 +45,13 @@ type Projector struct {
 	logger *slog.Logger
 
 	mu        sync.Mutex
-	applied   uint64    // stream sequence of the last event handled
-	appliedAt time.Time // when it was handled
-	target    uint64    // head of the log at start: ready once applied
-	changed   chan struct{}
+	applied   uint64        // stream sequence of the last event handled
+	appliedAt time.Time     // when it was handled
+	target    uint64        // head of the log at start: ready once applied
+	changed   chan struct{} // closed and replaced when applied moves, if anyone waits
+	waiters   int           // WaitFor calls waiting on changed
 	started   chan struct{} // closed once Start has read the head
+	ready     atomic.Bool   // applied >= target while subscribed: read on every validation
 	sub       *eventstore.Subscription
 }
 
@@ -83,6 +86,7 @@ func (p *Projector) Start(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.sub = sub
+	p.ready.Store(p.applied >= p.target)
 	p.mu.Unlock()
 	close(p.started)
 	return nil
@@ -93,6 +97,7 @@ func (p *Projector) Stop() {
 	p.mu.Lock()
 	sub := p.sub
 	p.sub = nil
+	p.ready.Store(false)
 	p.mu.Unlock()
 	if sub != nil {
 		sub.Stop()
@@ -129,8 +134,11 @@ func (p *Projector) handle(e domain.Event, err error) {
 	}
 	p.mu.Lock()
 	p.applied, p.appliedAt = e.Sequence, time.Now()
-	close(p.changed)
-	p.changed = make(chan struct{})
+	if p.waiters > 0 {
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+	p.ready.Store(p.sub != nil && p.applied >= p.target)
 	p.mu.Unlock()
 }
 
@@ -142,12 +150,8 @@ func (p *Projector) Position() uint64 {
 }
 
 // Ready reports whether the projector has caught up with the log as it was
-// at Start.
-func (p *Projector) Ready() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sub != nil && p.applied >= p.target
-}
+// at Start. It takes no lock.
+func (p *Projector) Ready() bool { return p.ready.Load() }
 
 // Status describes progress for /readyz.
 type Status struct {
@@ -169,15 +173,24 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	for {
 		p.mu.Lock()
 		applied, ch := p.applied, p.changed
-		p.mu.Unlock()
 		if applied >= seq {
+			p.mu.Unlock()
 			return nil
 		}
+		p.waiters++
+		p.mu.Unlock()
+		var err error
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return domain.Wrap(domain.Unavailable, fmt.Errorf("wait for seq %d at %d: %w", seq, applied, ctx.Err()),
+			err = domain.Wrap(domain.Unavailable, fmt.Errorf("wait for seq %d at %d: %w", seq, applied, ctx.Err()),
 				"read model is behind, try again")
+		}
+		p.mu.Lock()
+		p.waiters--
+		p.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }
