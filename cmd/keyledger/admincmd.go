@@ -15,8 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/ledger"
@@ -74,13 +72,9 @@ func (a *adminFlags) open(ctx context.Context) (*ledger.Service, func(), error) 
 	if err != nil {
 		return nil, nil, exitError{3, err}
 	}
-	opts, err := a.client.options()
+	nc, err := a.connect("keyledger-admin")
 	if err != nil {
 		return nil, nil, err
-	}
-	nc, err := nats.Connect(a.natsURL, append(opts, nats.Name("keyledger-admin"))...)
-	if err != nil {
-		return nil, nil, exitError{3, fmt.Errorf("connect to NATS at %s: %w", a.natsURL, err)}
 	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

@@ -64,15 +64,24 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 	l.client.flags(fs)
 }
 
-// open connects and opens the log read-only; close releases it.
-func (l *logFlags) open(ctx context.Context, name string) (*eventstore.Store, func(), error) {
+// connect connects to NATS as name; failing to is exit code 3.
+func (l *logFlags) connect(name string) (*nats.Conn, error) {
 	opts, err := l.client.options()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	nc, err := nats.Connect(l.natsURL, append(opts, nats.Name(name))...)
 	if err != nil {
-		return nil, nil, exitError{3, fmt.Errorf("connect to NATS at %s: %w", l.natsURL, err)}
+		return nil, exitError{3, fmt.Errorf("connect to NATS at %s: %w", l.natsURL, err)}
+	}
+	return nc, nil
+}
+
+// open connects and opens the log read-only; close releases it.
+func (l *logFlags) open(ctx context.Context, name string) (*eventstore.Store, func(), error) {
+	nc, err := l.connect(name)
+	if err != nil {
+		return nil, nil, err
 	}
 	storeOpts := []eventstore.Option{eventstore.WithStream(l.stream), eventstore.ReadOnly()}
 	if l.ledgerKeys != "" {

@@ -71,9 +71,24 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg ServeConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	return runDaemon(ctx, "serve", args, stderr, cfg.flags, func(logger *slog.Logger) daemon {
+		return &Server{Config: cfg, Logger: logger}
+	})
+}
+
+// daemon is a long-running command: serve or validator.
+type daemon interface {
+	Open(ctx context.Context) error
+	Close(ctx context.Context) error
+}
+
+// runDaemon parses a daemon's flags (environment, then command line) and
+// the log flags, opens it, runs until ctx ends (SIGINT or SIGTERM), and
+// shuts it down gracefully within 15 seconds.
+func runDaemon(ctx context.Context, name string, args []string, stderr io.Writer, register func(*flag.FlagSet), build func(*slog.Logger) daemon) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg.flags(fs)
+	register(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -83,16 +98,16 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	s := &Server{Config: cfg, Logger: logger}
-	if err := s.Open(ctx); err != nil {
-		s.Close(context.Background())
+	d := build(logger)
+	if err := d.Open(ctx); err != nil {
+		d.Close(context.Background())
 		return err
 	}
 	<-ctx.Done()
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return s.Close(sctx)
+	return d.Close(sctx)
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -49,28 +49,9 @@ func (c *NodeConfig) flags(fs *flag.FlagSet) {
 
 func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg NodeConfig
-	fs := flag.NewFlagSet("validator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.flags(fs)
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	logger, err := newLogger(stderr, *logFormat, *logLevel)
-	if err != nil {
-		return usageError{err}
-	}
-	n := &Node{Config: cfg, Logger: logger}
-	if err := n.Open(ctx); err != nil {
-		n.Close(context.Background())
-		return err
-	}
-	<-ctx.Done()
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	return n.Close(sctx)
+	return runDaemon(ctx, "validator", args, stderr, cfg.flags, func(logger *slog.Logger) daemon {
+		return &Node{Config: cfg, Logger: logger}
+	})
 }
 
 // Node is a running `keyledger validator`: a validation node with its HTTP
