@@ -265,6 +265,11 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 	if len(events) == 0 {
 		return nil, nil
 	}
+	if !s.nc.IsConnected() {
+		// Fail fast rather than queue behind a reconnect: nothing is
+		// written, and the caller can retry.
+		return nil, domain.Errorf(domain.Unavailable, "event log unavailable, try again")
+	}
 	msgs := make([]*nats.Msg, len(events))
 	for i := range events {
 		e := &events[i].Event

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/natstest"
@@ -184,5 +186,38 @@ func TestStore_Subscribe(t *testing.T) {
 	head, err := s.Head(ctx)
 	if err != nil || head != 2 {
 		t.Fatalf("Head: got %d, %v, want 2", head, err)
+	}
+}
+
+// TestStore_AppendFailsFastWithoutNATS: with the connection to NATS lost,
+// an append answers Unavailable at once instead of waiting out a timeout,
+// and nothing is stored.
+func TestStore_AppendFailsFastWithoutNATS(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	proxy := natstest.StartProxy(t, srv.Addr().String())
+	nc, err := nats.Connect(proxy.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	s, err := eventstore.New(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	natstest.Eventually(t, 5*time.Second, func() bool { return !nc.IsConnected() }, "client notices the cut")
+	start := time.Now()
+	_, err = s.Append(ctx, eventstore.Pending{Event: keyEvent(apiKey, 1)})
+	if domain.KindOf(err) != domain.Unavailable {
+		t.Fatalf("got %v, want unavailable", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("took %v to fail, want an immediate answer", took)
+	}
+	proxy.Restore()
+	natstest.Eventually(t, 5*time.Second, nc.IsConnected, "client reconnects")
+	if head, err := s.Head(ctx); err != nil || head != 0 {
+		t.Fatalf("got head %d (%v), want nothing stored", head, err)
 	}
 }
