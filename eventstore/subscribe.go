@@ -125,11 +125,13 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 			return
 		}
 		sub.mu.Lock()
+		if bg.Err() != nil { // stopped meanwhile: nobody else will stop it
+			sub.mu.Unlock()
+			inner.Stop()
+			return
+		}
 		sub.inner = inner
 		sub.mu.Unlock()
-		if bg.Err() != nil { // stopped meanwhile
-			inner.Stop()
-		}
 	}()
 	return sub, nil
 }
