@@ -156,6 +156,13 @@ func (s *Store) matchCheckpoint(ctx context.Context, c domain.LogCheckpoint) err
 		}
 		leaf := m.Leaf()
 		_ = tree.Append(leaf[:], nil)
+		if tree.End() < c.Size && m.Pending == 0 {
+			select {
+			case done <- fmt.Errorf("the log ends at %d, before the checkpoint's size %d", m.Seq, c.Size):
+			default:
+			}
+			return
+		}
 		if tree.End() == c.Size {
 			root, err := tree.GetRootHash(nil)
 			if err == nil && domain.Hash(root) != c.Root {
