@@ -60,6 +60,11 @@ type Config struct {
 	// in force when the command returns.
 	Validate http.Handler
 	Logger   *slog.Logger
+	// Metrics, if set, counts and times every request and command.
+	Metrics *Metrics
+	// MetricsHandler, if set, serves GET /metrics (ungated); nil leaves
+	// /metrics to be served elsewhere, or not at all.
+	MetricsHandler http.Handler
 }
 
 // API is the HTTP API. It implements http.Handler.
@@ -69,6 +74,7 @@ type API struct {
 	ready    Readiness
 	validate http.Handler
 	logger   *slog.Logger
+	metrics  *Metrics
 	mux      *http.ServeMux
 }
 
@@ -78,11 +84,14 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("handlers: missing dependency")
 	}
 	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
-		logger: cfg.Logger, mux: http.NewServeMux()}
+		logger: cfg.Logger, metrics: cfg.Metrics, mux: http.NewServeMux()}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
 	a.routes()
+	if cfg.MetricsHandler != nil {
+		a.mux.Handle("GET /metrics", cfg.MetricsHandler)
+	}
 	return a, nil
 }
 
@@ -122,8 +131,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(rw, r, a.logger, domain.Errorf(domain.Internal, "panic"))
 			}
 		}
+		elapsed := time.Since(start)
 		a.logger.Info("request", "request_id", id, "method", r.Method, "route", pattern,
-			"status", rw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"status", rw.status, "duration_ms", float64(elapsed.Microseconds())/1000)
+		if a.metrics != nil {
+			a.metrics.observe(pattern, r.Method, rw.status, elapsed)
+		}
 	}()
 	if pattern == "" {
 		a.unmatched(rw, r)

@@ -149,6 +149,15 @@ func (p *Projector) Position() uint64 {
 	return p.applied
 }
 
+// LastAppliedAt returns when the projector last handled an event (zero
+// before the first): with no live head of the log to compare with, the
+// age of this is what shows a stalled feed.
+func (p *Projector) LastAppliedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.appliedAt
+}
+
 // Ready reports whether the projector has caught up with the log as it was
 // at Start. It takes no lock.
 func (p *Projector) Ready() bool { return p.ready.Load() }

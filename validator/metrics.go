@@ -70,3 +70,7 @@ func boolFloat(b bool) float64 {
 func (v *Validator) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(v.metrics.registry, promhttp.HandlerOpts{})
 }
+
+// Registry returns the registry of the node's metrics, for a process that
+// serves them together with its own.
+func (v *Validator) Registry() *prometheus.Registry { return v.metrics.registry }

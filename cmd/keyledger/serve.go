@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/checkpoint"
@@ -50,11 +51,15 @@ type ServeConfig struct {
 	// Argon2 overrides the password hashing cost (zero: the default); tests
 	// lower it.
 	Argon2 auth.Argon2Params
+	// MetricsAddr, if set, serves /metrics on a listener of its own (plain
+	// HTTP) instead of on HTTPAddr, so metrics need not be public.
+	MetricsAddr string
 }
 
 func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded NATS store and the session signing key")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics over plain HTTP on this address only, e.g. 127.0.0.1:9090 (default: on the HTTP API's listener)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (loopback only)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "use this NATS server or cluster instead of the embedded one (comma-separated URLs)")
 	fs.IntVar(&c.Replicas, "replicas", 0, "replicas of the event stream, 3 for a replicated log on a cluster (default: 1 for a new stream; an existing stream keeps its count)")
@@ -139,6 +144,8 @@ type Server struct {
 	checkpoints *checkpoint.Writer
 	http        *http.Server
 	listener    net.Listener
+	metricsHTTP *http.Server // nil unless MetricsAddr is set
+	metricsLn   net.Listener
 	stop        context.CancelFunc
 	wg          sync.WaitGroup
 }
@@ -242,10 +249,38 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	api, err := handlers.New(handlers.Config{Ledger: svc, Sessions: sessions, Readiness: s.projector,
-		Validate: s.validator.ValidateHandler(), Logger: s.Logger.With("component", "http")})
+	metrics, err := serveMetrics(s.projector, nc)
 	if err != nil {
 		return err
+	}
+	// One /metrics for the API's registry and the validator's.
+	metricsHandler := metrics.Handler(s.validator.Registry())
+	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: s.projector,
+		Validate: s.validator.ValidateHandler(), Logger: s.Logger.With("component", "http"), Metrics: metrics}
+	if cfg.MetricsAddr == "" {
+		apiConfig.MetricsHandler = metricsHandler
+	}
+	api, err := handlers.New(apiConfig)
+	if err != nil {
+		return err
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		s.metricsLn = mln
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metricsHandler)
+		s.metricsHTTP = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		}
 	}
 
 	tlsConfig, httpsCert, err := cfg.HTTPS.load(s.Logger.With("component", "tls"))
@@ -285,6 +320,14 @@ func (s *Server) Open(ctx context.Context) error {
 			s.Logger.Error("HTTP server stopped", "err", err)
 		}
 	})
+	if s.metricsHTTP != nil {
+		s.Logger.Info("serving metrics", "http", "http://"+s.metricsLn.Addr().String()+"/metrics")
+		s.wg.Go(func() {
+			if err := s.metricsHTTP.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.Logger.Error("metrics server stopped", "err", err)
+			}
+		})
+	}
 	s.wg.Go(func() {
 		if err := s.projector.WaitReady(bg); err == nil {
 			st := s.projector.Status()
@@ -297,6 +340,15 @@ func (s *Server) Open(ctx context.Context) error {
 
 // HTTPAddr returns the address the API listens on.
 func (s *Server) HTTPAddr() string { return s.listener.Addr().String() }
+
+// MetricsAddr returns the address of the metrics listener ("" when
+// /metrics is served on the API's).
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
+}
 
 // NATSURL returns the client URL of the embedded NATS server ("" when an
 // external one is used).
@@ -329,6 +381,15 @@ func (s *Server) Close(ctx context.Context) error {
 	} else if s.listener != nil {
 		s.listener.Close()
 	}
+	if s.metricsHTTP != nil {
+		if err := s.metricsHTTP.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics HTTP shutdown: %w", err))
+			s.metricsHTTP.Close()
+		}
+	}
+	if s.metricsLn != nil {
+		s.metricsLn.Close() // not yet served if Open failed before
+	}
 	s.wg.Wait()
 	if s.validator != nil {
 		s.validator.Close()
@@ -359,6 +420,48 @@ func (s *Server) Close(ctx context.Context) error {
 		c.Stop()
 	}
 	return errors.Join(errs...)
+}
+
+// serveMetrics returns serve's metrics: the API's, and gauges of the
+// projections' progress and the NATS connection.
+func serveMetrics(p *projections.Projector, nc *nats.Conn) (*handlers.Metrics, error) {
+	m := handlers.NewMetrics()
+	err := m.Register(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_projection_applied_sequence",
+			Help: "Stream sequence of the last event applied to the read models.",
+		}, func() float64 { return float64(p.Position()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_projection_lag_events",
+			Help: "Events the read models are behind the head of the log as it was at start: the catch-up left; 0 once caught up.",
+		}, func() float64 {
+			st := p.Status()
+			if st.Target <= st.Applied {
+				return 0
+			}
+			return float64(st.Target - st.Applied)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_projection_last_applied_age_seconds",
+			Help: "Seconds since the read models last applied an event (0 before the first); grows while the log is quiet too.",
+		}, func() float64 {
+			at := p.LastAppliedAt()
+			if at.IsZero() {
+				return 0
+			}
+			return time.Since(at).Seconds()
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_nats_connected",
+			Help: "1 when serve's NATS connection is up, else 0.",
+		}, func() float64 {
+			if nc.IsConnected() {
+				return 1
+			}
+			return 0
+		}),
+	)
+	return m, err
 }
 
 // checkLoopback refuses to expose the embedded NATS server, which has no

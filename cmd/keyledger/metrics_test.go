@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/internal/natstest"
+)
+
+// sample is one line of the Prometheus text format.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// parseMetrics reads the Prometheus text format, enough of it for the
+// label values serve writes (no commas, quotes or escapes in them).
+func parseMetrics(t *testing.T, text string) []sample {
+	t.Helper()
+	var out []sample
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		series, value, ok := cutLast(line, " ")
+		if !ok {
+			t.Fatalf("metrics line %q: no value", line)
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		s := sample{name: series, labels: map[string]string{}, value: v}
+		if name, labels, ok := strings.Cut(series, "{"); ok {
+			s.name = name
+			for pair := range strings.SplitSeq(strings.TrimSuffix(labels, "}"), ",") {
+				k, v, _ := strings.Cut(pair, "=")
+				s.labels[k] = strings.Trim(v, `"`)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// value returns the sample of name whose labels include labels (pairs).
+func value(samples []sample, name string, labels ...string) (float64, bool) {
+next:
+	for _, s := range samples {
+		if s.name != name {
+			continue
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if s.labels[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		return s.value, true
+	}
+	return 0, false
+}
+
+func wantValue(t *testing.T, samples []sample, want float64, name string, labels ...string) {
+	t.Helper()
+	got, ok := value(samples, name, labels...)
+	if !ok {
+		t.Errorf("%s%v: missing", name, labels)
+		return
+	}
+	if got != want {
+		t.Errorf("%s%v: got %v, want %v", name, labels, got, want)
+	}
+}
+
+func (ts *testServer) metrics(t *testing.T) string {
+	t.Helper()
+	r := ts.do(t, "GET", "/metrics", "")
+	wantStatus(t, r, http.StatusOK)
+	return string(r.body)
+}
+
+func TestServe_Metrics(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	defer ts.close(t)
+
+	aliceID := ts.register(t, "alice@example.com", password)
+	wantStatus(t, ts.do(t, "POST", "/sessions", `{"email":"alice@example.com","password":"wrong password"}`),
+		http.StatusUnauthorized)
+	aliceToken := ts.login(t, "alice@example.com", password)
+	a1 := ts.createKey(t, aliceToken, `{"name":"a1"}`)
+	if got := ts.validate(t, a1); got != http.StatusOK {
+		t.Fatalf("validate: got %d, want %d", got, http.StatusOK)
+	}
+	r := ts.do(t, "POST", "/api-keys/"+a1.key+"/regenerate", "", bearer(aliceToken)...)
+	wantStatus(t, r, http.StatusOK)
+	regenerated := r.json(t)["secret"].(string)
+	wantStatus(t, ts.do(t, "DELETE", "/api-keys/"+a1.key, "", bearer(aliceToken)...), http.StatusNoContent)
+	if got := ts.validate(t, createdKey{a1.key, regenerated}); got == http.StatusOK {
+		t.Fatalf("validate a revoked key: got %d, want a refusal", got)
+	}
+	wantStatus(t, ts.do(t, "POST", "/api-keys", `{"name":"x"}`), http.StatusUnauthorized)
+
+	bobID := ts.register(t, "bob@example.com", password)
+	bobToken := ts.login(t, "bob@example.com", password)
+	b1 := ts.createKey(t, bobToken, `{"name":"b1"}`)
+	rootID := ts.createUser(t, "root@example.com", true)
+	ts.caughtUp(t)
+	rootToken := ts.login(t, "root@example.com", password)
+	wantStatus(t, ts.do(t, "DELETE", "/admin/keys/"+b1.key, "", bearer(rootToken)...), http.StatusNoContent)
+	wantStatus(t, ts.do(t, "POST", "/admin/users/"+bobID+"/revoke-keys", "", bearer(rootToken)...), http.StatusOK)
+	wantStatus(t, ts.do(t, "POST", "/admin/users/"+bobID+"/disable", "", bearer(rootToken)...), http.StatusNoContent)
+
+	wantStatus(t, ts.do(t, "GET", "/no/such/"+a1.key, ""), http.StatusNotFound)
+	ts.do(t, "FROB", "/validate", "")
+
+	head := streamHead(t, ts)
+	var text string
+	var samples []sample
+	natstest.Eventually(t, 5*time.Second, func() bool {
+		text = ts.metrics(t)
+		samples = parseMetrics(t, text)
+		applied, _ := value(samples, "keyledger_projection_applied_sequence")
+		return applied == float64(head)
+	}, "keyledger_projection_applied_sequence at the stream head")
+
+	t.Run("Commands", func(t *testing.T) {
+		for _, c := range []struct {
+			command, outcome string
+			want             float64
+		}{
+			{"register_user", "ok", 2},
+			{"login", "ok", 3},
+			{"login", "unauthorized", 1},
+			{"create_key", "ok", 2},
+			{"create_key", "unauthorized", 1},
+			{"regenerate_secret", "ok", 1},
+			{"revoke_key", "ok", 1},
+			{"admin_revoke_key", "ok", 1},
+			{"revoke_user_keys", "ok", 1},
+			{"disable_user", "ok", 1},
+		} {
+			wantValue(t, samples, c.want, "keyledger_commands_total", "command", c.command, "outcome", c.outcome)
+		}
+		wantValue(t, samples, 4, "keyledger_command_duration_seconds_count", "command", "login")
+		wantValue(t, samples, 3, "keyledger_command_duration_seconds_count", "command", "create_key")
+	})
+
+	t.Run("Requests", func(t *testing.T) {
+		wantValue(t, samples, 2, "keyledger_http_requests_total", "route", "POST /api-keys", "method", "POST", "status", "201")
+		wantValue(t, samples, 1, "keyledger_http_requests_total", "route", "POST /api-keys", "method", "POST", "status", "401")
+		wantValue(t, samples, 3, "keyledger_http_request_duration_seconds_count", "route", "POST /api-keys", "method", "POST")
+		wantValue(t, samples, 1, "keyledger_http_requests_total", "route", "DELETE /api-keys/{key}", "method", "DELETE", "status", "204")
+		wantValue(t, samples, 1, "keyledger_http_requests_total", "route", "/validate", "method", "GET", "status", "200")
+		wantValue(t, samples, 1, "keyledger_http_requests_total", "route", "unmatched", "method", "GET", "status", "404")
+		if _, ok := value(samples, "keyledger_http_requests_total", "route", "/validate", "method", "other"); !ok {
+			t.Error("a request with an unknown method: want it counted with method \"other\"")
+		}
+		for _, s := range samples {
+			if m := s.labels["method"]; m == "FROB" {
+				t.Errorf("%s: a client's method %q became a label value", s.name, m)
+			}
+		}
+	})
+
+	t.Run("State", func(t *testing.T) {
+		wantValue(t, samples, float64(head), "keyledger_projection_applied_sequence")
+		wantValue(t, samples, 0, "keyledger_projection_lag_events")
+		wantValue(t, samples, 1, "keyledger_nats_connected")
+		if age, ok := value(samples, "keyledger_projection_last_applied_age_seconds"); !ok || age < 0 || age > 60 {
+			t.Errorf("keyledger_projection_last_applied_age_seconds: got %v (present %v), want 0..60", age, ok)
+		}
+	})
+
+	t.Run("Validator", func(t *testing.T) {
+		wantValue(t, samples, 1, "keyledger_validations_total", "outcome", "ok")
+		if _, ok := value(samples, "keyledger_validator_applied_sequence"); !ok {
+			t.Error("keyledger_validator_applied_sequence: missing")
+		}
+	})
+
+	t.Run("NoSecrets", func(t *testing.T) {
+		for what, s := range map[string]string{
+			"password": password, "alice's token": aliceToken, "bob's token": bobToken, "root's token": rootToken,
+			"a1 key": a1.key, "a1 secret": a1.secret, "a1 regenerated secret": regenerated,
+			"b1 key": b1.key, "b1 secret": b1.secret, "a1 key (base64)": b64(a1.key), "a1 secret (base64)": b64(a1.secret),
+			"alice's id": aliceID, "bob's id": bobID, "root's id": rootID, "an email": "example.com",
+		} {
+			if strings.Contains(text, s) {
+				t.Errorf("metrics hold %s", what)
+			}
+		}
+	})
+}
+
+func TestServe_MetricsAddr(t *testing.T) {
+	s := &Server{
+		Config: ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+			MetricsAddr: "127.0.0.1:0", Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
+			CheckpointInterval: -1},
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	ts := &testServer{Server: s, base: "http://" + s.HTTPAddr(), logs: &syncBuffer{}}
+	closed := false
+	defer func() {
+		if !closed {
+			ts.close(t)
+		}
+	}()
+	natstest.Eventually(t, 10*time.Second, s.Ready, "server ready")
+	ts.register(t, "alice@example.com", password)
+
+	metricsURL := "http://" + s.MetricsAddr() + "/metrics"
+	if s.MetricsAddr() == "" || s.MetricsAddr() == s.HTTPAddr() {
+		t.Fatalf("MetricsAddr: got %q, want a listener apart from %q", s.MetricsAddr(), s.HTTPAddr())
+	}
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: got %d, want %d", metricsURL, resp.StatusCode, http.StatusOK)
+	}
+	samples := parseMetrics(t, string(body))
+	wantValue(t, samples, 1, "keyledger_commands_total", "command", "register_user", "outcome", "ok")
+	if _, ok := value(samples, "keyledger_validations_total"); !ok {
+		t.Error("keyledger_validations_total: missing on the metrics listener")
+	}
+
+	r := ts.do(t, "GET", "/metrics", "")
+	wantStatus(t, r, http.StatusNotFound)
+	if code := r.errorCode(t); code != "not_found" {
+		t.Errorf("GET /metrics on the API: got code %q, want not_found", code)
+	}
+
+	closed = true
+	ts.close(t)
+	if resp, err := http.Get(metricsURL); err == nil {
+		resp.Body.Close()
+		t.Errorf("GET %s after Close: got %d, want the listener closed", metricsURL, resp.StatusCode)
+	}
+}
