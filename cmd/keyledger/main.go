@@ -23,6 +23,7 @@ Usage:
   keyledger audit <command>     verify, replay and query the event log (verify, replay, state, pubkey)
   keyledger admin <command>     revoke keys, disable users, bootstrap admins, straight against NATS
   keyledger healthcheck [flags] probe /readyz or /healthz of a running serve or validator (container health checks)
+  keyledger bench [flags]       measure throughput and latency against embedded servers, with baselines
   keyledger help                show this help
 
 Run "keyledger <command> -h" for the flags of a command. Every flag of serve and
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAdmin(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "healthcheck":
 		err = runHealthcheck(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

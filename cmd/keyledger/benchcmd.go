@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/internal/bench"
+)
+
+const benchUsage = `Usage: keyledger bench [flags]
+
+Runs every scenario against embedded servers in this process (temporary
+directories, loopback only), each next to a baseline measured in the same
+run, and prints absolute numbers and ratios with the machine's CPU count.
+
+Scenarios: append, http-create, validate, validate-http, revocation.
+
+Example:
+  keyledger bench                              # everything, about 2-3 minutes on 2 cores
+  keyledger bench --only validate,revocation --scale 0.2 --json > bench.json
+
+Flags:
+`
+
+// runBench runs `keyledger bench`.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	scale := fs.Float64("scale", 1, "multiply the data set and request counts by this factor")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	only := fs.String("only", "", "comma-separated scenarios to run (default: all)")
+	clients := fs.Int("clients", 16, "concurrent keep-alive HTTP clients (http-create, validate-http)")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *scale <= 0 || *clients <= 0 {
+		return usageError{errors.New("--scale and --clients must be positive")}
+	}
+	scenarios := bench.Scenarios()
+	scenarios = slices.Insert(scenarios, 1, bench.Scenario{Name: "http-create",
+		Doc: "POST /api-keys requests/s through a real in-process serve vs raw JetStream publishes", Run: benchHTTPCreate})
+	if *only != "" {
+		var picked []bench.Scenario
+		for name := range strings.SplitSeq(*only, ",") {
+			i := slices.IndexFunc(scenarios, func(s bench.Scenario) bool { return s.Name == strings.TrimSpace(name) })
+			if i < 0 {
+				return usageError{fmt.Errorf("--only: unknown scenario %q", name)}
+			}
+			picked = append(picked, scenarios[i])
+		}
+		scenarios = picked
+	}
+	rep, err := bench.Run(ctx, bench.Config{Scale: *scale, Clients: *clients, Progress: stderr}, scenarios)
+	if rep != nil && len(rep.Results) > 0 || err == nil {
+		var werr error
+		if *asJSON {
+			werr = bench.WriteJSON(stdout, rep)
+		} else {
+			werr = bench.WriteTable(stdout, rep)
+		}
+		err = errors.Join(err, werr)
+	}
+	return err
+}
+
+// benchHTTPCreate is the http-create scenario: a real Server (the serve
+// wiring) on loopback with its data in a temporary directory; one user
+// registers and logs in, then keep-alive clients POST /api-keys. The
+// baseline is raw JetStream publishes, with ack, of a stored key.created
+// event's bytes to a file-storage stream on the same NATS server, from as
+// many clients.
+func benchHTTPCreate(ctx context.Context, cfg bench.Config) (_ []bench.Result, err error) {
+	dir, err := os.MkdirTemp("", "keyledger-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	s := &Server{Config: ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		CheckpointInterval: -1, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}}, Logger: discardLogger()}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		err = errors.Join(err, s.Close(cctx))
+	}()
+	if err := s.Open(ctx); err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(30 * time.Second); !s.Ready(); {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, errors.New("server not ready within 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	base := "http://" + s.HTTPAddr()
+	client := bench.HTTPClient(1)
+	defer client.CloseIdleConnections()
+	creds := map[string]string{"email": "bench@example.com", "password": "correct horse battery staple"}
+	if err := benchPost(ctx, client, base+"/users", "", creds, http.StatusCreated, nil); err != nil {
+		return nil, err
+	}
+	var session struct{ Token string }
+	if err := benchPost(ctx, client, base+"/sessions", "", creds, http.StatusOK, &session); err != nil {
+		return nil, err
+	}
+	body := []byte(`{"name":"bench key"}`)
+	n := cfg.N(5000, 50)
+	rate, took, err := bench.LoadHTTP(ctx, n, cfg.Clients, http.StatusCreated, func(ctx context.Context, _ int) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api-keys", bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+session.Token)
+		return req, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("POST /api-keys: %w", err)
+	}
+
+	nc, err := nats.Connect(s.NATSURL())
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	like, err := bench.SampleEvent(ctx, nc, s.Config.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("sample event: %w", err)
+	}
+	rawRate, err := bench.RawPublish(ctx, nc, "BENCHRAWHTTP", like, n, cfg.Clients)
+	if err != nil {
+		return nil, fmt.Errorf("raw publish: %w", err)
+	}
+	r := bench.Result{Scenario: "http-create", Case: fmt.Sprintf("POST /api-keys clients=%d", cfg.Clients), Unit: "req/s",
+		Value: rate, Baseline: rawRate, Ratio: rate / rawRate, Samples: len(took),
+		BaselineName: fmt.Sprintf("raw js.PublishMsg with ack of a key.created event, file storage, clients=%d", cfg.Clients),
+		Details:      map[string]float64{"p50_us": benchMicros(took, 50), "p99_us": benchMicros(took, 99)}}
+	return []bench.Result{r}, nil
+}
+
+// benchPost POSTs v as JSON and decodes the answer into out (if set).
+func benchPost(ctx context.Context, client *http.Client, url, token string, v any, want int, out any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		return fmt.Errorf("POST %s: status %d, want %d: %s", req.URL.Path, resp.StatusCode, want, msg)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// benchMicros is the p-th percentile of sorted latencies in microseconds.
+func benchMicros(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(max(int(float64(len(sorted))*p/100+0.999999)-1, 0), len(sorted)-1)
+	return float64(sorted[i].Nanoseconds()) / 1e3
+}
