@@ -1,0 +1,346 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Key statuses, as in Key.Status and AdminListKeys' filter.
+const (
+	StatusActive  = "active"
+	StatusRevoked = "revoked"
+	StatusExpired = "expired"
+)
+
+// User is a registered account.
+type User struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Session is a signed-in session; pass Token to WithToken or
+// (*Client).WithSession.
+type Session struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// JWKS is the JWK Set that verifies session tokens.
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
+// JWK is one public key of a JWKS: kty OKP, crv Ed25519.
+type JWK struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+}
+
+// PublicKey returns the Ed25519 public key k describes, or an error if k
+// is not an OKP Ed25519 key.
+func (k JWK) PublicKey() (ed25519.PublicKey, error) {
+	if k.Kty != "OKP" || k.Crv != "Ed25519" {
+		return nil, fmt.Errorf("keyledger: JWK %q is %s/%s, want OKP/Ed25519", k.Kid, k.Kty, k.Crv)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(k.X)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("keyledger: JWK %q: x is not a base64url Ed25519 public key", k.Kid)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// CreateKeyRequest describes a new API key. Both fields are optional.
+type CreateKeyRequest struct {
+	// Name labels the key for its owner.
+	Name string
+	// ExpiresAt, if set, is when the key stops validating.
+	ExpiresAt *time.Time
+}
+
+// CreatedKey is a new API key with its secret, which the API shows only
+// this once.
+type CreatedKey struct {
+	APIKey    string     `json:"api_key"`
+	Secret    string     `json:"secret"`
+	Name      string     `json:"name"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// Key is an API key as the API lists it, without its secret.
+type Key struct {
+	APIKey              string     `json:"api_key"`
+	Name                string     `json:"name"`
+	Status              string     `json:"status"` // StatusActive, StatusRevoked or StatusExpired
+	CreatedAt           time.Time  `json:"created_at"`
+	ExpiresAt           *time.Time `json:"expires_at"`
+	RevokedAt           *time.Time `json:"revoked_at"`
+	SecretRegeneratedAt *time.Time `json:"secret_regenerated_at"`
+	// UserID is the owner; only AdminListKeys fills it in.
+	UserID string `json:"user_id,omitempty"`
+}
+
+// ListOptions page through ListKeys. The zero value asks for the first
+// page at the server's default size.
+type ListOptions struct {
+	// Limit is the page size, 1-200; 0 means the server's default (50).
+	Limit int
+	// Cursor is a previous page's NextCursor; empty means the first page.
+	Cursor string
+}
+
+// KeyPage is one page of keys, newest first.
+type KeyPage struct {
+	Keys []Key `json:"keys"`
+	// NextCursor fetches the next page; empty on the last page.
+	NextCursor string `json:"next_cursor"`
+}
+
+// RegeneratedSecret is a key's new secret, which the API shows only this
+// once.
+type RegeneratedSecret struct {
+	APIKey string `json:"api_key"`
+	Secret string `json:"secret"`
+}
+
+// Identity is who a validated API key belongs to.
+type Identity struct {
+	APIKey string `json:"api_key"`
+	UserID string `json:"user_id"`
+}
+
+// Readiness is the server's progress through the event log.
+type Readiness struct {
+	Ready      bool   `json:"ready"`
+	AppliedSeq uint64 `json:"applied_seq"`
+	StartSeq   uint64 `json:"start_seq"`
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// Register creates an account: POST /users. Errors: *Error with status
+// 400 (invalid email or weak password), 409 (email taken), 429.
+func (c *Client) Register(ctx context.Context, email, password string) (User, error) {
+	var u User
+	err := c.do(ctx, request{method: http.MethodPost, path: "/users", body: credentials{email, password}}, &u)
+	return u, err
+}
+
+// Login signs in: POST /sessions. Errors: *Error with status 401 (wrong
+// password or unknown email alike) or 429 (throttled; see RetryAfter).
+func (c *Client) Login(ctx context.Context, email, password string) (Session, error) {
+	var s Session
+	err := c.do(ctx, request{method: http.MethodPost, path: "/sessions", body: credentials{email, password}}, &s)
+	return s, err
+}
+
+// JWKS returns the JWK Set that verifies session tokens:
+// GET /.well-known/jwks.json.
+func (c *Client) JWKS(ctx context.Context) (JWKS, error) {
+	var set JWKS
+	err := c.do(ctx, request{method: http.MethodGet, path: "/.well-known/jwks.json"}, &set)
+	return set, err
+}
+
+// CreateKey creates an API key for the session's user: POST /api-keys.
+// Errors: ErrNoSession; *Error with status 400 (e.g. an expiry in the
+// past) or 401.
+func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (CreatedKey, error) {
+	body := struct {
+		Name      string  `json:"name,omitempty"`
+		ExpiresAt *string `json:"expires_at,omitempty"`
+	}{Name: req.Name}
+	if req.ExpiresAt != nil {
+		s := req.ExpiresAt.UTC().Format(time.RFC3339Nano)
+		body.ExpiresAt = &s
+	}
+	var k CreatedKey
+	err := c.do(ctx, request{method: http.MethodPost, path: "/api-keys", body: body, auth: true}, &k)
+	return k, err
+}
+
+// ListKeys returns one page of the session user's keys, newest first:
+// GET /api-keys. Errors: ErrNoSession; *Error with status 400 (bad limit
+// or cursor) or 401. See AllKeys to walk every page.
+func (c *Client) ListKeys(ctx context.Context, opts ListOptions) (KeyPage, error) {
+	if opts.Limit < 0 {
+		return KeyPage{}, errors.New("keyledger: ListOptions.Limit must not be negative")
+	}
+	q := url.Values{}
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.Cursor != "" {
+		q.Set("cursor", opts.Cursor)
+	}
+	var p KeyPage
+	err := c.do(ctx, request{method: http.MethodGet, path: "/api-keys", query: q, auth: true}, &p)
+	return p, err
+}
+
+// AllKeys iterates over every key of the session's user, newest first,
+// fetching pages of opts.Limit starting at opts.Cursor as it goes. On an
+// error it yields a zero Key with the error (as ListKeys returns it) and
+// stops.
+func (c *Client) AllKeys(ctx context.Context, opts ListOptions) iter.Seq2[Key, error] {
+	return func(yield func(Key, error) bool) {
+		for {
+			page, err := c.ListKeys(ctx, opts)
+			if err != nil {
+				yield(Key{}, err)
+				return
+			}
+			for _, k := range page.Keys {
+				if !yield(k, nil) {
+					return
+				}
+			}
+			if page.NextCursor == "" || page.NextCursor == opts.Cursor {
+				return
+			}
+			opts.Cursor = page.NextCursor
+		}
+	}
+}
+
+// GetKey returns one of the session user's keys: GET /api-keys/{api_key}.
+// Errors: ErrNoSession; *Error with status 401 or 404 (no such key, or
+// someone else's).
+func (c *Client) GetKey(ctx context.Context, apiKey string) (Key, error) {
+	var k Key
+	err := c.do(ctx, request{method: http.MethodGet, path: "/api-keys/" + escape(apiKey), auth: true}, &k)
+	return k, err
+}
+
+// RevokeKey revokes one of the session user's keys: DELETE
+// /api-keys/{api_key}. Revoking a revoked key succeeds. Errors:
+// ErrNoSession; *Error with status 401 or 404.
+func (c *Client) RevokeKey(ctx context.Context, apiKey string) error {
+	return c.do(ctx, request{method: http.MethodDelete, path: "/api-keys/" + escape(apiKey), auth: true}, nil)
+}
+
+// RegenerateSecret replaces a key's secret; the old one stops validating:
+// POST /api-keys/{api_key}/regenerate. Errors: ErrNoSession; *Error with
+// status 401, 404 or 409 (the key is revoked or expired).
+func (c *Client) RegenerateSecret(ctx context.Context, apiKey string) (RegeneratedSecret, error) {
+	var s RegeneratedSecret
+	err := c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/regenerate", auth: true}, &s)
+	return s, err
+}
+
+// Validate checks API-key credentials against /validate, sending them in
+// style, and returns whose key it is. It does not send the session token.
+// Errors: *Error with status 401 for every bad credential (unknown key,
+// wrong secret, revoked, expired, malformed) or 503 when the node cannot
+// vouch for its view.
+func (c *Client) Validate(ctx context.Context, apiKey, secret string, style HeaderStyle) (Identity, error) {
+	h := http.Header{}
+	if err := setCredentials(h, apiKey, secret, style); err != nil {
+		return Identity{}, err
+	}
+	var id Identity
+	err := c.do(ctx, request{method: http.MethodGet, path: "/validate", header: h}, &id)
+	return id, err
+}
+
+// Healthz reports whether the server is alive: GET /healthz. Errors:
+// *Error for any status but 200.
+func (c *Client) Healthz(ctx context.Context) error {
+	return c.do(ctx, request{method: http.MethodGet, path: "/healthz"}, nil)
+}
+
+// Readyz returns the server's progress through the event log: GET
+// /readyz. A server still catching up is not an error: its 503 answer
+// gives a Readiness with Ready false and a nil error. Errors: *Error for
+// any other answer.
+func (c *Client) Readyz(ctx context.Context) (Readiness, error) {
+	req := request{method: http.MethodGet, path: "/readyz"}
+	resp, err := c.send(ctx, req)
+	if err != nil {
+		return Readiness{}, err
+	}
+	defer drainClose(resp.Body)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		return Readiness{}, parseError(resp)
+	}
+	var r Readiness
+	if err := decodeBody(req, resp, &r); err != nil {
+		return Readiness{}, err
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable && r.Ready {
+		// A 503 that claims readiness came from something in between.
+		return Readiness{}, &Error{Status: resp.StatusCode, Code: CodeUnavailable, Message: "service unavailable",
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	}
+	return r, nil
+}
+
+type reasonBody struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// AdminListKeys lists every key, or one user's if user is not empty, with
+// the given statuses (StatusActive, StatusRevoked, StatusExpired; none
+// means all): GET /admin/keys. Each Key has its UserID. Errors:
+// ErrNoSession; *Error with status 400, 401 or 403 (not an admin).
+func (c *Client) AdminListKeys(ctx context.Context, user string, statuses ...string) ([]Key, error) {
+	q := url.Values{}
+	if user != "" {
+		q.Set("user", user)
+	}
+	if len(statuses) > 0 {
+		q.Set("status", strings.Join(statuses, ","))
+	}
+	var out struct {
+		Keys []Key `json:"keys"`
+	}
+	err := c.do(ctx, request{method: http.MethodGet, path: "/admin/keys", query: q, auth: true}, &out)
+	return out.Keys, err
+}
+
+// AdminRevokeKey revokes anyone's key, recording reason: DELETE
+// /admin/keys/{api_key}. Errors: ErrNoSession; *Error with status 401,
+// 403 or 404.
+func (c *Client) AdminRevokeKey(ctx context.Context, apiKey, reason string) error {
+	return c.do(ctx, request{method: http.MethodDelete, path: "/admin/keys/" + escape(apiKey),
+		body: reasonBody{reason}, auth: true}, nil)
+}
+
+// AdminDisableUser disables a user, recording reason: POST
+// /admin/users/{id}/disable. Their logins and sessions are refused and
+// their keys stop validating. Errors: ErrNoSession; *Error with status
+// 401, 403 or 404.
+func (c *Client) AdminDisableUser(ctx context.Context, id, reason string) error {
+	return c.do(ctx, request{method: http.MethodPost, path: "/admin/users/" + escape(id) + "/disable",
+		body: reasonBody{reason}, auth: true}, nil)
+}
+
+// AdminRevokeUserKeys revokes every live key of a user, recording reason,
+// and returns the keys it revoked: POST /admin/users/{id}/revoke-keys.
+// Errors: ErrNoSession; *Error with status 401, 403 or 404.
+func (c *Client) AdminRevokeUserKeys(ctx context.Context, id, reason string) ([]string, error) {
+	var out struct {
+		Revoked []string `json:"revoked"`
+	}
+	err := c.do(ctx, request{method: http.MethodPost, path: "/admin/users/" + escape(id) + "/revoke-keys",
+		body: reasonBody{reason}, auth: true}, &out)
+	return out.Revoked, err
+}
