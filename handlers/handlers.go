@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keyledger/keyledger/api"
 	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/projections"
@@ -99,6 +100,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	a.mux.HandleFunc("GET /openapi.json", a.openapi)
 	a.mux.Handle("POST /users", a.gate(a.registerUser))
 	a.mux.Handle("POST /sessions", a.gate(a.createSession))
 	a.mux.Handle("/validate", a.validate)
@@ -187,4 +189,10 @@ func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
 func (a *API) jwks(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, a.sessions.JWKS())
+}
+
+// openapi serves the OpenAPI document of this API (package api).
+func (a *API) openapi(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(api.OpenAPI)
 }

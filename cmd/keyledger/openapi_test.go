@@ -1,0 +1,588 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/keyledger/keyledger/api"
+)
+
+// The OpenAPI document (api/openapi.json) is checked three ways: its
+// routes are exactly those handlers.go registers, the running server's
+// JSON bodies, statuses and required headers match it, and the server
+// serves it as embedded.
+
+const openAPIURL = "file:///keyledger/openapi.json"
+
+// openAPIDoc is the parsed document and a JSON Schema compiler that has
+// the whole document as one resource, so a $ref to
+// #/components/schemas/... resolves wherever a schema is compiled from.
+type openAPIDoc struct {
+	raw      map[string]any
+	compiler *jsonschema.Compiler
+
+	mu      sync.Mutex
+	schemas map[string]*jsonschema.Schema
+	seen    map[string]bool // "METHOD /path status" checked against the server
+}
+
+func loadOpenAPI(t *testing.T) *openAPIDoc {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(api.OpenAPI))
+	if err != nil {
+		t.Fatalf("api/openapi.json is not JSON: %v", err)
+	}
+	raw, ok := doc.(map[string]any)
+	if !ok {
+		t.Fatal("api/openapi.json is not a JSON object")
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	if err := c.AddResource(openAPIURL, doc); err != nil {
+		t.Fatalf("adding the document as a schema resource: %v", err)
+	}
+	return &openAPIDoc{raw: raw, compiler: c, schemas: map[string]*jsonschema.Schema{}, seen: map[string]bool{}}
+}
+
+// escapePointer escapes one JSON Pointer token.
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// pointer joins tokens into a JSON Pointer fragment ("#/a/b").
+func pointer(tokens ...string) string {
+	var b strings.Builder
+	b.WriteString("#")
+	for _, tok := range tokens {
+		b.WriteString("/" + escapePointer(tok))
+	}
+	return b.String()
+}
+
+// at returns the value at a JSON Pointer fragment ("#/a/b").
+func (d *openAPIDoc) at(ptr string) (any, bool) {
+	var v any = d.raw
+	rest, ok := strings.CutPrefix(ptr, "#")
+	if !ok {
+		return nil, false
+	}
+	if rest == "" {
+		return v, true
+	}
+	for _, tok := range strings.Split(strings.TrimPrefix(rest, "/"), "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[tok]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// follow resolves an object that may be a Reference Object, returning the
+// object and its location.
+func (d *openAPIDoc) follow(t *testing.T, ptr string) (map[string]any, string) {
+	t.Helper()
+	for range 10 {
+		v, ok := d.at(ptr)
+		if !ok {
+			t.Fatalf("openapi.json: nothing at %s", ptr)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("openapi.json: %s is not an object", ptr)
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return m, ptr
+		}
+		ptr = ref
+	}
+	t.Fatalf("openapi.json: $ref loop at %s", ptr)
+	return nil, ""
+}
+
+func (d *openAPIDoc) schema(t *testing.T, ptr string) *jsonschema.Schema {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.schemas[ptr]; ok {
+		return s
+	}
+	s, err := d.compiler.Compile(openAPIURL + ptr)
+	if err != nil {
+		t.Fatalf("openapi.json: compiling the schema at %s: %v", ptr, err)
+	}
+	d.schemas[ptr] = s
+	return s
+}
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// operations returns "METHOD /path" for every operation in the document.
+func (d *openAPIDoc) operations() []string {
+	var ops []string
+	paths, _ := d.raw["paths"].(map[string]any)
+	for p, item := range paths {
+		m, _ := item.(map[string]any)
+		for _, method := range httpMethods {
+			if _, ok := m[method]; ok {
+				ops = append(ops, strings.ToUpper(method)+" "+p)
+			}
+		}
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// responseFor returns the location of the Response Object documented for
+// method docPath status: 405 for a method the path lacks is the shared
+// MethodNotAllowed response.
+func (d *openAPIDoc) responseFor(t *testing.T, method, docPath string, status int) (string, bool) {
+	t.Helper()
+	if _, ok := d.at(pointer("paths", docPath)); !ok {
+		t.Errorf("%s %s: openapi.json has no path %s", method, docPath, docPath)
+		return "", false
+	}
+	op := pointer("paths", docPath, strings.ToLower(method))
+	if _, ok := d.at(op); !ok {
+		if status == http.StatusMethodNotAllowed {
+			return "#/components/responses/MethodNotAllowed", true
+		}
+		t.Errorf("%s %s: not in openapi.json, yet answered %d", method, docPath, status)
+		return "", false
+	}
+	ptr := op + pointer("responses", strconv.Itoa(status))[1:]
+	if _, ok := d.at(ptr); !ok {
+		t.Errorf("%s %s: status %d is not documented in openapi.json", method, docPath, status)
+		return "", false
+	}
+	return ptr, true
+}
+
+// check validates a real response to method docPath against the document:
+// its status is documented, its required headers are present and match
+// their schemas, its Content-Type is a documented media type and a JSON
+// body validates against that media type's schema.
+func (d *openAPIDoc) check(t *testing.T, method, docPath string, r response) {
+	t.Helper()
+	ptr, ok := d.responseFor(t, method, docPath, r.status)
+	if !ok {
+		return
+	}
+	d.mu.Lock()
+	d.seen[fmt.Sprintf("%s %s %d", method, docPath, r.status)] = true
+	d.mu.Unlock()
+	d.checkResponse(t, fmt.Sprintf("%s %s %d", method, docPath, r.status), ptr, r)
+}
+
+func (d *openAPIDoc) checkResponse(t *testing.T, what, ptr string, r response) {
+	t.Helper()
+	resp, loc := d.follow(t, ptr)
+	headers, _ := resp["headers"].(map[string]any)
+	for name := range headers {
+		h, hloc := d.follow(t, loc+pointer("headers", name)[1:])
+		value := r.header.Get(name)
+		if value == "" {
+			if req, _ := h["required"].(bool); req {
+				t.Errorf("%s: required header %s is missing", what, name)
+			}
+			continue
+		}
+		if _, ok := h["schema"]; !ok {
+			continue
+		}
+		var v any = value
+		if typ, _ := h["schema"].(map[string]any)["type"].(string); typ == "integer" {
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				t.Errorf("%s: header %s: %q is not an integer", what, name, value)
+				continue
+			}
+			v = json.Number(strconv.Itoa(n))
+		}
+		if err := d.schema(t, hloc+"/schema").Validate(v); err != nil {
+			t.Errorf("%s: header %s: %q does not match openapi.json:\n%v", what, name, value, err)
+		}
+	}
+	content, _ := resp["content"].(map[string]any)
+	if len(content) == 0 {
+		if len(r.body) != 0 {
+			t.Errorf("%s: openapi.json documents no body, got %q", what, r.body)
+		}
+		return
+	}
+	mt, _, err := mime.ParseMediaType(r.header.Get("Content-Type"))
+	if err != nil {
+		t.Errorf("%s: bad Content-Type %q", what, r.header.Get("Content-Type"))
+		return
+	}
+	if _, ok := content[mt]; !ok {
+		t.Errorf("%s: Content-Type %s is not documented (want one of %v)", what, mt, sortedKeys(content))
+		return
+	}
+	if mt != "application/json" {
+		return
+	}
+	body, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.body))
+	if err != nil {
+		t.Errorf("%s: body is not JSON: %v\n%s", what, err, r.body)
+		return
+	}
+	if err := d.schema(t, loc+pointer("content", mt, "schema")[1:]).Validate(body); err != nil {
+		t.Errorf("%s: body does not match openapi.json:\n%s\n%v", what, r.body, err)
+	}
+}
+
+// routePattern matches the patterns handlers.go registers on its mux.
+var routePattern = regexp.MustCompile(`a\.mux\.Handle(?:Func)?\("([^"]+)"`)
+
+// codeRoutes returns the patterns handlers.go registers, read from its
+// source so that a new route cannot be missed.
+func codeRoutes(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "handlers", "handlers.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	for _, m := range routePattern.FindAllSubmatch(src, -1) {
+		routes = append(routes, string(m[1]))
+	}
+	// The table the parity check is anchored to: if handlers.go changes
+	// how it registers routes, the regexp above must keep finding them.
+	for _, want := range []string{"GET /healthz", "GET /readyz", "GET /.well-known/jwks.json", "GET /openapi.json",
+		"POST /users", "POST /sessions", "/validate", "POST /api-keys", "GET /api-keys", "GET /api-keys/{key}",
+		"DELETE /api-keys/{key}", "POST /api-keys/{key}/regenerate", "GET /admin/keys", "DELETE /admin/keys/{key}",
+		"POST /admin/users/{id}/disable", "POST /admin/users/{id}/revoke-keys", "GET /metrics"} {
+		if !slices.Contains(routes, want) {
+			t.Errorf("handlers.go: route %q not found by %v (found %q)", want, routePattern, routes)
+		}
+	}
+	return routes
+}
+
+var wildcard = regexp.MustCompile(`\{[^}]*\}`)
+
+// normalizeRoute makes "METHOD /path/{x}" comparable whatever the
+// wildcards' names.
+func normalizeRoute(s string) string { return wildcard.ReplaceAllString(s, "{}") }
+
+func TestOpenAPI_RoutesMatchCode(t *testing.T) {
+	d := loadOpenAPI(t)
+	docOps := map[string]bool{}
+	for _, op := range d.operations() {
+		docOps[normalizeRoute(op)] = true
+	}
+	codeOps := map[string]bool{}
+	for _, pattern := range codeRoutes(t) {
+		method, path, ok := strings.Cut(pattern, " ")
+		if !ok { // any method: the document must list some, all of them real
+			path = pattern
+			item, found := d.at(pointer("paths", path))
+			if !found {
+				t.Errorf("route %q (any method) is not in openapi.json", pattern)
+				continue
+			}
+			n := 0
+			for _, m := range httpMethods {
+				if _, ok := item.(map[string]any)[m]; ok {
+					codeOps[normalizeRoute(strings.ToUpper(m)+" "+path)] = true
+					n++
+				}
+			}
+			if n == 0 {
+				t.Errorf("route %q (any method): openapi.json documents no operation", pattern)
+			}
+			continue
+		}
+		codeOps[normalizeRoute(method+" "+path)] = true
+	}
+	for op := range codeOps {
+		if !docOps[op] {
+			t.Errorf("route %s is registered in handlers.go but not in openapi.json", op)
+		}
+	}
+	for op := range docOps {
+		if !codeOps[op] {
+			t.Errorf("openapi.json documents %s, which handlers.go does not register", op)
+		}
+	}
+}
+
+// TestOpenAPI_Document checks the document itself: OpenAPI 3.1, every
+// local $ref resolves, every component schema compiles, response objects
+// refuse undocumented fields, path parameters are declared, operation ids
+// are unique.
+func TestOpenAPI_Document(t *testing.T) {
+	d := loadOpenAPI(t)
+	if v, _ := d.raw["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
+		t.Errorf("openapi is %q, want 3.1.x", v)
+	}
+	var walk func(ptr string, v any)
+	walk = func(ptr string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				if _, ok := d.at(ref); !ok {
+					t.Errorf("%s: $ref %s does not resolve", ptr, ref)
+				}
+			}
+			for k, e := range v {
+				walk(ptr+"/"+escapePointer(k), e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(ptr+"/"+strconv.Itoa(i), e)
+			}
+		}
+	}
+	walk("#", d.raw)
+
+	schemas, _ := d.at("#/components/schemas")
+	for name, s := range schemas.(map[string]any) {
+		d.schema(t, pointer("components", "schemas", name))
+		m := s.(map[string]any)
+		if m["type"] == "object" && m["additionalProperties"] != false {
+			t.Errorf("components/schemas/%s: an object without additionalProperties: false", name)
+		}
+	}
+
+	ids := map[string]string{}
+	for _, op := range d.operations() {
+		method, path, _ := strings.Cut(op, " ")
+		o, _ := d.follow(t, pointer("paths", path, strings.ToLower(method)))
+		id, _ := o["operationId"].(string)
+		if id == "" {
+			t.Errorf("%s: no operationId", op)
+		} else if other, dup := ids[id]; dup {
+			t.Errorf("%s: operationId %s also used by %s", op, id, other)
+		}
+		ids[id] = op
+		if _, ok := o["responses"].(map[string]any); !ok {
+			t.Errorf("%s: no responses", op)
+		}
+		// Every {name} in the path is a declared path parameter.
+		declared := map[string]bool{}
+		item, _ := d.at(pointer("paths", path))
+		for _, params := range []any{item.(map[string]any)["parameters"], o["parameters"]} {
+			list, _ := params.([]any)
+			for i := range list {
+				p := list[i].(map[string]any)
+				if ref, ok := p["$ref"].(string); ok {
+					p, _ = d.follow(t, ref)
+				}
+				if p["in"] == "path" {
+					declared[p["name"].(string)] = true
+				}
+			}
+		}
+		for _, m := range wildcard.FindAllString(path, -1) {
+			if !declared[strings.Trim(m, "{}")] {
+				t.Errorf("%s: path parameter %s is not declared", op, m)
+			}
+		}
+	}
+}
+
+func TestOpenAPI_Server(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	defer ts.close(t)
+	d := loadOpenAPI(t)
+
+	t.Run("Served", func(t *testing.T) {
+		r := ts.do(t, "GET", "/openapi.json", "")
+		wantStatus(t, r, http.StatusOK)
+		if !bytes.Equal(r.body, api.OpenAPI) {
+			t.Errorf("GET /openapi.json: %d bytes, not the %d embedded", len(r.body), len(api.OpenAPI))
+		}
+		if ct := r.header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("GET /openapi.json: Content-Type %q, want application/json", ct)
+		}
+		var doc struct {
+			OpenAPI string `json:"openapi"`
+		}
+		if err := json.Unmarshal(r.body, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.1.") {
+			t.Errorf("GET /openapi.json: got openapi %q (%v), want 3.1.x", doc.OpenAPI, err)
+		}
+		d.check(t, "GET", "/openapi.json", r)
+	})
+
+	// Every documented operation reaches a handler: no JSON 404 "no such
+	// route", no 405.
+	t.Run("DocumentedRoutesExist", func(t *testing.T) {
+		fill := strings.NewReplacer("{api_key}", "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "{id}", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C")
+		for _, op := range d.operations() {
+			method, path, _ := strings.Cut(op, " ")
+			r := ts.do(t, method, fill.Replace(path), "")
+			if r.status == http.StatusMethodNotAllowed || r.status == http.StatusNotFound && bytes.Contains(r.body, []byte("no such route")) {
+				t.Errorf("%s: the server has no such route: %d %s", op, r.status, r.body)
+			}
+			d.check(t, method, path, r)
+		}
+	})
+
+	t.Run("Responses", func(t *testing.T) { walkThrough(t, ts, d) })
+
+	// Which documented statuses the walk-through did not produce.
+	var missed []string
+	for _, op := range d.operations() {
+		method, path, _ := strings.Cut(op, " ")
+		o, _ := d.follow(t, pointer("paths", path, strings.ToLower(method)))
+		for status := range o["responses"].(map[string]any) {
+			if key := op + " " + status; !d.seen[key] {
+				missed = append(missed, key)
+				if status[0] == '2' {
+					t.Errorf("%s: the documented success status was never checked against the server", key)
+				}
+			}
+		}
+	}
+	sort.Strings(missed)
+	t.Logf("documented responses not produced by this test (%d): %s", len(missed), strings.Join(missed, "; "))
+}
+
+// walkThrough drives the README's walk-through, the admin routes and the
+// error cases, checking every response against the document.
+func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
+	do := func(method, docPath, path, body string, headers ...string) response {
+		t.Helper()
+		r := ts.do(t, method, path, body, headers...)
+		d.check(t, method, docPath, r)
+		return r
+	}
+	want := func(r response, status int) response {
+		t.Helper()
+		wantStatus(t, r, status)
+		return r
+	}
+
+	for _, p := range []string{"/healthz", "/readyz", "/.well-known/jwks.json", "/metrics", "/openapi.json"} {
+		want(do("GET", p, p, ""), http.StatusOK)
+	}
+
+	// Users and sessions.
+	creds := `{"email":"alice@example.com","password":"` + password + `"}`
+	alice := want(do("POST", "/users", "/users", creds), http.StatusCreated).json(t)["id"].(string)
+	want(do("POST", "/users", "/users", creds), http.StatusConflict)
+	want(do("POST", "/users", "/users", `{"email":`), http.StatusBadRequest)
+	want(do("POST", "/users", "/users", `{"email":"b@example.com","password":"`+password+`","admin":true}`), http.StatusBadRequest)
+	want(do("POST", "/users", "/users", `{"email":"b@example.com","password":"short"}`), http.StatusBadRequest)
+	want(do("POST", "/users", "/users", creds, "Content-Type", "text/plain"), http.StatusBadRequest)
+	want(do("POST", "/users", "/users", `{"email":"`+strings.Repeat("a", 70<<10)+`"}`), http.StatusRequestEntityTooLarge)
+	want(do("PUT", "/users", "/users", creds), http.StatusMethodNotAllowed)
+	token := want(do("POST", "/sessions", "/sessions", creds), http.StatusOK).json(t)["token"].(string)
+	want(do("POST", "/sessions", "/sessions", `{"email":"alice@example.com","password":"wrong wrong wrong wrong"}`), http.StatusUnauthorized)
+	want(do("DELETE", "/sessions", "/sessions", ""), http.StatusMethodNotAllowed)
+	auth := bearer(token)
+
+	// Keys.
+	want(do("POST", "/api-keys", "/api-keys", ""), http.StatusUnauthorized)
+	want(do("POST", "/api-keys", "/api-keys", "", "Authorization", "Bearer not.a.token"), http.StatusUnauthorized)
+	want(do("POST", "/api-keys", "/api-keys", `{"expires_at":"tomorrow"}`, auth...), http.StatusBadRequest)
+	want(do("POST", "/api-keys", "/api-keys", `{"expires_at":"2001-01-01T00:00:00Z"}`, auth...), http.StatusBadRequest)
+	k1 := want(do("POST", "/api-keys", "/api-keys", `{"name":"ci","expires_at":"2099-01-02T15:04:05Z"}`, auth...), http.StatusCreated).json(t)
+	k2 := want(do("POST", "/api-keys", "/api-keys", "", auth...), http.StatusCreated).json(t)
+	key1, secret1 := k1["api_key"].(string), k1["secret"].(string)
+	key2 := k2["api_key"].(string)
+	page := want(do("GET", "/api-keys", "/api-keys?limit=1", "", auth...), http.StatusOK).json(t)
+	cursor, _ := page["next_cursor"].(string)
+	if cursor == "" {
+		t.Fatalf("GET /api-keys?limit=1 of 2 keys: no next_cursor")
+	}
+	want(do("GET", "/api-keys", "/api-keys?limit=1&cursor="+cursor, "", auth...), http.StatusOK)
+	want(do("GET", "/api-keys", "/api-keys", "", auth...), http.StatusOK)
+	want(do("GET", "/api-keys", "/api-keys?limit=0", "", auth...), http.StatusBadRequest)
+	want(do("GET", "/api-keys", "/api-keys?cursor=bogus", "", auth...), http.StatusBadRequest)
+	want(do("GET", "/api-keys", "/api-keys", ""), http.StatusUnauthorized)
+	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusOK)
+	want(do("GET", "/api-keys/{api_key}", "/api-keys/ak_nope", "", auth...), http.StatusNotFound)
+	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, ""), http.StatusUnauthorized)
+	want(do("PUT", "/api-keys/{api_key}", "/api-keys/"+key1, "{}", auth...), http.StatusMethodNotAllowed)
+	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/ak_nope/regenerate", "", auth...), http.StatusNotFound)
+	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", ""), http.StatusUnauthorized)
+	secret1 = want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", "", auth...), http.StatusOK).json(t)["secret"].(string)
+	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusOK)
+
+	// Validation, both styles and every method documented.
+	for _, m := range []string{"GET", "POST"} {
+		want(do(m, "/validate", "/validate", "", "X-Api-Key", b64(key1), "X-Api-Secret", b64(secret1)), http.StatusOK)
+		want(do(m, "/validate", "/validate", "", "Authorization", "ApiKey "+b64(key1+":"+secret1)), http.StatusOK)
+		want(do(m, "/validate", "/validate", "", "X-Api-Key", b64(key1), "X-Api-Secret", b64("sk_wrong")), http.StatusUnauthorized)
+		want(do(m, "/validate", "/validate", ""), http.StatusUnauthorized)
+	}
+
+	// Revocation.
+	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusNoContent)
+	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusNoContent)
+	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/ak_nope", "", auth...), http.StatusNotFound)
+	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key1, ""), http.StatusUnauthorized)
+	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", "", auth...), http.StatusConflict)
+	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusOK)
+	want(do("GET", "/validate", "/validate", "", "X-Api-Key", b64(key1), "X-Api-Secret", b64(secret1)), http.StatusUnauthorized)
+
+	// A path no route takes.
+	r := ts.do(t, "GET", "/no/such/route", "")
+	want(r, http.StatusNotFound)
+	d.checkResponse(t, "GET /no/such/route 404", "#/components/responses/NoRoute", r)
+
+	// Login throttling.
+	for i := 0; ; i++ {
+		r := do("POST", "/sessions", "/sessions", `{"email":"carol@example.com","password":"wrong wrong wrong wrong"}`)
+		if r.status == http.StatusTooManyRequests {
+			break
+		}
+		want(r, http.StatusUnauthorized)
+		if i == 50 {
+			t.Fatal("50 failed logins and no 429")
+		}
+	}
+
+	// Administration: a non-admin is refused, an admin (created with the
+	// CLI, as the README shows) is not.
+	for _, rt := range []struct{ method, docPath, path string }{
+		{"GET", "/admin/keys", "/admin/keys"},
+		{"DELETE", "/admin/keys/{api_key}", "/admin/keys/" + key2},
+		{"POST", "/admin/users/{id}/disable", "/admin/users/" + alice + "/disable"},
+		{"POST", "/admin/users/{id}/revoke-keys", "/admin/users/" + alice + "/revoke-keys"},
+	} {
+		want(do(rt.method, rt.docPath, rt.path, "", auth...), http.StatusForbidden)
+		want(do(rt.method, rt.docPath, rt.path, ""), http.StatusUnauthorized)
+	}
+	ts.createUser(t, "ops@example.com", true)
+	ts.caughtUp(t)
+	admin := bearer(want(do("POST", "/sessions", "/sessions", `{"email":"ops@example.com","password":"`+password+`"}`), http.StatusOK).json(t)["token"].(string))
+	want(do("GET", "/admin/keys", "/admin/keys", "", admin...), http.StatusOK)
+	want(do("GET", "/admin/keys", "/admin/keys?user="+alice+"&status=active,revoked", "", admin...), http.StatusOK)
+	want(do("GET", "/admin/keys", "/admin/keys?status=bogus", "", admin...), http.StatusBadRequest)
+	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/ak_nope", "", admin...), http.StatusNotFound)
+	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":1}`, admin...), http.StatusBadRequest)
+	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":"`+strings.Repeat("x", 70<<10)+`"}`, admin...), http.StatusRequestEntityTooLarge)
+	want(do("POST", "/api-keys", "/api-keys", "", auth...), http.StatusCreated)
+	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":"leaked"}`, admin...), http.StatusNoContent)
+	want(do("POST", "/admin/users/{id}/revoke-keys", "/admin/users/"+alice+"/revoke-keys", "", admin...), http.StatusOK)
+	want(do("POST", "/admin/users/{id}/revoke-keys", "/admin/users/usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C/revoke-keys", "", admin...), http.StatusNotFound)
+	want(do("POST", "/admin/users/{id}/disable", "/admin/users/usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C/disable", "", admin...), http.StatusNotFound)
+	want(do("POST", "/admin/users/{id}/disable", "/admin/users/"+alice+"/disable", `{"reason":"`+strings.Repeat("x", 501)+`"}`, admin...), http.StatusBadRequest)
+	want(do("POST", "/admin/users/{id}/disable", "/admin/users/"+alice+"/disable", `{"reason":"compromised"}`, admin...), http.StatusNoContent)
+	want(do("GET", "/api-keys", "/api-keys", "", auth...), http.StatusUnauthorized)
+	want(do("GET", "/admin/keys", "/admin/keys?status=revoked", "", admin...), http.StatusOK)
+}
