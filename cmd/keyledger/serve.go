@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -265,21 +264,10 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics listen: %w", err)
-		}
-		s.metricsLn = mln
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metricsHandler)
-		s.metricsHTTP = &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       15 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    16 << 10,
-			ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		if s.metricsHTTP, s.metricsLn, _, err = listenHTTP(cfg.MetricsAddr, mux, nil, 15*time.Second, 30*time.Second, s.Logger); err != nil {
+			return fmt.Errorf("metrics: %w", err)
 		}
 	}
 
@@ -290,43 +278,21 @@ func (s *Server) Open(ctx context.Context) error {
 	if httpsCert != nil {
 		s.certs = append(s.certs, httpsCert)
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP listen: %w", err)
+	var scheme string
+	if s.http, s.listener, scheme, err = listenHTTP(cfg.HTTPAddr, api, tlsConfig, 15*time.Second, 30*time.Second, s.Logger); err != nil {
+		return fmt.Errorf("HTTP: %w", err)
 	}
-	s.listener = ln
-	scheme := "http"
-	if tlsConfig != nil {
-		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
-	}
-	s.http = &http.Server{
-		TLSConfig:         tlsConfig,
-		Handler:           api,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
-	}
+	ln := s.listener
 	started := time.Now()
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	for _, c := range s.certs {
 		s.wg.Go(func() { reloadOnHUP(bg, c, s.Logger.With("component", "tls")) })
 	}
-	s.wg.Go(func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.Logger.Error("HTTP server stopped", "err", err)
-		}
-	})
+	serveHTTP(&s.wg, s.http, ln, s.Logger)
 	if s.metricsHTTP != nil {
 		s.Logger.Info("serving metrics", "http", "http://"+s.metricsLn.Addr().String()+"/metrics")
-		s.wg.Go(func() {
-			if err := s.metricsHTTP.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.Logger.Error("metrics server stopped", "err", err)
-			}
-		})
+		serveHTTP(&s.wg, s.metricsHTTP, s.metricsLn, s.Logger)
 	}
 	s.wg.Go(func() {
 		if err := s.projector.WaitReady(bg); err == nil {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -122,35 +120,17 @@ func (n *Node) Open(ctx context.Context) error {
 		return err
 	}
 	n.cert = cert
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP listen: %w", err)
+	var scheme string
+	if n.http, n.listener, scheme, err = listenHTTP(cfg.HTTPAddr, n.validator.Handler(), tlsConfig, 10*time.Second, 10*time.Second, n.Logger); err != nil {
+		return fmt.Errorf("HTTP: %w", err)
 	}
-	n.listener = ln
-	scheme := "http"
-	if tlsConfig != nil {
-		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
-	}
+	ln := n.listener
 	bg, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	if cert != nil {
 		n.wg.Go(func() { reloadOnHUP(bg, cert, n.Logger.With("component", "tls")) })
 	}
-	n.http = &http.Server{
-		TLSConfig:         tlsConfig,
-		Handler:           n.validator.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(n.Logger.Handler(), slog.LevelWarn),
-	}
-	n.wg.Go(func() {
-		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.Logger.Error("HTTP server stopped", "err", err)
-		}
-	})
+	serveHTTP(&n.wg, n.http, ln, n.Logger)
 	n.Logger.Info("validation node started", "http", scheme+"://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
 		"stream", cfg.Stream, "max_staleness", cfg.MaxStaleness)
 	return nil
