@@ -1,8 +1,10 @@
 // Package bench measures keyledger end to end against embedded servers and
 // compares every number with a baseline measured in the same run on the
 // same machine: raw JetStream publishes for appends, a SHA-256 and a map
-// lookup for validation, a bare net/http handler for /validate, and raw
-// JetStream delivery for revocation propagation. `keyledger bench` runs it.
+// lookup for validation, a bare net/http handler for /validate, raw
+// JetStream delivery for revocation propagation, a raw ordered consumer for
+// replay, and a naive map for the lookup's memory. `keyledger bench` runs
+// it.
 //
 // Every scenario starts its own servers in temporary directories on
 // loopback, and stops every goroutine and removes every directory before it
@@ -63,7 +65,8 @@ type Scenario struct {
 type Result struct {
 	Scenario string `json:"scenario"`
 	Case     string `json:"case"`
-	// Unit is "ops/s", "req/s", "ns/op" or "us" (a latency percentile).
+	// Unit is "ops/s", "req/s", "events/s", "ns/op", "B/key" or "us" (a
+	// latency percentile).
 	Unit     string  `json:"unit"`
 	Value    float64 `json:"value"`
 	Baseline float64 `json:"baseline"`
@@ -173,14 +176,16 @@ func progress(cfg Config, format string, args ...any) {
 }
 
 // Scenarios returns the scenarios this package runs on its own, in order:
-// append, validate, validate-http and revocation. (http-create needs the
-// whole server, which `keyledger bench` brings.)
+// append, validate, validate-http, revocation, replay and memory.
+// (http-create needs the whole server, which `keyledger bench` brings.)
 func Scenarios() []Scenario {
 	return []Scenario{
 		{Name: "append", Doc: "key creations/s through ledger.Service.CreateKey vs raw JetStream publishes", Run: runAppend},
 		{Name: "validate", Doc: "Validator.Validate ns/op vs one SHA-256 and a map lookup", Run: runValidate},
 		{Name: "validate-http", Doc: "/validate over loopback HTTP vs a bare 200 handler", Run: runValidateHTTP},
 		{Name: "revocation", Doc: "revocation propagation to 3 validation nodes vs raw JetStream delivery", Run: runRevocation},
+		{Name: "replay", Doc: "projection rebuild and validation node time to ready, events/s, without and with a checkpoint, vs a raw ordered consumer", Run: runReplay},
+		{Name: "memory", Doc: "heap bytes per key of the validation lookup vs a naive map[string]*record", Run: runMemory},
 	}
 }
 

@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	mrand "math/rand/v2"
+	"runtime"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// memoryGoal is the most heap the validation lookup may hold per key.
+const memoryGoal = 150
+
+// record is the naive baseline's value: the lookup's fields, unpacked.
+type record struct {
+	hash    domain.Hash
+	owner   ulid.ULID
+	expires time.Time
+	revoked time.Time
+	version uint32
+}
+
+// runMemory measures the heap projections.Lookup holds per key at N keys
+// (1M at scale 1), filled in memory by Lookup.Apply of synthetic
+// key.created events (no NATS), grown from empty as validator.Open builds
+// it and presized; and, as the baseline, a naive map[string]*record of the
+// same fields keyed by the formatted API key. Each is the heap delta
+// (runtime.GC, then runtime.ReadMemStats HeapAlloc) across its fill.
+func runMemory(ctx context.Context, cfg Config) ([]Result, error) {
+	n := cfg.N(1_000_000, 1000)
+	rng := mrand.NewChaCha8([32]byte{5})
+	s, err := domain.NewSecret(rng)
+	if err != nil {
+		return nil, err
+	}
+	hash := s.Hash()
+	owners := make([]string, (n+keysPerUser-1)/keysPerUser)
+	for i := range owners {
+		owners[i] = domain.UserIDPrefix + ulid.MustNew(ulid.Timestamp(t0), rng).String()
+	}
+	ids := make([]ulid.ULID, n)
+	for i := range ids {
+		ids[i] = ulid.MustNew(ulid.Timestamp(t0), rng)
+	}
+	fillLookup := func(sizeHint int) (any, error) {
+		l := projections.NewLookup(sizeHint)
+		for i, id := range ids {
+			if i%4096 == 0 && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			var k domain.Key
+			events, err := k.Create(domain.CreateKey{APIKey: domain.APIKeyPrefix + id.String(),
+				UserID: owners[i/keysPerUser], Name: "bench key", SecretHash: hash}, t0)
+			if err != nil {
+				return nil, err
+			}
+			if err := l.Apply(events[0]); err != nil {
+				return nil, err
+			}
+		}
+		if l.Len() != n {
+			return nil, fmt.Errorf("lookup holds %d keys, want %d", l.Len(), n)
+		}
+		return l, nil
+	}
+	fillNaive := func() (any, error) {
+		m := make(map[string]*record)
+		for i, id := range ids {
+			owner := ulid.MustParseStrict(owners[i/keysPerUser][len(domain.UserIDPrefix):])
+			m[domain.APIKeyPrefix+id.String()] = &record{hash: hash, owner: owner}
+		}
+		return m, nil
+	}
+	// perKey returns the heap fill leaves held, per key.
+	perKey := func(fill func() (any, error)) (float64, time.Duration, error) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		held, err := fill()
+		took := time.Since(start)
+		if err != nil {
+			return 0, 0, err
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(held)
+		return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n), took, nil
+	}
+	base, baseTook, err := perKey(fillNaive)
+	if err != nil {
+		return nil, err
+	}
+	var results []Result
+	for _, c := range []struct {
+		name string
+		hint int
+	}{{"Lookup grown", 0}, {"Lookup presized", n}} {
+		v, took, err := perKey(func() (any, error) { return fillLookup(c.hint) })
+		if err != nil {
+			return results, fmt.Errorf("%s: %w", c.name, err)
+		}
+		r := newResult("memory", fmt.Sprintf("%s n=%d", c.name, n), "B/key", v, base,
+			"naive map[string]*record of the same fields, keyed by the API key", n)
+		r.Details["fill_ns/key"] = float64(took.Nanoseconds()) / float64(n)
+		r.Details["baseline_fill_ns/key"] = float64(baseTook.Nanoseconds()) / float64(n)
+		r.Goal = fmt.Sprintf("<= %d B/key", memoryGoal)
+		r.Met = v > 0 && v <= memoryGoal
+		results = append(results, r)
+	}
+	return results, nil
+}
