@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +49,9 @@ type Projector struct {
 	applied   uint64        // stream sequence of the last event handled
 	appliedAt time.Time     // when it was handled
 	target    uint64        // head of the log at start: ready once applied
-	changed   chan struct{} // closed and replaced when applied moves, if anyone waits
+	changed   chan struct{} // closed and replaced once applied reaches wakeAt
 	waiters   int           // WaitFor calls waiting on changed
+	wakeAt    uint64        // the lowest sequence a waiter waits for
 	started   chan struct{} // closed once Start has read the head
 	ready     atomic.Bool   // applied >= target while subscribed: read on every validation
 	sub       *eventstore.Subscription
@@ -134,9 +136,12 @@ func (p *Projector) handle(e domain.Event, err error) {
 	}
 	p.mu.Lock()
 	p.applied, p.appliedAt = e.Sequence, time.Now()
-	if p.waiters > 0 {
+	if p.waiters > 0 && p.applied >= p.wakeAt {
+		// Wake only when some waiter's sequence is reached, not on every
+		// event: during a catch-up of a million events, WaitReady waits.
 		close(p.changed)
 		p.changed = make(chan struct{})
+		p.wakeAt = math.MaxUint64 // the woken re-register their sequences
 	}
 	p.ready.Store(p.sub != nil && p.applied >= p.target)
 	p.mu.Unlock()
@@ -185,6 +190,9 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 		if applied >= seq {
 			p.mu.Unlock()
 			return nil
+		}
+		if p.waiters == 0 || seq < p.wakeAt {
+			p.wakeAt = seq
 		}
 		p.waiters++
 		p.mu.Unlock()
