@@ -10,8 +10,15 @@ import (
 
 // CreateKey makes a new API key for userID and returns it with its secret.
 // The secret is returned only here; the log keeps its SHA-256.
-// Errors: Invalid (name, expiry), Unavailable.
+// Errors: Invalid (name, expiry), Conflict (the user holds the maximum of
+// unrevoked keys), Unavailable.
 func (s *Service) CreateKey(ctx context.Context, userID, name string, expiresAt time.Time) (domain.Key, domain.Secret, error) {
+	// A bound against floods, not a guarantee under concurrent creates: two
+	// racing requests may both pass at the limit.
+	if s.maxKeys > 0 && s.keys.ActiveCount(userID) >= s.maxKeys {
+		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Conflict,
+			"key limit reached: at most %d unrevoked keys per user; revoke one first", s.maxKeys)
+	}
 	secret, err := domain.NewSecret(s.random)
 	if err != nil {
 		return domain.Key{}, domain.Secret{}, err

@@ -53,6 +53,7 @@ type Service struct {
 	now       func() time.Time
 	random    io.Reader
 	wait      time.Duration
+	maxKeys   int
 }
 
 // Config holds a Service's dependencies. All but Logger, Now and Random are
@@ -71,7 +72,13 @@ type Config struct {
 	// show its own write after the log acknowledged it (default 10s); past
 	// it the command reports Unavailable although the write is stored.
 	WaitTimeout time.Duration
+	// MaxKeysPerUser bounds a user's keys that are not revoked (default
+	// DefaultMaxKeysPerUser; negative: no limit).
+	MaxKeysPerUser int
 }
+
+// DefaultMaxKeysPerUser is the default bound on a user's unrevoked keys.
+const DefaultMaxKeysPerUser = 100
 
 // New returns a Service, or an error if a required dependency is missing.
 func New(cfg Config) (*Service, error) {
@@ -81,7 +88,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{log: cfg.Log, progress: cfg.Progress, keys: cfg.Keys, users: cfg.Users,
 		passwords: cfg.Passwords, throttle: cfg.Throttle, logger: cfg.Logger, now: cfg.Now, random: cfg.Random,
-		wait: cfg.WaitTimeout}
+		wait: cfg.WaitTimeout, maxKeys: cfg.MaxKeysPerUser}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -93,6 +100,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.wait <= 0 {
 		s.wait = 10 * time.Second
+	}
+	if s.maxKeys == 0 {
+		s.maxKeys = DefaultMaxKeysPerUser
 	}
 	return s, nil
 }

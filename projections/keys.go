@@ -77,6 +77,20 @@ func (m *Keys) Get(apiKey string) (domain.Key, uint64, bool) {
 	return entry.key, entry.seq, true
 }
 
+// ActiveCount returns how many of a user's keys are not revoked; an
+// expired key counts until it is revoked.
+func (m *Keys) ActiveCount(userID string) int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, id := range m.byUser[userID] {
+		if !m.keys[id].key.Revoked() {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns the number of keys.
 func (m *Keys) Len() int {
 	m.mu.RLock()

@@ -41,6 +41,9 @@ type ServeConfig struct {
 	SigningKeyFile string
 	SessionTTL     time.Duration
 	StartTimeout   time.Duration
+	// MaxKeysPerUser bounds a user's unrevoked keys (0: the default, 100;
+	// negative: no limit).
+	MaxKeysPerUser int
 	// CheckpointInterval is how often the log is checkpointed; negative
 	// disables checkpoints.
 	CheckpointInterval time.Duration
@@ -67,6 +70,7 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SigningKeyFile, "signing-key", "", "Ed25519 PKCS#8 PEM key that signs every event the ledger writes, created if missing (default <data-dir>/ledger-ed25519.pem)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", auth.DefaultTTL, "lifetime of session tokens")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
+	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
 	c.HTTPS.flags(fs, false)
 	c.NATSClient.flags(fs)
@@ -222,7 +226,7 @@ func (s *Server) Open(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	parts, err := openLedger(sctx, nc, ledgerOptions{stream: cfg.Stream, replicas: cfg.Replicas,
-		signingKey: ledgerKey, argon2: cfg.Argon2, logger: s.Logger})
+		signingKey: ledgerKey, argon2: cfg.Argon2, maxKeys: cfg.MaxKeysPerUser, logger: s.Logger})
 	if err != nil {
 		return err
 	}

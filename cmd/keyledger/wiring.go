@@ -31,6 +31,7 @@ type ledgerOptions struct {
 	replicas   int
 	signingKey ed25519.PrivateKey
 	argon2     auth.Argon2Params
+	maxKeys    int
 	logger     *slog.Logger
 }
 
@@ -56,7 +57,7 @@ func openLedger(ctx context.Context, nc *nats.Conn, o ledgerOptions) (*ledgerPar
 		return nil, err
 	}
 	p.service, err = ledger.New(ledger.Config{Log: store, Progress: p.projector, Keys: p.keys, Users: p.users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: o.logger})
+		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: o.logger, MaxKeysPerUser: o.maxKeys})
 	if err != nil {
 		p.projector.Stop()
 		return nil, err
