@@ -185,7 +185,7 @@ func benchLedger(b *testing.B, ctx context.Context, nc *nats.Conn) (*ledger.Serv
 		b.Fatal(err)
 	}
 	svc, err := ledger.New(ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle()})
+		Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -115,7 +115,8 @@ func benchHTTPCreate(ctx context.Context, cfg bench.Config) (_ []bench.Result, e
 	}
 	defer os.RemoveAll(dir)
 	s := &Server{Config: ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
-		CheckpointInterval: -1, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}}, Logger: discardLogger()}
+		CheckpointInterval: -1, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
+		MaxKeysPerUser: -1}, Logger: discardLogger()} // one user creates every key
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()

@@ -122,7 +122,8 @@ func (e *env) ledger(ctx context.Context, nc *nats.Conn) (*ledgerRun, error) {
 		return nil, err
 	}
 	svc, err := ledger.New(ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: slog.New(slog.DiscardHandler)})
+		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: slog.New(slog.DiscardHandler),
+		MaxKeysPerUser: -1}) // benchmarks create many keys for one user
 	if err != nil {
 		return nil, err
 	}

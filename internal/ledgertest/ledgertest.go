@@ -68,7 +68,7 @@ func New(t testing.TB, nc *nats.Conn, opts ...eventstore.Option) *Ledger {
 		t.Fatalf("auth.NewPasswords: %v", err)
 	}
 	svc, err := ledger.New(ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle()})
+		Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1}) // tests create many keys for one user
 	if err != nil {
 		t.Fatalf("ledger.New: %v", err)
 	}
