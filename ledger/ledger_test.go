@@ -18,6 +18,7 @@ import (
 	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/projections"
@@ -62,36 +63,28 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
 	nc := natstest.Connect(t, natstest.RunServer(t))
-	store, err := eventstore.New(ctx, nc, eventstore.WithMemoryStorage())
-	if err != nil {
-		t.Fatalf("eventstore.New: %v", err)
-	}
-	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
-	projector, err := projections.New(store, nil, keys, users, lookup)
-	if err != nil {
-		t.Fatalf("projections.New: %v", err)
-	}
-	if err := projector.Start(ctx); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(projector.Stop)
-	if err := projector.WaitReady(ctx); err != nil {
-		t.Fatalf("WaitReady: %v", err)
-	}
+	l := ledgertest.New(t, nc, eventstore.WithMemoryStorage())
+	e := &env{nc: nc, store: l.Store, projector: l.Projector, keys: l.Keys, users: l.Users, lookup: l.Lookup,
+		clock: &clock{now: t0}}
+	e.svc = e.service(t, 0)
+	return e
+}
+
+// service returns a Service over e's store and read models, on e's clock,
+// with a keys-per-user limit (0: the default).
+func (e *env) service(t *testing.T, maxKeysPerUser int) *ledger.Service {
+	t.Helper()
 	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
 	if err != nil {
 		t.Fatalf("NewPasswords: %v", err)
 	}
-	c := &clock{now: t0}
-	svc, err := ledger.New(ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), Now: c.Now})
+	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users,
+		Passwords: passwords, Throttle: auth.NewThrottle(), Now: e.clock.Now, MaxKeysPerUser: maxKeysPerUser})
 	if err != nil {
 		t.Fatalf("ledger.New: %v", err)
 	}
-	return &env{nc: nc, store: store, projector: projector, keys: keys, users: users, lookup: lookup, clock: c, svc: svc}
+	return svc
 }
 
 func testContext(t *testing.T) context.Context {

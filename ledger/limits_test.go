@@ -4,9 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/ledger"
 )
 
 // TestService_MaxKeysPerUser: past the limit of unrevoked keys a user gets
@@ -14,16 +12,8 @@ import (
 // users are unaffected.
 func TestService_MaxKeysPerUser(t *testing.T) {
 	e := newEnv(t)
-	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const limit = 3
-	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), Now: e.clock.Now, MaxKeysPerUser: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := e.service(t, limit)
 	alice, bob := e.register(t, "alice@example.com"), e.register(t, "bob@example.com")
 	var first domain.Key
 	for i := range limit {
@@ -36,7 +26,7 @@ func TestService_MaxKeysPerUser(t *testing.T) {
 		}
 	}
 	head := e.head(t)
-	_, _, err = svc.CreateKey(testContext(t), alice.ID, "", time.Time{})
+	_, _, err := svc.CreateKey(testContext(t), alice.ID, "", time.Time{})
 	wantKind(t, err, domain.Conflict)
 	if got := e.head(t); got != head {
 		t.Fatalf("a refused create appended events: head %d -> %d", head, got)
