@@ -704,6 +704,7 @@ func newKeyCreated() (domain.Event, error) {
 		UserID:     domain.UserIDPrefix + ulid.Make().String(),
 		Name:       "bench",
 		SecretHash: secret.Hash(),
+		PublicKey:  domain.PublicKey(secret.Hash()),
 	}, time.Now())
 	if err != nil {
 		return domain.Event{}, err

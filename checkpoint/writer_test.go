@@ -79,6 +79,7 @@ func newKeyCreated(t testing.TB) domain.Event {
 		UserID:     domain.UserIDPrefix + ulid.Make().String(),
 		Name:       "test",
 		SecretHash: secret,
+		PublicKey:  domain.PublicKey(secret),
 	}, time.Now())
 	if err != nil {
 		t.Fatalf("Key.Create: %v", err)

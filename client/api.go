@@ -69,24 +69,32 @@ type CreateKeyRequest struct {
 	Name string
 	// ExpiresAt, if set, is when the key stops validating.
 	ExpiresAt *time.Time
+	// SignedOnly makes a key that refuses its secret in headers: only
+	// requests signed with it (see Signer) validate.
+	SignedOnly bool
 }
 
 // CreatedKey is a new API key with its secret, which the API shows only
 // this once.
 type CreatedKey struct {
-	APIKey    string     `json:"api_key"`
-	Secret    string     `json:"secret"`
-	Name      string     `json:"name"`
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
+	APIKey     string     `json:"api_key"`
+	Secret     string     `json:"secret"`
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	SignedOnly bool       `json:"signed_only"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
 }
 
 // Key is an API key as the API lists it, without its secret.
 type Key struct {
-	APIKey              string     `json:"api_key"`
-	Name                string     `json:"name"`
-	Status              string     `json:"status"` // StatusActive, StatusRevoked or StatusExpired
+	APIKey     string `json:"api_key"`
+	Name       string `json:"name"`
+	Status     string `json:"status"` // StatusActive, StatusRevoked or StatusExpired
+	SignedOnly bool   `json:"signed_only"`
+	// CanSign is false for a key made before signed requests existed and
+	// not regenerated since: the log holds no public key for it.
+	CanSign             bool       `json:"can_sign"`
 	CreatedAt           time.Time  `json:"created_at"`
 	ExpiresAt           *time.Time `json:"expires_at"`
 	RevokedAt           *time.Time `json:"revoked_at"`
@@ -165,9 +173,10 @@ func (c *Client) JWKS(ctx context.Context) (JWKS, error) {
 // past) or 401.
 func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (CreatedKey, error) {
 	body := struct {
-		Name      string  `json:"name,omitempty"`
-		ExpiresAt *string `json:"expires_at,omitempty"`
-	}{Name: req.Name}
+		Name       string  `json:"name,omitempty"`
+		ExpiresAt  *string `json:"expires_at,omitempty"`
+		SignedOnly bool    `json:"signed_only,omitempty"`
+	}{Name: req.Name, SignedOnly: req.SignedOnly}
 	if req.ExpiresAt != nil {
 		s := req.ExpiresAt.UTC().Format(time.RFC3339Nano)
 		body.ExpiresAt = &s

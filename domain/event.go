@@ -34,8 +34,25 @@ const (
 // CheckpointAggregate is the aggregate id of the log's checkpoints.
 const CheckpointAggregate = "checkpoint"
 
-// CurrentSchema is the envelope and payload schema written by this code.
+// CurrentSchema is the schema written by this code for event types that
+// have not changed since their first schema. SchemaOf gives the schema of
+// each type.
 const CurrentSchema = 1
+
+// KeySecretSchema is the schema written for key.created and
+// key.secret_regenerated: schema 2 adds the public key that verifies
+// signed requests (and, for key.created, signed_only). Schema 1 events of
+// both types still decode, with no public key.
+const KeySecretSchema = 2
+
+// SchemaOf returns the schema this code writes for an event type.
+func SchemaOf(eventType string) int {
+	switch eventType {
+	case TypeKeyCreated, TypeKeySecretRegenerated:
+		return KeySecretSchema
+	}
+	return CurrentSchema
+}
 
 // ErrUnknownEventType is returned by DecodeEvent for a type (or schema) this
 // code does not know. Readers skip such events instead of failing: a newer
@@ -127,18 +144,47 @@ type EmailReserved struct {
 }
 
 // KeyCreated records a new API key. SecretHash is the SHA-256 of the secret;
-// the secret itself never enters the log.
+// the secret itself never enters the log. PublicKey (schema 2) verifies the
+// key's signed requests; it is zero in schema 1 events. A SignedOnly key
+// refuses its secret sent in headers: only signed requests validate.
 type KeyCreated struct {
+	UserID     string     `json:"user_id"`
+	Name       string     `json:"name,omitempty"`
+	SecretHash Hash       `json:"secret_hash"`
+	PublicKey  PublicKey  `json:"public_key"`
+	SignedOnly bool       `json:"signed_only,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+}
+
+// KeySecretRegenerated records a new secret for a key; the old one stops
+// validating, and so do requests signed with the old key pair. PublicKey is
+// zero in schema 1 events.
+type KeySecretRegenerated struct {
+	SecretHash Hash      `json:"secret_hash"`
+	PublicKey  PublicKey `json:"public_key"`
+}
+
+// keyCreatedV1 and keySecretRegeneratedV1 are the schema 1 payloads: no
+// public key. Decoding them through these types keeps a stray public_key
+// field in an old event from being believed.
+type keyCreatedV1 struct {
 	UserID     string     `json:"user_id"`
 	Name       string     `json:"name,omitempty"`
 	SecretHash Hash       `json:"secret_hash"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 }
 
-// KeySecretRegenerated records a new secret for a key; the old one stops
-// validating.
-type KeySecretRegenerated struct {
+type keySecretRegeneratedV1 struct {
 	SecretHash Hash `json:"secret_hash"`
+}
+
+// upcast turns schema 1 payloads into the current types.
+func (d keyCreatedV1) upcast() KeyCreated {
+	return KeyCreated{UserID: d.UserID, Name: d.Name, SecretHash: d.SecretHash, ExpiresAt: d.ExpiresAt}
+}
+
+func (d keySecretRegeneratedV1) upcast() KeySecretRegenerated {
+	return KeySecretRegenerated{SecretHash: d.SecretHash}
 }
 
 // KeyRevoked records that a key stops validating for good.
@@ -189,6 +235,9 @@ type envelope struct {
 
 // EncodeEvent returns the JSON envelope of e. Time is written in UTC.
 func EncodeEvent(e Event) ([]byte, error) {
+	if e.Schema != SchemaOf(e.Type) {
+		return nil, fmt.Errorf("encode %s: schema %d: %w", e.Type, e.Schema, ErrUnknownEventType)
+	}
 	if err := checkEnvelope(e); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
 	}
@@ -234,9 +283,17 @@ func DecodeEvent(b []byte) (Event, error) {
 	case env.Schema == 1 && env.Type == TypeEmailReserved:
 		data = decodeData[EmailReserved](env.Data)
 	case env.Schema == 1 && env.Type == TypeKeyCreated:
-		data = decodeData[KeyCreated](env.Data)
+		data = decodeOld[keyCreatedV1](env.Data)
+	case env.Schema == 2 && env.Type == TypeKeyCreated:
+		if d, ok := decodeData[KeyCreated](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() {
+			data = d
+		}
 	case env.Schema == 1 && env.Type == TypeKeySecretRegenerated:
-		data = decodeData[KeySecretRegenerated](env.Data)
+		data = decodeOld[keySecretRegeneratedV1](env.Data)
+	case env.Schema == 2 && env.Type == TypeKeySecretRegenerated:
+		if d, ok := decodeData[KeySecretRegenerated](env.Data).(KeySecretRegenerated); ok && !d.PublicKey.IsZero() {
+			data = d
+		}
 	case env.Schema == 1 && env.Type == TypeKeyRevoked:
 		data = decodeData[KeyRevoked](env.Data)
 	case env.Schema == 1 && env.Type == TypeLogCheckpoint:
@@ -262,7 +319,7 @@ func DecodeEvent(b []byte) (Event, error) {
 // written that a reader would reject or skip.
 func checkEnvelope(e Event) error {
 	switch {
-	case e.Schema != CurrentSchema:
+	case e.Schema < 1 || e.Schema > SchemaOf(e.Type):
 		return fmt.Errorf("schema %d: %w", e.Schema, ErrUnknownEventType)
 	case e.ID == "" || e.Aggregate == "" || e.Version == 0 || e.Time.IsZero():
 		return errors.New("incomplete envelope")
@@ -275,9 +332,27 @@ func checkEnvelope(e Event) error {
 // decodeData decodes raw into a T, or returns nil. Unknown fields are
 // ignored: adding an optional field does not bump the schema.
 func decodeData[T EventData](raw json.RawMessage) EventData {
-	var v T
-	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &v) != nil {
+	v, ok := decodePayload[T](raw)
+	if !ok {
 		return nil
 	}
 	return v
+}
+
+// decodeOld decodes a payload of an older schema and upcasts it, or
+// returns nil.
+func decodeOld[T interface{ upcast() U }, U EventData](raw json.RawMessage) EventData {
+	v, ok := decodePayload[T](raw)
+	if !ok {
+		return nil
+	}
+	return v.upcast()
+}
+
+func decodePayload[T any](raw json.RawMessage) (T, bool) {
+	var v T
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &v) != nil {
+		return v, false
+	}
+	return v, true
 }

@@ -34,14 +34,15 @@ func sampleEvents() []domain.Event {
 			Data: domain.EmailReserved{UserID: alice},
 		},
 		{
-			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2C", Type: domain.TypeKeyCreated, Schema: 1, Aggregate: apiKey,
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2C", Type: domain.TypeKeyCreated, Schema: 2, Aggregate: apiKey,
 			Version: 1, Time: at, Actor: alice,
-			Data: domain.KeyCreated{UserID: alice, Name: "ci deploy", SecretHash: secretVectorHash(), ExpiresAt: &expires},
+			Data: domain.KeyCreated{UserID: alice, Name: "ci deploy", SecretHash: secretVectorHash(),
+				PublicKey: domain.PublicKey{0: 0xdd, 31: 0x04}, SignedOnly: true, ExpiresAt: &expires},
 		},
 		{
-			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2D", Type: domain.TypeKeySecretRegenerated, Schema: 1, Aggregate: apiKey,
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2D", Type: domain.TypeKeySecretRegenerated, Schema: 2, Aggregate: apiKey,
 			Version: 2, Time: at.Add(time.Hour), Actor: alice,
-			Data: domain.KeySecretRegenerated{SecretHash: domain.Hash{0: 0x01, 31: 0xff}},
+			Data: domain.KeySecretRegenerated{SecretHash: domain.Hash{0: 0x01, 31: 0xff}, PublicKey: domain.PublicKey{0: 0xee, 31: 0x05}},
 		},
 		{
 			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2E", Type: domain.TypeKeyRevoked, Schema: 1, Aggregate: apiKey,
@@ -81,7 +82,7 @@ func TestEncodeDecodeEvent(t *testing.T) {
 	events := sampleEvents()
 	// Optional fields left out must come back empty, not as zero values.
 	noOptional := events[2]
-	noOptional.Data = domain.KeyCreated{UserID: alice, SecretHash: hashA}
+	noOptional.Data = domain.KeyCreated{UserID: alice, SecretHash: hashA, PublicKey: pubA}
 	revokedNoReason := events[4]
 	revokedNoReason.Data = domain.KeyRevoked{}
 	events = append(events, noOptional, revokedNoReason)
@@ -143,7 +144,8 @@ func TestDecodeEvent_Unknown(t *testing.T) {
 		{"EmptyType", `{"type":"","schema":1,` + rest + `}`},
 		{"MissingType", `{"schema":1,` + rest + `}`},
 		{"TypeCase", `{"type":"Key.Created","schema":1,` + rest + `}`},
-		{"NewerSchema", `{"type":"key.created","schema":2,` + rest + `}`},
+		{"NewerSchema", `{"type":"key.created","schema":3,` + rest + `}`},
+		{"NewerSchemaRevoked", `{"type":"key.revoked","schema":2,` + rest + `}`},
 		{"SchemaZero", `{"type":"key.revoked","schema":0,` + rest + `}`},
 		{"MissingSchema", `{"type":"key.revoked",` + rest + `}`},
 	}
@@ -474,4 +476,120 @@ func TestEncodeEvent_Decodable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVersion2Events decodes the schema-2 key events committed under
+// testdata/events/v2, which added the public key that verifies signed
+// requests. Like TestVersion1Events, it guards the log as written.
+func TestVersion2Events(t *testing.T) {
+	dir := filepath.Join("testdata", "events", "v2")
+	if *update {
+		var v2 []domain.Event
+		for _, e := range sampleEvents() {
+			if e.Schema == 2 {
+				v2 = append(v2, e)
+			}
+		}
+		writeMissingGolden(t, dir, v2)
+	}
+	checks := map[string]func(t *testing.T, e domain.Event){
+		"key.created": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2C", "key.created",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 1, "2026-11-01T10:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.KeyCreated)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeyCreated", e.Data)
+			}
+			checkField(t, "UserID", d.UserID, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			checkField(t, "Name", d.Name, "ci deploy")
+			checkField(t, "SecretHash", hex.EncodeToString(d.SecretHash[:]), secretVectorHashHex)
+			checkField(t, "PublicKey", hex.EncodeToString(d.PublicKey[:]),
+				"dd000000000000000000000000000000000000000000000000000000000000"+"04")
+			checkField(t, "SignedOnly", d.SignedOnly, true)
+			if d.ExpiresAt == nil {
+				t.Fatalf("ExpiresAt: got nil, want 2027-11-01T00:00:00Z")
+			}
+			checkField(t, "ExpiresAt", d.ExpiresAt.UTC().Format(time.RFC3339Nano), "2027-11-01T00:00:00Z")
+		},
+		"key.secret_regenerated": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2D", "key.secret_regenerated",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 2, "2026-11-01T11:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.KeySecretRegenerated)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeySecretRegenerated", e.Data)
+			}
+			checkField(t, "SecretHash", hex.EncodeToString(d.SecretHash[:]),
+				"01000000000000000000000000000000000000000000000000000000000000ff")
+			checkField(t, "PublicKey", hex.EncodeToString(d.PublicKey[:]),
+				"ee000000000000000000000000000000000000000000000000000000000000"+"05")
+		},
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(checks) {
+		t.Errorf("got %d frozen files, want %d (one per check)", len(files), len(checks))
+	}
+	for typ, check := range checks {
+		t.Run(typ, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(dir, typ+".json"))
+			if err != nil {
+				t.Fatalf("got %v, want the frozen event (create it once with go test -update)", err)
+			}
+			e, err := domain.DecodeEvent(b)
+			if err != nil {
+				t.Fatalf("DecodeEvent: got %v, want nil", err)
+			}
+			checkField(t, "Schema", e.Schema, 2)
+			check(t, e)
+		})
+	}
+}
+
+// TestDecodeEvent_Schema1KeyEvents: schema 1 key events decode with no
+// public key, even if a field of that name was slipped into one; schema 2
+// events without one are refused.
+func TestDecodeEvent_Schema1KeyEvents(t *testing.T) {
+	const pub = `"public_key":"dd00000000000000000000000000000000000000000000000000000000000004"`
+	const hash = `"secret_hash":"e22c10f4e56a5a7d73c4d42ed6730fe0f8bb312d26f40d189f2d367ed3317f03"`
+	env := func(typ string, schema int, data string) []byte {
+		return []byte(fmt.Sprintf(`{"id":"x","type":%q,"schema":%d,"aggregate":%q,"version":1,"time":"2026-11-01T00:00:00Z","actor":%q,"data":{%s}}`,
+			typ, schema, apiKey, alice, data))
+	}
+	t.Run("V1StrayPublicKey", func(t *testing.T) {
+		e, err := domain.DecodeEvent(env(domain.TypeKeyCreated, 1, `"user_id":"`+alice+`",`+hash+`,"signed_only":true,`+pub))
+		if err != nil {
+			t.Fatalf("got %v, want nil", err)
+		}
+		d := e.Data.(domain.KeyCreated)
+		if !d.PublicKey.IsZero() || d.SignedOnly {
+			t.Errorf("got public key %x, signed_only %v, want none from a schema 1 event", d.PublicKey, d.SignedOnly)
+		}
+		e, err = domain.DecodeEvent(env(domain.TypeKeySecretRegenerated, 1, hash+`,`+pub))
+		if err != nil {
+			t.Fatalf("got %v, want nil", err)
+		}
+		if d := e.Data.(domain.KeySecretRegenerated); !d.PublicKey.IsZero() {
+			t.Errorf("got public key %x, want none from a schema 1 event", d.PublicKey)
+		}
+	})
+	t.Run("V2WithoutPublicKey", func(t *testing.T) {
+		for _, b := range [][]byte{
+			env(domain.TypeKeyCreated, 2, `"user_id":"`+alice+`",`+hash),
+			env(domain.TypeKeySecretRegenerated, 2, hash),
+			env(domain.TypeKeySecretRegenerated, 2, hash+`,"public_key":"abcd"`),
+		} {
+			if e, err := domain.DecodeEvent(b); err == nil {
+				t.Errorf("DecodeEvent(%s): got %+v, want an error", b, e)
+			}
+		}
+	})
+	t.Run("EncodeOnlyCurrent", func(t *testing.T) {
+		e := keyCreated(t0, domain.KeyCreated{SecretHash: hashA})
+		e.ID, e.Schema = "x", 1
+		if b, err := domain.EncodeEvent(e); err == nil {
+			t.Errorf("EncodeEvent of a schema 1 key.created: got %s, want an error", b)
+		}
+	})
 }

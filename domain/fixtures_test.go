@@ -24,6 +24,9 @@ var (
 
 	hashA = domain.Hash{0xaa, 0x01}
 	hashB = domain.Hash{0xbb, 0x02}
+
+	pubA = domain.PublicKey{0xa1, 0x01}
+	pubB = domain.PublicKey{0xb1, 0x02}
 )
 
 const (
@@ -51,8 +54,11 @@ func keyCreated(at time.Time, d domain.KeyCreated) domain.Event {
 	if d.UserID == "" {
 		d.UserID = alice
 	}
+	if d.PublicKey.IsZero() {
+		d.PublicKey = pubA
+	}
 	return domain.Event{
-		Type: domain.TypeKeyCreated, Schema: domain.CurrentSchema, Aggregate: apiKey,
+		Type: domain.TypeKeyCreated, Schema: domain.KeySecretSchema, Aggregate: apiKey,
 		Version: 1, Time: at, Actor: d.UserID, Data: d,
 	}
 }
@@ -65,11 +71,12 @@ func keyRevoked(version uint64, at time.Time) domain.Event {
 	}
 }
 
-// keyRegenerated is alice giving apiKey the secret hashed to h.
+// keyRegenerated is alice giving apiKey the secret hashed to h, with public
+// key pubB.
 func keyRegenerated(version uint64, at time.Time, h domain.Hash) domain.Event {
 	return domain.Event{
-		Type: domain.TypeKeySecretRegenerated, Schema: domain.CurrentSchema, Aggregate: apiKey,
-		Version: version, Time: at, Actor: alice, Data: domain.KeySecretRegenerated{SecretHash: h},
+		Type: domain.TypeKeySecretRegenerated, Schema: domain.KeySecretSchema, Aggregate: apiKey,
+		Version: version, Time: at, Actor: alice, Data: domain.KeySecretRegenerated{SecretHash: h, PublicKey: pubB},
 	}
 }
 

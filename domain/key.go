@@ -29,6 +29,8 @@ type Key struct {
 	UserID              string
 	Name                string
 	SecretHash          Hash
+	PublicKey           PublicKey // verifies signed requests; zero for keys from before them
+	SignedOnly          bool      // the secret itself is refused: only signed requests validate
 	CreatedAt           time.Time
 	ExpiresAt           time.Time // zero: never expires
 	SecretRegeneratedAt time.Time // zero: never regenerated
@@ -77,6 +79,7 @@ func (k *Key) Apply(e Event) error {
 			return fmt.Errorf("apply %s to %s: key exists", e.Type, e.Aggregate)
 		}
 		k.APIKey, k.UserID, k.Name, k.SecretHash, k.CreatedAt = e.Aggregate, d.UserID, d.Name, d.SecretHash, e.Time
+		k.PublicKey, k.SignedOnly = d.PublicKey, d.SignedOnly
 		if d.ExpiresAt != nil {
 			k.ExpiresAt = d.ExpiresAt.UTC()
 		}
@@ -84,7 +87,7 @@ func (k *Key) Apply(e Event) error {
 		if !k.Exists() || k.Revoked() {
 			return fmt.Errorf("apply %s to %s: key missing or revoked", e.Type, e.Aggregate)
 		}
-		k.SecretHash, k.SecretRegeneratedAt = d.SecretHash, e.Time
+		k.SecretHash, k.PublicKey, k.SecretRegeneratedAt = d.SecretHash, d.PublicKey, e.Time
 	case KeyRevoked:
 		if !k.Exists() || k.Revoked() {
 			return fmt.Errorf("apply %s to %s: key missing or revoked", e.Type, e.Aggregate)
@@ -103,6 +106,8 @@ type CreateKey struct {
 	UserID     string    // the owner
 	Name       string    // optional label
 	SecretHash Hash      // SHA-256 of the new secret
+	PublicKey  PublicKey // the new secret's PublicKey(APIKey)
+	SignedOnly bool      // refuse the secret in headers; accept only signed requests
 	ExpiresAt  time.Time // zero: never
 }
 
@@ -119,13 +124,14 @@ func (k *Key) Create(cmd CreateKey, now time.Time) ([]Event, error) {
 	if !ValidUserID(cmd.UserID) {
 		return nil, Errorf(Invalid, "malformed owner id")
 	}
-	if cmd.SecretHash == (Hash{}) {
-		return nil, Errorf(Invalid, "missing secret hash")
+	if cmd.SecretHash == (Hash{}) || cmd.PublicKey.IsZero() {
+		return nil, Errorf(Invalid, "missing secret hash or public key")
 	}
 	if err := ValidateKeyName(cmd.Name); err != nil {
 		return nil, err
 	}
-	d := KeyCreated{UserID: cmd.UserID, Name: cmd.Name, SecretHash: cmd.SecretHash}
+	d := KeyCreated{UserID: cmd.UserID, Name: cmd.Name, SecretHash: cmd.SecretHash, PublicKey: cmd.PublicKey,
+		SignedOnly: cmd.SignedOnly}
 	if !cmd.ExpiresAt.IsZero() {
 		if !cmd.ExpiresAt.After(now) {
 			return nil, Errorf(Invalid, "expires_at must be in the future")
@@ -166,12 +172,16 @@ func (k *Key) RevokeAsAdmin(actor, reason string, now time.Time) ([]Event, error
 }
 
 // RegenerateSecret returns the events that replace the key's secret with
-// the one hashed to newHash, on behalf of userID. It returns NotFound for a
-// missing key or one userID does not own, and Conflict for a revoked or
-// expired key.
-func (k *Key) RegenerateSecret(userID string, newHash Hash, now time.Time) ([]Event, error) {
+// the one hashed to newHash and its public key with newPublic, on behalf of
+// userID. It returns NotFound for a missing key or one userID does not
+// own, Conflict for a revoked or expired key, and Invalid for a missing
+// hash or public key.
+func (k *Key) RegenerateSecret(userID string, newHash Hash, newPublic PublicKey, now time.Time) ([]Event, error) {
 	if err := k.checkOwner(userID); err != nil {
 		return nil, err
+	}
+	if newHash == (Hash{}) || newPublic.IsZero() {
+		return nil, Errorf(Invalid, "missing secret hash or public key")
 	}
 	switch k.StatusAt(now) {
 	case StatusRevoked:
@@ -179,14 +189,15 @@ func (k *Key) RegenerateSecret(userID string, newHash Hash, now time.Time) ([]Ev
 	case StatusExpired:
 		return nil, Errorf(Conflict, "key has expired")
 	}
-	return k.record(k.APIKey, userID, now, KeySecretRegenerated{SecretHash: newHash})
+	return k.record(k.APIKey, userID, now, KeySecretRegenerated{SecretHash: newHash, PublicKey: newPublic})
 }
 
-// CheckSecret reports whether secret is the key's current secret and the
-// key is active at now. The hash comparison takes constant time.
+// CheckSecret reports whether secret is the key's current secret, the key
+// is active at now, and it is not signed-only. The hash comparison takes
+// constant time.
 func (k *Key) CheckSecret(secret Secret, now time.Time) bool {
 	match := SecretMatches(k.SecretHash, secret)
-	return match && k.Exists() && k.StatusAt(now) == StatusActive
+	return match && k.Exists() && !k.SignedOnly && k.StatusAt(now) == StatusActive
 }
 
 // SecretMatches reports whether secret hashes to stored: one SHA-256 and a
@@ -207,7 +218,7 @@ func (k *Key) checkOwner(userID string) error {
 // checks it applies.
 func (k *Key) record(apiKey, actor string, now time.Time, d EventData) ([]Event, error) {
 	e := Event{
-		Type: d.EventType(), Schema: CurrentSchema, Aggregate: apiKey,
+		Type: d.EventType(), Schema: SchemaOf(d.EventType()), Aggregate: apiKey,
 		Version: k.Version + 1, Time: now.UTC(), Actor: actor, Prev: k.LastHash, Data: d,
 	}
 	probe := *k

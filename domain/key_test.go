@@ -77,12 +77,12 @@ func revoke(userID string, now time.Time) func(*domain.Key) ([]domain.Event, err
 }
 
 func regenerate(userID string, h domain.Hash, now time.Time) func(*domain.Key) ([]domain.Event, error) {
-	return func(k *domain.Key) ([]domain.Event, error) { return k.RegenerateSecret(userID, h, now) }
+	return func(k *domain.Key) ([]domain.Event, error) { return k.RegenerateSecret(userID, h, pubB, now) }
 }
 
 func TestKey_Create(t *testing.T) {
 	cmd := func(edit func(*domain.CreateKey)) domain.CreateKey {
-		c := domain.CreateKey{APIKey: apiKey, UserID: alice, Name: "ci deploy", SecretHash: hashA}
+		c := domain.CreateKey{APIKey: apiKey, UserID: alice, Name: "ci deploy", SecretHash: hashA, PublicKey: pubA}
 		if edit != nil {
 			edit(&c)
 		}
@@ -405,11 +405,11 @@ func TestKey_CheckSecret(t *testing.T) {
 				}
 			}
 		}
-		apply(k.Create(domain.CreateKey{APIKey: apiKey, UserID: alice, SecretHash: right.Hash()}, t0))
+		apply(k.Create(domain.CreateKey{APIKey: apiKey, UserID: alice, SecretHash: right.Hash(), PublicKey: pubA}, t0))
 		if got := k.CheckSecret(right, t0); !got {
 			t.Errorf("after create: got %v, want %v", got, true)
 		}
-		apply(k.RegenerateSecret(alice, wrong.Hash(), t1))
+		apply(k.RegenerateSecret(alice, wrong.Hash(), pubB, t1))
 		if got := k.CheckSecret(right, t1); got {
 			t.Errorf("old secret after regenerate: got %v, want %v", got, false)
 		}
@@ -469,7 +469,7 @@ func TestKey_Apply(t *testing.T) {
 			keyRevoked(3, t2),
 		)
 		want := domain.Key{
-			APIKey: apiKey, UserID: alice, Name: "ci", SecretHash: hashB,
+			APIKey: apiKey, UserID: alice, Name: "ci", SecretHash: hashB, PublicKey: pubB,
 			CreatedAt: t0, ExpiresAt: t2, SecretRegeneratedAt: t1, RevokedAt: t2, Version: 3,
 		}
 		if !k.CreatedAt.Equal(want.CreatedAt) {
@@ -527,5 +527,16 @@ func TestValidateKeyName(t *testing.T) {
 				t.Errorf("kind: got %v, want %v", domain.KindOf(err), domain.Invalid)
 			}
 		})
+	}
+}
+
+func TestKey_CheckSecretSignedOnly(t *testing.T) {
+	right := secretFrom(t, 7)
+	k := givenKey(t, keyCreated(t0, domain.KeyCreated{SecretHash: right.Hash(), SignedOnly: true}))
+	if k.CheckSecret(right, t1) {
+		t.Errorf("signed-only key: got the secret accepted, want refused")
+	}
+	if !k.SignedOnly || k.PublicKey != pubA {
+		t.Errorf("got SignedOnly %v, PublicKey %x, want true, %x", k.SignedOnly, k.PublicKey, pubA)
 	}
 }

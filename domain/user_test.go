@@ -277,7 +277,7 @@ func TestUser_DisableEnable(t *testing.T) {
 func TestKey_RevokeAsAdmin(t *testing.T) {
 	var k domain.Key
 	const owner = "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A"
-	created, err := k.Create(domain.CreateKey{APIKey: "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", UserID: owner, SecretHash: domain.Hash{1}}, t0)
+	created, err := k.Create(domain.CreateKey{APIKey: "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", UserID: owner, SecretHash: domain.Hash{1}, PublicKey: domain.PublicKey{1}}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ const MaxBodyBytes = 64 << 10
 type Ledger interface {
 	RegisterUser(ctx context.Context, email, password string) (domain.User, error)
 	Login(ctx context.Context, email, password string) (domain.User, error)
-	CreateKey(ctx context.Context, userID, name string, expiresAt time.Time) (domain.Key, domain.Secret, error)
+	CreateKeyWith(ctx context.Context, cmd domain.CreateKey) (domain.Key, domain.Secret, error)
 	ListKeys(userID string, limit int, cursor string) ([]domain.Key, string, error)
 	GetKey(userID, apiKey string) (domain.Key, error)
 	RevokeKey(ctx context.Context, userID, apiKey string) error

@@ -9,23 +9,27 @@ import (
 )
 
 type createKeyRequest struct {
-	Name      string  `json:"name"`
-	ExpiresAt *string `json:"expires_at"`
+	Name       string  `json:"name"`
+	ExpiresAt  *string `json:"expires_at"`
+	SignedOnly bool    `json:"signed_only"`
 }
 
 type createKeyResponse struct {
-	APIKey    string     `json:"api_key"`
-	Secret    string     `json:"secret"`
-	Name      string     `json:"name"`
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
+	APIKey     string     `json:"api_key"`
+	Secret     string     `json:"secret"`
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	SignedOnly bool       `json:"signed_only"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
 }
 
 type keyResponse struct {
 	APIKey              string     `json:"api_key"`
 	Name                string     `json:"name"`
 	Status              string     `json:"status"`
+	SignedOnly          bool       `json:"signed_only"`
+	CanSign             bool       `json:"can_sign"`
 	CreatedAt           time.Time  `json:"created_at"`
 	ExpiresAt           *time.Time `json:"expires_at"`
 	RevokedAt           *time.Time `json:"revoked_at"`
@@ -51,6 +55,7 @@ func timePtr(t time.Time) *time.Time {
 
 func (a *API) keyView(k domain.Key) keyResponse {
 	return keyResponse{APIKey: k.APIKey, Name: k.Name, Status: string(k.StatusAt(a.ledger.Now())),
+		SignedOnly: k.SignedOnly, CanSign: !k.PublicKey.IsZero(),
 		CreatedAt: k.CreatedAt, ExpiresAt: timePtr(k.ExpiresAt), RevokedAt: timePtr(k.RevokedAt),
 		SecretRegeneratedAt: timePtr(k.SecretRegeneratedAt)}
 }
@@ -72,7 +77,8 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		}
 		expires = t
 	}
-	k, secret, err := a.ledger.CreateKey(r.Context(), userIDFrom(r.Context()), req.Name, expires)
+	k, secret, err := a.ledger.CreateKeyWith(r.Context(), domain.CreateKey{UserID: userIDFrom(r.Context()), Name: req.Name,
+		ExpiresAt: expires, SignedOnly: req.SignedOnly})
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return
@@ -80,7 +86,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Location", "/api-keys/"+k.APIKey)
 	writeJSON(w, http.StatusCreated, createKeyResponse{APIKey: k.APIKey, Secret: secret.Reveal(), Name: k.Name,
-		Status: string(k.StatusAt(a.ledger.Now())), CreatedAt: k.CreatedAt, ExpiresAt: timePtr(k.ExpiresAt)})
+		Status: string(k.StatusAt(a.ledger.Now())), SignedOnly: k.SignedOnly, CreatedAt: k.CreatedAt, ExpiresAt: timePtr(k.ExpiresAt)})
 }
 
 // listKeys: GET /api-keys?limit=&cursor= -> 200 the caller's keys, newest

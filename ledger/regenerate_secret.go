@@ -15,8 +15,12 @@ func (s *Service) RegenerateSecret(ctx context.Context, userID, apiKey string) (
 	if err != nil {
 		return domain.Secret{}, err
 	}
+	public, err := secret.PublicKey(apiKey)
+	if err != nil {
+		return domain.Secret{}, err
+	}
 	err = s.updateKey(ctx, apiKey, func(k *domain.Key) ([]domain.Event, error) {
-		return k.RegenerateSecret(userID, secret.Hash(), s.now())
+		return k.RegenerateSecret(userID, secret.Hash(), public, s.now())
 	})
 	if err != nil {
 		return domain.Secret{}, err

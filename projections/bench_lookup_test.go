@@ -59,7 +59,8 @@ func benchSecrets(b *testing.B, rng *rand.ChaCha8, n int) []domain.Secret {
 // domain records it.
 func benchKeyCreated(b *testing.B, apiKey, userID string, hash domain.Hash) domain.Event {
 	var k domain.Key
-	events, err := k.Create(domain.CreateKey{APIKey: apiKey, UserID: userID, Name: "bench key", SecretHash: hash}, benchNow)
+	events, err := k.Create(domain.CreateKey{APIKey: apiKey, UserID: userID, Name: "bench key", SecretHash: hash,
+		PublicKey: domain.PublicKey(hash)}, benchNow)
 	if err != nil {
 		b.Fatalf("Create: %v", err)
 	}

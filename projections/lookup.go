@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"crypto/subtle"
 	"math"
 	"strings"
 	"sync"
@@ -12,8 +13,9 @@ import (
 )
 
 // Lookup is the validation read model: for each key only what validation
-// needs (owner, secret hash, revoked, expiry), packed so that a validation
-// node holds millions of keys in memory (about 100 bytes a key). Events are
+// needs (owner, secret hash, public key, revoked, signed-only, expiry),
+// packed so that a validation node holds millions of keys in memory (about
+// 140 bytes a key). Events are
 // folded through domain.Key.Apply like every other model, by unpacking the
 // entry, applying, and packing it again. It is safe for concurrent use.
 type Lookup struct {
@@ -27,15 +29,33 @@ type Lookup struct {
 	disabled map[ulid.ULID]struct{} // users whose keys must not validate
 }
 
-// lookupEntry is a key, packed. Times are Unix milliseconds rounded up
+// lookupEntry is a key, packed. Expiry is in Unix milliseconds rounded up
 // (an expiry never comes early), noTime for none.
+//
+// hash keeps the first 128 bits of the secret's SHA-256: finding a secret
+// that matches them still takes 2^128 hashes, the strength of the Ed25519
+// keys beside it, and the 16 bytes saved pay for most of the public key.
 type lookupEntry struct {
-	hash    domain.Hash
+	hash    [hashPrefix]byte
+	public  domain.PublicKey
 	owner   ulid.ULID
 	expires int64
-	revoked int64
 	version uint32
+	flags   uint8
 }
+
+// hashPrefix is how many bytes of a secret's SHA-256 the lookup keeps.
+const hashPrefix = 16
+
+// Entry flags.
+const (
+	flagRevoked uint8 = 1 << iota
+	flagSignedOnly
+)
+
+// revokedMark stands for a revocation time when a packed key is unpacked:
+// the lookup keeps only that the key is revoked.
+var revokedMark = time.Unix(1, 0).UTC()
 
 // NewLookup returns an empty Lookup; sizeHint preallocates for that many
 // keys.
@@ -141,9 +161,44 @@ type Result struct {
 
 // Check validates a key and its secret at now. Whether the key is known or
 // not, it costs one map lookup, one SHA-256 and one constant-time compare.
+// A signed-only key refuses its secret ("signed_only").
 func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Result {
-	var entry lookupEntry
-	found, ownerDisabled := false, false
+	entry, found, ownerDisabled := l.find(apiKey)
+	h := secret.Hash() // on the zero entry too
+	match := subtle.ConstantTimeCompare(h[:hashPrefix], entry.hash[:]) == 1 && !secret.IsZero()
+	switch {
+	case !found:
+		return Result{Reason: "unknown_key"}
+	case !match:
+		return Result{Reason: "wrong_secret"}
+	case entry.flags&flagSignedOnly != 0:
+		return Result{Reason: "signed_only"}
+	}
+	return entry.usable(now, ownerDisabled)
+}
+
+// Signer returns the public key that verifies apiKey's signed requests at
+// now, and a Result: OK when the key exists, is active, its owner is not
+// disabled and it has a public key ("no_public_key": a key from before
+// signed requests, never regenerated since). The caller verifies the
+// signature with the key; the algorithm is always Ed25519.
+func (l *Lookup) Signer(apiKey string, now time.Time) (domain.PublicKey, Result) {
+	entry, found, ownerDisabled := l.find(apiKey)
+	switch {
+	case !found:
+		return domain.PublicKey{}, Result{Reason: "unknown_key"}
+	case entry.public.IsZero():
+		return domain.PublicKey{}, Result{Reason: "no_public_key"}
+	}
+	res := entry.usable(now, ownerDisabled)
+	if !res.OK {
+		return domain.PublicKey{}, res
+	}
+	return entry.public, res
+}
+
+// find returns a key's entry and whether its owner is disabled.
+func (l *Lookup) find(apiKey string) (entry lookupEntry, found, ownerDisabled bool) {
 	if id, ok := parseID(domain.APIKeyPrefix, apiKey); ok && domain.ValidAPIKey(apiKey) {
 		l.mu.RLock()
 		entry, found = l.get(id)
@@ -152,25 +207,31 @@ func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Resul
 		}
 		l.mu.RUnlock()
 	}
-	match := domain.SecretMatches(entry.hash, secret) // on the zero entry too
-	switch {
-	case !found:
-		return Result{Reason: "unknown_key"}
-	case !match:
-		return Result{Reason: "wrong_secret"}
-	}
-	if st := domain.StatusAt(entry.revoked != noTime, unixTime(entry.expires), now); st != domain.StatusActive {
+	return entry, found, ownerDisabled
+}
+
+// usable checks what remains once the credentials are right: status at now
+// and the owner.
+func (e lookupEntry) usable(now time.Time, ownerDisabled bool) Result {
+	if st := domain.StatusAt(e.flags&flagRevoked != 0, unixTime(e.expires), now); st != domain.StatusActive {
 		return Result{Reason: string(st)}
 	}
 	if ownerDisabled {
 		return Result{Reason: "user_disabled"}
 	}
-	return Result{OK: true, UserID: domain.UserIDPrefix + entry.owner.String(), Reason: "ok"}
+	return Result{OK: true, UserID: domain.UserIDPrefix + e.owner.String(), Reason: "ok"}
 }
 
+// unpack rebuilds the parts of a Key that Apply needs: the secret hash
+// comes back with its kept prefix only, a revocation as revokedMark.
 func (e lookupEntry) unpack(apiKey string) domain.Key {
-	return domain.Key{APIKey: apiKey, UserID: domain.UserIDPrefix + e.owner.String(), SecretHash: e.hash,
-		ExpiresAt: unixTime(e.expires), RevokedAt: unixTime(e.revoked), Version: uint64(e.version)}
+	k := domain.Key{APIKey: apiKey, UserID: domain.UserIDPrefix + e.owner.String(), PublicKey: e.public,
+		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(e.expires), Version: uint64(e.version)}
+	copy(k.SecretHash[:], e.hash[:])
+	if e.flags&flagRevoked != 0 {
+		k.RevokedAt = revokedMark
+	}
+	return k
 }
 
 func pack(k domain.Key) (lookupEntry, error) {
@@ -178,8 +239,15 @@ func pack(k domain.Key) (lookupEntry, error) {
 	if !ok {
 		return lookupEntry{}, errMalformedOwner(k)
 	}
-	return lookupEntry{hash: k.SecretHash, owner: owner, expires: unixMilli(k.ExpiresAt),
-		revoked: unixMilli(k.RevokedAt), version: uint32(k.Version)}, nil
+	e := lookupEntry{public: k.PublicKey, owner: owner, expires: unixMilli(k.ExpiresAt), version: uint32(k.Version)}
+	copy(e.hash[:], k.SecretHash[:hashPrefix])
+	if k.Revoked() {
+		e.flags |= flagRevoked
+	}
+	if k.SignedOnly {
+		e.flags |= flagSignedOnly
+	}
+	return e, nil
 }
 
 func parseID(prefix, s string) (ulid.ULID, bool) {

@@ -29,15 +29,16 @@ func newAPIKey() string { return domain.APIKeyPrefix + ulid.Make().String() }
 func newUserID() string { return domain.UserIDPrefix + ulid.Make().String() }
 
 func keyCreated(apiKey, userID string, seq uint64) domain.Event {
-	return domain.Event{Type: domain.TypeKeyCreated, Schema: domain.CurrentSchema, Aggregate: apiKey,
+	return domain.Event{Type: domain.TypeKeyCreated, Schema: domain.KeySecretSchema, Aggregate: apiKey,
 		Version: 1, Time: t0, Actor: userID, Sequence: seq,
-		Data: domain.KeyCreated{UserID: userID, Name: "key " + apiKey[len(apiKey)-4:], SecretHash: domain.Hash{0x01}}}
+		Data: domain.KeyCreated{UserID: userID, Name: "key " + apiKey[len(apiKey)-4:], SecretHash: domain.Hash{0x01},
+			PublicKey: domain.PublicKey{0x01}}}
 }
 
 func keyRegenerated(apiKey, userID string, version, seq uint64, h domain.Hash) domain.Event {
-	return domain.Event{Type: domain.TypeKeySecretRegenerated, Schema: domain.CurrentSchema, Aggregate: apiKey,
+	return domain.Event{Type: domain.TypeKeySecretRegenerated, Schema: domain.KeySecretSchema, Aggregate: apiKey,
 		Version: version, Time: t0.Add(time.Duration(version) * time.Minute), Actor: userID, Sequence: seq,
-		Data: domain.KeySecretRegenerated{SecretHash: h}}
+		Data: domain.KeySecretRegenerated{SecretHash: h, PublicKey: domain.PublicKey{0x02}}}
 }
 
 func keyRevoked(apiKey, userID string, version, seq uint64) domain.Event {

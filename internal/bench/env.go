@@ -207,7 +207,7 @@ func fillLog(ctx context.Context, store *eventstore.Store, n, workers int) (*key
 				apiKey := domain.APIKeyPrefix + ulid.MustNew(ulid.Timestamp(t0), rng).String()
 				var k domain.Key
 				events, err := k.Create(domain.CreateKey{APIKey: apiKey, UserID: owner, Name: "bench key",
-					SecretHash: ks.hashes[i%len(ks.hashes)]}, t0)
+					SecretHash: ks.hashes[i%len(ks.hashes)], PublicKey: domain.PublicKey(ks.hashes[i%len(ks.hashes)])}, t0)
 				if err == nil {
 					_, err = store.Append(ctx, eventstore.Pending{Event: events[0]})
 				}

@@ -55,7 +55,7 @@ func runMemory(ctx context.Context, cfg Config) ([]Result, error) {
 			}
 			var k domain.Key
 			events, err := k.Create(domain.CreateKey{APIKey: domain.APIKeyPrefix + id.String(),
-				UserID: owners[i/keysPerUser], Name: "bench key", SecretHash: hash}, t0)
+				UserID: owners[i/keysPerUser], Name: "bench key", SecretHash: hash, PublicKey: domain.PublicKey(hash)}, t0)
 			if err != nil {
 				return nil, err
 			}

@@ -1,0 +1,109 @@
+package projections_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/projections"
+)
+
+func lookupSecret(t *testing.T, b byte) domain.Secret {
+	t.Helper()
+	s, err := domain.NewSecret(bytes.NewReader(bytes.Repeat([]byte{b}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestLookup_CheckAndSigner(t *testing.T) {
+	user := newUserID()
+	secret, other := lookupSecret(t, 1), lookupSecret(t, 2)
+	pub := domain.PublicKey{0x0a, 31: 0x0b}
+	created := func(apiKey string, signedOnly bool) domain.Event {
+		e := keyCreated(apiKey, user, 1)
+		d := e.Data.(domain.KeyCreated)
+		d.SecretHash, d.PublicKey, d.SignedOnly = secret.Hash(), pub, signedOnly
+		e.Data = d
+		return e
+	}
+	plain, signedOnly, revoked, legacy := newAPIKey(), newAPIKey(), newAPIKey(), newAPIKey()
+	l := projections.NewLookup(0)
+	legacyEvent := created(legacy, false)
+	d := legacyEvent.Data.(domain.KeyCreated)
+	d.PublicKey = domain.PublicKey{} // as decoded from a schema 1 event
+	legacyEvent.Data = d
+	for _, e := range []domain.Event{created(plain, false), created(signedOnly, true), created(revoked, false),
+		keyRevoked(revoked, user, 2, 4), legacyEvent} {
+		if err := l.Apply(e); err != nil {
+			t.Fatalf("Apply %s: %v", e.Type, err)
+		}
+	}
+	now := t0.Add(time.Hour)
+	checks := []struct {
+		name, apiKey string
+		secret       domain.Secret
+		want         string
+	}{
+		{"Plain", plain, secret, "ok"},
+		{"WrongSecret", plain, other, "wrong_secret"},
+		{"ZeroSecret", plain, domain.Secret{}, "wrong_secret"},
+		{"SignedOnly", signedOnly, secret, "signed_only"},
+		{"SignedOnlyWrongSecret", signedOnly, other, "wrong_secret"},
+		{"Revoked", revoked, secret, "revoked"},
+		{"Unknown", newAPIKey(), secret, "unknown_key"},
+		{"LegacyKey", legacy, secret, "ok"},
+	}
+	for _, tc := range checks {
+		t.Run("Check/"+tc.name, func(t *testing.T) {
+			res := l.Check(tc.apiKey, tc.secret, now)
+			if res.Reason != tc.want || res.OK != (tc.want == "ok") {
+				t.Errorf("got %+v, want reason %s", res, tc.want)
+			}
+			if res.OK && res.UserID != user {
+				t.Errorf("UserID: got %v, want %v", res.UserID, user)
+			}
+		})
+	}
+	signers := []struct {
+		name, apiKey string
+		want         string
+	}{
+		{"Plain", plain, "ok"},
+		{"SignedOnly", signedOnly, "ok"},
+		{"Revoked", revoked, "revoked"},
+		{"Unknown", newAPIKey(), "unknown_key"},
+		{"LegacyKey", legacy, "no_public_key"},
+	}
+	for _, tc := range signers {
+		t.Run("Signer/"+tc.name, func(t *testing.T) {
+			got, res := l.Signer(tc.apiKey, now)
+			if res.Reason != tc.want || res.OK != (tc.want == "ok") {
+				t.Errorf("got %+v, want reason %s", res, tc.want)
+			}
+			if res.OK && got != pub {
+				t.Errorf("public key: got %x, want %x", got, pub)
+			}
+			if !res.OK && !got.IsZero() {
+				t.Errorf("public key of a refused key: got %x, want none", got)
+			}
+		})
+	}
+	t.Run("RegenerateReplacesPublicKey", func(t *testing.T) {
+		if err := l.Apply(keyRegenerated(plain, user, 2, 9, other.Hash())); err != nil {
+			t.Fatal(err)
+		}
+		got, res := l.Signer(plain, now)
+		if !res.OK || got != (domain.PublicKey{0x02}) {
+			t.Errorf("got %x, %+v, want the regenerated public key", got, res)
+		}
+		if res := l.Check(plain, secret, now); res.OK {
+			t.Errorf("old secret after regenerate: got %+v, want refused", res)
+		}
+		if res := l.Check(plain, other, now); !res.OK {
+			t.Errorf("new secret: got %+v, want ok", res)
+		}
+	})
+}
