@@ -24,12 +24,22 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 	return id, ok
 }
 
-// ValidateRequest validates the credentials of an HTTP request: headers
-// x-api-key: base64(api_key) and x-api-secret: base64(secret), or
-// Authorization: ApiKey base64(api_key:secret). It returns the identity,
-// the reason (for logs and metrics only), and ErrUnauthorized, ErrNotReady
-// or ErrStale.
+// ValidateRequest validates the credentials of an HTTP request that this
+// process received: headers x-api-key: base64(api_key) and x-api-secret:
+// base64(secret), or Authorization: ApiKey base64(api_key:secret), or a
+// signature (Signature-Input and Signature, see ValidateSigned; then the
+// body is read, up to MaxSignedBody, to check its digest, and r.Body
+// replaced with a copy). It returns the identity, the reason (for logs and
+// metrics only), and ErrUnauthorized, ErrNotReady or ErrStale.
 func (v *Validator) ValidateRequest(r *http.Request) (Identity, string, error) {
+	if isSigned(r.Header) {
+		body, err := readSignedBody(r)
+		if err != nil {
+			v.metrics.outcome("malformed_signature")
+			return Identity{}, "malformed_signature", ErrUnauthorized
+		}
+		return v.ValidateSigned(r.Header, v.target(r), body, true)
+	}
 	apiKey, secret, err := domain.ParseCredentials(r.Header.Get("X-Api-Key"), r.Header.Get("X-Api-Secret"), r.Header.Get("Authorization"))
 	if err != nil {
 		v.metrics.outcome("malformed")
@@ -73,12 +83,12 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 func (v *Validator) ValidateHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if r.ContentLength != 0 {
-			// The body is never read: close rather than wait for a body a
+		if r.ContentLength != 0 && !isSigned(r.Header) {
+			// The body is not read: close rather than wait for a body a
 			// proxy announced but never sends.
 			w.Header().Set("Connection", "close")
 		}
-		id, reason, err := v.ValidateRequest(r)
+		id, reason, err := v.validateForwarded(w, r)
 		if err != nil {
 			v.refuse(w, reason, err)
 			return
@@ -87,6 +97,41 @@ func (v *Validator) ValidateHandler() http.Handler {
 		w.Header().Set(HeaderKey, id.APIKey)
 		writeJSON(w, http.StatusOK, id)
 	})
+}
+
+// validateForwarded validates what /validate is asked about. Plain
+// credentials are read from the headers. A signed request is the original
+// request a forward-auth proxy describes in X-Forwarded-Method, -Proto,
+// -Host and -Uri, or, without them, the request itself. Its body is
+// checked when one comes along (Traefik's forwardBody, or a direct call);
+// when a proxy sends none, the signed Content-Digest ("none" if the
+// signature covers no body) is answered in X-Keyledger-Content-Digest, for
+// the upstream to check with CheckForwardedBody.
+func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (Identity, string, error) {
+	if !isSigned(r.Header) {
+		return v.ValidateRequest(r)
+	}
+	t, forwarded := forwardedTarget(r)
+	if !forwarded {
+		return v.ValidateRequest(r)
+	}
+	if r.ContentLength != 0 {
+		body, err := readSignedBody(r)
+		if err != nil {
+			v.metrics.outcome("malformed_signature")
+			return Identity{}, "malformed_signature", ErrUnauthorized
+		}
+		return v.ValidateSigned(r.Header, t, body, true)
+	}
+	id, reason, err := v.ValidateSigned(r.Header, t, nil, false)
+	if err == nil {
+		digest := r.Header.Get("Content-Digest")
+		if digest == "" {
+			digest = noBody
+		}
+		w.Header().Set(digestHeader, digest)
+	}
+	return id, reason, err
 }
 
 // Handler serves a validation node: /validate, /healthz, /readyz (200 with

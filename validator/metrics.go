@@ -17,7 +17,9 @@ type metrics struct {
 
 // reasons are the validation outcomes; a counter each, created up front
 // so the hot path does no label lookup.
-var reasons = []string{"ok", "unknown_key", "wrong_secret", "revoked", "expired", "user_disabled", "malformed", "not_ready", "stale"}
+var reasons = []string{"ok", "unknown_key", "wrong_secret", "revoked", "expired", "user_disabled", "malformed", "not_ready", "stale",
+	"signed_only", "no_public_key", "malformed_signature", "signature_expired", "digest_mismatch", "bad_signature", "replayed",
+	"replay_cache_full"}
 
 func newMetrics(v *Validator) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry(), byReason: make(map[string]prometheus.Counter)}

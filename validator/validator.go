@@ -15,6 +15,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,9 @@ type options struct {
 	interval     time.Duration
 	now          func() time.Time
 	stream       string
+	window       time.Duration
+	replaySize   int
+	origin       *url.URL
 }
 
 // WithMaxStaleness sets how long the node keeps answering after it last
@@ -147,6 +151,7 @@ type Validator struct {
 	logger    *slog.Logger
 	opts      options
 	metrics   *metrics
+	replays   *replayCache
 
 	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
 	reconnects   atomic.Uint64
@@ -166,7 +171,8 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.Log == nil || cfg.Projector == nil || cfg.Lookup == nil {
 		return nil, errors.New("validator: need a log, a projector and a lookup")
 	}
-	o := options{maxStaleness: DefaultMaxStaleness, now: time.Now, stream: eventstore.DefaultStream}
+	o := options{maxStaleness: DefaultMaxStaleness, now: time.Now, stream: eventstore.DefaultStream,
+		window: DefaultSignatureWindow, replaySize: DefaultReplayCacheSize}
 	for _, opt := range cfg.Options {
 		if err := opt(&o); err != nil {
 			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
@@ -178,8 +184,10 @@ func New(cfg Config) (*Validator, error) {
 	if o.interval >= o.maxStaleness {
 		return nil, domain.Errorf(domain.Invalid, "validator: check interval %v must be shorter than the staleness bound %v", o.interval, o.maxStaleness)
 	}
+	// A signature is acceptable from window before its created time to
+	// window after it: remember each for at least that long.
 	v := &Validator{log: cfg.Log, projector: cfg.Projector, lookup: cfg.Lookup, conn: cfg.Conn,
-		logger: cfg.Logger, opts: o}
+		logger: cfg.Logger, opts: o, replays: newReplayCache(2*o.window, o.replaySize)}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
 	}

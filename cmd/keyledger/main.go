@@ -23,6 +23,7 @@ Usage:
   keyledger audit <command>     verify, replay and query the event log (verify, replay, state, pubkey)
   keyledger admin <command>     revoke keys, disable users, bootstrap admins, straight against NATS
   keyledger healthcheck [flags] probe /readyz or /healthz of a running serve or validator (container health checks)
+  keyledger sign [flags] URL    print the headers of a request signed with an API key's secret, for curl -H @file
   keyledger bench [flags]       measure throughput and latency against embedded servers, with baselines
   keyledger help                show this help
 
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runHealthcheck(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "sign":
+		err = runSign(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,216 @@
+package validator
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keyledger/keyledger/httpsig"
+)
+
+// DefaultSignatureWindow is how far a signed request's created time may be
+// from the node's clock, either way.
+const DefaultSignatureWindow = 5 * time.Minute
+
+// MaxSignedBody bounds the body read to check a signed request's
+// Content-Digest; a larger body is refused.
+const MaxSignedBody = 1 << 20
+
+// WithSignatureWindow sets how far a signed request's created time may be
+// from the node's clock, either way (default 5 minutes). A signature is
+// never accepted past its expires, nor more than the window after created.
+func WithSignatureWindow(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 || d > time.Hour {
+			return errors.New("signature window must be positive and at most an hour")
+		}
+		o.window = d
+		return nil
+	}
+}
+
+// WithReplayCacheSize bounds how many signed requests the node remembers
+// to refuse their replays (default DefaultReplayCacheSize). When it is
+// full, new signed requests are refused until old ones age out.
+func WithReplayCacheSize(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return errors.New("replay cache size must be positive")
+		}
+		o.replaySize = n
+		return nil
+	}
+}
+
+// WithOrigin sets the scheme and authority that clients address, e.g.
+// "https://api.example.com", for the @target-uri of the signed requests
+// ValidateRequest and Middleware check. By default they come from the
+// connection (https when it is TLS) and the Host header; behind a proxy
+// that terminates TLS, set it.
+func WithOrigin(origin string) Option {
+	return func(o *options) error {
+		u, err := url.Parse(origin)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return errors.New("origin must be scheme://host[:port], like https://api.example.com")
+		}
+		o.origin = u
+		return nil
+	}
+}
+
+// isSigned reports whether a request carries a signature.
+func isSigned(h http.Header) bool {
+	return len(h.Values("Signature-Input")) > 0 || len(h.Values("Signature")) > 0
+}
+
+// ValidateSigned checks a signed request (RFC 9421, profile keyledger-v1):
+// h are its header fields and t its method and target; body is its exact
+// body when bodyKnown, else its Content-Digest is trusted as signed and
+// must be checked by whoever holds the body. The signature must verify
+// with the public key the log holds for its keyid (always Ed25519: the
+// algorithm comes from the key, never from the request); created must be
+// within the window of the node's clock and the signature not expired; the
+// x-api-key header, if sent, must name the same key, and no secret may
+// travel with it; and each (keyid, nonce) is accepted once on this node.
+// It returns the identity, the reason (for logs and metrics only), and
+// ErrUnauthorized, ErrNotReady or ErrStale.
+func (v *Validator) ValidateSigned(h http.Header, t httpsig.Target, body []byte, bodyKnown bool) (Identity, string, error) {
+	id, reason, err := v.validateSigned(h, t, body, bodyKnown)
+	v.metrics.outcome(reason)
+	return id, reason, err
+}
+
+func (v *Validator) validateSigned(h http.Header, t httpsig.Target, body []byte, bodyKnown bool) (Identity, string, error) {
+	if err := v.check(); err != nil {
+		if errors.Is(err, ErrStale) {
+			return Identity{}, "stale", err
+		}
+		return Identity{}, "not_ready", err
+	}
+	sig, err := httpsig.ParseFor(h, t)
+	if err != nil {
+		return Identity{}, "malformed_signature", ErrUnauthorized
+	}
+	if !v.signedHeadersOK(h, sig.KeyID) {
+		return Identity{}, "malformed_signature", ErrUnauthorized
+	}
+	now := v.opts.now()
+	window := v.opts.window
+	if sig.Created.After(now.Add(window)) || now.Sub(sig.Created) > window || !now.Before(sig.Expires) {
+		return Identity{}, "signature_expired", ErrUnauthorized
+	}
+	public, res := v.lookup.Signer(sig.KeyID, now)
+	if !res.OK {
+		return Identity{}, res.Reason, ErrUnauthorized
+	}
+	if bodyKnown {
+		if err := sig.CheckBody(body); err != nil {
+			return Identity{}, "digest_mismatch", ErrUnauthorized
+		}
+	}
+	if !sig.Verify(ed25519.PublicKey(public[:])) {
+		return Identity{}, "bad_signature", ErrUnauthorized
+	}
+	switch v.replays.add(sig.KeyID, sig.Nonce, now) {
+	case replaySeen:
+		return Identity{}, "replayed", ErrUnauthorized
+	case replayFull:
+		v.logger.Warn("replay cache full: refusing signed requests until entries age out", "size", v.opts.replaySize)
+		return Identity{}, "replay_cache_full", ErrUnauthorized
+	}
+	return Identity{APIKey: sig.KeyID, UserID: res.UserID}, "ok", nil
+}
+
+// signedHeadersOK checks the credential headers beside a signature: no
+// secret, and an x-api-key, if any, naming the signing key.
+func (v *Validator) signedHeadersOK(h http.Header, keyID string) bool {
+	if h.Get("X-Api-Secret") != "" {
+		return false
+	}
+	if scheme, _, _ := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " "); strings.EqualFold(scheme, "apikey") {
+		return false
+	}
+	values := h.Values("X-Api-Key")
+	switch len(values) {
+	case 0:
+		return true
+	case 1:
+		raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(values[0]))
+		return err == nil && string(raw) == keyID
+	}
+	return false
+}
+
+// target returns the Target of a request this node received directly.
+func (v *Validator) target(r *http.Request) httpsig.Target {
+	t := httpsig.TargetOf(r)
+	if v.opts.origin != nil {
+		t.Scheme, t.Authority = v.opts.origin.Scheme, v.opts.origin.Host
+	}
+	return t
+}
+
+// forwardedTarget returns the original request a forward-auth proxy asks
+// about, from X-Forwarded-Method, -Proto, -Host and -Uri (Traefik sends
+// them all; nginx must be told to, see docs/forward-auth.md). ok is false
+// when they are absent: the request is then its own target.
+func forwardedTarget(r *http.Request) (httpsig.Target, bool) {
+	uri := r.Header.Get("X-Forwarded-Uri")
+	if uri == "" {
+		return httpsig.Target{}, false
+	}
+	return httpsig.Target{Method: r.Header.Get("X-Forwarded-Method"), Scheme: r.Header.Get("X-Forwarded-Proto"),
+		Authority: r.Header.Get("X-Forwarded-Host"), RequestURI: uri}, true
+}
+
+// readSignedBody reads a body for its digest check and puts a copy back
+// for whoever reads the request next. It fails for a body over
+// MaxSignedBody.
+func readSignedBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxSignedBody+1))
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > MaxSignedBody {
+		return nil, errors.New("signed request body too large")
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return body, nil
+}
+
+// digestHeader is where /validate passes on the Content-Digest a signature
+// covered, for the upstream to check against the body it receives, when
+// the proxy did not send the body along.
+const digestHeader = "X-Keyledger-Content-Digest"
+
+// noBody is digestHeader's value when the signature covered no
+// Content-Digest: the body must be empty.
+const noBody = "none"
+
+// CheckForwardedBody is for an upstream behind a forward-auth proxy that
+// does not send bodies to /validate (nginx auth_request): it checks the
+// body the upstream received against the X-Keyledger-Content-Digest value
+// that /validate answered with ("none": the body must be empty).
+// Failures wrap httpsig.ErrDigest or httpsig.ErrMalformed.
+func CheckForwardedBody(digest string, body []byte) error {
+	if digest == noBody || digest == "" {
+		if len(body) > 0 {
+			return fmt.Errorf("%w: body not covered by the signature", httpsig.ErrDigest)
+		}
+		return nil
+	}
+	return httpsig.CheckContentDigest(digest, body)
+}
