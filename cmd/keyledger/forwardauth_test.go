@@ -25,6 +25,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -80,8 +81,8 @@ func TestForwardAuth_TraefikSemantics(t *testing.T) {
 	}}
 	chain := &traefikForwardAuth{
 		address:             "http://" + env.node.HTTPAddr() + "/validate",
-		authRequestHeaders:  []string{"Authorization", "X-Api-Key", "X-Api-Secret"},
-		authResponseHeaders: []string{validator.HeaderUser, validator.HeaderKey},
+		authRequestHeaders:  []string{"Authorization", "X-Api-Key", "X-Api-Secret", "Signature-Input", "Signature", "Content-Digest", "Content-Type"},
+		authResponseHeaders: []string{validator.HeaderUser, validator.HeaderKey, "X-Keyledger-Content-Digest"},
 		client: &http.Client{
 			// A new connection for every auth request, as nginx does: on a
 			// reused one the node's header size limit was seen to let a
@@ -196,6 +197,32 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 			h = append(h, name, strings.Repeat("b", 7000))
 		}
 		wantIdentity(t, send(t, "GET", base+"/hello", "", h...))
+	})
+	t.Run("Signed", func(t *testing.T) {
+		body := `{"amount":100}`
+		signer, err := client.NewSigner(env.key.key, env.key.secret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest("POST", base+"/orders?x=1", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if err := signer.SignRequest(req, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		h := []string{}
+		for _, name := range []string{"X-Api-Key", "Content-Type", "Content-Digest", "Signature-Input", "Signature"} {
+			h = append(h, name, req.Header.Get(name))
+		}
+		s := wantIdentity(t, send(t, "POST", base+"/orders?x=1", body, h...))
+		if s.Digest != req.Header.Get("Content-Digest") || !s.DigestOK {
+			t.Fatalf("the app got digest %q (matches body: %v), want the signed %q", s.Digest, s.DigestOK, req.Header.Get("Content-Digest"))
+		}
+		refuse := send(t, "POST", base+"/orders?x=1", body, h...)
+		wantStatus(t, refuse, http.StatusUnauthorized)
+		refused(t, refuse)
 	})
 	t.Run("SpoofedIdentityReplaced", func(t *testing.T) {
 		h := append(apiKeyAuth(env.key), validator.HeaderUser, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C",
@@ -356,6 +383,10 @@ type seenRequest struct {
 	APISecret     string `json:"api_secret"`
 	BodyLen       int    `json:"body_len"`
 	BodySHA256    string `json:"body_sha256"`
+	// Digest is X-Keyledger-Content-Digest, and DigestOK whether the body
+	// matches it (validator.CheckForwardedBody).
+	Digest   string `json:"digest"`
+	DigestOK bool   `json:"digest_ok"`
 }
 
 func startEchoApp(t *testing.T) *echoApp {
@@ -380,6 +411,8 @@ func startEchoApp(t *testing.T) *echoApp {
 			Authorization: r.Header.Get("Authorization"),
 			APIKey:        r.Header.Get("X-Api-Key"), APISecret: r.Header.Get("X-Api-Secret"),
 			BodyLen: len(body), BodySHA256: hex.EncodeToString(sum[:]),
+			Digest:   r.Header.Get("X-Keyledger-Content-Digest"),
+			DigestOK: validator.CheckForwardedBody(r.Header.Get("X-Keyledger-Content-Digest"), body) == nil,
 		})
 	}))
 	t.Cleanup(app.Close)

@@ -50,6 +50,7 @@ type ServeConfig struct {
 	HTTPS              HTTPSConfig
 	NATSClient         NATSClientConfig
 	NATSTLS            EmbeddedTLSConfig
+	Signed             SignedRequestsConfig
 	// Argon2 overrides the password hashing cost (zero: the default); tests
 	// lower it.
 	Argon2 auth.Argon2Params
@@ -75,6 +76,7 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	c.HTTPS.flags(fs, false)
 	c.NATSClient.flags(fs)
 	c.NATSTLS.flags(fs)
+	c.Signed.flags(fs)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -248,7 +250,7 @@ func (s *Server) Open(ctx context.Context) error {
 		}
 	}
 	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
-		Logger: s.Logger.With("component", "validator")})
+		Logger: s.Logger.With("component", "validator"), Options: cfg.Signed.options()})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ type NodeConfig struct {
 	StartTimeout time.Duration
 	HTTPS        HTTPSConfig
 	NATSClient   NATSClientConfig
+	Signed       SignedRequestsConfig
 }
 
 func (c *NodeConfig) flags(fs *flag.FlagSet) {
@@ -43,6 +44,7 @@ func (c *NodeConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
 	c.HTTPS.flags(fs, true)
 	c.NATSClient.flags(fs)
+	c.Signed.flags(fs)
 }
 
 func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
@@ -97,6 +99,7 @@ func (n *Node) Open(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	opts := []validator.Option{validator.WithStream(cfg.Stream), validator.WithMaxStaleness(cfg.MaxStaleness)}
+	opts = append(opts, cfg.Signed.options()...)
 	if cfg.FailOpen {
 		opts = append(opts, validator.WithFailOpen())
 	}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readmeBlocks returns the fenced code blocks of one README section,
+// keyed by their language, in order.
+func readmeBlocks(t *testing.T, heading string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## "+heading+"\n")
+	if !ok {
+		t.Fatalf("README has no section %q", heading)
+	}
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	blocks := map[string][]string{}
+	for {
+		_, rest, ok := strings.Cut(section, "\n```")
+		if !ok {
+			return blocks
+		}
+		lang, rest, _ := strings.Cut(rest, "\n")
+		body, after, ok := strings.Cut(rest, "\n```")
+		if !ok {
+			t.Fatalf("README section %q: unterminated code block", heading)
+		}
+		blocks[lang] = append(blocks[lang], body+"\n")
+		section = after
+	}
+}
+
+// requireTools fails under CI, or skips, when a command the README uses is
+// missing.
+func requireTools(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := exec.LookPath(name); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required under CI: %v", name, err)
+			}
+			t.Skipf("%s not installed: %v", name, err)
+		}
+	}
+}
+
+// TestREADME_SignedRequests runs the README's "Signed requests" shell block
+// verbatim (only the server's address changed) with sh, keyledger sign
+// and curl, and its Go program with go run, against the real serve.
+func TestREADME_SignedRequests(t *testing.T) {
+	requireTools(t, "sh", "curl", "sed", "base64", "go")
+	ts := startServer(t, t.TempDir())
+	defer ts.close(t)
+	blocks := readmeBlocks(t, "Signed requests")
+	if len(blocks["sh"]) != 1 || len(blocks["go"]) != 1 {
+		t.Fatalf("got %d sh and %d go blocks, want one of each", len(blocks["sh"]), len(blocks["go"]))
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	t.Run("Shell", func(t *testing.T) {
+		script := strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.base)
+		cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
+		cmd.Dir = root
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+		}
+		want := []string{
+			`^401$`,
+			`^X-Api-Key: [A-Za-z0-9+/=]+$`,
+			`^Content-Type: application/json$`,
+			`^Content-Digest: sha-256=:[A-Za-z0-9+/=]+:$`,
+			`^Signature-Input: sig1=\("@method" "@target-uri" "content-type" "content-digest"\);created=\d+;expires=\d+;keyid="ak_[0-9A-Z]{26}";nonce="[^"]+";alg="ed25519";tag="keyledger-v1"$`,
+			`^Signature: sig1=:[A-Za-z0-9+/=]+:$`,
+			`^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}"\}$`,
+			`^401$`,
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != len(want) {
+			t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), out.String())
+		}
+		for i, w := range want {
+			if !regexp.MustCompile(w).MatchString(lines[i]) {
+				t.Errorf("line %d: got %q, want %s", i+1, lines[i], w)
+			}
+		}
+		if strings.Contains(out.String(), "sk_") || strings.Contains(errOut.String(), "sk_") {
+			t.Errorf("the secret appears in the output")
+		}
+	})
+
+	t.Run("Go", func(t *testing.T) {
+		ts.register(t, "carol@example.com", "correct horse battery staple")
+		token := ts.login(t, "carol@example.com", "correct horse battery staple")
+		k := ts.createKey(t, token, `{"signed_only":true}`)
+		dir, err := os.MkdirTemp(root, ".readme-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(blocks["go"][0]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, "go", "run", "./"+filepath.Base(dir))
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "B="+ts.base, "KEY="+k.key, "KEYLEDGER_API_SECRET="+k.secret)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go run: %v\n%s", err, out)
+		}
+		want := regexp.MustCompile(`^200 \{"api_key":"` + k.key + `","user_id":"usr_[0-9A-Z]{26}"\}$`)
+		if got := strings.TrimSpace(string(out)); !want.MatchString(got) {
+			t.Errorf("got %q, want %s", got, want)
+		}
+	})
+}
