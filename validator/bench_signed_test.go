@@ -115,4 +115,3 @@ func BenchmarkValidateSigned(b *testing.B) {
 		}
 	})
 }
-
