@@ -182,6 +182,7 @@ func Scenarios() []Scenario {
 	return []Scenario{
 		{Name: "append", Doc: "key creations/s through ledger.Service.CreateKey vs raw JetStream publishes", Run: runAppend},
 		{Name: "validate", Doc: "Validator.Validate ns/op vs one SHA-256 and a map lookup", Run: runValidate},
+		{Name: "validate-signed", Doc: "a signed request's check (RFC 9421, Ed25519) ns/op vs one bare ed25519.Verify; plain validation beside it", Run: runValidateSigned},
 		{Name: "validate-http", Doc: "/validate over loopback HTTP vs a bare 200 handler", Run: runValidateHTTP},
 		{Name: "revocation", Doc: "revocation propagation to 3 validation nodes vs raw JetStream delivery", Run: runRevocation},
 		{Name: "replay", Doc: "projection rebuild and validation node time to ready, events/s, without and with a checkpoint, vs a raw ordered consumer", Run: runReplay},
