@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/eventstore"
 )
 
 // CreateKey makes a new API key for userID and returns it with its secret.
@@ -13,29 +12,48 @@ import (
 // Errors: Invalid (name, expiry), Conflict (the user holds the maximum of
 // unrevoked keys), Unavailable.
 func (s *Service) CreateKey(ctx context.Context, userID, name string, expiresAt time.Time) (domain.Key, domain.Secret, error) {
-	// A bound against floods, not a guarantee under concurrent creates: two
-	// racing requests may both pass at the limit.
-	if s.maxKeys > 0 && s.keys.ActiveCount(userID) >= s.maxKeys {
-		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Conflict,
-			"key limit reached: at most %d unrevoked keys per user; revoke one first", s.maxKeys)
-	}
-	secret, err := domain.NewSecret(s.random)
+	return s.CreateKeyWith(ctx, userID, name, expiresAt, Preset{})
+}
+
+// CreateKeyWith is CreateKey with the key id, its secret and the event id
+// taken from p (its zero fields drawn). Once a run with p has stored its
+// event, a run with the same p appends nothing and returns that key and
+// secret: the key exists, is userID's, and its secret hashes as p's does.
+// Errors: as CreateKey, and Conflict for p's key id held otherwise.
+func (s *Service) CreateKeyWith(ctx context.Context, userID, name string, expiresAt time.Time, p Preset) (domain.Key, domain.Secret, error) {
+	p, err := s.fill(p)
 	if err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}
-	apiKey := s.newID(domain.APIKeyPrefix)
-	var k domain.Key
-	events, err := k.Create(domain.CreateKey{APIKey: apiKey, UserID: userID, Name: name,
-		SecretHash: secret.Hash(), ExpiresAt: expiresAt}, s.now())
+	err = s.update(ctx, domain.CategoryKey, p.APIKey, func() ([]domain.Event, uint64, error) {
+		k, seq, _ := s.keys.Get(p.APIKey)
+		if k.Exists() {
+			if k.UserID == userID && domain.SecretMatches(k.SecretHash, p.Secret) {
+				return nil, seq, nil // created by an earlier run with p
+			}
+			return nil, 0, domain.Errorf(domain.Conflict, "key already exists")
+		}
+		// A bound against floods, not a guarantee under concurrent creates:
+		// two racing requests may both pass at the limit.
+		if s.maxKeys > 0 && s.keys.ActiveCount(userID) >= s.maxKeys {
+			return nil, 0, domain.Errorf(domain.Conflict,
+				"key limit reached: at most %d unrevoked keys per user; revoke one first", s.maxKeys)
+		}
+		events, err := k.Create(domain.CreateKey{APIKey: p.APIKey, UserID: userID, Name: name,
+			SecretHash: p.Secret.Hash(), ExpiresAt: expiresAt}, s.now())
+		return p.withIDs(events), seq, err
+	})
 	if err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}
-	if err := s.appendAndWait(ctx, eventstore.Pending{Event: events[0]}); err != nil {
-		return domain.Key{}, domain.Secret{}, err
-	}
-	created, _, ok := s.keys.Get(apiKey)
+	created, _, ok := s.keys.Get(p.APIKey)
 	if !ok {
-		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Internal, "created key %s not in read model", apiKey)
+		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Internal, "created key %s not in read model", p.APIKey)
 	}
-	return created, secret, nil
+	if created.UserID != userID {
+		// p was used before for another owner, within the duplicate
+		// window: JetStream dropped this append as a repeat of that one.
+		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Conflict, "key already exists")
+	}
+	return created, p.Secret, nil
 }
