@@ -25,6 +25,9 @@ var statusOf = map[domain.Kind]int{
 	domain.Unavailable:  http.StatusServiceUnavailable,
 	domain.Internal:     http.StatusInternalServerError,
 	domain.Forbidden:    http.StatusForbidden,
+
+	domain.IdempotencyKeyReused: http.StatusUnprocessableEntity,
+	domain.IdempotencyKeyInUse:  http.StatusConflict,
 }
 
 // StatusOf returns the HTTP status for an error's kind.
