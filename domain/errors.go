@@ -37,6 +37,12 @@ const (
 	Unavailable Kind = "unavailable"
 	// Forbidden is a caller who is known but may not do this.
 	Forbidden Kind = "forbidden"
+	// IdempotencyKeyReused is an idempotency key sent again with a
+	// different request (body, path, method or caller) than its first.
+	IdempotencyKeyReused Kind = "idempotency_key_reused"
+	// IdempotencyKeyInUse is an idempotency key whose first request is
+	// still running; retrying later gets its outcome.
+	IdempotencyKeyInUse Kind = "idempotency_key_in_use"
 )
 
 // Error is the error type of keyledger. Message is safe to show to a client;

@@ -25,6 +25,9 @@ var statusOf = map[domain.Kind]int{
 	domain.Unavailable:  http.StatusServiceUnavailable,
 	domain.Internal:     http.StatusInternalServerError,
 	domain.Forbidden:    http.StatusForbidden,
+
+	domain.IdempotencyKeyReused: http.StatusUnprocessableEntity,
+	domain.IdempotencyKeyInUse:  http.StatusConflict,
 }
 
 // StatusOf returns the HTTP status for an error's kind.
@@ -72,16 +75,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // rejecting unknown fields, trailing data, other content types and bodies
 // over MaxBodyBytes. An empty body leaves dst as is when allowEmpty.
 func readJSON(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool) error {
-	if r.ContentLength > MaxBodyBytes {
-		return domain.Errorf(domain.TooLarge, "request body exceeds %d bytes", MaxBodyBytes)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return domain.Errorf(domain.TooLarge, "request body exceeds %d bytes", MaxBodyBytes)
-	}
+	body, err := readBody(w, r)
 	if err != nil {
-		return domain.Errorf(domain.Invalid, "could not read request body")
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if allowEmpty {
@@ -104,6 +100,23 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool) 
 		return domain.Errorf(domain.Invalid, "request body must be a single JSON object")
 	}
 	return nil
+}
+
+// readBody reads a request body of at most MaxBodyBytes. Errors: TooLarge,
+// Invalid.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, domain.Errorf(domain.TooLarge, "request body exceeds %d bytes", MaxBodyBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, domain.Errorf(domain.TooLarge, "request body exceeds %d bytes", MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, domain.Errorf(domain.Invalid, "could not read request body")
+	}
+	return body, nil
 }
 
 // jsonProblem describes a decoding error without echoing the input.

@@ -14,6 +14,7 @@ import (
 	"github.com/keyledger/keyledger/api"
 	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -23,13 +24,17 @@ const MaxBodyBytes = 64 << 10
 // Ledger is what the HTTP API needs of the use cases. See package ledger
 // for the error kinds each method returns.
 type Ledger interface {
-	RegisterUser(ctx context.Context, email, password string) (domain.User, error)
+	// NewPreset draws the identifiers a command runs with when its request
+	// carries an Idempotency-Key; the commands take them from a Preset
+	// (zero fields: drawn afresh).
+	NewPreset() (ledger.Preset, error)
+	RegisterUserWith(ctx context.Context, email, password string, p ledger.Preset) (domain.User, error)
 	Login(ctx context.Context, email, password string) (domain.User, error)
-	CreateKeyWith(ctx context.Context, cmd domain.CreateKey) (domain.Key, domain.Secret, error)
+	CreateKeyWith(ctx context.Context, cmd domain.CreateKey, p ledger.Preset) (domain.Key, domain.Secret, error)
 	ListKeys(userID string, limit int, cursor string) ([]domain.Key, string, error)
 	GetKey(userID, apiKey string) (domain.Key, error)
-	RevokeKey(ctx context.Context, userID, apiKey string) error
-	RegenerateSecret(ctx context.Context, userID, apiKey string) (domain.Secret, error)
+	RevokeKeyWith(ctx context.Context, userID, apiKey string, p ledger.Preset) error
+	RegenerateSecretWith(ctx context.Context, userID, apiKey string, p ledger.Preset) (domain.Secret, error)
 	SessionUser(userID string) (domain.User, error)
 	AdminRevokeKey(ctx context.Context, actor, apiKey, reason string) error
 	DisableUser(ctx context.Context, actor, userID, reason string) error
@@ -60,7 +65,11 @@ type Config struct {
 	// the same projector as Ledger so a command's effect on validation is
 	// in force when the command returns.
 	Validate http.Handler
-	Logger   *slog.Logger
+	// Idempotency keeps the records of requests with an Idempotency-Key
+	// (POST /users, POST /api-keys, POST /api-keys/{key}/regenerate,
+	// DELETE /api-keys/{key}).
+	Idempotency IdempotencyStore
+	Logger      *slog.Logger
 	// Metrics, if set, counts and times every request and command.
 	Metrics *Metrics
 	// MetricsHandler, if set, serves GET /metrics (ungated); nil leaves
@@ -70,22 +79,23 @@ type Config struct {
 
 // API is the HTTP API. It implements http.Handler.
 type API struct {
-	ledger   Ledger
-	sessions Sessions
-	ready    Readiness
-	validate http.Handler
-	logger   *slog.Logger
-	metrics  *Metrics
-	mux      *http.ServeMux
+	ledger      Ledger
+	sessions    Sessions
+	ready       Readiness
+	validate    http.Handler
+	idempotency IdempotencyStore
+	logger      *slog.Logger
+	metrics     *Metrics
+	mux         *http.ServeMux
 }
 
 // New returns the HTTP API, or an error if a dependency is missing.
 func New(cfg Config) (*API, error) {
-	if cfg.Ledger == nil || cfg.Sessions == nil || cfg.Readiness == nil || cfg.Validate == nil {
+	if cfg.Ledger == nil || cfg.Sessions == nil || cfg.Readiness == nil || cfg.Validate == nil || cfg.Idempotency == nil {
 		return nil, errors.New("handlers: missing dependency")
 	}
 	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
-		logger: cfg.Logger, metrics: cfg.Metrics, mux: http.NewServeMux()}
+		idempotency: cfg.Idempotency, logger: cfg.Logger, metrics: cfg.Metrics, mux: http.NewServeMux()}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,14 +111,14 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	a.mux.HandleFunc("GET /openapi.json", a.openapi)
-	a.mux.Handle("POST /users", a.gate(a.registerUser))
+	a.mux.Handle("POST /users", a.gate(a.idempotent(a.registerUser)))
 	a.mux.Handle("POST /sessions", a.gate(a.createSession))
 	a.mux.Handle("/validate", a.validate)
-	a.mux.Handle("POST /api-keys", a.gate(a.authenticated(a.createKey)))
+	a.mux.Handle("POST /api-keys", a.gate(a.authenticated(a.idempotent(a.createKey))))
 	a.mux.Handle("GET /api-keys", a.gate(a.authenticated(a.listKeys)))
 	a.mux.Handle("GET /api-keys/{key}", a.gate(a.authenticated(a.getKey)))
-	a.mux.Handle("DELETE /api-keys/{key}", a.gate(a.authenticated(a.revokeKey)))
-	a.mux.Handle("POST /api-keys/{key}/regenerate", a.gate(a.authenticated(a.regenerateSecret)))
+	a.mux.Handle("DELETE /api-keys/{key}", a.gate(a.authenticated(a.idempotent(a.revokeKey))))
+	a.mux.Handle("POST /api-keys/{key}/regenerate", a.gate(a.authenticated(a.idempotent(a.regenerateSecret))))
 	a.mux.Handle("GET /admin/keys", a.gate(a.authenticated(a.admin(a.adminListKeys))))
 	a.mux.Handle("DELETE /admin/keys/{key}", a.gate(a.authenticated(a.admin(a.adminRevokeKey))))
 	a.mux.Handle("POST /admin/users/{id}/disable", a.gate(a.authenticated(a.admin(a.adminDisableUser))))

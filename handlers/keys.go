@@ -78,7 +78,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		expires = t
 	}
 	k, secret, err := a.ledger.CreateKeyWith(r.Context(), domain.CreateKey{UserID: userIDFrom(r.Context()), Name: req.Name,
-		ExpiresAt: expires, SignedOnly: req.SignedOnly})
+		ExpiresAt: expires, SignedOnly: req.SignedOnly}, presetFrom(r.Context()))
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return
@@ -129,7 +129,7 @@ func (a *API) getKey(w http.ResponseWriter, r *http.Request) {
 
 // revokeKey: DELETE /api-keys/{key} -> 204.
 func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
-	if err := a.ledger.RevokeKey(r.Context(), userIDFrom(r.Context()), r.PathValue("key")); err != nil {
+	if err := a.ledger.RevokeKeyWith(r.Context(), userIDFrom(r.Context()), r.PathValue("key"), presetFrom(r.Context())); err != nil {
 		writeError(w, r, a.logger, err)
 		return
 	}
@@ -139,7 +139,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
 // regenerateSecret: POST /api-keys/{key}/regenerate -> 200 the new secret.
 func (a *API) regenerateSecret(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	secret, err := a.ledger.RegenerateSecret(r.Context(), userIDFrom(r.Context()), key)
+	secret, err := a.ledger.RegenerateSecretWith(r.Context(), userIDFrom(r.Context()), key, presetFrom(r.Context()))
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return

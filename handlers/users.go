@@ -27,7 +27,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	u, err := a.ledger.RegisterUser(r.Context(), req.Email, req.Password)
+	u, err := a.ledger.RegisterUserWith(r.Context(), req.Email, req.Password, presetFrom(r.Context()))
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return

@@ -70,7 +70,7 @@ func (s *Service) RevokeUserKeys(ctx context.Context, actor, userID, reason stri
 // CreateUser registers a user on an admin's behalf, with a role (the way
 // to bootstrap the first admin). Errors: as RegisterUser.
 func (s *Service) CreateUser(ctx context.Context, actor, email, password string, role domain.Role) (domain.User, error) {
-	return s.register(ctx, actor, email, password, role)
+	return s.register(ctx, actor, email, password, role, Preset{})
 }
 
 // ListUsers returns every user, by email.

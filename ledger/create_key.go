@@ -5,51 +5,62 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/eventstore"
 )
 
 // CreateKey makes a new API key for userID and returns it with its secret.
-// It is CreateKeyWith for a key that accepts its secret in headers.
+// It is CreateKeyWith for a key that accepts its secret in headers, with
+// every identifier drawn afresh.
 func (s *Service) CreateKey(ctx context.Context, userID, name string, expiresAt time.Time) (domain.Key, domain.Secret, error) {
-	return s.CreateKeyWith(ctx, domain.CreateKey{UserID: userID, Name: name, ExpiresAt: expiresAt})
+	return s.CreateKeyWith(ctx, domain.CreateKey{UserID: userID, Name: name, ExpiresAt: expiresAt}, Preset{})
 }
 
 // CreateKeyWith makes a new API key as cmd describes (owner, name, expiry,
-// signed-only) and returns it with its secret. The service draws the key
-// id (unless cmd.APIKey is set), the secret, and derives the secret's
-// public key; cmd's SecretHash and PublicKey are ignored. The secret is
-// returned only here; the log keeps its SHA-256 and public key.
-// Errors: Invalid (name, expiry, key id), Conflict (the user holds the
-// maximum of unrevoked keys, or the key id exists), Unavailable.
-func (s *Service) CreateKeyWith(ctx context.Context, cmd domain.CreateKey) (domain.Key, domain.Secret, error) {
-	// A bound against floods, not a guarantee under concurrent creates: two
-	// racing requests may both pass at the limit.
-	if s.maxKeys > 0 && s.keys.ActiveCount(cmd.UserID) >= s.maxKeys {
-		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Conflict,
-			"key limit reached: at most %d unrevoked keys per user; revoke one first", s.maxKeys)
-	}
-	secret, err := domain.NewSecret(s.random)
+// signed-only) and returns it with its secret. The key id, the secret and
+// the event id come from p (its zero fields drawn); the service derives the
+// secret's public key, so cmd's APIKey, SecretHash and PublicKey are
+// ignored. The secret is returned only here; the log keeps its SHA-256 and
+// public key. Once a run with p has stored its event, a run with the same p
+// appends nothing and returns that key and secret: the key exists, is
+// cmd.UserID's, and its secret hashes as p's does.
+// Errors: Invalid (name, expiry), Conflict (the user holds the maximum of
+// unrevoked keys, or p's key id is held otherwise), Unavailable.
+func (s *Service) CreateKeyWith(ctx context.Context, cmd domain.CreateKey, p Preset) (domain.Key, domain.Secret, error) {
+	p, err := s.fill(p)
 	if err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}
-	if cmd.APIKey == "" {
-		cmd.APIKey = s.newID(domain.APIKeyPrefix)
-	}
-	if cmd.PublicKey, err = secret.PublicKey(cmd.APIKey); err != nil {
+	cmd.APIKey, cmd.SecretHash = p.APIKey, p.Secret.Hash()
+	if cmd.PublicKey, err = p.Secret.PublicKey(p.APIKey); err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}
-	cmd.SecretHash = secret.Hash()
-	var k domain.Key
-	events, err := k.Create(cmd, s.now())
+	err = s.update(ctx, domain.CategoryKey, p.APIKey, func() ([]domain.Event, uint64, error) {
+		k, seq, _ := s.keys.Get(p.APIKey)
+		if k.Exists() {
+			if k.UserID == cmd.UserID && domain.SecretMatches(k.SecretHash, p.Secret) {
+				return nil, seq, nil // created by an earlier run with p
+			}
+			return nil, 0, domain.Errorf(domain.Conflict, "key already exists")
+		}
+		// A bound against floods, not a guarantee under concurrent creates:
+		// two racing requests may both pass at the limit.
+		if s.maxKeys > 0 && s.keys.ActiveCount(cmd.UserID) >= s.maxKeys {
+			return nil, 0, domain.Errorf(domain.Conflict,
+				"key limit reached: at most %d unrevoked keys per user; revoke one first", s.maxKeys)
+		}
+		events, err := k.Create(cmd, s.now())
+		return p.withIDs(events), seq, err
+	})
 	if err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}
-	if err := s.appendAndWait(ctx, eventstore.Pending{Event: events[0]}); err != nil {
-		return domain.Key{}, domain.Secret{}, err
-	}
-	created, _, ok := s.keys.Get(cmd.APIKey)
+	created, _, ok := s.keys.Get(p.APIKey)
 	if !ok {
-		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Internal, "created key %s not in read model", cmd.APIKey)
+		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Internal, "created key %s not in read model", p.APIKey)
 	}
-	return created, secret, nil
+	if created.UserID != cmd.UserID {
+		// p was used before for another owner, within the duplicate
+		// window: JetStream dropped this append as a repeat of that one.
+		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Conflict, "key already exists")
+	}
+	return created, p.Secret, nil
 }

@@ -12,10 +12,19 @@ import (
 // per address, so of concurrent registrations exactly one wins.
 // Errors: Invalid (email, password), Conflict (address taken), Unavailable.
 func (s *Service) RegisterUser(ctx context.Context, email, password string) (domain.User, error) {
-	return s.register(ctx, "", email, password, domain.RoleUser)
+	return s.RegisterUserWith(ctx, email, password, Preset{})
 }
 
-func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role) (domain.User, error) {
+// RegisterUserWith is RegisterUser with the user id and the event ids
+// taken from p (its zero fields drawn). An address already registered to
+// p's user id was registered by an earlier run with p: the run appends
+// nothing and returns that user. (Its password hash is not compared: each
+// run salts afresh.) Errors: as RegisterUser.
+func (s *Service) RegisterUserWith(ctx context.Context, email, password string, p Preset) (domain.User, error) {
+	return s.register(ctx, "", email, password, domain.RoleUser, p)
+}
+
+func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role, p Preset) (domain.User, error) {
 	email, err := domain.NormalizeEmail(email)
 	if err != nil {
 		return domain.User{}, err
@@ -23,33 +32,69 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	if err := domain.ValidatePassword(password); err != nil {
 		return domain.User{}, err
 	}
-	if _, taken := s.users.ByEmail(email); taken {
+	if p, err = s.fill(p); err != nil {
+		return domain.User{}, err
+	}
+	if u, taken := s.users.ByEmail(email); taken {
+		if u.ID == p.UserID {
+			return u, nil
+		}
 		return domain.User{}, errEmailTaken
 	}
 	hash, err := s.passwords.Hash(password)
 	if err != nil {
 		return domain.User{}, err
 	}
-	id := s.newID(domain.UserIDPrefix)
-	events, err := domain.Register(domain.RegisterUser{UserID: id, Email: email, PasswordHash: hash, Role: role, Actor: actor}, s.now())
+	events, err := domain.Register(domain.RegisterUser{UserID: p.UserID, Email: email, PasswordHash: hash, Role: role, Actor: actor}, s.now())
 	if err != nil {
 		return domain.User{}, err
 	}
+	events = p.withIDs(events)
 	pending := make([]eventstore.Pending, len(events))
 	for i, e := range events {
 		pending[i] = eventstore.Pending{Event: e} // both aggregates must be new
 	}
 	if err := s.appendAndWait(ctx, pending...); err != nil {
-		if domain.KindOf(err) == domain.Conflict {
-			return domain.User{}, errEmailTaken
+		if domain.KindOf(err) != domain.Conflict {
+			return domain.User{}, err
 		}
-		return domain.User{}, err
+		u, ok, err := s.registered(ctx, p.UserID, email)
+		switch {
+		case err != nil:
+			return domain.User{}, err
+		case ok:
+			return u, nil
+		}
+		return domain.User{}, errEmailTaken
 	}
-	u, ok := s.users.ByID(id)
+	u, ok := s.users.ByID(p.UserID)
 	if !ok {
-		return domain.User{}, domain.Errorf(domain.Internal, "registered user %s not in read model", id)
+		return domain.User{}, domain.Errorf(domain.Internal, "registered user %s not in read model", p.UserID)
+	}
+	if u.Email != email {
+		// p was used before for another address, within the duplicate
+		// window: JetStream dropped this append as a repeat of that one.
+		return domain.User{}, domain.Errorf(domain.Conflict, "user id already registered")
 	}
 	return u, nil
+}
+
+// registered reports whether userID is in the log, registered with email:
+// after a conflict, that tells an earlier run of the same registration
+// (which the read models may not show yet) from someone else's.
+// Errors: Unavailable.
+func (s *Service) registered(ctx context.Context, userID, email string) (domain.User, bool, error) {
+	seq, err := s.log.LastSequence(ctx, domain.CategoryUser, userID)
+	if err != nil || seq == 0 {
+		return domain.User{}, false, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
+	if err := s.progress.WaitFor(wctx, seq); err != nil {
+		return domain.User{}, false, err
+	}
+	u, ok := s.users.ByID(userID)
+	return u, ok && u.Email == email, nil
 }
 
 var errEmailTaken = domain.Errorf(domain.Conflict, "email is already registered")

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/ledger"
 )
 
 // TestService_KeysCarryPublicKeys: a created or regenerated key's events
@@ -20,7 +21,7 @@ func TestService_KeysCarryPublicKeys(t *testing.T) {
 		return p
 	}
 
-	k, secret, err := e.svc.CreateKeyWith(testContext(t), domain.CreateKey{UserID: alice.ID, Name: "signer", SignedOnly: true})
+	k, secret, err := e.svc.CreateKeyWith(testContext(t), domain.CreateKey{UserID: alice.ID, Name: "signer", SignedOnly: true}, ledger.Preset{})
 	if err != nil {
 		t.Fatal(err)
 	}

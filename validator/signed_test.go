@@ -17,6 +17,7 @@ import (
 	"github.com/keyledger/keyledger/httpsig"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -227,7 +228,7 @@ func TestValidator_SignedRequests(t *testing.T) {
 func TestValidator_SignedKeyLifecycle(t *testing.T) {
 	e := startLedger(t)
 	ctx := ledgertest.Context(t)
-	k, secret, err := e.l.Service.CreateKeyWith(ctx, domain.CreateKey{UserID: e.user.ID, SignedOnly: true})
+	k, secret, err := e.l.Service.CreateKeyWith(ctx, domain.CreateKey{UserID: e.user.ID, SignedOnly: true}, ledger.Preset{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -686,21 +686,25 @@ func TestAdmin_KeepsReplicas(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer s.Close(context.Background())
-	replicas := func() int {
+	replicasOf := func(stream string) int {
 		nc, err := nats.Connect(urls)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer nc.Close()
 		js, _ := jetstream.New(nc)
-		st, err := js.Stream(context.Background(), "KEYLEDGER")
+		st, err := js.Stream(context.Background(), stream)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return st.CachedInfo().Config.Replicas
 	}
+	replicas := func() int { return replicasOf("KEYLEDGER") }
 	if got := replicas(); got != 3 {
 		t.Fatalf("serve --replicas 3: got %d replicas", got)
+	}
+	if got := replicasOf("KV_KEYLEDGER_IDEMPOTENCY"); got != 3 {
+		t.Fatalf("serve --replicas 3: got %d replicas of the idempotency bucket, want 3", got)
 	}
 	args := []string{"admin", "users", "list", "--nats-url", urls, "--signing-key", s.Config.SigningKeyFile, "--name", "root"}
 	code, stdout, stderr := cliRun(t, args...)

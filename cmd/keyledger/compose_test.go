@@ -953,11 +953,14 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 		}
 	}
 	created := func(r response) createdKey {
-		var m map[string]string
-		if err := json.Unmarshal(r.body, &m); err != nil || m["api_key"] == "" || m["secret"] == "" {
+		var m struct {
+			APIKey string `json:"api_key"`
+			Secret string `json:"secret"`
+		}
+		if err := json.Unmarshal(r.body, &m); err != nil || m.APIKey == "" || m.Secret == "" {
 			t.Fatalf("create key: %s (%v)", r.body, err)
 		}
-		return createdKey{key: m["api_key"], secret: m["secret"]}
+		return createdKey{key: m.APIKey, secret: m.Secret}
 	}
 	key := created(until201("create a key", "/api-keys", "", "Authorization", "Bearer "+token))
 	natstest.Eventually(t, 30*time.Second, validates(key, http.StatusOK), "every validator accepts the new key")

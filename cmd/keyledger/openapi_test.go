@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -19,6 +20,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/keyledger/keyledger/api"
+	"github.com/keyledger/keyledger/idempotency"
 )
 
 // The OpenAPI document (api/openapi.json) is checked three ways: its
@@ -539,8 +541,49 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusOK)
 	want(do("GET", "/validate", "/validate", "", "X-Api-Key", b64(key1), "X-Api-Secret", b64(secret1)), http.StatusUnauthorized)
 
+	// Idempotency-Key: a retry is answered from the record, another
+	// request with the same key is 422, a malformed key is 400.
+	idem := func(key string) []string { return append(slices.Clone(auth), "Idempotency-Key", key) }
+	first := want(do("POST", "/api-keys", "/api-keys", `{"name":"idem"}`, idem("walk-create")...), http.StatusCreated)
+	again := want(do("POST", "/api-keys", "/api-keys", `{"name":"idem"}`, idem("walk-create")...), http.StatusCreated)
+	if !bytes.Equal(again.body, first.body) || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("POST /api-keys retried with its Idempotency-Key: got %s (replayed %q), want %s replayed",
+			again.body, again.header.Get("Idempotent-Replayed"), first.body)
+	}
+	want(do("POST", "/api-keys", "/api-keys", `{"name":"other"}`, idem("walk-create")...), http.StatusUnprocessableEntity)
+	want(do("POST", "/api-keys", "/api-keys", "", idem("a\tb")...), http.StatusBadRequest)
+	key3 := first.json(t)["api_key"].(string)
+	for range 2 {
+		want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key3+"/regenerate", "", idem("walk-regenerate")...), http.StatusOK)
+	}
+	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key3+"/regenerate", "", idem("walk-create")...), http.StatusUnprocessableEntity)
+	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key3+"/regenerate", "", idem(strings.Repeat("k", 256))...), http.StatusBadRequest)
+	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key3+"/regenerate", `{"x":"`+strings.Repeat("x", 70<<10)+`"}`, idem("walk-big")...), http.StatusRequestEntityTooLarge)
+	for range 2 {
+		want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key3, "", idem("walk-revoke")...), http.StatusNoContent)
+	}
+	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key3, "", idem("walk-create")...), http.StatusUnprocessableEntity)
+	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key3, "", idem("clé")...), http.StatusBadRequest)
+	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key3, `{"x":"`+strings.Repeat("x", 70<<10)+`"}`, idem("walk-big")...), http.StatusRequestEntityTooLarge)
+	erin := `{"email":"erin@example.com","password":"` + password + `"}`
+	for range 2 {
+		want(do("POST", "/users", "/users", erin, "Idempotency-Key", "walk-user"), http.StatusCreated)
+	}
+	want(do("POST", "/users", "/users", `{"email":"frank@example.com","password":"`+password+`"}`, "Idempotency-Key", "walk-user"), http.StatusUnprocessableEntity)
+	want(do("POST", "/users", "/users", erin, "Idempotency-Key", "walk-user-2"), http.StatusConflict)
+	// A retry while the first attempt runs: the record is claimed here, as
+	// that attempt would have.
+	busy := idempotency.Fingerprint("POST", "POST /api-keys", nil, alice, []byte(`{"name":"busy"}`))
+	if _, err := ts.idempotency.Begin(context.Background(), idempotency.Key{Scope: alice, Value: "walk-busy"}, busy, nil); err != nil {
+		t.Fatalf("claiming a record: %v", err)
+	}
+	r := want(do("POST", "/api-keys", "/api-keys", `{"name":"busy"}`, idem("walk-busy")...), http.StatusConflict)
+	if r.errorCode(t) != "idempotency_key_in_use" || r.header.Get("Retry-After") == "" {
+		t.Errorf("got %s with Retry-After %q, want idempotency_key_in_use and a Retry-After", r.body, r.header.Get("Retry-After"))
+	}
+
 	// A path no route takes.
-	r := ts.do(t, "GET", "/no/such/route", "")
+	r = ts.do(t, "GET", "/no/such/route", "")
 	want(r, http.StatusNotFound)
 	d.checkResponse(t, "GET /no/such/route 404", "#/components/responses/NoRoute", r)
 

@@ -22,6 +22,7 @@ import (
 	"github.com/keyledger/keyledger/checkpoint"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/idempotency"
 	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/projections"
@@ -57,6 +58,9 @@ type ServeConfig struct {
 	// MetricsAddr, if set, serves /metrics on a listener of its own (plain
 	// HTTP) instead of on HTTPAddr, so metrics need not be public.
 	MetricsAddr string
+	// IdempotencyTTL is how long the response to a request with an
+	// Idempotency-Key is kept for its retries (0: the default, 24h).
+	IdempotencyTTL time.Duration
 }
 
 func (c *ServeConfig) flags(fs *flag.FlagSet) {
@@ -73,6 +77,7 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
 	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
+	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")
 	c.HTTPS.flags(fs, false)
 	c.NATSClient.flags(fs)
 	c.NATSTLS.flags(fs)
@@ -144,6 +149,8 @@ type Server struct {
 	ns          *server.Server
 	nc          *nats.Conn
 	projector   *projections.Projector
+	service     *ledger.Service
+	idempotency *idempotency.Store
 	validator   *validator.Validator
 	certs       []*tlsconfig.Certificate
 	checkpoints *checkpoint.Writer
@@ -232,8 +239,11 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.projector = parts.projector
+	s.projector, s.service = parts.projector, parts.service
 	store, lookup, svc := parts.store, parts.lookup, parts.service
+	if s.idempotency, err = openIdempotency(sctx, nc, ledgerKey, cfg.Stream, cfg.Replicas, cfg.IdempotencyTTL); err != nil {
+		return err
+	}
 
 	signingKey, err := auth.LoadOrCreateSigningKey(cfg.SessionKeyFile)
 	if err != nil {
@@ -261,7 +271,8 @@ func (s *Server) Open(ctx context.Context) error {
 	// One /metrics for the API's registry and the validator's.
 	metricsHandler := metrics.Handler(s.validator.Registry())
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: s.projector,
-		Validate: s.validator.ValidateHandler(), Logger: s.Logger.With("component", "http"), Metrics: metrics}
+		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency,
+		Logger: s.Logger.With("component", "http"), Metrics: metrics}
 	if cfg.MetricsAddr == "" {
 		apiConfig.MetricsHandler = metricsHandler
 	}
@@ -453,5 +464,6 @@ func checkLoopback(addr string) error {
 }
 
 var _ handlers.Ledger = (*ledger.Service)(nil)
+var _ handlers.IdempotencyStore = (*idempotency.Store)(nil)
 var _ handlers.Sessions = (*auth.Sessions)(nil)
 var _ handlers.Readiness = (*projections.Projector)(nil)

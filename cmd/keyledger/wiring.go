@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/idempotency"
 	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/projections"
 )
@@ -63,6 +67,36 @@ func openLedger(ctx context.Context, nc *nats.Conn, o ledgerOptions) (*ledgerPar
 		return nil, err
 	}
 	return p, nil
+}
+
+// openIdempotency opens the bucket of idempotency records beside the
+// stream (<stream>_IDEMPOTENCY, as many replicas).
+func openIdempotency(ctx context.Context, nc *nats.Conn, signingKey ed25519.PrivateKey, stream string, replicas int, ttl time.Duration) (*idempotency.Store, error) {
+	secret, err := idempotencySecret(signingKey)
+	if err != nil {
+		return nil, err
+	}
+	opts := []idempotency.Option{idempotency.WithBucket(stream + "_IDEMPOTENCY"), idempotency.WithReplicas(replicas)}
+	if ttl != 0 {
+		opts = append(opts, idempotency.WithTTL(ttl))
+	}
+	store, err := idempotency.New(ctx, nc, secret, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency records: %w", err)
+	}
+	return store, nil
+}
+
+// idempotencySecret derives the secret idempotency records are encrypted
+// under from the ledger's signing key: every instance already shares that
+// key (it must, to sign the one log), so each reads the records of the
+// others, and there is no other file to share or lose. HKDF with a label
+// of its own makes it a key apart from the signing key.
+func idempotencySecret(signingKey ed25519.PrivateKey) ([]byte, error) {
+	if len(signingKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("idempotency secret: not an Ed25519 signing key")
+	}
+	return hkdf.Key(sha256.New, signingKey.Seed(), nil, "keyledger/v1/idempotency-secret", idempotency.SecretSize)
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
