@@ -193,6 +193,9 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 	}
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", userAgent)
+	if key, ok := ctx.Value(idempotencyKey{}).(string); ok && (req.method == http.MethodPost || req.method == http.MethodDelete) {
+		hr.Header.Set("Idempotency-Key", key)
+	}
 	if req.body != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
@@ -235,3 +238,14 @@ func drainClose(body io.ReadCloser) {
 
 // escape escapes one path segment taken from the caller.
 func escape(segment string) string { return url.PathEscape(segment) }
+
+type idempotencyKey struct{}
+
+// WithIdempotencyKey returns a context whose commands (Register,
+// CreateKey, RegenerateSecret, RevokeKey) carry Idempotency-Key: key.
+// Retry a command with the same context (the same key) and the server
+// answers with the first attempt's response instead of running it again.
+// Use one key per intended operation, e.g. a random UUID.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
+}

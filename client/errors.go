@@ -23,8 +23,14 @@ const (
 	CodeConflict         = "conflict"
 	CodeTooLarge         = "too_large"
 	CodeRateLimited      = "rate_limited"
-	CodeUnavailable      = "unavailable"
-	CodeInternal         = "internal"
+	// CodeIdempotencyKeyReused: the Idempotency-Key was used before for a
+	// different request (422).
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
+	// CodeIdempotencyKeyInUse: a request with the same Idempotency-Key is
+	// still running; retry after RetryAfter (409).
+	CodeIdempotencyKeyInUse = "idempotency_key_in_use"
+	CodeUnavailable         = "unavailable"
+	CodeInternal            = "internal"
 )
 
 // codeOfStatus gives the code of an answer whose body is not a JSON error

@@ -255,3 +255,52 @@ func TestClient_Walkthrough(t *testing.T) {
 		}
 	})
 }
+
+// TestClient_IdempotencyKey: the client sends a context's Idempotency-Key
+// on commands, a retry gets the first answer, and a reuse for another
+// request is a *client.Error with code idempotency_key_reused.
+func TestClient_IdempotencyKey(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	defer ts.close(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	anon, err := client.New(ts.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Register(client.WithIdempotencyKey(ctx, "register-dave"), "dave@example.com", password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Register(client.WithIdempotencyKey(ctx, "register-dave"), "dave@example.com", password); err != nil {
+		t.Fatalf("Register retried: got %v, want the first answer", err)
+	}
+	session, err := anon.Login(ctx, "dave@example.com", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := anon.WithSession(session.Token)
+	ictx := client.WithIdempotencyKey(ctx, "create-ci-1")
+	first, err := ac.CreateKey(ictx, client.CreateKeyRequest{Name: "ci", SignedOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ac.CreateKey(ictx, client.CreateKeyRequest{Name: "ci", SignedOnly: true})
+	if err != nil || again.APIKey != first.APIKey || again.Secret != first.Secret || !again.SignedOnly {
+		t.Fatalf("CreateKey retried: got %+v, %v, want the first key and secret", again.APIKey, err)
+	}
+	_, err = ac.CreateKey(ictx, client.CreateKeyRequest{Name: "other"})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Code != client.CodeIdempotencyKeyReused || ce.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("reused for another body: got %v, want 422 %s", err, client.CodeIdempotencyKeyReused)
+	}
+	n := 0
+	for _, err := range ac.AllKeys(ctx, client.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("AllKeys: got %d keys, want 1", n)
+	}
+}
