@@ -24,11 +24,23 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/ratelimit"
 )
 
 // DefaultMaxStaleness is how long a node keeps answering from its view
 // after it last confirmed that view complete.
 const DefaultMaxStaleness = 30 * time.Second
+
+// Default limit on failed validations per API key: after this many
+// failures within the window, the key is refused for a window, right
+// secret or not. A 256-bit secret cannot be guessed online anyway: the
+// limit cuts the noise and the work of a client hammering a key with a
+// wrong or revoked secret. It is lenient so that no client that is merely
+// misconfigured for a moment gets blocked.
+const (
+	DefaultFailureLimit  = 20
+	DefaultFailureWindow = time.Minute
+)
 
 // Identity is who a validated API key belongs to.
 type Identity struct {
@@ -43,6 +55,10 @@ var (
 	ErrUnauthorized = domain.ErrBadCredentials
 	ErrNotReady     = domain.Errorf(domain.Unavailable, "validation node is catching up with the event log")
 	ErrStale        = domain.Errorf(domain.Unavailable, "validation node has lost the event log for longer than its staleness bound")
+	// ErrRateLimited matches the error for a key refused after too many
+	// failed validations (see WithFailureLimit); domain.RetryAfterOf that
+	// error says when the block ends.
+	ErrRateLimited = domain.Errorf(domain.RateLimited, "too many failed validations of this API key, try again later")
 )
 
 // Log is what a Validator reads of the event store.
@@ -67,12 +83,33 @@ type Config struct {
 type Option func(*options) error
 
 type options struct {
-	trusted      []ed25519.PublicKey
-	maxStaleness time.Duration
-	failOpen     bool
-	interval     time.Duration
-	now          func() time.Time
-	stream       string
+	trusted       []ed25519.PublicKey
+	maxStaleness  time.Duration
+	failOpen      bool
+	interval      time.Duration
+	now           func() time.Time
+	stream        string
+	failureLimit  int
+	failureWindow time.Duration
+}
+
+// WithFailureLimit sets the limit on failed validations per API key:
+// after limit failures of one key id within window (whether the key is
+// unknown, revoked, expired or the secret wrong), every validation of
+// that key id is refused with ErrRateLimited for window, the right secret
+// included. Default DefaultFailureLimit per DefaultFailureWindow; a limit
+// of 0 turns it off. The state is per node, in memory, and bounded.
+//
+// Anyone who knows a key id (it is not secret) can have it refused this
+// way by failing on purpose: the price of cutting off a hammering client.
+func WithFailureLimit(limit int, window time.Duration) Option {
+	return func(o *options) error {
+		if limit < 0 || limit > 0 && window <= 0 {
+			return errors.New("failure limit: want a limit of 0 or more and a positive window")
+		}
+		o.failureLimit, o.failureWindow = limit, window
+		return nil
+	}
 }
 
 // WithMaxStaleness sets how long the node keeps answering after it last
@@ -147,6 +184,7 @@ type Validator struct {
 	logger    *slog.Logger
 	opts      options
 	metrics   *metrics
+	failures  *ratelimit.Failures // nil: no limit on failed validations
 
 	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
 	reconnects   atomic.Uint64
@@ -166,7 +204,8 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.Log == nil || cfg.Projector == nil || cfg.Lookup == nil {
 		return nil, errors.New("validator: need a log, a projector and a lookup")
 	}
-	o := options{maxStaleness: DefaultMaxStaleness, now: time.Now, stream: eventstore.DefaultStream}
+	o := options{maxStaleness: DefaultMaxStaleness, now: time.Now, stream: eventstore.DefaultStream,
+		failureLimit: DefaultFailureLimit, failureWindow: DefaultFailureWindow}
 	for _, opt := range cfg.Options {
 		if err := opt(&o); err != nil {
 			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
@@ -180,6 +219,13 @@ func New(cfg Config) (*Validator, error) {
 	}
 	v := &Validator{log: cfg.Log, projector: cfg.Projector, lookup: cfg.Lookup, conn: cfg.Conn,
 		logger: cfg.Logger, opts: o}
+	if o.failureLimit > 0 {
+		f, err := ratelimit.NewFailures(ratelimit.FailuresConfig{Limit: o.failureLimit, Window: o.failureWindow})
+		if err != nil {
+			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
+		}
+		v.failures = f
+	}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
 	}
@@ -341,8 +387,10 @@ func (v *Validator) staleness() time.Duration {
 
 // Validate checks an API key and its secret, both as the formatted strings
 // ("ak_...", "sk_..."). It returns the key's identity, ErrUnauthorized for
-// any bad credential, or ErrNotReady / ErrStale (kind Unavailable) when the
-// node cannot vouch for its view.
+// any bad credential, an error wrapping ErrRateLimited (kind RateLimited,
+// with a RetryAfter) for a key refused after too many failures, or
+// ErrNotReady / ErrStale (kind Unavailable) when the node cannot vouch for
+// its view.
 func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identity, error) {
 	s, err := domain.ParseSecret(secret)
 	if err != nil || !domain.ValidAPIKey(apiKey) {
@@ -363,12 +411,36 @@ func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, str
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
-	res := v.lookup.Check(apiKey, secret, v.opts.now())
+	now := v.opts.now()
+	// A blocked key is refused before its secret is looked at, right or
+	// wrong: that is what makes the block cut the work of hammering it.
+	// Unknown key ids count as much as known ones, so a 429 says nothing
+	// about whether a key exists.
+	if wait := v.failures.Blocked(apiKey, now); wait > 0 {
+		v.metrics.outcome("rate_limited")
+		return Identity{}, "rate_limited", &rateLimitedError{retryAfter: wait}
+	}
+	res := v.lookup.Check(apiKey, secret, now)
 	v.metrics.outcome(res.Reason)
 	if !res.OK {
+		v.failures.Fail(apiKey, now)
 		return Identity{}, res.Reason, ErrUnauthorized
 	}
 	return Identity{APIKey: apiKey, UserID: res.UserID}, res.Reason, nil
+}
+
+// rateLimitedError is ErrRateLimited with the time left until the block
+// ends.
+type rateLimitedError struct{ retryAfter time.Duration }
+
+func (e *rateLimitedError) Error() string { return ErrRateLimited.Error() }
+
+// Is makes the error match ErrRateLimited.
+func (e *rateLimitedError) Is(target error) bool { return target == ErrRateLimited }
+
+// Unwrap gives the error its kind, message and RetryAfter.
+func (e *rateLimitedError) Unwrap() error {
+	return &domain.Error{Kind: domain.RateLimited, Message: ErrRateLimited.Message, RetryAfter: e.retryAfter}
 }
 
 // Status describes a node for /readyz and operators.
