@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -42,12 +43,16 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// writeError writes err as a JSON error. Internal and Unavailable causes
-// are logged; the client sees only the kind and its safe message.
+// writeError writes err as a JSON error, with Retry-After when the error
+// says how long to wait. Internal and Unavailable causes are logged; the
+// client sees only the kind and its safe message.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	kind := domain.KindOf(err)
 	if kind == domain.Internal || kind == domain.Unavailable {
 		logger.Error("request failed", "request_id", requestIDFrom(r), "kind", kind, "err", err)
+	}
+	if d := domain.RetryAfterOf(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(domain.RetryAfterSeconds(d)))
 	}
 	writeJSONError(w, StatusOf(err), string(kind), domain.MessageOf(err))
 }

@@ -56,6 +56,8 @@ type ServeConfig struct {
 	// MetricsAddr, if set, serves /metrics on a listener of its own (plain
 	// HTTP) instead of on HTTPAddr, so metrics need not be public.
 	MetricsAddr string
+	// Limits are the limits against floods, and /readyz's staleness bound.
+	Limits LimitsConfig
 }
 
 func (c *ServeConfig) flags(fs *flag.FlagSet) {
@@ -72,6 +74,7 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
 	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
+	c.Limits.flags(fs)
 	c.HTTPS.flags(fs, false)
 	c.NATSClient.flags(fs)
 	c.NATSTLS.flags(fs)
@@ -142,6 +145,7 @@ type Server struct {
 	ns          *server.Server
 	nc          *nats.Conn
 	projector   *projections.Projector
+	passwords   *auth.Passwords
 	validator   *validator.Validator
 	certs       []*tlsconfig.Certificate
 	checkpoints *checkpoint.Writer
@@ -226,11 +230,12 @@ func (s *Server) Open(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	parts, err := openLedger(sctx, nc, ledgerOptions{stream: cfg.Stream, replicas: cfg.Replicas,
-		signingKey: ledgerKey, argon2: cfg.Argon2, maxKeys: cfg.MaxKeysPerUser, logger: s.Logger})
+		signingKey: ledgerKey, argon2: cfg.Argon2, passwords: cfg.Limits.passwordOptions(), maxKeys: cfg.MaxKeysPerUser,
+		logger: s.Logger})
 	if err != nil {
 		return err
 	}
-	s.projector = parts.projector
+	s.projector, s.passwords = parts.projector, parts.passwords
 	store, lookup, svc := parts.store, parts.lookup, parts.service
 
 	signingKey, err := auth.LoadOrCreateSigningKey(cfg.SessionKeyFile)
@@ -248,18 +253,22 @@ func (s *Server) Open(ctx context.Context) error {
 		}
 	}
 	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
-		Logger: s.Logger.With("component", "validator")})
+		Logger:  s.Logger.With("component", "validator"),
+		Options: []validator.Option{validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow)}})
 	if err != nil {
 		return err
 	}
-	metrics, err := serveMetrics(s.projector, nc)
+	metrics, err := serveMetrics(s.projector, nc, s.passwords)
 	if err != nil {
 		return err
 	}
 	// One /metrics for the API's registry and the validator's.
 	metricsHandler := metrics.Handler(s.validator.Registry())
-	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: s.projector,
+	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Logger: s.Logger.With("component", "http"), Metrics: metrics}
+	if err := cfg.Limits.apply(&apiConfig); err != nil {
+		return err
+	}
 	if cfg.MetricsAddr == "" {
 		apiConfig.MetricsHandler = metricsHandler
 	}
@@ -393,8 +402,8 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // serveMetrics returns serve's metrics: the API's, and gauges of the
-// projections' progress and the NATS connection.
-func serveMetrics(p *projections.Projector, nc *nats.Conn) (*handlers.Metrics, error) {
+// projections' progress, the NATS connection and password hashing.
+func serveMetrics(p *projections.Projector, nc *nats.Conn, pw *auth.Passwords) (*handlers.Metrics, error) {
 	m := handlers.NewMetrics()
 	err := m.Register(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -421,6 +430,14 @@ func serveMetrics(p *projections.Projector, nc *nats.Conn) (*handlers.Metrics, e
 			}
 			return time.Since(at).Seconds()
 		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_password_hashing_in_flight",
+			Help: "Password hashes (argon2id) being computed now; never more than keyledger_password_hashing_max.",
+		}, func() float64 { return float64(pw.InFlight()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_password_hashing_max",
+			Help: "Password hashes computed at once at most (--max-password-hashing).",
+		}, func() float64 { return float64(pw.MaxHashing()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_nats_connected",
 			Help: "1 when serve's NATS connection is up, else 0.",
@@ -452,4 +469,3 @@ func checkLoopback(addr string) error {
 
 var _ handlers.Ledger = (*ledger.Service)(nil)
 var _ handlers.Sessions = (*auth.Sessions)(nil)
-var _ handlers.Readiness = (*projections.Projector)(nil)
