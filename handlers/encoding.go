@@ -16,6 +16,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 )
 
@@ -48,11 +49,13 @@ type errorBody struct {
 }
 
 // writeError writes err as a JSON error, with Retry-After when the error
-// says how long to wait. Internal and Unavailable causes are logged; the
+// says how long to wait. Internal and Unavailable causes are logged, but
+// for logins and registrations shed for want of a hashing slot: under a
+// flood that would write a line per request (the metrics count them); the
 // client sees only the kind and its safe message.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	kind := domain.KindOf(err)
-	if kind == domain.Internal || kind == domain.Unavailable {
+	if kind == domain.Internal || kind == domain.Unavailable && !errors.Is(err, auth.ErrBusy) {
 		logger.Error("request failed", "request_id", requestIDFrom(r), "kind", kind, "err", err)
 	}
 	if d := domain.RetryAfterOf(err); d > 0 {

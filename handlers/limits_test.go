@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -153,7 +154,11 @@ func TestAPI_LoginFailuresPerAddress_TrustedProxy(t *testing.T) {
 // neither counts against the client's address.
 func TestAPI_LoginOutcomesThatAreNotGuesses(t *testing.T) {
 	const peer = "192.0.2.1:40000"
-	h := newHarness(t, func(c *handlers.Config) { c.LoginFailures = failures(t, 1, 15*time.Minute) })
+	var logs strings.Builder
+	h := newHarness(t, func(c *handlers.Config) {
+		c.LoginFailures = failures(t, 1, 15*time.Minute)
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
 	h.ledger.loginErr = &ledger.RateLimitError{RetryAfter: 1500 * time.Millisecond}
 	for range 3 {
 		wantRateLimited(t, h.do("POST", "/sessions", peer, loginBody("alice@example.com", testPassword)), 2)
@@ -165,6 +170,10 @@ func TestAPI_LoginOutcomesThatAreNotGuesses(t *testing.T) {
 		if code := r.errorCode(t); code != "unavailable" || r.header.Get("Retry-After") != "1" {
 			t.Fatalf("got code %q, Retry-After %q, want unavailable and 1", code, r.header.Get("Retry-After"))
 		}
+	}
+	// Shed logins are counted, not logged one by one.
+	if strings.Contains(logs.String(), "request failed") {
+		t.Errorf("shed logins were logged as failures:\n%s", logs.String())
 	}
 	h.ledger.loginErr = nil
 	wantStatus(t, h.do("POST", "/sessions", peer, loginBody("alice@example.com", testPassword)), http.StatusOK)
