@@ -3,10 +3,16 @@ package auth
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/keyledger/keyledger/domain"
 )
 
 // cheapArgon2 keeps tests fast; only TestDefaultArgon2 pays the real cost.
@@ -318,4 +324,126 @@ func FuzzParsePHC(f *testing.F) {
 			t.Errorf("parsePHC(%q): got salt %d, hash %d bytes, want >= 8, >= 16", phc, len(salt), len(sum))
 		}
 	})
+}
+
+// holdingPasswords returns a Passwords with at most max hashes at once and
+// the given wait, whose hashes block until release is closed (once the
+// dummy hash made at construction is done).
+func holdingPasswords(t *testing.T, max int, wait time.Duration, release chan struct{}) *Passwords {
+	t.Helper()
+	p, err := NewPasswords(cheapArgon2, WithMaxHashing(max, wait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kdf := p.kdf
+	p.kdf = func(password, salt []byte, tm, memory uint32, threads uint8, keyLen uint32) []byte {
+		<-release
+		return kdf(password, salt, tm, memory, threads, keyLen)
+	}
+	return p
+}
+
+func TestPasswords_MaxHashing(t *testing.T) {
+	t.Run("BusyAfterTheWait", func(t *testing.T) {
+		release := make(chan struct{})
+		p := holdingPasswords(t, 2, 10*time.Millisecond, release)
+		phc := mustHashWith(t, cheapArgon2, "correct horse battery staple")
+		var wg sync.WaitGroup
+		results := make(chan error, 2)
+		for range 2 {
+			wg.Go(func() {
+				_, err := p.Verify(phc, "correct horse battery staple")
+				results <- err
+			})
+		}
+		for p.InFlight() < 2 {
+			runtime.Gosched()
+		}
+		// Every slot is taken: more callers wait 10 ms, then give up.
+		var busy sync.WaitGroup
+		for range 20 {
+			busy.Go(func() {
+				if _, err := p.Verify(phc, "x"); !errors.Is(err, ErrBusy) {
+					t.Errorf("Verify with every slot taken: got %v, want ErrBusy", err)
+				}
+			})
+		}
+		if _, err := p.Hash("another password"); !errors.Is(err, ErrBusy) {
+			t.Errorf("Hash with every slot taken: got %v, want ErrBusy", err)
+		}
+		busy.Wait()
+		close(release)
+		wg.Wait()
+		close(results)
+		for err := range results {
+			if err != nil {
+				t.Errorf("Verify holding a slot: got %v, want nil", err)
+			}
+		}
+		if got := p.PeakInFlight(); got != 2 {
+			t.Errorf("peak in flight: got %d, want 2", got)
+		}
+		if got := p.InFlight(); got != 0 {
+			t.Errorf("in flight after all returned: got %d, want 0", got)
+		}
+		if _, err := p.Hash("another password"); err != nil {
+			t.Errorf("Hash with free slots: got %v, want nil", err)
+		}
+	})
+
+	t.Run("ErrBusyIsUnavailableWithRetryAfter", func(t *testing.T) {
+		if got := domain.KindOf(ErrBusy); got != domain.Unavailable {
+			t.Errorf("kind: got %v, want %v", got, domain.Unavailable)
+		}
+		if got := domain.RetryAfterOf(ErrBusy); got <= 0 {
+			t.Errorf("retry after: got %v, want > 0", got)
+		}
+	})
+
+	// Many concurrent callers with a wait long enough for all: every one
+	// gets its answer, and never more than the cap hash at once.
+	t.Run("NeverMoreThanTheCap", func(t *testing.T) {
+		p, err := NewPasswords(Argon2Params{Memory: 1024, Time: 1, Threads: 1}, WithMaxHashing(3, time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		phc := mustHash(t, p, "correct horse battery staple")
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				ok, err := p.Verify(phc, "correct horse battery staple")
+				if err != nil || !ok {
+					t.Errorf("Verify: got %v, %v, want true, nil", ok, err)
+				}
+			})
+		}
+		wg.Wait()
+		if got := p.PeakInFlight(); got > 3 || got < 1 {
+			t.Errorf("peak in flight: got %d, want 1 to 3", got)
+		}
+	})
+
+	t.Run("Defaults", func(t *testing.T) {
+		p := newTestPasswords(t)
+		if got, want := p.MaxHashing(), 2*runtime.GOMAXPROCS(0); got != want {
+			t.Errorf("max hashing: got %d, want %d", got, want)
+		}
+	})
+
+	t.Run("InvalidOptions", func(t *testing.T) {
+		for _, opt := range []Option{WithMaxHashing(0, time.Second), WithMaxHashing(1, -time.Second)} {
+			if _, err := NewPasswords(cheapArgon2, opt); err == nil {
+				t.Error("got nil error, want one")
+			}
+		}
+	})
+}
+
+func mustHashWith(t *testing.T, params Argon2Params, password string) string {
+	t.Helper()
+	p, err := NewPasswords(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustHash(t, p, password)
 }

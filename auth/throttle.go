@@ -74,6 +74,23 @@ func (t *Throttle) Succeed(account string) {
 	delete(t.entries, account)
 }
 
+// Refund takes back one attempt of account that checked no password (the
+// check was turned away, say for want of a hashing slot), and lifts the
+// wait if that brings the account back within its free failures. Earlier
+// failures stay counted.
+func (t *Throttle) Refund(account string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[account]
+	if e == nil || e.failures == 0 {
+		return
+	}
+	e.failures--
+	if e.failures < t.Free {
+		e.until = time.Time{}
+	}
+}
+
 // quiet reports whether an entry's count may start over: a whole window
 // has passed since its first failure and since its last wait ended, so
 // doubling waits cannot outlast the window and reset the count.

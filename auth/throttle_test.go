@@ -258,3 +258,33 @@ func TestThrottle_Bounded(t *testing.T) {
 		}
 	})
 }
+
+func TestThrottle_Refund(t *testing.T) {
+	t.Run("LiftsTheWaitItCaused", func(t *testing.T) {
+		th := NewThrottle()
+		failFree(t, th, "alice", throttleT0) // the last one starts a wait...
+		th.Refund("alice")                   // ...but checked no password
+		if got := th.Attempt("alice", throttleT0); got != 0 {
+			t.Fatalf("got wait %v, want 0", got)
+		}
+		if got := th.Attempt("alice", throttleT0); got != th.BaseWait {
+			t.Fatalf("next attempt: got wait %v, want %v", got, th.BaseWait)
+		}
+	})
+	t.Run("KeepsEarlierFailures", func(t *testing.T) {
+		th := NewThrottle()
+		failFree(t, th, "alice", throttleT0)
+		th.Attempt("alice", throttleT0.Add(th.BaseWait)) // the 6th: a wait of 2 s
+		th.Refund("alice")
+		if got := th.Attempt("alice", throttleT0.Add(th.BaseWait)); got == 0 {
+			t.Fatal("got no wait after 5 failures and a refunded attempt, want one")
+		}
+	})
+	t.Run("UnknownAccount", func(t *testing.T) {
+		th := NewThrottle()
+		th.Refund("nobody")
+		if got := th.Attempt("nobody", throttleT0); got != 0 {
+			t.Fatalf("got wait %v, want 0", got)
+		}
+	})
+}

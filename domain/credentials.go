@@ -170,10 +170,16 @@ func base62(n *big.Int, width int) string {
 // case-insensitive, split on the first colon). An ApiKey Authorization
 // header takes precedence. Every failure is ErrBadCredentials; the secret's
 // checksum is checked here, before any lookup.
+//
+// The base64 is the standard alphabet, padded or not, in its one canonical
+// form; spaces and tabs around a value are ignored (HTTP's optional
+// whitespace). Anything else is refused rather than normalised: the URL-safe
+// alphabet, non-canonical padding bits, and line breaks anywhere (which
+// Go's decoder would otherwise skip without a word).
 func ParseCredentials(xAPIKey, xAPISecret, authorization string) (apiKey string, secret Secret, err error) {
 	var rawKey, rawSecret string
-	if scheme, param, ok := strings.Cut(strings.TrimSpace(authorization), " "); ok && strings.EqualFold(scheme, "apikey") {
-		pair, err := decodeBase64(strings.TrimSpace(param))
+	if scheme, param, ok := strings.Cut(trimOWS(authorization), " "); ok && strings.EqualFold(scheme, "apikey") {
+		pair, err := decodeBase64(trimOWS(param))
 		if err != nil {
 			return "", Secret{}, err
 		}
@@ -185,10 +191,10 @@ func ParseCredentials(xAPIKey, xAPISecret, authorization string) (apiKey string,
 		if xAPIKey == "" || xAPISecret == "" {
 			return "", Secret{}, ErrBadCredentials
 		}
-		if rawKey, err = decodeBase64(strings.TrimSpace(xAPIKey)); err != nil {
+		if rawKey, err = decodeBase64(trimOWS(xAPIKey)); err != nil {
 			return "", Secret{}, err
 		}
-		if rawSecret, err = decodeBase64(strings.TrimSpace(xAPISecret)); err != nil {
+		if rawSecret, err = decodeBase64(trimOWS(xAPISecret)); err != nil {
 			return "", Secret{}, err
 		}
 	}
@@ -201,10 +207,21 @@ func ParseCredentials(xAPIKey, xAPISecret, authorization string) (apiKey string,
 	return rawKey, secret, nil
 }
 
+// trimOWS trims HTTP's optional whitespace, spaces and tabs, and nothing
+// else: a line break in a credential is refused, not trimmed.
+func trimOWS(s string) string { return strings.Trim(s, " \t") }
+
 // decodeBase64 decodes standard base64, padded or not, of a bounded value.
+// Every byte must belong to the alphabet or be padding: the decoder would
+// skip CR and LF even in strict mode.
 func decodeBase64(s string) (string, error) {
 	if s == "" || len(s) > maxCredentialHeader {
 		return "", ErrBadCredentials
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isBase62(c) && c != '+' && c != '/' && c != '=' {
+			return "", ErrBadCredentials
+		}
 	}
 	enc := base64.StdEncoding
 	if len(s)%4 != 0 {

@@ -386,6 +386,23 @@ func TestParseCredentials(t *testing.T) {
 		{"ErrOversizeSecret", b64(apiKey), oversize, ""},
 		{"ErrOversizeAuthorization", "", "", "ApiKey " + oversize},
 		{"ErrOversizeValidPrefix", b64(apiKey) + strings.Repeat("=", 513), b64(secret), ""},
+		// Go's base64 decoder skips CR and LF, even in strict mode: they are
+		// refused here instead, wherever they are.
+		{"ErrKeyEmbeddedLF", b64(apiKey)[:8] + "\n" + b64(apiKey)[8:], b64(secret), ""},
+		{"ErrSecretEmbeddedCRLF", b64(apiKey), b64(secret)[:20] + "\r\n" + b64(secret)[20:], ""},
+		{"ErrSecretEmbeddedCR", b64(apiKey), b64(secret)[:20] + "\r" + b64(secret)[20:], ""},
+		{"ErrKeyTrailingCRLF", b64(apiKey) + "\r\n", b64(secret), ""},
+		{"ErrKeyLeadingLF", "\n" + b64(apiKey), b64(secret), ""},
+		{"ErrAuthorizationEmbeddedCRLF", "", "", "ApiKey " + b64(apiKey + ":" + secret)[:30] + "\r\n" + b64(apiKey + ":" + secret)[30:]},
+		{"ErrAuthorizationTrailingLF", "", "", "ApiKey " + b64(apiKey+":"+secret) + "\n"},
+		{"ErrAuthorizationLeadingCRLF", "", "", "\r\nApiKey " + b64(apiKey+":"+secret)},
+		{"ErrAuthorizationFoldedLine", "", "", "ApiKey\r\n " + b64(apiKey+":"+secret)},
+		{"ErrKeyEmbeddedSpace", b64(apiKey)[:8] + " " + b64(apiKey)[8:], b64(secret), ""},
+		{"ErrKeyEmbeddedNUL", b64(apiKey)[:8] + "\x00" + b64(apiKey)[8:], b64(secret), ""},
+		{"ErrURLAlphabetDash", b64(apiKey)[:8] + "-" + b64(apiKey)[9:], b64(secret), ""},
+		{"ErrURLAlphabetUnderscore", b64(apiKey), b64(secret)[:8] + "_" + b64(secret)[9:], ""},
+		{"ErrPartialPadding", b64(apiKey), strings.TrimSuffix(b64(secret), "="), ""},
+		{"ErrPaddingInside", b64(apiKey)[:8] + "=" + b64(apiKey)[8:], b64(secret), ""},
 	}
 	for _, tc := range errTests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -400,6 +417,29 @@ func TestParseCredentials(t *testing.T) {
 				t.Errorf("got %q, %q, want empty results", key, s.Reveal())
 			}
 		})
+	}
+}
+
+// TestParseCredentials_Base64Alphabets pins the alphabet decision: the
+// standard alphabet only. The URL-safe alphabet differs from it in two
+// characters ('-' and '_' for '+' and '/'), and the base64 of a well-formed
+// key and secret (ASCII letters, digits, '_' and ':') never holds '+' or
+// '/', so a client that encodes with either alphabet sends the same bytes:
+// refusing '-' and '_' turns away no valid credential.
+func TestParseCredentials_Base64Alphabets(t *testing.T) {
+	for _, v := range secretVectors {
+		for _, value := range []string{apiKey, v.want, apiKey + ":" + v.want} {
+			for name, enc := range map[string]*base64.Encoding{"Std": base64.StdEncoding, "RawStd": base64.RawStdEncoding} {
+				urlEnc := base64.URLEncoding
+				if name == "RawStd" {
+					urlEnc = base64.RawURLEncoding
+				}
+				std, url := enc.EncodeToString([]byte(value)), urlEnc.EncodeToString([]byte(value))
+				if std != url {
+					t.Errorf("%s of %q: standard %q and URL-safe %q differ", name, value, std, url)
+				}
+			}
+		}
 	}
 }
 

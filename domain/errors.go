@@ -9,6 +9,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for callers: transports map it to a status code.
@@ -51,6 +52,10 @@ type Error struct {
 	Kind    Kind
 	Message string
 	Err     error
+	// RetryAfter, when positive, is how long the caller should wait before
+	// trying again (RateLimited, Unavailable); transports send it on, as
+	// HTTP's Retry-After.
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -85,6 +90,29 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return Internal
+}
+
+// RetryAfterOf returns the RetryAfter of the first *Error in err's chain
+// that has one, or 0.
+func RetryAfterOf(err error) time.Duration {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return 0
+		}
+		if e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		err = e.Err
+	}
+	return 0
+}
+
+// RetryAfterSeconds is d in whole seconds, rounded up and at least 1: the
+// value of a Retry-After header, which cannot say less than a second.
+func RetryAfterSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, 1)
 }
 
 // MessageOf returns the client-safe message of the first *Error in err's

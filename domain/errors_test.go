@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -46,5 +47,43 @@ func TestError(t *testing.T) {
 
 	if err := domain.Wrap(domain.Internal, cause, "x"); !errors.Is(err, cause) {
 		t.Errorf("errors.Is(Wrap(cause), cause): got %v, want %v", false, true)
+	}
+}
+
+func TestRetryAfterOf(t *testing.T) {
+	limited := &domain.Error{Kind: domain.RateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond}
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{"Set", limited, 1500 * time.Millisecond},
+		{"WrappedByFmt", fmt.Errorf("login: %w", limited), 1500 * time.Millisecond},
+		{"CauseOfAnError", domain.Wrap(domain.RateLimited, limited, "outer"), 1500 * time.Millisecond},
+		{"Unset", domain.Errorf(domain.RateLimited, "slow down"), 0},
+		{"Plain", errors.New("x"), 0},
+		{"Nil", nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := domain.RetryAfterOf(tc.err); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	tests := []struct {
+		in   time.Duration
+		want int
+	}{
+		{0, 1}, {time.Nanosecond, 1}, {time.Second, 1}, {time.Second + time.Nanosecond, 2},
+		{1500 * time.Millisecond, 2}, {15 * time.Minute, 900}, {-time.Second, 1},
+	}
+	for _, tc := range tests {
+		if got := domain.RetryAfterSeconds(tc.in); got != tc.want {
+			t.Errorf("RetryAfterSeconds(%v): got %d, want %d", tc.in, got, tc.want)
+		}
 	}
 }

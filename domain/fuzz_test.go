@@ -34,6 +34,15 @@ func FuzzParseCredentials(f *testing.F) {
 		if !domain.ValidAPIKey(key) {
 			t.Fatalf("api key: got %q, want a valid one", key)
 		}
+		// What was parsed held no line break and nothing outside the
+		// standard alphabet: such input is refused, never normalised.
+		used := xKey + xSecret
+		if scheme, _, _ := strings.Cut(strings.Trim(auth, " \t"), " "); strings.EqualFold(scheme, "apikey") {
+			used = auth
+		}
+		if strings.ContainsAny(used, "\r\n-_") {
+			t.Fatalf("accepted %q, %q, %q: want line breaks and the URL-safe alphabet refused", xKey, xSecret, auth)
+		}
 		again, err := domain.ParseSecret(s.Reveal())
 		if err != nil || again.Reveal() != s.Reveal() {
 			t.Fatalf("ParseSecret(%q): got %q, %v, want the same secret", s.Reveal(), again.Reveal(), err)

@@ -7,15 +7,17 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/keyledger/keyledger/api"
 	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/ledger"
-	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/ratelimit"
 )
 
 // MaxBodyBytes caps request bodies.
@@ -51,10 +53,45 @@ type Sessions interface {
 	JWKS() auth.JWKS
 }
 
-// Readiness reports whether the read models have caught up with the log.
+// Readiness reports how far the read models have come and how fresh they
+// are.
 type Readiness interface {
-	Status() projections.Status
+	// Ready reports whether the read models have caught up with the log as
+	// it was at start; until then the API answers 503. It is called on
+	// every gated request, so it must be cheap.
+	Ready() bool
+	// Status describes readiness and freshness, for /readyz and reads.
+	Status() ReadyStatus
 }
+
+// ReadyStatus is the body of /readyz. Its names match a validation node's
+// /readyz.
+type ReadyStatus struct {
+	// Ready is true when /readyz answers 200.
+	Ready bool `json:"ready"`
+	// AppliedSeq is the last stream sequence applied to the read models.
+	AppliedSeq uint64 `json:"applied_seq"`
+	// StartSeq is the head of the log at start: ready once applied.
+	StartSeq uint64 `json:"start_seq"`
+	// StalenessSeconds is how long ago the read models were last confirmed
+	// to hold everything the log held (-1: not yet). It stays near zero
+	// while NATS is reachable and grows while it is not.
+	StalenessSeconds float64 `json:"staleness_seconds"`
+	// Connected reports the connection to NATS. Without it reads still
+	// serve from the read models and commands answer 503.
+	Connected bool `json:"connected"`
+	// Reason says why /readyz answers 503 ("" when it does not).
+	Reason string `json:"reason,omitempty"`
+}
+
+// HeaderStaleness, on a read served from read models that may be behind
+// the log, gives their staleness in seconds (see ReadyStatus).
+const HeaderStaleness = "X-Keyledger-Staleness"
+
+// StaleAfter is the staleness past which reads carry HeaderStaleness;
+// they always do while NATS is unreachable. Read models are confirmed
+// complete about every second while NATS is reachable.
+const StaleAfter = 5 * time.Second
 
 // Config holds the HTTP API's dependencies; Logger may be nil.
 type Config struct {
@@ -75,18 +112,34 @@ type Config struct {
 	// MetricsHandler, if set, serves GET /metrics (ungated); nil leaves
 	// /metrics to be served elsewhere, or not at all.
 	MetricsHandler http.Handler
+	// Proxies are the reverse proxies whose X-Forwarded-For tells a
+	// client's address; zero: none, the connection's peer is the client.
+	Proxies TrustedProxies
+	// LoginFailures limits failed logins per client address, on top of
+	// the ledger's throttle per email; nil: no such limit.
+	LoginFailures *ratelimit.Failures
+	// Registrations paces registrations per client address; nil: no limit.
+	Registrations *ratelimit.Bucket
+	// ReadyMaxStaleness, if positive, makes /readyz answer 503 once the
+	// read models have not been confirmed complete for this long; zero
+	// keeps it 200 while they serve reads, however stale.
+	ReadyMaxStaleness time.Duration
 }
 
 // API is the HTTP API. It implements http.Handler.
 type API struct {
-	ledger      Ledger
-	sessions    Sessions
-	ready       Readiness
-	validate    http.Handler
-	idempotency IdempotencyStore
-	logger      *slog.Logger
-	metrics     *Metrics
-	mux         *http.ServeMux
+	ledger        Ledger
+	sessions      Sessions
+	ready         Readiness
+	validate      http.Handler
+	idempotency   IdempotencyStore
+	logger        *slog.Logger
+	metrics       *Metrics
+	proxies       TrustedProxies
+	loginFailures *ratelimit.Failures
+	registrations *ratelimit.Bucket
+	maxStaleness  time.Duration
+	mux           *http.ServeMux
 }
 
 // New returns the HTTP API, or an error if a dependency is missing.
@@ -94,8 +147,13 @@ func New(cfg Config) (*API, error) {
 	if cfg.Ledger == nil || cfg.Sessions == nil || cfg.Readiness == nil || cfg.Validate == nil || cfg.Idempotency == nil {
 		return nil, errors.New("handlers: missing dependency")
 	}
+	if cfg.ReadyMaxStaleness < 0 {
+		return nil, errors.New("handlers: negative ReadyMaxStaleness")
+	}
 	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
-		idempotency: cfg.Idempotency, logger: cfg.Logger, metrics: cfg.Metrics, mux: http.NewServeMux()}
+		idempotency: cfg.Idempotency, logger: cfg.Logger, metrics: cfg.Metrics, proxies: cfg.Proxies,
+		loginFailures: cfg.LoginFailures, registrations: cfg.Registrations, maxStaleness: cfg.ReadyMaxStaleness,
+		mux: http.NewServeMux()}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
@@ -171,27 +229,55 @@ func (a *API) unmatched(w http.ResponseWriter, r *http.Request) {
 }
 
 // gate answers 503 until the read models have caught up with the log, so
-// no decision is taken on a view older than the log.
+// no decision is taken on a view older than the log. Reads it lets through
+// carry HeaderStaleness when the view may be behind the log.
 func (a *API) gate(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.ready.Status().Ready {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, r, a.logger, domain.Errorf(domain.Unavailable, "starting up: catching up with the event log"))
+		if !a.ready.Ready() {
+			writeError(w, r, a.logger, errStartingUp)
 			return
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if st := a.ready.Status(); st.StalenessSeconds >= 0 && (!st.Connected || st.StalenessSeconds > StaleAfter.Seconds()) {
+				w.Header().Set(HeaderStaleness, strconv.FormatFloat(st.StalenessSeconds, 'f', 3, 64))
+			}
 		}
 		next(w, r)
 	})
 }
 
+var errStartingUp = &domain.Error{Kind: domain.Unavailable, Message: "starting up: catching up with the event log",
+	RetryAfter: time.Second}
+
 func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
+// readyz: GET /readyz -> 200 while the read models serve, 503 while they
+// catch up. It stays 200 with NATS out of reach, since reads still serve
+// (the body says how stale they are), unless ReadyMaxStaleness is set and
+// exceeded; ?strict=1 also wants NATS connected, for routing commands.
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	st := a.ready.Status()
+	q := r.URL.Query()
+	strict := q.Has("strict") && q.Get("strict") != "0" && q.Get("strict") != "false"
+	switch {
+	case !st.Ready:
+		if st.Reason == "" {
+			st.Reason = "catching up with the event log"
+		}
+	case a.maxStaleness > 0 && (st.StalenessSeconds < 0 || st.StalenessSeconds > a.maxStaleness.Seconds()):
+		st.Ready = false
+		st.Reason = fmt.Sprintf("read models not confirmed complete for longer than %v", a.maxStaleness)
+	case strict && !st.Connected:
+		st.Ready = false
+		st.Reason = "not connected to NATS: commands cannot be stored"
+	}
 	status := http.StatusOK
 	if !st.Ready {
 		status = http.StatusServiceUnavailable
+	} else {
+		st.Reason = ""
 	}
 	writeJSON(w, status, st)
 }

@@ -58,8 +58,8 @@ func presetFrom(ctx context.Context) ledger.Preset {
 // server died repeats the command rather than doing it twice. A request
 // without the header passes straight through.
 //
-// Responses below 500 are kept; after a 5xx the record keeps only its
-// identifiers, and the next retry runs the command again with them.
+// Responses are kept but 5xx and 429: after those the record keeps only
+// its identifiers, and the next retry runs the command again with them.
 func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		values := r.Header.Values(headerIdempotencyKey)
@@ -123,7 +123,9 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 		a.runClaimed(rec, r, claim, preset, next)
 		done := context.WithoutCancel(r.Context())
 		resp := rec.response()
-		if resp.Status >= 500 {
+		// 5xx and 429 are not outcomes of the command but of the moment:
+		// the next retry runs it again, with the same identifiers.
+		if resp.Status >= 500 || resp.Status == http.StatusTooManyRequests {
 			err = a.idempotency.Release(done, claim)
 		} else {
 			err = a.idempotency.Complete(done, claim, resp)

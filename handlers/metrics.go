@@ -46,6 +46,17 @@ var knownMethods = map[string]bool{
 	http.MethodConnect: true, http.MethodTrace: true,
 }
 
+// The limits that refuse requests, as keyledger_limited_requests_total
+// labels them.
+const (
+	limitLoginEmail          = "login_email"          // 429: failed logins per email (the ledger's throttle)
+	limitLoginAddress        = "login_address"        // 429: failed logins per client address
+	limitRegistrationAddress = "registration_address" // 429: registrations per client address
+	limitPasswordHashing     = "password_hashing"     // 503: every password hashing slot taken
+)
+
+var limits = []string{limitLoginEmail, limitLoginAddress, limitRegistrationAddress, limitPasswordHashing}
+
 // Metrics are the HTTP API's Prometheus collectors, in a registry of their
 // own rather than the global one. Labels hold route patterns, methods,
 // statuses, command names and error kinds: never a path, key id or
@@ -56,6 +67,7 @@ type Metrics struct {
 	requestDuration *prometheus.HistogramVec
 	commands        *prometheus.CounterVec
 	commandDuration *prometheus.HistogramVec
+	limitedRequests *prometheus.CounterVec
 }
 
 // NewMetrics returns the API's collectors, registered in a new registry.
@@ -80,6 +92,13 @@ func NewMetrics() *Metrics {
 			Help:    "Duration of commands received over HTTP, whatever their outcome.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"command"}),
+		limitedRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyledger_limited_requests_total",
+			Help: "Requests refused by a limit: login_email, login_address and registration_address (429), password_hashing (503). Validations refused per API key are keyledger_validations_total{outcome=\"rate_limited\"}.",
+		}, []string{"limit"}),
+	}
+	for _, l := range limits {
+		m.limitedRequests.WithLabelValues(l)
 	}
 	// Series of every command exist from the start, so rates over them
 	// need no first request.
@@ -87,7 +106,7 @@ func NewMetrics() *Metrics {
 		m.commands.WithLabelValues(c, "ok")
 		m.commandDuration.WithLabelValues(c)
 	}
-	m.registry.MustRegister(m.requests, m.requestDuration, m.commands, m.commandDuration)
+	m.registry.MustRegister(m.requests, m.requestDuration, m.commands, m.commandDuration, m.limitedRequests)
 	return m
 }
 
@@ -133,6 +152,13 @@ func (m *Metrics) observe(pattern, method string, status int, d time.Duration) {
 	}
 	m.commands.WithLabelValues(command, outcome).Inc()
 	m.commandDuration.WithLabelValues(command).Observe(d.Seconds())
+}
+
+// limited counts a request a limit refused; safe on a nil *Metrics.
+func (m *Metrics) limited(limit string) {
+	if m != nil {
+		m.limitedRequests.WithLabelValues(limit).Inc()
+	}
 }
 
 // commandOutcome is the error kind answered with status (4xx or 5xx); a

@@ -1,12 +1,12 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/ledger"
 )
 
 type credentialsRequest struct {
@@ -27,8 +27,19 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
+	// Every attempt takes a token, whatever its outcome: a taken email is
+	// a 409 that would otherwise let one client probe addresses at will.
+	if wait := a.registrations.Take(limitKey(a.proxies.ClientAddr(r)), a.ledger.Now()); wait > 0 {
+		a.metrics.limited(limitRegistrationAddress)
+		writeError(w, r, a.logger, &domain.Error{Kind: domain.RateLimited,
+			Message: "too many registrations from this address, try again later", RetryAfter: wait})
+		return
+	}
 	u, err := a.ledger.RegisterUserWith(r.Context(), req.Email, req.Password, presetFrom(r.Context()))
 	if err != nil {
+		if errors.Is(err, auth.ErrBusy) {
+			a.metrics.limited(limitPasswordHashing)
+		}
 		writeError(w, r, a.logger, err)
 		return
 	}
@@ -48,14 +59,33 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
+	// The address's budget of failures is checked before the email's, so
+	// an address over it cannot push anyone's email into the throttle.
+	addr := limitKey(a.proxies.ClientAddr(r))
+	if wait := a.loginFailures.Attempt(addr, a.ledger.Now()); wait > 0 {
+		a.metrics.limited(limitLoginAddress)
+		writeError(w, r, a.logger, &domain.Error{Kind: domain.RateLimited,
+			Message: "too many failed logins from this address, try again later", RetryAfter: wait})
+		return
+	}
 	u, err := a.ledger.Login(r.Context(), req.Email, req.Password)
 	if err != nil {
-		if rl, ok := err.(*ledger.RateLimitError); ok {
-			w.Header().Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds()))
+		switch kind := domain.KindOf(err); {
+		case kind == domain.Unauthorized:
+			// A failed guess: it stays counted against the address.
+		case kind == domain.RateLimited:
+			a.loginFailures.Forgive(addr)
+			a.metrics.limited(limitLoginEmail)
+		case errors.Is(err, auth.ErrBusy):
+			a.loginFailures.Forgive(addr)
+			a.metrics.limited(limitPasswordHashing)
+		default:
+			a.loginFailures.Forgive(addr)
 		}
 		writeError(w, r, a.logger, err)
 		return
 	}
+	a.loginFailures.Forgive(addr)
 	token, exp, err := a.sessions.Issue(u.ID, a.ledger.Now())
 	if err != nil {
 		writeError(w, r, a.logger, err)

@@ -1,10 +1,14 @@
 package ledger_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/ledger"
 )
 
 // TestService_MaxKeysPerUser: past the limit of unrevoked keys a user gets
@@ -39,5 +43,54 @@ func TestService_MaxKeysPerUser(t *testing.T) {
 	}
 	if _, _, err := svc.CreateKey(testContext(t), alice.ID, "", time.Time{}); err != nil {
 		t.Fatalf("after a revocation: got %v, want a free slot", err)
+	}
+}
+
+// TestService_Login_BusyHashing: with every password hashing slot taken, a
+// login answers Unavailable (auth.ErrBusy) at once, and those attempts do
+// not count as failures against the address: afterwards the right
+// password logs in, where ten counted failures would have throttled it.
+func TestService_Login_BusyHashing(t *testing.T) {
+	e := newEnv(t)
+	// Slow enough that the logins below all find the one slot taken.
+	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 32 << 10, Time: 3, Threads: 1}, auth.WithMaxHashing(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users,
+		Passwords: passwords, Throttle: auth.NewThrottle(), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RegisterUser(testContext(t), "alice@example.com", password); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = passwords.Hash("a hash that holds the only slot")
+	}()
+	natstest.Eventually(t, waitTimeout, func() bool { return passwords.InFlight() == 1 }, "slot taken")
+	busy, failed := 0, 0
+	for range 10 {
+		_, err := svc.Login(testContext(t), "alice@example.com", "wrong wrong wrong wrong")
+		switch {
+		case errors.Is(err, auth.ErrBusy):
+			busy++
+			if domain.KindOf(err) != domain.Unavailable || domain.RetryAfterOf(err) <= 0 {
+				t.Fatalf("got %v (kind %v), want Unavailable with a Retry-After", err, domain.KindOf(err))
+			}
+		case domain.KindOf(err) == domain.Unauthorized:
+			failed++ // the slot came free: a real check
+		default:
+			t.Fatalf("got %v, want auth.ErrBusy", err)
+		}
+	}
+	<-done
+	if busy < 6 || failed >= 5 {
+		t.Fatalf("got %d busy and %d checked attempts, want most busy (is the blocking hash too fast?)", busy, failed)
+	}
+	if _, err := svc.Login(testContext(t), "alice@example.com", password); err != nil {
+		t.Fatalf("after busy attempts: got %v, want the right password to log in", err)
 	}
 }

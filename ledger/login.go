@@ -2,17 +2,22 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"math"
 	"time"
 
+	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 )
 
 // Login checks an email address and password and returns the user. A wrong
 // password, an unknown address and a disabled user give the same error
 // after the same work.
-// Repeated failures for one address are throttled.
-// Errors: Unauthorized, RateLimited (see RetryAfter).
+// Repeated failures for one address are throttled. When every password
+// hashing slot stays taken, it gives up without checking, and the attempt
+// does not count against the address.
+// Errors: Unauthorized, RateLimited (see RetryAfter), Unavailable
+// (auth.ErrBusy).
 func (s *Service) Login(ctx context.Context, email, password string) (domain.User, error) {
 	normalized, err := domain.NormalizeEmail(email)
 	if err != nil {
@@ -24,6 +29,10 @@ func (s *Service) Login(ctx context.Context, email, password string) (domain.Use
 	}
 	u, found := s.users.ByEmail(normalized)
 	ok, verr := s.passwords.Verify(u.PasswordHash, password)
+	if errors.Is(verr, auth.ErrBusy) {
+		s.throttle.Refund(normalized)
+		return domain.User{}, verr
+	}
 	if verr != nil {
 		s.logger.Error("stored password hash unreadable", "user", u.ID, "err", verr)
 	}
@@ -44,9 +53,10 @@ type RateLimitError struct {
 // Error implements error.
 func (e *RateLimitError) Error() string { return "too many failed attempts, try again later" }
 
-// Unwrap makes the error of kind RateLimited.
+// Unwrap makes the error of kind RateLimited, with its RetryAfter.
 func (e *RateLimitError) Unwrap() error {
-	return domain.Errorf(domain.RateLimited, "too many failed attempts, try again later")
+	return &domain.Error{Kind: domain.RateLimited, Message: "too many failed attempts, try again later",
+		RetryAfter: e.RetryAfter}
 }
 
 // RetryAfterSeconds is RetryAfter rounded up to whole seconds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
@@ -30,7 +31,7 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 // signature (Signature-Input and Signature, see ValidateSigned; then the
 // body is read, up to MaxSignedBody, to check its digest, and r.Body
 // replaced with a copy). It returns the identity, the reason (for logs and
-// metrics only), and ErrUnauthorized, ErrNotReady or ErrStale.
+// metrics only), and the errors of Validate.
 func (v *Validator) ValidateRequest(r *http.Request) (Identity, string, error) {
 	if isSigned(r.Header) {
 		body, err := readSignedBody(r)
@@ -54,8 +55,9 @@ func (v *Validator) ValidateRequest(r *http.Request) (Identity, string, error) {
 // client sent; the secret's header (x-api-secret, or an ApiKey
 // Authorization) is removed so nothing downstream can log it. Anything
 // else is refused before next runs: 401 with
-// WWW-Authenticate: ApiKey for bad credentials, 503 when the node cannot
-// vouch for its view.
+// WWW-Authenticate: ApiKey for bad credentials, 429 with Retry-After for a
+// key refused after too many failures, 503 when the node cannot vouch for
+// its view.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, reason, err := v.ValidateRequest(r)
@@ -77,9 +79,11 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 
 // ValidateHandler answers /validate: 200 {"api_key","user_id"} with the
 // identity also in X-Keyledger-User and X-Keyledger-Key; the same 401 with
-// WWW-Authenticate: ApiKey for every bad credential; 503 when the node
-// cannot vouch for its view. It reads only headers and accepts any method,
-// so it serves as nginx auth_request and Traefik ForwardAuth target.
+// WWW-Authenticate: ApiKey for every bad credential; 429 with Retry-After
+// for a key refused after too many failures (see WithFailureLimit); 503
+// when the node cannot vouch for its view. It reads only headers and
+// accepts any method, so it serves as nginx auth_request and Traefik
+// ForwardAuth target.
 func (v *Validator) ValidateHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -159,9 +163,14 @@ func (v *Validator) Handler() http.Handler {
 
 func (v *Validator) refuse(w http.ResponseWriter, reason string, err error) {
 	v.logger.Debug("validation refused", "reason", reason)
-	if domain.KindOf(err) == domain.Unavailable {
+	switch domain.KindOf(err) {
+	case domain.Unavailable:
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, string(domain.Unavailable), domain.MessageOf(err))
+		return
+	case domain.RateLimited:
+		w.Header().Set("Retry-After", strconv.Itoa(domain.RetryAfterSeconds(domain.RetryAfterOf(err))))
+		writeError(w, http.StatusTooManyRequests, string(domain.RateLimited), domain.MessageOf(err))
 		return
 	}
 	w.Header().Set("WWW-Authenticate", "ApiKey")

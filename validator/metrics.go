@@ -18,14 +18,14 @@ type metrics struct {
 // reasons are the validation outcomes; a counter each, created up front
 // so the hot path does no label lookup.
 var reasons = []string{"ok", "unknown_key", "wrong_secret", "revoked", "expired", "user_disabled", "malformed", "not_ready", "stale",
-	"signed_only", "no_public_key", "malformed_signature", "signature_expired", "digest_mismatch", "bad_signature", "replayed",
-	"replay_cache_full"}
+	"rate_limited", "signed_only", "no_public_key", "malformed_signature", "signature_expired", "digest_mismatch", "bad_signature",
+	"replayed", "replay_cache_full"}
 
 func newMetrics(v *Validator) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry(), byReason: make(map[string]prometheus.Counter)}
 	m.validations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyledger_validations_total",
-		Help: "API-key validations by outcome (ok, or the reason for refusing).",
+		Help: "API-key validations by outcome (ok, or the reason for refusing; rate_limited: the key was refused after too many failures, with 429).",
 	}, []string{"outcome"})
 	for _, r := range reasons {
 		m.byReason[r] = m.validations.WithLabelValues(r)

@@ -82,23 +82,32 @@ func isSigned(h http.Header) bool {
 // travel with it; and each (keyid, nonce) is accepted once on this node.
 // It returns the identity, the reason (for logs and metrics only), and
 // ErrUnauthorized, ErrNotReady or ErrStale.
+//
+// Failures of a parsed signature count against its keyid's failure limit
+// (see WithFailureLimit), like wrong secrets.
 func (v *Validator) ValidateSigned(h http.Header, t httpsig.Target, body []byte, bodyKnown bool) (Identity, string, error) {
-	id, reason, err := v.validateSigned(h, t, body, bodyKnown)
+	if err := v.check(); err != nil {
+		reason := "not_ready"
+		if errors.Is(err, ErrStale) {
+			reason = "stale"
+		}
+		v.metrics.outcome(reason)
+		return Identity{}, reason, err
+	}
+	sig, err := httpsig.ParseFor(h, t)
+	if err != nil {
+		v.metrics.outcome("malformed_signature")
+		return Identity{}, "malformed_signature", ErrUnauthorized
+	}
+	id, reason, err := v.validateSigned(h, sig, body, bodyKnown)
+	if errors.Is(err, ErrUnauthorized) {
+		reason, err = v.failed(sig.KeyID, reason, v.opts.now())
+	}
 	v.metrics.outcome(reason)
 	return id, reason, err
 }
 
-func (v *Validator) validateSigned(h http.Header, t httpsig.Target, body []byte, bodyKnown bool) (Identity, string, error) {
-	if err := v.check(); err != nil {
-		if errors.Is(err, ErrStale) {
-			return Identity{}, "stale", err
-		}
-		return Identity{}, "not_ready", err
-	}
-	sig, err := httpsig.ParseFor(h, t)
-	if err != nil {
-		return Identity{}, "malformed_signature", ErrUnauthorized
-	}
+func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body []byte, bodyKnown bool) (Identity, string, error) {
 	if !v.signedHeadersOK(h, sig.KeyID) {
 		return Identity{}, "malformed_signature", ErrUnauthorized
 	}

@@ -25,11 +25,24 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/ratelimit"
 )
 
 // DefaultMaxStaleness is how long a node keeps answering from its view
 // after it last confirmed that view complete.
 const DefaultMaxStaleness = 30 * time.Second
+
+// Default limit on failed validations per API key: after this many
+// failures within the window, the key's failing validations are answered
+// 429 for a window; its right credentials still pass (see
+// WithFailureLimit). A 256-bit secret cannot be guessed online anyway: the
+// limit tells a client hammering a key with a wrong or revoked secret to
+// back off. It is lenient so that no client that is merely
+// misconfigured for a moment gets blocked.
+const (
+	DefaultFailureLimit  = 20
+	DefaultFailureWindow = time.Minute
+)
 
 // Identity is who a validated API key belongs to.
 type Identity struct {
@@ -44,6 +57,10 @@ var (
 	ErrUnauthorized = domain.ErrBadCredentials
 	ErrNotReady     = domain.Errorf(domain.Unavailable, "validation node is catching up with the event log")
 	ErrStale        = domain.Errorf(domain.Unavailable, "validation node has lost the event log for longer than its staleness bound")
+	// ErrRateLimited matches the error for a key refused after too many
+	// failed validations (see WithFailureLimit); domain.RetryAfterOf that
+	// error says when the block ends.
+	ErrRateLimited = domain.Errorf(domain.RateLimited, "too many failed validations of this API key, try again later")
 )
 
 // Log is what a Validator reads of the event store.
@@ -68,15 +85,37 @@ type Config struct {
 type Option func(*options) error
 
 type options struct {
-	trusted      []ed25519.PublicKey
-	maxStaleness time.Duration
-	failOpen     bool
-	interval     time.Duration
-	now          func() time.Time
-	stream       string
-	window       time.Duration
-	replaySize   int
-	origin       *url.URL
+	trusted       []ed25519.PublicKey
+	maxStaleness  time.Duration
+	failOpen      bool
+	interval      time.Duration
+	now           func() time.Time
+	stream        string
+	failureLimit  int
+	failureWindow time.Duration
+	window        time.Duration
+	replaySize    int
+	origin        *url.URL
+}
+
+// WithFailureLimit sets the limit on failed validations per API key:
+// after limit failures of one key id within window (whether the key is
+// unknown, revoked, expired, the secret or the signature wrong), every
+// failing validation of that key id is answered ErrRateLimited, with the
+// time left, for window. Valid credentials still pass: a 256-bit secret
+// cannot be guessed, so refusing them would protect nothing and would let
+// anyone who knows a key id (it is not secret) shut its owner out. The
+// limit tells a hammering client to back off and marks it in metrics.
+// Default DefaultFailureLimit per DefaultFailureWindow; a limit of 0 turns
+// it off. The state is per node, in memory, and bounded.
+func WithFailureLimit(limit int, window time.Duration) Option {
+	return func(o *options) error {
+		if limit < 0 || limit > 0 && window <= 0 {
+			return errors.New("failure limit: want a limit of 0 or more and a positive window")
+		}
+		o.failureLimit, o.failureWindow = limit, window
+		return nil
+	}
 }
 
 // WithMaxStaleness sets how long the node keeps answering after it last
@@ -152,6 +191,7 @@ type Validator struct {
 	opts      options
 	metrics   *metrics
 	replays   *replayCache
+	failures  *ratelimit.Failures // nil: no limit on failed validations
 
 	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
 	reconnects   atomic.Uint64
@@ -172,7 +212,8 @@ func New(cfg Config) (*Validator, error) {
 		return nil, errors.New("validator: need a log, a projector and a lookup")
 	}
 	o := options{maxStaleness: DefaultMaxStaleness, now: time.Now, stream: eventstore.DefaultStream,
-		window: DefaultSignatureWindow, replaySize: DefaultReplayCacheSize}
+		window: DefaultSignatureWindow, replaySize: DefaultReplayCacheSize,
+		failureLimit: DefaultFailureLimit, failureWindow: DefaultFailureWindow}
 	for _, opt := range cfg.Options {
 		if err := opt(&o); err != nil {
 			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
@@ -188,6 +229,13 @@ func New(cfg Config) (*Validator, error) {
 	// window after it: remember each for at least that long.
 	v := &Validator{log: cfg.Log, projector: cfg.Projector, lookup: cfg.Lookup, conn: cfg.Conn,
 		logger: cfg.Logger, opts: o, replays: newReplayCache(2*o.window, o.replaySize)}
+	if o.failureLimit > 0 {
+		f, err := ratelimit.NewFailures(ratelimit.FailuresConfig{Limit: o.failureLimit, Window: o.failureWindow})
+		if err != nil {
+			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
+		}
+		v.failures = f
+	}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
 	}
@@ -349,8 +397,10 @@ func (v *Validator) staleness() time.Duration {
 
 // Validate checks an API key and its secret, both as the formatted strings
 // ("ak_...", "sk_..."). It returns the key's identity, ErrUnauthorized for
-// any bad credential, or ErrNotReady / ErrStale (kind Unavailable) when the
-// node cannot vouch for its view.
+// any bad credential, an error wrapping ErrRateLimited (kind RateLimited,
+// with a RetryAfter) for a key refused after too many failures, or
+// ErrNotReady / ErrStale (kind Unavailable) when the node cannot vouch for
+// its view.
 func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identity, error) {
 	s, err := domain.ParseSecret(secret)
 	if err != nil || !domain.ValidAPIKey(apiKey) {
@@ -371,12 +421,41 @@ func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, str
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
-	res := v.lookup.Check(apiKey, secret, v.opts.now())
-	v.metrics.outcome(res.Reason)
+	now := v.opts.now()
+	res := v.lookup.Check(apiKey, secret, now)
 	if !res.OK {
-		return Identity{}, res.Reason, ErrUnauthorized
+		reason, err := v.failed(apiKey, res.Reason, now)
+		v.metrics.outcome(reason)
+		return Identity{}, reason, err
 	}
+	v.metrics.outcome(res.Reason)
 	return Identity{APIKey: apiKey, UserID: res.UserID}, res.Reason, nil
+}
+
+// failed counts a failed validation of apiKey and returns the reason and
+// error to answer: ErrUnauthorized, or, once the key's failures are over
+// the limit, ErrRateLimited with the time left. Unknown key ids count as
+// much as known ones, so a 429 says nothing about whether a key exists.
+func (v *Validator) failed(apiKey, reason string, now time.Time) (string, error) {
+	if wait := v.failures.Blocked(apiKey, now); wait > 0 {
+		return "rate_limited", &rateLimitedError{retryAfter: wait}
+	}
+	v.failures.Fail(apiKey, now)
+	return reason, ErrUnauthorized
+}
+
+// rateLimitedError is ErrRateLimited with the time left until the block
+// ends.
+type rateLimitedError struct{ retryAfter time.Duration }
+
+func (e *rateLimitedError) Error() string { return ErrRateLimited.Error() }
+
+// Is makes the error match ErrRateLimited.
+func (e *rateLimitedError) Is(target error) bool { return target == ErrRateLimited }
+
+// Unwrap gives the error its kind, message and RetryAfter.
+func (e *rateLimitedError) Unwrap() error {
+	return &domain.Error{Kind: domain.RateLimited, Message: ErrRateLimited.Message, RetryAfter: e.retryAfter}
 }
 
 // Status describes a node for /readyz and operators.

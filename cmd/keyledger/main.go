@@ -99,6 +99,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			if err := f.Value.Set(v); err != nil {
 				envErr = usageError{fmt.Errorf("environment %s=%q: %w", name, v, err)}
 			}
+			// A repeatable flag's command-line values replace the
+			// environment's rather than add to them.
+			if e, ok := f.Value.(interface{ fromEnvironment() }); ok {
+				e.fromEnvironment()
+			}
 		}
 	})
 	if envErr != nil {

@@ -628,4 +628,29 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 	want(do("POST", "/admin/users/{id}/disable", "/admin/users/"+alice+"/disable", `{"reason":"compromised"}`, admin...), http.StatusNoContent)
 	want(do("GET", "/api-keys", "/api-keys", "", auth...), http.StatusUnauthorized)
 	want(do("GET", "/admin/keys", "/admin/keys?status=revoked", "", admin...), http.StatusOK)
+
+	// Limits: registrations per address, failed validations per key id.
+	want(do("GET", "/readyz", "/readyz?strict=1", ""), http.StatusOK)
+	for i := 0; ; i++ {
+		r := do("POST", "/users", "/users", `{"email":"flood`+strconv.Itoa(i)+`@example.com","password":"`+password+`"}`)
+		if r.status == http.StatusTooManyRequests {
+			break
+		}
+		want(r, http.StatusCreated)
+		if i == 50 {
+			t.Fatal("50 registrations from one address and no 429")
+		}
+	}
+	unknown := []string{"X-Api-Key", b64("ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C"), "X-Api-Secret", b64(secret1)}
+	for i := 0; ; i++ {
+		r := do("GET", "/validate", "/validate", "", unknown...)
+		if r.status == http.StatusTooManyRequests {
+			break
+		}
+		want(r, http.StatusUnauthorized)
+		if i == 50 {
+			t.Fatal("50 failed validations of one key and no 429")
+		}
+	}
+	want(do("POST", "/validate", "/validate", "", unknown...), http.StatusTooManyRequests)
 }

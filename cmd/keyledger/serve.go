@@ -61,6 +61,8 @@ type ServeConfig struct {
 	// IdempotencyTTL is how long the response to a request with an
 	// Idempotency-Key is kept for its retries (0: the default, 24h).
 	IdempotencyTTL time.Duration
+	// Limits are the limits against floods, and /readyz's staleness bound.
+	Limits LimitsConfig
 }
 
 func (c *ServeConfig) flags(fs *flag.FlagSet) {
@@ -78,6 +80,7 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")
+	c.Limits.flags(fs)
 	c.HTTPS.flags(fs, false)
 	c.NATSClient.flags(fs)
 	c.NATSTLS.flags(fs)
@@ -151,6 +154,7 @@ type Server struct {
 	projector   *projections.Projector
 	service     *ledger.Service
 	idempotency *idempotency.Store
+	passwords   *auth.Passwords
 	validator   *validator.Validator
 	certs       []*tlsconfig.Certificate
 	checkpoints *checkpoint.Writer
@@ -235,11 +239,12 @@ func (s *Server) Open(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	parts, err := openLedger(sctx, nc, ledgerOptions{stream: cfg.Stream, replicas: cfg.Replicas,
-		signingKey: ledgerKey, argon2: cfg.Argon2, maxKeys: cfg.MaxKeysPerUser, logger: s.Logger})
+		signingKey: ledgerKey, argon2: cfg.Argon2, passwords: cfg.Limits.passwordOptions(), maxKeys: cfg.MaxKeysPerUser,
+		logger: s.Logger})
 	if err != nil {
 		return err
 	}
-	s.projector, s.service = parts.projector, parts.service
+	s.projector, s.service, s.passwords = parts.projector, parts.service, parts.passwords
 	store, lookup, svc := parts.store, parts.lookup, parts.service
 	if s.idempotency, err = openIdempotency(sctx, nc, ledgerKey, cfg.Stream, cfg.Replicas, cfg.IdempotencyTTL); err != nil {
 		return err
@@ -260,19 +265,23 @@ func (s *Server) Open(ctx context.Context) error {
 		}
 	}
 	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
-		Logger: s.Logger.With("component", "validator"), Options: cfg.Signed.options()})
+		Logger:  s.Logger.With("component", "validator"),
+		Options: append(cfg.Signed.options(), validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow))})
 	if err != nil {
 		return err
 	}
-	metrics, err := serveMetrics(s.projector, nc)
+	metrics, err := serveMetrics(s.projector, nc, s.passwords)
 	if err != nil {
 		return err
 	}
 	// One /metrics for the API's registry and the validator's.
 	metricsHandler := metrics.Handler(s.validator.Registry())
-	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: s.projector,
+	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency,
 		Logger: s.Logger.With("component", "http"), Metrics: metrics}
+	if err := cfg.Limits.apply(&apiConfig); err != nil {
+		return err
+	}
 	if cfg.MetricsAddr == "" {
 		apiConfig.MetricsHandler = metricsHandler
 	}
@@ -406,8 +415,8 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // serveMetrics returns serve's metrics: the API's, and gauges of the
-// projections' progress and the NATS connection.
-func serveMetrics(p *projections.Projector, nc *nats.Conn) (*handlers.Metrics, error) {
+// projections' progress, the NATS connection and password hashing.
+func serveMetrics(p *projections.Projector, nc *nats.Conn, pw *auth.Passwords) (*handlers.Metrics, error) {
 	m := handlers.NewMetrics()
 	err := m.Register(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -434,6 +443,14 @@ func serveMetrics(p *projections.Projector, nc *nats.Conn) (*handlers.Metrics, e
 			}
 			return time.Since(at).Seconds()
 		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_password_hashing_in_flight",
+			Help: "Password hashes (argon2id) being computed now; never more than keyledger_password_hashing_max.",
+		}, func() float64 { return float64(pw.InFlight()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_password_hashing_max",
+			Help: "Password hashes computed at once at most (--max-password-hashing).",
+		}, func() float64 { return float64(pw.MaxHashing()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_nats_connected",
 			Help: "1 when serve's NATS connection is up, else 0.",
@@ -466,4 +483,3 @@ func checkLoopback(addr string) error {
 var _ handlers.Ledger = (*ledger.Service)(nil)
 var _ handlers.IdempotencyStore = (*idempotency.Store)(nil)
 var _ handlers.Sessions = (*auth.Sessions)(nil)
-var _ handlers.Readiness = (*projections.Projector)(nil)

@@ -29,9 +29,14 @@ type NodeConfig struct {
 	FailOpen     bool
 	LedgerKeys   string
 	StartTimeout time.Duration
-	HTTPS        HTTPSConfig
-	NATSClient   NATSClientConfig
-	Signed       SignedRequestsConfig
+	// ValidateFailures failed validations of one API key within
+	// ValidateFailureWindow block it for that long (0: the default, 20
+	// per 1m; negative: no limit).
+	ValidateFailures      int
+	ValidateFailureWindow time.Duration
+	HTTPS                 HTTPSConfig
+	NATSClient            NATSClientConfig
+	Signed                SignedRequestsConfig
 }
 
 func (c *NodeConfig) flags(fs *flag.FlagSet) {
@@ -42,6 +47,7 @@ func (c *NodeConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
 	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public keys (comma-separated, as printed by `keyledger audit pubkey`) instead of those the stream lists")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
+	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
 	c.HTTPS.flags(fs, true)
 	c.NATSClient.flags(fs)
 	c.Signed.flags(fs)
@@ -98,7 +104,8 @@ func (n *Node) Open(ctx context.Context) error {
 	n.nc = nc
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	opts := []validator.Option{validator.WithStream(cfg.Stream), validator.WithMaxStaleness(cfg.MaxStaleness)}
+	opts := []validator.Option{validator.WithStream(cfg.Stream), validator.WithMaxStaleness(cfg.MaxStaleness),
+		validatorOption(cfg.ValidateFailures, cfg.ValidateFailureWindow)}
 	opts = append(opts, cfg.Signed.options()...)
 	if cfg.FailOpen {
 		opts = append(opts, validator.WithFailOpen())

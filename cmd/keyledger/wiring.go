@@ -27,6 +27,7 @@ type ledgerParts struct {
 	users     *projections.Users
 	lookup    *projections.Lookup
 	projector *projections.Projector
+	passwords *auth.Passwords
 	service   *ledger.Service
 }
 
@@ -35,6 +36,7 @@ type ledgerOptions struct {
 	replicas   int
 	signingKey ed25519.PrivateKey
 	argon2     auth.Argon2Params
+	passwords  []auth.Option
 	maxKeys    int
 	logger     *slog.Logger
 }
@@ -55,13 +57,13 @@ func openLedger(ctx context.Context, nc *nats.Conn, o ledgerOptions) (*ledgerPar
 	if err := p.projector.Start(ctx); err != nil {
 		return nil, fmt.Errorf("projections: %w", err)
 	}
-	passwords, err := auth.NewPasswords(o.argon2)
+	p.passwords, err = auth.NewPasswords(o.argon2, o.passwords...)
 	if err != nil {
 		p.projector.Stop()
 		return nil, err
 	}
 	p.service, err = ledger.New(ledger.Config{Log: store, Progress: p.projector, Keys: p.keys, Users: p.users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: o.logger, MaxKeysPerUser: o.maxKeys})
+		Passwords: p.passwords, Throttle: auth.NewThrottle(), Logger: o.logger, MaxKeysPerUser: o.maxKeys})
 	if err != nil {
 		p.projector.Stop()
 		return nil, err

@@ -136,12 +136,12 @@ func (e *env) ledger(ctx context.Context, nc *nats.Conn) (*ledgerRun, error) {
 
 // node opens a stand-alone validation node on a connection of its own and
 // waits until it is ready.
-func (e *env) node(ctx context.Context, ns *server.Server) (*validator.Validator, error) {
+func (e *env) node(ctx context.Context, ns *server.Server, opts ...validator.Option) (*validator.Validator, error) {
 	nc, err := e.connect(ns)
 	if err != nil {
 		return nil, err
 	}
-	v, err := validator.Open(ctx, nc, slog.New(slog.DiscardHandler))
+	v, err := validator.Open(ctx, nc, slog.New(slog.DiscardHandler), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("validator.Open: %w", err)
 	}

@@ -44,6 +44,13 @@ type Ledger struct {
 // when the test ends; nc belongs to the caller.
 func New(t testing.TB, nc *nats.Conn, opts ...eventstore.Option) *Ledger {
 	t.Helper()
+	return NewWith(t, nc, nil, opts...)
+}
+
+// NewWith is New with edit applied to the Service's configuration before
+// it is built (a clock, a throttle, other passwords), when edit is not nil.
+func NewWith(t testing.TB, nc *nats.Conn, edit func(*ledger.Config), opts ...eventstore.Option) *Ledger {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	store, err := eventstore.New(ctx, nc, opts...)
@@ -67,8 +74,12 @@ func New(t testing.TB, nc *nats.Conn, opts ...eventstore.Option) *Ledger {
 	if err != nil {
 		t.Fatalf("auth.NewPasswords: %v", err)
 	}
-	svc, err := ledger.New(ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1}) // tests create many keys for one user
+	cfg := ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
+		Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1} // tests create many keys for one user
+	if edit != nil {
+		edit(&cfg)
+	}
+	svc, err := ledger.New(cfg)
 	if err != nil {
 		t.Fatalf("ledger.New: %v", err)
 	}

@@ -1,0 +1,152 @@
+package handlers
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// requestTypes are the bodies the API decodes, each as a fresh pointer.
+var requestTypes = []func() any{
+	func() any { return new(credentialsRequest) },
+	func() any { return new(createKeyRequest) },
+	func() any { return new(reasonRequest) },
+}
+
+func decodeBody(body string, dst any) error {
+	r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return readJSON(httptest.NewRecorder(), r, dst, true)
+}
+
+func TestReadJSON_Strict(t *testing.T) {
+	ok := []struct {
+		name, body string
+		want       credentialsRequest
+	}{
+		{"Plain", `{"email":"a@example.com","password":"pw"}`, credentialsRequest{"a@example.com", "pw"}},
+		{"Whitespace", " \n{ \"email\" : \"a\" } \n", credentialsRequest{Email: "a"}},
+		{"EscapedKey", `{"em\u0061il":"a"}`, credentialsRequest{Email: "a"}}, // the same key, escaped
+		{"NestedDuplicatesElsewhereAreFine", `{"email":"a","password":"b"}`, credentialsRequest{"a", "b"}},
+		{"Unicode", `{"email":"ä@example.com"}`, credentialsRequest{Email: "ä@example.com"}},
+		{"Null", `{"email":null}`, credentialsRequest{}},
+	}
+	for _, tc := range ok {
+		t.Run("OK"+tc.name, func(t *testing.T) {
+			var got credentialsRequest
+			if err := decodeBody(tc.body, &got); err != nil {
+				t.Fatalf("got %v, want nil", err)
+			}
+			if got != tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	bad := []struct {
+		name, body, wantMessage string
+	}{
+		{"Duplicate", `{"email":"a","email":"b"}`, `malformed JSON body: field "email" appears twice`},
+		{"DuplicateEscaped", `{"email":"a","em\u0061il":"b"}`, `malformed JSON body: field "email" appears twice`},
+		{"CaseVariant", `{"Email":"a"}`, `malformed JSON body: unknown field "Email" (names are case-sensitive)`},
+		{"CaseVariantUpper", `{"EMAIL":"a","password":"b"}`, `malformed JSON body: unknown field "EMAIL" (names are case-sensitive)`},
+		{"CaseVariantBesideExact", `{"email":"a","Email":"b"}`, `malformed JSON body: unknown field "Email" (names are case-sensitive)`},
+		// encoding/json folds the Kelvin sign and the long s onto k and s.
+		{"UnicodeFolding", `{"pa\u017fsword":"b"}`, `malformed JSON body: unknown field "paſsword" (names are case-sensitive)`},
+		{"Unknown", `{"admin":true}`, `malformed JSON body: unknown field "admin" (names are case-sensitive)`},
+		{"UnknownLongKeyCut", `{"` + strings.Repeat("k", 100) + `":1}`, `malformed JSON body: unknown field "` + strings.Repeat("k", 40) + `..." (names are case-sensitive)`},
+		{"InvalidUTF8InValue", "{\"email\":\"a\xff\"}", "request body is not valid UTF-8"},
+		{"InvalidUTF8InKey", "{\"em\xc3ail\":\"a\"}", "request body is not valid UTF-8"},
+		{"InvalidUTF8Outside", "{\"email\":\"a\"}\xff", "request body is not valid UTF-8"},
+		{"Syntax", `{"email":`, "malformed JSON body: unexpected end of input"},
+		{"SyntaxBadToken", `{"email" "a"}`, "malformed JSON body: syntax error"},
+		{"WrongType", `{"email":1}`, "malformed JSON body: field email has the wrong type"},
+		{"NotAnObject", `["email"]`, "malformed JSON body: expected a JSON object"},
+		{"Trailing", `{"email":"a"} {}`, "request body must be a single JSON object"},
+		{"TooDeep", `{"email":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, "malformed JSON body: nested too deeply"},
+		{"HugeNumber", `{"email":1e999}`, "malformed JSON body: field email has the wrong type"},
+	}
+	for _, tc := range bad {
+		t.Run("Err"+tc.name, func(t *testing.T) {
+			var got credentialsRequest
+			err := decodeBody(tc.body, &got)
+			if domain.KindOf(err) != domain.Invalid {
+				t.Fatalf("got %v, want an Invalid error", err)
+			}
+			if msg := domain.MessageOf(err); msg != tc.wantMessage {
+				t.Fatalf("got message %q, want %q", msg, tc.wantMessage)
+			}
+		})
+	}
+	t.Run("DuplicateInNestedValue", func(t *testing.T) {
+		var got map[string]any
+		err := decodeBody(`{"a":{"b":1,"b":2}}`, &got)
+		if domain.KindOf(err) != domain.Invalid {
+			t.Fatalf("got %v, want an Invalid error", err)
+		}
+	})
+}
+
+// FuzzReadJSON: decoding a body never panics and fails only with Invalid
+// (a 400); what it accepts is valid UTF-8 with every key exactly a field
+// name and none twice, and it round-trips: encoding the decoded value and
+// decoding that again gives the same value.
+func FuzzReadJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"email":"a@example.com","password":"correct horse battery staple"}`,
+		`{"name":"ci","expires_at":"2030-01-02T15:04:05Z"}`,
+		`{"reason":"leaked"}`,
+		`{"email":"a","email":"b"}`,
+		`{"Email":"a"}`,
+		`{"em\u0061il":"a"}`,
+		"{\"name\":\"\xff\"}",
+		`{"name":"\ud800"}`,
+		`{"name":null,"expires_at":null}`,
+		`{}`, ``, `[]`, `null`, `{"a":{"b":[1,{"c":2,"c":3}]}}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, fresh := range requestTypes {
+			dst := fresh()
+			err := decodeBody(body, dst)
+			if err != nil {
+				if k := domain.KindOf(err); k != domain.Invalid {
+					t.Fatalf("readJSON(%q): got kind %v (%v), want invalid", body, k, err)
+				}
+				continue
+			}
+			if strings.TrimSpace(body) == "" {
+				continue
+			}
+			if !utf8.ValidString(body) {
+				t.Fatalf("readJSON(%q): accepted invalid UTF-8", body)
+			}
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(body), &keys); err != nil {
+				t.Fatalf("readJSON(%q): accepted what is not a JSON object: %v", body, err)
+			}
+			fields := fieldNames(dst)
+			for k := range keys {
+				if !fields[k] {
+					t.Fatalf("readJSON(%q) into %T: accepted key %q", body, dst, k)
+				}
+			}
+			enc, err := json.Marshal(dst)
+			if err != nil {
+				t.Fatalf("Marshal(%+v): %v", dst, err)
+			}
+			again := fresh()
+			if err := decodeBody(string(enc), again); err != nil {
+				t.Fatalf("readJSON(%s), re-encoded from %q: %v", enc, body, err)
+			}
+			if !reflect.DeepEqual(dst, again) {
+				t.Fatalf("round trip of %q: got %+v, want %+v", body, again, dst)
+			}
+		}
+	})
+}
