@@ -64,6 +64,14 @@ func (m RawMessage) CheckHashHeader() error {
 	return nil
 }
 
+// consumeHeartbeat is how often the server reports an idle subscription
+// alive. The client recreates the consumer after two missed heartbeats:
+// that is how a subscription learns that the cluster node hosting its
+// consumer went away while its own connection stayed up, and until then
+// no event reaches the read models. The client's default, 5s, stalled
+// them (and every command waiting for them) for 10s.
+const consumeHeartbeat = time.Second
+
 // RawHandler receives stored messages in stream order.
 type RawHandler func(m RawMessage)
 
@@ -87,7 +95,7 @@ func (s *Store) SubscribeSubjects(ctx context.Context, from uint64, subjects []s
 	if err != nil {
 		return nil, domain.Wrap(domain.Unavailable, err, "event log unavailable")
 	}
-	var opts []jetstream.PullConsumeOpt
+	opts := []jetstream.PullConsumeOpt{jetstream.PullHeartbeat(consumeHeartbeat)}
 	if onErr != nil {
 		opts = append(opts, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { onErr(err) }))
 	}

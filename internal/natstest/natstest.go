@@ -1,5 +1,6 @@
-// Package natstest starts real nats-servers with JetStream for tests, and
-// offers a polling helper to await conditions instead of sleeping.
+// Package natstest starts real nats-servers with JetStream for tests, single
+// servers and clusters, and offers a polling helper to await conditions
+// instead of sleeping.
 package natstest
 
 import (
@@ -50,10 +51,17 @@ func Connect(t testing.TB, s *server.Server) *nats.Conn {
 // the test with msg if it does not within timeout.
 func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string) {
 	t.Helper()
+	eventually(t, timeout, cond, func() string { return msg })
+}
+
+// eventually is Eventually with a message built on failure, so that it
+// can describe the last state cond saw.
+func eventually(t testing.TB, timeout time.Duration, cond func() bool, msg func() string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %s", timeout, msg)
+			t.Fatalf("condition not met within %v: %s", timeout, msg())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

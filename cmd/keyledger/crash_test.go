@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/natstest"
+)
+
+// TestServe_CrashUnderLoad runs `keyledger serve` as a process of its own
+// on its embedded NATS server, kills it with SIGKILL while clients
+// register users and create, regenerate and revoke keys, and starts it
+// again on the same data directory. Every acknowledged command must be in
+// the log exactly once, nothing may be half applied (a registration is an
+// email reservation and a user, both or neither; every event folds), the
+// auditor must find the log intact, and the restarted server's read
+// models must be a fresh fold of the log, also after more commands.
+func TestServe_CrashUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it")
+	}
+	bin := buildKeyledger(t)
+	dir := t.TempDir()
+	httpAddr, natsAddr := freeAddr(t), freeAddr(t)
+	args := []string{"serve", "--data-dir", dir, "--http-addr", httpAddr, "--nats-listen", natsAddr,
+		"--checkpoint-interval", "500ms", "--max-keys-per-user", "-1", "--log-level", "info"}
+
+	p := startProcess(t, bin, args...)
+	load := newCommandLoad(t, "http://"+httpAddr, "crash", 10*time.Millisecond)
+	awaitReady(t, load.api)
+	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		load.addWorkers(load.addUser(t, email), 1)
+	}
+	load.registrars = 2
+
+	ctx, abandon := context.WithCancel(t.Context())
+	stop := load.run(ctx)
+	// Crash in the middle of commands: some requests are in flight.
+	natstest.Eventually(t, 60*time.Second, func() bool {
+		return load.ackedSince(time.Time{}) >= 60 && load.registeredCount() >= 3+5 && load.inFlight.Load() >= 2
+	}, "commands and registrations acknowledged, and more in flight, before the crash")
+	p.kill(t)
+	// What was in flight has no answer and never will: abandon it.
+	abandon()
+	stop()
+	t.Logf("before the crash: %s", load.summary())
+
+	p = startProcess(t, bin, args...)
+	awaitReady(t, load.api)
+	// The restarted server takes commands on the keys and users of before.
+	restarted := time.Now()
+	stop = load.run(t.Context())
+	natstest.Eventually(t, 60*time.Second, func() bool { return load.ackedSince(restarted) >= 30 },
+		"commands acknowledged after the restart")
+	stop()
+	t.Logf("in all: %s", load.summary())
+
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	f := foldLog(t, nc)
+	load.checkLog(t, f)
+	verifyLog(t, nc)
+	natstest.Eventually(t, 30*time.Second, func() bool {
+		r, err := load.api.Readyz(t.Context())
+		return err == nil && r.AppliedSeq >= f.head
+	}, "the restarted server's read models reach the head of the log")
+	load.checkProjections(t, f)
+	checkUsers(t, load, f)
+}
+
+// checkUsers holds the server's users against the fold: a sample of the
+// acknowledged registrations log in, an address whose registration the
+// log does not hold does not, and one it holds cannot be taken again.
+func checkUsers(t *testing.T, l *commandLoad, f *logFold) {
+	t.Helper()
+	ctx := t.Context()
+	inLog := map[string]bool{}
+	for _, e := range f.registrations {
+		inLog[e.Data.(domain.UserRegistered).Email] = true
+	}
+	l.mu.Lock()
+	var acked []string
+	for _, email := range l.registered {
+		acked = append(acked, email)
+	}
+	var missing []string
+	for email := range l.registerAttempts {
+		if !inLog[email] {
+			missing = append(missing, email)
+		}
+	}
+	l.mu.Unlock()
+	slices.Sort(acked)
+	slices.Sort(missing)
+	for _, email := range spread(acked, 3) {
+		if _, err := l.api.Login(ctx, email, password); err != nil {
+			t.Errorf("login as %s, whose registration was acknowledged: %v", email, err)
+		}
+		if _, err := l.api.Register(ctx, email, password); !client.IsConflict(err) {
+			t.Errorf("register %s again: got %v, want 409", email, err)
+		}
+	}
+	for _, email := range spread(missing, 1) {
+		if _, err := l.api.Login(ctx, email, password); !client.IsUnauthorized(err) {
+			t.Errorf("login as %s, whose registration the log does not hold: got %v, want 401", email, err)
+		}
+	}
+}
+
+// serveProcess is a running keyledger process.
+type serveProcess struct {
+	cmd    *exec.Cmd
+	output *syncBuffer
+	done   chan struct{}
+}
+
+// startProcess starts bin with args, its environment stripped of
+// KEYLEDGER_* settings. It is killed when the test ends, and its output
+// logged if the test failed.
+func startProcess(t *testing.T, bin string, args ...string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{cmd: exec.Command(bin, args...), output: &syncBuffer{}, done: make(chan struct{})}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KEYLEDGER_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() {
+		defer close(p.done)
+		_ = p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		p.kill(t)
+		if t.Failed() {
+			t.Logf("keyledger %s (pid %d):\n%s", args[0], p.cmd.Process.Pid, p.output)
+		}
+	})
+	return p
+}
+
+// kill sends SIGKILL, unless the process has ended, and waits for it to
+// end.
+func (p *serveProcess) kill(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("kill: %v", err)
+	}
+	<-p.done
+}
+
+// awaitReady waits until the server answers /readyz with 200.
+func awaitReady(t *testing.T, api *client.Client) {
+	t.Helper()
+	natstest.Eventually(t, 60*time.Second, func() bool {
+		r, err := api.Readyz(t.Context())
+		return err == nil && r.Ready
+	}, "keyledger serve ready")
+}
+
+// buildKeyledger builds this command into a temporary directory, with the
+// race detector if this test binary has it (it then reuses the test
+// build's compiled packages). Without a go command it skips the test,
+// unless CI is set.
+func buildKeyledger(t *testing.T) string {
+	t.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no go command on PATH; CI must have one to build the binary")
+		}
+		t.Skip("no go command on PATH to build the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "keyledger")
+	args := []string{"build", "-o", bin}
+	if raceEnabled() {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(t.Context(), goCmd, append(args, ".")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s .: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin
+}
+
+// raceEnabled reports whether this binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
