@@ -133,3 +133,51 @@ func TestREADME_SignedRequests(t *testing.T) {
 		}
 	})
 }
+
+// TestREADME_ReliabilityTestsExist: every test the README's Reliability
+// section cites as proof exists (a name ending in _* needs one match).
+func TestREADME_ReliabilityTestsExist(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Reliability\n")
+	if !ok {
+		t.Fatal("README has no Reliability section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	names := regexp.MustCompile(`\b(?:Test|Fuzz)[A-Za-z0-9_]+\*?`).FindAllString(section, -1)
+	if len(names) < 20 {
+		t.Fatalf("found %d test names in the Reliability section, want at least 20", len(names))
+	}
+	var funcs []string
+	err = filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`).FindAllStringSubmatch(string(src), -1) {
+			funcs = append(funcs, m[1])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		prefix, wild := strings.CutSuffix(name, "*")
+		found := false
+		for _, f := range funcs {
+			if f == name || wild && strings.HasPrefix(f, prefix) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("the README cites %s, which no test file defines", name)
+		}
+	}
+}
