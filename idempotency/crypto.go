@@ -70,16 +70,17 @@ func (c *Claim) seal(r record) ([]byte, error) {
 	return c.aead.Seal(out, out[1:], plain, []byte(c.name)), nil
 }
 
-// open decrypts a stored value. Errors: Internal, for a value in another
-// format, stored under another name, or sealed with another secret.
+// open decrypts a stored value. Errors: unreadable (IdempotencyKeyReused)
+// for a value in another format, stored under another name, or sealed with
+// another secret.
 func (c *Claim) open(value []byte) (record, error) {
 	n := c.aead.NonceSize()
 	if len(value) < 1+n || value[0] != formatV1 {
-		return record{}, domain.Errorf(domain.Internal, "idempotency record %s: unknown format", c.name)
+		return record{}, unreadable
 	}
 	plain, err := c.aead.Open(nil, value[1:1+n], value[1+n:], []byte(c.name))
 	if err != nil {
-		return record{}, domain.Errorf(domain.Internal, "idempotency record %s: cannot decrypt (server secret changed?)", c.name)
+		return record{}, unreadable
 	}
 	return decode(plain)
 }
@@ -141,3 +142,10 @@ func ValidateKey(v string) error {
 	}
 	return nil
 }
+
+// unreadable is the answer for a record this server cannot read: written
+// under another server secret (the ledger's signing key was rotated) or
+// not by this code. Whether it holds this request's outcome cannot be
+// known, so the key cannot be used again; the request can, with a new key.
+var unreadable = domain.Errorf(domain.IdempotencyKeyReused,
+	"the record of this Idempotency-Key cannot be read (the server's key changed); send the request with a new Idempotency-Key")

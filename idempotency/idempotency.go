@@ -288,8 +288,9 @@ func (s *Store) Bucket() string { return s.bucket }
 //
 // Errors: ErrReused (the record is another request's), ErrInProgress (its
 // first request holds it; retry later), Unavailable (nothing recorded, or
-// a pending record that a retry takes over once its lease ends), Internal
-// (a record this server cannot decrypt: its secret changed).
+// a pending record that a retry takes over once its lease ends), and
+// IdempotencyKeyReused also for a record this server cannot decrypt (its
+// secret changed).
 func (s *Store) Begin(ctx context.Context, key Key, fp [32]byte, plan []byte) (*Claim, error) {
 	if !s.nc.IsConnected() {
 		return nil, domain.Errorf(domain.Unavailable, "idempotency store unavailable, try again")

@@ -311,7 +311,7 @@ func TestStore_Encrypted(t *testing.T) {
 
 	other := e.open(t, secret(2))
 	_, err := other.Begin(ctx, key, fp("body"), nil)
-	wantKind(t, err, domain.Internal)
+	wantKind(t, err, domain.IdempotencyKeyReused)
 	if strings.Contains(err.Error(), sk) {
 		t.Errorf("error %v holds the secret", err)
 	}
