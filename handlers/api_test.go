@@ -18,6 +18,7 @@ import (
 	"github.com/keyledger/keyledger/idempotency"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testclock"
 	"github.com/keyledger/keyledger/ledger"
 )
 
@@ -29,26 +30,6 @@ import (
 // (NATS cut off) is tested in cmd/keyledger.
 
 const testPassword = "correct horse battery staple"
-
-// testClock is the ledger's clock, and so the limits': it starts at the
-// real time (session tokens are checked against it) and moves only when
-// the test advances it.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakeReadiness reports whatever status the test sets.
 type fakeReadiness struct {
@@ -74,8 +55,11 @@ func (r *fakeReadiness) set(st handlers.ReadyStatus) {
 var caughtUp = handlers.ReadyStatus{Ready: true, AppliedSeq: 7, StartSeq: 7, StalenessSeconds: 0.2, Connected: true}
 
 type harness struct {
-	api     *handlers.API
-	clock   *testClock
+	api *handlers.API
+	// clock is the ledger's, and so the limits': it starts at the real
+	// time (session tokens are checked against it) and moves only when
+	// the test advances it.
+	clock   *testclock.Clock
 	ready   *fakeReadiness
 	metrics *handlers.Metrics
 	// alice is a registered admin with testPassword, and token a session
@@ -91,7 +75,7 @@ func newHarness(t testing.TB, edit func(*handlers.Config)) *harness {
 	t.Helper()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
-	h := &harness{clock: &testClock{now: time.Now()}, ready: &fakeReadiness{st: caughtUp}, metrics: handlers.NewMetrics()}
+	h := &harness{clock: testclock.New(time.Now()), ready: &fakeReadiness{st: caughtUp}, metrics: handlers.NewMetrics()}
 	l := ledgertest.NewWith(t, nc, func(c *ledger.Config) { c.Now = h.clock.Now })
 	ctx := ledgertest.Context(t)
 	alice, err := l.Service.CreateUser(ctx, "admin:test", "alice@example.com", testPassword, domain.RoleAdmin)

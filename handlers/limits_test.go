@@ -85,9 +85,9 @@ func TestAPI_LoginFailuresPerAddress(t *testing.T) {
 		// Another address is not blocked.
 		wantStatus(t, h.do("POST", "/sessions", other, loginBody("alice@example.com", testPassword)), http.StatusOK)
 		// Retry-After counts down with the clock, rounded up.
-		h.clock.advance(10*time.Minute + 500*time.Millisecond)
+		h.clock.Advance(10*time.Minute + 500*time.Millisecond)
 		wantRateLimited(t, h.do("POST", "/sessions", peer, loginBody("alice@example.com", testPassword)), 300)
-		h.clock.advance(5 * time.Minute)
+		h.clock.Advance(5 * time.Minute)
 		wantStatus(t, h.do("POST", "/sessions", peer, loginBody("alice@example.com", testPassword)), http.StatusOK)
 		if got := h.metric(t, `keyledger_limited_requests_total{limit="login_address"}`); got != "6" {
 			t.Errorf("limited login_address: got %s, want 6", got)
@@ -165,7 +165,7 @@ func TestAPI_LoginOutcomesThatAreNotGuesses(t *testing.T) {
 	}
 	// Not guesses of this address's: with a budget of one failure it is
 	// still free to log in once the email's wait is over.
-	h.clock.advance(time.Second)
+	h.clock.Advance(time.Second)
 	wantStatus(t, h.do("POST", "/sessions", peer, loginBody("alice@example.com", testPassword)), http.StatusOK)
 	if got := h.metric(t, `keyledger_limited_requests_total{limit="login_email"}`); got != "3" {
 		t.Errorf("limited login_email: got %s, want 3", got)
@@ -189,7 +189,7 @@ func TestAPI_RegistrationsPerAddress(t *testing.T) {
 	wantRateLimited(t, register(peer, "b@example.com"), 360)
 	wantRateLimited(t, register(peer, "b@example.com", "X-Forwarded-For", "198.51.100.9"), 360)
 	wantStatus(t, register("192.0.2.2:1", "b@example.com"), http.StatusCreated)
-	h.clock.advance(6 * time.Minute)
+	h.clock.Advance(6 * time.Minute)
 	wantStatus(t, register(peer, "c@example.com"), http.StatusCreated)
 	wantRateLimited(t, register(peer, "d@example.com"), 360)
 

@@ -17,27 +17,10 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/idempotency"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testclock"
 )
 
 const timeout = 10 * time.Second
-
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
@@ -51,14 +34,14 @@ func secret(b byte) []byte { return bytes.Repeat([]byte{b}, idempotency.SecretSi
 // env is a Store on a real embedded nats-server, on a settable clock.
 type env struct {
 	nc    *nats.Conn
-	clock *clock
+	clock *testclock.Clock
 	store *idempotency.Store
 }
 
 func newEnv(t *testing.T, opts ...idempotency.Option) *env {
 	t.Helper()
 	nc := natstest.Connect(t, natstest.RunServer(t))
-	e := &env{nc: nc, clock: &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{nc: nc, clock: testclock.New(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))}
 	e.store = e.open(t, secret(1), opts...)
 	return e
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testclock"
 	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/projections"
 )
@@ -31,24 +32,6 @@ const (
 	waitTimeout = 10 * time.Second
 )
 
-// clock is a settable clock for Config.Now, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is the whole service on a real embedded nats-server.
 type env struct {
 	nc        *nats.Conn
@@ -57,7 +40,7 @@ type env struct {
 	keys      *projections.Keys
 	users     *projections.Users
 	lookup    *projections.Lookup
-	clock     *clock
+	clock     *testclock.Clock
 	svc       *ledger.Service
 }
 
@@ -66,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	nc := natstest.Connect(t, natstest.RunServer(t))
 	l := ledgertest.New(t, nc, eventstore.WithMemoryStorage())
 	e := &env{nc: nc, store: l.Store, projector: l.Projector, keys: l.Keys, users: l.Users, lookup: l.Lookup,
-		clock: &clock{now: t0}}
+		clock: testclock.New(t0)}
 	e.svc = e.service(t, 0)
 	return e
 }

@@ -5,33 +5,15 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testclock"
 	"github.com/keyledger/keyledger/validator"
 )
-
-// fakeClock is a clock the test advances; safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // wantRateLimited validates once and wants a refusal after too many
 // failures, lasting retryAfter.
@@ -57,7 +39,7 @@ func TestValidator_FailureLimit(t *testing.T) {
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	other, otherSecret := e.l.CreateKey(t, e.user.ID)
 	_, wrong := e.l.CreateKey(t, e.user.ID) // a well-formed secret of another key
-	clock := &fakeClock{now: time.Now()}
+	clock := testclock.New(time.Now())
 	// The staleness bound is far: advancing the clock must not make the
 	// node stale.
 	v, _ := openValidator(t, natstest.Connect(t, e.srv), validator.WithClock(clock.Now),
