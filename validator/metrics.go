@@ -19,7 +19,7 @@ type metrics struct {
 // so the hot path does no label lookup.
 var reasons = []string{"ok", "unknown_key", "wrong_secret", "revoked", "expired", "user_disabled", "malformed", "not_ready", "stale",
 	"rate_limited", "signed_only", "no_public_key", "malformed_signature", "signature_expired", "digest_mismatch", "bad_signature",
-	"replayed", "replay_cache_full"}
+	"replayed", "replay_cache_full", "replay_cache_unavailable"}
 
 func newMetrics(v *Validator) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry(), byReason: make(map[string]prometheus.Counter)}

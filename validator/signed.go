@@ -135,6 +135,16 @@ func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body [
 		v.logger.Warn("replay cache full: refusing signed requests until entries age out", "size", v.opts.replaySize)
 		return Identity{}, "replay_cache_full", ErrUnauthorized
 	}
+	if v.shared != nil {
+		seen, err := v.shared.add(sig.KeyID, sig.Nonce)
+		if err != nil {
+			v.logger.Warn("shared replay cache unreachable: refusing signed requests", "err", err)
+			return Identity{}, "replay_cache_unavailable", ErrReplayCacheUnavailable
+		}
+		if seen == replaySeen {
+			return Identity{}, "replayed", ErrUnauthorized
+		}
+	}
 	return Identity{APIKey: sig.KeyID, UserID: res.UserID}, "ok", nil
 }
 

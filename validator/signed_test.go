@@ -3,6 +3,7 @@ package validator_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -424,4 +425,50 @@ func TestSigner_RoundTrip(t *testing.T) {
 	if _, err := client.NewSigner(k.APIKey, "sk_not-a-secret", nil); err == nil {
 		t.Errorf("NewSigner with a malformed secret: got nil error, want one")
 	}
+}
+
+// TestValidator_SharedReplayCache: with WithSharedReplayCache, a signed
+// request one node accepted is a replay on every other node; without it,
+// each node accepts it once (the documented per-node behaviour). With
+// NATS out of reach a node with the shared cache refuses signed requests
+// as unavailable, and keeps validating plain ones.
+func TestValidator_SharedReplayCache(t *testing.T) {
+	e := startLedger(t)
+	k, secret := e.l.CreateKey(t, e.user.ID)
+	a, _ := openValidator(t, natstest.Connect(t, e.srv), validator.WithSharedReplayCache())
+	b, _ := openValidator(t, natstest.Connect(t, e.srv), validator.WithSharedReplayCache())
+	local1, _ := openValidator(t, natstest.Connect(t, e.srv))
+	local2, _ := openValidator(t, natstest.Connect(t, e.srv))
+	for _, v := range []*validator.Validator{a, b, local1, local2} {
+		awaitReady(t, v)
+	}
+	target := httpsig.Target{Method: http.MethodGet, Scheme: "https", Authority: "api.example.com", RequestURI: "/orders"}
+	req := signed(t, http.MethodGet, "https://api.example.com/orders", nil, "", k.APIKey, secret, httpsig.SignOptions{})
+
+	if _, reason, err := a.ValidateSigned(req.Header, target, nil, true); err != nil {
+		t.Fatalf("node a: got %s %v, want accepted", reason, err)
+	}
+	if _, reason, err := b.ValidateSigned(req.Header, target, nil, true); !errors.Is(err, validator.ErrUnauthorized) || reason != "replayed" {
+		t.Errorf("node b, the same request: got %s %v, want replayed", reason, err)
+	}
+	for i, v := range []*validator.Validator{local1, local2} {
+		if _, reason, err := v.ValidateSigned(req.Header, target, nil, true); err != nil {
+			t.Errorf("local node %d: got %s %v, want accepted once per node", i+1, reason, err)
+		}
+	}
+
+	t.Run("NATSUnreachable", func(t *testing.T) {
+		p := natstest.StartProxy(t, e.srv.Addr().String())
+		v, _ := openValidator(t, connectVia(t, p), validator.WithSharedReplayCache(), validator.WithMaxStaleness(time.Hour))
+		awaitReady(t, v)
+		fresh := signed(t, http.MethodGet, "https://api.example.com/orders", nil, "", k.APIKey, secret, httpsig.SignOptions{})
+		p.Cut()
+		_, reason, err := v.ValidateSigned(fresh.Header, target, nil, true)
+		if !errors.Is(err, validator.ErrReplayCacheUnavailable) || domain.KindOf(err) != domain.Unavailable {
+			t.Errorf("signed, NATS cut: got %s %v, want %v", reason, err, validator.ErrReplayCacheUnavailable)
+		}
+		if _, err := v.Validate(context.Background(), k.APIKey, secret.Reveal()); err != nil {
+			t.Errorf("plain, NATS cut: got %v, want accepted", err)
+		}
+	})
 }

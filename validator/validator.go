@@ -96,6 +96,7 @@ type options struct {
 	window        time.Duration
 	replaySize    int
 	origin        *url.URL
+	sharedReplays bool
 }
 
 // WithFailureLimit sets the limit on failed validations per API key:
@@ -191,6 +192,7 @@ type Validator struct {
 	opts      options
 	metrics   *metrics
 	replays   *replayCache
+	shared    *sharedReplays      // nil: replays are refused per node only
 	failures  *ratelimit.Failures // nil: no limit on failed validations
 
 	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
@@ -238,6 +240,15 @@ func New(cfg Config) (*Validator, error) {
 	}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.sharedReplays {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		shared, err := openSharedReplays(ctx, cfg.Conn, o.stream, 2*o.window)
+		cancel()
+		if err != nil {
+			return nil, domain.Wrap(domain.Unavailable, err, "validator: "+err.Error())
+		}
+		v.shared = shared
 	}
 	v.metrics = newMetrics(v)
 	v.connected.Store(cfg.Conn == nil || cfg.Conn.IsConnected())

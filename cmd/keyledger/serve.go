@@ -265,8 +265,9 @@ func (s *Server) Open(ctx context.Context) error {
 		}
 	}
 	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
-		Logger:  s.Logger.With("component", "validator"),
-		Options: append(cfg.Signed.options(), validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow))})
+		Logger: s.Logger.With("component", "validator"),
+		Options: append(cfg.Signed.options(), validator.WithStream(cfg.Stream),
+			validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow))})
 	if err != nil {
 		return err
 	}
