@@ -15,6 +15,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/httpsig"
+	"github.com/keyledger/keyledger/validator"
 )
 
 // BenchmarkValidateSigned measures a signed request's check
@@ -51,6 +52,7 @@ func BenchmarkValidateSigned(b *testing.B) {
 		}
 	}
 	v, _ := benchOpen(b, l.srv)
+	shared, _ := benchOpen(b, l.srv, validator.WithSharedReplayCache())
 	body := []byte(`{"amount":100,"currency":"EUR","reference":"order-4711"}`)
 	signKeys := make([]ed25519.PrivateKey, signable)
 	for i := range keys {
@@ -106,6 +108,22 @@ func BenchmarkValidateSigned(b *testing.B) {
 			req := sign(i)
 			b.StartTimer()
 			if _, reason, err := v.ValidateSigned(req.Header, target, body, true); err != nil {
+				b.Fatalf("%s: %v", reason, err)
+			}
+			i++
+		}
+		if floorNs > 0 {
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/floorNs, "x_verify")
+		}
+	})
+	b.Run("SignedSharedReplayCache", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 2 << 30
+		for b.Loop() {
+			b.StopTimer()
+			req := sign(i)
+			b.StartTimer()
+			if _, reason, err := shared.ValidateSigned(req.Header, target, body, true); err != nil {
 				b.Fatalf("%s: %v", reason, err)
 			}
 			i++
