@@ -181,3 +181,47 @@ func TestREADME_ReliabilityTestsExist(t *testing.T) {
 		}
 	}
 }
+
+// TestREADME_WalkThrough runs the README's walk-through verbatim (only the
+// server's address changed) with sh and curl against the real serve, and
+// checks the answers its comments promise.
+func TestREADME_WalkThrough(t *testing.T) {
+	requireTools(t, "sh", "curl", "sed", "base64")
+	ts := startServer(t, t.TempDir())
+	defer ts.close(t)
+	blocks := readmeBlocks(t, "Walk-through")
+	if len(blocks["sh"]) != 1 {
+		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.base))
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	// In order: the registration, the created key, two validations, the
+	// listing, the new secret, 401 and 200 for the old and new secret, 204
+	// for the revocation, the full 401 answer, and the key shown revoked.
+	want := []string{
+		`(?m)^\{"id":"usr_[0-9A-Z]{26}","email":"alice@example.com","created_at":"[^"]+"\}$`,
+		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","secret":"sk_[0-9A-Za-z]{49}","name":"ci","status":"active",`,
+		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}"\}$`,
+		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}"\}$`,
+		`(?m)^\{"keys":\[\{"api_key":"ak_[0-9A-Z]{26}","name":"ci","status":"active"`,
+		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","secret":"sk_[0-9A-Za-z]{49}"\}$`,
+		`(?m)^401$`, `(?m)^200$`, `(?m)^204$`,
+		`(?m)^HTTP/1\.1 401 Unauthorized\r?$`,
+		`(?mi)^www-authenticate: ApiKey\r?$`,
+		`"status":"revoked"`,
+	}
+	rest := out.String()
+	for _, w := range want {
+		loc := regexp.MustCompile(w).FindStringIndex(rest)
+		if loc == nil {
+			t.Fatalf("output lacks %s after what came before; output:\n%s", w, out.String())
+		}
+		rest = rest[loc[1]:]
+	}
+}
