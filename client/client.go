@@ -6,14 +6,19 @@
 // IsConflict, IsRateLimited and IsForbidden). Methods that need a session
 // return ErrNoSession, without a request, when the Client has no token.
 //
-// The credential helpers (SetAPIKeyHeaders, SetAuthorizationAPIKey and
-// Transport) are for any Go program that calls a service protected by
-// keyledger API keys.
+// WithRetries retries what a retry can cure, with one Idempotency-Key for
+// all attempts of a command (see also WithIdempotencyKey).
+//
+// The credential helpers (SetAPIKeyHeaders, SetAuthorizationAPIKey,
+// Transport, and Signer for signed requests) are for any Go program that
+// calls a service protected by keyledger API keys.
 package client
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +26,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // ErrNoSession is returned, without sending a request, by methods that
@@ -42,6 +48,10 @@ type Client struct {
 	token string
 	// tokenErr is why the token from WithSession is unusable.
 	tokenErr error
+	// attempts is how many times a request is sent at most (WithRetries);
+	// maxWait bounds each wait between them.
+	attempts int
+	maxWait  time.Duration
 }
 
 // Option configures a Client in New. Options validate their input: New
@@ -57,6 +67,27 @@ func WithHTTPClient(hc *http.Client) Option {
 			return errors.New("keyledger: WithHTTPClient: nil *http.Client")
 		}
 		c.http = hc
+		return nil
+	}
+}
+
+// WithRetries makes the Client send a request again when it failed for a
+// reason a retry can cure: no response at all (connection refused, reset,
+// or lost on the way back), 503 unavailable, 429 rate_limited, or 409
+// idempotency_key_in_use. It tries attempts times in all (at least 1),
+// waiting as the server's Retry-After asks or else 100 ms doubling, but
+// never more than maxWait between tries, and never past the context.
+//
+// Commands (every POST and DELETE) then carry an Idempotency-Key on every
+// attempt: the context's (WithIdempotencyKey) or a random one drawn for
+// the call. So a command whose answer was lost takes effect once, and its
+// retry gets the first answer, the same key and secret for a create.
+func WithRetries(attempts int, maxWait time.Duration) Option {
+	return func(c *Client) error {
+		if attempts < 1 || maxWait <= 0 {
+			return errors.New("keyledger: WithRetries: want at least 1 attempt and a positive wait")
+		}
+		c.attempts, c.maxWait = attempts, maxWait
 		return nil
 	}
 }
@@ -109,7 +140,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
-	c := &Client{base: u, http: http.DefaultClient}
+	c := &Client{base: u, http: http.DefaultClient, attempts: 1}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("keyledger: nil Option")
@@ -150,6 +181,33 @@ type request struct {
 // do sends req and decodes a 2xx body into out (when out is non-nil and
 // the body is not empty). Anything but a 2xx is an *Error.
 func (c *Client) do(ctx context.Context, req request, out any) error {
+	if c.attempts > 1 && ctx != nil && (req.method == http.MethodPost || req.method == http.MethodDelete) {
+		if _, ok := ctx.Value(idempotencyKey{}).(string); !ok {
+			ctx = WithIdempotencyKey(ctx, randomKey())
+		}
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := c.once(ctx, req, out)
+		wait, retry := retryable(err)
+		if !retry || attempt >= c.attempts {
+			return err
+		}
+		if wait <= 0 {
+			wait, backoff = backoff, backoff*2
+		}
+		t := time.NewTimer(min(wait, c.maxWait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// once sends req one time.
+func (c *Client) once(ctx context.Context, req request, out any) error {
 	resp, err := c.send(ctx, req)
 	if err != nil {
 		return err
@@ -159,6 +217,32 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 		return parseError(resp)
 	}
 	return decodeBody(req, resp, out)
+}
+
+// retryable reports whether err is worth another attempt, and how long
+// the server asked to wait (0: it did not say).
+func retryable(err error) (time.Duration, bool) {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		switch {
+		case apiErr.Status == http.StatusServiceUnavailable, apiErr.Status == http.StatusTooManyRequests,
+			apiErr.Code == CodeIdempotencyKeyInUse:
+			return apiErr.RetryAfter, true
+		}
+		return 0, false
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return 0, true // no response: the request may or may not have arrived
+	}
+	return 0, false
+}
+
+// randomKey draws an Idempotency-Key for one call.
+func randomKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (c *Client) send(ctx context.Context, req request) (*http.Response, error) {

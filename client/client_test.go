@@ -378,3 +378,65 @@ func TestClient_Readyz(t *testing.T) {
 		t.Fatalf("got %v, want *client.Error", err)
 	}
 }
+
+// TestWithRetries: what a retry can cure is retried up to the limit, with
+// one Idempotency-Key for a command's attempts; what it cannot is not.
+func TestWithRetries(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string // Idempotency-Key per call
+	status := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, r.Header.Get("Idempotency-Key"))
+		st := status
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(st)
+		fmt.Fprintf(w, `{"error":{"code":"x","message":"status %d"}}`, st)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, client.WithRetries(3, 10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	reset := func(st int) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls, status = nil, st
+	}
+	for _, st := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests} {
+		reset(st)
+		_, err := c.Register(ctx, "a@example.com", "correct horse battery staple")
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != st {
+			t.Fatalf("%d: got %v, want the last *client.Error", st, err)
+		}
+		mu.Lock()
+		if len(calls) != 3 || calls[0] == "" || calls[1] != calls[0] || calls[2] != calls[0] {
+			t.Errorf("%d: got keys %q, want three attempts with one Idempotency-Key", st, calls)
+		}
+		mu.Unlock()
+	}
+	reset(http.StatusBadRequest)
+	if _, err := c.Register(ctx, "a@example.com", "correct horse battery staple"); err == nil {
+		t.Fatal("400: got nil error")
+	}
+	mu.Lock()
+	if len(calls) != 1 {
+		t.Errorf("400: got %d calls, want 1 (not retried)", len(calls))
+	}
+	mu.Unlock()
+	reset(http.StatusServiceUnavailable)
+	cctx := client.WithIdempotencyKey(ctx, "mine")
+	_, _ = c.Register(cctx, "a@example.com", "correct horse battery staple")
+	mu.Lock()
+	if len(calls) != 3 || calls[0] != "mine" || calls[2] != "mine" {
+		t.Errorf("context key: got %q, want \"mine\" three times", calls)
+	}
+	mu.Unlock()
+	if _, err := client.New(srv.URL, client.WithRetries(0, time.Second)); err == nil {
+		t.Error("WithRetries(0, ...): got nil error")
+	}
+}

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,5 +308,114 @@ func TestClient_IdempotencyKey(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("AllKeys: got %d keys, want 1", n)
+	}
+}
+
+// TestClient_Retries: with WithRetries, a create whose answer was lost
+// (the connection dropped, or a 503 in its place, after the ledger stored
+// the key) is sent again with the same Idempotency-Key and answered with
+// the first key and secret; exactly one key exists.
+func TestClient_Retries(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	defer ts.close(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	backend, err := url.Parse(ts.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var keys []string                 // Idempotency-Key of each create that reached the front
+	var lost []string                 // api keys in the answers the front threw away
+	losses := []string{"drop", "503"} // what the front does to the first creates
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		out, err := http.NewRequestWithContext(r.Context(), r.Method, ts.base+r.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		out.Header = r.Header.Clone()
+		out.Host = backend.Host
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		answer, _ := io.ReadAll(resp.Body)
+		loss := ""
+		if r.Method == http.MethodPost && r.URL.Path == "/api-keys" {
+			mu.Lock()
+			keys = append(keys, r.Header.Get("Idempotency-Key"))
+			if len(losses) > 0 {
+				loss, losses = losses[0], losses[1:]
+				var k struct {
+					APIKey string `json:"api_key"`
+				}
+				_ = json.Unmarshal(answer, &k)
+				lost = append(lost, k.APIKey)
+			}
+			mu.Unlock()
+		}
+		switch loss {
+		case "drop": // the connection dies before the answer
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		case "503":
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "upstream lost", http.StatusServiceUnavailable)
+			return
+		}
+		for k, vs := range resp.Header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(answer)
+	}))
+	defer front.Close()
+
+	c, err := client.New(front.URL, client.WithRetries(4, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Register(ctx, "erin@example.com", password); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Login(ctx, "erin@example.com", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := c.WithSession(s.Token)
+	k, err := ac.CreateKey(ctx, client.CreateKeyRequest{Name: "retried"})
+	if err != nil {
+		t.Fatalf("CreateKey through a lossy front: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 3 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] {
+		t.Fatalf("Idempotency-Keys of the attempts: got %q, want three equal, non-empty", keys)
+	}
+	if len(lost) != 2 || lost[0] != k.APIKey || lost[1] != k.APIKey {
+		t.Fatalf("lost answers named %q, the retry %q: want the same key throughout", lost, k.APIKey)
+	}
+	n := 0
+	for key, err := range ac.AllKeys(ctx, client.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key.APIKey != k.APIKey {
+			t.Errorf("listing has %s, want only %s", key.APIKey, k.APIKey)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("got %d keys, want exactly 1", n)
+	}
+	if code := ts.validate(t, createdKey{key: k.APIKey, secret: k.Secret}); code != http.StatusOK {
+		t.Errorf("validate the returned secret: got %d, want 200", code)
 	}
 }
