@@ -28,6 +28,7 @@ type Problem struct {
 	What      string `json:"what"`
 }
 
+// String describes the problem in one line: where, and what.
 func (p Problem) String() string {
 	s := fmt.Sprintf("sequence %d", p.Seq)
 	if p.Aggregate != "" {
