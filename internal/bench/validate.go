@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/domain"
@@ -51,22 +52,29 @@ func newQueries(ks *keySet) (*queries, error) {
 	return q, nil
 }
 
-// validationNode fills a log with n keys and opens a validation node that
-// follows it, on a connection of its own.
-func validationNode(ctx context.Context, e *env, n int) (*validator.Validator, *queries, error) {
+// filledLedger starts a NATS server and a ledger on it, and fills its log
+// with n keys.
+func filledLedger(ctx context.Context, e *env, n int) (*server.Server, *ledgerRun, *keySet, error) {
 	ns, err := e.natsServer()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	nc, err := e.connect(ns)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	l, err := e.ledger(ctx, nc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ks, err := fillLog(ctx, l.store, n, 16)
+	return ns, l, ks, err
+}
+
+// validationNode fills a log with n keys and opens a validation node that
+// follows it, on a connection of its own.
+func validationNode(ctx context.Context, e *env, n int) (*validator.Validator, *queries, error) {
+	ns, _, ks, err := filledLedger(ctx, e, n)
 	if err != nil {
 		return nil, nil, err
 	}

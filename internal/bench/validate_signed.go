@@ -27,19 +27,8 @@ import (
 func runValidateSigned(ctx context.Context, cfg Config) ([]Result, error) {
 	var e env
 	defer e.close()
-	ns, err := e.natsServer()
+	ns, l, _, err := filledLedger(ctx, &e, cfg.N(5000, 100))
 	if err != nil {
-		return nil, err
-	}
-	nc, err := e.connect(ns)
-	if err != nil {
-		return nil, err
-	}
-	l, err := e.ledger(ctx, nc)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := fillLog(ctx, l.store, cfg.N(5000, 100), 16); err != nil {
 		return nil, err
 	}
 	const signable = 256
