@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/httpsig"
+	"github.com/keyledger/keyledger/internal/httpsig"
 )
 
 // Signer is an http.RoundTripper that signs every request with an API

@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/handlers"
-	"github.com/keyledger/keyledger/idempotency"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testclock"
-	"github.com/keyledger/keyledger/ledger"
 )
 
 // These tests drive the real handlers over a real ledger (embedded NATS

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/auth"
 )
 
 // statusOf is the one table from error kinds to HTTP statuses.

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/api"
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/ledger"
-	"github.com/keyledger/keyledger/ratelimit"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/ratelimit"
 )
 
 // MaxBodyBytes caps request bodies.

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/idempotency"
-	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 // IdempotencyStore keeps the outcome of requests that carry an

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/handlers"
-	"github.com/keyledger/keyledger/ratelimit"
+	"github.com/keyledger/keyledger/internal/ratelimit"
 )
 
 func loginBody(email, password string) string {

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/auth"
 )
 
 type credentialsRequest struct {

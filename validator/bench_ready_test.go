@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keyledger/keyledger/checkpoint"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"

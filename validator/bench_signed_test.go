@@ -14,7 +14,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/httpsig"
+	"github.com/keyledger/keyledger/internal/httpsig"
 	"github.com/keyledger/keyledger/validator"
 )
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyledger/keyledger/httpsig"
+	"github.com/keyledger/keyledger/internal/httpsig"
 )
 
 // DefaultSignatureWindow is how far a signed request's created time may be

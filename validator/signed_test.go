@@ -15,10 +15,10 @@ import (
 
 	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/httpsig"
+	"github.com/keyledger/keyledger/internal/httpsig"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
-	"github.com/keyledger/keyledger/ledger"
 	"github.com/keyledger/keyledger/validator"
 )
 

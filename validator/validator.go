@@ -24,8 +24,8 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/ratelimit"
 	"github.com/keyledger/keyledger/projections"
-	"github.com/keyledger/keyledger/ratelimit"
 )
 
 // DefaultMaxStaleness is how long a node keeps answering from its view

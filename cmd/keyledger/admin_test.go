@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keyledger/keyledger/audit"
-	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/internal/audit"
+	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/validator"

@@ -15,9 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 const adminUsage = `Usage: keyledger admin <keys|users> <command> [flags]

@@ -18,10 +18,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/keyledger/keyledger/audit"
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/audit"
+	"github.com/keyledger/keyledger/internal/auth"
 )
 
 const auditUsage = `Usage: keyledger audit <command> [flags]

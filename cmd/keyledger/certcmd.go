@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyledger/keyledger/pki"
+	"github.com/keyledger/keyledger/internal/pki"
 )
 
 const certUsage = `Usage:

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/tlsconfig"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
 )
 
 // certTool runs an independent peer (openssl, curl) with empty stdin and

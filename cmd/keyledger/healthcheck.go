@@ -11,7 +11,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/keyledger/keyledger/tlsconfig"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
 )
 
 // HealthcheckConfig is the configuration of `keyledger healthcheck`.

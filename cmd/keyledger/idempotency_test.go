@@ -14,11 +14,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/idempotency"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/natstest"
-	"github.com/keyledger/keyledger/ledger"
 )
 
 func idemKey(key string) []string { return []string{"Idempotency-Key", key} }

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/ratelimit"
 	"github.com/keyledger/keyledger/projections"
-	"github.com/keyledger/keyledger/ratelimit"
 	"github.com/keyledger/keyledger/validator"
 )
 

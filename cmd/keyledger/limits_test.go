@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 

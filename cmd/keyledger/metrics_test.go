@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
+	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 

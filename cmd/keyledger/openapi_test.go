@@ -20,7 +20,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/keyledger/keyledger/api"
-	"github.com/keyledger/keyledger/idempotency"
+	"github.com/keyledger/keyledger/internal/idempotency"
 )
 
 // The OpenAPI document (api/openapi.json) is checked three ways: its

@@ -15,10 +15,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 

@@ -18,15 +18,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keyledger/keyledger/auth"
-	"github.com/keyledger/keyledger/checkpoint"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
-	"github.com/keyledger/keyledger/idempotency"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/embedded"
-	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
 	"github.com/keyledger/keyledger/projections"
-	"github.com/keyledger/keyledger/tlsconfig"
 	"github.com/keyledger/keyledger/validator"
 )
 

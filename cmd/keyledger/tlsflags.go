@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/keyledger/keyledger/tlsconfig"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
 )
 
 // HTTPSConfig is the HTTPS part of a command's configuration.

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/tlsconfig"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
 	"github.com/keyledger/keyledger/validator"
 )
 

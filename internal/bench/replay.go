@@ -9,8 +9,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/keyledger/keyledger/checkpoint"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"
 )

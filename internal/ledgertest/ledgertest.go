@@ -12,10 +12,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/projections"
 )
 

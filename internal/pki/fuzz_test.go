@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyledger/keyledger/pki"
+	"github.com/keyledger/keyledger/internal/pki"
 )
 
 // More seeds are in testdata/fuzz/FuzzParseSubject.

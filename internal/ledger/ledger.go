@@ -17,9 +17,9 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/projections"
 )
 

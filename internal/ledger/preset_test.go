@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 func (e *env) preset(t *testing.T) ledger.Preset {

@@ -6,8 +6,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/auth"
 )
 
 // Login checks an email address and password and returns the user. A wrong

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/ratelimit"
+	"github.com/keyledger/keyledger/internal/ratelimit"
 )
 
 // t0 is the fake clock's start; tests advance time by adding to it, never

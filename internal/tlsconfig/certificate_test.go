@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/pki"
-	"github.com/keyledger/keyledger/tlsconfig"
+	"github.com/keyledger/keyledger/internal/pki"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
 )
 
 // TestCertificate_Reload rotates the certificate under a running server: a

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/auth"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/natstest"
-	"github.com/keyledger/keyledger/ledger"
 )
 
 // TestService_MaxKeysPerUser: past the limit of unrevoked keys a user gets

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/pki"
+	"github.com/keyledger/keyledger/internal/pki"
 )
 
 // needOpenSSL skips the test when the openssl binary, the independent peer

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/idempotency"
+	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testclock"
 )

@@ -13,7 +13,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 // TestService_RevokeAfterUnknownEvent: an event of a type this code does

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/ledger"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 // TestService_KeysCarryPublicKeys: a created or regenerated key's events

@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/internal/embedded"
-	"github.com/keyledger/keyledger/pki"
-	"github.com/keyledger/keyledger/tlsconfig"
+	"github.com/keyledger/keyledger/internal/pki"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
 )
 
 // TestClient_NATS connects to a nats-server that requires TLS and client

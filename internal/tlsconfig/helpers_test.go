@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/pki"
+	"github.com/keyledger/keyledger/internal/pki"
 )
 
 // needTool skips the test when an independent peer (openssl, curl) is

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/keyledger/keyledger/checkpoint"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/checkpoint"
 )
 
 // node is RFC 6962's interior node hash: SHA-256(0x01 || left || right).

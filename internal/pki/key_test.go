@@ -17,7 +17,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyledger/keyledger/pki"
+	"github.com/keyledger/keyledger/internal/pki"
 )
 
 func TestGenerateKey(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyledger/keyledger/pki"
+	"github.com/keyledger/keyledger/internal/pki"
 )
 
 // keyCases are the key types and sizes CSRs and certificates are made

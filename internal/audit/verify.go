@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyledger/keyledger/checkpoint"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/checkpoint"
 )
 
 // Problem is one thing wrong with the log.

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyledger/keyledger/pki"
-	"github.com/keyledger/keyledger/tlsconfig"
+	"github.com/keyledger/keyledger/internal/pki"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
 )
 
 func TestServer_Config(t *testing.T) {
