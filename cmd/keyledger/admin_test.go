@@ -586,8 +586,8 @@ func TestAdmin_CLI(t *testing.T) {
 			{"TwoKeys", []string{"keys", "revoke", c1.key, a1.key, "--reason", "r"}, nil, 2, "unexpected arguments"},
 			{"BadStatus", []string{"keys", "list", "--status", "bogus"}, nil, 2, "--status"},
 			{"UnknownFlag", []string{"keys", "list", "--bogus"}, nil, 2, "bogus"},
-			{"UnknownSubcommand", []string{"keys", "frobnicate"}, nil, 2, "unknown admin command"},
-			{"UnknownGroup", []string{"groups", "list"}, nil, 2, "unknown admin command"},
+			{"UnknownSubcommand", []string{"keys", "frobnicate"}, nil, 2, `keyledger admin keys: unknown command "frobnicate"`},
+			{"UnknownGroup", []string{"groups", "list"}, nil, 2, `keyledger admin: unknown command "groups"`},
 			{"NameWithSpace", []string{"users", "list"}, []string{"--name", "Mallory Root"}, 2, "one word"},
 			{"MissingSigningKey", []string{"users", "list"}, []string{"--signing-key", t.TempDir() + "/none.pem"}, 3, "signing key"},
 		} {
@@ -606,7 +606,7 @@ func TestAdmin_CLI(t *testing.T) {
 		t.Run("Help", func(t *testing.T) {
 			code, stdout, stderr := cliRun(t, "admin", "keys", "revoke", "-h")
 			wantExit(t, []string{"admin", "keys", "revoke", "-h"}, code, stdout, stderr, 0)
-			wantContains(t, "stderr", stderr, "--reason")
+			wantContains(t, "stdout", stdout, "--reason")
 		})
 		if got := ts.validate(t, c1); got != http.StatusOK {
 			t.Errorf("refused commands changed carol's key: got %d, want 200", got)

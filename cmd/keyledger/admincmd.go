@@ -20,26 +20,6 @@ import (
 	"github.com/keyledger/keyledger/internal/ledger"
 )
 
-const adminUsage = `Usage: keyledger admin <keys|users> <command> [flags]
-
-Act on the ledger as an admin, straight against NATS, through the same
-commands as the HTTP API. Every event records the actor admin:<name> and,
-where one is given, the reason.
-
-Commands:
-  keys list [--user U] [--status active,revoked,expired]
-  keys revoke <api_key> --reason TEXT
-  users list
-  users create --email E [--admin]          (password from stdin)
-  users disable <user_id> --reason TEXT     (login, sessions and keys stop working)
-  users enable <user_id> [--reason TEXT]
-  users revoke-keys <user_id> --reason TEXT (one event per key)
-
-Exit codes: 0 success, 1 the command was refused (not found, conflict, ...),
-2 usage error, 3 the log could not be reached.
-Run "keyledger admin keys revoke -h" (and so on) for flags and an example.
-`
-
 // adminFlags are what every admin command needs to act on the ledger.
 type adminFlags struct {
 	logFlags
@@ -102,47 +82,32 @@ func refused(err error) error {
 	return exitError{1, errors.New(domain.MessageOf(err))}
 }
 
+// runAdmin runs `keyledger admin keys|users <command>`.
 func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) < 2 {
-		fmt.Fprint(stderr, adminUsage)
-		return usageError{errors.New("missing command")}
-	}
-	switch args[0] + " " + args[1] {
-	case "keys list":
-		return adminKeysList(ctx, args[2:], stdout, stderr)
-	case "keys revoke":
-		return adminKeysRevoke(ctx, args[2:], stdout, stderr)
-	case "users list":
-		return adminUsersList(ctx, args[2:], stdout, stderr)
-	case "users create":
-		return adminUsersCreate(ctx, args[2:], stdin, stdout, stderr)
-	case "users disable", "users enable", "users revoke-keys":
-		return adminUsersAct(ctx, args[1], args[2:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, adminUsage)
-	return usageError{fmt.Errorf("unknown admin command %q", strings.Join(args[:2], " "))}
+	return dispatch(ctx, "admin", args, stdio{in: stdin, out: stdout, err: stderr})
 }
 
-// positional parses flags that may come before or after one positional
-// argument (the id the command acts on).
+// positional parses flags (environment, then command line) that may come
+// before or after one positional argument (the id the command acts on).
 func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", err
-		}
-		return "", usageError{err}
+	envErr := applyEnv(fs)
+	if err := parseCommandLine(fs, args); err != nil {
+		return "", err
 	}
 	if id == "" && fs.NArg() >= 1 {
 		// The id between flags: the flag package stops at it, so parse
 		// what follows it too.
 		id = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return "", usageError{err}
+		if err := parseCommandLine(fs, fs.Args()[1:]); err != nil {
+			return "", err
 		}
+	}
+	if envErr != nil {
+		return "", envErr
 	}
 	if fs.NArg() > 0 {
 		return "", usageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
@@ -154,12 +119,12 @@ func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
 }
 
 func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("admin keys list", "Usage: keyledger admin keys list [--user U] [--status active,revoked,expired]\n\nExample:\n  keyledger admin keys list --status active\n", stderr)
+	fs := newFlagSet("admin keys list")
 	var af adminFlags
 	af.register(fs)
 	userID := fs.String("user", "", "only this user's keys")
 	status := fs.String("status", "", "only keys in these statuses (comma-separated: active, revoked, expired)")
-	if err := parseArgs(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var statuses []domain.KeyStatus
@@ -200,7 +165,7 @@ func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("admin keys revoke", "Usage: keyledger admin keys revoke <api_key> --reason TEXT\n\nRevoke any user's key at once, on every validation node.\n\nExample:\n  keyledger admin keys revoke ak_01J... --reason \"leaked in a public repo\"\n", stderr)
+	fs := newFlagSet("admin keys revoke")
 	var af adminFlags
 	af.register(fs)
 	reason := fs.String("reason", "", "why (recorded in the event)")
@@ -224,10 +189,10 @@ func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func adminUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("admin users list", "Usage: keyledger admin users list\n\nExample:\n  keyledger admin users list --json\n", stderr)
+	fs := newFlagSet("admin users list")
 	var af adminFlags
 	af.register(fs)
-	if err := parseArgs(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	svc, closeFn, err := af.open(ctx)
@@ -256,12 +221,13 @@ func adminUsersList(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func adminUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("admin users create", "Usage: keyledger admin users create --email E [--admin]\n\nRegister a user (an admin with --admin, to bootstrap the first one). The\npassword is read from the first line of standard input.\n\nExample:\n  printf '%s\\n' 'a long and unguessable passphrase' | keyledger admin users create --email ops@example.com --admin\n", stderr)
+	fs := newFlagSet("admin users create")
 	var af adminFlags
 	af.register(fs)
 	email := fs.String("email", "", "the user's email address")
-	isAdmin := fs.Bool("admin", false, "give the user the admin role")
-	if err := parseArgs(fs, args); err != nil {
+	var isAdmin cmdLineBool
+	fs.Var(&isAdmin, "admin", "give the user the admin role (command line only: a stray KEYLEDGER_ADMIN must not make an admin)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *email == "" {
@@ -276,7 +242,7 @@ func adminUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdou
 	}
 	password := strings.TrimRight(line, "\r\n")
 	role := domain.RoleUser
-	if *isAdmin {
+	if isAdmin {
 		role = domain.RoleAdmin
 	}
 	svc, closeFn, err := af.open(ctx)
@@ -293,12 +259,7 @@ func adminUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdou
 }
 
 func adminUsersAct(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
-	help := map[string]string{
-		"disable":     "Usage: keyledger admin users disable <user_id> --reason TEXT\n\nLock a user out: login fails, sessions are refused, and the user's keys stop\nvalidating on every node (until enabled again).\n\nExample:\n  keyledger admin users disable usr_01J... --reason \"account compromised\"\n",
-		"enable":      "Usage: keyledger admin users enable <user_id> [--reason TEXT]\n\nExample:\n  keyledger admin users enable usr_01J... --reason \"cleared\"\n",
-		"revoke-keys": "Usage: keyledger admin users revoke-keys <user_id> --reason TEXT\n\nRevoke every active key of a user, one event per key.\n\nExample:\n  keyledger admin users revoke-keys usr_01J... --reason \"offboarding\"\n",
-	}[verb]
-	fs := newFlagSet("admin users "+verb, help, stderr)
+	fs := newFlagSet("admin users " + verb)
 	var af adminFlags
 	af.register(fs)
 	reason := fs.String("reason", "", "why (recorded in the events)")

@@ -24,22 +24,6 @@ import (
 	"github.com/keyledger/keyledger/internal/auth"
 )
 
-const auditUsage = `Usage: keyledger audit <command> [flags]
-
-Read the event log back, straight from NATS; nothing here writes.
-
-Commands:
-  verify    check signatures, hash chains, sequence gaps and signed checkpoints
-  replay    print events, filtered, as JSON Lines or a table (--follow tails)
-  state     reconstruct a key or a user as of a time or a stream sequence
-  pubkey    print the ledger's public signing key, to pin it elsewhere
-
-Exit codes: 0 success (verify: the log is intact), 1 verify found problems,
-2 usage error, 3 the log could not be read.
-
-Run "keyledger audit <command> -h" for its flags and an example.
-`
-
 // exitError carries a specific exit code out of a command.
 type exitError struct {
 	code int
@@ -58,9 +42,9 @@ type logFlags struct {
 }
 
 func (l *logFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the log (default: the embedded server of a local serve)")
+	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the log (comma-separated URLs); the default reaches the embedded server of a local serve")
 	fs.StringVar(&l.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
-	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "trust only these ledger public keys (comma-separated) instead of those the stream lists")
+	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated) instead of those the stream lists")
 	l.client.flags(fs)
 }
 
@@ -114,39 +98,6 @@ func parsePublicKeys(list string) ([]ed25519.PublicKey, error) {
 	return keys, nil
 }
 
-func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return usageError{errors.New("missing command")}
-	}
-	switch args[0] {
-	case "verify":
-		return auditVerify(ctx, args[1:], stdout, stderr)
-	case "replay":
-		return auditReplay(ctx, args[1:], stdout, stderr)
-	case "state":
-		return auditState(ctx, args[1:], stdout, stderr)
-	case "pubkey":
-		return auditPubkey(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, auditUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, auditUsage)
-	return usageError{fmt.Errorf("unknown audit command %q", args[0])}
-}
-
-func newFlagSet(name, help string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, help)
-		fmt.Fprintln(stderr, "\nFlags:")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
 // isTerminal reports whether w is a terminal, for progress lines.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -170,23 +121,12 @@ func progressTo(stderr io.Writer) func(seq, last uint64) {
 }
 
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("audit verify", `Usage: keyledger audit verify [flags]
-
-Walk the whole log and check every message: nothing missing (sequence
-gaps), nothing forged or altered (ledger signatures), nothing dropped or
-reordered (each aggregate's hash chain), and every signed checkpoint's
-Merkle root. Keep the last checkpoint it prints and pass it as --expect next
-time: a log rewritten or cut short since is then caught too.
-
-Example:
-  keyledger audit verify
-  keyledger audit verify --expect 1200:9f86d0...  --json
-`, stderr)
+	fs := newFlagSet("audit verify")
 	var lf logFlags
 	lf.register(fs)
 	expectFlag := fs.String("expect", "", "a checkpoint kept from an earlier run, as size:root-hex; the log must still match it")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := parseArgs(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var expect *audit.Expectation
@@ -234,16 +174,7 @@ Example:
 }
 
 func auditReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("audit replay", `Usage: keyledger audit replay [flags]
-
-Print events from the log in order: stream sequence, time, type,
-aggregate, actor and data. JSON Lines by default, a table with
---format table. Long replays show progress on stderr when it is a terminal.
-
-Example:
-  keyledger audit replay --user usr_01J... --since 2026-11-01T00:00:00Z --format table
-  keyledger audit replay --type key.revoked --follow
-`, stderr)
+	fs := newFlagSet("audit replay")
 	var lf logFlags
 	lf.register(fs)
 	var f audit.Filter
@@ -259,7 +190,7 @@ Example:
 	fs.BoolVar(&f.Forged, "include-forged", false, "also show messages the ledger did not write, marked as forged")
 	fs.BoolVar(&follow, "follow", false, "keep printing new events as they are stored")
 	fs.StringVar(&format, "format", "jsonl", "jsonl or table")
-	if err := parseArgs(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var err error
@@ -316,14 +247,7 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 }
 
 func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("audit state", `Usage: keyledger audit state (--key K | --user U) [--at T | --at-seq N] [flags]
-
-Reconstruct a key or a user as it was at time T or just after stream
-sequence N, from the log alone, with the same fold the projections use.
-
-Example:
-  keyledger audit state --key ak_01J... --at 2026-11-20T12:00:00Z
-`, stderr)
+	fs := newFlagSet("audit state")
 	var lf logFlags
 	lf.register(fs)
 	key := fs.String("key", "", "the API key")
@@ -331,7 +255,7 @@ Example:
 	atFlag := fs.String("at", "", "RFC 3339 time (default: now)")
 	atSeq := fs.Uint64("at-seq", 0, "stream sequence instead of a time")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseArgs(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if (*key == "") == (*user == "") {
@@ -422,24 +346,16 @@ func optTime(t time.Time) any {
 }
 
 func auditPubkey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("audit pubkey", `Usage: keyledger audit pubkey [--signing-key FILE | --from-stream]
-
-Print the ledger's public signing key (unpadded base64url), which auditors
-and validation nodes can pin (--ledger-key) instead of trusting the list in
-the stream's metadata. By default it reads the local serve's key file.
-
-Example:
-  keyledger audit pubkey
-  keyledger validator --ledger-key "$(keyledger audit pubkey)"
-`, stderr)
+	fs := newFlagSet("audit pubkey")
 	var lf logFlags
 	lf.register(fs)
 	keyFile := fs.String("signing-key", filepath.Join("data", "ledger-ed25519.pem"), "the ledger's signing key file")
-	fromStream := fs.Bool("from-stream", false, "print the keys the stream lists instead (trusts whoever can change the stream's config)")
-	if err := parseArgs(fs, args); err != nil {
+	var fromStream cmdLineBool
+	fs.Var(&fromStream, "from-stream", "print the keys the stream lists instead (trusts whoever can change the stream's config; command line only, so that a stray KEYLEDGER_FROM_STREAM cannot change the key you pin)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *fromStream {
+	if fromStream {
 		store, closeFn, err := lf.open(ctx, "keyledger-audit")
 		if err != nil {
 			return err

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,44 +20,17 @@ import (
 	"github.com/keyledger/keyledger/internal/bench"
 )
 
-const benchUsage = `Usage: keyledger bench [flags]
-
-Runs every scenario against embedded servers in this process (temporary
-directories, loopback only), each next to a baseline measured in the same
-run, and prints absolute numbers and ratios with the machine's CPU count.
-
-Scenarios: append, http-create, validate, validate-http, revocation,
-replay, memory.
-
-Example:
-  keyledger bench                              # everything, about a minute on 2 cores
-  keyledger bench --only validate,revocation --scale 0.2 --json > bench.json
-
-Flags:
-`
-
 // runBench runs `keyledger bench`.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench")
 	scale := fs.Float64("scale", 1, "multiply the data set and request counts by this factor")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	only := fs.String("only", "", "comma-separated scenarios to run (default: all)")
 	clients := fs.Int("clients", 16, "concurrent keep-alive HTTP clients (http-create, validate-http)")
-	// Hidden: for profiling the goals not met (docs/performance.md).
+	// Hidden from help (docs["bench"]): for profiling the goals not met
+	// (docs/performance.md).
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the scenarios run to this file")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
-		shown := flag.NewFlagSet("bench", flag.ContinueOnError)
-		shown.SetOutput(stderr)
-		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name != "cpuprofile" {
-				shown.Var(f.Value, f.Name, f.Usage)
-			}
-		})
-		shown.PrintDefaults()
-	}
-	if err := parseArgs(fs, args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *scale <= 0 || *clients <= 0 {

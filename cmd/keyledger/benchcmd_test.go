@@ -53,8 +53,11 @@ func TestBench_Help(t *testing.T) {
 	if code := run(context.Background(), []string{"bench", "-h"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
 	}
-	if !strings.Contains(stderr.String(), "Example:") || !strings.Contains(stderr.String(), "--only") {
-		t.Errorf("help lacks an example:\n%s", stderr.String())
+	if !strings.Contains(stdout.String(), "Example:") || !strings.Contains(stdout.String(), "--only") {
+		t.Errorf("help lacks an example:\n%s", stdout.String())
+	}
+	if strings.Contains(stdout.String(), "cpuprofile") {
+		t.Errorf("help shows the hidden --cpuprofile:\n%s", stdout.String())
 	}
 }
 

@@ -19,70 +19,6 @@ import (
 	"github.com/keyledger/keyledger/internal/pki"
 )
 
-const certUsage = `Usage:
-  keyledger cert csr [flags]          create a private key and a certificate signing request
-  keyledger cert selfsigned [flags]   create a private key and a self-signed certificate
-
-Run "keyledger cert <command> -h" for the flags and an example.
-`
-
-const csrHelp = `Usage: keyledger cert csr [flags]
-
-Create a private key and a certificate signing request (CSR) to send to a
-certificate authority; the equivalent of
-  openssl req -new -nodes -newkey rsa:2048 -keyout private.key -out request.csr
-
-The key is written unencrypted (PKCS#8 PEM, file mode 0600). Existing files
-are never replaced without --force. A CN that names a host (an IP address,
-"localhost" or a DNS name with a dot) is also added as a subject alternative
-name, since browsers look only at those.
-
-Example:
-  keyledger cert csr --subject "/C=DE/O=Example GmbH/CN=api.example.com" \
-    --dns api.example.com --dns www.example.com --key-out private.key --out request.csr
-
-Flags:
-`
-
-const selfSignedHelp = `Usage: keyledger cert selfsigned [flags]
-
-Create a private key and a self-signed TLS server certificate; the equivalent of
-  openssl req -x509 -nodes -days 365 -newkey rsa:2048 -keyout private.key -out certificate.crt
-
-The key is written unencrypted (PKCS#8 PEM, file mode 0600). Existing files
-are never replaced without --force. The certificate is valid for --days from
-now, for serverAuth, and is not a CA. Its subject alternative names are the
---dns and --ip values or, without them, localhost, 127.0.0.1 and ::1; a CN
-that names a host is always added. Clients trust it with e.g.
-curl --cacert certificate.crt.
-
-Example:
-  keyledger cert selfsigned --subject "/O=Example/CN=keyledger.internal" \
-    --dns keyledger.internal --ip 10.0.0.5 --key-type ecdsa --days 90
-  keyledger serve --tls-cert certificate.crt --tls-key private.key
-
-Flags:
-`
-
-// runCert runs `keyledger cert csr|selfsigned`.
-func runCert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, certUsage)
-		return usageError{errors.New("missing command: csr or selfsigned")}
-	}
-	switch args[0] {
-	case "csr":
-		return runCertCommand(ctx, false, args[1:], stdout, stderr)
-	case "selfsigned":
-		return runCertCommand(ctx, true, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, certUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, certUsage)
-	return usageError{fmt.Errorf("unknown command %q: want csr or selfsigned", args[0])}
-}
-
 // listFlag is a repeatable flag; each value may also list items separated
 // by commas (as in KEYLEDGER_DNS=a.example,b.example).
 type listFlag []string
@@ -122,12 +58,12 @@ func (r *certRequest) flags(set *flag.FlagSet) {
 	set.StringVar(&r.keyOut, "key-out", defaultKeyOut, "where to write the new private key (PKCS#8 PEM, mode 0600)")
 	set.StringVar(&r.out, "out", out, "where to write the "+map[bool]string{false: "CSR", true: "certificate"}[r.selfSigned]+" (PEM)")
 	set.StringVar(&r.subject, "subject", subject, subjectHelp)
-	set.Var(&r.dns, "dns", "DNS subject alternative name (repeatable, or comma-separated)")
-	set.Var(&r.ips, "ip", "IP address subject alternative name (repeatable, or comma-separated)")
+	set.Var(&r.dns, "dns", "DNS subject alternative `name` (repeatable, or comma-separated)")
+	set.Var(&r.ips, "ip", "IP `address` subject alternative name (repeatable, or comma-separated)")
 	set.StringVar(&r.keyType, "key-type", string(pki.RSA), "type of the new key: rsa, ecdsa (P-256) or ed25519")
 	set.IntVar(&r.rsaBits, "rsa-bits", pki.DefaultRSABits, "size of a new RSA key: 2048, 3072 or 4096")
 	set.StringVar(&r.keyFile, "key", "", "reuse this private key (PKCS#8, PKCS#1 or SEC1 PEM) instead of creating one")
-	set.BoolVar(&r.force, "force", false, "overwrite existing output files")
+	set.Var((*cmdLineBool)(&r.force), "force", "overwrite existing output files (command line only: a stray KEYLEDGER_FORCE must not overwrite a key)")
 	if r.selfSigned {
 		set.IntVar(&r.days, "days", pki.DefaultDays, "days the certificate is valid")
 	}
@@ -208,18 +144,13 @@ func (r *certRequest) check() (*certPlan, error) {
 
 func runCertCommand(ctx context.Context, selfSigned bool, args []string, stdout, stderr io.Writer) error {
 	r := &certRequest{selfSigned: selfSigned}
-	name, help := "cert csr", csrHelp
+	name := "cert csr"
 	if selfSigned {
-		name, help = "cert selfsigned", selfSignedHelp
+		name = "cert selfsigned"
 	}
-	set := flag.NewFlagSet(name, flag.ContinueOnError)
-	set.SetOutput(stderr)
-	set.Usage = func() {
-		fmt.Fprint(set.Output(), help)
-		set.PrintDefaults()
-	}
+	set := newFlagSet(name)
 	r.flags(set)
-	if err := parseArgs(set, args); err != nil {
+	if err := parseFlags(set, args); err != nil {
 		return err
 	}
 	plan, err := r.check()

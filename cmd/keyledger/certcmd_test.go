@@ -398,17 +398,17 @@ func TestCert_Help(t *testing.T) {
 		{"csr", []string{"openssl req -new -nodes -newkey rsa:2048", "Example:", "keyledger cert csr --subject", "-rsa-bits", "-key-out"}},
 		{"selfsigned", []string{"openssl req -x509 -nodes -days 365", "Example:", "keyledger cert selfsigned --subject", "-days"}},
 	} {
-		code, _, stderr := certRun(t, c.cmd, "--help")
+		code, stdout, _ := certRun(t, c.cmd, "--help")
 		if code != 0 {
 			t.Errorf("cert %s --help: exit %d, want 0", c.cmd, code)
 		}
-		wantContains(t, "cert "+c.cmd+" --help", stderr, c.wants...)
+		wantContains(t, "cert "+c.cmd+" --help", stdout, c.wants...)
 	}
 	if code, stdout, _ := certRun(t, "help"); code != 0 || !strings.Contains(stdout, "keyledger cert selfsigned") {
 		t.Errorf("cert help: got %d, %q", code, stdout)
 	}
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"help"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "keyledger cert") {
+	if code := run(context.Background(), []string{"help"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "\n  cert ") {
 		t.Errorf("keyledger help: got %d, %q, want the cert command listed", code, out.String())
 	}
 }

@@ -1658,12 +1658,19 @@ func TestHealthcheck(t *testing.T) {
 		})
 	}
 
-	t.Run("IgnoresEnvironment", func(t *testing.T) {
-		// The environment configures the process being probed.
-		t.Setenv("KEYLEDGER_URL", "http://256.0.0.1/")
-		t.Setenv("KEYLEDGER_TIMEOUT", "nonsense")
+	t.Run("EnvironmentThenCommandLine", func(t *testing.T) {
+		t.Setenv("KEYLEDGER_URL", plain.URL+"/readyz")
+		if got := run(t.Context(), []string{"healthcheck"}, io.Discard, io.Discard); got != 0 {
+			t.Fatalf("KEYLEDGER_URL: got exit %d, want 0", got)
+		}
+		t.Setenv("KEYLEDGER_URL", closed)
 		if got := run(t.Context(), []string{"healthcheck", "--url", plain.URL + "/readyz"}, io.Discard, io.Discard); got != 0 {
-			t.Fatalf("got exit %d, want 0", got)
+			t.Fatalf("--url over KEYLEDGER_URL: got exit %d, want 0", got)
+		}
+		t.Setenv("KEYLEDGER_TIMEOUT", "nonsense")
+		var stderr bytes.Buffer
+		if got := run(t.Context(), []string{"healthcheck", "--url", plain.URL + "/readyz"}, io.Discard, &stderr); got != 2 || !strings.Contains(stderr.String(), "KEYLEDGER_TIMEOUT") {
+			t.Fatalf("bad KEYLEDGER_TIMEOUT: got exit %d, %q, want 2 naming the variable", got, stderr.String())
 		}
 	})
 }

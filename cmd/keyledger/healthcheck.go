@@ -34,12 +34,12 @@ func (c *HealthcheckConfig) flags(fs *flag.FlagSet) {
 // container health check of an image with no shell or curl (distroless).
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg HealthcheckConfig
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("healthcheck")
 	cfg.flags(fs)
-	// The command line alone: the container's KEYLEDGER_* environment
-	// configures the process being probed, not the probe.
-	if err := parseArgs(fs, args); err != nil {
+	// No flag of serve or validator has the name of one of the probe's,
+	// so the container's KEYLEDGER_* environment, which configures the
+	// process being probed, leaves the probe alone.
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	client, err := cfg.client()

@@ -51,7 +51,7 @@ type LimitsConfig struct {
 }
 
 func (c *LimitsConfig) flags(fs *flag.FlagSet) {
-	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "address or CIDR prefix of a reverse proxy whose X-Forwarded-For tells the client's address for rate limits; repeatable or comma-separated (default: none, the connection's peer is the client)")
+	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "`address` or CIDR prefix of a reverse proxy whose X-Forwarded-For tells the client's address for rate limits; repeatable or comma-separated (default: none, the connection's peer is the client)")
 	fs.IntVar(&c.LoginFailures, "login-failures-per-address", defaultLoginFailures, "failed logins one client address may make within --login-failure-window before it is refused with 429 for that long (negative: no limit)")
 	fs.DurationVar(&c.LoginFailureWindow, "login-failure-window", defaultLoginFailureWindow, "window of --login-failures-per-address, and how long an address stays blocked")
 	fs.IntVar(&c.RegistrationBurst, "registrations-per-address", defaultRegistrationBurst, "registrations one client address may make at once; then one more every --registration-interval, else 429 (negative: no limit)")

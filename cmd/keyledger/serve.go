@@ -104,8 +104,7 @@ type daemon interface {
 // the log flags, opens it, runs until ctx ends (SIGINT or SIGTERM), and
 // shuts it down gracefully within 15 seconds.
 func runDaemon(ctx context.Context, name string, args []string, stderr io.Writer, register func(*flag.FlagSet), build func(*slog.Logger) daemon) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet(name)
 	register(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")

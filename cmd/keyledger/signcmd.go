@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,46 +15,27 @@ import (
 	"github.com/keyledger/keyledger/client"
 )
 
-const signUsage = `Usage: keyledger sign --key ak_... [flags] URL
-
-Prints the headers of a signed request (RFC 9421, profile keyledger-v1) for
-the given method, URL and body, one "Name: value" per line: the form curl
-reads with -H @file. The secret is read from the environment variable
-KEYLEDGER_API_SECRET or from --secret-file, never from the command line.
-Send the body byte for byte as signed (curl --data-binary @file).
-
-  KEYLEDGER_API_SECRET=sk_... keyledger sign --key ak_... -X POST \
-      --data-file body.json https://api.example.com/orders > sig.txt
-  curl -X POST -H @sig.txt --data-binary @body.json https://api.example.com/orders
-
-Flags:
-`
-
 // runSign prints the headers that sign one request.
 func runSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("sign")
 	apiKey := fs.String("key", "", "the API key (ak_...)")
 	secretFile := fs.String("secret-file", "", "read the secret from this file instead of KEYLEDGER_API_SECRET")
-	method := fs.String("X", http.MethodGet, "request method")
+	method := fs.String("X", http.MethodGet, "request `method`")
 	data := fs.String("data", "", "request body, as given")
 	dataFile := fs.String("data-file", "", "read the request body from this file, byte for byte")
 	contentType := fs.String("content-type", "", "Content-Type of the body (default application/json when there is a body)")
 	validity := fs.Duration("validity", time.Minute, "how long the signature stays valid (servers accept at most 5m by default)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, signUsage)
-		fs.PrintDefaults()
-	}
 	// The URL may come before or after the flags.
 	var target string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		target, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	envErr := applyEnv(fs)
+	if err := parseCommandLine(fs, args); err != nil {
+		return err
+	}
+	if envErr != nil {
+		return envErr
 	}
 	rest := fs.Args()
 	if target == "" && len(rest) > 0 {

@@ -28,7 +28,7 @@ func (c *SignedRequestsConfig) flags(fs *flag.FlagSet) {
 		"how far a signed request's created time may be from this node's clock, either way")
 	fs.IntVar(&c.ReplayCacheSize, "replay-cache-size", validator.DefaultReplayCacheSize,
 		"most signed requests remembered at once to refuse replays (about 40 bytes each); when full, signed requests are refused")
-	fs.Func("replay-cache", `"local": each node refuses replays of the signed requests it accepted; "shared": every node refuses what any node accepted, through a JetStream key-value bucket (one NATS round trip per signed request) (default local)`,
+	fs.Func("replay-cache", "replay cache `mode`: \"local\", each node refuses replays of the signed requests it accepted; \"shared\", every node refuses what any node accepted, through a JetStream key-value bucket (one NATS round trip per signed request) (default local)",
 		func(s string) error {
 			if s != "local" && s != "shared" {
 				return errors.New(`want "local" or "shared"`)

@@ -45,7 +45,7 @@ func (c *NodeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
-	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public keys (comma-separated, as printed by `keyledger audit pubkey`) instead of those the stream lists")
+	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated, as printed by keyledger audit pubkey) instead of those the stream lists")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
 	c.HTTPS.flags(fs, true)

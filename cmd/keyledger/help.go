@@ -1,0 +1,330 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// commandDoc is the help of one command.
+type commandDoc struct {
+	purpose string   // one line; also what its group lists
+	usage   string   // the usage line(s), after "Usage: "
+	about   string   // optional: what it does, in more words
+	example string   // at least one runnable command line
+	hidden  []string // flags help does not show
+}
+
+// docs describes every command by its path ("" is keyledger itself).
+var docs = map[string]commandDoc{
+	"": {
+		purpose: "an event-sourced API-key ledger on NATS JetStream",
+		usage:   "keyledger <command> [<subcommand>] [flags]\n       keyledger --version",
+		example: "keyledger serve\n" +
+			"keyledger admin users list\n" +
+			"keyledger help audit verify",
+	},
+	"serve": {
+		purpose: "run the ledger HTTP API (embedded NATS by default)",
+		usage:   "keyledger serve [flags]",
+		about: `Runs the ledger's HTTP API over the event log: with an embedded NATS server
+(data under --data-dir, listening on loopback) unless --nats-url names an
+existing server or cluster. Runs until SIGINT or SIGTERM, then shuts down
+gracefully.`,
+		example: "keyledger serve --data-dir ./data --http-addr 127.0.0.1:8080\n" +
+			"KEYLEDGER_NATS_URL=nats://nats-1:4222 KEYLEDGER_REPLICAS=3 keyledger serve",
+	},
+	"validator": {
+		purpose: "run a validation node that follows the event log",
+		usage:   "keyledger validator [flags]",
+		about: `Follows the event log and validates API keys locally on /validate, with
+/healthz, /readyz and /metrics beside it. Answers 503 rather than trust a
+stale view once the log has been out of reach for --max-staleness.`,
+		example: "keyledger validator --nats-url nats://127.0.0.1:4222 --http-addr 127.0.0.1:8081\n" +
+			`keyledger validator --ledger-key "$(keyledger audit pubkey)"`,
+	},
+	"cert": {
+		purpose: "create a private key and a CSR or a self-signed certificate",
+		usage:   "keyledger cert <command> [flags]",
+		example: `keyledger cert selfsigned --subject "/CN=localhost"`,
+	},
+	"cert csr": {
+		purpose: "create a private key and a certificate signing request",
+		usage:   "keyledger cert csr --subject SUBJECT [flags]",
+		about: `Create a private key and a certificate signing request (CSR) to send to a
+certificate authority; the equivalent of
+  openssl req -new -nodes -newkey rsa:2048 -keyout private.key -out request.csr
+
+The key is written unencrypted (PKCS#8 PEM, file mode 0600). Existing files
+are never replaced without --force. A CN that names a host (an IP address,
+"localhost" or a DNS name with a dot) is also added as a subject alternative
+name, since browsers look only at those.`,
+		example: `keyledger cert csr --subject "/C=DE/O=Example GmbH/CN=api.example.com" \
+  --dns api.example.com --dns www.example.com --key-out private.key --out request.csr`,
+	},
+	"cert selfsigned": {
+		purpose: "create a private key and a self-signed TLS server certificate",
+		usage:   "keyledger cert selfsigned [flags]",
+		about: `Create a private key and a self-signed TLS server certificate; the equivalent of
+  openssl req -x509 -nodes -days 365 -newkey rsa:2048 -keyout private.key -out certificate.crt
+
+The key is written unencrypted (PKCS#8 PEM, file mode 0600). Existing files
+are never replaced without --force. The certificate is valid for --days from
+now, for serverAuth, and is not a CA. Its subject alternative names are the
+--dns and --ip values or, without them, localhost, 127.0.0.1 and ::1; a CN
+that names a host is always added. Clients trust it with e.g.
+curl --cacert certificate.crt.`,
+		example: `keyledger cert selfsigned --subject "/O=Example/CN=keyledger.internal" \
+  --dns keyledger.internal --ip 10.0.0.5 --key-type ecdsa --days 90
+keyledger serve --tls-cert certificate.crt --tls-key private.key`,
+	},
+	"audit": {
+		purpose: "verify, replay and query the event log",
+		usage:   "keyledger audit <command> [flags]",
+		about: `Read the event log back, straight from NATS; nothing here writes.
+
+Exit codes: 0 success (verify: the log is intact), 1 verify found problems
+or state found nothing, 2 usage error, 3 the log could not be read.`,
+		example: "keyledger audit verify\n" +
+			"KEYLEDGER_NATS_URL=nats://nats-1:4222 keyledger audit replay --format table",
+	},
+	"audit verify": {
+		purpose: "check signatures, hash chains, sequence gaps and signed checkpoints",
+		usage:   "keyledger audit verify [flags]",
+		about: `Walk the whole log and check every message: nothing missing (sequence
+gaps), nothing forged or altered (ledger signatures), nothing dropped or
+reordered (each aggregate's hash chain), and every signed checkpoint's
+Merkle root. Keep the last checkpoint it prints and pass it as --expect next
+time: a log rewritten or cut short since is then caught too.`,
+		example: "keyledger audit verify\n" +
+			"keyledger audit verify --expect 1200:9f86d0... --json",
+	},
+	"audit replay": {
+		purpose: "print events, filtered, as JSON Lines or a table (--follow tails)",
+		usage:   "keyledger audit replay [flags]",
+		about: `Print events from the log in order: stream sequence, time, type,
+aggregate, actor and data. JSON Lines by default, a table with
+--format table. Long replays show progress on stderr when it is a terminal.`,
+		example: "keyledger audit replay --user usr_01J... --since 2026-11-01T00:00:00Z --format table\n" +
+			"keyledger audit replay --type key.revoked --follow",
+	},
+	"audit state": {
+		purpose: "reconstruct a key or a user as of a time or a stream sequence",
+		usage:   "keyledger audit state (--key K | --user U) [--at T | --at-seq N] [flags]",
+		about: `Reconstruct a key or a user as it was at time T or just after stream
+sequence N, from the log alone, with the same fold the projections use.`,
+		example: "keyledger audit state --key ak_01J... --at 2026-11-20T12:00:00Z",
+	},
+	"audit pubkey": {
+		purpose: "print the ledger's public signing key, to pin it elsewhere",
+		usage:   "keyledger audit pubkey [--signing-key FILE | --from-stream]",
+		about: `Print the ledger's public signing key (unpadded base64url), which auditors
+and validation nodes can pin (--ledger-key) instead of trusting the list in
+the stream's metadata. By default it reads the local serve's key file.`,
+		example: "keyledger audit pubkey\n" +
+			`keyledger validator --ledger-key "$(keyledger audit pubkey)"`,
+	},
+	"admin": {
+		purpose: "revoke keys, disable users, bootstrap admins, straight against NATS",
+		usage:   "keyledger admin <keys|users> <command> [flags]",
+		about: `Act on the ledger as an admin, straight against NATS, through the same
+commands as the HTTP API. Every event records the actor admin:<name> and,
+where one is given, the reason.
+
+Exit codes: 0 success, 1 the command was refused (not found, conflict, ...),
+2 usage error, 3 the log could not be reached.`,
+		example: `keyledger admin keys revoke ak_01J... --reason "leaked in a public repo"`,
+	},
+	"admin keys": {
+		purpose: "list any user's API keys, revoke any of them",
+		usage:   "keyledger admin keys <command> [flags]",
+		about:   "Exit codes: as for every admin command (keyledger admin --help).",
+		example: "keyledger admin keys list --status active",
+	},
+	"admin keys list": {
+		purpose: "list API keys, of every user or of one",
+		usage:   "keyledger admin keys list [--user U] [--status active,revoked,expired] [flags]",
+		example: "keyledger admin keys list --status active",
+	},
+	"admin keys revoke": {
+		purpose: "revoke any user's key at once, on every validation node",
+		usage:   "keyledger admin keys revoke <api_key> --reason TEXT [flags]",
+		example: `keyledger admin keys revoke ak_01J... --reason "leaked in a public repo"`,
+	},
+	"admin users": {
+		purpose: "list, create, disable and enable users, revoke all their keys",
+		usage:   "keyledger admin users <command> [flags]",
+		about:   "Exit codes: as for every admin command (keyledger admin --help).",
+		example: "keyledger admin users list --json",
+	},
+	"admin users list": {
+		purpose: "list every user",
+		usage:   "keyledger admin users list [flags]",
+		example: "keyledger admin users list --json",
+	},
+	"admin users create": {
+		purpose: "register a user (an admin with --admin), password from stdin",
+		usage:   "keyledger admin users create --email E [--admin] [flags]",
+		about: `Register a user (an admin with --admin, to bootstrap the first one). The
+password is read from the first line of standard input.`,
+		example: `printf '%s\n' 'a long and unguessable passphrase' | keyledger admin users create --email ops@example.com --admin`,
+	},
+	"admin users disable": {
+		purpose: "lock a user out: login, sessions and keys stop working",
+		usage:   "keyledger admin users disable <user_id> --reason TEXT [flags]",
+		about: `Lock a user out: login fails, sessions are refused, and the user's keys stop
+validating on every node (until enabled again).`,
+		example: `keyledger admin users disable usr_01J... --reason "account compromised"`,
+	},
+	"admin users enable": {
+		purpose: "let a disabled user back in",
+		usage:   "keyledger admin users enable <user_id> [--reason TEXT] [flags]",
+		example: `keyledger admin users enable usr_01J... --reason "cleared"`,
+	},
+	"admin users revoke-keys": {
+		purpose: "revoke every active key of a user, one event per key",
+		usage:   "keyledger admin users revoke-keys <user_id> --reason TEXT [flags]",
+		example: `keyledger admin users revoke-keys usr_01J... --reason "offboarding"`,
+	},
+	"healthcheck": {
+		purpose: "probe /readyz or /healthz of a running serve or validator",
+		usage:   "keyledger healthcheck [flags]",
+		about: `Exit 0 on a 2xx answer, 1 otherwise: the container health check of an image
+with no shell or curl (distroless).`,
+		example: "keyledger healthcheck --url http://127.0.0.1:8081/readyz --timeout 2s",
+	},
+	"sign": {
+		purpose: "print the headers of a request signed with an API key's secret",
+		usage:   "keyledger sign --key ak_... [flags] URL",
+		about: `Prints the headers of a signed request (RFC 9421, profile keyledger-v1) for
+the given method, URL and body, one "Name: value" per line: the form curl
+reads with -H @file. The secret is read from the environment variable
+KEYLEDGER_API_SECRET or from --secret-file, never from the command line.
+Send the body byte for byte as signed (curl --data-binary @file).`,
+		example: `KEYLEDGER_API_SECRET=sk_... keyledger sign --key ak_... -X POST \
+    --data-file body.json https://api.example.com/orders > sig.txt
+curl -X POST -H @sig.txt --data-binary @body.json https://api.example.com/orders`,
+	},
+	"bench": {
+		purpose: "measure throughput and latency against embedded servers, with baselines",
+		usage:   "keyledger bench [flags]",
+		about: `Runs every scenario against embedded servers in this process (temporary
+directories, loopback only), each next to a baseline measured in the same
+run, and prints absolute numbers and ratios with the machine's CPU count.
+
+Scenarios: append, http-create, validate, validate-http, revocation,
+replay, memory.`,
+		example: "keyledger bench                              # everything, about a minute on 2 cores\n" +
+			"keyledger bench --only validate,revocation --scale 0.2 --json > bench.json",
+		// For profiling the goals not met (docs/performance.md).
+		hidden: []string{"cpuprofile"},
+	},
+	"version": {
+		purpose: "print the version, VCS revision and Go version of this binary",
+		usage:   "keyledger version\n       keyledger --version",
+		example: "keyledger version",
+	},
+	"help": {
+		purpose: "show the help of keyledger or of one of its commands",
+		usage:   "keyledger help [<command> [<subcommand>]]",
+		about:   "The same as keyledger <command> [<subcommand>] --help.",
+		example: "keyledger help admin users create",
+	},
+}
+
+// groupHelp is the help of a group: its subcommands with their purposes.
+func groupHelp(path string) string {
+	var b strings.Builder
+	writeHead(&b, path)
+	b.WriteString("\nCommands:\n")
+	subs := groups[path]
+	width := 0
+	for _, s := range subs {
+		width = max(width, len(s))
+	}
+	for _, s := range subs {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, s, docs[joinPath(path, s)].purpose)
+	}
+	writeExample(&b, path)
+	fmt.Fprintf(&b, "\nRun '%s <command> --help' for its usage, an example and its flags.\n", commandName(path))
+	if path == "" {
+		b.WriteString(envNote)
+	}
+	return b.String()
+}
+
+const envNote = `Every flag of every command can also be set through the environment:
+--nats-url is KEYLEDGER_NATS_URL, and so on; the command line wins.
+`
+
+// commandHelp is the help of a leaf command: purpose, usage, example and
+// the flags of fs (nil: none).
+func commandHelp(path string, fs *flag.FlagSet) string {
+	var b strings.Builder
+	writeHead(&b, path)
+	writeExample(&b, path)
+	if fs == nil {
+		return b.String()
+	}
+	shown := newFlagSet(path)
+	var onlyCommandLine []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if slices.Contains(docs[path].hidden, f.Name) {
+			return
+		}
+		shown.Var(f.Value, f.Name, f.Usage)
+		// The default, not the value the environment may have set.
+		shown.Lookup(f.Name).DefValue = f.DefValue
+		if commandLineOnly(f) {
+			onlyCommandLine = append(onlyCommandLine, "--"+f.Name)
+		}
+	})
+	var first string // the flag the environment note shows
+	visible := false
+	shown.VisitAll(func(f *flag.Flag) {
+		visible = true
+		if (first == "" || f.Name == "nats-url") && !commandLineOnly(f) {
+			first = f.Name
+		}
+	})
+	if !visible {
+		return b.String()
+	}
+	b.WriteString("\nFlags:\n")
+	shown.SetOutput(&b)
+	shown.PrintDefaults()
+	shown.SetOutput(nil)
+	if first != "" {
+		fmt.Fprintf(&b, "\nEvery flag can also be set through the environment: --%s is\n%s, and so on; the command line wins.", first, envName(first))
+	}
+	if len(onlyCommandLine) > 0 {
+		fmt.Fprintf(&b, " Only the command line sets %s.", strings.Join(onlyCommandLine, ", "))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// commandName is how the user types the command at path.
+func commandName(path string) string {
+	if path == "" {
+		return "keyledger"
+	}
+	return "keyledger " + path
+}
+
+// writeHead writes a command's purpose, usage and description.
+func writeHead(b *strings.Builder, path string) {
+	d := docs[path]
+	fmt.Fprintf(b, "%s: %s.\n\nUsage: %s\n", commandName(path), d.purpose, d.usage)
+	if d.about != "" {
+		fmt.Fprintf(b, "\n%s\n", d.about)
+	}
+}
+
+func writeExample(b *strings.Builder, path string) {
+	b.WriteString("\nExample:\n")
+	for line := range strings.SplitSeq(docs[path].example, "\n") {
+		fmt.Fprintf(b, "  %s\n", line)
+	}
+}
