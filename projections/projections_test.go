@@ -616,6 +616,9 @@ func TestProjector_Start(t *testing.T) {
 		if _, err := projections.New(nil, nil, projections.NewKeys()); err == nil {
 			t.Errorf("got nil, want an error without a log")
 		}
+		if _, err := projections.New(l.store, nil, projections.NewKeys(), nil); err == nil {
+			t.Errorf("got nil, want an error for a nil model")
+		}
 	})
 
 	t.Run("EmptyLog", func(t *testing.T) {
