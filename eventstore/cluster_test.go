@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 // TestSubscribe_ConsumerNodeLoss loses the cluster node that hosts a
@@ -32,7 +33,7 @@ func TestSubscribe_ConsumerNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	store, err := eventstore.New(ctx, nc, eventstore.WithReplicas(3))
+	store, err := eventstore.New(ctx, nc, eventstore.WithReplicas(3), eventstore.WithSigningKey(testkeys.Ledger()))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

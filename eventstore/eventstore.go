@@ -5,6 +5,19 @@
 // Each aggregate has its own subject, <prefix>.<category>.<aggregate>, so
 // JetStream's per-subject expected sequence gives optimistic concurrency per
 // aggregate, and the stream sequence gives one global order.
+//
+// A Store is either a writer, which needs the ledger's signing key
+// (WithSigningKey) and never makes one up, or a reader (ReadOnly), which
+// needs no key and no rights beyond reading the stream: that is what
+// validation nodes and auditors open, including an outside auditor's own
+// tool.
+//
+// Options follow one convention: an option given the zero value of its
+// argument keeps the default (the Default constants below), so a caller may
+// pass a configuration field through unchecked; any other value outside the
+// option's range makes New fail with Invalid. Options that state whom to
+// trust (WithSigningKey, WithTrustedKeys) have no default and refuse an
+// empty argument.
 package eventstore
 
 import (
@@ -32,17 +45,15 @@ import (
 const (
 	DefaultStream        = "KEYLEDGER"
 	DefaultSubjectPrefix = "keyledger"
+	// DefaultTimeout bounds each JetStream request that has no earlier
+	// context deadline.
+	DefaultTimeout = 5 * time.Second
+	// MaxReplicas is the most replicas JetStream gives a stream.
+	MaxReplicas = 5
 	// MinServerVersion is the oldest nats-server with every feature this
 	// package relies on: atomic batch publish (2.12) and per-subject
 	// expected sequences in batches.
 	MinServerVersion = "2.12.0"
-)
-
-// JetStream error codes for a failed expected-last-subject-sequence check:
-// 10071 on R1 streams, 10164 on replicated ones.
-const (
-	errCodeWrongLastSequence         = 10071
-	errCodeWrongLastSequenceConstant = 10164
 )
 
 // Store appends and reads events. It is safe for concurrent use.
@@ -66,20 +77,26 @@ type Store struct {
 // Option configures a Store.
 type Option func(*Store) error
 
-// WithStream sets the stream name (default "KEYLEDGER").
+// WithStream sets the stream name ("": DefaultStream).
 func WithStream(name string) Option {
 	return func(s *Store) error {
-		if name == "" || strings.ContainsAny(name, ".*> \t") {
-			return fmt.Errorf("stream name %q: must be non-empty, without '.', '*', '>' or spaces", name)
+		if name == "" {
+			return nil
+		}
+		if strings.ContainsAny(name, ".*> \t\r\n") {
+			return fmt.Errorf("stream name %q: must be without '.', '*', '>' or spaces", name)
 		}
 		s.name = name
 		return nil
 	}
 }
 
-// WithSubjectPrefix sets the first subject token (default "keyledger").
+// WithSubjectPrefix sets the first subject token ("": DefaultSubjectPrefix).
 func WithSubjectPrefix(prefix string) Option {
 	return func(s *Store) error {
+		if prefix == "" {
+			return nil
+		}
 		if !validToken(prefix) {
 			return fmt.Errorf("subject prefix %q: must be one subject token", prefix)
 		}
@@ -88,13 +105,13 @@ func WithSubjectPrefix(prefix string) Option {
 	}
 }
 
-// WithReplicas sets the stream's replica count (1 to 5), scaling an
-// existing stream to it. 0, the default, creates a stream with 1 replica
+// WithReplicas sets the stream's replica count (1 to MaxReplicas), scaling
+// an existing stream to it. 0, the default, creates a stream with 1 replica
 // and leaves an existing stream's count alone.
 func WithReplicas(n int) Option {
 	return func(s *Store) error {
-		if n < 0 || n > 5 {
-			return fmt.Errorf("replicas %d: must be 1 to 5, or 0 to keep the stream's", n)
+		if n < 0 || n > MaxReplicas {
+			return fmt.Errorf("replicas %d: must be 1 to %d, or 0 to keep the stream's", n, MaxReplicas)
 		}
 		s.replicas = n
 		return nil
@@ -112,8 +129,10 @@ func WithMemoryStorage() Option {
 
 // ReadOnly opens an existing stream for reading and never creates or
 // changes it: for validation nodes and auditors, which must not need the
-// rights to manage the stream. New then fails (Unavailable) until the
-// stream exists.
+// rights to manage the stream, nor any signing key. New then fails
+// (Unavailable) until the stream exists. A read-only store trusts the
+// ledger keys the stream lists, or only those pinned with WithTrustedKeys:
+// an auditor outside the ledger's operators should pin them.
 func ReadOnly() Option {
 	return func(s *Store) error {
 		s.readOnly = true
@@ -122,30 +141,47 @@ func ReadOnly() Option {
 }
 
 // WithTimeout bounds each JetStream request that has no earlier context
-// deadline (default 5s).
+// deadline (0: DefaultTimeout).
 func WithTimeout(d time.Duration) Option {
 	return func(s *Store) error {
-		if d <= 0 {
-			return fmt.Errorf("timeout %v: must be positive", d)
+		if d < 0 {
+			return fmt.Errorf("timeout %v: must be positive, or 0 for the default", d)
+		}
+		if d == 0 {
+			return nil
 		}
 		s.timeout = d
 		return nil
 	}
 }
 
+// ErrNoSigningKey is returned by New for a writable store opened without
+// WithSigningKey: a store never makes up a key of its own to trust.
+var ErrNoSigningKey = domain.Errorf(domain.Invalid,
+	"eventstore: a writable store needs the ledger's signing key (WithSigningKey); open it ReadOnly to only read")
+
 // New checks the server version, creates the stream if it does not exist
-// (or brings the settings this package owns up to date), and returns a
-// Store. It returns Unavailable when JetStream cannot be reached.
+// (or brings the settings this package owns up to date), registers the
+// signing key, and returns a Store. Errors: Invalid for a bad option, a
+// writable store without a signing key (ErrNoSigningKey) or a read-only
+// one with one; Unavailable when JetStream cannot be reached.
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	s := &Store{nc: nc, name: DefaultStream, prefix: DefaultSubjectPrefix,
-		storage: jetstream.FileStorage, timeout: 5 * time.Second}
+		storage: jetstream.FileStorage, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
-			return nil, domain.Wrap(domain.Invalid, err, err.Error())
+			return nil, domain.Wrap(domain.Invalid, err, "eventstore: "+err.Error())
 		}
 	}
 	if nc == nil {
 		return nil, domain.Errorf(domain.Invalid, "eventstore: nil NATS connection")
+	}
+	switch {
+	case !s.readOnly && s.signer == nil:
+		return nil, ErrNoSigningKey
+	case s.readOnly && s.signer != nil:
+		// Registering a key changes the stream, which a reader must not.
+		return nil, domain.Errorf(domain.Invalid, "eventstore: a read-only store signs nothing: drop WithSigningKey or ReadOnly")
 	}
 	if v := nc.ConnectedServerVersion(); !versionAtLeast(v, MinServerVersion) {
 		return nil, domain.Errorf(domain.Unavailable,
@@ -369,7 +405,7 @@ func (s *Store) resolve(err error, last *nats.Msg) (uint64, error) {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
-		case errCodeWrongLastSequence, errCodeWrongLastSequenceConstant:
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 			return 0, domain.Wrap(domain.Conflict, err, "concurrent change, try again")
 		}
 	}

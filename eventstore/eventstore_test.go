@@ -12,6 +12,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -19,7 +20,7 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 func newStore(t *testing.T) *eventstore.Store {
 	t.Helper()
 	nc := natstest.Connect(t, natstest.RunServer(t))
-	s, err := eventstore.New(context.Background(), nc)
+	s, err := eventstore.New(context.Background(), nc, eventstore.WithSigningKey(testkeys.Ledger()))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -202,7 +203,7 @@ func TestStore_AppendFailsFastWithoutNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	s, err := eventstore.New(ctx, nc)
+	s, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(testkeys.Ledger()))
 	if err != nil {
 		t.Fatal(err)
 	}

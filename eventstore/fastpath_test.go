@@ -13,6 +13,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 // TestSubscribe_CheckpointFastPath: from the start of a checkpointed log,
@@ -23,7 +24,7 @@ func TestSubscribe_CheckpointFastPath(t *testing.T) {
 	ctx := context.Background()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
-	store, err := eventstore.New(ctx, nc)
+	store, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(testkeys.Ledger()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package eventstore
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -40,9 +39,9 @@ const signaturePrefix = "keyledger/v1/event\n"
 var ErrForged = errors.New("event not signed by a trusted ledger key")
 
 // WithSigningKey sets the Ed25519 key the store signs appended events with;
-// its public half is registered in the stream's metadata. Without one, a
-// writable store signs with an ephemeral key of its own (fine for tests,
-// useless across restarts).
+// its public half is registered in the stream's metadata. A writable store
+// requires it (see ErrNoSigningKey); a read-only one refuses it. Given more
+// than once, the last one counts.
 func WithSigningKey(key ed25519.PrivateKey) Option {
 	return func(s *Store) error {
 		if len(key) != ed25519.PrivateKeySize {
@@ -223,17 +222,9 @@ func parseKeyList(v string) []ed25519.PublicKey {
 }
 
 // setUpSigning prepares signing and trust once the stream is known: a
-// writable store registers its public key in the stream's metadata (and
-// makes an ephemeral key if it was given none); a reader loads the listed
-// keys unless it has pinned its own.
+// writable store registers its public key in the stream's metadata; a
+// reader loads the listed keys unless it has pinned its own.
 func (s *Store) setUpSigning(ctx context.Context) error {
-	if !s.readOnly && s.signer == nil {
-		_, key, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return err
-		}
-		s.signer = key
-	}
 	if s.signer != nil {
 		s.signerID = KeyID(s.SigningKey())
 		if err := s.registerKey(ctx); err != nil {

@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 // collect subscribes from the start and returns a function that waits
@@ -49,7 +49,7 @@ func TestStore_Signatures(t *testing.T) {
 	ctx := context.Background()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	key := testkeys.Ledger()
 	writer, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(key))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestStore_Signatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 3: signed by a key nobody registered.
-	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+	stranger := testkeys.Key("stranger")
 	m := nats.NewMsg(writer.Subject(domain.CategoryKey, apiKey))
 	m.Data = data
 	eventstore.Sign(stranger, m)
@@ -101,7 +101,7 @@ func TestStore_Signatures(t *testing.T) {
 	}
 	// 6: signed by a second ledger that registered its key after the
 	// reader started: trusted after a refresh.
-	_, second, _ := ed25519.GenerateKey(rand.Reader)
+	second := testkeys.Key("second ledger")
 	writer2, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(second))
 	if err != nil {
 		t.Fatal(err)

@@ -58,8 +58,9 @@ const (
 var revokedMark = time.Unix(1, 0).UTC()
 
 // NewLookup returns an empty Lookup; sizeHint preallocates for that many
-// keys.
+// keys (0, or less: none, the map grows as keys arrive).
 func NewLookup(sizeHint int) *Lookup {
+	sizeHint = max(sizeHint, 0)
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: make([]lookupEntry, 0, sizeHint),
 		disabled: make(map[ulid.ULID]struct{})}
 }

@@ -107,3 +107,21 @@ func TestLookup_CheckAndSigner(t *testing.T) {
 		}
 	})
 }
+
+// TestNewLookup_SizeHint: any size hint gives a working, empty lookup; a
+// negative one is no hint rather than a panic.
+func TestNewLookup_SizeHint(t *testing.T) {
+	for _, hint := range []int{-1, 0, 1000} {
+		l := projections.NewLookup(hint)
+		if got := l.Len(); got != 0 {
+			t.Fatalf("NewLookup(%d): got %d keys, want 0", hint, got)
+		}
+		apiKey := newAPIKey()
+		if err := l.Apply(keyCreated(apiKey, newUserID(), 1)); err != nil {
+			t.Fatalf("NewLookup(%d): Apply: %v", hint, err)
+		}
+		if got := l.Len(); got != 1 {
+			t.Fatalf("NewLookup(%d): got %d keys after one created, want 1", hint, got)
+		}
+	}
+}

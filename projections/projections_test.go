@@ -18,6 +18,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -495,7 +496,7 @@ func newLog(t *testing.T) *logEnv {
 	nc := natstest.Connect(t, natstest.RunServer(t))
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	store, err := eventstore.New(ctx, nc, eventstore.WithMemoryStorage())
+	store, err := eventstore.New(ctx, nc, eventstore.WithMemoryStorage(), eventstore.WithSigningKey(testkeys.Ledger()))
 	if err != nil {
 		t.Fatalf("eventstore.New: %v", err)
 	}
@@ -614,6 +615,9 @@ func TestProjector_Start(t *testing.T) {
 		}
 		if _, err := projections.New(nil, nil, projections.NewKeys()); err == nil {
 			t.Errorf("got nil, want an error without a log")
+		}
+		if _, err := projections.New(l.store, nil, projections.NewKeys(), nil); err == nil {
+			t.Errorf("got nil, want an error for a nil model")
 		}
 	})
 

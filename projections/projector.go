@@ -57,10 +57,16 @@ type Projector struct {
 	sub       *eventstore.Subscription
 }
 
-// New returns a Projector of models over log. logger may be nil.
+// New returns a Projector of models over log. logger may be nil (logs are
+// then discarded). Errors: a nil log, no models or a nil one.
 func New(log Log, logger *slog.Logger, models ...Model) (*Projector, error) {
 	if log == nil || len(models) == 0 {
 		return nil, errors.New("projections: need a log and at least one model")
+	}
+	for i, m := range models {
+		if m == nil {
+			return nil, fmt.Errorf("projections: model %d is nil", i)
+		}
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

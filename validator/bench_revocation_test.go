@@ -18,6 +18,7 @@ import (
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -164,7 +165,7 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 // do (with a cheap argon2), and registers the owner of the benchmark's keys.
 func benchLedger(b *testing.B, ctx context.Context, nc *nats.Conn) (*ledger.Service, string) {
 	b.Helper()
-	store, err := eventstore.New(ctx, nc)
+	store, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(testkeys.Ledger()))
 	if err != nil {
 		b.Fatalf("eventstore.New: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -47,7 +48,7 @@ func benchNewLog(b *testing.B) *benchLog {
 	srv := natstest.RunServer(b)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store, err := eventstore.New(ctx, natstest.Connect(b, srv))
+	store, err := eventstore.New(ctx, natstest.Connect(b, srv), eventstore.WithSigningKey(testkeys.Ledger()))
 	if err != nil {
 		b.Fatalf("eventstore.New: %v", err)
 	}

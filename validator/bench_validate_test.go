@@ -73,7 +73,7 @@ func BenchmarkValidate(b *testing.B) {
 	l.add(b, benchValidateKeys, 16)
 	// WrongSecret fails every key again and again: without the limit on
 	// failures, so that it measures the lookup, not the block.
-	v, _ := benchOpen(b, l.srv, validator.WithFailureLimit(0, 0))
+	v, _ := benchOpen(b, l.srv, validator.WithFailureLimit(validator.NoLimit, 0))
 	q := benchNewQueries(b, l)
 	n := len(q.keys)
 	baseline := make(map[ulid.ULID]benchEntry)

@@ -99,16 +99,16 @@ func TestValidator_FailureLimit(t *testing.T) {
 	}
 }
 
-// TestValidator_FailureLimitDefaultAndOff: by default a key is refused
-// after DefaultFailureLimit failures; WithFailureLimit(0, 0) turns the
-// limit off.
+// TestValidator_FailureLimitDefaultAndOff: by default (and with
+// WithFailureLimit(0, 0), zero meaning the default) a key is refused after
+// DefaultFailureLimit failures; NoLimit turns the limit off.
 func TestValidator_FailureLimitDefaultAndOff(t *testing.T) {
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	_, wrong := e.l.CreateKey(t, e.user.ID)
 	nc := natstest.Connect(t, e.srv)
-	def, _ := openValidator(t, nc)
-	off, _ := openValidator(t, nc, validator.WithFailureLimit(0, 0))
+	def, _ := openValidator(t, nc, validator.WithFailureLimit(0, 0))
+	off, _ := openValidator(t, nc, validator.WithFailureLimit(validator.NoLimit, 0))
 	awaitReady(t, def)
 	awaitReady(t, off)
 	for range validator.DefaultFailureLimit {
@@ -128,7 +128,8 @@ func TestValidator_FailureLimitDefaultAndOff(t *testing.T) {
 func TestWithFailureLimit_Invalid(t *testing.T) {
 	e := startLedger(t)
 	nc := natstest.Connect(t, e.srv)
-	for _, opt := range []validator.Option{validator.WithFailureLimit(-1, time.Minute), validator.WithFailureLimit(3, 0)} {
+	for _, opt := range []validator.Option{validator.WithFailureLimit(validator.NoLimit-1, time.Minute),
+		validator.WithFailureLimit(3, -time.Minute)} {
 		if v, err := validator.Open(context.Background(), nc, nil, opt); err == nil {
 			v.Close()
 			t.Error("got nil error, want one")

@@ -16,46 +16,59 @@ import (
 )
 
 // DefaultSignatureWindow is how far a signed request's created time may be
-// from the node's clock, either way.
-const DefaultSignatureWindow = 5 * time.Minute
+// from the node's clock, either way; MaxSignatureWindow is the most
+// WithSignatureWindow accepts.
+const (
+	DefaultSignatureWindow = 5 * time.Minute
+	MaxSignatureWindow     = time.Hour
+)
 
 // MaxSignedBody bounds the body read to check a signed request's
 // Content-Digest; a larger body is refused.
 const MaxSignedBody = 1 << 20
 
 // WithSignatureWindow sets how far a signed request's created time may be
-// from the node's clock, either way (default 5 minutes). A signature is
-// never accepted past its expires, nor more than the window after created.
+// from the node's clock, either way (0: DefaultSignatureWindow; at most
+// MaxSignatureWindow). A signature is never accepted past its expires, nor
+// more than the window after created.
 func WithSignatureWindow(d time.Duration) Option {
 	return func(o *options) error {
-		if d <= 0 || d > time.Hour {
-			return errors.New("signature window must be positive and at most an hour")
+		if d < 0 || d > MaxSignatureWindow {
+			return fmt.Errorf("signature window must be positive and at most %v, or 0 for the default", MaxSignatureWindow)
 		}
-		o.window = d
+		if d != 0 {
+			o.window = d
+		}
 		return nil
 	}
 }
 
 // WithReplayCacheSize bounds how many signed requests the node remembers
-// to refuse their replays (default DefaultReplayCacheSize). When it is
-// full, new signed requests are refused until old ones age out.
+// to refuse their replays (0: DefaultReplayCacheSize). When it is full,
+// new signed requests are refused until old ones age out.
 func WithReplayCacheSize(n int) Option {
 	return func(o *options) error {
-		if n <= 0 {
-			return errors.New("replay cache size must be positive")
+		if n < 0 {
+			return errors.New("replay cache size must be positive, or 0 for the default")
 		}
-		o.replaySize = n
+		if n != 0 {
+			o.replaySize = n
+		}
 		return nil
 	}
 }
 
 // WithOrigin sets the scheme and authority that clients address, e.g.
 // "https://api.example.com", for the @target-uri of the signed requests
-// ValidateRequest and Middleware check. By default they come from the
-// connection (https when it is TLS) and the Host header; behind a proxy
-// that terminates TLS, set it.
+// ValidateRequest and Middleware check. By default (and for "") they come
+// from the connection (https when it is TLS) and the Host header; behind a
+// proxy that terminates TLS, set it.
 func WithOrigin(origin string) Option {
 	return func(o *options) error {
+		if origin == "" {
+			o.origin = nil
+			return nil
+		}
 		u, err := url.Parse(origin)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {

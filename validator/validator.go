@@ -8,6 +8,12 @@
 // with the log as it was at start, after a reconnect until it has caught up
 // again, and whenever it cannot confirm for longer than its staleness bound
 // that it has seen everything the log holds.
+//
+// Options keep their default when given the zero value of their argument
+// (the Default constants), so a caller may pass configuration fields
+// through unchecked; any other value outside an option's range makes New or
+// Open fail with Invalid. WithTrustedKeys has no default to fall back to
+// and refuses an empty list.
 package validator
 
 import (
@@ -43,6 +49,14 @@ const (
 	DefaultFailureLimit  = 20
 	DefaultFailureWindow = time.Minute
 )
+
+// NoLimit, as WithFailureLimit's limit, turns the limit on failed
+// validations off.
+const NoLimit = -1
+
+// maxCheckInterval caps the default check interval (a quarter of the
+// staleness bound).
+const maxCheckInterval = time.Second
 
 // Identity is who a validated API key belongs to.
 type Identity struct {
@@ -107,27 +121,35 @@ type options struct {
 // cannot be guessed, so refusing them would protect nothing and would let
 // anyone who knows a key id (it is not secret) shut its owner out. The
 // limit tells a hammering client to back off and marks it in metrics.
-// Default DefaultFailureLimit per DefaultFailureWindow; a limit of 0 turns
-// it off. The state is per node, in memory, and bounded.
+// A limit of 0 keeps DefaultFailureLimit, a window of 0
+// DefaultFailureWindow; NoLimit turns the limit off. The state is per
+// node, in memory, and bounded.
 func WithFailureLimit(limit int, window time.Duration) Option {
 	return func(o *options) error {
-		if limit < 0 || limit > 0 && window <= 0 {
-			return errors.New("failure limit: want a limit of 0 or more and a positive window")
+		if limit < NoLimit || window < 0 {
+			return errors.New("failure limit: want a positive limit (0: the default, NoLimit: none) and a positive window (0: the default)")
 		}
-		o.failureLimit, o.failureWindow = limit, window
+		if limit != 0 {
+			o.failureLimit = limit
+		}
+		if window != 0 {
+			o.failureWindow = window
+		}
 		return nil
 	}
 }
 
 // WithMaxStaleness sets how long the node keeps answering after it last
-// confirmed its view complete (default 30s). Past it, Validate returns
-// ErrStale unless WithFailOpen is set.
+// confirmed its view complete (0: DefaultMaxStaleness). Past it, Validate
+// returns ErrStale unless WithFailOpen is set.
 func WithMaxStaleness(d time.Duration) Option {
 	return func(o *options) error {
-		if d <= 0 {
-			return errors.New("max staleness must be positive")
+		if d < 0 {
+			return errors.New("max staleness must be positive, or 0 for the default")
 		}
-		o.maxStaleness = d
+		if d != 0 {
+			o.maxStaleness = d
+		}
 		return nil
 	}
 }
@@ -142,43 +164,75 @@ func WithFailOpen() Option {
 }
 
 // WithCheckInterval sets how often the node confirms that it has seen the
-// whole log (default: a quarter of the staleness bound, at most 1s).
+// whole log (0: a quarter of the staleness bound, at most 1s). It must be
+// shorter than the staleness bound.
 func WithCheckInterval(d time.Duration) Option {
 	return func(o *options) error {
-		if d <= 0 {
-			return errors.New("check interval must be positive")
+		if d < 0 {
+			return errors.New("check interval must be positive, or 0 for the default")
 		}
 		o.interval = d
 		return nil
 	}
 }
 
-// WithStream sets the stream to read (default "KEYLEDGER"); used by Open.
+// WithStream sets the stream to read ("": eventstore.DefaultStream), and
+// names the shared replay cache's bucket after it. Open has the event
+// store check the name.
 func WithStream(name string) Option {
 	return func(o *options) error {
-		o.stream = name
+		if name != "" {
+			o.stream = name
+		}
 		return nil
 	}
 }
 
 // WithTrustedKeys pins the ledger public keys whose events the node
-// accepts (used by Open); by default it trusts the keys the stream lists.
+// accepts (used by Open); without it the node trusts the keys the stream
+// lists. An empty list is an error, not a return to that default.
 func WithTrustedKeys(keys ...ed25519.PublicKey) Option {
 	return func(o *options) error {
 		if len(keys) == 0 {
 			return errors.New("trusted keys: none given")
+		}
+		for _, k := range keys {
+			if len(k) != ed25519.PublicKeySize {
+				return errors.New("trusted keys: not an Ed25519 public key")
+			}
 		}
 		o.trusted = keys
 		return nil
 	}
 }
 
-// WithClock sets the clock used for expiry and staleness (tests).
+// WithClock sets the clock used for expiry and staleness (nil: time.Now).
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
-		o.now = now
+		if now != nil {
+			o.now = now
+		}
 		return nil
 	}
+}
+
+// newOptions applies opts over the defaults: the one place they are set.
+func newOptions(opts []Option) (options, error) {
+	o := options{maxStaleness: DefaultMaxStaleness, now: time.Now, stream: eventstore.DefaultStream,
+		window: DefaultSignatureWindow, replaySize: DefaultReplayCacheSize,
+		failureLimit: DefaultFailureLimit, failureWindow: DefaultFailureWindow}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return options{}, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
+		}
+	}
+	if o.interval == 0 {
+		o.interval = min(o.maxStaleness/4, maxCheckInterval)
+	}
+	if o.interval >= o.maxStaleness {
+		return options{}, domain.Errorf(domain.Invalid, "validator: check interval %v must be shorter than the staleness bound %v", o.interval, o.maxStaleness)
+	}
+	return o, nil
 }
 
 // Validator validates API keys against its in-memory lookup. It is safe for
@@ -213,25 +267,15 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.Log == nil || cfg.Projector == nil || cfg.Lookup == nil {
 		return nil, errors.New("validator: need a log, a projector and a lookup")
 	}
-	o := options{maxStaleness: DefaultMaxStaleness, now: time.Now, stream: eventstore.DefaultStream,
-		window: DefaultSignatureWindow, replaySize: DefaultReplayCacheSize,
-		failureLimit: DefaultFailureLimit, failureWindow: DefaultFailureWindow}
-	for _, opt := range cfg.Options {
-		if err := opt(&o); err != nil {
-			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
-		}
-	}
-	if o.interval == 0 {
-		o.interval = min(o.maxStaleness/4, time.Second)
-	}
-	if o.interval >= o.maxStaleness {
-		return nil, domain.Errorf(domain.Invalid, "validator: check interval %v must be shorter than the staleness bound %v", o.interval, o.maxStaleness)
+	o, err := newOptions(cfg.Options)
+	if err != nil {
+		return nil, err
 	}
 	// A signature is acceptable from window before its created time to
 	// window after it: remember each for at least that long.
 	v := &Validator{log: cfg.Log, projector: cfg.Projector, lookup: cfg.Lookup, conn: cfg.Conn,
 		logger: cfg.Logger, opts: o, replays: newReplayCache(2*o.window, o.replaySize)}
-	if o.failureLimit > 0 {
+	if o.failureLimit != NoLimit {
 		f, err := ratelimit.NewFailures(ratelimit.FailuresConfig{Limit: o.failureLimit, Window: o.failureWindow})
 		if err != nil {
 			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
@@ -272,11 +316,11 @@ func New(cfg Config) (*Validator, error) {
 // the start of the log, and follows it. It returns at once; Validate
 // answers ErrNotReady until the node has caught up.
 func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Validator, error) {
-	o := options{stream: eventstore.DefaultStream}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
-		}
+	// Checked in full here, before anything is started; New applies them
+	// again.
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 	storeOpts := []eventstore.Option{eventstore.WithStream(o.stream), eventstore.ReadOnly()}
 	if len(o.trusted) > 0 {

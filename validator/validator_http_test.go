@@ -424,7 +424,7 @@ func FuzzValidator_ValidateRequest(f *testing.F) {
 	k, secret := e.l.CreateKey(f, e.user.ID)
 	// Without the limit on failures: the fuzzer fails the one key far more
 	// often than it allows, and this target is about parsing.
-	v, _ := openValidator(f, natstest.Connect(f, e.srv), validator.WithFailureLimit(0, 0))
+	v, _ := openValidator(f, natstest.Connect(f, e.srv), validator.WithFailureLimit(validator.NoLimit, 0))
 	awaitReady(f, v)
 	s := secret.Reveal()
 	f.Add(b64(k.APIKey), b64(s), "")

@@ -3,6 +3,7 @@ package validator_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -475,6 +476,21 @@ func TestOpen(t *testing.T) {
 		wantAccepted(t, v, k, secret)
 	})
 
+	t.Run("ZeroOptionsMeanDefaults", func(t *testing.T) {
+		e := startLedger(t)
+		k, secret := e.l.CreateKey(t, e.user.ID)
+		v, err := validator.Open(ledgertest.Context(t), natstest.Connect(t, e.srv), nil,
+			validator.WithStream(""), validator.WithMaxStaleness(0), validator.WithCheckInterval(0),
+			validator.WithSignatureWindow(0), validator.WithReplayCacheSize(0), validator.WithOrigin(""),
+			validator.WithClock(nil), validator.WithFailureLimit(0, 0))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(v.Close)
+		awaitReady(t, v)
+		wantAccepted(t, v, k, secret)
+	})
+
 	t.Run("ErrOtherStream", func(t *testing.T) {
 		e := startLedger(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -493,12 +509,16 @@ func TestOpen(t *testing.T) {
 		e := startLedger(t)
 		nc := natstest.Connect(t, e.srv)
 		for name, opt := range map[string]validator.Option{
-			"MaxStaleness0":      validator.WithMaxStaleness(0),
-			"MaxStalenessNeg":    validator.WithMaxStaleness(-time.Second),
-			"CheckInterval0":     validator.WithCheckInterval(0),
-			"CheckIntervalNeg":   validator.WithCheckInterval(-time.Second),
-			"StreamEmptyName":    validator.WithStream(""),
-			"StreamWithWildcard": validator.WithStream("A.>"),
+			"MaxStalenessNeg":       validator.WithMaxStaleness(-time.Second),
+			"CheckIntervalNeg":      validator.WithCheckInterval(-time.Second),
+			"CheckIntervalTooLong":  validator.WithCheckInterval(validator.DefaultMaxStaleness),
+			"StreamWithWildcard":    validator.WithStream("A.>"),
+			"SignatureWindowNeg":    validator.WithSignatureWindow(-time.Second),
+			"SignatureWindowTooBig": validator.WithSignatureWindow(validator.MaxSignatureWindow + time.Second),
+			"ReplayCacheSizeNeg":    validator.WithReplayCacheSize(-1),
+			"OriginWithPath":        validator.WithOrigin("https://api.example.com/v1"),
+			"TrustedKeysNone":       validator.WithTrustedKeys(),
+			"TrustedKeysShort":      validator.WithTrustedKeys(ed25519.PublicKey{1}),
 		} {
 			v, err := validator.Open(ledgertest.Context(t), nc, nil, opt)
 			if err == nil {
@@ -527,7 +547,7 @@ func TestNew(t *testing.T) {
 	t.Run("ErrInvalidOption", func(t *testing.T) {
 		e := startLedger(t)
 		v, err := validator.New(validator.Config{Log: e.l.Store, Projector: e.l.Projector, Lookup: e.l.Lookup,
-			Options: []validator.Option{validator.WithMaxStaleness(0)}})
+			Options: []validator.Option{validator.WithMaxStaleness(-time.Second)}})
 		if err == nil {
 			v.Close()
 			t.Fatalf("got a validator, want an error")

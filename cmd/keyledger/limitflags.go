@@ -73,7 +73,7 @@ func validateFailureFlags(fs *flag.FlagSet, limit *int, window *time.Duration) {
 func validatorOption(limit int, window time.Duration) validator.Option {
 	switch {
 	case limit < 0:
-		return validator.WithFailureLimit(0, 0)
+		return validator.WithFailureLimit(validator.NoLimit, 0)
 	case limit == 0:
 		limit = validator.DefaultFailureLimit
 	}

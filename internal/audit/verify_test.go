@@ -19,6 +19,7 @@ import (
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 // history is a log written by a real ledger, with the stream sequences of
@@ -624,7 +625,7 @@ func bigLog(tb testing.TB, n int, withCheckpoint bool, opts ...eventstore.Option
 	nc := natstest.Connect(tb, natstest.RunServer(tb))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	store, err := eventstore.New(ctx, nc, opts...)
+	store, err := eventstore.New(ctx, nc, append(opts, eventstore.WithSigningKey(testkeys.Ledger()))...)
 	if err != nil {
 		tb.Fatalf("eventstore.New: %v", err)
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -90,6 +91,22 @@ const benchPassword = "correct horse battery staple"
 
 var cheapArgon2 = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 
+// newLog opens a writable event store on nc, creating the stream, signed
+// with a key made for this run. Every scenario's log lives in a temporary
+// directory and dies with the run, so its key is never kept nor trusted by
+// anything else; the store itself never makes up a key.
+func newLog(ctx context.Context, nc *nats.Conn) (*eventstore.Store, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	store, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(key))
+	if err != nil {
+		return nil, fmt.Errorf("event store: %w", err)
+	}
+	return store, nil
+}
+
 // ledgerRun is a ledger service on a log, with the owner of the keys it
 // creates.
 type ledgerRun struct {
@@ -101,9 +118,9 @@ type ledgerRun struct {
 // ledger wires a ledger service to the log on nc, as serve does (file
 // storage, cheap argon2), and registers a user.
 func (e *env) ledger(ctx context.Context, nc *nats.Conn) (*ledgerRun, error) {
-	store, err := eventstore.New(ctx, nc)
+	store, err := newLog(ctx, nc)
 	if err != nil {
-		return nil, fmt.Errorf("event store: %w", err)
+		return nil, err
 	}
 	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
 	projector, err := projections.New(store, slog.New(slog.DiscardHandler), keys, users, lookup)

@@ -45,9 +45,9 @@ func runReplay(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := eventstore.New(ctx, nc)
+	store, err := newLog(ctx, nc)
 	if err != nil {
-		return nil, fmt.Errorf("event store: %w", err)
+		return nil, err
 	}
 	start := time.Now()
 	if _, err := fillLog(ctx, store, n, replayFillWorkers); err != nil {

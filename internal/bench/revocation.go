@@ -54,7 +54,7 @@ func runRevocation(ctx context.Context, cfg Config) ([]Result, error) {
 		// The scenario polls a key in a tight loop until its creation or
 		// revocation arrives: without the limit on failures, which would
 		// soon refuse the polled key.
-		if nodes[i], err = e.node(ctx, ns, validator.WithFailureLimit(0, 0)); err != nil {
+		if nodes[i], err = e.node(ctx, ns, validator.WithFailureLimit(validator.NoLimit, 0)); err != nil {
 			return nil, err
 		}
 	}

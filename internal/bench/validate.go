@@ -80,7 +80,7 @@ func validationNode(ctx context.Context, e *env, n int) (*validator.Validator, *
 	}
 	// "wrong secret" fails every key again and again: without the limit on
 	// failures, so that it measures the lookup, not the block.
-	v, err := e.node(ctx, ns, validator.WithFailureLimit(0, 0))
+	v, err := e.node(ctx, ns, validator.WithFailureLimit(validator.NoLimit, 0))
 	if err != nil {
 		return nil, nil, err
 	}

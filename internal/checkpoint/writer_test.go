@@ -18,6 +18,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 // timeout bounds every call a test makes.
@@ -45,7 +46,7 @@ func newLog(t testing.TB) *testLog {
 // openStore opens a writable store on the log's stream (creating it).
 func openStore(t testing.TB, nc *nats.Conn) *eventstore.Store {
 	t.Helper()
-	store, err := eventstore.New(testContext(t), nc, eventstore.WithMemoryStorage())
+	store, err := eventstore.New(testContext(t), nc, eventstore.WithMemoryStorage(), eventstore.WithSigningKey(testkeys.Ledger()))
 	if err != nil {
 		t.Fatalf("eventstore.New: %v", err)
 	}

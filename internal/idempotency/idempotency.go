@@ -14,6 +14,11 @@
 //
 // Records are encrypted: the bucket alone, without the server's secret and
 // the client's Idempotency-Key, reveals neither a response nor a plan.
+//
+// Options keep their default when given the zero value of their argument
+// (the Default constants), so a caller may pass a configuration field
+// through unchecked; any other value outside an option's range makes New
+// fail with Invalid.
 package idempotency
 
 import (
@@ -41,6 +46,14 @@ const (
 	// DefaultLease is how long a pending record belongs to the request that
 	// wrote it; a retry after that takes it over.
 	DefaultLease = 30 * time.Second
+	// DefaultTimeout bounds each JetStream request that has no earlier
+	// context deadline.
+	DefaultTimeout = 5 * time.Second
+	// MinTTL is the shortest TTL WithTTL accepts: a record must outlast a
+	// client's retries.
+	MinTTL = time.Minute
+	// MaxReplicas is the most replicas JetStream gives a bucket.
+	MaxReplicas = 5
 )
 
 // maxValueBytes bounds a record: a response body is at most a few hundred
@@ -133,10 +146,13 @@ type Store struct {
 // Option configures a Store.
 type Option func(*Store) error
 
-// WithBucket sets the bucket name (default "KEYLEDGER_IDEMPOTENCY").
+// WithBucket sets the bucket name ("": DefaultBucket).
 func WithBucket(name string) Option {
 	return func(s *Store) error {
-		if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+		if name == "" {
+			return nil
+		}
+		if strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
 			return fmt.Errorf("bucket name %q: want letters, digits, '_' and '-' only", name)
 		}
 		s.bucket = name
@@ -144,25 +160,28 @@ func WithBucket(name string) Option {
 	}
 }
 
-// WithReplicas sets the bucket's replica count (1 to 5). 0, the default,
-// creates a bucket with 1 replica and leaves an existing bucket's count
-// alone.
+// WithReplicas sets the bucket's replica count (1 to MaxReplicas). 0, the
+// default, creates a bucket with 1 replica and leaves an existing bucket's
+// count alone.
 func WithReplicas(n int) Option {
 	return func(s *Store) error {
-		if n < 0 || n > 5 {
-			return fmt.Errorf("replicas %d: must be 1 to 5, or 0 to keep the bucket's", n)
+		if n < 0 || n > MaxReplicas {
+			return fmt.Errorf("replicas %d: must be 1 to %d, or 0 to keep the bucket's", n, MaxReplicas)
 		}
 		s.replicas = n
 		return nil
 	}
 }
 
-// WithTTL sets how long a record is kept after its last write (default
-// DefaultTTL). It must outlast any client's retries.
+// WithTTL sets how long a record is kept after its last write (0:
+// DefaultTTL; else at least MinTTL). It must outlast any client's retries.
 func WithTTL(d time.Duration) Option {
 	return func(s *Store) error {
-		if d < time.Minute {
-			return fmt.Errorf("idempotency TTL %v: must be at least a minute", d)
+		if d == 0 {
+			return nil
+		}
+		if d < MinTTL {
+			return fmt.Errorf("idempotency TTL %v: must be at least %v, or 0 for the default", d, MinTTL)
 		}
 		s.ttl = d
 		return nil
@@ -170,11 +189,14 @@ func WithTTL(d time.Duration) Option {
 }
 
 // WithLease sets how long a pending record belongs to the request that
-// wrote it (default DefaultLease). It should outlast a command.
+// wrote it (0: DefaultLease). It should outlast a command.
 func WithLease(d time.Duration) Option {
 	return func(s *Store) error {
-		if d <= 0 {
-			return fmt.Errorf("lease %v: must be positive", d)
+		if d < 0 {
+			return fmt.Errorf("lease %v: must be positive, or 0 for the default", d)
+		}
+		if d == 0 {
+			return nil
 		}
 		s.lease = d
 		return nil
@@ -191,24 +213,26 @@ func WithMemoryStorage() Option {
 }
 
 // WithTimeout bounds each JetStream request that has no earlier context
-// deadline (default 5s).
+// deadline (0: DefaultTimeout).
 func WithTimeout(d time.Duration) Option {
 	return func(s *Store) error {
-		if d <= 0 {
-			return fmt.Errorf("timeout %v: must be positive", d)
+		if d < 0 {
+			return fmt.Errorf("timeout %v: must be positive, or 0 for the default", d)
+		}
+		if d == 0 {
+			return nil
 		}
 		s.timeout = d
 		return nil
 	}
 }
 
-// WithClock sets the clock leases are read against (default time.Now).
+// WithClock sets the clock leases are read against (nil: time.Now).
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) error {
-		if now == nil {
-			return errors.New("clock: nil")
+		if now != nil {
+			s.now = now
 		}
-		s.now = now
 		return nil
 	}
 }
@@ -219,10 +243,10 @@ func WithClock(now func() time.Time) Option {
 // sharing the bucket needs the same one. Errors: Invalid, Unavailable.
 func New(ctx context.Context, nc *nats.Conn, secret []byte, opts ...Option) (*Store, error) {
 	s := &Store{nc: nc, bucket: DefaultBucket, storage: jetstream.FileStorage, ttl: DefaultTTL,
-		lease: DefaultLease, timeout: 5 * time.Second, now: time.Now}
+		lease: DefaultLease, timeout: DefaultTimeout, now: time.Now}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
-			return nil, domain.Wrap(domain.Invalid, err, err.Error())
+			return nil, domain.Wrap(domain.Invalid, err, "idempotency: "+err.Error())
 		}
 	}
 	if nc == nil {

@@ -346,14 +346,45 @@ func TestNew(t *testing.T) {
 		{"ErrShortSecret", make([]byte, 16), nil},
 		{"ErrBucketName", secret(1), []idempotency.Option{idempotency.WithBucket("a.b")}},
 		{"ErrTTL", secret(1), []idempotency.Option{idempotency.WithTTL(time.Second)}},
+		{"ErrTTLNegative", secret(1), []idempotency.Option{idempotency.WithTTL(-time.Hour)}},
 		{"ErrReplicas", secret(1), []idempotency.Option{idempotency.WithReplicas(6)}},
-		{"ErrLease", secret(1), []idempotency.Option{idempotency.WithLease(0)}},
+		{"ErrReplicasNegative", secret(1), []idempotency.Option{idempotency.WithReplicas(-1)}},
+		{"ErrLease", secret(1), []idempotency.Option{idempotency.WithLease(-time.Second)}},
+		{"ErrTimeout", secret(1), []idempotency.Option{idempotency.WithTimeout(-time.Second)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := idempotency.New(ctx, nc, tc.secret, tc.opts...)
 			wantKind(t, err, domain.Invalid)
 		})
 	}
+
+	t.Run("ZeroMeansDefault", func(t *testing.T) {
+		s, err := idempotency.New(ctx, nc, secret(1), idempotency.WithBucket(""), idempotency.WithTTL(0),
+			idempotency.WithLease(0), idempotency.WithReplicas(0), idempotency.WithTimeout(0), idempotency.WithClock(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := s.Bucket(), idempotency.DefaultBucket; got != want {
+			t.Errorf("bucket: got %q, want %q", got, want)
+		}
+		js, _ := jetstream.New(nc)
+		stream, err := js.Stream(ctx, "KV_"+idempotency.DefaultBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := stream.CachedInfo().Config; cfg.MaxAge != idempotency.DefaultTTL || cfg.Replicas != 1 {
+			t.Errorf("got max age %v, replicas %d; want %v, 1", cfg.MaxAge, cfg.Replicas, idempotency.DefaultTTL)
+		}
+		// The default clock and lease: a fresh claim's lease ends about
+		// DefaultLease from now.
+		c, err := s.Begin(ctx, idempotency.Key{Scope: "usr_zero", Value: "k"}, fp("body"), []byte("plan"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left := time.Until(c.LeaseUntil); left <= 0 || left > idempotency.DefaultLease {
+			t.Errorf("lease ends in %v, want within %v", left, idempotency.DefaultLease)
+		}
+	})
 
 	t.Run("Config", func(t *testing.T) {
 		s, err := idempotency.New(ctx, nc, secret(1), idempotency.WithBucket("IDEM_TEST"), idempotency.WithTTL(time.Hour))

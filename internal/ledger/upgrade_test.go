@@ -1,8 +1,6 @@
 package ledger_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,6 +12,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 // TestService_RevokeAfterUnknownEvent: an event of a type this code does
@@ -29,7 +28,7 @@ func TestService_RevokeAfterUnknownEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A newer ledger, trusted through the stream's key list, writes it.
-	_, newer, _ := ed25519.GenerateKey(rand.Reader)
+	newer := testkeys.Key("newer ledger")
 	if _, err := eventstore.New(testContext(t), e.nc, eventstore.WithMemoryStorage(), eventstore.WithSigningKey(newer)); err != nil {
 		t.Fatal(err)
 	}

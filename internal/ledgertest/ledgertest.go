@@ -16,6 +16,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/testkeys"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -40,8 +41,9 @@ type Ledger struct {
 
 // New opens the event store on nc (creating the stream; opts as for
 // eventstore.New), starts a projector of the Keys, Users and Lookup models,
-// waits until it is ready, and returns the ledger. The projector is stopped
-// when the test ends; nc belongs to the caller.
+// waits until it is ready, and returns the ledger. The store signs with
+// testkeys.Ledger() unless opts hold a WithSigningKey of their own. The
+// projector is stopped when the test ends; nc belongs to the caller.
 func New(t testing.TB, nc *nats.Conn, opts ...eventstore.Option) *Ledger {
 	t.Helper()
 	return NewWith(t, nc, nil, opts...)
@@ -53,6 +55,9 @@ func NewWith(t testing.TB, nc *nats.Conn, edit func(*ledger.Config), opts ...eve
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
+	// The test ledger's key first: a WithSigningKey in opts, applied after
+	// it, wins.
+	opts = append([]eventstore.Option{eventstore.WithSigningKey(testkeys.Ledger())}, opts...)
 	store, err := eventstore.New(ctx, nc, opts...)
 	if err != nil {
 		t.Fatalf("eventstore.New: %v", err)
