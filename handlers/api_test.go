@@ -78,7 +78,7 @@ func newHarness(t testing.TB, edit func(*handlers.Config)) *harness {
 	h := &harness{clock: testclock.New(time.Now()), ready: &fakeReadiness{st: caughtUp}, metrics: handlers.NewMetrics()}
 	l := ledgertest.NewWith(t, nc, func(c *ledger.Config) { c.Now = h.clock.Now })
 	ctx := ledgertest.Context(t)
-	alice, err := l.Service.CreateUser(ctx, "admin:test", "alice@example.com", testPassword, domain.RoleAdmin)
+	alice, err := l.Service.CreateUser(ctx, ledger.CreateUser{Actor: "admin:test", Email: "alice@example.com", Password: testPassword, Role: domain.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
