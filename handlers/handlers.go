@@ -107,7 +107,8 @@ type Config struct {
 	// DELETE /api-keys/{key}).
 	Idempotency IdempotencyStore
 	Logger      *slog.Logger
-	// Metrics, if set, counts and times every request and command.
+	// Metrics, if set, counts and times every request. Commands are
+	// counted by the ledger: pass Metrics.ObserveCommand as its Observe.
 	Metrics *Metrics
 	// MetricsHandler, if set, serves GET /metrics (ungated); nil leaves
 	// /metrics to be served elsewhere, or not at all.
