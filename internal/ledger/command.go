@@ -30,8 +30,8 @@ const (
 	nameCreateUser       = "create_user"
 )
 
-// CommandNames returns the CommandName of every command, for observers that want
-// a series per command before the first one runs.
+// CommandNames returns the CommandName of every command, for observers
+// that want a series per command before the first one runs.
 func CommandNames() []string {
 	return []string{nameRegisterUser, nameLogin, nameCreateKey, nameRevokeKey, nameRegenerateSecret,
 		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser}

@@ -77,11 +77,11 @@ type Config struct {
 	// MaxKeysPerUser bounds a user's keys that are not revoked (default
 	// DefaultMaxKeysPerUser; negative: no limit).
 	MaxKeysPerUser int
-	// Observe, if set, is called once after each command with the
-	// command's CommandName, the kind of the error it returned ("" on success)
-	// and how long it took: metrics plug in here. It is called from the
-	// command's goroutine, concurrently for concurrent commands, and
-	// must not block.
+	// Observe, if set, is called once after each command with its
+	// CommandName, the kind of the error it returned ("" on success) and
+	// how long it took: metrics plug in here. It is called on the
+	// command's goroutine, concurrently for concurrent commands, and must
+	// not block. Queries (ListKeys, GetKey, ...) are not observed.
 	Observe func(command string, kind domain.Kind, took time.Duration)
 }
 

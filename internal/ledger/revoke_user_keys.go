@@ -40,7 +40,8 @@ func (s *Service) RevokeUserKeys(ctx context.Context, cmd RevokeUserKeys) (revok
 			}
 			// Each key's revocation is part of this command, not an
 			// AdminRevokeKey command of its own.
-			if err := s.adminRevokeKey(ctx, AdminRevokeKey{Actor: cmd.Actor, APIKey: k.APIKey, Reason: cmd.Reason}); err != nil {
+			revoke := AdminRevokeKey{Actor: cmd.Actor, APIKey: k.APIKey, Reason: cmd.Reason}
+			if err := s.adminRevokeKey(ctx, revoke); err != nil {
 				return revoked, err
 			}
 			revoked = append(revoked, k.APIKey)
