@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 // admin lets only admins through; anyone else signed in gets 403.
@@ -66,7 +67,8 @@ func (a *API) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	if err := a.ledger.AdminRevokeKey(r.Context(), adminActor(r), r.PathValue("key"), req.Reason); err != nil {
+	cmd := ledger.AdminRevokeKey{Actor: adminActor(r), APIKey: r.PathValue("key"), Reason: req.Reason}
+	if err := a.ledger.AdminRevokeKey(r.Context(), cmd); err != nil {
 		writeError(w, r, a.logger, err)
 		return
 	}
@@ -80,7 +82,8 @@ func (a *API) adminDisableUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	if err := a.ledger.DisableUser(r.Context(), adminActor(r), r.PathValue("id"), req.Reason); err != nil {
+	cmd := ledger.DisableUser{Actor: adminActor(r), UserID: r.PathValue("id"), Reason: req.Reason}
+	if err := a.ledger.DisableUser(r.Context(), cmd); err != nil {
 		writeError(w, r, a.logger, err)
 		return
 	}
@@ -95,7 +98,8 @@ func (a *API) adminRevokeUserKeys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	revoked, err := a.ledger.RevokeUserKeys(r.Context(), adminActor(r), r.PathValue("id"), req.Reason)
+	cmd := ledger.RevokeUserKeys{Actor: adminActor(r), UserID: r.PathValue("id"), Reason: req.Reason}
+	revoked, err := a.ledger.RevokeUserKeys(r.Context(), cmd)
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return

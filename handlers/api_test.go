@@ -76,9 +76,11 @@ func newHarness(t testing.TB, edit func(*handlers.Config)) *harness {
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
 	h := &harness{clock: testclock.New(time.Now()), ready: &fakeReadiness{st: caughtUp}, metrics: handlers.NewMetrics()}
-	l := ledgertest.NewWith(t, nc, func(c *ledger.Config) { c.Now = h.clock.Now })
+	l := ledgertest.NewWith(t, nc, func(c *ledger.Config) {
+		c.Now, c.Observe = h.clock.Now, h.metrics.ObserveCommand // as serve wires them
+	})
 	ctx := ledgertest.Context(t)
-	alice, err := l.Service.CreateUser(ctx, "admin:test", "alice@example.com", testPassword, domain.RoleAdmin)
+	alice, err := l.Service.CreateUser(ctx, ledger.CreateUser{Actor: "admin:test", Email: "alice@example.com", Password: testPassword, Role: domain.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 )
 
@@ -68,7 +69,7 @@ func FuzzAPI_RequestBody(f *testing.F) {
 		c.LoginFailures = failures(f, 3, time.Minute)
 		c.Registrations = bucket(f, time.Minute, 3)
 	})
-	target, err := h.service.RegisterUser(ledgertest.Context(f), "target@example.com", testPassword)
+	target, err := h.service.RegisterUser(ledgertest.Context(f), ledger.RegisterUser{Email: "target@example.com", Password: testPassword})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -23,24 +23,24 @@ import (
 // MaxBodyBytes caps request bodies.
 const MaxBodyBytes = 64 << 10
 
-// Ledger is what the HTTP API needs of the use cases. See package ledger
-// for the error kinds each method returns.
+// Ledger is what the HTTP API needs of the use cases. Each command type
+// of package ledger lists the error kinds its method returns.
 type Ledger interface {
 	// NewPreset draws the identifiers a command runs with when its request
 	// carries an Idempotency-Key; the commands take them from a Preset
 	// (zero fields: drawn afresh).
 	NewPreset() (ledger.Preset, error)
-	RegisterUserWith(ctx context.Context, email, password string, p ledger.Preset) (domain.User, error)
-	Login(ctx context.Context, email, password string) (domain.User, error)
-	CreateKeyWith(ctx context.Context, cmd domain.CreateKey, p ledger.Preset) (domain.Key, domain.Secret, error)
+	RegisterUser(ctx context.Context, cmd ledger.RegisterUser) (domain.User, error)
+	Login(ctx context.Context, cmd ledger.Login) (domain.User, error)
+	CreateKey(ctx context.Context, cmd ledger.CreateKey) (domain.Key, domain.Secret, error)
 	ListKeys(userID string, limit int, cursor string) ([]domain.Key, string, error)
 	GetKey(userID, apiKey string) (domain.Key, error)
-	RevokeKeyWith(ctx context.Context, userID, apiKey string, p ledger.Preset) error
-	RegenerateSecretWith(ctx context.Context, userID, apiKey string, p ledger.Preset) (domain.Secret, error)
+	RevokeKey(ctx context.Context, cmd ledger.RevokeKey) error
+	RegenerateSecret(ctx context.Context, cmd ledger.RegenerateSecret) (domain.Secret, error)
 	SessionUser(userID string) (domain.User, error)
-	AdminRevokeKey(ctx context.Context, actor, apiKey, reason string) error
-	DisableUser(ctx context.Context, actor, userID, reason string) error
-	RevokeUserKeys(ctx context.Context, actor, userID, reason string) ([]string, error)
+	AdminRevokeKey(ctx context.Context, cmd ledger.AdminRevokeKey) error
+	DisableUser(ctx context.Context, cmd ledger.DisableUser) error
+	RevokeUserKeys(ctx context.Context, cmd ledger.RevokeUserKeys) ([]string, error)
 	AdminListKeys(userID string, statuses []domain.KeyStatus) ([]domain.Key, error)
 	Now() time.Time
 }
@@ -107,7 +107,8 @@ type Config struct {
 	// DELETE /api-keys/{key}).
 	Idempotency IdempotencyStore
 	Logger      *slog.Logger
-	// Metrics, if set, counts and times every request and command.
+	// Metrics, if set, counts and times every request. Commands are
+	// counted by the ledger: pass Metrics.ObserveCommand as its Observe.
 	Metrics *Metrics
 	// MetricsHandler, if set, serves GET /metrics (ungated); nil leaves
 	// /metrics to be served elsewhere, or not at all.

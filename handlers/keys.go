@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 type createKeyRequest struct {
@@ -77,8 +78,8 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		}
 		expires = t
 	}
-	k, secret, err := a.ledger.CreateKeyWith(r.Context(), domain.CreateKey{UserID: userIDFrom(r.Context()), Name: req.Name,
-		ExpiresAt: expires, SignedOnly: req.SignedOnly}, presetFrom(r.Context()))
+	k, secret, err := a.ledger.CreateKey(r.Context(), ledger.CreateKey{UserID: userIDFrom(r.Context()), Name: req.Name,
+		ExpiresAt: expires, SignedOnly: req.SignedOnly, Preset: presetFrom(r.Context())})
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return
@@ -129,7 +130,8 @@ func (a *API) getKey(w http.ResponseWriter, r *http.Request) {
 
 // revokeKey: DELETE /api-keys/{key} -> 204.
 func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
-	if err := a.ledger.RevokeKeyWith(r.Context(), userIDFrom(r.Context()), r.PathValue("key"), presetFrom(r.Context())); err != nil {
+	cmd := ledger.RevokeKey{UserID: userIDFrom(r.Context()), APIKey: r.PathValue("key"), Preset: presetFrom(r.Context())}
+	if err := a.ledger.RevokeKey(r.Context(), cmd); err != nil {
 		writeError(w, r, a.logger, err)
 		return
 	}
@@ -139,7 +141,8 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
 // regenerateSecret: POST /api-keys/{key}/regenerate -> 200 the new secret.
 func (a *API) regenerateSecret(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	secret, err := a.ledger.RegenerateSecretWith(r.Context(), userIDFrom(r.Context()), key, presetFrom(r.Context()))
+	secret, err := a.ledger.RegenerateSecret(r.Context(),
+		ledger.RegenerateSecret{UserID: userIDFrom(r.Context()), APIKey: key, Preset: presetFrom(r.Context())})
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return

@@ -10,33 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
-
-// commandOf names the command behind each route that changes the ledger.
-// Its keys must match the patterns in routes.
-var commandOf = map[string]string{
-	"POST /users":                        "register_user",
-	"POST /sessions":                     "login",
-	"POST /api-keys":                     "create_key",
-	"DELETE /api-keys/{key}":             "revoke_key",
-	"POST /api-keys/{key}/regenerate":    "regenerate_secret",
-	"DELETE /admin/keys/{key}":           "admin_revoke_key",
-	"POST /admin/users/{id}/disable":     "disable_user",
-	"POST /admin/users/{id}/revoke-keys": "revoke_user_keys",
-}
-
-// kindOfStatus inverts statusOf, so a command's outcome can be told from
-// its status alone. Should two kinds ever share a status, the first by
-// name stands for both, the same on every run.
-var kindOfStatus = func() map[int]string {
-	m := make(map[int]string, len(statusOf))
-	for k, s := range statusOf {
-		if prev, ok := m[s]; !ok || string(k) < prev {
-			m[s] = string(k)
-		}
-	}
-	return m
-}()
 
 // knownMethods bounds the method label: the method is the client's to
 // choose, and /validate and unmatched requests take any.
@@ -85,11 +60,11 @@ func NewMetrics() *Metrics {
 		}, []string{"route", "method"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyledger_commands_total",
-			Help: "Commands received over HTTP by outcome: ok, or the kind of error answered.",
+			Help: "Commands the ledger ran, by outcome: ok, or the kind of error returned.",
 		}, []string{"command", "outcome"}),
 		commandDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "keyledger_command_duration_seconds",
-			Help:    "Duration of commands received over HTTP, whatever their outcome.",
+			Help:    "Duration of commands the ledger ran, whatever their outcome.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"command"}),
 		limitedRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -102,7 +77,7 @@ func NewMetrics() *Metrics {
 	}
 	// Series of every command exist from the start, so rates over them
 	// need no first request.
-	for _, c := range commandOf {
+	for _, c := range ledger.CommandNames() {
 		m.commands.WithLabelValues(c, "ok")
 		m.commandDuration.WithLabelValues(c)
 	}
@@ -142,16 +117,22 @@ func (m *Metrics) observe(pattern, method string, status int, d time.Duration) {
 	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.requestDuration.WithLabelValues(route, method).Observe(d.Seconds())
-	command, ok := commandOf[pattern]
-	if !ok {
+}
+
+// ObserveCommand records a command the ledger ran: its name, the kind of
+// the error it returned ("" on success: outcome "ok") and how long it
+// took. It has the signature of ledger.Config.Observe, which is where it
+// belongs. Safe on a nil *Metrics.
+func (m *Metrics) ObserveCommand(command string, kind domain.Kind, took time.Duration) {
+	if m == nil {
 		return
 	}
 	outcome := "ok"
-	if status >= 400 {
-		outcome = commandOutcome(status)
+	if kind != "" {
+		outcome = string(kind)
 	}
 	m.commands.WithLabelValues(command, outcome).Inc()
-	m.commandDuration.WithLabelValues(command).Observe(d.Seconds())
+	m.commandDuration.WithLabelValues(command).Observe(took.Seconds())
 }
 
 // limited counts a request a limit refused; safe on a nil *Metrics.
@@ -159,16 +140,4 @@ func (m *Metrics) limited(limit string) {
 	if m != nil {
 		m.limitedRequests.WithLabelValues(limit).Inc()
 	}
-}
-
-// commandOutcome is the error kind answered with status (4xx or 5xx); a
-// status no kind maps to is "internal" for 5xx and "other" for 4xx.
-func commandOutcome(status int) string {
-	if kind, ok := kindOfStatus[status]; ok {
-		return kind
-	}
-	if status >= 500 {
-		return string(domain.Internal)
-	}
-	return "other"
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 type credentialsRequest struct {
@@ -35,7 +36,8 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) {
 			Message: "too many registrations from this address, try again later", RetryAfter: wait})
 		return
 	}
-	u, err := a.ledger.RegisterUserWith(r.Context(), req.Email, req.Password, presetFrom(r.Context()))
+	u, err := a.ledger.RegisterUser(r.Context(),
+		ledger.RegisterUser{Email: req.Email, Password: req.Password, Preset: presetFrom(r.Context())})
 	if err != nil {
 		if errors.Is(err, auth.ErrBusy) {
 			a.metrics.limited(limitPasswordHashing)
@@ -68,7 +70,7 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
 			Message: "too many failed logins from this address, try again later", RetryAfter: wait})
 		return
 	}
-	u, err := a.ledger.Login(r.Context(), req.Email, req.Password)
+	u, err := a.ledger.Login(r.Context(), ledger.Login{Email: req.Email, Password: req.Password})
 	if err != nil {
 		switch kind := domain.KindOf(err); {
 		case kind == domain.Unauthorized:

@@ -91,7 +91,7 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 			var rev, revCall, raw, rawCall []time.Duration
 			for b.Loop() {
 				// The revocation.
-				k, secret, err := svc.CreateKey(ctx, userID, "", time.Time{})
+				k, secret, err := svc.CreateKey(ctx, ledger.CreateKey{UserID: userID})
 				if err != nil {
 					b.Fatalf("CreateKey: %v", err)
 				}
@@ -104,7 +104,7 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 				}, nil)
 				time.Sleep(benchPace)
 				called := time.Now()
-				if err := svc.RevokeKey(ctx, userID, k.APIKey); err != nil {
+				if err := svc.RevokeKey(ctx, ledger.RevokeKey{UserID: userID, APIKey: k.APIKey}); err != nil {
 					b.Fatalf("RevokeKey: %v", err)
 				}
 				returned := time.Now()
@@ -190,7 +190,7 @@ func benchLedger(b *testing.B, ctx context.Context, nc *nats.Conn) (*ledger.Serv
 	if err != nil {
 		b.Fatal(err)
 	}
-	u, err := svc.RegisterUser(ctx, benchEmail, benchPass)
+	u, err := svc.RegisterUser(ctx, ledger.RegisterUser{Email: benchEmail, Password: benchPass})
 	if err != nil {
 		b.Fatalf("RegisterUser: %v", err)
 	}
@@ -232,7 +232,7 @@ func benchLoad(b *testing.B, ctx context.Context, svc *ledger.Service, userID st
 	start := time.Now()
 	wg.Go(func() {
 		for !stop.Load() {
-			if _, _, err := svc.CreateKey(ctx, userID, "", time.Time{}); err != nil {
+			if _, _, err := svc.CreateKey(ctx, ledger.CreateKey{UserID: userID}); err != nil {
 				b.Errorf("load: CreateKey: %v", err)
 				return
 			}

@@ -229,7 +229,7 @@ func TestValidator_SignedRequests(t *testing.T) {
 func TestValidator_SignedKeyLifecycle(t *testing.T) {
 	e := startLedger(t)
 	ctx := ledgertest.Context(t)
-	k, secret, err := e.l.Service.CreateKeyWith(ctx, domain.CreateKey{UserID: e.user.ID, SignedOnly: true}, ledger.Preset{})
+	k, secret, err := e.l.Service.CreateKey(ctx, ledger.CreateKey{UserID: e.user.ID, SignedOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestValidator_SignedKeyLifecycle(t *testing.T) {
 		}
 	})
 
-	newSecret, err := e.l.Service.RegenerateSecret(ctx, e.user.ID, k.APIKey)
+	newSecret, err := e.l.Service.RegenerateSecret(ctx, ledger.RegenerateSecret{UserID: e.user.ID, APIKey: k.APIKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/validator"
@@ -396,11 +397,11 @@ func TestValidator_Handler(t *testing.T) {
 func TestValidator_Expiry(t *testing.T) {
 	e := startLedger(t)
 	now := time.Now()
-	soon, soonSecret, err := e.l.Service.CreateKey(ledgertest.Context(t), e.user.ID, "soon", now.Add(time.Hour))
+	soon, soonSecret, err := e.l.Service.CreateKey(ledgertest.Context(t), ledger.CreateKey{UserID: e.user.ID, Name: "soon", ExpiresAt: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	later, laterSecret, err := e.l.Service.CreateKey(ledgertest.Context(t), e.user.ID, "later", now.Add(3*time.Hour))
+	later, laterSecret, err := e.l.Service.CreateKey(ledgertest.Context(t), ledger.CreateKey{UserID: e.user.ID, Name: "later", ExpiresAt: now.Add(3 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

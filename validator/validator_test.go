@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/validator"
@@ -157,7 +158,7 @@ func TestValidator_FanOut(t *testing.T) {
 	}
 
 	k2, oldSecret := e.l.CreateKey(t, e.user.ID)
-	newSecret, err := e.l.Service.RegenerateSecret(ledgertest.Context(t), e.user.ID, k2.APIKey)
+	newSecret, err := e.l.Service.RegenerateSecret(ledgertest.Context(t), ledger.RegenerateSecret{UserID: e.user.ID, APIKey: k2.APIKey})
 	if err != nil {
 		t.Fatalf("RegenerateSecret: %v", err)
 	}
@@ -314,7 +315,7 @@ func TestValidator_CatchUp(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for range keys / workers {
-				if _, _, err := e.l.Service.CreateKey(ctx, e.user.ID, "backlog", time.Time{}); err != nil {
+				if _, _, err := e.l.Service.CreateKey(ctx, ledger.CreateKey{UserID: e.user.ID, Name: "backlog"}); err != nil {
 					errs <- err
 					return
 				}
@@ -569,7 +570,7 @@ func TestNew(t *testing.T) {
 
 		k, secret := e.l.CreateKey(t, e.user.ID)
 		wantAccepted(t, v, k, secret) // no polling: the command waited for the projector
-		newSecret, err := e.l.Service.RegenerateSecret(ledgertest.Context(t), e.user.ID, k.APIKey)
+		newSecret, err := e.l.Service.RegenerateSecret(ledgertest.Context(t), ledger.RegenerateSecret{UserID: e.user.ID, APIKey: k.APIKey})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -629,7 +630,7 @@ func TestValidator_Concurrent(t *testing.T) {
 		if i%2 == 0 {
 			e.l.Revoke(t, e.user.ID, k.APIKey)
 		} else {
-			fresh, err := e.l.Service.RegenerateSecret(ledgertest.Context(t), e.user.ID, k.APIKey)
+			fresh, err := e.l.Service.RegenerateSecret(ledgertest.Context(t), ledger.RegenerateSecret{UserID: e.user.ID, APIKey: k.APIKey})
 			if err != nil {
 				t.Fatalf("RegenerateSecret: %v", err)
 			}

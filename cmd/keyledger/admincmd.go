@@ -181,7 +181,7 @@ func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	defer closeFn()
-	if err := svc.AdminRevokeKey(ctx, af.actor(), apiKey, *reason); err != nil {
+	if err := svc.AdminRevokeKey(ctx, ledger.AdminRevokeKey{Actor: af.actor(), APIKey: apiKey, Reason: *reason}); err != nil {
 		return refused(err)
 	}
 	fmt.Fprintf(stdout, "revoked %s\n", apiKey)
@@ -250,7 +250,7 @@ func adminUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdou
 		return err
 	}
 	defer closeFn()
-	u, err := svc.CreateUser(ctx, af.actor(), *email, password, role)
+	u, err := svc.CreateUser(ctx, ledger.CreateUser{Actor: af.actor(), Email: *email, Password: password, Role: role})
 	if err != nil {
 		return refused(err)
 	}
@@ -277,12 +277,12 @@ func adminUsersAct(ctx context.Context, verb string, args []string, stdout, stde
 	defer closeFn()
 	switch verb {
 	case "disable":
-		err = svc.DisableUser(ctx, af.actor(), userID, *reason)
+		err = svc.DisableUser(ctx, ledger.DisableUser{Actor: af.actor(), UserID: userID, Reason: *reason})
 	case "enable":
-		err = svc.EnableUser(ctx, af.actor(), userID, *reason)
+		err = svc.EnableUser(ctx, ledger.EnableUser{Actor: af.actor(), UserID: userID, Reason: *reason})
 	default:
 		var revoked []string
-		revoked, err = svc.RevokeUserKeys(ctx, af.actor(), userID, *reason)
+		revoked, err = svc.RevokeUserKeys(ctx, ledger.RevokeUserKeys{Actor: af.actor(), UserID: userID, Reason: *reason})
 		for _, k := range revoked {
 			fmt.Fprintf(stdout, "revoked %s\n", k)
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
@@ -344,7 +343,7 @@ func testAfterCrash(t *testing.T, ts *testServer, aliceID, aliceToken string, se
 		{name: "RegisterUser", method: "POST", route: "POST /users", path: "/users", scope: "anonymous",
 			body: `{"email":"dave@example.com","password":"` + password + `"}`, wantStatus: http.StatusCreated,
 			run: func(p ledger.Preset) error {
-				_, err := ts.service.RegisterUserWith(ctx, "dave@example.com", password, p)
+				_, err := ts.service.RegisterUser(ctx, ledger.RegisterUser{Email: "dave@example.com", Password: password, Preset: p})
 				return err
 			},
 			check: func(t *testing.T, p ledger.Preset, r response) {
@@ -355,7 +354,7 @@ func testAfterCrash(t *testing.T, ts *testServer, aliceID, aliceToken string, se
 		{name: "CreateKey", method: "POST", route: "POST /api-keys", path: "/api-keys", scope: aliceID,
 			body: `{"name":"crash"}`, headers: alice, wantStatus: http.StatusCreated,
 			run: func(p ledger.Preset) error {
-				_, _, err := ts.service.CreateKeyWith(ctx, domain.CreateKey{UserID: aliceID, Name: "crash"}, p)
+				_, _, err := ts.service.CreateKey(ctx, ledger.CreateKey{UserID: aliceID, Name: "crash", Preset: p})
 				return err
 			},
 			check: func(t *testing.T, p ledger.Preset, r response) {
@@ -377,7 +376,7 @@ func testAfterCrash(t *testing.T, ts *testServer, aliceID, aliceToken string, se
 			path: "/api-keys/" + regenerated.key + "/regenerate", pathValues: []string{regenerated.key}, scope: aliceID,
 			headers: alice, wantStatus: http.StatusOK,
 			run: func(p ledger.Preset) error {
-				_, err := ts.service.RegenerateSecretWith(ctx, aliceID, regenerated.key, p)
+				_, err := ts.service.RegenerateSecret(ctx, ledger.RegenerateSecret{UserID: aliceID, APIKey: regenerated.key, Preset: p})
 				return err
 			},
 			check: func(t *testing.T, p ledger.Preset, r response) {
@@ -391,7 +390,9 @@ func testAfterCrash(t *testing.T, ts *testServer, aliceID, aliceToken string, se
 			}},
 		{name: "RevokeKey", method: "DELETE", route: "DELETE /api-keys/{key}", path: "/api-keys/" + key.key,
 			pathValues: []string{key.key}, scope: aliceID, headers: alice, wantStatus: http.StatusNoContent,
-			run: func(p ledger.Preset) error { return ts.service.RevokeKeyWith(ctx, aliceID, key.key, p) }},
+			run: func(p ledger.Preset) error {
+				return ts.service.RevokeKey(ctx, ledger.RevokeKey{UserID: aliceID, APIKey: key.key, Preset: p})
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := ts.service.NewPreset()

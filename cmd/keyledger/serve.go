@@ -237,9 +237,10 @@ func (s *Server) Open(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
+	metrics := handlers.NewMetrics()
 	parts, err := openLedger(sctx, nc, ledgerOptions{stream: cfg.Stream, replicas: cfg.Replicas,
 		signingKey: ledgerKey, argon2: cfg.Argon2, passwords: cfg.Limits.passwordOptions(), maxKeys: cfg.MaxKeysPerUser,
-		logger: s.Logger})
+		logger: s.Logger, observe: metrics.ObserveCommand})
 	if err != nil {
 		return err
 	}
@@ -270,8 +271,7 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	metrics, err := serveMetrics(s.projector, nc, s.passwords)
-	if err != nil {
+	if err := serveMetrics(metrics, s.projector, nc, s.passwords); err != nil {
 		return err
 	}
 	// One /metrics for the API's registry and the validator's.
@@ -414,10 +414,9 @@ func (s *Server) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// serveMetrics returns serve's metrics: the API's, and gauges of the
-// projections' progress, the NATS connection and password hashing.
-func serveMetrics(p *projections.Projector, nc *nats.Conn, pw *auth.Passwords) (*handlers.Metrics, error) {
-	m := handlers.NewMetrics()
+// serveMetrics adds to the API's metrics m gauges of the projections'
+// progress, the NATS connection and password hashing.
+func serveMetrics(m *handlers.Metrics, p *projections.Projector, nc *nats.Conn, pw *auth.Passwords) error {
 	err := m.Register(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_projection_applied_sequence",
@@ -461,7 +460,7 @@ func serveMetrics(p *projections.Projector, nc *nats.Conn, pw *auth.Passwords) (
 			return 0
 		}),
 	)
-	return m, err
+	return err
 }
 
 // checkLoopback refuses to expose the embedded NATS server, which has no

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/idempotency"
@@ -39,6 +40,7 @@ type ledgerOptions struct {
 	passwords  []auth.Option
 	maxKeys    int
 	logger     *slog.Logger
+	observe    func(command string, kind domain.Kind, took time.Duration) // commands' metrics; nil: none
 }
 
 // openLedger opens (or creates) the stream and starts the projections;
@@ -63,7 +65,8 @@ func openLedger(ctx context.Context, nc *nats.Conn, o ledgerOptions) (*ledgerPar
 		return nil, err
 	}
 	p.service, err = ledger.New(ledger.Config{Log: store, Progress: p.projector, Keys: p.keys, Users: p.users,
-		Passwords: p.passwords, Throttle: auth.NewThrottle(), Logger: o.logger, MaxKeysPerUser: o.maxKeys})
+		Passwords: p.passwords, Throttle: auth.NewThrottle(), Logger: o.logger, MaxKeysPerUser: o.maxKeys,
+		Observe: o.observe})
 	if err != nil {
 		p.projector.Stop()
 		return nil, err

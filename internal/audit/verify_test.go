@@ -17,6 +17,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/checkpoint"
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testkeys"
@@ -72,7 +73,7 @@ func newHistory(t *testing.T) *history {
 		h.seq[name+".created"] = l.Head(t)
 	}
 	regenerate := func(name string, owner int) {
-		if _, err := l.Service.RegenerateSecret(ctx, h.users[owner].ID, h.keys[name]); err != nil {
+		if _, err := l.Service.RegenerateSecret(ctx, ledger.RegenerateSecret{UserID: h.users[owner].ID, APIKey: h.keys[name]}); err != nil {
 			t.Fatalf("RegenerateSecret(%s): %v", name, err)
 		}
 		h.seq[name+".regenerated"] = l.Head(t)

@@ -3,7 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
-	"time"
+
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 // runAppend measures key creations per second through
@@ -28,7 +29,7 @@ func runAppend(ctx context.Context, cfg Config) ([]Result, error) {
 		return nil, err
 	}
 	// Warm up, and take a stored key.created event as the baseline's message.
-	if _, _, err := l.svc.CreateKey(ctx, l.userID, "bench key", time.Time{}); err != nil {
+	if _, _, err := l.svc.CreateKey(ctx, ledger.CreateKey{UserID: l.userID, Name: "bench key"}); err != nil {
 		return nil, fmt.Errorf("CreateKey: %w", err)
 	}
 	like, err := SampleEvent(ctx, nc, l.store.StreamName())
@@ -48,7 +49,7 @@ func runAppend(ctx context.Context, cfg Config) ([]Result, error) {
 			return results, fmt.Errorf("raw publish: %w", err)
 		}
 		rate, took, err := Parallel(ctx, c.n, c.clients, func(ctx context.Context, _ int) error {
-			_, _, err := l.svc.CreateKey(ctx, l.userID, "bench key", time.Time{})
+			_, _, err := l.svc.CreateKey(ctx, ledger.CreateKey{UserID: l.userID, Name: "bench key"})
 			return err
 		})
 		if err != nil {

@@ -144,7 +144,7 @@ func (e *env) ledger(ctx context.Context, nc *nats.Conn) (*ledgerRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := svc.RegisterUser(ctx, "bench@example.com", benchPassword)
+	u, err := svc.RegisterUser(ctx, ledger.RegisterUser{Email: "bench@example.com", Password: benchPassword})
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}

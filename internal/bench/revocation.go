@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -147,7 +148,7 @@ func runRevocation(ctx context.Context, cfg Config) ([]Result, error) {
 // and appends to rev, for each node, the time from RevokeKey's return to
 // the node's first refusal.
 func revokeOnce(ctx context.Context, l *ledgerRun, nodes []*validator.Validator, rev *[]time.Duration) error {
-	k, secret, err := l.svc.CreateKey(ctx, l.userID, "", time.Time{})
+	k, secret, err := l.svc.CreateKey(ctx, ledger.CreateKey{UserID: l.userID})
 	if err != nil {
 		return fmt.Errorf("CreateKey: %w", err)
 	}
@@ -165,7 +166,7 @@ func revokeOnce(ctx context.Context, l *ledgerRun, nodes []*validator.Validator,
 	if err := sleep(ctx, revPace); err != nil {
 		return err
 	}
-	if err := l.svc.RevokeKey(ctx, l.userID, k.APIKey); err != nil {
+	if err := l.svc.RevokeKey(ctx, ledger.RevokeKey{UserID: l.userID, APIKey: k.APIKey}); err != nil {
 		return fmt.Errorf("RevokeKey: %w", err)
 	}
 	returned := time.Now()
@@ -219,7 +220,7 @@ func createLoad(ctx context.Context, l *ledgerRun) func() (int, time.Duration, e
 	start := time.Now()
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			if _, _, err := l.svc.CreateKey(ctx, l.userID, "", time.Time{}); err != nil {
+			if _, _, err := l.svc.CreateKey(ctx, ledger.CreateKey{UserID: l.userID}); err != nil {
 				if ctx.Err() == nil {
 					loadErr = fmt.Errorf("load: CreateKey: %w", err)
 				}

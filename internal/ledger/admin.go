@@ -1,77 +1,14 @@
 package ledger
 
 import (
-	"context"
 	"slices"
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
 )
 
-// Admin use cases. The caller authenticates the admin; actor is recorded
-// in every event ("admin:<name>", or the admin user's id over HTTP).
-
-// AdminRevokeKey revokes any key, recording actor and reason. Revoking a
-// revoked key succeeds and records nothing. Errors: NotFound, Invalid,
-// Conflict, Unavailable.
-func (s *Service) AdminRevokeKey(ctx context.Context, actor, apiKey, reason string) error {
-	return s.updateKey(ctx, apiKey, func(k *domain.Key) ([]domain.Event, error) {
-		return k.RevokeAsAdmin(actor, reason, s.now())
-	})
-}
-
-// DisableUser locks a user out: login fails, sessions are refused, and the
-// user's keys stop validating on every node. Errors: NotFound, Invalid,
-// Conflict, Unavailable.
-func (s *Service) DisableUser(ctx context.Context, actor, userID, reason string) error {
-	return s.updateUser(ctx, userID, func(u *domain.User) ([]domain.Event, error) {
-		return u.Disable(actor, reason, s.now())
-	})
-}
-
-// EnableUser lets a disabled user back in. Errors: NotFound, Invalid,
-// Conflict, Unavailable.
-func (s *Service) EnableUser(ctx context.Context, actor, userID, reason string) error {
-	return s.updateUser(ctx, userID, func(u *domain.User) ([]domain.Event, error) {
-		return u.Enable(actor, reason, s.now())
-	})
-}
-
-// RevokeUserKeys revokes every active key of a user, one event each, and
-// returns the keys it revoked. Errors: NotFound (no such user), Invalid,
-// Conflict, Unavailable (some keys may be revoked by then; run it again).
-func (s *Service) RevokeUserKeys(ctx context.Context, actor, userID, reason string) ([]string, error) {
-	if _, ok := s.users.ByID(userID); !ok {
-		return nil, domain.Errorf(domain.NotFound, "user not found")
-	}
-	var revoked []string
-	cursor := ""
-	for {
-		page, next, err := s.keys.ListByUser(userID, MaxPageSize, cursor)
-		if err != nil {
-			return revoked, err
-		}
-		for _, k := range page {
-			if k.Revoked() {
-				continue
-			}
-			if err := s.AdminRevokeKey(ctx, actor, k.APIKey, reason); err != nil {
-				return revoked, err
-			}
-			revoked = append(revoked, k.APIKey)
-		}
-		if next == "" {
-			return revoked, nil
-		}
-		cursor = next
-	}
-}
-
-// CreateUser registers a user on an admin's behalf, with a role (the way
-// to bootstrap the first admin). Errors: as RegisterUser.
-func (s *Service) CreateUser(ctx context.Context, actor, email, password string, role domain.Role) (domain.User, error) {
-	return s.register(ctx, actor, email, password, role, Preset{})
-}
+// Admin queries. The admin commands are one per file (admin_revoke_key.go,
+// disable_user.go, enable_user.go, revoke_user_keys.go, create_user.go).
 
 // ListUsers returns every user, by email.
 func (s *Service) ListUsers() []domain.User {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 const rootActor = "admin:root"
@@ -46,7 +47,7 @@ func TestService_AdminRevokeKey(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		k, secret := e.createKey(t, alice.ID)
 		e.clock.Advance(time.Second)
-		if err := e.svc.AdminRevokeKey(testContext(t), rootActor, k.APIKey, "leaked in a public repo"); err != nil {
+		if err := e.svc.AdminRevokeKey(testContext(t), ledger.AdminRevokeKey{Actor: rootActor, APIKey: k.APIKey, Reason: "leaked in a public repo"}); err != nil {
 			t.Fatalf("AdminRevokeKey: %v", err)
 		}
 		if got := e.validate(t, k.APIKey, secret); got != string(domain.StatusRevoked) {
@@ -64,7 +65,7 @@ func TestService_AdminRevokeKey(t *testing.T) {
 
 		t.Run("Twice", func(t *testing.T) {
 			e.wantNothingAppended(t, func() {
-				if err := e.svc.AdminRevokeKey(testContext(t), rootActor, k.APIKey, "again"); err != nil {
+				if err := e.svc.AdminRevokeKey(testContext(t), ledger.AdminRevokeKey{Actor: rootActor, APIKey: k.APIKey, Reason: "again"}); err != nil {
 					t.Errorf("got %v, want nil", err)
 				}
 			})
@@ -73,7 +74,7 @@ func TestService_AdminRevokeKey(t *testing.T) {
 
 	t.Run("ErrUnknownKey", func(t *testing.T) {
 		e.wantNothingAppended(t, func() {
-			wantKind(t, e.svc.AdminRevokeKey(testContext(t), rootActor, newAPIKey(), "r"), domain.NotFound)
+			wantKind(t, e.svc.AdminRevokeKey(testContext(t), ledger.AdminRevokeKey{Actor: rootActor, APIKey: newAPIKey(), Reason: "r"}), domain.NotFound)
 		})
 	})
 
@@ -81,7 +82,7 @@ func TestService_AdminRevokeKey(t *testing.T) {
 		k, secret := e.createKey(t, alice.ID)
 		e.wantNothingAppended(t, func() {
 			reason := strings.Repeat("r", domain.MaxReasonLength+1)
-			wantKind(t, e.svc.AdminRevokeKey(testContext(t), rootActor, k.APIKey, reason), domain.Invalid)
+			wantKind(t, e.svc.AdminRevokeKey(testContext(t), ledger.AdminRevokeKey{Actor: rootActor, APIKey: k.APIKey, Reason: reason}), domain.Invalid)
 		})
 		if got := e.validate(t, k.APIKey, secret); got != "ok" {
 			t.Errorf("Check: got %q, want ok", got)
@@ -97,7 +98,7 @@ func TestService_DisableUser(t *testing.T) {
 	k2, s2 := e.createKey(t, alice.ID)
 	kb, sb := e.createKey(t, bob.ID)
 
-	if err := e.svc.DisableUser(testContext(t), rootActor, alice.ID, "account compromised"); err != nil {
+	if err := e.svc.DisableUser(testContext(t), ledger.DisableUser{Actor: rootActor, UserID: alice.ID, Reason: "account compromised"}); err != nil {
 		t.Fatalf("DisableUser: %v", err)
 	}
 
@@ -110,8 +111,8 @@ func TestService_DisableUser(t *testing.T) {
 	})
 
 	t.Run("LoginRefusedLikeWrongPassword", func(t *testing.T) {
-		_, disabled := e.svc.Login(testContext(t), "alice@example.com", password)
-		_, wrong := e.svc.Login(testContext(t), "bob@example.com", password+"!")
+		_, disabled := e.svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: password})
+		_, wrong := e.svc.Login(testContext(t), ledger.Login{Email: "bob@example.com", Password: password + "!"})
 		wantKind(t, disabled, domain.Unauthorized)
 		wantKind(t, wrong, domain.Unauthorized)
 		if disabled.Error() != wrong.Error() || domain.MessageOf(disabled) != domain.MessageOf(wrong) {
@@ -141,7 +142,7 @@ func TestService_DisableUser(t *testing.T) {
 
 	t.Run("Twice", func(t *testing.T) {
 		e.wantNothingAppended(t, func() {
-			if err := e.svc.DisableUser(testContext(t), rootActor, alice.ID, "again"); err != nil {
+			if err := e.svc.DisableUser(testContext(t), ledger.DisableUser{Actor: rootActor, UserID: alice.ID, Reason: "again"}); err != nil {
 				t.Errorf("got %v, want nil", err)
 			}
 		})
@@ -149,19 +150,19 @@ func TestService_DisableUser(t *testing.T) {
 
 	t.Run("ErrUnknownUser", func(t *testing.T) {
 		e.wantNothingAppended(t, func() {
-			wantKind(t, e.svc.DisableUser(testContext(t), rootActor, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "r"), domain.NotFound)
+			wantKind(t, e.svc.DisableUser(testContext(t), ledger.DisableUser{Actor: rootActor, UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Reason: "r"}), domain.NotFound)
 		})
 	})
 
 	t.Run("EnableUser", func(t *testing.T) {
-		if err := e.svc.EnableUser(testContext(t), rootActor, alice.ID, "cleared"); err != nil {
+		if err := e.svc.EnableUser(testContext(t), ledger.EnableUser{Actor: rootActor, UserID: alice.ID, Reason: "cleared"}); err != nil {
 			t.Fatalf("EnableUser: %v", err)
 		}
 		ev := e.lastEvent(t, domain.CategoryUser, alice.ID)
 		if d, ok := ev.Data.(domain.UserEnabled); ev.Type != domain.TypeUserEnabled || ev.Actor != rootActor || !ok || d.Reason != "cleared" {
 			t.Errorf("got %s by %q with %+v, want user.enabled by %s with the reason", ev.Type, ev.Actor, ev.Data, rootActor)
 		}
-		if u, err := e.svc.Login(testContext(t), "alice@example.com", password); err != nil || u.ID != alice.ID {
+		if u, err := e.svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: password}); err != nil || u.ID != alice.ID {
 			t.Errorf("Login: got %v, %v, want alice", u.ID, err)
 		}
 		if u, err := e.svc.SessionUser(alice.ID); err != nil || u.ID != alice.ID {
@@ -177,13 +178,13 @@ func TestService_DisableUser(t *testing.T) {
 		}
 		t.Run("Twice", func(t *testing.T) {
 			e.wantNothingAppended(t, func() {
-				if err := e.svc.EnableUser(testContext(t), rootActor, alice.ID, ""); err != nil {
+				if err := e.svc.EnableUser(testContext(t), ledger.EnableUser{Actor: rootActor, UserID: alice.ID}); err != nil {
 					t.Errorf("got %v, want nil", err)
 				}
 			})
 		})
 		t.Run("ErrUnknownUser", func(t *testing.T) {
-			wantKind(t, e.svc.EnableUser(testContext(t), rootActor, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", ""), domain.NotFound)
+			wantKind(t, e.svc.EnableUser(testContext(t), ledger.EnableUser{Actor: rootActor, UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C"}), domain.NotFound)
 		})
 	})
 }
@@ -196,13 +197,13 @@ func TestService_RevokeUserKeys(t *testing.T) {
 	k2, _ := e.createKey(t, alice.ID)
 	k3, s3 := e.createKey(t, alice.ID)
 	kb, sb := e.createKey(t, bob.ID)
-	if err := e.svc.RevokeKey(testContext(t), alice.ID, k2.APIKey); err != nil {
+	if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k2.APIKey}); err != nil {
 		t.Fatal(err)
 	}
 	k2Events := len(e.load(t, domain.CategoryKey, k2.APIKey))
 
 	head := e.head(t)
-	revoked, err := e.svc.RevokeUserKeys(testContext(t), rootActor, alice.ID, "offboarding")
+	revoked, err := e.svc.RevokeUserKeys(testContext(t), ledger.RevokeUserKeys{Actor: rootActor, UserID: alice.ID, Reason: "offboarding"})
 	if err != nil {
 		t.Fatalf("RevokeUserKeys: %v", err)
 	}
@@ -236,7 +237,7 @@ func TestService_RevokeUserKeys(t *testing.T) {
 
 	t.Run("Again", func(t *testing.T) {
 		e.wantNothingAppended(t, func() {
-			revoked, err := e.svc.RevokeUserKeys(testContext(t), rootActor, alice.ID, "again")
+			revoked, err := e.svc.RevokeUserKeys(testContext(t), ledger.RevokeUserKeys{Actor: rootActor, UserID: alice.ID, Reason: "again"})
 			if err != nil || len(revoked) != 0 {
 				t.Errorf("got %v, %v, want nothing revoked", revoked, err)
 			}
@@ -245,7 +246,7 @@ func TestService_RevokeUserKeys(t *testing.T) {
 
 	t.Run("ErrUnknownUser", func(t *testing.T) {
 		e.wantNothingAppended(t, func() {
-			_, err := e.svc.RevokeUserKeys(testContext(t), rootActor, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "r")
+			_, err := e.svc.RevokeUserKeys(testContext(t), ledger.RevokeUserKeys{Actor: rootActor, UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Reason: "r"})
 			wantKind(t, err, domain.NotFound)
 		})
 	})
@@ -255,7 +256,7 @@ func TestService_CreateUser(t *testing.T) {
 	e := newEnv(t)
 
 	t.Run("Admin", func(t *testing.T) {
-		u, err := e.svc.CreateUser(testContext(t), rootActor, "Ops@Example.com", password, domain.RoleAdmin)
+		u, err := e.svc.CreateUser(testContext(t), ledger.CreateUser{Actor: rootActor, Email: "Ops@Example.com", Password: password, Role: domain.RoleAdmin})
 		if err != nil {
 			t.Fatalf("CreateUser: %v", err)
 		}
@@ -266,13 +267,13 @@ func TestService_CreateUser(t *testing.T) {
 		if len(events) != 1 || events[0].Type != domain.TypeUserRegistered || events[0].Actor != rootActor {
 			t.Errorf("got %v, want one user.registered by %s", events, rootActor)
 		}
-		if got, err := e.svc.Login(testContext(t), "ops@example.com", password); err != nil || !got.IsAdmin() {
+		if got, err := e.svc.Login(testContext(t), ledger.Login{Email: "ops@example.com", Password: password}); err != nil || !got.IsAdmin() {
 			t.Errorf("Login: got %+v, %v, want the admin", got, err)
 		}
 	})
 
 	t.Run("User", func(t *testing.T) {
-		u, err := e.svc.CreateUser(testContext(t), rootActor, "dev@example.com", password, domain.RoleUser)
+		u, err := e.svc.CreateUser(testContext(t), ledger.CreateUser{Actor: rootActor, Email: "dev@example.com", Password: password, Role: domain.RoleUser})
 		if err != nil {
 			t.Fatalf("CreateUser: %v", err)
 		}
@@ -295,11 +296,11 @@ func TestService_CreateUser(t *testing.T) {
 	})
 
 	t.Run("DisabledAdminIsNotAdmin", func(t *testing.T) {
-		u, err := e.svc.CreateUser(testContext(t), rootActor, "gone@example.com", password, domain.RoleAdmin)
+		u, err := e.svc.CreateUser(testContext(t), ledger.CreateUser{Actor: rootActor, Email: "gone@example.com", Password: password, Role: domain.RoleAdmin})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.svc.DisableUser(testContext(t), rootActor, u.ID, "left"); err != nil {
+		if err := e.svc.DisableUser(testContext(t), ledger.DisableUser{Actor: rootActor, UserID: u.ID, Reason: "left"}); err != nil {
 			t.Fatal(err)
 		}
 		got, _, _ := e.users.Get(u.ID)
@@ -310,14 +311,14 @@ func TestService_CreateUser(t *testing.T) {
 
 	t.Run("ErrDuplicate", func(t *testing.T) {
 		e.wantNothingAppended(t, func() {
-			_, err := e.svc.CreateUser(testContext(t), rootActor, "OPS@example.com", password, domain.RoleUser)
+			_, err := e.svc.CreateUser(testContext(t), ledger.CreateUser{Actor: rootActor, Email: "OPS@example.com", Password: password, Role: domain.RoleUser})
 			wantKind(t, err, domain.Conflict)
 		})
 	})
 
 	t.Run("ErrUnknownRole", func(t *testing.T) {
 		e.wantNothingAppended(t, func() {
-			_, err := e.svc.CreateUser(testContext(t), rootActor, "new@example.com", password, domain.Role("superuser"))
+			_, err := e.svc.CreateUser(testContext(t), ledger.CreateUser{Actor: rootActor, Email: "new@example.com", Password: password, Role: domain.Role("superuser")})
 			wantKind(t, err, domain.Invalid)
 		})
 	})
@@ -329,12 +330,12 @@ func TestService_AdminListKeys(t *testing.T) {
 	alice := e.register(t, "alice@example.com")
 	a1, _ := e.createKey(t, alice.ID)
 	a2, _ := e.createKey(t, alice.ID)
-	a3, _, err := e.svc.CreateKey(testContext(t), alice.ID, "short-lived", t0.Add(time.Hour))
+	a3, _, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: "short-lived", ExpiresAt: t0.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b1, _ := e.createKey(t, bob.ID)
-	if err := e.svc.AdminRevokeKey(testContext(t), rootActor, a2.APIKey, "r"); err != nil {
+	if err := e.svc.AdminRevokeKey(testContext(t), ledger.AdminRevokeKey{Actor: rootActor, APIKey: a2.APIKey, Reason: "r"}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(2 * time.Hour) // a3 has expired
@@ -372,7 +373,7 @@ func TestService_ListUsers(t *testing.T) {
 	for _, email := range []string{"carol@example.com", "alice@example.com", "bob@example.com"} {
 		e.register(t, email)
 	}
-	if _, err := e.svc.CreateUser(testContext(t), rootActor, "aaron@example.com", password, domain.RoleAdmin); err != nil {
+	if _, err := e.svc.CreateUser(testContext(t), ledger.CreateUser{Actor: rootActor, Email: "aaron@example.com", Password: password, Role: domain.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
 	users := e.svc.ListUsers()

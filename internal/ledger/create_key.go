@@ -7,30 +7,37 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
-// CreateKey makes a new API key for userID and returns it with its secret.
-// It is CreateKeyWith for a key that accepts its secret in headers, with
-// every identifier drawn afresh.
-func (s *Service) CreateKey(ctx context.Context, userID, name string, expiresAt time.Time) (domain.Key, domain.Secret, error) {
-	return s.CreateKeyWith(ctx, domain.CreateKey{UserID: userID, Name: name, ExpiresAt: expiresAt}, Preset{})
+// CreateKey makes a new API key for a user.
+// Errors: Invalid (name, expiry), Conflict (the user holds the maximum of
+// unrevoked keys, or the Preset's key id is held otherwise), Unavailable.
+type CreateKey struct {
+	UserID     string    // the owner
+	Name       string    // optional label
+	ExpiresAt  time.Time // zero: never
+	SignedOnly bool      // refuse the secret in headers; accept only signed requests
+	// Preset fixes the key id, the secret and the event id (zero fields:
+	// drawn afresh).
+	Preset Preset
 }
 
-// CreateKeyWith makes a new API key as cmd describes (owner, name, expiry,
-// signed-only) and returns it with its secret. The key id, the secret and
-// the event id come from p (its zero fields drawn); the service derives the
-// secret's public key, so cmd's APIKey, SecretHash and PublicKey are
-// ignored. The secret is returned only here; the log keeps its SHA-256 and
-// public key. Once a run with p has stored its event, a run with the same p
-// appends nothing and returns that key and secret: the key exists, is
-// cmd.UserID's, and its secret hashes as p's does.
-// Errors: Invalid (name, expiry), Conflict (the user holds the maximum of
-// unrevoked keys, or p's key id is held otherwise), Unavailable.
-func (s *Service) CreateKeyWith(ctx context.Context, cmd domain.CreateKey, p Preset) (domain.Key, domain.Secret, error) {
-	p, err := s.fill(p)
+// CommandName implements Command.
+func (CreateKey) CommandName() string { return nameCreateKey }
+
+// CreateKey makes a new API key as cmd describes and returns it with its
+// secret. The secret is returned only here; the log keeps its SHA-256 and
+// the public key the service derives from it. Once a run with cmd.Preset
+// has stored its event, a run with the same Preset appends nothing and
+// returns that key and secret: the key exists, is cmd.UserID's, and its
+// secret hashes as the Preset's does. Errors: see CreateKey (the type).
+func (s *Service) CreateKey(ctx context.Context, cmd CreateKey) (_ domain.Key, _ domain.Secret, err error) {
+	defer s.observed(cmd, time.Now(), &err)
+	p, err := s.fill(cmd.Preset)
 	if err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}
-	cmd.APIKey, cmd.SecretHash = p.APIKey, p.Secret.Hash()
-	if cmd.PublicKey, err = p.Secret.PublicKey(p.APIKey); err != nil {
+	create := domain.CreateKey{APIKey: p.APIKey, UserID: cmd.UserID, Name: cmd.Name, SecretHash: p.Secret.Hash(),
+		SignedOnly: cmd.SignedOnly, ExpiresAt: cmd.ExpiresAt}
+	if create.PublicKey, err = p.Secret.PublicKey(p.APIKey); err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}
 	err = s.update(ctx, domain.CategoryKey, p.APIKey, func() ([]domain.Event, uint64, error) {
@@ -47,7 +54,7 @@ func (s *Service) CreateKeyWith(ctx context.Context, cmd domain.CreateKey, p Pre
 			return nil, 0, domain.Errorf(domain.Conflict,
 				"key limit reached: at most %d unrevoked keys per user; revoke one first", s.maxKeys)
 		}
-		events, err := k.Create(cmd, s.now())
+		events, err := k.Create(create, s.now())
 		return p.withIDs(events), seq, err
 	})
 	if err != nil {

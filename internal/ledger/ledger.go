@@ -3,8 +3,9 @@
 // the resulting events with the expected stream sequence, and waits until
 // the projections show them, so a caller always reads its own writes.
 //
-// Transports (HTTP, the admin CLI) call a Service; it is safe for
-// concurrent use.
+// Each use case takes one command value (CreateKey, RevokeKey, ...) and
+// has one entry point on Service, named after it. Transports (HTTP, the
+// admin CLI) call a Service; it is safe for concurrent use.
 package ledger
 
 import (
@@ -54,6 +55,7 @@ type Service struct {
 	random    io.Reader
 	wait      time.Duration
 	maxKeys   int
+	observe   func(command string, kind domain.Kind, took time.Duration)
 }
 
 // Config holds a Service's dependencies. All but Logger, Now and Random are
@@ -75,6 +77,12 @@ type Config struct {
 	// MaxKeysPerUser bounds a user's keys that are not revoked (default
 	// DefaultMaxKeysPerUser; negative: no limit).
 	MaxKeysPerUser int
+	// Observe, if set, is called once after each command with its
+	// CommandName, the kind of the error it returned ("" on success) and
+	// how long it took: metrics plug in here. It is called on the
+	// command's goroutine, concurrently for concurrent commands, and must
+	// not block. Queries (ListKeys, GetKey, ...) are not observed.
+	Observe func(command string, kind domain.Kind, took time.Duration)
 }
 
 // DefaultMaxKeysPerUser is the default bound on a user's unrevoked keys.
@@ -88,7 +96,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{log: cfg.Log, progress: cfg.Progress, keys: cfg.Keys, users: cfg.Users,
 		passwords: cfg.Passwords, throttle: cfg.Throttle, logger: cfg.Logger, now: cfg.Now, random: cfg.Random,
-		wait: cfg.WaitTimeout, maxKeys: cfg.MaxKeysPerUser}
+		wait: cfg.WaitTimeout, maxKeys: cfg.MaxKeysPerUser, observe: cfg.Observe}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

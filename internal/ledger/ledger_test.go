@@ -79,7 +79,7 @@ func testContext(t *testing.T) context.Context {
 
 func (e *env) register(t *testing.T, email string) domain.User {
 	t.Helper()
-	u, err := e.svc.RegisterUser(testContext(t), email, password)
+	u, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: email, Password: password})
 	if err != nil {
 		t.Fatalf("RegisterUser(%q): %v", email, err)
 	}
@@ -88,7 +88,7 @@ func (e *env) register(t *testing.T, email string) domain.User {
 
 func (e *env) createKey(t *testing.T, userID string) (domain.Key, domain.Secret) {
 	t.Helper()
-	k, secret, err := e.svc.CreateKey(testContext(t), userID, "test key", time.Time{})
+	k, secret, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: userID, Name: "test key"})
 	if err != nil {
 		t.Fatalf("CreateKey: %v", err)
 	}
@@ -177,7 +177,7 @@ func TestService_RegisterUser(t *testing.T) {
 	e := newEnv(t)
 
 	t.Run("OK", func(t *testing.T) {
-		u, err := e.svc.RegisterUser(testContext(t), "alice@example.com", password)
+		u, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: "alice@example.com", Password: password})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +196,7 @@ func TestService_RegisterUser(t *testing.T) {
 	})
 
 	t.Run("NormalisesEmail", func(t *testing.T) {
-		u, err := e.svc.RegisterUser(testContext(t), "  Bob@Example.COM ", password)
+		u, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: "  Bob@Example.COM ", Password: password})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +212,7 @@ func TestService_RegisterUser(t *testing.T) {
 		first := e.register(t, "carol@example.com")
 		head := e.head(t)
 		for _, email := range []string{"carol@example.com", " CAROL@example.com"} {
-			_, err := e.svc.RegisterUser(testContext(t), email, password+" again")
+			_, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: email, Password: password + " again"})
 			wantKind(t, err, domain.Conflict)
 		}
 		if got := e.head(t); got != head {
@@ -225,7 +225,7 @@ func TestService_RegisterUser(t *testing.T) {
 
 	t.Run("ErrShortPassword", func(t *testing.T) {
 		head := e.head(t)
-		_, err := e.svc.RegisterUser(testContext(t), "dave@example.com", strings.Repeat("x", domain.MinPasswordLength-1))
+		_, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: "dave@example.com", Password: strings.Repeat("x", domain.MinPasswordLength-1)})
 		wantKind(t, err, domain.Invalid)
 		if got := e.head(t); got != head {
 			t.Errorf("got head %d, want %d (nothing appended)", got, head)
@@ -238,7 +238,7 @@ func TestService_RegisterUser(t *testing.T) {
 	t.Run("ErrBadEmail", func(t *testing.T) {
 		for _, email := range []string{"", "not-an-email", "a@", "@example.com", "Alice <alice@example.com>",
 			"a b@example.com", strings.Repeat("a", 250) + "@example.com"} {
-			_, err := e.svc.RegisterUser(testContext(t), email, password)
+			_, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: email, Password: password})
 			if got := domain.KindOf(err); got != domain.Invalid {
 				t.Errorf("RegisterUser(%q): got %v (%v), want %v", email, got, err, domain.Invalid)
 			}
@@ -252,7 +252,7 @@ func TestService_Login(t *testing.T) {
 
 	t.Run("OK", func(t *testing.T) {
 		for _, email := range []string{"alice@example.com", " Alice@Example.com "} {
-			u, err := e.svc.Login(testContext(t), email, password)
+			u, err := e.svc.Login(testContext(t), ledger.Login{Email: email, Password: password})
 			if err != nil {
 				t.Fatalf("Login(%q): %v", email, err)
 			}
@@ -263,8 +263,8 @@ func TestService_Login(t *testing.T) {
 	})
 
 	t.Run("ErrWrongPasswordLikeUnknownEmail", func(t *testing.T) {
-		_, wrongPassword := e.svc.Login(testContext(t), "alice@example.com", password+"!")
-		_, unknownEmail := e.svc.Login(testContext(t), "nobody@example.com", password)
+		_, wrongPassword := e.svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: password + "!"})
+		_, unknownEmail := e.svc.Login(testContext(t), ledger.Login{Email: "nobody@example.com", Password: password})
 		wantKind(t, wrongPassword, domain.Unauthorized)
 		wantKind(t, unknownEmail, domain.Unauthorized)
 		if wrongPassword.Error() != unknownEmail.Error() || domain.MessageOf(wrongPassword) != domain.MessageOf(unknownEmail) {
@@ -272,7 +272,7 @@ func TestService_Login(t *testing.T) {
 				wrongPassword, unknownEmail)
 		}
 		// The failure above does not lock alice out.
-		if _, err := e.svc.Login(testContext(t), "alice@example.com", password); err != nil {
+		if _, err := e.svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: password}); err != nil {
 			t.Errorf("got %v, want nil", err)
 		}
 	})
@@ -281,12 +281,12 @@ func TestService_Login(t *testing.T) {
 		const email = "erin@example.com"
 		erin := e.register(t, email)
 		for i := 1; i <= 5; i++ {
-			_, err := e.svc.Login(testContext(t), email, "wrong password number "+string(rune('0'+i)))
+			_, err := e.svc.Login(testContext(t), ledger.Login{Email: email, Password: "wrong password number " + string(rune('0'+i))})
 			if got := domain.KindOf(err); got != domain.Unauthorized {
 				t.Fatalf("attempt %d: got %v (%v), want %v", i, got, err, domain.Unauthorized)
 			}
 		}
-		_, err := e.svc.Login(testContext(t), email, "wrong password number 6")
+		_, err := e.svc.Login(testContext(t), ledger.Login{Email: email, Password: "wrong password number 6"})
 		var rl *ledger.RateLimitError
 		if !errors.As(err, &rl) {
 			t.Fatalf("attempt 6: got %v (%T), want a *ledger.RateLimitError", err, err)
@@ -298,16 +298,16 @@ func TestService_Login(t *testing.T) {
 			t.Errorf("got %v, want %v", got, domain.RateLimited)
 		}
 		// The right password does not get through the wait either.
-		if _, err := e.svc.Login(testContext(t), email, password); !errors.As(err, &rl) {
+		if _, err := e.svc.Login(testContext(t), ledger.Login{Email: email, Password: password}); !errors.As(err, &rl) {
 			t.Errorf("right password while throttled: got %v, want a *ledger.RateLimitError", err)
 		}
 		// Other accounts are not throttled.
-		if _, err := e.svc.Login(testContext(t), "alice@example.com", password); err != nil {
+		if _, err := e.svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: password}); err != nil {
 			t.Errorf("other account: got %v, want nil", err)
 		}
 		// Once the wait is over, the right password works.
 		e.clock.Advance(rl.RetryAfter)
-		if u, err := e.svc.Login(testContext(t), email, password); err != nil || u.ID != erin.ID {
+		if u, err := e.svc.Login(testContext(t), ledger.Login{Email: email, Password: password}); err != nil || u.ID != erin.ID {
 			t.Errorf("after the wait: got %q, %v, want %q", u.ID, err, erin.ID)
 		}
 	})
@@ -318,7 +318,7 @@ func TestService_CreateKey(t *testing.T) {
 	alice := e.register(t, "alice@example.com")
 
 	t.Run("OK", func(t *testing.T) {
-		k, secret, err := e.svc.CreateKey(testContext(t), alice.ID, "ci", time.Time{})
+		k, secret, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: "ci"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +338,7 @@ func TestService_CreateKey(t *testing.T) {
 	})
 
 	t.Run("SecretNeverInLog", func(t *testing.T) {
-		k, secret, err := e.svc.CreateKey(testContext(t), alice.ID, "", time.Time{})
+		k, secret, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,7 +387,7 @@ func TestService_CreateKey(t *testing.T) {
 			"ExpiresInPast": {expires: t0.Add(-time.Minute)},
 			"ExpiresNow":    {expires: t0},
 		} {
-			_, secret, err := e.svc.CreateKey(testContext(t), alice.ID, tc.name, tc.expires)
+			_, secret, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: tc.name, ExpiresAt: tc.expires})
 			if got := domain.KindOf(err); got != domain.Invalid {
 				t.Errorf("%s: got %v (%v), want %v", name, got, err, domain.Invalid)
 			}
@@ -405,7 +405,7 @@ func TestService_ExpiredKey(t *testing.T) {
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	expires := t0.Add(time.Minute)
-	k, secret, err := e.svc.CreateKey(testContext(t), alice.ID, "short-lived", expires)
+	k, secret, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: "short-lived", ExpiresAt: expires})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestService_ExpiredKey(t *testing.T) {
 
 	t.Run("ErrRegenerateSecret", func(t *testing.T) {
 		head := e.head(t)
-		s, err := e.svc.RegenerateSecret(testContext(t), alice.ID, k.APIKey)
+		s, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey})
 		wantKind(t, err, domain.Conflict)
 		if !s.IsZero() {
 			t.Errorf("got a secret, want none")
@@ -437,7 +437,7 @@ func TestService_ExpiredKey(t *testing.T) {
 	})
 
 	t.Run("Revoke", func(t *testing.T) {
-		if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+		if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey}); err != nil {
 			t.Fatalf("got %v, want nil", err)
 		}
 		if got := e.validate(t, k.APIKey, secret); got != "revoked" {
@@ -454,7 +454,7 @@ func TestService_RevokeKey(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		k, secret := e.createKey(t, alice.ID)
 		e.clock.Advance(time.Second)
-		if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+		if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey}); err != nil {
 			t.Fatal(err)
 		}
 		if got := e.validate(t, k.APIKey, secret); got != "revoked" {
@@ -471,7 +471,7 @@ func TestService_RevokeKey(t *testing.T) {
 
 		t.Run("Twice", func(t *testing.T) {
 			head := e.head(t)
-			if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+			if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey}); err != nil {
 				t.Fatalf("got %v, want nil", err)
 			}
 			if got := e.head(t); got != head {
@@ -483,7 +483,7 @@ func TestService_RevokeKey(t *testing.T) {
 	t.Run("ErrOtherUsersKey", func(t *testing.T) {
 		k, secret := e.createKey(t, bob.ID)
 		head := e.head(t)
-		wantKind(t, e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey), domain.NotFound)
+		wantKind(t, e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey}), domain.NotFound)
 		if got := e.head(t); got != head {
 			t.Errorf("got head %d, want %d (nothing appended)", got, head)
 		}
@@ -497,7 +497,7 @@ func TestService_RevokeKey(t *testing.T) {
 
 	t.Run("ErrUnknownKey", func(t *testing.T) {
 		head := e.head(t)
-		wantKind(t, e.svc.RevokeKey(testContext(t), alice.ID, newAPIKey()), domain.NotFound)
+		wantKind(t, e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: newAPIKey()}), domain.NotFound)
 		if got := e.head(t); got != head {
 			t.Errorf("got head %d, want %d (nothing appended)", got, head)
 		}
@@ -514,7 +514,7 @@ func TestService_RegenerateSecret(t *testing.T) {
 		if got := e.validate(t, k.APIKey, old); got != "ok" {
 			t.Fatalf("before: got %q, want ok", got)
 		}
-		fresh, err := e.svc.RegenerateSecret(testContext(t), alice.ID, k.APIKey)
+		fresh, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -539,11 +539,11 @@ func TestService_RegenerateSecret(t *testing.T) {
 
 	t.Run("ErrRevoked", func(t *testing.T) {
 		k, secret := e.createKey(t, alice.ID)
-		if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+		if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey}); err != nil {
 			t.Fatal(err)
 		}
 		head := e.head(t)
-		s, err := e.svc.RegenerateSecret(testContext(t), alice.ID, k.APIKey)
+		s, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey})
 		wantKind(t, err, domain.Conflict)
 		if !s.IsZero() {
 			t.Errorf("got a secret, want none")
@@ -559,7 +559,7 @@ func TestService_RegenerateSecret(t *testing.T) {
 	t.Run("ErrOtherUsersKey", func(t *testing.T) {
 		k, secret := e.createKey(t, bob.ID)
 		head := e.head(t)
-		s, err := e.svc.RegenerateSecret(testContext(t), alice.ID, k.APIKey)
+		s, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey})
 		wantKind(t, err, domain.NotFound)
 		if !s.IsZero() {
 			t.Errorf("got a secret, want none")
@@ -573,7 +573,7 @@ func TestService_RegenerateSecret(t *testing.T) {
 	})
 
 	t.Run("ErrUnknownKey", func(t *testing.T) {
-		_, err := e.svc.RegenerateSecret(testContext(t), alice.ID, newAPIKey())
+		_, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: newAPIKey()})
 		wantKind(t, err, domain.NotFound)
 	})
 }
@@ -692,7 +692,7 @@ func TestService_Races(t *testing.T) {
 			}
 			wg.Go(func() {
 				<-start
-				u, err := e.svc.RegisterUser(testContext(t), email, password)
+				u, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: email, Password: password})
 				results <- result{u, err}
 			})
 		}
@@ -757,10 +757,10 @@ func TestService_Races(t *testing.T) {
 				ctx := testContext(t)
 				var err error
 				if revoke[i] {
-					err = e.svc.RevokeKey(ctx, alice.ID, k.APIKey)
+					err = e.svc.RevokeKey(ctx, ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey})
 				} else {
 					var s domain.Secret
-					if s, err = e.svc.RegenerateSecret(ctx, alice.ID, k.APIKey); err == nil {
+					if s, err = e.svc.RegenerateSecret(ctx, ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey}); err == nil {
 						mu.Lock()
 						regenerated = append(regenerated, s.Hash())
 						mu.Unlock()
@@ -830,7 +830,7 @@ func TestService_Races(t *testing.T) {
 		for i := range goroutines {
 			wg.Go(func() {
 				<-start
-				s, err := e.svc.RegenerateSecret(testContext(t), alice.ID, k.APIKey)
+				s, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey})
 				if err != nil && domain.KindOf(err) != domain.Conflict {
 					t.Errorf("got %v (%v), want nil or %v", domain.KindOf(err), err, domain.Conflict)
 				}

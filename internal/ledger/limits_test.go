@@ -3,7 +3,6 @@ package ledger_test
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/auth"
@@ -21,7 +20,7 @@ func TestService_MaxKeysPerUser(t *testing.T) {
 	alice, bob := e.register(t, "alice@example.com"), e.register(t, "bob@example.com")
 	var first domain.Key
 	for i := range limit {
-		k, _, err := svc.CreateKey(testContext(t), alice.ID, "", time.Time{})
+		k, _, err := svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID})
 		if err != nil {
 			t.Fatalf("key %d: %v", i+1, err)
 		}
@@ -30,18 +29,18 @@ func TestService_MaxKeysPerUser(t *testing.T) {
 		}
 	}
 	head := e.head(t)
-	_, _, err := svc.CreateKey(testContext(t), alice.ID, "", time.Time{})
+	_, _, err := svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID})
 	wantKind(t, err, domain.Conflict)
 	if got := e.head(t); got != head {
 		t.Fatalf("a refused create appended events: head %d -> %d", head, got)
 	}
-	if _, _, err := svc.CreateKey(testContext(t), bob.ID, "", time.Time{}); err != nil {
+	if _, _, err := svc.CreateKey(testContext(t), ledger.CreateKey{UserID: bob.ID}); err != nil {
 		t.Fatalf("another user: got %v, want nil", err)
 	}
-	if err := svc.RevokeKey(testContext(t), alice.ID, first.APIKey); err != nil {
+	if err := svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: first.APIKey}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.CreateKey(testContext(t), alice.ID, "", time.Time{}); err != nil {
+	if _, _, err := svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID}); err != nil {
 		t.Fatalf("after a revocation: got %v, want a free slot", err)
 	}
 }
@@ -62,7 +61,7 @@ func TestService_Login_BusyHashing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.RegisterUser(testContext(t), "alice@example.com", password); err != nil {
+	if _, err := svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: "alice@example.com", Password: password}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -73,7 +72,7 @@ func TestService_Login_BusyHashing(t *testing.T) {
 	natstest.Eventually(t, waitTimeout, func() bool { return passwords.InFlight() == 1 }, "slot taken")
 	busy, failed := 0, 0
 	for range 10 {
-		_, err := svc.Login(testContext(t), "alice@example.com", "wrong wrong wrong wrong")
+		_, err := svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: "wrong wrong wrong wrong"})
 		switch {
 		case errors.Is(err, auth.ErrBusy):
 			busy++
@@ -90,7 +89,7 @@ func TestService_Login_BusyHashing(t *testing.T) {
 	if busy < 6 || failed >= 5 {
 		t.Fatalf("got %d busy and %d checked attempts, want most busy (is the blocking hash too fast?)", busy, failed)
 	}
-	if _, err := svc.Login(testContext(t), "alice@example.com", password); err != nil {
+	if _, err := svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: password}); err != nil {
 		t.Fatalf("after busy attempts: got %v, want the right password to log in", err)
 	}
 }

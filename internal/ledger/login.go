@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"time"
 
@@ -10,17 +11,33 @@ import (
 	"github.com/keyledger/keyledger/internal/auth"
 )
 
-// Login checks an email address and password and returns the user. A wrong
-// password, an unknown address and a disabled user give the same error
-// after the same work.
-// Repeated failures for one address are throttled. When every password
-// hashing slot stays taken, it gives up without checking, and the attempt
-// does not count against the address.
-// Errors: Unauthorized, RateLimited (see RetryAfter), Unavailable
-// (auth.ErrBusy).
-func (s *Service) Login(ctx context.Context, email, password string) (domain.User, error) {
-	normalized, err := domain.NormalizeEmail(email)
-	if err != nil {
+// Login checks an email address and password. A wrong password, an
+// unknown address and a disabled user give the same error after the same
+// work.
+// Errors: Unauthorized, RateLimited (a *RateLimitError, see RetryAfter),
+// Unavailable (auth.ErrBusy).
+type Login struct {
+	Email    string
+	Password string // never logged: see LogValue
+}
+
+// CommandName implements Command.
+func (Login) CommandName() string { return nameLogin }
+
+// LogValue implements slog.LogValuer, leaving the password out.
+func (c Login) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("command", c.CommandName()))
+}
+
+// Login checks cmd's credentials and returns the user. Repeated failures
+// for one address are throttled. When every password hashing slot stays
+// taken, it gives up without checking, and the attempt does not count
+// against the address. Errors: see Login (the type).
+func (s *Service) Login(ctx context.Context, cmd Login) (_ domain.User, err error) {
+	defer s.observed(cmd, time.Now(), &err)
+	email, password := cmd.Email, cmd.Password
+	normalized, nerr := domain.NormalizeEmail(email)
+	if nerr != nil {
 		normalized = email // still throttled and still hashed: same cost
 	}
 	now := s.now()

@@ -9,9 +9,10 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
-// Preset fixes what a command would otherwise draw at random: the ids of
-// the events it appends, the id of the key or user it creates, the secret
-// it issues. A command run again with the same Preset takes effect once:
+// Preset fixes what a command (the Preset field of CreateKey,
+// RegenerateSecret, RevokeKey and RegisterUser) would otherwise draw at
+// random: the ids of the events it appends, the id of the key or user it
+// creates, the secret it issues. A command run again with the same Preset takes effect once:
 // within JetStream's duplicate window the repeated append carries the same
 // message ids, and past it the command recognises its own earlier effect
 // (the key it created with that secret, the secret it set, the user it
@@ -22,8 +23,8 @@ import (
 // Use a Preset for one command with one set of arguments only: JetStream
 // drops an append whose message id it saw within its duplicate window,
 // whatever the subject, so a Preset reused for another key could make a
-// command report an effect it did not have. (CreateKeyWith and
-// RegisterUserWith detect that; the others cannot.)
+// command report an effect it did not have. (CreateKey and RegisterUser
+// detect that; the others cannot.)
 //
 // Zero fields are drawn afresh, so the zero Preset is an ordinary run.
 // The Secret is the raw secret: keep a Preset only where a secret may be.
@@ -31,11 +32,11 @@ type Preset struct {
 	// EventIDs are the ids of the events the command appends, in order
 	// (registration appends two; the others one).
 	EventIDs []string
-	// APIKey is the id of the key CreateKeyWith creates.
+	// APIKey is the id of the key CreateKey creates.
 	APIKey string
-	// UserID is the id of the user RegisterUserWith registers.
+	// UserID is the id of the user RegisterUser registers.
 	UserID string
-	// Secret is the secret CreateKeyWith and RegenerateSecretWith issue.
+	// Secret is the secret CreateKey and RegenerateSecret issue.
 	Secret domain.Secret
 }
 

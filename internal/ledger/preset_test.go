@@ -37,16 +37,16 @@ func TestService_Preset(t *testing.T) {
 	alice := e.register(t, "alice@example.com")
 	bob := e.register(t, "bob@example.com")
 
-	t.Run("CreateKeyWith", func(t *testing.T) {
+	t.Run("CreateKey", func(t *testing.T) {
 		p := e.preset(t)
 		var first, again domain.Key
 		var s1, s2 domain.Secret
 		e.wantAppended(t, 1, func() {
 			var err error
-			if first, s1, err = e.svc.CreateKeyWith(testContext(t), domain.CreateKey{UserID: alice.ID, Name: "ci"}, p); err != nil {
+			if first, s1, err = e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: "ci", Preset: p}); err != nil {
 				t.Fatal(err)
 			}
-			if again, s2, err = e.svc.CreateKeyWith(testContext(t), domain.CreateKey{UserID: alice.ID, Name: "ci"}, p); err != nil {
+			if again, s2, err = e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: "ci", Preset: p}); err != nil {
 				t.Fatalf("second run: %v", err)
 			}
 		})
@@ -66,7 +66,7 @@ func TestService_Preset(t *testing.T) {
 		t.Run("ErrOtherOwner", func(t *testing.T) {
 			// The same preset for another user: the key id is taken.
 			e.wantNothingAppended(t, func() {
-				_, _, err := e.svc.CreateKeyWith(testContext(t), domain.CreateKey{UserID: bob.ID, Name: "ci"}, p)
+				_, _, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: bob.ID, Name: "ci", Preset: p})
 				wantKind(t, err, domain.Conflict)
 			})
 		})
@@ -74,18 +74,18 @@ func TestService_Preset(t *testing.T) {
 			q := p
 			q.Secret = e.preset(t).Secret
 			e.wantNothingAppended(t, func() {
-				_, _, err := e.svc.CreateKeyWith(testContext(t), domain.CreateKey{UserID: alice.ID, Name: "ci"}, q)
+				_, _, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: "ci", Preset: q})
 				wantKind(t, err, domain.Conflict)
 			})
 		})
 	})
 
-	t.Run("RegenerateSecretWith", func(t *testing.T) {
+	t.Run("RegenerateSecret", func(t *testing.T) {
 		k, old := e.createKey(t, alice.ID)
 		p := e.preset(t)
 		e.wantAppended(t, 1, func() {
 			for i := range 2 {
-				s, err := e.svc.RegenerateSecretWith(testContext(t), alice.ID, k.APIKey, p)
+				s, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey, Preset: p})
 				if err != nil {
 					t.Fatalf("run %d: %v", i+1, err)
 				}
@@ -107,29 +107,29 @@ func TestService_Preset(t *testing.T) {
 		t.Run("AfterRevoke", func(t *testing.T) {
 			// The first run's effect stands even once the key is revoked:
 			// the retry answers as the first run did.
-			if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+			if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey}); err != nil {
 				t.Fatal(err)
 			}
 			e.wantNothingAppended(t, func() {
-				if _, err := e.svc.RegenerateSecretWith(testContext(t), alice.ID, k.APIKey, p); err != nil {
+				if _, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey, Preset: p}); err != nil {
 					t.Errorf("got %v, want the earlier run recognised", err)
 				}
 			})
 		})
 		t.Run("ErrOtherUser", func(t *testing.T) {
 			e.wantNothingAppended(t, func() {
-				_, err := e.svc.RegenerateSecretWith(testContext(t), bob.ID, k.APIKey, p)
+				_, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: bob.ID, APIKey: k.APIKey, Preset: p})
 				wantKind(t, err, domain.NotFound)
 			})
 		})
 	})
 
-	t.Run("RevokeKeyWith", func(t *testing.T) {
+	t.Run("RevokeKey", func(t *testing.T) {
 		k, _ := e.createKey(t, alice.ID)
 		p := e.preset(t)
 		e.wantAppended(t, 1, func() {
 			for i := range 2 {
-				if err := e.svc.RevokeKeyWith(testContext(t), alice.ID, k.APIKey, p); err != nil {
+				if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey, Preset: p}); err != nil {
 					t.Fatalf("run %d: %v", i+1, err)
 				}
 			}
@@ -139,16 +139,16 @@ func TestService_Preset(t *testing.T) {
 		}
 	})
 
-	t.Run("RegisterUserWith", func(t *testing.T) {
+	t.Run("RegisterUser", func(t *testing.T) {
 		p := e.preset(t)
 		var first, again domain.User
 		e.wantAppended(t, 2, func() { // the email reservation and the user
 			var err error
-			if first, err = e.svc.RegisterUserWith(testContext(t), "Carol@Example.com", password, p); err != nil {
+			if first, err = e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: "Carol@Example.com", Password: password, Preset: p}); err != nil {
 				t.Fatal(err)
 			}
 			// The same registration, password hashed afresh.
-			if again, err = e.svc.RegisterUserWith(testContext(t), " carol@example.com", password, p); err != nil {
+			if again, err = e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: " carol@example.com", Password: password, Preset: p}); err != nil {
 				t.Fatalf("second run: %v", err)
 			}
 		})
@@ -165,7 +165,7 @@ func TestService_Preset(t *testing.T) {
 		t.Run("ErrEmailTaken", func(t *testing.T) {
 			// Another registration of the address: still taken.
 			e.wantNothingAppended(t, func() {
-				_, err := e.svc.RegisterUserWith(testContext(t), "carol@example.com", password, e.preset(t))
+				_, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: "carol@example.com", Password: password, Preset: e.preset(t)})
 				wantKind(t, err, domain.Conflict)
 			})
 		})
@@ -173,7 +173,7 @@ func TestService_Preset(t *testing.T) {
 			// The same preset with another address: the user id is taken, so
 			// the atomic batch is refused as a whole.
 			e.wantNothingAppended(t, func() {
-				_, err := e.svc.RegisterUserWith(testContext(t), "dave@example.com", password, p)
+				_, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: "dave@example.com", Password: password, Preset: p})
 				wantKind(t, err, domain.Conflict)
 			})
 			if _, ok := e.users.ByEmail("dave@example.com"); ok {

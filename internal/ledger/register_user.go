@@ -2,26 +2,43 @@ package ledger
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 )
 
-// RegisterUser registers a user with an email address and a password. The
-// address is normalised and must be unused: the log accepts one reservation
-// per address, so of concurrent registrations exactly one wins.
-// Errors: Invalid (email, password), Conflict (address taken), Unavailable.
-func (s *Service) RegisterUser(ctx context.Context, email, password string) (domain.User, error) {
-	return s.RegisterUserWith(ctx, email, password, Preset{})
+// RegisterUser registers a user with an email address and a password.
+// The address is normalised and must be unused: the log accepts one
+// reservation per address, so of concurrent registrations exactly one wins.
+// Errors: Invalid (email, password), Conflict (address taken),
+// Unavailable.
+type RegisterUser struct {
+	Email    string
+	Password string // never logged: see LogValue
+	// Preset fixes the user id and the event ids (zero fields: drawn
+	// afresh).
+	Preset Preset
 }
 
-// RegisterUserWith is RegisterUser with the user id and the event ids
-// taken from p (its zero fields drawn). An address already registered to
-// p's user id was registered by an earlier run with p: the run appends
-// nothing and returns that user. (Its password hash is not compared: each
-// run salts afresh.) Errors: as RegisterUser.
-func (s *Service) RegisterUserWith(ctx context.Context, email, password string, p Preset) (domain.User, error) {
-	return s.register(ctx, "", email, password, domain.RoleUser, p)
+// CommandName implements Command.
+func (RegisterUser) CommandName() string { return nameRegisterUser }
+
+// LogValue implements slog.LogValuer, leaving the password and the
+// Preset out.
+func (c RegisterUser) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("command", c.CommandName()))
+}
+
+// RegisterUser registers the user cmd describes and returns it. An address
+// already registered to cmd.Preset's user id was registered by an earlier
+// run with that Preset: the run appends nothing and returns that user.
+// (Its password hash is not compared: each run salts afresh.)
+// Errors: see RegisterUser (the type).
+func (s *Service) RegisterUser(ctx context.Context, cmd RegisterUser) (_ domain.User, err error) {
+	defer s.observed(cmd, time.Now(), &err)
+	return s.register(ctx, "", cmd.Email, cmd.Password, domain.RoleUser, cmd.Preset)
 }
 
 func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role, p Preset) (domain.User, error) {

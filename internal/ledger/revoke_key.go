@@ -2,28 +2,36 @@ package ledger
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
 
-// RevokeKey revokes one of userID's keys for good. Revoking a revoked key
-// succeeds and records nothing. Errors: NotFound (missing, or not the
-// caller's), Conflict (lost too many races), Unavailable.
-func (s *Service) RevokeKey(ctx context.Context, userID, apiKey string) error {
-	return s.RevokeKeyWith(ctx, userID, apiKey, Preset{})
+// RevokeKey revokes one of a user's keys for good.
+// Errors: NotFound (missing, or not the caller's), Conflict (lost too many
+// races), Unavailable.
+type RevokeKey struct {
+	UserID string // the caller, who must own the key
+	APIKey string
+	// Preset fixes the event id (drawn if zero). Revocation is idempotent
+	// by itself; the fixed id makes a repeated append within JetStream's
+	// duplicate window a duplicate too.
+	Preset Preset
 }
 
-// RevokeKeyWith is RevokeKey with the event id taken from p (drawn if
-// zero). Revocation is idempotent by itself; the fixed id makes a repeated
-// append within JetStream's duplicate window a duplicate too.
-// Errors: as RevokeKey.
-func (s *Service) RevokeKeyWith(ctx context.Context, userID, apiKey string, p Preset) error {
-	p, err := s.fill(p)
+// CommandName implements Command.
+func (RevokeKey) CommandName() string { return nameRevokeKey }
+
+// RevokeKey revokes the key cmd names. Revoking a revoked key succeeds and
+// records nothing. Errors: see RevokeKey (the type).
+func (s *Service) RevokeKey(ctx context.Context, cmd RevokeKey) (err error) {
+	defer s.observed(cmd, time.Now(), &err)
+	p, err := s.fill(cmd.Preset)
 	if err != nil {
 		return err
 	}
-	return s.updateKey(ctx, apiKey, func(k *domain.Key) ([]domain.Event, error) {
-		events, err := k.Revoke(userID, s.now())
+	return s.updateKey(ctx, cmd.APIKey, func(k *domain.Key) ([]domain.Event, error) {
+		events, err := k.Revoke(cmd.UserID, s.now())
 		return p.withIDs(events), err
 	})
 }

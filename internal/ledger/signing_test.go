@@ -21,7 +21,7 @@ func TestService_KeysCarryPublicKeys(t *testing.T) {
 		return p
 	}
 
-	k, secret, err := e.svc.CreateKeyWith(testContext(t), domain.CreateKey{UserID: alice.ID, Name: "signer", SignedOnly: true}, ledger.Preset{})
+	k, secret, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: "signer", SignedOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestService_KeysCarryPublicKeys(t *testing.T) {
 		t.Errorf("Validate with the secret of a signed-only key: got %q, want signed_only", got)
 	}
 
-	newSecret, err := e.svc.RegenerateSecret(testContext(t), alice.ID, k.APIKey)
+	newSecret, err := e.svc.RegenerateSecret(testContext(t), ledger.RegenerateSecret{UserID: alice.ID, APIKey: k.APIKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestService_KeysCarryPublicKeys(t *testing.T) {
 		t.Errorf("key.secret_regenerated: got %+v, want the new public key", events[len(events)-1].Data)
 	}
 
-	plain, plainSecret, err := e.svc.CreateKey(testContext(t), alice.ID, "plain", t0.AddDate(1, 0, 0))
+	plain, plainSecret, err := e.svc.CreateKey(testContext(t), ledger.CreateKey{UserID: alice.ID, Name: "plain", ExpiresAt: t0.AddDate(1, 0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}

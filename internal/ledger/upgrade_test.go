@@ -45,7 +45,7 @@ func TestService_RevokeAfterUnknownEvent(t *testing.T) {
 	if got := e.validate(t, k.APIKey, secret); got != "ok" {
 		t.Fatalf("before revocation: got %q, want ok", got)
 	}
-	if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+	if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey}); err != nil {
 		t.Fatalf("RevokeKey: got %v, want nil", err)
 	}
 	if got := e.validate(t, k.APIKey, secret); got != string(domain.StatusRevoked) {
@@ -79,7 +79,7 @@ func TestService_RevokeAfterForgedEvent(t *testing.T) {
 	if got := e.validate(t, k.APIKey, secret); got != "ok" {
 		t.Fatalf("after a forged regeneration: got %q, want the real secret still ok", got)
 	}
-	if err := e.svc.RevokeKey(testContext(t), alice.ID, k.APIKey); err != nil {
+	if err := e.svc.RevokeKey(testContext(t), ledger.RevokeKey{UserID: alice.ID, APIKey: k.APIKey}); err != nil {
 		t.Fatalf("RevokeKey: got %v, want nil", err)
 	}
 	if got := e.validate(t, k.APIKey, secret); got != string(domain.StatusRevoked) {
@@ -104,7 +104,7 @@ func TestService_LoginThrottleConcurrent(t *testing.T) {
 	for i := range guesses {
 		wg.Go(func() {
 			<-start
-			_, err := e.svc.Login(testContext(t), "target@example.com", fmt.Sprintf("wrong guess number %02d", i))
+			_, err := e.svc.Login(testContext(t), ledger.Login{Email: "target@example.com", Password: fmt.Sprintf("wrong guess number %02d", i)})
 			var rl *ledger.RateLimitError
 			mu.Lock()
 			defer mu.Unlock()

@@ -104,7 +104,7 @@ func Context(t testing.TB) context.Context {
 func (l *Ledger) Register(t testing.TB) domain.User {
 	t.Helper()
 	email := fmt.Sprintf("user%d@example.com", l.emails.Add(1))
-	u, err := l.Service.RegisterUser(Context(t), email, Password)
+	u, err := l.Service.RegisterUser(Context(t), ledger.RegisterUser{Email: email, Password: Password})
 	if err != nil {
 		t.Fatalf("RegisterUser(%q): %v", email, err)
 	}
@@ -116,7 +116,7 @@ func (l *Ledger) Register(t testing.TB) domain.User {
 // from others).
 func (l *Ledger) CreateKey(t testing.TB, userID string) (domain.Key, domain.Secret) {
 	t.Helper()
-	k, secret, err := l.Service.CreateKey(Context(t), userID, "test key", time.Time{})
+	k, secret, err := l.Service.CreateKey(Context(t), ledger.CreateKey{UserID: userID, Name: "test key"})
 	if err != nil {
 		t.Fatalf("CreateKey(%s): %v", userID, err)
 	}
@@ -128,7 +128,7 @@ func (l *Ledger) CreateKey(t testing.TB, userID string) (domain.Key, domain.Secr
 // that sequence.
 func (l *Ledger) Revoke(t testing.TB, userID, apiKey string) uint64 {
 	t.Helper()
-	if err := l.Service.RevokeKey(Context(t), userID, apiKey); err != nil {
+	if err := l.Service.RevokeKey(Context(t), ledger.RevokeKey{UserID: userID, APIKey: apiKey}); err != nil {
 		t.Fatalf("RevokeKey(%s): %v", apiKey, err)
 	}
 	return l.Head(t)

@@ -1,0 +1,64 @@
+package ledger
+
+import (
+	"time"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// Command is the input of one use case: each use case takes one command
+// value and has one entry point on Service.
+type Command interface {
+	// CommandName is the command's label in metrics and logs
+	// ("create_key", ...): fixed, lower case, never derived from the Go
+	// type's name.
+	CommandName() string
+}
+
+// Command names, as Observe reports them. They are metric label values:
+// never change one.
+const (
+	nameRegisterUser     = "register_user"
+	nameLogin            = "login"
+	nameCreateKey        = "create_key"
+	nameRevokeKey        = "revoke_key"
+	nameRegenerateSecret = "regenerate_secret"
+	nameAdminRevokeKey   = "admin_revoke_key"
+	nameDisableUser      = "disable_user"
+	nameEnableUser       = "enable_user"
+	nameRevokeUserKeys   = "revoke_user_keys"
+	nameCreateUser       = "create_user"
+)
+
+// CommandNames returns the CommandName of every command, for observers
+// that want a series per command before the first one runs.
+func CommandNames() []string {
+	return []string{nameRegisterUser, nameLogin, nameCreateKey, nameRevokeKey, nameRegenerateSecret,
+		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser}
+}
+
+var (
+	_ Command = RegisterUser{}
+	_ Command = Login{}
+	_ Command = CreateKey{}
+	_ Command = RevokeKey{}
+	_ Command = RegenerateSecret{}
+	_ Command = AdminRevokeKey{}
+	_ Command = DisableUser{}
+	_ Command = EnableUser{}
+	_ Command = RevokeUserKeys{}
+	_ Command = CreateUser{}
+)
+
+// observed reports a command's outcome (*err) and the time since start to
+// the Observe hook, if any. Use cases call it deferred, once per run.
+func (s *Service) observed(cmd Command, start time.Time, err *error) {
+	if s.observe == nil {
+		return
+	}
+	var kind domain.Kind
+	if *err != nil {
+		kind = domain.KindOf(*err)
+	}
+	s.observe(cmd.CommandName(), kind, time.Since(start))
+}
