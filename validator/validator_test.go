@@ -309,7 +309,10 @@ func TestValidator_CatchUp(t *testing.T) {
 	e := startLedger(t)
 	revoked, revokedSecret := e.l.CreateKey(t, e.user.ID)
 
-	ctx := ledgertest.Context(t)
+	// The backlog takes a few seconds; under -race on a busy machine far
+	// more than ledgertest.Timeout, which bounds a single call.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
 	for range workers {
