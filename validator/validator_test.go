@@ -28,7 +28,7 @@ import (
 
 // awaitTimeout is the generous deadline of every wait for a condition
 // that normally holds within milliseconds.
-const awaitTimeout = 20 * time.Second
+const awaitTimeout = time.Minute
 
 // ledgerEnv is a nats-server with the ledger on it and one user.
 type ledgerEnv struct {
