@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/httperr"
 )
 
 // commandOf names the command behind each route that changes the ledger.
@@ -25,14 +26,14 @@ var commandOf = map[string]string{
 	"POST /admin/users/{id}/revoke-keys": "revoke_user_keys",
 }
 
-// kindOfStatus inverts statusOf, so a command's outcome can be told from
-// its status alone. Should two kinds ever share a status, the first by
-// name stands for both, the same on every run.
+// kindOfStatus inverts httperr's table, so a command's outcome can be
+// told from its status alone. Should two kinds share a status, the first
+// by name stands for both, the same on every run.
 var kindOfStatus = func() map[int]string {
-	m := make(map[int]string, len(statusOf))
-	for k, s := range statusOf {
-		if prev, ok := m[s]; !ok || string(k) < prev {
-			m[s] = string(k)
+	m := make(map[int]string)
+	for _, k := range httperr.Kinds() {
+		if _, ok := m[httperr.Status(k)]; !ok {
+			m[httperr.Status(k)] = string(k)
 		}
 	}
 	return m
