@@ -3,8 +3,6 @@ package ledger
 import (
 	"context"
 	"errors"
-	"math"
-	"time"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/auth"
@@ -25,7 +23,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (domain.Use
 	}
 	now := s.now()
 	if wait := s.throttle.Attempt(normalized, now); wait > 0 {
-		return domain.User{}, &RateLimitError{RetryAfter: wait}
+		return domain.User{}, domain.RateLimitedFor(wait, "too many failed attempts, try again later")
 	}
 	u, found := s.users.ByEmail(normalized)
 	ok, verr := s.passwords.Verify(u.PasswordHash, password)
@@ -44,22 +42,3 @@ func (s *Service) Login(ctx context.Context, email, password string) (domain.Use
 }
 
 var errBadLogin = domain.Errorf(domain.Unauthorized, "invalid email or password")
-
-// RateLimitError is a RateLimited domain error that says when to retry.
-type RateLimitError struct {
-	RetryAfter time.Duration
-}
-
-// Error implements error.
-func (e *RateLimitError) Error() string { return "too many failed attempts, try again later" }
-
-// Unwrap makes the error of kind RateLimited, with its RetryAfter.
-func (e *RateLimitError) Unwrap() error {
-	return &domain.Error{Kind: domain.RateLimited, Message: "too many failed attempts, try again later",
-		RetryAfter: e.RetryAfter}
-}
-
-// RetryAfterSeconds is RetryAfter rounded up to whole seconds.
-func (e *RateLimitError) RetryAfterSeconds() int {
-	return int(math.Ceil(e.RetryAfter.Seconds()))
-}

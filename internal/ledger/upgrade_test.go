@@ -3,7 +3,6 @@ package ledger_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/internal/ledger"
 )
 
 // TestService_RevokeAfterUnknownEvent: an event of a type this code does
@@ -106,11 +104,10 @@ func TestService_LoginThrottleConcurrent(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			_, err := e.svc.Login(testContext(t), "target@example.com", fmt.Sprintf("wrong guess number %02d", i))
-			var rl *ledger.RateLimitError
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case errors.As(err, &rl):
+			case domain.KindOf(err) == domain.RateLimited && domain.RetryAfterOf(err) > 0:
 				limited++
 			case domain.KindOf(err) == domain.Unauthorized:
 				unauthorized++
