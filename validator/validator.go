@@ -410,7 +410,7 @@ func (v *Validator) staleness() time.Duration {
 
 // Validate checks an API key and its secret, both as the formatted strings
 // ("ak_...", "sk_..."). It returns the key's identity, ErrUnauthorized for
-// any bad credential, an error wrapping ErrRateLimited (kind RateLimited,
+// any bad credential, an error matching ErrRateLimited (kind RateLimited,
 // with a RetryAfter) for a key refused after too many failures, or
 // ErrNotReady / ErrStale (kind Unavailable) when the node cannot vouch for
 // its view.
