@@ -72,6 +72,15 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Is reports whether e matches target for errors.Is: besides e itself, a
+// sentinel (an *Error with no cause) of the same kind and message matches,
+// so an error made for one occasion, say with its own RetryAfter, still
+// matches the sentinel it stands for.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Err == nil && t.Kind == e.Kind && t.Message == e.Message
+}
+
 // Errorf returns an *Error of kind k whose message is safe to show clients.
 func Errorf(k Kind, format string, args ...any) *Error {
 	return &Error{Kind: k, Message: fmt.Sprintf(format, args...)}
@@ -81,6 +90,14 @@ func Errorf(k Kind, format string, args ...any) *Error {
 // that is only logged.
 func Wrap(k Kind, err error, message string) *Error {
 	return &Error{Kind: k, Message: message, Err: err}
+}
+
+// RateLimitedFor returns the error of a caller refused by a limit: kind
+// RateLimited, the client-safe message, and d, how long until the limit
+// lets the caller through again, as RetryAfter. Every limit answers with
+// it; transports turn it into 429 and a Retry-After header.
+func RateLimitedFor(d time.Duration, message string) *Error {
+	return &Error{Kind: RateLimited, Message: message, RetryAfter: d}
 }
 
 // KindOf returns the kind of the first *Error in err's chain, or Internal.

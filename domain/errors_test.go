@@ -87,3 +87,29 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestRateLimitedFor(t *testing.T) {
+	sentinel := domain.Errorf(domain.RateLimited, "slow down")
+	err := fmt.Errorf("validate: %w", domain.RateLimitedFor(90*time.Second, "slow down"))
+	if got := domain.KindOf(err); got != domain.RateLimited {
+		t.Errorf("KindOf: got %v, want %v", got, domain.RateLimited)
+	}
+	if got := domain.RetryAfterOf(err); got != 90*time.Second {
+		t.Errorf("RetryAfterOf: got %v, want %v", got, 90*time.Second)
+	}
+	if got := domain.MessageOf(err); got != "slow down" {
+		t.Errorf("MessageOf: got %q, want %q", got, "slow down")
+	}
+	if !errors.Is(err, sentinel) {
+		t.Errorf("errors.Is(%v, sentinel of the same kind and message): got false, want true", err)
+	}
+	if errors.Is(err, domain.Errorf(domain.RateLimited, "another limit")) {
+		t.Errorf("errors.Is with another message: got true, want false")
+	}
+	if errors.Is(err, domain.Errorf(domain.Unavailable, "slow down")) {
+		t.Errorf("errors.Is with another kind: got true, want false")
+	}
+	if errors.Is(sentinel, domain.Wrap(domain.RateLimited, errors.New("cause"), "slow down")) {
+		t.Errorf("errors.Is against an error with a cause: got true, want false (only sentinels match by value)")
+	}
+}

@@ -45,23 +45,25 @@ func (k *Key) Exists() bool { return k.Version > 0 }
 // Revoked reports whether the key has been revoked.
 func (k *Key) Revoked() bool { return !k.RevokedAt.IsZero() }
 
-// StatusAt returns the key's status at now. A key that does not exist is
-// reported active: check Exists first (CheckSecret does).
-func (k *Key) StatusAt(now time.Time) KeyStatus {
-	return StatusAt(k.Revoked(), k.ExpiresAt, now)
+// Standing returns what decides whether the key may be used;
+// ownerDisabled says whether its owner is disabled, which the key itself
+// does not know.
+func (k *Key) Standing(ownerDisabled bool) Standing {
+	return Standing{Exists: k.Exists(), Revoked: k.Revoked(), ExpiresAt: k.ExpiresAt, SignedOnly: k.SignedOnly,
+		CanSign: !k.PublicKey.IsZero(), OwnerDisabled: ownerDisabled}
 }
 
-// StatusAt is the status rule on its own, for read models that keep a key
-// in a packed form: revoked wins, then an expiry at or before now (a zero
-// expiresAt never expires).
-func StatusAt(revoked bool, expiresAt, now time.Time) KeyStatus {
-	switch {
-	case revoked:
-		return StatusRevoked
-	case !expiresAt.IsZero() && !now.Before(expiresAt):
-		return StatusExpired
-	}
-	return StatusActive
+// Usable returns whether the key is in force at now, its credential
+// aside: ReasonOK, or ReasonUnknownKey, ReasonRevoked, ReasonExpired,
+// ReasonUserDisabled (see Standing.Decide).
+func (k *Key) Usable(now time.Time, ownerDisabled bool) Reason {
+	return k.Standing(ownerDisabled).Decide(now)
+}
+
+// StatusAt returns the key's status at now (see Standing.Status). A key
+// that does not exist is reported active: check Exists first.
+func (k *Key) StatusAt(now time.Time) KeyStatus {
+	return k.Standing(false).Status(now)
 }
 
 // Apply folds one event into the key. It is used for new events and replay
@@ -192,12 +194,12 @@ func (k *Key) RegenerateSecret(userID string, newHash Hash, newPublic PublicKey,
 	return k.record(k.APIKey, userID, now, KeySecretRegenerated{SecretHash: newHash, PublicKey: newPublic})
 }
 
-// CheckSecret reports whether secret is the key's current secret, the key
-// is active at now, and it is not signed-only. The hash comparison takes
-// constant time.
-func (k *Key) CheckSecret(secret Secret, now time.Time) bool {
-	match := SecretMatches(k.SecretHash, secret)
-	return match && k.Exists() && !k.SignedOnly && k.StatusAt(now) == StatusActive
+// CheckSecret decides a validation of the key by secret at now, with
+// ownerDisabled saying whether its owner is disabled: ReasonOK, or the
+// reason for refusing (see Standing.DecideSecret). The hash comparison
+// takes constant time.
+func (k *Key) CheckSecret(secret Secret, ownerDisabled bool, now time.Time) Reason {
+	return k.Standing(ownerDisabled).DecideSecret(SecretMatches(k.SecretHash, secret), now)
 }
 
 // SecretMatches reports whether secret hashes to stored: one SHA-256 and a

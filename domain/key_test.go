@@ -364,27 +364,31 @@ func TestKey_CheckSecret(t *testing.T) {
 	created := keyCreated(t0, domain.KeyCreated{SecretHash: right.Hash()})
 	expiring := keyCreated(t0, domain.KeyCreated{SecretHash: right.Hash(), ExpiresAt: timePtr(t2)})
 	tests := []struct {
-		name   string
-		given  []domain.Event
-		secret domain.Secret
-		now    time.Time
-		want   bool
+		name          string
+		given         []domain.Event
+		secret        domain.Secret
+		ownerDisabled bool
+		now           time.Time
+		want          domain.Reason
 	}{
-		{"OK", []domain.Event{created}, right, t1, true},
-		{"OKBeforeExpiry", []domain.Event{expiring}, right, t2.Add(-time.Nanosecond), true},
-		{"OKNewSecret", []domain.Event{created, keyRegenerated(2, t1, wrong.Hash())}, wrong, t2, true},
-		{"ErrWrongSecret", []domain.Event{created}, wrong, t1, false},
-		{"ErrZeroSecret", []domain.Event{created}, domain.Secret{}, t1, false},
-		{"ErrOldSecret", []domain.Event{created, keyRegenerated(2, t1, wrong.Hash())}, right, t2, false},
-		{"ErrRevoked", []domain.Event{created, keyRevoked(2, t1)}, right, t2, false},
-		{"ErrExpired", []domain.Event{expiring}, right, t2, false},
-		{"ErrZeroKey", nil, domain.Secret{}, t1, false},
-		{"ErrZeroKeyRealSecret", nil, right, t1, false},
+		{"OK", []domain.Event{created}, right, false, t1, domain.ReasonOK},
+		{"OKBeforeExpiry", []domain.Event{expiring}, right, false, t2.Add(-time.Nanosecond), domain.ReasonOK},
+		{"OKNewSecret", []domain.Event{created, keyRegenerated(2, t1, wrong.Hash())}, wrong, false, t2, domain.ReasonOK},
+		{"ErrWrongSecret", []domain.Event{created}, wrong, false, t1, domain.ReasonWrongSecret},
+		{"ErrZeroSecret", []domain.Event{created}, domain.Secret{}, false, t1, domain.ReasonWrongSecret},
+		{"ErrOldSecret", []domain.Event{created, keyRegenerated(2, t1, wrong.Hash())}, right, false, t2, domain.ReasonWrongSecret},
+		{"ErrRevoked", []domain.Event{created, keyRevoked(2, t1)}, right, false, t2, domain.ReasonRevoked},
+		{"ErrExpired", []domain.Event{expiring}, right, false, t2, domain.ReasonExpired},
+		{"ErrOwnerDisabled", []domain.Event{created}, right, true, t1, domain.ReasonUserDisabled},
+		{"ErrRevokedOwnerDisabled", []domain.Event{created, keyRevoked(2, t1)}, right, true, t2, domain.ReasonRevoked},
+		{"ErrWrongSecretOwnerDisabled", []domain.Event{created}, wrong, true, t1, domain.ReasonWrongSecret},
+		{"ErrZeroKey", nil, domain.Secret{}, false, t1, domain.ReasonUnknownKey},
+		{"ErrZeroKeyRealSecret", nil, right, false, t1, domain.ReasonUnknownKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			k := givenKey(t, tc.given...)
-			if got := k.CheckSecret(tc.secret, tc.now); got != tc.want {
+			if got := k.CheckSecret(tc.secret, tc.ownerDisabled, tc.now); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
@@ -406,19 +410,19 @@ func TestKey_CheckSecret(t *testing.T) {
 			}
 		}
 		apply(k.Create(domain.CreateKey{APIKey: apiKey, UserID: alice, SecretHash: right.Hash(), PublicKey: pubA}, t0))
-		if got := k.CheckSecret(right, t0); !got {
-			t.Errorf("after create: got %v, want %v", got, true)
+		if got := k.CheckSecret(right, false, t0); got != domain.ReasonOK {
+			t.Errorf("after create: got %v, want %v", got, domain.ReasonOK)
 		}
 		apply(k.RegenerateSecret(alice, wrong.Hash(), pubB, t1))
-		if got := k.CheckSecret(right, t1); got {
-			t.Errorf("old secret after regenerate: got %v, want %v", got, false)
+		if got := k.CheckSecret(right, false, t1); got != domain.ReasonWrongSecret {
+			t.Errorf("old secret after regenerate: got %v, want %v", got, domain.ReasonWrongSecret)
 		}
-		if got := k.CheckSecret(wrong, t1); !got {
-			t.Errorf("new secret after regenerate: got %v, want %v", got, true)
+		if got := k.CheckSecret(wrong, false, t1); got != domain.ReasonOK {
+			t.Errorf("new secret after regenerate: got %v, want %v", got, domain.ReasonOK)
 		}
 		apply(k.Revoke(alice, t2))
-		if got := k.CheckSecret(wrong, t2); got {
-			t.Errorf("after revoke: got %v, want %v", got, false)
+		if got := k.CheckSecret(wrong, false, t2); got != domain.ReasonRevoked {
+			t.Errorf("after revoke: got %v, want %v", got, domain.ReasonRevoked)
 		}
 	})
 }
@@ -533,8 +537,8 @@ func TestValidateKeyName(t *testing.T) {
 func TestKey_CheckSecretSignedOnly(t *testing.T) {
 	right := secretFrom(t, 7)
 	k := givenKey(t, keyCreated(t0, domain.KeyCreated{SecretHash: right.Hash(), SignedOnly: true}))
-	if k.CheckSecret(right, t1) {
-		t.Errorf("signed-only key: got the secret accepted, want refused")
+	if got := k.CheckSecret(right, false, t1); got != domain.ReasonSignedOnly {
+		t.Errorf("signed-only key: got %v, want %v", got, domain.ReasonSignedOnly)
 	}
 	if !k.SignedOnly || k.PublicKey != pubA {
 		t.Errorf("got SignedOnly %v, PublicKey %x, want true, %x", k.SignedOnly, k.PublicKey, pubA)

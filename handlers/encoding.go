@@ -18,70 +18,34 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/httperr"
 )
 
-// statusOf is the one table from error kinds to HTTP statuses.
-var statusOf = map[domain.Kind]int{
-	domain.Invalid:      http.StatusBadRequest,
-	domain.Unauthorized: http.StatusUnauthorized,
-	domain.NotFound:     http.StatusNotFound,
-	domain.Conflict:     http.StatusConflict,
-	domain.TooLarge:     http.StatusRequestEntityTooLarge,
-	domain.RateLimited:  http.StatusTooManyRequests,
-	domain.Unavailable:  http.StatusServiceUnavailable,
-	domain.Internal:     http.StatusInternalServerError,
-	domain.Forbidden:    http.StatusForbidden,
+// StatusOf returns the HTTP status for an error's kind: httperr's table,
+// the one both the API and validation nodes answer by.
+func StatusOf(err error) int { return httperr.StatusOf(err) }
 
-	domain.IdempotencyKeyReused: http.StatusUnprocessableEntity,
-	domain.IdempotencyKeyInUse:  http.StatusConflict,
-}
-
-// StatusOf returns the HTTP status for an error's kind.
-func StatusOf(err error) int {
-	if s, ok := statusOf[domain.KindOf(err)]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// writeError writes err as a JSON error, with Retry-After when the error
-// says how long to wait. Internal and Unavailable causes are logged, but
-// for logins and registrations shed for want of a hashing slot: under a
-// flood that would write a line per request (the metrics count them); the
-// client sees only the kind and its safe message.
+// writeError writes err as a JSON error (httperr.Write: the kind's status,
+// Retry-After when the error says how long to wait). Internal and
+// Unavailable causes are logged, but for logins and registrations shed
+// for want of a hashing slot: under a flood that would write a line per
+// request (the metrics count them); the client sees only the kind and its
+// safe message.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	kind := domain.KindOf(err)
 	if kind == domain.Internal || kind == domain.Unavailable && !errors.Is(err, auth.ErrBusy) {
 		logger.Error("request failed", "request_id", requestIDFrom(r), "kind", kind, "err", err)
 	}
-	if d := domain.RetryAfterOf(err); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(domain.RetryAfterSeconds(d)))
-	}
-	writeJSONError(w, StatusOf(err), string(kind), domain.MessageOf(err))
+	httperr.Write(w, err)
 }
 
+// writeJSONError and writeJSON are httperr's writers under the names the
+// handlers call them by.
 func writeJSONError(w http.ResponseWriter, status int, code, message string) {
-	var body errorBody
-	body.Error.Code, body.Error.Message = code, message
-	writeJSON(w, status, body)
+	httperr.WriteCode(w, status, code, message)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httperr.WriteJSON(w, status, v) }
 
 // readJSON decodes a request body holding one JSON object into dst, a
 // pointer to a request struct. It is stricter than encoding/json, which

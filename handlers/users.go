@@ -32,8 +32,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) {
 	// a 409 that would otherwise let one client probe addresses at will.
 	if wait := a.registrations.Take(limitKey(a.proxies.ClientAddr(r)), a.ledger.Now()); wait > 0 {
 		a.metrics.limited(limitRegistrationAddress)
-		writeError(w, r, a.logger, &domain.Error{Kind: domain.RateLimited,
-			Message: "too many registrations from this address, try again later", RetryAfter: wait})
+		writeError(w, r, a.logger, domain.RateLimitedFor(wait, "too many registrations from this address, try again later"))
 		return
 	}
 	u, err := a.ledger.RegisterUser(r.Context(),
@@ -66,8 +65,7 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
 	addr := limitKey(a.proxies.ClientAddr(r))
 	if wait := a.loginFailures.Attempt(addr, a.ledger.Now()); wait > 0 {
 		a.metrics.limited(limitLoginAddress)
-		writeError(w, r, a.logger, &domain.Error{Kind: domain.RateLimited,
-			Message: "too many failed logins from this address, try again later", RetryAfter: wait})
+		writeError(w, r, a.logger, domain.RateLimitedFor(wait, "too many failed logins from this address, try again later"))
 		return
 	}
 	u, err := a.ledger.Login(r.Context(), ledger.Login{Email: req.Email, Password: req.Password})

@@ -162,7 +162,7 @@ func BenchmarkLookupCheck(b *testing.B) {
 		}
 		baselineNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	})
-	run := func(name string, want string, op func(i int) projections.Result) {
+	run := func(name string, want domain.Reason, op func(i int) projections.Result) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
@@ -177,14 +177,14 @@ func BenchmarkLookupCheck(b *testing.B) {
 			}
 		})
 	}
-	run("Hit", "ok", func(i int) projections.Result {
+	run("Hit", domain.ReasonOK, func(i int) projections.Result {
 		j := i % n
 		return ks.lookup.Check(queries[j], ks.secrets[querySecrets[j]], benchNow)
 	})
-	run("Miss", "unknown_key", func(i int) projections.Result {
+	run("Miss", domain.ReasonUnknownKey, func(i int) projections.Result {
 		return ks.lookup.Check(unknown[i&(len(unknown)-1)], ks.secrets[i%benchSecretPool], benchNow)
 	})
-	run("WrongSecret", "wrong_secret", func(i int) projections.Result {
+	run("WrongSecret", domain.ReasonWrongSecret, func(i int) projections.Result {
 		return ks.lookup.Check(queries[i%n], wrong[i&63], benchNow)
 	})
 	var parallelNs float64

@@ -151,47 +151,33 @@ func (l *Lookup) Len() int {
 	return len(l.entries)
 }
 
-// Result is the outcome of Check: the owner on success, and the reason for
-// logs and metrics ("ok", "unknown_key", "wrong_secret", "revoked",
-// "expired", "user_disabled"). Reasons are never shown to clients.
+// Result is the outcome of Check and Signer: the owner on success, and
+// the reason for logs and metrics (domain.ReasonOK, or why the key was
+// refused). Reasons are never shown to clients.
 type Result struct {
 	OK     bool
 	UserID string
-	Reason string
+	Reason domain.Reason
 }
 
-// Check validates a key and its secret at now. Whether the key is known or
-// not, it costs one map lookup, one SHA-256 and one constant-time compare.
-// A signed-only key refuses its secret ("signed_only").
+// Check validates a key and its secret at now, by domain.Standing's
+// DecideSecret. Whether the key is known or not, it costs one map lookup,
+// one SHA-256 and one constant-time compare.
 func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Result {
 	entry, found, ownerDisabled := l.find(apiKey)
 	h := secret.Hash() // on the zero entry too
 	match := subtle.ConstantTimeCompare(h[:hashPrefix], entry.hash[:]) == 1 && !secret.IsZero()
-	switch {
-	case !found:
-		return Result{Reason: "unknown_key"}
-	case !match:
-		return Result{Reason: "wrong_secret"}
-	case entry.flags&flagSignedOnly != 0:
-		return Result{Reason: "signed_only"}
-	}
-	return entry.usable(now, ownerDisabled)
+	return entry.result(entry.standing(found, ownerDisabled).DecideSecret(match, now))
 }
 
 // Signer returns the public key that verifies apiKey's signed requests at
-// now, and a Result: OK when the key exists, is active, its owner is not
-// disabled and it has a public key ("no_public_key": a key from before
-// signed requests, never regenerated since). The caller verifies the
-// signature with the key; the algorithm is always Ed25519.
+// now, and a Result: OK when domain.Standing's DecideSigner allows the key
+// to sign (it exists, has a public key, is in force and its owner is not
+// disabled). The caller verifies the signature with the key; the
+// algorithm is always Ed25519.
 func (l *Lookup) Signer(apiKey string, now time.Time) (domain.PublicKey, Result) {
 	entry, found, ownerDisabled := l.find(apiKey)
-	switch {
-	case !found:
-		return domain.PublicKey{}, Result{Reason: "unknown_key"}
-	case entry.public.IsZero():
-		return domain.PublicKey{}, Result{Reason: "no_public_key"}
-	}
-	res := entry.usable(now, ownerDisabled)
+	res := entry.result(entry.standing(found, ownerDisabled).DecideSigner(now))
 	if !res.OK {
 		return domain.PublicKey{}, res
 	}
@@ -211,16 +197,18 @@ func (l *Lookup) find(apiKey string) (entry lookupEntry, found, ownerDisabled bo
 	return entry, found, ownerDisabled
 }
 
-// usable checks what remains once the credentials are right: status at now
-// and the owner.
-func (e lookupEntry) usable(now time.Time, ownerDisabled bool) Result {
-	if st := domain.StatusAt(e.flags&flagRevoked != 0, unixTime(e.expires), now); st != domain.StatusActive {
-		return Result{Reason: string(st)}
+// standing is what the domain decides a packed key's use by.
+func (e lookupEntry) standing(found, ownerDisabled bool) domain.Standing {
+	return domain.Standing{Exists: found, Revoked: e.flags&flagRevoked != 0, ExpiresAt: unixTime(e.expires),
+		SignedOnly: e.flags&flagSignedOnly != 0, CanSign: !e.public.IsZero(), OwnerDisabled: ownerDisabled}
+}
+
+// result is the Result of a decision about e.
+func (e lookupEntry) result(r domain.Reason) Result {
+	if r != domain.ReasonOK {
+		return Result{Reason: r}
 	}
-	if ownerDisabled {
-		return Result{Reason: "user_disabled"}
-	}
-	return Result{OK: true, UserID: domain.UserIDPrefix + e.owner.String(), Reason: "ok"}
+	return Result{OK: true, UserID: domain.UserIDPrefix + e.owner.String(), Reason: r}
 }
 
 // unpack rebuilds the parts of a Key that Apply needs: the secret hash

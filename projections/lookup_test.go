@@ -45,21 +45,21 @@ func TestLookup_CheckAndSigner(t *testing.T) {
 	checks := []struct {
 		name, apiKey string
 		secret       domain.Secret
-		want         string
+		want         domain.Reason
 	}{
-		{"Plain", plain, secret, "ok"},
-		{"WrongSecret", plain, other, "wrong_secret"},
-		{"ZeroSecret", plain, domain.Secret{}, "wrong_secret"},
-		{"SignedOnly", signedOnly, secret, "signed_only"},
-		{"SignedOnlyWrongSecret", signedOnly, other, "wrong_secret"},
-		{"Revoked", revoked, secret, "revoked"},
-		{"Unknown", newAPIKey(), secret, "unknown_key"},
-		{"LegacyKey", legacy, secret, "ok"},
+		{"Plain", plain, secret, domain.ReasonOK},
+		{"WrongSecret", plain, other, domain.ReasonWrongSecret},
+		{"ZeroSecret", plain, domain.Secret{}, domain.ReasonWrongSecret},
+		{"SignedOnly", signedOnly, secret, domain.ReasonSignedOnly},
+		{"SignedOnlyWrongSecret", signedOnly, other, domain.ReasonWrongSecret},
+		{"Revoked", revoked, secret, domain.ReasonRevoked},
+		{"Unknown", newAPIKey(), secret, domain.ReasonUnknownKey},
+		{"LegacyKey", legacy, secret, domain.ReasonOK},
 	}
 	for _, tc := range checks {
 		t.Run("Check/"+tc.name, func(t *testing.T) {
 			res := l.Check(tc.apiKey, tc.secret, now)
-			if res.Reason != tc.want || res.OK != (tc.want == "ok") {
+			if res.Reason != tc.want || res.OK != (tc.want == domain.ReasonOK) {
 				t.Errorf("got %+v, want reason %s", res, tc.want)
 			}
 			if res.OK && res.UserID != user {
@@ -69,18 +69,18 @@ func TestLookup_CheckAndSigner(t *testing.T) {
 	}
 	signers := []struct {
 		name, apiKey string
-		want         string
+		want         domain.Reason
 	}{
-		{"Plain", plain, "ok"},
-		{"SignedOnly", signedOnly, "ok"},
-		{"Revoked", revoked, "revoked"},
-		{"Unknown", newAPIKey(), "unknown_key"},
-		{"LegacyKey", legacy, "no_public_key"},
+		{"Plain", plain, domain.ReasonOK},
+		{"SignedOnly", signedOnly, domain.ReasonOK},
+		{"Revoked", revoked, domain.ReasonRevoked},
+		{"Unknown", newAPIKey(), domain.ReasonUnknownKey},
+		{"LegacyKey", legacy, domain.ReasonNoPublicKey},
 	}
 	for _, tc := range signers {
 		t.Run("Signer/"+tc.name, func(t *testing.T) {
 			got, res := l.Signer(tc.apiKey, now)
-			if res.Reason != tc.want || res.OK != (tc.want == "ok") {
+			if res.Reason != tc.want || res.OK != (tc.want == domain.ReasonOK) {
 				t.Errorf("got %+v, want reason %s", res, tc.want)
 			}
 			if res.OK && got != pub {

@@ -2,12 +2,11 @@ package validator
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/httperr"
 )
 
 // Header names of the validated identity, set on /validate's 200 answer
@@ -32,19 +31,19 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 // body is read, up to MaxSignedBody, to check its digest, and r.Body
 // replaced with a copy). It returns the identity, the reason (for logs and
 // metrics only), and the errors of Validate.
-func (v *Validator) ValidateRequest(r *http.Request) (Identity, string, error) {
+func (v *Validator) ValidateRequest(r *http.Request) (Identity, domain.Reason, error) {
 	if isSigned(r.Header) {
 		body, err := readSignedBody(r)
 		if err != nil {
-			v.metrics.outcome("malformed_signature")
-			return Identity{}, "malformed_signature", ErrUnauthorized
+			v.metrics.outcome(domain.ReasonMalformedSignature)
+			return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 		}
 		return v.ValidateSigned(r.Header, v.target(r), body, true)
 	}
 	apiKey, secret, err := domain.ParseCredentials(r.Header.Get("X-Api-Key"), r.Header.Get("X-Api-Secret"), r.Header.Get("Authorization"))
 	if err != nil {
-		v.metrics.outcome("malformed")
-		return Identity{}, "malformed", ErrUnauthorized
+		v.metrics.outcome(domain.ReasonMalformed)
+		return Identity{}, domain.ReasonMalformed, ErrUnauthorized
 	}
 	return v.validate(apiKey, secret)
 }
@@ -99,7 +98,7 @@ func (v *Validator) ValidateHandler() http.Handler {
 		}
 		w.Header().Set(HeaderUser, id.UserID)
 		w.Header().Set(HeaderKey, id.APIKey)
-		writeJSON(w, http.StatusOK, id)
+		httperr.WriteJSON(w, http.StatusOK, id)
 	})
 }
 
@@ -111,7 +110,7 @@ func (v *Validator) ValidateHandler() http.Handler {
 // when a proxy sends none, the signed Content-Digest ("none" if the
 // signature covers no body) is answered in X-Keyledger-Content-Digest, for
 // the upstream to check with CheckForwardedBody.
-func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (Identity, string, error) {
+func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (Identity, domain.Reason, error) {
 	if !isSigned(r.Header) {
 		return v.ValidateRequest(r)
 	}
@@ -122,8 +121,8 @@ func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (I
 	if r.ContentLength != 0 {
 		body, err := readSignedBody(r)
 		if err != nil {
-			v.metrics.outcome("malformed_signature")
-			return Identity{}, "malformed_signature", ErrUnauthorized
+			v.metrics.outcome(domain.ReasonMalformedSignature)
+			return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 		}
 		return v.ValidateSigned(r.Header, t, body, true)
 	}
@@ -144,7 +143,7 @@ func (v *Validator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/validate", v.ValidateHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		st := v.Status()
@@ -152,42 +151,28 @@ func (v *Validator) Handler() http.Handler {
 		if !st.Ready {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, st)
+		httperr.WriteJSON(w, code, st)
 	})
 	mux.Handle("GET /metrics", v.MetricsHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such route")
+		httperr.Write(w, errNoRoute)
 	})
 	return mux
 }
 
-func (v *Validator) refuse(w http.ResponseWriter, reason string, err error) {
+var errNoRoute = domain.Errorf(domain.NotFound, "no such route")
+
+// refuse answers a validation that failed: 503 or 429, with Retry-After,
+// when err says the node cannot vouch for its view or the key is over its
+// failure limit; for anything else the one 401 every bad credential gets,
+// with WWW-Authenticate: ApiKey. The reason goes to the log only.
+func (v *Validator) refuse(w http.ResponseWriter, reason domain.Reason, err error) {
 	v.logger.Debug("validation refused", "reason", reason)
 	switch domain.KindOf(err) {
-	case domain.Unavailable:
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, string(domain.Unavailable), domain.MessageOf(err))
-		return
-	case domain.RateLimited:
-		w.Header().Set("Retry-After", strconv.Itoa(domain.RetryAfterSeconds(domain.RetryAfterOf(err))))
-		writeError(w, http.StatusTooManyRequests, string(domain.RateLimited), domain.MessageOf(err))
+	case domain.Unavailable, domain.RateLimited:
+		httperr.Write(w, err)
 		return
 	}
 	w.Header().Set("WWW-Authenticate", "ApiKey")
-	writeError(w, http.StatusUnauthorized, string(domain.Unauthorized), domain.MessageOf(ErrUnauthorized))
-}
-
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, map[string]map[string]string{"error": {"code": code, "message": message}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	httperr.Write(w, ErrUnauthorized)
 }

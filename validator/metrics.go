@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keyledger/keyledger/domain"
 )
 
 // metrics are a Validator's own Prometheus collectors, in a registry of
@@ -12,23 +14,20 @@ import (
 type metrics struct {
 	registry    *prometheus.Registry
 	validations *prometheus.CounterVec
-	byReason    map[string]prometheus.Counter
+	byReason    map[domain.Reason]prometheus.Counter
 }
 
-// reasons are the validation outcomes; a counter each, created up front
-// so the hot path does no label lookup.
-var reasons = []string{"ok", "unknown_key", "wrong_secret", "revoked", "expired", "user_disabled", "malformed", "not_ready", "stale",
-	"rate_limited", "signed_only", "no_public_key", "malformed_signature", "signature_expired", "digest_mismatch", "bad_signature",
-	"replayed", "replay_cache_full", "replay_cache_unavailable"}
-
 func newMetrics(v *Validator) *metrics {
-	m := &metrics{registry: prometheus.NewRegistry(), byReason: make(map[string]prometheus.Counter)}
+	m := &metrics{registry: prometheus.NewRegistry(), byReason: make(map[domain.Reason]prometheus.Counter)}
 	m.validations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyledger_validations_total",
 		Help: "API-key validations by outcome (ok, or the reason for refusing; rate_limited: the key was refused after too many failures, with 429).",
 	}, []string{"outcome"})
-	for _, r := range reasons {
-		m.byReason[r] = m.validations.WithLabelValues(r)
+	// A counter for every outcome the domain names, created up front so
+	// that every series exists from the start and the hot path does no
+	// label lookup.
+	for _, r := range domain.Reasons() {
+		m.byReason[r] = m.validations.WithLabelValues(string(r))
 	}
 	m.registry.MustRegister(m.validations,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -55,7 +54,7 @@ func newMetrics(v *Validator) *metrics {
 	return m
 }
 
-func (m *metrics) outcome(reason string) {
+func (m *metrics) outcome(reason domain.Reason) {
 	if c, ok := m.byReason[reason]; ok {
 		c.Inc()
 	}

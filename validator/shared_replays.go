@@ -32,7 +32,8 @@ func WithSharedReplayCache() Option {
 // ErrReplayCacheUnavailable is returned for a signed request when the
 // shared replay cache cannot be reached: the node cannot tell whether
 // another node accepted it already.
-var ErrReplayCacheUnavailable = domain.Errorf(domain.Unavailable, "signed requests cannot be checked for replays right now, try again")
+var ErrReplayCacheUnavailable = &domain.Error{Kind: domain.Unavailable,
+	Message: "signed requests cannot be checked for replays right now, try again", RetryAfter: time.Second}
 
 // sharedReplays is the bucket behind WithSharedReplayCache.
 type sharedReplays struct {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/httpsig"
 )
 
@@ -98,19 +99,16 @@ func isSigned(h http.Header) bool {
 //
 // Failures of a parsed signature count against its keyid's failure limit
 // (see WithFailureLimit), like wrong secrets.
-func (v *Validator) ValidateSigned(h http.Header, t httpsig.Target, body []byte, bodyKnown bool) (Identity, string, error) {
+func (v *Validator) ValidateSigned(h http.Header, t httpsig.Target, body []byte, bodyKnown bool) (Identity, domain.Reason, error) {
 	if err := v.check(); err != nil {
-		reason := "not_ready"
-		if errors.Is(err, ErrStale) {
-			reason = "stale"
-		}
+		reason := unavailableReason(err)
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
 	sig, err := httpsig.ParseFor(h, t)
 	if err != nil {
-		v.metrics.outcome("malformed_signature")
-		return Identity{}, "malformed_signature", ErrUnauthorized
+		v.metrics.outcome(domain.ReasonMalformedSignature)
+		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 	}
 	id, reason, err := v.validateSigned(h, sig, body, bodyKnown)
 	if errors.Is(err, ErrUnauthorized) {
@@ -120,14 +118,14 @@ func (v *Validator) ValidateSigned(h http.Header, t httpsig.Target, body []byte,
 	return id, reason, err
 }
 
-func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body []byte, bodyKnown bool) (Identity, string, error) {
+func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body []byte, bodyKnown bool) (Identity, domain.Reason, error) {
 	if !v.signedHeadersOK(h, sig.KeyID) {
-		return Identity{}, "malformed_signature", ErrUnauthorized
+		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 	}
 	now := v.opts.now()
 	window := v.opts.window
 	if sig.Created.After(now.Add(window)) || now.Sub(sig.Created) > window || !now.Before(sig.Expires) {
-		return Identity{}, "signature_expired", ErrUnauthorized
+		return Identity{}, domain.ReasonSignatureExpired, ErrUnauthorized
 	}
 	public, res := v.lookup.Signer(sig.KeyID, now)
 	if !res.OK {
@@ -135,30 +133,30 @@ func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body [
 	}
 	if bodyKnown {
 		if err := sig.CheckBody(body); err != nil {
-			return Identity{}, "digest_mismatch", ErrUnauthorized
+			return Identity{}, domain.ReasonDigestMismatch, ErrUnauthorized
 		}
 	}
 	if !sig.Verify(ed25519.PublicKey(public[:])) {
-		return Identity{}, "bad_signature", ErrUnauthorized
+		return Identity{}, domain.ReasonBadSignature, ErrUnauthorized
 	}
 	switch v.replays.add(sig.KeyID, sig.Nonce, now) {
 	case replaySeen:
-		return Identity{}, "replayed", ErrUnauthorized
+		return Identity{}, domain.ReasonReplayed, ErrUnauthorized
 	case replayFull:
 		v.logger.Warn("replay cache full: refusing signed requests until entries age out", "size", v.opts.replaySize)
-		return Identity{}, "replay_cache_full", ErrUnauthorized
+		return Identity{}, domain.ReasonReplayCacheFull, ErrUnauthorized
 	}
 	if v.shared != nil {
 		seen, err := v.shared.add(sig.KeyID, sig.Nonce)
 		if err != nil {
 			v.logger.Warn("shared replay cache unreachable: refusing signed requests", "err", err)
-			return Identity{}, "replay_cache_unavailable", ErrReplayCacheUnavailable
+			return Identity{}, domain.ReasonReplayCacheUnavailable, ErrReplayCacheUnavailable
 		}
 		if seen == replaySeen {
-			return Identity{}, "replayed", ErrUnauthorized
+			return Identity{}, domain.ReasonReplayed, ErrUnauthorized
 		}
 	}
-	return Identity{APIKey: sig.KeyID, UserID: res.UserID}, "ok", nil
+	return Identity{APIKey: sig.KeyID, UserID: res.UserID}, domain.ReasonOK, nil
 }
 
 // signedHeadersOK checks the credential headers beside a signature: no

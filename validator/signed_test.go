@@ -445,7 +445,7 @@ func TestValidator_SharedReplayCache(t *testing.T) {
 	if _, reason, err := a.ValidateSigned(req.Header, target, nil, true); err != nil {
 		t.Fatalf("node a: got %s %v, want accepted", reason, err)
 	}
-	if _, reason, err := b.ValidateSigned(req.Header, target, nil, true); !errors.Is(err, validator.ErrUnauthorized) || reason != "replayed" {
+	if _, reason, err := b.ValidateSigned(req.Header, target, nil, true); !errors.Is(err, validator.ErrUnauthorized) || reason != domain.ReasonReplayed {
 		t.Errorf("node b, the same request: got %s %v, want replayed", reason, err)
 	}
 	for i, v := range []*validator.Validator{local1, local2} {

@@ -69,11 +69,13 @@ type Identity struct {
 // metrics only.
 var (
 	ErrUnauthorized = domain.ErrBadCredentials
-	ErrNotReady     = domain.Errorf(domain.Unavailable, "validation node is catching up with the event log")
-	ErrStale        = domain.Errorf(domain.Unavailable, "validation node has lost the event log for longer than its staleness bound")
+	ErrNotReady     = &domain.Error{Kind: domain.Unavailable, Message: "validation node is catching up with the event log",
+		RetryAfter: time.Second}
+	ErrStale = &domain.Error{Kind: domain.Unavailable,
+		Message: "validation node has lost the event log for longer than its staleness bound", RetryAfter: time.Second}
 	// ErrRateLimited matches the error for a key refused after too many
-	// failed validations (see WithFailureLimit); domain.RetryAfterOf that
-	// error says when the block ends.
+	// failed validations (see WithFailureLimit), a domain.RateLimitedFor
+	// error whose domain.RetryAfterOf says when the block ends.
 	ErrRateLimited = domain.Errorf(domain.RateLimited, "too many failed validations of this API key, try again later")
 )
 
@@ -452,14 +454,14 @@ func (v *Validator) staleness() time.Duration {
 
 // Validate checks an API key and its secret, both as the formatted strings
 // ("ak_...", "sk_..."). It returns the key's identity, ErrUnauthorized for
-// any bad credential, an error wrapping ErrRateLimited (kind RateLimited,
+// any bad credential, an error matching ErrRateLimited (kind RateLimited,
 // with a RetryAfter) for a key refused after too many failures, or
 // ErrNotReady / ErrStale (kind Unavailable) when the node cannot vouch for
 // its view.
 func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identity, error) {
 	s, err := domain.ParseSecret(secret)
 	if err != nil || !domain.ValidAPIKey(apiKey) {
-		v.metrics.outcome("malformed")
+		v.metrics.outcome(domain.ReasonMalformed)
 		return Identity{}, ErrUnauthorized
 	}
 	id, _, err := v.validate(apiKey, s)
@@ -467,12 +469,9 @@ func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identi
 }
 
 // validate is Validate on parsed credentials, with the reason.
-func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, string, error) {
+func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, domain.Reason, error) {
 	if err := v.check(); err != nil {
-		reason := "not_ready"
-		if errors.Is(err, ErrStale) {
-			reason = "stale"
-		}
+		reason := unavailableReason(err)
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
@@ -489,28 +488,23 @@ func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, str
 
 // failed counts a failed validation of apiKey and returns the reason and
 // error to answer: ErrUnauthorized, or, once the key's failures are over
-// the limit, ErrRateLimited with the time left. Unknown key ids count as
-// much as known ones, so a 429 says nothing about whether a key exists.
-func (v *Validator) failed(apiKey, reason string, now time.Time) (string, error) {
+// the limit, ReasonRateLimited and an error matching ErrRateLimited with
+// the time left. Unknown key ids count as much as known ones, so a 429
+// says nothing about whether a key exists.
+func (v *Validator) failed(apiKey string, reason domain.Reason, now time.Time) (domain.Reason, error) {
 	if wait := v.failures.Blocked(apiKey, now); wait > 0 {
-		return "rate_limited", &rateLimitedError{retryAfter: wait}
+		return domain.ReasonRateLimited, domain.RateLimitedFor(wait, ErrRateLimited.Message)
 	}
 	v.failures.Fail(apiKey, now)
 	return reason, ErrUnauthorized
 }
 
-// rateLimitedError is ErrRateLimited with the time left until the block
-// ends.
-type rateLimitedError struct{ retryAfter time.Duration }
-
-func (e *rateLimitedError) Error() string { return ErrRateLimited.Error() }
-
-// Is makes the error match ErrRateLimited.
-func (e *rateLimitedError) Is(target error) bool { return target == ErrRateLimited }
-
-// Unwrap gives the error its kind, message and RetryAfter.
-func (e *rateLimitedError) Unwrap() error {
-	return &domain.Error{Kind: domain.RateLimited, Message: ErrRateLimited.Message, RetryAfter: e.retryAfter}
+// unavailableReason is the reason for an error of check.
+func unavailableReason(err error) domain.Reason {
+	if errors.Is(err, ErrStale) {
+		return domain.ReasonStale
+	}
+	return domain.ReasonNotReady
 }
 
 // Status describes a node for /readyz and operators.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -377,6 +378,13 @@ func TestValidator_Handler(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", name, got, want)
 		}
 	}
+	// Every outcome the domain names is counted from the start.
+	for _, reason := range domain.Reasons() {
+		name := `keyledger_validations_total{outcome="` + string(reason) + `"}`
+		if !strings.Contains(m, name+" ") {
+			t.Errorf("/metrics: no %s", name)
+		}
+	}
 	if s := metricValue(t, m, "keyledger_validator_staleness_seconds"); s < 0 || s > validator.DefaultMaxStaleness.Seconds() {
 		t.Errorf("keyledger_validator_staleness_seconds: got %v, want within [0, %v]", s, validator.DefaultMaxStaleness.Seconds())
 	}
@@ -443,12 +451,12 @@ func FuzzValidator_ValidateRequest(f *testing.F) {
 		id, reason, err := v.ValidateRequest(r)
 		switch {
 		case err == nil:
-			if id != want || reason != "ok" {
+			if id != want || reason != domain.ReasonOK {
 				t.Errorf("accepted as %+v (%q), want only %+v", id, reason, want)
 			}
 		case !errors.Is(err, validator.ErrUnauthorized):
 			t.Errorf("got %v, want ErrUnauthorized (the node is ready)", err)
-		case id != (validator.Identity{}) || reason == "ok" || reason == "":
+		case id != (validator.Identity{}) || reason == domain.ReasonOK || !slices.Contains(domain.Reasons(), reason):
 			t.Errorf("refused with identity %+v and reason %q", id, reason)
 		}
 	})

@@ -8,7 +8,8 @@ import (
 // Throttle limits failed logins per account: after Free failures within
 // Window, each further attempt must wait BaseWait, twice as long per
 // further failure, up to MaxDelay. A success clears the account. It is safe for concurrent use;
-// its state is per process.
+// its state is per process. A refused attempt is answered with
+// domain.RateLimitedFor the wait, like every other limit.
 type Throttle struct {
 	Free     int
 	Window   time.Duration

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -14,7 +13,7 @@ import (
 // Login checks an email address and password. A wrong password, an
 // unknown address and a disabled user give the same error after the same
 // work.
-// Errors: Unauthorized, RateLimited (a *RateLimitError, see RetryAfter),
+// Errors: Unauthorized, RateLimited (with RetryAfter, see domain.RetryAfterOf),
 // Unavailable (auth.ErrBusy).
 type Login struct {
 	Email    string
@@ -42,7 +41,7 @@ func (s *Service) Login(ctx context.Context, cmd Login) (_ domain.User, err erro
 	}
 	now := s.now()
 	if wait := s.throttle.Attempt(normalized, now); wait > 0 {
-		return domain.User{}, &RateLimitError{RetryAfter: wait}
+		return domain.User{}, domain.RateLimitedFor(wait, "too many failed attempts, try again later")
 	}
 	u, found := s.users.ByEmail(normalized)
 	ok, verr := s.passwords.Verify(u.PasswordHash, password)
@@ -61,22 +60,3 @@ func (s *Service) Login(ctx context.Context, cmd Login) (_ domain.User, err erro
 }
 
 var errBadLogin = domain.Errorf(domain.Unauthorized, "invalid email or password")
-
-// RateLimitError is a RateLimited domain error that says when to retry.
-type RateLimitError struct {
-	RetryAfter time.Duration
-}
-
-// Error implements error.
-func (e *RateLimitError) Error() string { return "too many failed attempts, try again later" }
-
-// Unwrap makes the error of kind RateLimited, with its RetryAfter.
-func (e *RateLimitError) Unwrap() error {
-	return &domain.Error{Kind: domain.RateLimited, Message: "too many failed attempts, try again later",
-		RetryAfter: e.RetryAfter}
-}
-
-// RetryAfterSeconds is RetryAfter rounded up to whole seconds.
-func (e *RateLimitError) RetryAfterSeconds() int {
-	return int(math.Ceil(e.RetryAfter.Seconds()))
-}

@@ -1,7 +1,6 @@
 package ledger_test
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -105,11 +104,10 @@ func TestService_LoginThrottleConcurrent(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			_, err := e.svc.Login(testContext(t), ledger.Login{Email: "target@example.com", Password: fmt.Sprintf("wrong guess number %02d", i)})
-			var rl *ledger.RateLimitError
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case errors.As(err, &rl):
+			case domain.KindOf(err) == domain.RateLimited && domain.RetryAfterOf(err) > 0:
 				limited++
 			case domain.KindOf(err) == domain.Unauthorized:
 				unauthorized++

@@ -13,6 +13,10 @@
 // Callers pass the time in (time.Now in production, whose monotonic
 // reading makes the arithmetic immune to wall-clock steps; a fake clock in
 // tests), so nothing here reads a clock or sleeps.
+//
+// A limiter answers with the time left to wait; the caller refuses with
+// domain.RateLimitedFor(wait, message), the one rate-limit error, which
+// every transport answers with 429 and Retry-After.
 package ratelimit
 
 import (
