@@ -101,10 +101,7 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 		}
 		claim, err := a.idempotency.Begin(r.Context(), idempotency.Key{Scope: scope, Value: values[0]}, fp, plan)
 		if err != nil {
-			if domain.KindOf(err) == domain.IdempotencyKeyInUse {
-				w.Header().Set("Retry-After", "1")
-			}
-			writeError(w, r, a.logger, err)
+			writeError(w, r, a.logger, err) // in progress: 409 with Retry-After
 			return
 		}
 		if claim.Replay != nil {

@@ -71,8 +71,8 @@ var (
 		"this Idempotency-Key was used for a different request (body, path, method or caller); use a new key")
 	// ErrInProgress is an Idempotency-Key whose first request still holds
 	// its record.
-	ErrInProgress = domain.Errorf(domain.IdempotencyKeyInUse,
-		"a request with this Idempotency-Key is in progress; retry later")
+	ErrInProgress = &domain.Error{Kind: domain.IdempotencyKeyInUse,
+		Message: "a request with this Idempotency-Key is in progress; retry later", RetryAfter: time.Second}
 	// ErrClaimLost is a Complete or Release of a record that another
 	// request has taken over since (the claim's lease ran out).
 	ErrClaimLost = domain.Errorf(domain.Conflict, "idempotency record taken over by another request")
