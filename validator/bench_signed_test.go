@@ -74,7 +74,7 @@ func BenchmarkValidateSigned(b *testing.B) {
 		}
 		return req
 	}
-	target := httpsig.Target{Method: http.MethodPost, Scheme: "https", Authority: "api.example.com", RequestURI: "/orders?id=7"}
+	target := validator.Target{Method: http.MethodPost, Scheme: "https", Authority: "api.example.com", RequestURI: "/orders?id=7"}
 
 	b.Run("Plain", func(b *testing.B) {
 		b.ReportAllocs()

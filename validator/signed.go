@@ -85,6 +85,21 @@ func isSigned(h http.Header) bool {
 	return len(h.Values("Signature-Input")) > 0 || len(h.Values("Signature")) > 0
 }
 
+// Target is what a signed request's @method and @target-uri cover: the
+// request as the client sent it, before any proxy.
+type Target struct {
+	Method string // as sent, e.g. "POST"; case-sensitive
+	Scheme string // "https" or "http"
+	// Authority is the host, with the port when not the scheme's default,
+	// e.g. "api.example.com" or "127.0.0.1:8443"; it is lower-cased and a
+	// default port dropped before use.
+	Authority string
+	// RequestURI is the request target in origin form: the path, with "?"
+	// and the query when there is one, exactly as sent (not decoded); ""
+	// means "/".
+	RequestURI string
+}
+
 // ValidateSigned checks a signed request (RFC 9421, profile keyledger-v1):
 // h are its header fields and t its method and target; body is its exact
 // body when bodyKnown, else its Content-Digest is trusted as signed and
@@ -99,13 +114,13 @@ func isSigned(h http.Header) bool {
 //
 // Failures of a parsed signature count against its keyid's failure limit
 // (see WithFailureLimit), like wrong secrets.
-func (v *Validator) ValidateSigned(h http.Header, t httpsig.Target, body []byte, bodyKnown bool) (Identity, domain.Reason, error) {
+func (v *Validator) ValidateSigned(h http.Header, t Target, body []byte, bodyKnown bool) (Identity, domain.Reason, error) {
 	if err := v.check(); err != nil {
 		reason := unavailableReason(err)
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
-	sig, err := httpsig.ParseFor(h, t)
+	sig, err := httpsig.ParseFor(h, httpsig.Target(t))
 	if err != nil {
 		v.metrics.outcome(domain.ReasonMalformedSignature)
 		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
@@ -180,8 +195,8 @@ func (v *Validator) signedHeadersOK(h http.Header, keyID string) bool {
 }
 
 // target returns the Target of a request this node received directly.
-func (v *Validator) target(r *http.Request) httpsig.Target {
-	t := httpsig.TargetOf(r)
+func (v *Validator) target(r *http.Request) Target {
+	t := Target(httpsig.TargetOf(r))
 	if v.opts.origin != nil {
 		t.Scheme, t.Authority = v.opts.origin.Scheme, v.opts.origin.Host
 	}
@@ -192,12 +207,12 @@ func (v *Validator) target(r *http.Request) httpsig.Target {
 // about, from X-Forwarded-Method, -Proto, -Host and -Uri (Traefik sends
 // them all; nginx must be told to, see docs/forward-auth.md). ok is false
 // when they are absent: the request is then its own target.
-func forwardedTarget(r *http.Request) (httpsig.Target, bool) {
+func forwardedTarget(r *http.Request) (Target, bool) {
 	uri := r.Header.Get("X-Forwarded-Uri")
 	if uri == "" {
-		return httpsig.Target{}, false
+		return Target{}, false
 	}
-	return httpsig.Target{Method: r.Header.Get("X-Forwarded-Method"), Scheme: r.Header.Get("X-Forwarded-Proto"),
+	return Target{Method: r.Header.Get("X-Forwarded-Method"), Scheme: r.Header.Get("X-Forwarded-Proto"),
 		Authority: r.Header.Get("X-Forwarded-Host"), RequestURI: uri}, true
 }
 

@@ -439,7 +439,7 @@ func TestValidator_SharedReplayCache(t *testing.T) {
 	for _, v := range []*validator.Validator{a, b, local1, local2} {
 		awaitReady(t, v)
 	}
-	target := httpsig.Target{Method: http.MethodGet, Scheme: "https", Authority: "api.example.com", RequestURI: "/orders"}
+	target := validator.Target{Method: http.MethodGet, Scheme: "https", Authority: "api.example.com", RequestURI: "/orders"}
 	req := signed(t, http.MethodGet, "https://api.example.com/orders", nil, "", k.APIKey, secret, httpsig.SignOptions{})
 
 	if _, reason, err := a.ValidateSigned(req.Header, target, nil, true); err != nil {

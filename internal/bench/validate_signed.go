@@ -15,6 +15,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/httpsig"
+	"github.com/keyledger/keyledger/validator"
 )
 
 // runValidateSigned measures the check of a signed request
@@ -63,7 +64,7 @@ func runValidateSigned(ctx context.Context, cfg Config) ([]Result, error) {
 
 	iters := cfg.N(20_000, 200)
 	body := []byte(`{"amount":100,"currency":"EUR","reference":"order-4711"}`)
-	target := httpsig.Target{Method: http.MethodPost, Scheme: "https", Authority: "api.example.com", RequestURI: "/orders?id=7"}
+	target := validator.Target{Method: http.MethodPost, Scheme: "https", Authority: "api.example.com", RequestURI: "/orders?id=7"}
 	headers := make([]http.Header, iters)
 	for i := range headers {
 		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/orders?id=7", strings.NewReader(string(body)))
