@@ -60,14 +60,29 @@ func decodeStrict(body []byte, dst any) error {
 	if !utf8.Valid(body) {
 		return domain.Errorf(domain.Invalid, "request body is not valid UTF-8")
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
-	if err := json.UnmarshalDecode(dec, dst, decodeOptions); err != nil {
-		return domain.Errorf(domain.Invalid, "malformed JSON body: %s", decodeProblem(err))
-	}
-	if _, err := dec.ReadToken(); err != io.EOF {
+	err := json.Unmarshal(body, dst, decodeOptions)
+	switch {
+	case err == nil:
+		return nil
+	case afterFirstValue(body, err):
 		return domain.Errorf(domain.Invalid, "request body must be a single JSON object")
 	}
-	return nil
+	return domain.Errorf(domain.Invalid, "malformed JSON body: %s", decodeProblem(err))
+}
+
+// afterFirstValue reports whether err, from decoding body, is a syntax
+// error past the end of a valid first value: trailing data. It reads body
+// again, which only a refused body costs.
+func afterFirstValue(body []byte, err error) bool {
+	var syntactic *jsontext.SyntacticError
+	if !errors.As(err, &syntactic) {
+		return false
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(body), decodeOptions)
+	if _, err := dec.ReadValue(); err != nil {
+		return false
+	}
+	return syntactic.ByteOffset >= dec.InputOffset()
 }
 
 // decodeProblem describes a decoding error in the client's terms. The

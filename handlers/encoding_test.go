@@ -79,6 +79,8 @@ func TestReadJSON_Strict(t *testing.T) {
 		{"DeeperThanTheLimit", `{"email":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`, "malformed JSON body: syntax error"},
 		{"DuplicateAfterUnknownTypeIsFirstFound", `{"email":1,"email":"b"}`, "malformed JSON body: field email has the wrong type"},
 		{"TrailingGarbage", `{"email":"a"}x`, "request body must be a single JSON object"},
+		{"TrailingAdjacent", `{"email":"a"}{}`, "request body must be a single JSON object"},
+		{"TrailingBracket", "{\"email\":\"a\"}\n]", "request body must be a single JSON object"},
 		{"TrailingComma", `{"email":"a",}`, "malformed JSON body: syntax error"},
 		{"NotAnObjectString", `"email"`, "malformed JSON body: expected a JSON object"},
 		{"UnknownWithSlash", `{"a/~b":1}`, `malformed JSON body: unknown field "a/~b" (names are case-sensitive)`},
