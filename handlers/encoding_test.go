@@ -35,6 +35,10 @@ func TestReadJSON_Strict(t *testing.T) {
 		{"NestedDuplicatesElsewhereAreFine", `{"email":"a","password":"b"}`, credentialsRequest{"a", "b"}},
 		{"Unicode", `{"email":"ä@example.com"}`, credentialsRequest{Email: "ä@example.com"}},
 		{"Null", `{"email":null}`, credentialsRequest{}},
+		{"NullBody", `null`, credentialsRequest{}},
+		// An escaped lone surrogate is valid JSON: it decodes to U+FFFD.
+		{"LoneSurrogate", `{"email":"\ud800"}`, credentialsRequest{Email: "\ufffd"}},
+		{"SurrogatePair", `{"email":"\ud83d\ude00"}`, credentialsRequest{Email: "\U0001F600"}},
 	}
 	for _, tc := range ok {
 		t.Run("OK"+tc.name, func(t *testing.T) {
@@ -67,7 +71,19 @@ func TestReadJSON_Strict(t *testing.T) {
 		{"WrongType", `{"email":1}`, "malformed JSON body: field email has the wrong type"},
 		{"NotAnObject", `["email"]`, "malformed JSON body: expected a JSON object"},
 		{"Trailing", `{"email":"a"} {}`, "request body must be a single JSON object"},
-		{"TooDeep", `{"email":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, "malformed JSON body: nested too deeply"},
+		// Request bodies are flat: a nested value where a string belongs
+		// is the wrong type, however deep it goes; past the decoder's
+		// depth limit (10000) it is a syntax error.
+		{"TooDeep", `{"email":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, "malformed JSON body: field email has the wrong type"},
+		{"DeepUnclosed", `{"email":` + strings.Repeat("[", 100), "malformed JSON body: unexpected end of input"},
+		{"DeeperThanTheLimit", `{"email":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`, "malformed JSON body: syntax error"},
+		{"DuplicateAfterUnknownTypeIsFirstFound", `{"email":1,"email":"b"}`, "malformed JSON body: field email has the wrong type"},
+		{"TrailingGarbage", `{"email":"a"}x`, "request body must be a single JSON object"},
+		{"TrailingAdjacent", `{"email":"a"}{}`, "request body must be a single JSON object"},
+		{"TrailingBracket", "{\"email\":\"a\"}\n]", "request body must be a single JSON object"},
+		{"TrailingComma", `{"email":"a",}`, "malformed JSON body: syntax error"},
+		{"NotAnObjectString", `"email"`, "malformed JSON body: expected a JSON object"},
+		{"UnknownWithSlash", `{"a/~b":1}`, `malformed JSON body: unknown field "a/~b" (names are case-sensitive)`},
 		{"HugeNumber", `{"email":1e999}`, "malformed JSON body: field email has the wrong type"},
 	}
 	for _, tc := range bad {
@@ -82,6 +98,36 @@ func TestReadJSON_Strict(t *testing.T) {
 			}
 		})
 	}
+	t.Run("OKCreateKey", func(t *testing.T) {
+		var got createKeyRequest
+		if err := decodeBody(`{"name":"ci","expires_at":"2030-01-02T15:04:05Z","signed_only":true}`, &got); err != nil {
+			t.Fatalf("got %v, want nil", err)
+		}
+		if got.Name != "ci" || got.ExpiresAt == nil || *got.ExpiresAt != "2030-01-02T15:04:05Z" || !got.SignedOnly {
+			t.Fatalf("got %+v, want every field set", got)
+		}
+		got = createKeyRequest{}
+		if err := decodeBody(`{"expires_at":null,"signed_only":false}`, &got); err != nil {
+			t.Fatalf("got %v, want nil", err)
+		}
+		if got.ExpiresAt != nil || got.SignedOnly {
+			t.Fatalf("got %+v, want a nil expires_at", got)
+		}
+	})
+	t.Run("ErrCreateKeyWrongTypes", func(t *testing.T) {
+		for body, want := range map[string]string{
+			`{"signed_only":"true"}`:    "malformed JSON body: field signed_only has the wrong type",
+			`{"signed_only":1}`:         "malformed JSON body: field signed_only has the wrong type",
+			`{"expires_at":{"x":1}}`:    "malformed JSON body: field expires_at has the wrong type",
+			`{"expires_at":1893456000}`: "malformed JSON body: field expires_at has the wrong type",
+		} {
+			var got createKeyRequest
+			err := decodeBody(body, &got)
+			if domain.KindOf(err) != domain.Invalid || domain.MessageOf(err) != want {
+				t.Fatalf("%s: got %v, want Invalid %q", body, err, want)
+			}
+		}
+	})
 	t.Run("DuplicateInNestedValue", func(t *testing.T) {
 		var got map[string]any
 		err := decodeBody(`{"a":{"b":1,"b":2}}`, &got)
@@ -149,4 +195,23 @@ func FuzzReadJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fieldNames returns the JSON names of the fields of the struct dst points
+// to: the keys a request body may hold, read from the struct tags apart
+// from the decoder, for the fuzz target to check what it accepted.
+func fieldNames(dst any) map[string]bool {
+	t := reflect.TypeOf(dst).Elem()
+	names := make(map[string]bool)
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names[name] = true
+	}
+	return names
 }
