@@ -3,11 +3,9 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/auth"
