@@ -61,14 +61,14 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the log (default: the embedded server of a local serve)")
 	fs.StringVar(&l.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "trust only these ledger public keys (comma-separated) instead of those the stream lists")
-	l.client.flags(fs)
+	natsClientFlags(fs, &l.client)
 }
 
 // connect connects to NATS as name; failing to is exit code 3.
 func (l *logFlags) connect(name string) (*nats.Conn, error) {
 	opts, err := l.client.options()
 	if err != nil {
-		return nil, err
+		return nil, asUsageError(err)
 	}
 	nc, err := nats.Connect(l.natsURL, append(opts, nats.Name(name))...)
 	if err != nil {

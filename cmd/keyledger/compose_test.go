@@ -208,10 +208,10 @@ func parseKeyledgerService(t *testing.T, df *dockerfile, name string, svc compos
 	switch sub {
 	case "serve":
 		k.serve = new(ServeConfig)
-		k.serve.flags(fs)
+		serveFlags(fs, k.serve)
 	case "validator":
 		k.node = new(NodeConfig)
-		k.node.flags(fs)
+		nodeFlags(fs, k.node)
 	default:
 		t.Fatalf("service %s: command %q: want serve or validator (the image's ENTRYPOINT is already %v)", name, svc.Command, df.entrypoint)
 	}

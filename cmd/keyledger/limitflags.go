@@ -50,7 +50,8 @@ type LimitsConfig struct {
 	ReadyMaxStaleness time.Duration
 }
 
-func (c *LimitsConfig) flags(fs *flag.FlagSet) {
+// limitsFlags registers serve's flags of limits, which set c.
+func limitsFlags(fs *flag.FlagSet, c *LimitsConfig) {
 	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "address or CIDR prefix of a reverse proxy whose X-Forwarded-For tells the client's address for rate limits; repeatable or comma-separated (default: none, the connection's peer is the client)")
 	fs.IntVar(&c.LoginFailures, "login-failures-per-address", defaultLoginFailures, "failed logins one client address may make within --login-failure-window before it is refused with 429 for that long (negative: no limit)")
 	fs.DurationVar(&c.LoginFailureWindow, "login-failure-window", defaultLoginFailureWindow, "window of --login-failures-per-address, and how long an address stays blocked")
@@ -102,23 +103,23 @@ func (c *LimitsConfig) passwordOptions() []auth.Option {
 func (c *LimitsConfig) apply(cfg *handlers.Config) error {
 	proxies, err := handlers.ParseTrustedProxies(c.TrustedProxies...)
 	if err != nil {
-		return usageError{fmt.Errorf("--trusted-proxy: %w", err)}
+		return configError{fmt.Errorf("--trusted-proxy: %w", err)}
 	}
 	cfg.Proxies = proxies
 	if c.LoginFailures >= 0 {
 		limit, window := orDefault(c.LoginFailures, defaultLoginFailures), orDefault(c.LoginFailureWindow, defaultLoginFailureWindow)
 		if cfg.LoginFailures, err = ratelimit.NewFailures(ratelimit.FailuresConfig{Limit: limit, Window: window}); err != nil {
-			return usageError{fmt.Errorf("--login-failures-per-address %d, --login-failure-window %v: %w", limit, window, err)}
+			return configError{fmt.Errorf("--login-failures-per-address %d, --login-failure-window %v: %w", limit, window, err)}
 		}
 	}
 	if c.RegistrationBurst >= 0 {
 		burst, every := orDefault(c.RegistrationBurst, defaultRegistrationBurst), orDefault(c.RegistrationEvery, defaultRegistrationEvery)
 		if cfg.Registrations, err = ratelimit.NewBucket(ratelimit.BucketConfig{Every: every, Burst: burst}); err != nil {
-			return usageError{fmt.Errorf("--registrations-per-address %d, --registration-interval %v: %w", burst, every, err)}
+			return configError{fmt.Errorf("--registrations-per-address %d, --registration-interval %v: %w", burst, every, err)}
 		}
 	}
 	if c.ReadyMaxStaleness < 0 {
-		return usageError{fmt.Errorf("--ready-max-staleness %v: want 0 or more", c.ReadyMaxStaleness)}
+		return configError{fmt.Errorf("--ready-max-staleness %v: want 0 or more", c.ReadyMaxStaleness)}
 	}
 	cfg.ReadyMaxStaleness = c.ReadyMaxStaleness
 	return nil

@@ -206,7 +206,7 @@ func TestParseFlags_TrustedProxy(t *testing.T) {
 		var cfg ServeConfig
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		cfg.flags(fs)
+		serveFlags(fs, &cfg)
 		return cfg, parseFlags(fs, args)
 	}
 	t.Setenv("KEYLEDGER_TRUSTED_PROXY", "10.0.0.0/8,192.0.2.1")

@@ -102,7 +102,7 @@ func TestParseFlags_EnvThenCommandLine(t *testing.T) {
 	t.Setenv("KEYLEDGER_STREAM", "FROM_ENV")
 	var cfg ServeConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfg.flags(fs)
+	serveFlags(fs, &cfg)
 	if err := parseFlags(fs, []string{"--stream", "FROM_FLAG"}); err != nil {
 		t.Fatal(err)
 	}

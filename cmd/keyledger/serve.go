@@ -65,7 +65,8 @@ type ServeConfig struct {
 	Limits LimitsConfig
 }
 
-func (c *ServeConfig) flags(fs *flag.FlagSet) {
+// serveFlags registers the flags of serve, which set c.
+func serveFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded NATS store and the session signing key")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics over plain HTTP on this address only, e.g. 127.0.0.1:9090 (default: on the HTTP API's listener)")
@@ -80,18 +81,32 @@ func (c *ServeConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")
-	c.Limits.flags(fs)
-	c.HTTPS.flags(fs, false)
-	c.NATSClient.flags(fs)
-	c.NATSTLS.flags(fs)
-	c.Signed.flags(fs)
+	limitsFlags(fs, &c.Limits)
+	httpsFlags(fs, &c.HTTPS, false)
+	natsClientFlags(fs, &c.NATSClient)
+	embeddedTLSFlags(fs, &c.NATSTLS)
+	signedFlags(fs, &c.Signed)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg ServeConfig
-	return runDaemon(ctx, "serve", args, stderr, cfg.flags, func(logger *slog.Logger) daemon {
-		return &Server{Config: cfg, Logger: logger}
+	return runDaemon(ctx, "serve", args, stderr, func(fs *flag.FlagSet) { serveFlags(fs, &cfg) }, func(logger *slog.Logger) daemon {
+		return configErrorsAreUsage{&Server{Config: cfg, Logger: logger}}
 	})
+}
+
+// configErrorsAreUsage reports a daemon's configuration errors as usage
+// errors (exit code 2).
+type configErrorsAreUsage struct{ daemon }
+
+func (d configErrorsAreUsage) Open(ctx context.Context) error { return asUsageError(d.daemon.Open(ctx)) }
+
+// asUsageError turns a configuration error into a usage error; other errors pass.
+func asUsageError(err error) error {
+	if errors.As(err, new(configError)) {
+		return usageError{err}
+	}
+	return err
 }
 
 // daemon is a long-running command: serve or validator.
@@ -114,7 +129,7 @@ func runDaemon(ctx context.Context, name string, args []string, stderr io.Writer
 	}
 	logger, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
-		return usageError{err}
+		return configError{err}
 	}
 	d := build(logger)
 	if err := d.Open(ctx); err != nil {
@@ -142,6 +157,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
+
+// configError is a configuration that cannot work: the caller's fault.
+type configError struct{ error }
 
 // Server is a running `keyledger serve`: the wiring of NATS, the event
 // store, the projections and the HTTP API. Tests drive it directly.
@@ -192,7 +210,7 @@ func (s *Server) Open(ctx context.Context) error {
 	url := cfg.NATSURL
 	if url == "" {
 		if err := checkLoopback(cfg.NATSListen); err != nil {
-			return usageError{err}
+			return configError{err}
 		}
 		tlsOpts, natsCert, err := cfg.NATSTLS.apply(s.Logger.With("component", "nats"))
 		if err != nil {

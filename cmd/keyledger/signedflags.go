@@ -23,7 +23,8 @@ type SignedRequestsConfig struct {
 	ReplayCache string
 }
 
-func (c *SignedRequestsConfig) flags(fs *flag.FlagSet) {
+// signedFlags registers the flags of signed requests, which set c.
+func signedFlags(fs *flag.FlagSet, c *SignedRequestsConfig) {
 	fs.DurationVar(&c.Window, "signature-window", validator.DefaultSignatureWindow,
 		"how far a signed request's created time may be from this node's clock, either way")
 	fs.IntVar(&c.ReplayCacheSize, "replay-cache-size", validator.DefaultReplayCacheSize,

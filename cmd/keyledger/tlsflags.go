@@ -25,7 +25,9 @@ type HTTPSConfig struct {
 	ClientCA   string
 }
 
-func (c *HTTPSConfig) flags(fs *flag.FlagSet, clientCA bool) {
+// httpsFlags registers the HTTPS flags, which set c; --tls-client-ca only
+// with clientCA.
+func httpsFlags(fs *flag.FlagSet, c *HTTPSConfig, clientCA bool) {
 	fs.StringVar(&c.CertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (chain); re-read when the file changes or on SIGHUP")
 	fs.StringVar(&c.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.BoolVar(&c.SelfSigned, "tls-self-signed", false, "serve HTTPS with an in-memory self-signed certificate (development); its SHA-256 fingerprint is logged")
@@ -41,7 +43,7 @@ func (c *HTTPSConfig) enabled() bool { return c.CertFile != "" || c.KeyFile != "
 func (c *HTTPSConfig) load(logger *slog.Logger) (*tls.Config, *tlsconfig.Certificate, error) {
 	if !c.enabled() {
 		if c.ClientCA != "" {
-			return nil, nil, usageError{errors.New("--tls-client-ca needs HTTPS (--tls-cert and --tls-key, or --tls-self-signed)")}
+			return nil, nil, configError{errors.New("--tls-client-ca needs HTTPS (--tls-cert and --tls-key, or --tls-self-signed)")}
 		}
 		return nil, nil, nil
 	}
@@ -49,14 +51,14 @@ func (c *HTTPSConfig) load(logger *slog.Logger) (*tls.Config, *tlsconfig.Certifi
 	var err error
 	switch {
 	case c.SelfSigned && (c.CertFile != "" || c.KeyFile != ""):
-		return nil, nil, usageError{errors.New("--tls-self-signed excludes --tls-cert and --tls-key")}
+		return nil, nil, configError{errors.New("--tls-self-signed excludes --tls-cert and --tls-key")}
 	case c.SelfSigned:
 		if cert, err = tlsconfig.SelfSigned(); err != nil {
 			return nil, nil, err
 		}
 		logger.Warn("serving HTTPS with a self-signed development certificate", "sha256_fingerprint", cert.Fingerprint())
 	case c.CertFile == "" || c.KeyFile == "":
-		return nil, nil, usageError{errors.New("--tls-cert and --tls-key go together")}
+		return nil, nil, configError{errors.New("--tls-cert and --tls-key go together")}
 	default:
 		if cert, err = tlsconfig.Load(c.CertFile, c.KeyFile, tlsconfig.WithLogger(logger)); err != nil {
 			return nil, nil, err
@@ -101,7 +103,8 @@ type NATSClientConfig struct {
 	Creds string
 }
 
-func (c *NATSClientConfig) flags(fs *flag.FlagSet) {
+// natsClientFlags registers the flags of the NATS client, which set c.
+func natsClientFlags(fs *flag.FlagSet, c *NATSClientConfig) {
 	fs.StringVar(&c.CA, "nats-ca", "", "PEM CA bundle that signs the NATS servers' certificates (enables TLS to NATS)")
 	fs.StringVar(&c.Cert, "nats-cert", "", "PEM client certificate for mutual TLS with NATS")
 	fs.StringVar(&c.Key, "nats-key", "", "PEM private key of --nats-cert")
@@ -112,7 +115,7 @@ func (c *NATSClientConfig) flags(fs *flag.FlagSet) {
 func (c *NATSClientConfig) options() ([]nats.Option, error) {
 	var opts []nats.Option
 	if (c.Cert == "") != (c.Key == "") {
-		return nil, usageError{errors.New("--nats-cert and --nats-key go together")}
+		return nil, configError{errors.New("--nats-cert and --nats-key go together")}
 	}
 	if c.CA != "" || c.Cert != "" {
 		var topts []tlsconfig.ClientOption
@@ -144,7 +147,9 @@ type EmbeddedTLSConfig struct {
 	ClientCA string
 }
 
-func (c *EmbeddedTLSConfig) flags(fs *flag.FlagSet) {
+// embeddedTLSFlags registers the TLS flags of the embedded NATS server,
+// which set c.
+func embeddedTLSFlags(fs *flag.FlagSet, c *EmbeddedTLSConfig) {
 	fs.StringVar(&c.CertFile, "nats-tls-cert", "", "the embedded NATS server listens with TLS using this PEM certificate")
 	fs.StringVar(&c.KeyFile, "nats-tls-key", "", "PEM private key of --nats-tls-cert")
 	fs.StringVar(&c.ClientCA, "nats-tls-client-ca", "", "the embedded NATS server requires client certificates signed by a CA in this PEM file (mutual TLS)")
@@ -155,12 +160,12 @@ func (c *EmbeddedTLSConfig) flags(fs *flag.FlagSet) {
 func (c *EmbeddedTLSConfig) apply(logger *slog.Logger) (func(*server.Options), *tlsconfig.Certificate, error) {
 	if c.CertFile == "" && c.KeyFile == "" {
 		if c.ClientCA != "" {
-			return nil, nil, usageError{errors.New("--nats-tls-client-ca needs --nats-tls-cert and --nats-tls-key")}
+			return nil, nil, configError{errors.New("--nats-tls-client-ca needs --nats-tls-cert and --nats-tls-key")}
 		}
 		return nil, nil, nil
 	}
 	if c.CertFile == "" || c.KeyFile == "" {
-		return nil, nil, usageError{errors.New("--nats-tls-cert and --nats-tls-key go together")}
+		return nil, nil, configError{errors.New("--nats-tls-cert and --nats-tls-key go together")}
 	}
 	cert, err := tlsconfig.Load(c.CertFile, c.KeyFile, tlsconfig.WithLogger(logger))
 	if err != nil {

@@ -39,7 +39,8 @@ type NodeConfig struct {
 	Signed                SignedRequestsConfig
 }
 
-func (c *NodeConfig) flags(fs *flag.FlagSet) {
+// nodeFlags registers the flags of validator, which set c.
+func nodeFlags(fs *flag.FlagSet, c *NodeConfig) {
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the event log (comma-separated URLs)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz, /readyz and /metrics")
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
@@ -48,15 +49,15 @@ func (c *NodeConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public keys (comma-separated, as printed by `keyledger audit pubkey`) instead of those the stream lists")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
-	c.HTTPS.flags(fs, true)
-	c.NATSClient.flags(fs)
-	c.Signed.flags(fs)
+	httpsFlags(fs, &c.HTTPS, true)
+	natsClientFlags(fs, &c.NATSClient)
+	signedFlags(fs, &c.Signed)
 }
 
 func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg NodeConfig
-	return runDaemon(ctx, "validator", args, stderr, cfg.flags, func(logger *slog.Logger) daemon {
-		return &Node{Config: cfg, Logger: logger}
+	return runDaemon(ctx, "validator", args, stderr, func(fs *flag.FlagSet) { nodeFlags(fs, &cfg) }, func(logger *slog.Logger) daemon {
+		return configErrorsAreUsage{&Node{Config: cfg, Logger: logger}}
 	})
 }
 
@@ -115,7 +116,7 @@ func (n *Node) Open(ctx context.Context) error {
 		for _, part := range strings.Split(cfg.LedgerKeys, ",") {
 			k, err := eventstore.DecodePublicKey(part)
 			if err != nil {
-				return usageError{fmt.Errorf("--ledger-key: %w", err)}
+				return configError{fmt.Errorf("--ledger-key: %w", err)}
 			}
 			keys = append(keys, k)
 		}
