@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
 )
@@ -47,6 +48,7 @@ type exitError struct {
 }
 
 func (e exitError) Error() string { return e.err.Error() }
+
 func (e exitError) Unwrap() error { return e.err }
 
 // logFlags are how audit and admin commands reach the log.
@@ -54,7 +56,7 @@ type logFlags struct {
 	natsURL    string
 	stream     string
 	ledgerKeys string
-	client     NATSClientConfig
+	client     app.NATSClientConfig
 }
 
 func (l *logFlags) register(fs *flag.FlagSet) {
@@ -66,7 +68,7 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 
 // connect connects to NATS as name; failing to is exit code 3.
 func (l *logFlags) connect(name string) (*nats.Conn, error) {
-	opts, err := l.client.options()
+	opts, err := l.client.Options()
 	if err != nil {
 		return nil, asUsageError(err)
 	}

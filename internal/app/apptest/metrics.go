@@ -1,0 +1,13 @@
+package apptest
+
+import (
+	"net/http"
+	"testing"
+)
+
+func (ts *Server) Metrics(t *testing.T) string {
+	t.Helper()
+	r := ts.Do(t, "GET", "/metrics", "")
+	WantStatus(t, r, http.StatusOK)
+	return string(r.Body)
+}
