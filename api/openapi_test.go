@@ -179,7 +179,7 @@ func (d *openAPIDoc) responseFor(t *testing.T, method, docPath string, status in
 // check validates a real response to method docPath against the document:
 // its status is documented, its required headers are present and match
 // their schemas, its Content-Type is a documented media type and a JSON
-// Body validates against that media type's schema.
+// body validates against that media type's schema.
 func (d *openAPIDoc) check(t *testing.T, method, docPath string, r apptest.Response) {
 	t.Helper()
 	ptr, ok := d.responseFor(t, method, docPath, r.Status)

@@ -22,7 +22,7 @@ import (
 
 // TestServe_CrashUnderLoad runs `keyledger serve` as a process of its own
 // on its embedded NATS server, kills it with SIGKILL while clients
-// Register users and create, regenerate and revoke keys, and starts it
+// register users and create, regenerate and revoke keys, and starts it
 // again on the same data directory. Every acknowledged command must be in
 // the log exactly once, nothing may be half applied (a registration is an
 // email reservation and a user, both or neither; every event folds), the

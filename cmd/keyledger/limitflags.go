@@ -25,7 +25,7 @@ func limitsFlags(fs *flag.FlagSet, c *app.LimitsConfig) {
 }
 
 // validateFailureFlags registers the limit on failed validations per API
-// Key, shared by serve and validator.
+// key, shared by serve and validator.
 func validateFailureFlags(fs *flag.FlagSet, limit *int, window *time.Duration) {
 	fs.IntVar(limit, "validate-failures-per-key", validator.DefaultFailureLimit, "failed validations of one API key within --validate-failure-window before that key's failing validations are answered 429 for that long; its right credentials still pass (negative: no limit)")
 	fs.DurationVar(window, "validate-failure-window", validator.DefaultFailureWindow, "window of --validate-failures-per-key, and how long a key stays blocked")

@@ -38,7 +38,7 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Run dispatches a subcommand and returns the process exit code: 0 on
+// run dispatches a subcommand and returns the process exit code: 0 on
 // success, 2 for usage errors, 1 for anything else.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {

@@ -72,7 +72,7 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, o LedgerConfig) (*ledgerPart
 }
 
 // openIdempotency opens the bucket of idempotency records beside the
-// Stream (<stream>_IDEMPOTENCY, as many replicas).
+// stream (<stream>_IDEMPOTENCY, as many replicas).
 func openIdempotency(ctx context.Context, nc *nats.Conn, signingKey ed25519.PrivateKey, stream string, replicas int, ttl time.Duration) (*idempotency.Store, error) {
 	secret, err := IdempotencySecret(signingKey)
 	if err != nil {
@@ -91,7 +91,7 @@ func openIdempotency(ctx context.Context, nc *nats.Conn, signingKey ed25519.Priv
 
 // IdempotencySecret derives the secret idempotency records are encrypted
 // under from the ledger's signing key: every instance already shares that
-// Key (it must, to sign the one log), so each reads the records of the
+// key (it must, to sign the one log), so each reads the records of the
 // others, and there is no other file to share or lose. HKDF with a label
 // of its own makes it a key apart from the signing key.
 func IdempotencySecret(signingKey ed25519.PrivateKey) ([]byte, error) {

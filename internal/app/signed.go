@@ -21,7 +21,7 @@ type SignedRequestsConfig struct {
 	ReplayCache string
 }
 
-// Options returns the validator options of c.
+// options returns the validator options of c.
 func (c SignedRequestsConfig) options() []validator.Option {
 	var opts []validator.Option
 	if c.Window != 0 {

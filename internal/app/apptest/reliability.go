@@ -251,7 +251,7 @@ func (l *CommandLoad) regenerate(ctx context.Context, u *loadUser, key string) {
 	})
 }
 
-// Register registers email and returns the user id. A 409 after a failed
+// register registers email and returns the user id. A 409 after a failed
 // attempt is no surprise: that attempt may have been stored.
 func (l *CommandLoad) register(ctx context.Context, email string) (string, error) {
 	var u client.User
@@ -267,7 +267,7 @@ func (l *CommandLoad) register(ctx context.Context, email string) (string, error
 	return u.ID, err
 }
 
-// Send runs one logical command: up to loadAttempts requests with one
+// send runs one logical command: up to loadAttempts requests with one
 // Idempotency-Key, counting each with count, retrying 5xx answers and
 // transport errors. It returns the last request's error.
 func (l *CommandLoad) send(ctx context.Context, count func(), request func(context.Context) error) error {
