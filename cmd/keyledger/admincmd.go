@@ -79,17 +79,17 @@ func (a *adminFlags) open(ctx context.Context) (*ledger.Service, func(), error) 
 	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	parts, err := app.OpenLedger(sctx, nc, app.LedgerConfig{Stream: a.stream, SigningKey: key, Logger: discardLogger()})
+	l, err := app.OpenLedger(sctx, nc, app.LedgerConfig{Stream: a.stream, SigningKey: key, Logger: discardLogger()})
 	if err != nil {
 		nc.Close()
 		return nil, nil, exitError{3, err}
 	}
-	if err := parts.Projector.WaitReady(sctx); err != nil {
-		parts.Projector.Stop()
+	if err := l.Projector.WaitReady(sctx); err != nil {
+		l.Close()
 		nc.Close()
 		return nil, nil, exitError{3, fmt.Errorf("catch up with the log: %w", err)}
 	}
-	return parts.Service, func() { parts.Projector.Stop(); nc.Close() }, nil
+	return l.Service, func() { l.Close(); nc.Close() }, nil
 }
 
 func (a *adminFlags) actor() string { return domain.AdminActor(a.name) }

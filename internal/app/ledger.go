@@ -18,58 +18,114 @@ import (
 	"github.com/keyledger/keyledger/projections"
 )
 
-// ledgerParts is the ledger's core as serve and the admin commands run
-// it: the signed event store, the read models, the projector feeding them
-// (started), and the use cases.
-type ledgerParts struct {
-	store     *eventstore.Store
-	keys      *projections.Keys
-	users     *projections.Users
-	lookup    *projections.Lookup
+// LedgerConfig configures OpenLedger. Zero fields mean the defaults.
+type LedgerConfig struct {
+	// Stream is the name of the log's stream (default
+	// eventstore.DefaultStream).
+	Stream string
+	// Replicas of a new stream (0: 1; an existing stream keeps its count).
+	Replicas int
+	// SigningKey signs every event the ledger writes.
+	SigningKey ed25519.PrivateKey
+	// StoreOptions are further options of the event store, applied after
+	// those the fields above set (tests: memory storage, a test key).
+	StoreOptions []eventstore.Option
+	// Argon2 is the password hashing cost (zero: the default); PasswordOptions
+	// tune the hasher further (its concurrency).
+	Argon2          auth.Argon2Params
+	PasswordOptions []auth.Option
+	// MaxKeysPerUser bounds a user's unrevoked keys (0: the default;
+	// negative: no limit).
+	MaxKeysPerUser int
+	// Logger receives the projector's and the use cases' logs (nil: none).
+	Logger *slog.Logger
+	// Edit, if set, changes the use cases' configuration before they are
+	// built: tests set a clock or a throttle of their own.
+	Edit func(*ledger.Config)
+}
+
+// ReadModels are the ledger's read models and the projector that feeds
+// them.
+type ReadModels struct {
+	Keys      *projections.Keys
+	Users     *projections.Users
+	Lookup    *projections.Lookup
 	Projector *projections.Projector
-	passwords *auth.Passwords
+}
+
+// StartReadModels starts a projector of the ledger's read models (Keys,
+// Users and Lookup) on store; the caller stops the projector.
+func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.Logger) (ReadModels, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(), Lookup: projections.NewLookup(0)}
+	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Lookup)
+	if err != nil {
+		return ReadModels{}, err
+	}
+	if err := p.Start(ctx); err != nil {
+		return ReadModels{}, fmt.Errorf("projections: %w", err)
+	}
+	m.Projector = p
+	return m, nil
+}
+
+// Ledger is the ledger's core as serve, the admin commands, tests and
+// benchmarks run it: the event store, the read models with the projector
+// feeding them, the password hasher and the use cases.
+type Ledger struct {
+	Store *eventstore.Store
+	ReadModels
+	Passwords *auth.Passwords
 	Service   *ledger.Service
 }
 
-type LedgerConfig struct {
-	Stream     string
-	replicas   int
-	SigningKey ed25519.PrivateKey
-	argon2     auth.Argon2Params
-	passwords  []auth.Option
-	maxKeys    int
-	Logger     *slog.Logger
-}
-
-// OpenLedger opens (or creates) the stream and starts the projections;
-// the caller stops parts.projector.
-func OpenLedger(ctx context.Context, nc *nats.Conn, o LedgerConfig) (*ledgerParts, error) {
-	store, err := eventstore.New(ctx, nc, eventstore.WithStream(o.Stream), eventstore.WithReplicas(o.replicas),
-		eventstore.WithSigningKey(o.SigningKey))
+// OpenLedger opens (or creates) the log's stream on nc, starts the
+// projections and builds the use cases. It does not wait for the read
+// models to catch up (Projector.WaitReady does); Close stops them.
+func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	var opts []eventstore.Option
+	if cfg.Stream != "" {
+		opts = append(opts, eventstore.WithStream(cfg.Stream))
+	}
+	if cfg.Replicas != 0 {
+		opts = append(opts, eventstore.WithReplicas(cfg.Replicas))
+	}
+	if cfg.SigningKey != nil {
+		opts = append(opts, eventstore.WithSigningKey(cfg.SigningKey))
+	}
+	store, err := eventstore.New(ctx, nc, append(opts, cfg.StoreOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("event store: %w", err)
 	}
-	p := &ledgerParts{store: store, keys: projections.NewKeys(), users: projections.NewUsers(), lookup: projections.NewLookup(0)}
-	p.Projector, err = projections.New(store, o.Logger.With("component", "projections"), p.keys, p.users, p.lookup)
-	if err != nil {
+	l := &Ledger{Store: store}
+	if l.ReadModels, err = StartReadModels(ctx, store, cfg.Logger); err != nil {
 		return nil, err
 	}
-	if err := p.Projector.Start(ctx); err != nil {
-		return nil, fmt.Errorf("projections: %w", err)
-	}
-	p.passwords, err = auth.NewPasswords(o.argon2, o.passwords...)
+	l.Passwords, err = auth.NewPasswords(cfg.Argon2, cfg.PasswordOptions...)
 	if err != nil {
-		p.Projector.Stop()
+		l.Close()
 		return nil, err
 	}
-	p.Service, err = ledger.New(ledger.Config{Log: store, Progress: p.Projector, Keys: p.keys, Users: p.users,
-		Passwords: p.passwords, Throttle: auth.NewThrottle(), Logger: o.Logger, MaxKeysPerUser: o.maxKeys})
+	lc := ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users,
+		Passwords: l.Passwords, Throttle: auth.NewThrottle(), Logger: cfg.Logger, MaxKeysPerUser: cfg.MaxKeysPerUser}
+	if cfg.Edit != nil {
+		cfg.Edit(&lc)
+	}
+	l.Service, err = ledger.New(lc)
 	if err != nil {
-		p.Projector.Stop()
+		l.Close()
 		return nil, err
 	}
-	return p, nil
+	return l, nil
 }
+
+// Close stops the projections. The NATS connection belongs to the caller.
+func (l *Ledger) Close() { l.Projector.Stop() }
 
 // openIdempotency opens the bucket of idempotency records beside the
 // stream (<stream>_IDEMPOTENCY, as many replicas).

@@ -167,14 +167,14 @@ func (s *Server) Open(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	parts, err := OpenLedger(sctx, nc, LedgerConfig{Stream: cfg.Stream, replicas: cfg.Replicas,
-		SigningKey: ledgerKey, argon2: cfg.Argon2, passwords: cfg.Limits.passwordOptions(), maxKeys: cfg.MaxKeysPerUser,
+	l, err := OpenLedger(sctx, nc, LedgerConfig{Stream: cfg.Stream, Replicas: cfg.Replicas,
+		SigningKey: ledgerKey, Argon2: cfg.Argon2, PasswordOptions: cfg.Limits.passwordOptions(), MaxKeysPerUser: cfg.MaxKeysPerUser,
 		Logger: s.Logger})
 	if err != nil {
 		return err
 	}
-	s.projector, s.service, s.passwords = parts.Projector, parts.Service, parts.passwords
-	store, lookup, svc := parts.store, parts.lookup, parts.Service
+	s.projector, s.service, s.passwords = l.Projector, l.Service, l.Passwords
+	store, lookup, svc := l.Store, l.Lookup, l.Service
 	if s.idempotency, err = openIdempotency(sctx, nc, ledgerKey, cfg.Stream, cfg.Replicas, cfg.IdempotencyTTL); err != nil {
 		return err
 	}
