@@ -29,7 +29,7 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.StringVar(&c.SessionKeyFile, "session-key", "", "Ed25519 PKCS#8 PEM key that signs session tokens, created if missing (default <data-dir>/session-ed25519.pem)")
 	fs.StringVar(&c.SigningKeyFile, "signing-key", "", "Ed25519 PKCS#8 PEM key that signs every event the ledger writes, created if missing (default <data-dir>/ledger-ed25519.pem)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", auth.DefaultTTL, "lifetime of session tokens")
-	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")

@@ -60,7 +60,7 @@ func (n *Node) Open(ctx context.Context) error {
 		n.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 30 * time.Second
+		cfg.StartTimeout = DefaultStartTimeout
 	}
 	if cfg.Stream == "" {
 		cfg.Stream = eventstore.DefaultStream

@@ -63,6 +63,10 @@ type ServeConfig struct {
 	Limits LimitsConfig
 }
 
+// DefaultStartTimeout is how long Server and Node wait for NATS and the
+// event stream at start when their StartTimeout is zero.
+const DefaultStartTimeout = 30 * time.Second
+
 // ConfigError is a configuration that cannot work: the caller's fault
 // (the command line reports it as a usage error).
 type ConfigError struct{ Err error }
@@ -106,7 +110,7 @@ func (s *Server) Open(ctx context.Context) error {
 		cfg.Stream = eventstore.DefaultStream
 	}
 	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 30 * time.Second
+		cfg.StartTimeout = DefaultStartTimeout
 	}
 	if cfg.SessionKeyFile == "" {
 		cfg.SessionKeyFile = filepath.Join(cfg.DataDir, "session-ed25519.pem")

@@ -37,4 +37,5 @@ func (ts *Server) CaughtUp(t *testing.T) {
 	}
 }
 
+// Bearer is the header pair of a session token, for Server.Do.
 func Bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }

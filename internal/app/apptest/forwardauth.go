@@ -26,6 +26,7 @@ type SeenRequest struct {
 	DigestOK bool   `json:"digest_ok"`
 }
 
+// Seen decodes what the echo app behind a proxy saw of a request.
 func (r Response) Seen(t *testing.T) SeenRequest {
 	t.Helper()
 	var s SeenRequest
@@ -35,6 +36,7 @@ func (r Response) Seen(t *testing.T) SeenRequest {
 	return s
 }
 
+// APIKeyAuth is the Authorization header pair of k.
 func APIKeyAuth(k CreatedKey) []string {
 	return []string{"Authorization", "ApiKey " + Base64(k.Key+":"+k.Secret)}
 }
@@ -51,6 +53,7 @@ func Send(t *testing.T, method, url, body string, headers ...string) Response {
 	return SendReader(t, method, url, rd, headers...)
 }
 
+// SendReader is Send with a body of any length; headers come in pairs.
 func SendReader(t *testing.T, method, url string, body io.Reader, headers ...string) Response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)

@@ -5,6 +5,7 @@ import (
 	"testing"
 )
 
+// Metrics returns the text of the server's /metrics.
 func (ts *Server) Metrics(t *testing.T) string {
 	t.Helper()
 	r := ts.Do(t, "GET", "/metrics", "")

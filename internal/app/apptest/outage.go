@@ -5,6 +5,7 @@ import (
 	"testing"
 )
 
+// ReadyBody is the JSON of /readyz.
 type ReadyBody struct {
 	Ready            bool    `json:"ready"`
 	AppliedSeq       uint64  `json:"applied_seq"`
@@ -14,6 +15,7 @@ type ReadyBody struct {
 	Reason           string  `json:"reason"`
 }
 
+// Readyz returns the status and body of /readyz with query.
 func (ts *Server) Readyz(t *testing.T, query string) (int, ReadyBody) {
 	t.Helper()
 	r := ts.Do(t, "GET", "/readyz"+query, "")

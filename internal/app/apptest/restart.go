@@ -5,6 +5,7 @@ import (
 	"testing"
 )
 
+// FreeAddr returns a loopback address that was free a moment ago.
 func FreeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

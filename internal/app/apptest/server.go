@@ -1,3 +1,7 @@
+// Package apptest runs a real Server on loopback for end-to-end tests and
+// holds the helpers the test packages of the API, the CLI and the
+// deployment share: requests, responses, a load of commands and a fresh
+// fold of the log to hold it against.
 package apptest
 
 import (
@@ -27,12 +31,14 @@ type SyncBuffer struct {
 	buf bytes.Buffer
 }
 
+// Write appends p to the buffer.
 func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
+// String returns what was written so far.
 func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -47,6 +53,7 @@ type Server struct {
 	Logs *SyncBuffer
 }
 
+// Start opens a Server with its data in dir and waits until it is ready.
 func Start(t *testing.T, dir string) *Server {
 	t.Helper()
 	logs := &SyncBuffer{}
@@ -66,6 +73,7 @@ func Start(t *testing.T, dir string) *Server {
 	return ts
 }
 
+// Stop closes the server gracefully, within 10 seconds.
 func (ts *Server) Stop(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -75,12 +83,14 @@ func (ts *Server) Stop(t *testing.T) {
 	}
 }
 
+// Response is an HTTP response, read whole.
 type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
 }
 
+// JSON decodes the body as a JSON object.
 func (r Response) JSON(t *testing.T) map[string]any {
 	t.Helper()
 	var m map[string]any
@@ -90,6 +100,8 @@ func (r Response) JSON(t *testing.T) map[string]any {
 	return m
 }
 
+// ErrorCode returns the code of a JSON error body, failing the test if
+// the body is not one.
 func (r Response) ErrorCode(t *testing.T) string {
 	t.Helper()
 	e, _ := r.JSON(t)["error"].(map[string]any)
@@ -136,6 +148,7 @@ func (ts *Server) Do(t *testing.T, method, path, body string, headers ...string)
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
+// WantStatus fails the test unless r has status want.
 func WantStatus(t *testing.T, r Response, want int) {
 	t.Helper()
 	if r.Status != want {
@@ -143,6 +156,7 @@ func WantStatus(t *testing.T, r Response, want int) {
 	}
 }
 
+// Register registers a user and returns its id.
 func (ts *Server) Register(t *testing.T, email, password string) string {
 	t.Helper()
 	r := ts.Do(t, "POST", "/users", `{"email":"`+email+`","password":"`+password+`"}`)
@@ -150,6 +164,7 @@ func (ts *Server) Register(t *testing.T, email, password string) string {
 	return r.JSON(t)["id"].(string)
 }
 
+// Login logs a user in and returns the session token.
 func (ts *Server) Login(t *testing.T, email, password string) string {
 	t.Helper()
 	r := ts.Do(t, "POST", "/sessions", `{"email":"`+email+`","password":"`+password+`"}`)
@@ -157,8 +172,10 @@ func (ts *Server) Login(t *testing.T, email, password string) string {
 	return r.JSON(t)["token"].(string)
 }
 
+// CreatedKey is an API key with its secret.
 type CreatedKey struct{ Key, Secret string }
 
+// CreateKey creates a key with body as the session of token.
 func (ts *Server) CreateKey(t *testing.T, token, body string) CreatedKey {
 	t.Helper()
 	r := ts.Do(t, "POST", "/api-keys", body, "Authorization", "Bearer "+token)
@@ -167,6 +184,7 @@ func (ts *Server) CreateKey(t *testing.T, token, body string) CreatedKey {
 	return CreatedKey{Key: m["api_key"].(string), Secret: m["secret"].(string)}
 }
 
+// Base64 returns s in standard base64, as the credential headers carry it.
 func Base64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // Validate returns the status of /validate with x-api-key/x-api-secret.
@@ -175,6 +193,7 @@ func (ts *Server) Validate(t *testing.T, k CreatedKey) int {
 	return ts.Do(t, "GET", "/validate", "", "X-Api-Key", Base64(k.Key), "X-Api-Secret", Base64(k.Secret)).Status
 }
 
+// Password is the password tests register users with.
 const Password = "correct horse battery staple"
 
 // CheckToken decodes a session token's header and claims.
@@ -217,6 +236,7 @@ func ForgeToken(t *testing.T, token string) map[string]string {
 	}
 }
 
+// StreamHead returns the sequence of the newest message of ts's log.
 func StreamHead(t *testing.T, ts *Server) uint64 {
 	t.Helper()
 	js := JetStream(t, ts)
@@ -231,6 +251,8 @@ func StreamHead(t *testing.T, ts *Server) uint64 {
 	return info.State.LastSeq
 }
 
+// JetStream returns a JetStream context on a connection of its own to
+// ts's NATS server.
 func JetStream(t *testing.T, ts *Server) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(ts.NATSURL())
