@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/embedded"
@@ -46,45 +47,45 @@ func wantExit(t *testing.T, args []string, code int, stdout, stderr string, want
 }
 
 // logArgs point an audit command at ts's log.
-func (ts *testServer) logArgs() []string { return []string{"--nats-url", ts.NATSURL()} }
+func logArgs(ts *apptest.Server) []string { return []string{"--nats-url", ts.NATSURL()} }
 
 // adminArgs point an admin command at ts's log, as admin root.
-func (ts *testServer) adminArgs() []string {
+func adminArgs(ts *apptest.Server) []string {
 	return []string{"--nats-url", ts.NATSURL(), "--signing-key", ts.Config.SigningKeyFile, "--name", "root"}
 }
 
-// admin runs `keyledger admin args...` against ts.
-func (ts *testServer) admin(t *testing.T, args ...string) (code int, stdout, stderr string) {
+// adminCLI runs `keyledger admin args...` against ts.
+func adminCLI(t *testing.T, ts *apptest.Server, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	return cliRun(t, append(append([]string{"admin"}, args...), ts.adminArgs()...)...)
+	return cliRun(t, append(append([]string{"admin"}, args...), adminArgs(ts)...)...)
 }
 
-// mustAdmin is admin that fails the test unless the exit code is 0.
-func (ts *testServer) mustAdmin(t *testing.T, args ...string) string {
+// mustAdmin is adminCLI that fails the test unless the exit code is 0.
+func mustAdmin(t *testing.T, ts *apptest.Server, args ...string) string {
 	t.Helper()
-	code, stdout, stderr := ts.admin(t, args...)
+	code, stdout, stderr := adminCLI(t, ts, args...)
 	wantExit(t, append([]string{"admin"}, args...), code, stdout, stderr, 0)
 	return stdout
 }
 
-// audit runs `keyledger audit args...` against ts.
-func (ts *testServer) audit(t *testing.T, args ...string) (code int, stdout, stderr string) {
+// auditCLI runs `keyledger audit args...` against ts.
+func auditCLI(t *testing.T, ts *apptest.Server, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	return cliRun(t, append(append([]string{"audit"}, args...), ts.logArgs()...)...)
+	return cliRun(t, append(append([]string{"audit"}, args...), logArgs(ts)...)...)
 }
 
-// mustAudit is audit that fails the test unless the exit code is 0.
-func (ts *testServer) mustAudit(t *testing.T, args ...string) string {
+// mustAudit is auditCLI that fails the test unless the exit code is 0.
+func mustAudit(t *testing.T, ts *apptest.Server, args ...string) string {
 	t.Helper()
-	code, stdout, stderr := ts.audit(t, args...)
+	code, stdout, stderr := auditCLI(t, ts, args...)
 	wantExit(t, append([]string{"audit"}, args...), code, stdout, stderr, 0)
 	return stdout
 }
 
 // replay runs `audit replay args...` and decodes its JSON Lines.
-func (ts *testServer) replay(t *testing.T, args ...string) []audit.Record {
+func replay(t *testing.T, ts *apptest.Server, args ...string) []audit.Record {
 	t.Helper()
-	out := ts.mustAudit(t, append([]string{"replay"}, args...)...)
+	out := mustAudit(t, ts, append([]string{"replay"}, args...)...)
 	var recs []audit.Record
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
@@ -97,51 +98,15 @@ func (ts *testServer) replay(t *testing.T, args ...string) []audit.Record {
 	return recs
 }
 
-var createdUser = regexp.MustCompile(`^created (usr_[0-9A-Z]{26}) (\S+) \((admin|user)\)\n$`)
-
-// createUser runs `keyledger admin users create` (admin role if isAdmin)
-// with the password on stdin, and returns the new user's id.
-func (ts *testServer) createUser(t *testing.T, email string, isAdmin bool) string {
-	t.Helper()
-	args := []string{"users", "create", "--email", email}
-	if isAdmin {
-		args = append(args, "--admin")
-	}
-	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := runAdmin(ctx, append(args, ts.adminArgs()...), strings.NewReader(password+"\n"), &out, &errOut); err != nil {
-		t.Fatalf("admin users create: %v\n%s", err, errOut.String())
-	}
-	m := createdUser.FindStringSubmatch(out.String())
-	if m == nil || m[2] != email {
-		t.Fatalf("admin users create: got %q, want created <id> %s (<role>)", out.String(), email)
-	}
-	return m[1]
-}
-
-// caughtUp waits until the server's read models show everything in the
-// log, such as what an admin command just wrote straight to NATS.
-func (ts *testServer) caughtUp(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := ts.projector.WaitFor(ctx, streamHead(t, ts)); err != nil {
-		t.Fatalf("server catching up with the log: %v", err)
-	}
-}
-
-func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
-
 // adminKeys decodes GET /admin/keys into api_key -> the key.
-func adminKeys(t *testing.T, r response) (order []string, byKey map[string]map[string]any) {
+func adminKeys(t *testing.T, r apptest.Response) (order []string, byKey map[string]map[string]any) {
 	t.Helper()
-	wantStatus(t, r, http.StatusOK)
+	apptest.WantStatus(t, r, http.StatusOK)
 	var list struct {
 		Keys []map[string]any `json:"keys"`
 	}
-	if err := json.Unmarshal(r.body, &list); err != nil || list.Keys == nil {
-		t.Fatalf("got %s, want {\"keys\":[...]}", r.body)
+	if err := json.Unmarshal(r.Body, &list); err != nil || list.Keys == nil {
+		t.Fatalf("got %s, want {\"keys\":[...]}", r.Body)
 	}
 	byKey = map[string]map[string]any{}
 	for _, k := range list.Keys {
@@ -159,208 +124,208 @@ func sortedCopy(s []string) []string {
 }
 
 func TestAdmin_HTTP(t *testing.T) {
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
-	aliceID := ts.register(t, "alice@example.com", password)
-	bobID := ts.register(t, "bob@example.com", password)
-	aliceToken := ts.login(t, "alice@example.com", password)
-	bobToken := ts.login(t, "bob@example.com", password)
-	a1 := ts.createKey(t, aliceToken, `{"name":"a1"}`)
-	a2 := ts.createKey(t, aliceToken, `{"name":"a2"}`)
-	a3 := ts.createKey(t, aliceToken, `{"name":"a3"}`)
-	b1 := ts.createKey(t, bobToken, `{"name":"b1"}`)
-	rootID := ts.createUser(t, "root@example.com", true)
-	ts.caughtUp(t)
-	rootToken := ts.login(t, "root@example.com", password)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
+	bobID := ts.Register(t, "bob@example.com", apptest.Password)
+	aliceToken := ts.Login(t, "alice@example.com", apptest.Password)
+	bobToken := ts.Login(t, "bob@example.com", apptest.Password)
+	a1 := ts.CreateKey(t, aliceToken, `{"name":"a1"}`)
+	a2 := ts.CreateKey(t, aliceToken, `{"name":"a2"}`)
+	a3 := ts.CreateKey(t, aliceToken, `{"name":"a3"}`)
+	b1 := ts.CreateKey(t, bobToken, `{"name":"b1"}`)
+	rootID := ts.CreateUser(t, "root@example.com", true)
+	ts.CaughtUp(t)
+	rootToken := ts.Login(t, "root@example.com", apptest.Password)
 	unknownUser, unknownKey := "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C"
 
 	routes := []struct{ method, path, body string }{
 		{"GET", "/admin/keys", ""},
 		{"GET", "/admin/keys?user=" + bobID + "&status=active", ""},
-		{"DELETE", "/admin/keys/" + b1.key, `{"reason":"mine now"}`},
+		{"DELETE", "/admin/keys/" + b1.Key, `{"reason":"mine now"}`},
 		{"POST", "/admin/users/" + bobID + "/disable", `{"reason":"mine now"}`},
 		{"POST", "/admin/users/" + bobID + "/revoke-keys", ""},
 	}
 	t.Run("ErrForbidden", func(t *testing.T) {
-		head := streamHead(t, ts)
+		head := apptest.StreamHead(t, ts)
 		for _, rt := range routes {
-			r := ts.do(t, rt.method, rt.path, rt.body, bearer(aliceToken)...)
-			wantStatus(t, r, http.StatusForbidden)
-			if code := r.errorCode(t); code != "forbidden" {
+			r := ts.Do(t, rt.method, rt.path, rt.body, apptest.Bearer(aliceToken)...)
+			apptest.WantStatus(t, r, http.StatusForbidden)
+			if code := r.ErrorCode(t); code != "forbidden" {
 				t.Errorf("%s %s: got code %q, want forbidden", rt.method, rt.path, code)
 			}
-			if bytes.Contains(r.body, []byte(b1.key)) {
-				t.Errorf("%s %s: a 403 shows a key: %s", rt.method, rt.path, r.body)
+			if bytes.Contains(r.Body, []byte(b1.Key)) {
+				t.Errorf("%s %s: a 403 shows a key: %s", rt.method, rt.path, r.Body)
 			}
 		}
-		if got := streamHead(t, ts); got != head {
+		if got := apptest.StreamHead(t, ts); got != head {
 			t.Errorf("refused admin requests appended events: head %d -> %d", head, got)
 		}
-		if ts.validate(t, b1) != http.StatusOK {
+		if ts.Validate(t, b1) != http.StatusOK {
 			t.Error("a refused admin request changed bob's key")
 		}
-		ts.login(t, "bob@example.com", password)
+		ts.Login(t, "bob@example.com", apptest.Password)
 	})
 
 	t.Run("ErrNoSession", func(t *testing.T) {
 		for _, rt := range routes {
-			r := ts.do(t, rt.method, rt.path, rt.body)
-			wantStatus(t, r, http.StatusUnauthorized)
-			r.errorCode(t)
+			r := ts.Do(t, rt.method, rt.path, rt.body)
+			apptest.WantStatus(t, r, http.StatusUnauthorized)
+			r.ErrorCode(t)
 		}
 	})
 
 	t.Run("ListKeys", func(t *testing.T) {
-		order, byKey := adminKeys(t, ts.do(t, "GET", "/admin/keys", "", bearer(rootToken)...))
+		order, byKey := adminKeys(t, ts.Do(t, "GET", "/admin/keys", "", apptest.Bearer(rootToken)...))
 		// Users by email, each user's keys newest first.
-		if want := []string{a3.key, a2.key, a1.key, b1.key}; !slices.Equal(order, want) {
+		if want := []string{a3.Key, a2.Key, a1.Key, b1.Key}; !slices.Equal(order, want) {
 			t.Fatalf("got %v, want %v", order, want)
 		}
-		k := byKey[a1.key]
+		k := byKey[a1.Key]
 		if k["user_id"] != aliceID || k["name"] != "a1" || k["status"] != "active" || k["created_at"] == nil {
 			t.Errorf("got %v, want alice's active key a1 with user_id and created_at", k)
 		}
-		if _, ok := k["secret"]; ok || bytes.Contains(ts.do(t, "GET", "/admin/keys", "", bearer(rootToken)...).body, []byte("hash")) {
+		if _, ok := k["secret"]; ok || bytes.Contains(ts.Do(t, "GET", "/admin/keys", "", apptest.Bearer(rootToken)...).Body, []byte("hash")) {
 			t.Errorf("got %v, want no secret or hash in a listing", k)
 		}
-		order, _ = adminKeys(t, ts.do(t, "GET", "/admin/keys?user="+bobID, "", bearer(rootToken)...))
-		if !slices.Equal(order, []string{b1.key}) {
-			t.Errorf("user filter: got %v, want [%s]", order, b1.key)
+		order, _ = adminKeys(t, ts.Do(t, "GET", "/admin/keys?user="+bobID, "", apptest.Bearer(rootToken)...))
+		if !slices.Equal(order, []string{b1.Key}) {
+			t.Errorf("user filter: got %v, want [%s]", order, b1.Key)
 		}
-		order, _ = adminKeys(t, ts.do(t, "GET", "/admin/keys?status=revoked", "", bearer(rootToken)...))
+		order, _ = adminKeys(t, ts.Do(t, "GET", "/admin/keys?status=revoked", "", apptest.Bearer(rootToken)...))
 		if len(order) != 0 {
 			t.Errorf("status filter: got %v, want no revoked key yet", order)
 		}
 		for _, q := range []string{"status=bogus", "status=active,bogus", "status=Active"} {
-			r := ts.do(t, "GET", "/admin/keys?"+q, "", bearer(rootToken)...)
-			wantStatus(t, r, http.StatusBadRequest)
-			r.errorCode(t)
+			r := ts.Do(t, "GET", "/admin/keys?"+q, "", apptest.Bearer(rootToken)...)
+			apptest.WantStatus(t, r, http.StatusBadRequest)
+			r.ErrorCode(t)
 		}
 	})
 
 	t.Run("RevokeKey", func(t *testing.T) {
-		r := ts.do(t, "DELETE", "/admin/keys/"+a1.key, `{"reason":"leaked in a public repo"}`, bearer(rootToken)...)
-		wantStatus(t, r, http.StatusNoContent)
-		if got := ts.validate(t, a1); got != http.StatusUnauthorized {
+		r := ts.Do(t, "DELETE", "/admin/keys/"+a1.Key, `{"reason":"leaked in a public repo"}`, apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusNoContent)
+		if got := ts.Validate(t, a1); got != http.StatusUnauthorized {
 			t.Fatalf("revoked key: got %d, want 401 at once", got)
 		}
-		if got := ts.validate(t, a2); got != http.StatusOK {
+		if got := ts.Validate(t, a2); got != http.StatusOK {
 			t.Errorf("another key: got %d, want 200", got)
 		}
-		k := ts.do(t, "GET", "/api-keys/"+a1.key, "", bearer(aliceToken)...).json(t)
+		k := ts.Do(t, "GET", "/api-keys/"+a1.Key, "", apptest.Bearer(aliceToken)...).JSON(t)
 		if k["status"] != "revoked" || k["revoked_at"] == nil {
 			t.Errorf("the owner sees %v, want status revoked", k)
 		}
-		order, _ := adminKeys(t, ts.do(t, "GET", "/admin/keys?user="+aliceID+"&status=revoked", "", bearer(rootToken)...))
-		if !slices.Equal(order, []string{a1.key}) {
-			t.Errorf("got %v, want [%s]", order, a1.key)
+		order, _ := adminKeys(t, ts.Do(t, "GET", "/admin/keys?user="+aliceID+"&status=revoked", "", apptest.Bearer(rootToken)...))
+		if !slices.Equal(order, []string{a1.Key}) {
+			t.Errorf("got %v, want [%s]", order, a1.Key)
 		}
-		order, _ = adminKeys(t, ts.do(t, "GET", "/admin/keys?status=active", "", bearer(rootToken)...))
-		if want := []string{a3.key, a2.key, b1.key}; !slices.Equal(order, want) {
+		order, _ = adminKeys(t, ts.Do(t, "GET", "/admin/keys?status=active", "", apptest.Bearer(rootToken)...))
+		if want := []string{a3.Key, a2.Key, b1.Key}; !slices.Equal(order, want) {
 			t.Errorf("got %v, want %v", order, want)
 		}
-		head := streamHead(t, ts)
-		wantStatus(t, ts.do(t, "DELETE", "/admin/keys/"+a1.key, "", bearer(rootToken)...), http.StatusNoContent)
-		if got := streamHead(t, ts); got != head {
+		head := apptest.StreamHead(t, ts)
+		apptest.WantStatus(t, ts.Do(t, "DELETE", "/admin/keys/"+a1.Key, "", apptest.Bearer(rootToken)...), http.StatusNoContent)
+		if got := apptest.StreamHead(t, ts); got != head {
 			t.Errorf("revoking a revoked key appended events: head %d -> %d", head, got)
 		}
-		r = ts.do(t, "DELETE", "/admin/keys/"+unknownKey, "", bearer(rootToken)...)
-		wantStatus(t, r, http.StatusNotFound)
-		r.errorCode(t)
-		revoked := ts.replay(t, "--key", a1.key, "--type", "key.revoked")
+		r = ts.Do(t, "DELETE", "/admin/keys/"+unknownKey, "", apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusNotFound)
+		r.ErrorCode(t)
+		revoked := replay(t, ts, "--key", a1.Key, "--type", "key.revoked")
 		if len(revoked) != 1 || revoked[0].Actor != "admin:"+rootID || !strings.Contains(string(revoked[0].Data), "leaked in a public repo") {
 			t.Errorf("got %+v, want one key.revoked by admin:%s with the reason", revoked, rootID)
 		}
 	})
 
 	t.Run("RevokeUserKeys", func(t *testing.T) {
-		r := ts.do(t, "POST", "/admin/users/"+aliceID+"/revoke-keys", `{"reason":"offboarding"}`, bearer(rootToken)...)
-		wantStatus(t, r, http.StatusOK)
+		r := ts.Do(t, "POST", "/admin/users/"+aliceID+"/revoke-keys", `{"reason":"offboarding"}`, apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusOK)
 		var body struct {
 			Revoked []string `json:"revoked"`
 		}
-		if err := json.Unmarshal(r.body, &body); err != nil {
+		if err := json.Unmarshal(r.Body, &body); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := sortedCopy(body.Revoked), sortedCopy([]string{a2.key, a3.key}); !slices.Equal(got, want) {
+		if got, want := sortedCopy(body.Revoked), sortedCopy([]string{a2.Key, a3.Key}); !slices.Equal(got, want) {
 			t.Fatalf("got revoked %v, want %v (not the key revoked before)", got, want)
 		}
-		for _, k := range []createdKey{a2, a3} {
-			if got := ts.validate(t, k); got != http.StatusUnauthorized {
-				t.Errorf("%s: got %d, want 401", k.key, got)
+		for _, k := range []apptest.CreatedKey{a2, a3} {
+			if got := ts.Validate(t, k); got != http.StatusUnauthorized {
+				t.Errorf("%s: got %d, want 401", k.Key, got)
 			}
 		}
-		if got := ts.validate(t, b1); got != http.StatusOK {
+		if got := ts.Validate(t, b1); got != http.StatusOK {
 			t.Errorf("bob's key: got %d, want 200", got)
 		}
-		r = ts.do(t, "POST", "/admin/users/"+aliceID+"/revoke-keys", "", bearer(rootToken)...)
-		wantStatus(t, r, http.StatusOK)
-		if m := r.json(t); m["revoked"] == nil || len(m["revoked"].([]any)) != 0 {
-			t.Errorf("again: got %s, want {\"revoked\":[]}", r.body)
+		r = ts.Do(t, "POST", "/admin/users/"+aliceID+"/revoke-keys", "", apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusOK)
+		if m := r.JSON(t); m["revoked"] == nil || len(m["revoked"].([]any)) != 0 {
+			t.Errorf("again: got %s, want {\"revoked\":[]}", r.Body)
 		}
-		r = ts.do(t, "POST", "/admin/users/"+unknownUser+"/revoke-keys", "", bearer(rootToken)...)
-		wantStatus(t, r, http.StatusNotFound)
-		r.errorCode(t)
+		r = ts.Do(t, "POST", "/admin/users/"+unknownUser+"/revoke-keys", "", apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusNotFound)
+		r.ErrorCode(t)
 	})
 
 	t.Run("DisableUser", func(t *testing.T) {
-		wantStatus(t, ts.do(t, "GET", "/api-keys", "", bearer(bobToken)...), http.StatusOK)
-		r := ts.do(t, "POST", "/admin/users/"+bobID+"/disable", `{"reason":"account compromised"}`, bearer(rootToken)...)
-		wantStatus(t, r, http.StatusNoContent)
-		r = ts.do(t, "GET", "/api-keys", "", bearer(bobToken)...)
-		wantStatus(t, r, http.StatusUnauthorized)
-		if r.errorCode(t) != "unauthorized" {
-			t.Errorf("got %s, want code unauthorized", r.body)
+		apptest.WantStatus(t, ts.Do(t, "GET", "/api-keys", "", apptest.Bearer(bobToken)...), http.StatusOK)
+		r := ts.Do(t, "POST", "/admin/users/"+bobID+"/disable", `{"reason":"account compromised"}`, apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusNoContent)
+		r = ts.Do(t, "GET", "/api-keys", "", apptest.Bearer(bobToken)...)
+		apptest.WantStatus(t, r, http.StatusUnauthorized)
+		if r.ErrorCode(t) != "unauthorized" {
+			t.Errorf("got %s, want code unauthorized", r.Body)
 		}
-		if got := ts.validate(t, b1); got != http.StatusUnauthorized {
+		if got := ts.Validate(t, b1); got != http.StatusUnauthorized {
 			t.Errorf("disabled user's key: got %d, want 401", got)
 		}
-		wrong := ts.do(t, "POST", "/sessions", `{"email":"alice@example.com","password":"wrong password, long enough"}`)
-		disabled := ts.do(t, "POST", "/sessions", `{"email":"bob@example.com","password":"`+password+`"}`)
-		wantStatus(t, disabled, http.StatusUnauthorized)
-		if !bytes.Equal(wrong.body, disabled.body) {
-			t.Errorf("got %s for a disabled user and %s for a wrong password, want the same", disabled.body, wrong.body)
+		wrong := ts.Do(t, "POST", "/sessions", `{"email":"alice@example.com","password":"wrong password, long enough"}`)
+		disabled := ts.Do(t, "POST", "/sessions", `{"email":"bob@example.com","password":"`+apptest.Password+`"}`)
+		apptest.WantStatus(t, disabled, http.StatusUnauthorized)
+		if !bytes.Equal(wrong.Body, disabled.Body) {
+			t.Errorf("got %s for a disabled user and %s for a wrong password, want the same", disabled.Body, wrong.Body)
 		}
-		head := streamHead(t, ts)
-		wantStatus(t, ts.do(t, "POST", "/admin/users/"+bobID+"/disable", "", bearer(rootToken)...), http.StatusNoContent)
-		if got := streamHead(t, ts); got != head {
+		head := apptest.StreamHead(t, ts)
+		apptest.WantStatus(t, ts.Do(t, "POST", "/admin/users/"+bobID+"/disable", "", apptest.Bearer(rootToken)...), http.StatusNoContent)
+		if got := apptest.StreamHead(t, ts); got != head {
 			t.Errorf("disabling a disabled user appended events: head %d -> %d", head, got)
 		}
-		r = ts.do(t, "POST", "/admin/users/"+unknownUser+"/disable", "", bearer(rootToken)...)
-		wantStatus(t, r, http.StatusNotFound)
-		r.errorCode(t)
-		r = ts.do(t, "POST", "/admin/users/"+aliceID+"/disable", `{"reason":"x","extra":1}`, bearer(rootToken)...)
-		wantStatus(t, r, http.StatusBadRequest)
+		r = ts.Do(t, "POST", "/admin/users/"+unknownUser+"/disable", "", apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusNotFound)
+		r.ErrorCode(t)
+		r = ts.Do(t, "POST", "/admin/users/"+aliceID+"/disable", `{"reason":"x","extra":1}`, apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusBadRequest)
 	})
 
 	t.Run("DisabledAdminRefused", func(t *testing.T) {
-		ts.mustAdmin(t, "users", "disable", rootID, "--reason", "rotating admins")
-		ts.caughtUp(t)
-		r := ts.do(t, "GET", "/admin/keys", "", bearer(rootToken)...)
-		wantStatus(t, r, http.StatusUnauthorized)
+		mustAdmin(t, ts, "users", "disable", rootID, "--reason", "rotating admins")
+		ts.CaughtUp(t)
+		r := ts.Do(t, "GET", "/admin/keys", "", apptest.Bearer(rootToken)...)
+		apptest.WantStatus(t, r, http.StatusUnauthorized)
 	})
 }
 
 func TestAdmin_CLI(t *testing.T) {
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
-	aliceID := ts.register(t, "alice@example.com", password)
-	carolID := ts.register(t, "carol@example.com", password)
-	aliceToken := ts.login(t, "alice@example.com", password)
-	carolToken := ts.login(t, "carol@example.com", password)
-	a1 := ts.createKey(t, aliceToken, `{"name":"a1"}`)
-	a2 := ts.createKey(t, aliceToken, `{"name":"deploy"}`)
-	c1 := ts.createKey(t, carolToken, `{"name":"c1"}`)
-	rootID := ts.createUser(t, "root@example.com", true)
-	ts.caughtUp(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
+	carolID := ts.Register(t, "carol@example.com", apptest.Password)
+	aliceToken := ts.Login(t, "alice@example.com", apptest.Password)
+	carolToken := ts.Login(t, "carol@example.com", apptest.Password)
+	a1 := ts.CreateKey(t, aliceToken, `{"name":"a1"}`)
+	a2 := ts.CreateKey(t, aliceToken, `{"name":"deploy"}`)
+	c1 := ts.CreateKey(t, carolToken, `{"name":"c1"}`)
+	rootID := ts.CreateUser(t, "root@example.com", true)
+	ts.CaughtUp(t)
 
 	t.Run("UsersCreate", func(t *testing.T) {
-		daveID := ts.createUser(t, "dave@example.com", false)
-		ts.caughtUp(t)
-		r := ts.do(t, "GET", "/admin/keys", "", bearer(ts.login(t, "dave@example.com", password))...)
-		wantStatus(t, r, http.StatusForbidden)
+		daveID := ts.CreateUser(t, "dave@example.com", false)
+		ts.CaughtUp(t)
+		r := ts.Do(t, "GET", "/admin/keys", "", apptest.Bearer(ts.Login(t, "dave@example.com", apptest.Password))...)
+		apptest.WantStatus(t, r, http.StatusForbidden)
 		var regs []audit.Record
-		for _, r := range ts.replay(t, "--type", "user.registered") {
+		for _, r := range replay(t, ts, "--type", "user.registered") {
 			if r.Aggregate == rootID || r.Aggregate == daveID {
 				regs = append(regs, r)
 			}
@@ -377,14 +342,14 @@ func TestAdmin_CLI(t *testing.T) {
 			stdin string
 			want  int
 		}{
-			{"ErrDuplicate", []string{"--email", "ALICE@example.com"}, password + "\n", 1},
+			{"ErrDuplicate", []string{"--email", "ALICE@example.com"}, apptest.Password + "\n", 1},
 			{"ErrShortPassword", []string{"--email", "erin@example.com"}, "short\n", 1},
 			{"ErrNoPassword", []string{"--email", "erin@example.com"}, "", 2},
-			{"ErrNoEmail", nil, password + "\n", 2},
+			{"ErrNoEmail", nil, apptest.Password + "\n", 2},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				var out, errOut bytes.Buffer
-				err := runAdmin(context.Background(), append(append([]string{"users", "create"}, c.args...), ts.adminArgs()...),
+				err := runAdmin(context.Background(), append(append([]string{"users", "create"}, c.args...), adminArgs(ts)...),
 					strings.NewReader(c.stdin), &out, &errOut)
 				got := 0
 				var exit exitError
@@ -404,7 +369,7 @@ func TestAdmin_CLI(t *testing.T) {
 	})
 
 	t.Run("UsersList", func(t *testing.T) {
-		out := ts.mustAdmin(t, "users", "list")
+		out := mustAdmin(t, ts, "users", "list")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 5 || !strings.HasPrefix(lines[0], "USER") || !strings.Contains(lines[0], "EMAIL") {
 			t.Fatalf("got\n%s\nwant a header and 4 users", out)
@@ -423,7 +388,7 @@ func TestAdmin_CLI(t *testing.T) {
 				Disabled        bool
 			} `json:"users"`
 		}
-		if err := json.Unmarshal([]byte(ts.mustAdmin(t, "users", "list", "--json")), &list); err != nil {
+		if err := json.Unmarshal([]byte(mustAdmin(t, ts, "users", "list", "--json")), &list); err != nil {
 			t.Fatal(err)
 		}
 		if len(list.Users) != 4 || list.Users[0].ID != aliceID || list.Users[0].Role != "user" || list.Users[3].Role != "admin" {
@@ -432,89 +397,89 @@ func TestAdmin_CLI(t *testing.T) {
 	})
 
 	t.Run("KeysList", func(t *testing.T) {
-		out := ts.mustAdmin(t, "keys", "list")
+		out := mustAdmin(t, ts, "keys", "list")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 4 || !strings.HasPrefix(lines[0], "API KEY") {
 			t.Fatalf("got\n%s\nwant a header and 3 keys", out)
 		}
-		for i, k := range []createdKey{a2, a1, c1} {
-			if f := strings.Fields(lines[i+1]); len(f) < 3 || f[0] != k.key || f[2] != "active" {
-				t.Errorf("row %d: got %q, want %s active", i+1, lines[i+1], k.key)
+		for i, k := range []apptest.CreatedKey{a2, a1, c1} {
+			if f := strings.Fields(lines[i+1]); len(f) < 3 || f[0] != k.Key || f[2] != "active" {
+				t.Errorf("row %d: got %q, want %s active", i+1, lines[i+1], k.Key)
 			}
 		}
 		var list struct {
 			Keys []map[string]any `json:"keys"`
 		}
-		if err := json.Unmarshal([]byte(ts.mustAdmin(t, "keys", "list", "--json", "--user", aliceID)), &list); err != nil {
+		if err := json.Unmarshal([]byte(mustAdmin(t, ts, "keys", "list", "--json", "--user", aliceID)), &list); err != nil {
 			t.Fatal(err)
 		}
-		if len(list.Keys) != 2 || list.Keys[0]["api_key"] != a2.key || list.Keys[0]["user_id"] != aliceID ||
+		if len(list.Keys) != 2 || list.Keys[0]["api_key"] != a2.Key || list.Keys[0]["user_id"] != aliceID ||
 			list.Keys[0]["name"] != "deploy" || list.Keys[0]["status"] != "active" {
 			t.Errorf("got %v, want alice's two keys, newest first", list.Keys)
 		}
-		if out := ts.mustAdmin(t, "keys", "list", "--status", "revoked"); strings.Count(out, "\n") != 1 {
+		if out := mustAdmin(t, ts, "keys", "list", "--status", "revoked"); strings.Count(out, "\n") != 1 {
 			t.Errorf("got\n%s\nwant only the header", out)
 		}
 	})
 
 	t.Run("KeysRevoke", func(t *testing.T) {
-		node := &Node{Config: NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0"}}
+		node := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0"}}
 		if err := node.Open(context.Background()); err != nil {
 			t.Fatalf("node Open: %v", err)
 		}
 		defer node.Close(context.Background())
 		natstest.Eventually(t, 10*time.Second, func() bool { return node.Validator().Status().Ready }, "validation node ready")
-		if _, err := node.Validator().Validate(context.Background(), a1.key, a1.secret); err != nil {
+		if _, err := node.Validator().Validate(context.Background(), a1.Key, a1.Secret); err != nil {
 			t.Fatalf("node, before: got %v, want a1 valid", err)
 		}
 
-		out := ts.mustAdmin(t, "keys", "revoke", a1.key, "--reason", "leaked in a public repo")
-		if out != "revoked "+a1.key+"\n" {
-			t.Errorf("got %q, want revoked %s", out, a1.key)
+		out := mustAdmin(t, ts, "keys", "revoke", a1.Key, "--reason", "leaked in a public repo")
+		if out != "revoked "+a1.Key+"\n" {
+			t.Errorf("got %q, want revoked %s", out, a1.Key)
 		}
 		natstest.Eventually(t, 10*time.Second, func() bool {
-			_, err := node.Validator().Validate(context.Background(), a1.key, a1.secret)
+			_, err := node.Validator().Validate(context.Background(), a1.Key, a1.Secret)
 			return errors.Is(err, validator.ErrUnauthorized)
 		}, "the validation node refuses the revoked key")
-		ts.caughtUp(t)
-		if got := ts.validate(t, a1); got != http.StatusUnauthorized {
+		ts.CaughtUp(t)
+		if got := ts.Validate(t, a1); got != http.StatusUnauthorized {
 			t.Errorf("serve /validate: got %d, want 401", got)
 		}
-		if got := ts.validate(t, a2); got != http.StatusOK {
+		if got := ts.Validate(t, a2); got != http.StatusOK {
 			t.Errorf("another key: got %d, want 200", got)
 		}
-		if out := ts.mustAdmin(t, "keys", "list", "--status", "revoked"); !strings.Contains(out, a1.key) || strings.Count(out, "\n") != 2 {
+		if out := mustAdmin(t, ts, "keys", "list", "--status", "revoked"); !strings.Contains(out, a1.Key) || strings.Count(out, "\n") != 2 {
 			t.Errorf("got\n%s\nwant the header and a1", out)
 		}
-		head := streamHead(t, ts)
-		ts.mustAdmin(t, "keys", "revoke", a1.key, "--reason", "again")
-		if got := streamHead(t, ts); got != head {
+		head := apptest.StreamHead(t, ts)
+		mustAdmin(t, ts, "keys", "revoke", a1.Key, "--reason", "again")
+		if got := apptest.StreamHead(t, ts); got != head {
 			t.Errorf("revoking a revoked key appended events: head %d -> %d", head, got)
 		}
-		revoked := ts.replay(t, "--type", "key.revoked")
-		if len(revoked) != 1 || revoked[0].Aggregate != a1.key || revoked[0].Actor != "admin:root" ||
+		revoked := replay(t, ts, "--type", "key.revoked")
+		if len(revoked) != 1 || revoked[0].Aggregate != a1.Key || revoked[0].Actor != "admin:root" ||
 			!strings.Contains(string(revoked[0].Data), `"reason":"leaked in a public repo"`) {
 			t.Errorf("got %+v, want one key.revoked of a1 by admin:root with the reason", revoked)
 		}
 	})
 
 	t.Run("UsersDisableEnable", func(t *testing.T) {
-		if out := ts.mustAdmin(t, "users", "disable", carolID, "--reason", "account compromised"); out != "disabled "+carolID+"\n" {
+		if out := mustAdmin(t, ts, "users", "disable", carolID, "--reason", "account compromised"); out != "disabled "+carolID+"\n" {
 			t.Errorf("got %q, want disabled %s", out, carolID)
 		}
-		ts.caughtUp(t)
-		wantStatus(t, ts.do(t, "GET", "/api-keys", "", bearer(carolToken)...), http.StatusUnauthorized)
-		if got := ts.validate(t, c1); got != http.StatusUnauthorized {
+		ts.CaughtUp(t)
+		apptest.WantStatus(t, ts.Do(t, "GET", "/api-keys", "", apptest.Bearer(carolToken)...), http.StatusUnauthorized)
+		if got := ts.Validate(t, c1); got != http.StatusUnauthorized {
 			t.Errorf("disabled user's key: got %d, want 401", got)
 		}
-		wantStatus(t, ts.do(t, "POST", "/sessions", `{"email":"carol@example.com","password":"`+password+`"}`), http.StatusUnauthorized)
+		apptest.WantStatus(t, ts.Do(t, "POST", "/sessions", `{"email":"carol@example.com","password":"`+apptest.Password+`"}`), http.StatusUnauthorized)
 		var list struct {
 			Users []struct {
 				ID       string
 				Disabled bool
 			} `json:"users"`
 		}
-		if err := json.Unmarshal([]byte(ts.mustAdmin(t, "users", "list", "--json")), &list); err != nil {
+		if err := json.Unmarshal([]byte(mustAdmin(t, ts, "users", "list", "--json")), &list); err != nil {
 			t.Fatal(err)
 		}
 		for _, u := range list.Users {
@@ -523,16 +488,16 @@ func TestAdmin_CLI(t *testing.T) {
 			}
 		}
 
-		if out := ts.mustAdmin(t, "users", "enable", carolID); out != "enabled "+carolID+"\n" {
+		if out := mustAdmin(t, ts, "users", "enable", carolID); out != "enabled "+carolID+"\n" {
 			t.Errorf("got %q, want enabled %s", out, carolID)
 		}
-		ts.caughtUp(t)
-		wantStatus(t, ts.do(t, "GET", "/api-keys", "", bearer(carolToken)...), http.StatusOK)
-		if got := ts.validate(t, c1); got != http.StatusOK {
+		ts.CaughtUp(t)
+		apptest.WantStatus(t, ts.Do(t, "GET", "/api-keys", "", apptest.Bearer(carolToken)...), http.StatusOK)
+		if got := ts.Validate(t, c1); got != http.StatusOK {
 			t.Errorf("enabled user's key: got %d, want 200", got)
 		}
-		ts.login(t, "carol@example.com", password)
-		evs := ts.replay(t, "--user", carolID, "--from-seq", "1")
+		ts.Login(t, "carol@example.com", apptest.Password)
+		evs := replay(t, ts, "--user", carolID, "--from-seq", "1")
 		var types []string
 		for _, e := range evs {
 			if e.Aggregate == carolID {
@@ -545,21 +510,21 @@ func TestAdmin_CLI(t *testing.T) {
 	})
 
 	t.Run("UsersRevokeKeys", func(t *testing.T) {
-		out := ts.mustAdmin(t, "users", "revoke-keys", aliceID, "--reason", "offboarding")
-		if out != "revoked "+a2.key+"\n1 keys revoked\n" {
+		out := mustAdmin(t, ts, "users", "revoke-keys", aliceID, "--reason", "offboarding")
+		if out != "revoked "+a2.Key+"\n1 keys revoked\n" {
 			t.Errorf("got %q, want a2 revoked (a1 was already)", out)
 		}
-		ts.caughtUp(t)
-		if got := ts.validate(t, a2); got != http.StatusUnauthorized {
+		ts.CaughtUp(t)
+		if got := ts.Validate(t, a2); got != http.StatusUnauthorized {
 			t.Errorf("got %d, want 401", got)
 		}
-		if got := ts.validate(t, c1); got != http.StatusOK {
+		if got := ts.Validate(t, c1); got != http.StatusOK {
 			t.Errorf("carol's key: got %d, want 200", got)
 		}
-		if out := ts.mustAdmin(t, "users", "revoke-keys", aliceID, "--reason", "again"); out != "0 keys revoked\n" {
+		if out := mustAdmin(t, ts, "users", "revoke-keys", aliceID, "--reason", "again"); out != "0 keys revoked\n" {
 			t.Errorf("again: got %q, want 0 keys revoked", out)
 		}
-		revoked := ts.replay(t, "--key", a2.key, "--type", "key.revoked")
+		revoked := replay(t, ts, "--key", a2.Key, "--type", "key.revoked")
 		if len(revoked) != 1 || revoked[0].Actor != "admin:root" || !strings.Contains(string(revoked[0].Data), "offboarding") {
 			t.Errorf("got %+v, want a2 revoked by admin:root for offboarding", revoked)
 		}
@@ -578,12 +543,12 @@ func TestAdmin_CLI(t *testing.T) {
 			{"DisableUnknownUser", []string{"users", "disable", unknownUser, "--reason", "r"}, nil, 1, "not found"},
 			{"EnableUnknownUser", []string{"users", "enable", unknownUser}, nil, 1, "not found"},
 			{"RevokeKeysUnknownUser", []string{"users", "revoke-keys", unknownUser, "--reason", "r"}, nil, 1, "not found"},
-			{"ReasonTooLong", []string{"keys", "revoke", c1.key, "--reason", strings.Repeat("r", 501)}, nil, 1, "reason"},
-			{"RevokeWithoutReason", []string{"keys", "revoke", c1.key}, nil, 2, "--reason is required"},
+			{"ReasonTooLong", []string{"keys", "revoke", c1.Key, "--reason", strings.Repeat("r", 501)}, nil, 1, "reason"},
+			{"RevokeWithoutReason", []string{"keys", "revoke", c1.Key}, nil, 2, "--reason is required"},
 			{"DisableWithoutReason", []string{"users", "disable", carolID}, nil, 2, "--reason is required"},
 			{"RevokeKeysWithoutReason", []string{"users", "revoke-keys", carolID}, nil, 2, "--reason is required"},
 			{"RevokeWithoutKey", []string{"keys", "revoke", "--reason", "r"}, nil, 2, "missing api key"},
-			{"TwoKeys", []string{"keys", "revoke", c1.key, a1.key, "--reason", "r"}, nil, 2, "unexpected arguments"},
+			{"TwoKeys", []string{"keys", "revoke", c1.Key, a1.Key, "--reason", "r"}, nil, 2, "unexpected arguments"},
 			{"BadStatus", []string{"keys", "list", "--status", "bogus"}, nil, 2, "--status"},
 			{"UnknownFlag", []string{"keys", "list", "--bogus"}, nil, 2, "bogus"},
 			{"UnknownSubcommand", []string{"keys", "frobnicate"}, nil, 2, `keyledger admin keys: unknown command "frobnicate"`},
@@ -592,7 +557,7 @@ func TestAdmin_CLI(t *testing.T) {
 			{"MissingSigningKey", []string{"users", "list"}, []string{"--signing-key", t.TempDir() + "/none.pem"}, 3, "signing key"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				args := append(append(append([]string{"admin"}, c.args...), ts.adminArgs()...), c.after...)
+				args := append(append(append([]string{"admin"}, c.args...), adminArgs(ts)...), c.after...)
 				code, stdout, stderr := cliRun(t, args...)
 				wantExit(t, args, code, stdout, stderr, c.want)
 				wantContains(t, "stderr", stderr, c.stderr)
@@ -608,7 +573,7 @@ func TestAdmin_CLI(t *testing.T) {
 			wantExit(t, []string{"admin", "keys", "revoke", "-h"}, code, stdout, stderr, 0)
 			wantContains(t, "stdout", stdout, "--reason")
 		})
-		if got := ts.validate(t, c1); got != http.StatusOK {
+		if got := ts.Validate(t, c1); got != http.StatusOK {
 			t.Errorf("refused commands changed carol's key: got %d, want 200", got)
 		}
 	})
@@ -617,16 +582,16 @@ func TestAdmin_CLI(t *testing.T) {
 	// "--reason TEXT <id>" are both accepted); a flag on each side, as in
 	// `admin keys revoke --reason r ak_... --nats-url ...`, must work too.
 	t.Run("FlagsAroundID", func(t *testing.T) {
-		args := append([]string{"admin", "users", "enable", "--reason", "already enabled", carolID}, ts.adminArgs()...)
+		args := append([]string{"admin", "users", "enable", "--reason", "already enabled", carolID}, adminArgs(ts)...)
 		code, stdout, stderr := cliRun(t, args...)
 		wantExit(t, args, code, stdout, stderr, 0)
 	})
 
 	t.Run("ErrLogUnreachable", func(t *testing.T) {
-		closed := "nats://" + freeAddr(t)
+		closed := "nats://" + apptest.FreeAddr(t)
 		for _, args := range [][]string{
 			{"admin", "keys", "list", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile},
-			{"admin", "keys", "revoke", a2.key, "--reason", "r", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile},
+			{"admin", "keys", "revoke", a2.Key, "--reason", "r", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile},
 			{"audit", "verify", "--nats-url", closed},
 		} {
 			done := make(chan struct{})
@@ -654,7 +619,7 @@ func startCluster(t *testing.T) string {
 	routes := make([]string, 3)
 	ports := make([]int, 3)
 	for i := range routes {
-		addr := freeAddr(t)
+		addr := apptest.FreeAddr(t)
 		_, p, _ := net.SplitHostPort(addr)
 		ports[i], _ = strconv.Atoi(p)
 		routes[i] = "nats-route://" + addr
@@ -679,7 +644,7 @@ func startCluster(t *testing.T) string {
 func TestAdmin_KeepsReplicas(t *testing.T) {
 	urls := startCluster(t)
 	dir := t.TempDir()
-	s := &Server{Config: ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSURL: urls, Replicas: 3,
+	s := &app.Server{Config: app.ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSURL: urls, Replicas: 3,
 		Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, CheckpointInterval: -1}}
 	if err := s.Open(context.Background()); err != nil {
 		s.Close(context.Background())

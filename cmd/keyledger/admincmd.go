@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/ledger"
 )
@@ -58,17 +59,17 @@ func (a *adminFlags) open(ctx context.Context) (*ledger.Service, func(), error) 
 	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	parts, err := openLedger(sctx, nc, ledgerOptions{stream: a.stream, signingKey: key, logger: discardLogger()})
+	l, err := app.OpenLedger(sctx, nc, app.LedgerConfig{Stream: a.stream, SigningKey: key, Logger: discardLogger()})
 	if err != nil {
 		nc.Close()
 		return nil, nil, exitError{3, err}
 	}
-	if err := parts.projector.WaitReady(sctx); err != nil {
-		parts.projector.Stop()
+	if err := l.Projector.WaitReady(sctx); err != nil {
+		l.Close()
 		nc.Close()
 		return nil, nil, exitError{3, fmt.Errorf("catch up with the log: %w", err)}
 	}
-	return parts.service, func() { parts.projector.Stop(); nc.Close() }, nil
+	return l.Service, func() { l.Close(); nc.Close() }, nil
 }
 
 func (a *adminFlags) actor() string { return domain.AdminActor(a.name) }

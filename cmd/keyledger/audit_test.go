@@ -19,6 +19,8 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/natstest"
@@ -26,11 +28,11 @@ import (
 
 // startCheckpointedServer is startServer with a checkpoint every 50ms, so
 // that audit verify has signed Merkle roots to check.
-func startCheckpointedServer(t *testing.T, dir string) *testServer {
+func startCheckpointedServer(t *testing.T, dir string) *apptest.Server {
 	t.Helper()
-	logs := &syncBuffer{}
-	s := &Server{
-		Config: ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+	logs := &apptest.SyncBuffer{}
+	s := &app.Server{
+		Config: app.ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
 			Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, CheckpointInterval: 50 * time.Millisecond},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -38,13 +40,13 @@ func startCheckpointedServer(t *testing.T, dir string) *testServer {
 		s.Close(context.Background())
 		t.Fatalf("Open: %v", err)
 	}
-	ts := &testServer{Server: s, base: "http://" + s.HTTPAddr(), logs: logs}
+	ts := &apptest.Server{Server: s, Base: "http://" + s.HTTPAddr(), Logs: logs}
 	natstest.Eventually(t, 10*time.Second, s.Ready, "server ready")
 	return ts
 }
 
 // readLog opens ts's log read-only, as an auditor would.
-func readLog(t *testing.T, ts *testServer) *eventstore.Store {
+func readLog(t *testing.T, ts *apptest.Server) *eventstore.Store {
 	t.Helper()
 	nc, err := nats.Connect(ts.NATSURL())
 	if err != nil {
@@ -110,9 +112,9 @@ func where(recs []audit.Record, keep func(audit.Record) bool) []uint64 {
 }
 
 // stateJSON runs `audit state args... --json` and decodes it.
-func stateJSON(t *testing.T, ts *testServer, args ...string) map[string]any {
+func stateJSON(t *testing.T, ts *apptest.Server, args ...string) map[string]any {
 	t.Helper()
-	out := ts.mustAudit(t, append(append([]string{"state"}, args...), "--json")...)
+	out := mustAudit(t, ts, append(append([]string{"state"}, args...), "--json")...)
 	var m map[string]any
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("state %v: not JSON: %s", args, out)
@@ -135,26 +137,26 @@ var lastCheckpointLine = regexp.MustCompile(`last checkpoint: --expect (\d+:[0-9
 func TestAudit_CLI(t *testing.T) {
 	dir := t.TempDir()
 	ts := startCheckpointedServer(t, dir)
-	defer ts.close(t)
+	defer ts.Stop(t)
 	store := readLog(t, ts)
 
-	aliceID := ts.register(t, "alice@example.com", password)
-	aliceToken := ts.login(t, "alice@example.com", password)
-	k1 := ts.createKey(t, aliceToken, `{"name":"ci"}`)
+	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
+	aliceToken := ts.Login(t, "alice@example.com", apptest.Password)
+	k1 := ts.CreateKey(t, aliceToken, `{"name":"ci"}`)
 	for range 2 {
-		wantStatus(t, ts.do(t, "POST", "/api-keys/"+k1.key+"/regenerate", "", bearer(aliceToken)...), http.StatusOK)
+		apptest.WantStatus(t, ts.Do(t, "POST", "/api-keys/"+k1.Key+"/regenerate", "", apptest.Bearer(aliceToken)...), http.StatusOK)
 	}
-	k2 := ts.createKey(t, aliceToken, `{"name":"deploy"}`)
-	wantStatus(t, ts.do(t, "DELETE", "/api-keys/"+k1.key, "", bearer(aliceToken)...), http.StatusNoContent)
+	k2 := ts.CreateKey(t, aliceToken, `{"name":"deploy"}`)
+	apptest.WantStatus(t, ts.Do(t, "DELETE", "/api-keys/"+k1.Key, "", apptest.Bearer(aliceToken)...), http.StatusNoContent)
 	expiry := time.Now().Add(time.Second).UTC()
-	k3 := ts.createKey(t, aliceToken, `{"name":"short","expires_at":"`+expiry.Format(time.RFC3339Nano)+`"}`)
-	bobID := ts.register(t, "bob@example.com", password)
-	kb := ts.createKey(t, ts.login(t, "bob@example.com", password), "")
-	ts.mustAdmin(t, "users", "disable", bobID, "--reason", "audit test")
+	k3 := ts.CreateKey(t, aliceToken, `{"name":"short","expires_at":"`+expiry.Format(time.RFC3339Nano)+`"}`)
+	bobID := ts.Register(t, "bob@example.com", apptest.Password)
+	kb := ts.CreateKey(t, ts.Login(t, "bob@example.com", apptest.Password), "")
+	mustAdmin(t, ts, "users", "disable", bobID, "--reason", "audit test")
 	natstest.Eventually(t, 5*time.Second, func() bool { return time.Now().After(expiry) }, "k3 expired")
 	awaitCheckpointed(t, store)
 
-	full := ts.replay(t)
+	full := replay(t, ts)
 	ofAggregate := func(id string) []audit.Record {
 		var out []audit.Record
 		for _, r := range full {
@@ -164,12 +166,12 @@ func TestAudit_CLI(t *testing.T) {
 		}
 		return out
 	}
-	k1Events := ofAggregate(k1.key)
+	k1Events := ofAggregate(k1.Key)
 	if len(k1Events) != 4 {
 		t.Fatalf("got %d events of k1 in the replay, want 4 (created, 2 regenerations, revoked)", len(k1Events))
 	}
 	created, regen1, regen2, revoked := k1Events[0], k1Events[1], k1Events[2], k1Events[3]
-	aliceKeys := map[string]bool{k1.key: true, k2.key: true, k3.key: true}
+	aliceKeys := map[string]bool{k1.Key: true, k2.Key: true, k3.Key: true}
 	ofAlice := func(r audit.Record) bool { return r.Aggregate == aliceID || aliceKeys[r.Aggregate] }
 
 	t.Run("Replay", func(t *testing.T) {
@@ -198,8 +200,8 @@ func TestAudit_CLI(t *testing.T) {
 		if len(where(full, func(r audit.Record) bool { return r.Type == "log.checkpoint" })) == 0 {
 			t.Error("got no log.checkpoint records, want the writer's checkpoints")
 		}
-		out := ts.mustAudit(t, "replay")
-		for _, secret := range []string{k1.secret, k2.secret, k3.secret, password} {
+		out := mustAudit(t, ts, "replay")
+		for _, secret := range []string{k1.Secret, k2.Secret, k3.Secret, apptest.Password} {
 			if strings.Contains(out, secret) {
 				t.Error("a secret or password appears in the replay")
 			}
@@ -213,9 +215,9 @@ func TestAudit_CLI(t *testing.T) {
 			args []string
 			want []uint64
 		}{
-			{"Key", []string{"--key", k1.key}, seqs(k1Events)},
+			{"Key", []string{"--key", k1.Key}, seqs(k1Events)},
 			{"User", []string{"--user", aliceID}, where(full, ofAlice)},
-			{"OtherUser", []string{"--user", bobID}, where(full, func(r audit.Record) bool { return r.Aggregate == bobID || r.Aggregate == kb.key })},
+			{"OtherUser", []string{"--user", bobID}, where(full, func(r audit.Record) bool { return r.Aggregate == bobID || r.Aggregate == kb.Key })},
 			{"Type", []string{"--type", "key.secret_regenerated"}, []uint64{regen1.Seq, regen2.Seq}},
 			{"TypeAndUser", []string{"--type", "key.created", "--user", aliceID},
 				where(full, func(r audit.Record) bool { return r.Type == "key.created" && ofAlice(r) })},
@@ -227,12 +229,12 @@ func TestAudit_CLI(t *testing.T) {
 			{"ToSeq", []string{"--to-seq", fmt.Sprint(regen1.Seq)}, where(full, func(r audit.Record) bool { return r.Seq <= regen1.Seq })},
 			{"FromToSeq", []string{"--from-seq", fmt.Sprint(created.Seq), "--to-seq", fmt.Sprint(regen2.Seq)},
 				where(full, func(r audit.Record) bool { return r.Seq >= created.Seq && r.Seq <= regen2.Seq })},
-			{"KeyToSeq", []string{"--key", k1.key, "--to-seq", fmt.Sprint(regen1.Seq)}, []uint64{created.Seq, regen1.Seq}},
+			{"KeyToSeq", []string{"--key", k1.Key, "--to-seq", fmt.Sprint(regen1.Seq)}, []uint64{created.Seq, regen1.Seq}},
 			{"FromSeqPastHead", []string{"--from-seq", fmt.Sprint(full[len(full)-1].Seq + 1)}, nil},
 			{"UnknownKey", []string{"--key", "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C"}, nil},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				if got := seqs(ts.replay(t, c.args...)); !slices.Equal(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+				if got := seqs(replay(t, ts, c.args...)); !slices.Equal(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
 					t.Errorf("got %v, want %v", got, c.want)
 				}
 			})
@@ -243,7 +245,7 @@ func TestAudit_CLI(t *testing.T) {
 	// later events belong in the replay.
 	t.Run("UserFromSeq", func(t *testing.T) {
 		want := where(full, func(r audit.Record) bool { return ofAlice(r) && r.Seq >= regen1.Seq })
-		if got := seqs(ts.replay(t, "--user", aliceID, "--from-seq", fmt.Sprint(regen1.Seq))); !slices.Equal(got, want) {
+		if got := seqs(replay(t, ts, "--user", aliceID, "--from-seq", fmt.Sprint(regen1.Seq))); !slices.Equal(got, want) {
 			t.Errorf("got %v, want %v (k1's regenerations and revocation included)", got, want)
 		}
 	})
@@ -252,7 +254,7 @@ func TestAudit_CLI(t *testing.T) {
 	// the command must say so at once, not wait for an event that may
 	// never come.
 	t.Run("KeyFromSeqPastItsEvents", func(t *testing.T) {
-		args := append([]string{"audit", "replay", "--key", k1.key, "--from-seq", fmt.Sprint(revoked.Seq + 1)}, ts.logArgs()...)
+		args := append([]string{"audit", "replay", "--key", k1.Key, "--from-seq", fmt.Sprint(revoked.Seq + 1)}, logArgs(ts)...)
 		code, stdout, stderr := cliRunWithin(t, 2*time.Second, args...)
 		wantExit(t, args, code, stdout, stderr, 0)
 		if stdout != "" {
@@ -261,7 +263,7 @@ func TestAudit_CLI(t *testing.T) {
 	})
 
 	t.Run("Table", func(t *testing.T) {
-		out := ts.mustAudit(t, "replay", "--format", "table")
+		out := mustAudit(t, ts, "replay", "--format", "table")
 		lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 		if f := strings.Fields(lines[0]); !slices.Equal(f, []string{"SEQ", "TIME", "TYPE", "AGGREGATE", "ACTOR", "DATA"}) {
 			t.Fatalf("got header %q, want SEQ TIME TYPE AGGREGATE ACTOR DATA", lines[0])
@@ -275,7 +277,7 @@ func TestAudit_CLI(t *testing.T) {
 				t.Fatalf("row %d: got %q, want seq %d, %s of %s", i+1, l, full[i].Seq, full[i].Type, full[i].Aggregate)
 			}
 		}
-		keyOut := ts.mustAudit(t, "replay", "--format", "table", "--key", k1.key)
+		keyOut := mustAudit(t, ts, "replay", "--format", "table", "--key", k1.Key)
 		if n := strings.Count(keyOut, "\n"); n != 5 || !strings.Contains(keyOut, "key.revoked") {
 			t.Errorf("got\n%s\nwant a header and k1's 4 events", keyOut)
 		}
@@ -289,29 +291,29 @@ func TestAudit_CLI(t *testing.T) {
 			{"frobnicate"},
 			{},
 		} {
-			code, stdout, stderr := ts.audit(t, args...)
+			code, stdout, stderr := auditCLI(t, ts, args...)
 			wantExit(t, args, code, stdout, stderr, 2)
 		}
 	})
 
 	t.Run("StateKey", func(t *testing.T) {
-		args := []string{"state", "--key", k1.key, "--at-seq", fmt.Sprint(created.Seq - 1)}
-		code, stdout, stderr := ts.audit(t, args...)
+		args := []string{"state", "--key", k1.Key, "--at-seq", fmt.Sprint(created.Seq - 1)}
+		code, stdout, stderr := auditCLI(t, ts, args...)
 		wantExit(t, args, code, stdout, stderr, 1)
 		wantContains(t, "stderr", stderr, "did not exist")
 
-		m := stateJSON(t, ts, "--key", k1.key, "--at-seq", fmt.Sprint(created.Seq))
+		m := stateJSON(t, ts, "--key", k1.Key, "--at-seq", fmt.Sprint(created.Seq))
 		if m["status"] != "active" || m["version"] != 1.0 || m["secret_regenerated_at"] != nil || m["user_id"] != aliceID || m["name"] != "ci" {
 			t.Errorf("at creation: got %v, want active version 1 never regenerated", m)
 		}
-		m = stateJSON(t, ts, "--key", k1.key, "--at-seq", fmt.Sprint(regen2.Seq-1))
+		m = stateJSON(t, ts, "--key", k1.Key, "--at-seq", fmt.Sprint(regen2.Seq-1))
 		if m["status"] != "active" || m["version"] != 2.0 || m["revoked_at"] != nil || m["as_of_seq"] != float64(regen2.Seq-1) {
 			t.Errorf("between regenerations: got %v, want active at version 2", m)
 		}
 		if got := timeField(t, m, "secret_regenerated_at"); !got.Equal(regen1.Time) {
 			t.Errorf("between regenerations: got secret_regenerated_at %v, want %v", got, regen1.Time)
 		}
-		m = stateJSON(t, ts, "--key", k1.key, "--at-seq", fmt.Sprint(revoked.Seq))
+		m = stateJSON(t, ts, "--key", k1.Key, "--at-seq", fmt.Sprint(revoked.Seq))
 		if m["status"] != "revoked" || m["version"] != 4.0 {
 			t.Errorf("after revocation: got %v, want revoked at version 4", m)
 		}
@@ -321,13 +323,13 @@ func TestAudit_CLI(t *testing.T) {
 		if got := timeField(t, m, "secret_regenerated_at"); !got.Equal(regen2.Time) {
 			t.Errorf("got secret_regenerated_at %v, want %v", got, regen2.Time)
 		}
-		m = stateJSON(t, ts, "--key", k1.key, "--at", regen1.Time.Format(time.RFC3339Nano))
+		m = stateJSON(t, ts, "--key", k1.Key, "--at", regen1.Time.Format(time.RFC3339Nano))
 		if m["status"] != "active" || m["version"] != 2.0 {
 			t.Errorf("--at the first regeneration: got %v, want active at version 2", m)
 		}
 
-		out := ts.mustAudit(t, "state", "--key", k1.key)
-		wantContains(t, "state", out, "api_key:", k1.key, "status:", "revoked", "revoked_at:", "history:")
+		out := mustAudit(t, ts, "state", "--key", k1.Key)
+		wantContains(t, "state", out, "api_key:", k1.Key, "status:", "revoked", "revoked_at:", "history:")
 		if n := strings.Count(out, " by "); n != 4 {
 			t.Errorf("got %d history lines, want 4:\n%s", n, out)
 		}
@@ -339,14 +341,14 @@ func TestAudit_CLI(t *testing.T) {
 	// The status as of a stream sequence is the status then: a key that
 	// has expired since was active at its creation.
 	t.Run("StateKeyStatusAsOfThen", func(t *testing.T) {
-		k3Created := ofAggregate(k3.key)[0]
-		if m := stateJSON(t, ts, "--key", k3.key); m["status"] != "expired" {
+		k3Created := ofAggregate(k3.Key)[0]
+		if m := stateJSON(t, ts, "--key", k3.Key); m["status"] != "expired" {
 			t.Errorf("now: got %v, want expired", m["status"])
 		}
-		if m := stateJSON(t, ts, "--key", k3.key, "--at", k3Created.Time.Format(time.RFC3339Nano)); m["status"] != "active" {
+		if m := stateJSON(t, ts, "--key", k3.Key, "--at", k3Created.Time.Format(time.RFC3339Nano)); m["status"] != "active" {
 			t.Errorf("--at its creation: got %v, want active", m["status"])
 		}
-		if m := stateJSON(t, ts, "--key", k3.key, "--at-seq", fmt.Sprint(k3Created.Seq)); m["status"] != "active" {
+		if m := stateJSON(t, ts, "--key", k3.Key, "--at-seq", fmt.Sprint(k3Created.Seq)); m["status"] != "active" {
 			t.Errorf("--at-seq %d (its creation): got %v, want active, as it was then", k3Created.Seq, m["status"])
 		}
 	})
@@ -356,18 +358,18 @@ func TestAudit_CLI(t *testing.T) {
 		if m["id"] != aliceID || m["email"] != "alice@example.com" || m["version"] != 1.0 || m["created_at"] == nil {
 			t.Errorf("got %v, want alice at version 1", m)
 		}
-		out := ts.mustAudit(t, "state", "--user", aliceID)
+		out := mustAudit(t, ts, "state", "--user", aliceID)
 		wantContains(t, "state", out, "id:", aliceID, "email:", "alice@example.com", "history:", "user.registered")
 		args := []string{"state", "--user", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C"}
-		code, stdout, stderr := ts.audit(t, args...)
+		code, stdout, stderr := auditCLI(t, ts, args...)
 		wantExit(t, args, code, stdout, stderr, 1)
 		for _, args := range [][]string{
 			{"state"},
-			{"state", "--key", k1.key, "--user", aliceID},
-			{"state", "--key", k1.key, "--at", "2026-01-01T00:00:00Z", "--at-seq", "3"},
-			{"state", "--key", k1.key, "--at", "noon"},
+			{"state", "--key", k1.Key, "--user", aliceID},
+			{"state", "--key", k1.Key, "--at", "2026-01-01T00:00:00Z", "--at-seq", "3"},
+			{"state", "--key", k1.Key, "--at", "noon"},
 		} {
-			code, stdout, stderr := ts.audit(t, args...)
+			code, stdout, stderr := auditCLI(t, ts, args...)
 			wantExit(t, args, code, stdout, stderr, 2)
 		}
 	})
@@ -387,13 +389,13 @@ func TestAudit_CLI(t *testing.T) {
 	})
 
 	t.Run("Pubkey", func(t *testing.T) {
-		fromFile := ts.mustAudit(t, "pubkey", "--signing-key", ts.Config.SigningKeyFile)
-		fromStream := ts.mustAudit(t, "pubkey", "--from-stream")
+		fromFile := mustAudit(t, ts, "pubkey", "--signing-key", ts.Config.SigningKeyFile)
+		fromStream := mustAudit(t, ts, "pubkey", "--from-stream")
 		if fromFile != fromStream || len(strings.TrimSpace(fromFile)) != 43 {
 			t.Errorf("got %q from the key file and %q from the stream, want the same base64url Ed25519 key", fromFile, fromStream)
 		}
 		args := []string{"pubkey", "--signing-key", dir + "/no-such.pem"}
-		code, stdout, stderr := ts.audit(t, args...)
+		code, stdout, stderr := auditCLI(t, ts, args...)
 		wantExit(t, args, code, stdout, stderr, 3)
 		if strings.Contains(stdout, "PRIVATE") {
 			t.Error("pubkey printed a private key")
@@ -402,17 +404,17 @@ func TestAudit_CLI(t *testing.T) {
 
 	var expect string
 	t.Run("Verify", func(t *testing.T) {
-		out := ts.mustAudit(t, "verify")
+		out := mustAudit(t, ts, "verify")
 		wantContains(t, "verify", out, "OK: the log is intact", "checkpoints: ")
 		m := lastCheckpointLine.FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("got\n%s\nwant a last checkpoint line", out)
 		}
 		expect = m[1]
-		wantContains(t, "verify --expect", ts.mustAudit(t, "verify", "--expect", expect), "OK: the log is intact")
+		wantContains(t, "verify --expect", mustAudit(t, ts, "verify", "--expect", expect), "OK: the log is intact")
 
 		var report audit.Report
-		if err := json.Unmarshal([]byte(ts.mustAudit(t, "verify", "--json")), &report); err != nil {
+		if err := json.Unmarshal([]byte(mustAudit(t, ts, "verify", "--json")), &report); err != nil {
 			t.Fatal(err)
 		}
 		size, _, _ := strings.Cut(expect, ":")
@@ -423,19 +425,19 @@ func TestAudit_CLI(t *testing.T) {
 		i := len(expect) - 1
 		flipped := expect[:i] + string("0123456789abcdef"[(strings.IndexByte("0123456789abcdef", expect[i])+1)%16])
 		args := []string{"verify", "--expect", flipped}
-		code, stdout, stderr := ts.audit(t, args...)
+		code, stdout, stderr := auditCLI(t, ts, args...)
 		wantExit(t, args, code, stdout, stderr, 1)
 		wantContains(t, "verify output", stdout, "PROBLEM", "expected root")
 		wantContains(t, "verify stderr", stderr, "fails verification", "sequence "+size)
 
 		_, root, _ := strings.Cut(expect, ":")
 		args = []string{"verify", "--expect", fmt.Sprint(report.LastSeq+100) + ":" + root}
-		code, stdout, stderr = ts.audit(t, args...)
+		code, stdout, stderr = auditCLI(t, ts, args...)
 		wantExit(t, args, code, stdout, stderr, 1)
 		wantContains(t, "verify output", stdout, "truncated")
 
 		args = []string{"verify", "--expect", "1:abc"}
-		code, stdout, stderr = ts.audit(t, args...)
+		code, stdout, stderr = auditCLI(t, ts, args...)
 		wantExit(t, args, code, stdout, stderr, 2)
 	})
 
@@ -449,10 +451,10 @@ func TestAudit_CLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		forged := fmt.Sprintf(`{"id":"01JH6Z3Q8X4N6V2R9T5M7K3B8Y","type":"key.revoked","schema":1,"aggregate":%q,"version":2,"time":"2026-11-01T00:00:00Z","actor":"admin:root","data":{"reason":"forged"}}`, k2.key)
+		forged := fmt.Sprintf(`{"id":"01JH6Z3Q8X4N6V2R9T5M7K3B8Y","type":"key.revoked","schema":1,"aggregate":%q,"version":2,"time":"2026-11-01T00:00:00Z","actor":"admin:root","data":{"reason":"forged"}}`, k2.Key)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		ack, err := js.Publish(ctx, "keyledger.key."+k2.key, []byte(forged))
+		ack, err := js.Publish(ctx, "keyledger.key."+k2.Key, []byte(forged))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,43 +464,43 @@ func TestAudit_CLI(t *testing.T) {
 			cps, err := store.Checkpoints(context.Background())
 			return err == nil && len(cps) > 0 && slices.Contains(cps[len(cps)-1].Data.(domain.LogCheckpoint).Foreign, seq)
 		}, "a checkpoint naming the forged message")
-		if got := ts.validate(t, k2); got != http.StatusOK {
+		if got := ts.Validate(t, k2); got != http.StatusOK {
 			t.Errorf("k2 after a forged revocation: got %d, want 200", got)
 		}
 
 		args := []string{"verify"}
-		code, stdout, stderr := ts.audit(t, args...)
+		code, stdout, stderr := auditCLI(t, ts, args...)
 		wantExit(t, args, code, stdout, stderr, 1)
-		wantContains(t, "verify output", stdout, fmt.Sprintf("PROBLEM sequence %d (keyledger.key.%s): not written by the ledger", seq, k2.key))
+		wantContains(t, "verify output", stdout, fmt.Sprintf("PROBLEM sequence %d (keyledger.key.%s): not written by the ledger", seq, k2.Key))
 		wantContains(t, "verify stderr", stderr, fmt.Sprintf("sequence %d", seq))
 		if strings.Count(stdout, "PROBLEM") != 1 {
 			t.Errorf("got\n%s\nwant exactly one problem: the forged message", stdout)
 		}
 		args = []string{"verify", "--expect", expect}
-		code, stdout, stderr = ts.audit(t, args...)
+		code, stdout, stderr = auditCLI(t, ts, args...)
 		wantExit(t, args, code, stdout, stderr, 1)
 		if strings.Contains(stdout, "rewritten") {
 			t.Errorf("got\n%s\nwant the earlier checkpoint still matched (the log was only appended to)", stdout)
 		}
 
-		if slices.Contains(seqs(ts.replay(t)), seq) {
+		if slices.Contains(seqs(replay(t, ts)), seq) {
 			t.Errorf("plain replay shows the forged message at %d", seq)
 		}
 		var marked []audit.Record
-		for _, r := range ts.replay(t, "--include-forged") {
+		for _, r := range replay(t, ts, "--include-forged") {
 			if r.Forged != "" {
 				marked = append(marked, r)
 			}
 		}
-		if len(marked) != 1 || marked[0].Seq != seq || marked[0].Aggregate != k2.key || marked[0].Data != nil || marked[0].Actor != "" {
+		if len(marked) != 1 || marked[0].Seq != seq || marked[0].Aggregate != k2.Key || marked[0].Data != nil || marked[0].Actor != "" {
 			t.Errorf("got %+v, want only seq %d marked forged, without the forger's claims", marked, seq)
 		}
-		if got := seqs(ts.replay(t, "--key", k2.key, "--include-forged")); len(got) != 2 || got[1] != seq {
+		if got := seqs(replay(t, ts, "--key", k2.Key, "--include-forged")); len(got) != 2 || got[1] != seq {
 			t.Errorf("--key k2 --include-forged: got %v, want k2's creation and the forged message", got)
 		}
-		table := ts.mustAudit(t, "replay", "--include-forged", "--format", "table", "--key", k2.key)
+		table := mustAudit(t, ts, "replay", "--include-forged", "--format", "table", "--key", k2.Key)
 		wantContains(t, "table", table, "FORGED: ")
-		if m := stateJSON(t, ts, "--key", k2.key); m["status"] != "active" || m["version"] != 1.0 {
+		if m := stateJSON(t, ts, "--key", k2.Key); m["status"] != "active" || m["version"] != 1.0 {
 			t.Errorf("state of k2: got %v, want active at version 1 (the forged revocation ignored)", m)
 		}
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
 )
@@ -31,6 +32,7 @@ type exitError struct {
 }
 
 func (e exitError) Error() string { return e.err.Error() }
+
 func (e exitError) Unwrap() error { return e.err }
 
 // logFlags are how audit and admin commands reach the log.
@@ -38,21 +40,21 @@ type logFlags struct {
 	natsURL    string
 	stream     string
 	ledgerKeys string
-	client     NATSClientConfig
+	client     app.NATSClientConfig
 }
 
 func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the log (comma-separated URLs); the default reaches the embedded server of a local serve")
 	fs.StringVar(&l.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated) instead of those the stream lists")
-	l.client.flags(fs)
+	natsClientFlags(fs, &l.client)
 }
 
 // connect connects to NATS as name; failing to is exit code 3.
 func (l *logFlags) connect(name string) (*nats.Conn, error) {
-	opts, err := l.client.options()
+	opts, err := l.client.Options()
 	if err != nil {
-		return nil, err
+		return nil, asUsageError(err)
 	}
 	nc, err := nats.Connect(l.natsURL, append(opts, nats.Name(name))...)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/bench"
 )
@@ -86,7 +87,7 @@ func benchHTTPCreate(ctx context.Context, cfg bench.Config) (_ []bench.Result, e
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	s := &Server{Config: ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+	s := &app.Server{Config: app.ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
 		CheckpointInterval: -1, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
 		MaxKeysPerUser: -1}, Logger: discardLogger()} // one user creates every key
 	defer func() {

@@ -18,6 +18,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/natstest"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 // runCLI runs `keyledger args...` in-process with an empty standard input
@@ -273,7 +274,7 @@ func TestCLI_Environment(t *testing.T) {
 	nc := natstest.Connect(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := eventstore.New(ctx, nc, eventstore.WithStream("ENVTEST")); err != nil {
+	if _, err := eventstore.New(ctx, nc, eventstore.WithStream("ENVTEST"), eventstore.WithSigningKey(testkeys.Ledger())); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -25,7 +25,6 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,17 +37,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
-
-// The tests in this file check the deployment files (Dockerfile,
-// .dockerignore, docker-compose.yml, deploy/nats/*.conf) without a Docker
-// engine: every command line in the compose file goes through the parser
-// of the program that will run it (this binary's flag sets, nats-server's
-// ConfigureOptions and config parser), the references between services are
-// resolved, the topology is started in-process on loopback ports, and the
-// Dockerfile's go build command is run and its output inspected.
 
 // repoRoot is the module root, relative to this package's directory.
 var repoRoot = filepath.Join("..", "..")
@@ -106,8 +99,8 @@ type deployment struct {
 type keyledgerService struct {
 	name  string
 	svc   composeService
-	serve *ServeConfig // for serve
-	node  *NodeConfig  // for validator
+	serve *app.ServeConfig // for serve
+	node  *app.NodeConfig  // for validator
 	// health is the service's health check command (after the binary),
 	// parsed by the healthcheck subcommand's flags.
 	health     []string
@@ -164,7 +157,7 @@ func parseDeployment(t *testing.T, data []byte) *deployment {
 	if len(d.file.Services) == 0 {
 		t.Fatal("docker-compose.yml: no services")
 	}
-	for _, name := range sortedKeys(d.file.Services) {
+	for _, name := range apptest.SortedKeys(d.file.Services) {
 		svc := d.file.Services[name]
 		switch {
 		case strings.HasPrefix(svc.Image, "nats:"):
@@ -207,11 +200,11 @@ func parseKeyledgerService(t *testing.T, df *dockerfile, name string, svc compos
 	fs.SetOutput(io.Discard)
 	switch sub {
 	case "serve":
-		k.serve = new(ServeConfig)
-		k.serve.flags(fs)
+		k.serve = new(app.ServeConfig)
+		serveFlags(fs, k.serve)
 	case "validator":
-		k.node = new(NodeConfig)
-		k.node.flags(fs)
+		k.node = new(app.NodeConfig)
+		nodeFlags(fs, k.node)
 	default:
 		t.Fatalf("service %s: command %q: want serve or validator (the image's ENTRYPOINT is already %v)", name, svc.Command, df.entrypoint)
 	}
@@ -252,7 +245,7 @@ func applyEnvironment(fs *flag.FlagSet, env map[string]string) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		known["KEYLEDGER_"+strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))] = f
 	})
-	for _, name := range sortedKeys(env) {
+	for _, name := range apptest.SortedKeys(env) {
 		if !strings.HasPrefix(name, "KEYLEDGER_") {
 			continue
 		}
@@ -373,15 +366,6 @@ func parsePort(p string) (hostIP, hostPort, containerPort string, err error) {
 		}
 	}
 	return hostIP, hostPort, containerPort, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func (d *deployment) natsNode(name string) *natsService {
@@ -555,8 +539,8 @@ func checkCompose(t *testing.T, d *deployment) {
 	})
 
 	t.Run("DependsOn", func(t *testing.T) {
-		for _, name := range sortedKeys(d.file.Services) {
-			for _, dep := range sortedKeys(d.file.Services[name].DependsOn) {
+		for _, name := range apptest.SortedKeys(d.file.Services) {
+			for _, dep := range apptest.SortedKeys(d.file.Services[name].DependsOn) {
 				target, ok := d.file.Services[dep]
 				switch cond := d.file.Services[name].DependsOn[dep].Condition; {
 				case !ok:
@@ -583,7 +567,7 @@ func checkCompose(t *testing.T, d *deployment) {
 	})
 
 	t.Run("Healthchecks", func(t *testing.T) {
-		for _, name := range sortedKeys(d.file.Services) {
+		for _, name := range apptest.SortedKeys(d.file.Services) {
 			h := d.file.Services[name].Healthcheck
 			if h == nil {
 				t.Errorf("service %s: no health check", name)
@@ -640,7 +624,7 @@ func checkCompose(t *testing.T, d *deployment) {
 
 	t.Run("Ports", func(t *testing.T) {
 		published := map[string]string{}
-		for _, name := range sortedKeys(d.file.Services) {
+		for _, name := range apptest.SortedKeys(d.file.Services) {
 			for _, p := range d.file.Services[name].Ports {
 				hostIP, hostPort, _, err := parsePort(p)
 				if err != nil {
@@ -678,7 +662,7 @@ func checkCompose(t *testing.T, d *deployment) {
 	})
 
 	t.Run("Volumes", func(t *testing.T) {
-		for _, name := range sortedKeys(d.file.Services) {
+		for _, name := range apptest.SortedKeys(d.file.Services) {
 			for _, v := range d.file.Services[name].Volumes {
 				src, _, _ := parseVolume(v)
 				switch {
@@ -775,7 +759,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	// Route ports are chosen up front: each node's routes name the others'.
 	clusterAddr := map[string]string{}
 	for _, n := range d.natsNodes {
-		clusterAddr[n.name] = freeAddr(t)
+		clusterAddr[n.name] = apptest.FreeAddr(t)
 	}
 	natsServers := map[string]*server.Server{}
 	clientAddr := map[string]string{}
@@ -851,7 +835,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 		return func() bool { return run(ctx, args, io.Discard, io.Discard) == 0 }
 	}
 
-	logs := &syncBuffer{}
+	logs := &apptest.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -863,7 +847,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Argon2 = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}
-	ledger := &Server{Config: cfg, Logger: logger.With("service", d.ledger.name)}
+	ledger := &app.Server{Config: cfg, Logger: logger.With("service", d.ledger.name)}
 	if err := ledger.Open(ctx); err != nil {
 		ledger.Close(context.Background())
 		t.Fatalf("serve %q: %v", d.ledger.svc.Command[1:], err)
@@ -875,12 +859,12 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	})
 	natstest.Eventually(t, 60*time.Second, healthy(d.ledger, ledger.HTTPAddr()), d.ledger.name+" healthy")
 
-	var nodes []*Node
+	var nodes []*app.Node
 	for _, v := range d.validators {
 		cfg := *v.node
 		cfg.NATSURL = rewire(cfg.NATSURL)
 		cfg.HTTPAddr = "127.0.0.1:0"
-		n := &Node{Config: cfg, Logger: logger.With("service", v.name)}
+		n := &app.Node{Config: cfg, Logger: logger.With("service", v.name)}
 		if err := n.Open(ctx); err != nil {
 			n.Close(context.Background())
 			t.Fatalf("validator %q: %v", v.svc.Command[1:], err)
@@ -916,22 +900,22 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 		t.Fatalf("stream %s: replicas %d, cluster %+v; want %d replicas", cfg.Stream, info.Config.Replicas, info.Cluster, d.ledger.serve.Replicas)
 	}
 
-	ts := &testServer{Server: ledger, base: "http://" + ledger.HTTPAddr(), logs: logs}
+	ts := &apptest.Server{Server: ledger, Base: "http://" + ledger.HTTPAddr(), Logs: logs}
 	// A young R3 stream may still move its leader: a write can then answer
 	// 503 (retry), never anything else.
-	until201 := func(what, path, body string, headers ...string) response {
-		var r response
+	until201 := func(what, path, body string, headers ...string) apptest.Response {
+		var r apptest.Response
 		natstest.Eventually(t, 30*time.Second, func() bool {
-			r = send(t, "POST", ts.base+path, body, append([]string{"Content-Type", "application/json"}, headers...)...)
-			if r.status != http.StatusServiceUnavailable {
-				wantStatus(t, r, http.StatusCreated)
+			r = apptest.Send(t, "POST", ts.Base+path, body, append([]string{"Content-Type", "application/json"}, headers...)...)
+			if r.Status != http.StatusServiceUnavailable {
+				apptest.WantStatus(t, r, http.StatusCreated)
 			}
-			return r.status == http.StatusCreated
+			return r.Status == http.StatusCreated
 		}, what)
 		return r
 	}
-	until201("register", "/users", `{"email":"compose@example.com","password":"`+password+`"}`)
-	token := ts.login(t, "compose@example.com", password)
+	until201("register", "/users", `{"email":"compose@example.com","password":"`+apptest.Password+`"}`)
+	token := ts.Login(t, "compose@example.com", apptest.Password)
 	// How fast a revocation spreads is tested elsewhere; here it must
 	// arrive, through whatever elections the new cluster still holds.
 	var lastSeen string
@@ -940,31 +924,31 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 			t.Logf("last /validate answers: %s", lastSeen)
 		}
 	})
-	validates := func(k createdKey, want int) func() bool {
+	validates := func(k apptest.CreatedKey, want int) func() bool {
 		return func() bool {
 			lastSeen = ""
 			ok := true
 			for i, n := range nodes {
-				r := send(t, "GET", "http://"+n.HTTPAddr()+"/validate", "", apiKeyAuth(k)...)
-				lastSeen += fmt.Sprintf("%s: %d %s; ", d.validators[i].name, r.status, r.body)
-				ok = ok && r.status == want
+				r := apptest.Send(t, "GET", "http://"+n.HTTPAddr()+"/validate", "", apptest.APIKeyAuth(k)...)
+				lastSeen += fmt.Sprintf("%s: %d %s; ", d.validators[i].name, r.Status, r.Body)
+				ok = ok && r.Status == want
 			}
 			return ok
 		}
 	}
-	created := func(r response) createdKey {
+	created := func(r apptest.Response) apptest.CreatedKey {
 		var m struct {
 			APIKey string `json:"api_key"`
 			Secret string `json:"secret"`
 		}
-		if err := json.Unmarshal(r.body, &m); err != nil || m.APIKey == "" || m.Secret == "" {
-			t.Fatalf("create key: %s (%v)", r.body, err)
+		if err := json.Unmarshal(r.Body, &m); err != nil || m.APIKey == "" || m.Secret == "" {
+			t.Fatalf("create key: %s (%v)", r.Body, err)
 		}
-		return createdKey{key: m.APIKey, secret: m.Secret}
+		return apptest.CreatedKey{Key: m.APIKey, Secret: m.Secret}
 	}
 	key := created(until201("create a key", "/api-keys", "", "Authorization", "Bearer "+token))
 	natstest.Eventually(t, 30*time.Second, validates(key, http.StatusOK), "every validator accepts the new key")
-	wantStatus(t, ts.do(t, "DELETE", "/api-keys/"+key.key, "", "Authorization", "Bearer "+token), http.StatusNoContent)
+	apptest.WantStatus(t, ts.Do(t, "DELETE", "/api-keys/"+key.Key, "", "Authorization", "Bearer "+token), http.StatusNoContent)
 	natstest.Eventually(t, 30*time.Second, validates(key, http.StatusUnauthorized), "every validator refuses the revoked key")
 
 	// docs/deployment.md runs the admin commands against the cluster (from
@@ -981,23 +965,23 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	// One NATS server down, the one the ledger talks to: the ledger
 	// reconnects to another from its --nats-url, the stream keeps a quorum,
 	// and the validators keep following.
-	down := ledger.nc.ConnectedServerName()
+	down := ledger.Conn().ConnectedServerName()
 	if natsServers[down] == nil {
 		t.Fatalf("the ledger is connected to %q, not one of the compose NATS servers", down)
 	}
 	natsServers[down].Shutdown()
 	natsServers[down].WaitForShutdown()
-	var key2 createdKey
+	var key2 apptest.CreatedKey
 	natstest.Eventually(t, 60*time.Second, func() bool {
-		r := send(t, "POST", ts.base+"/api-keys", "", "Authorization", "Bearer "+token)
-		if r.status != http.StatusCreated {
+		r := apptest.Send(t, "POST", ts.Base+"/api-keys", "", "Authorization", "Bearer "+token)
+		if r.Status != http.StatusCreated {
 			return false
 		}
 		key2 = created(r)
 		return true
 	}, "the ledger creates keys with "+down+" down")
 	natstest.Eventually(t, 60*time.Second, validates(key2, http.StatusOK), "every validator accepts a key created with "+down+" down")
-	if got := ledger.nc.ConnectedServerName(); got == down {
+	if got := ledger.Conn().ConnectedServerName(); got == down {
 		t.Fatalf("the ledger is still connected to %s", down)
 	}
 }
@@ -1621,7 +1605,7 @@ func TestHealthcheck(t *testing.T) {
 	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	closed := "http://" + freeAddr(t) + "/readyz"
+	closed := "http://" + apptest.FreeAddr(t) + "/readyz"
 
 	for _, c := range []struct {
 		name   string

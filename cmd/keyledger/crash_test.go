@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 
@@ -33,7 +34,7 @@ func TestServe_CrashUnderLoad(t *testing.T) {
 	}
 	bin := buildKeyledger(t)
 	dir := t.TempDir()
-	httpAddr, natsAddr := freeAddr(t), freeAddr(t)
+	httpAddr, natsAddr := apptest.FreeAddr(t), apptest.FreeAddr(t)
 	args := []string{"serve", "--data-dir", dir, "--http-addr", httpAddr, "--nats-listen", natsAddr,
 		"--checkpoint-interval", "500ms", "--max-keys-per-user", "-1", "--log-level", "info",
 		// Every client here is on loopback: the limits per address would
@@ -41,85 +42,85 @@ func TestServe_CrashUnderLoad(t *testing.T) {
 		"--registrations-per-address", "-1", "--login-failures-per-address", "-1"}
 
 	p := startProcess(t, bin, args...)
-	load := newCommandLoad(t, "http://"+httpAddr, "crash", 10*time.Millisecond)
-	awaitReady(t, load.api)
+	load := apptest.NewCommandLoad(t, "http://"+httpAddr, "crash", 10*time.Millisecond)
+	awaitReady(t, load.API)
 	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
-		load.addWorkers(load.addUser(t, email), 1)
+		load.AddWorkers(load.AddUser(t, email), 1)
 	}
-	load.registrars = 2
+	load.Registrars = 2
 
 	ctx, abandon := context.WithCancel(t.Context())
-	stop := load.run(ctx)
+	stop := load.Run(ctx)
 	// Crash in the middle of commands: some requests are in flight.
 	natstest.Eventually(t, 60*time.Second, func() bool {
-		return load.ackedSince(time.Time{}) >= 60 && load.registeredCount() >= 3+5 && load.inFlight.Load() >= 2
+		return load.AckedSince(time.Time{}) >= 60 && load.RegisteredCount() >= 3+5 && load.InFlight.Load() >= 2
 	}, "commands and registrations acknowledged, and more in flight, before the crash")
 	p.kill(t)
 	// What was in flight has no answer and never will: abandon it.
 	abandon()
 	stop()
-	t.Logf("before the crash: %s", load.summary())
+	t.Logf("before the crash: %s", load.Summary())
 
 	p = startProcess(t, bin, args...)
-	awaitReady(t, load.api)
+	awaitReady(t, load.API)
 	// The restarted server takes commands on the keys and users of before.
 	restarted := time.Now()
-	stop = load.run(t.Context())
-	natstest.Eventually(t, 60*time.Second, func() bool { return load.ackedSince(restarted) >= 30 },
+	stop = load.Run(t.Context())
+	natstest.Eventually(t, 60*time.Second, func() bool { return load.AckedSince(restarted) >= 30 },
 		"commands acknowledged after the restart")
 	stop()
-	t.Logf("in all: %s", load.summary())
+	t.Logf("in all: %s", load.Summary())
 
 	nc, err := nats.Connect("nats://" + natsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	f := foldLog(t, nc)
-	load.checkLog(t, f)
-	verifyLog(t, nc)
+	f := apptest.FoldLog(t, nc)
+	load.CheckLog(t, f)
+	apptest.VerifyLog(t, nc)
 	natstest.Eventually(t, 30*time.Second, func() bool {
-		r, err := load.api.Readyz(t.Context())
-		return err == nil && r.AppliedSeq >= f.head
+		r, err := load.API.Readyz(t.Context())
+		return err == nil && r.AppliedSeq >= f.Head
 	}, "the restarted server's read models reach the head of the log")
-	load.checkProjections(t, f)
+	load.CheckProjections(t, f)
 	checkUsers(t, load, f)
 }
 
 // checkUsers holds the server's users against the fold: a sample of the
 // acknowledged registrations log in, an address whose registration the
 // log does not hold does not, and one it holds cannot be taken again.
-func checkUsers(t *testing.T, l *commandLoad, f *logFold) {
+func checkUsers(t *testing.T, l *apptest.CommandLoad, f *apptest.LogFold) {
 	t.Helper()
 	ctx := t.Context()
 	inLog := map[string]bool{}
-	for _, e := range f.registrations {
+	for _, e := range f.Registrations {
 		inLog[e.Data.(domain.UserRegistered).Email] = true
 	}
-	l.mu.Lock()
+	l.Mu.Lock()
 	var acked []string
-	for _, email := range l.registered {
+	for _, email := range l.Registered {
 		acked = append(acked, email)
 	}
 	var missing []string
-	for email := range l.registerAttempts {
+	for email := range l.RegisterAttempts {
 		if !inLog[email] {
 			missing = append(missing, email)
 		}
 	}
-	l.mu.Unlock()
+	l.Mu.Unlock()
 	slices.Sort(acked)
 	slices.Sort(missing)
-	for _, email := range spread(acked, 3) {
-		if _, err := l.api.Login(ctx, email, password); err != nil {
+	for _, email := range apptest.Spread(acked, 3) {
+		if _, err := l.API.Login(ctx, email, apptest.Password); err != nil {
 			t.Errorf("login as %s, whose registration was acknowledged: %v", email, err)
 		}
-		if _, err := l.api.Register(ctx, email, password); !client.IsConflict(err) {
+		if _, err := l.API.Register(ctx, email, apptest.Password); !client.IsConflict(err) {
 			t.Errorf("register %s again: got %v, want 409", email, err)
 		}
 	}
-	for _, email := range spread(missing, 1) {
-		if _, err := l.api.Login(ctx, email, password); !client.IsUnauthorized(err) {
+	for _, email := range apptest.Spread(missing, 1) {
+		if _, err := l.API.Login(ctx, email, apptest.Password); !client.IsUnauthorized(err) {
 			t.Errorf("login as %s, whose registration the log does not hold: got %v, want 401", email, err)
 		}
 	}
@@ -128,7 +129,7 @@ func checkUsers(t *testing.T, l *commandLoad, f *logFold) {
 // serveProcess is a running keyledger process.
 type serveProcess struct {
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *apptest.SyncBuffer
 	done   chan struct{}
 }
 
@@ -137,7 +138,7 @@ type serveProcess struct {
 // logged if the test failed.
 func startProcess(t *testing.T, bin string, args ...string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{cmd: exec.Command(bin, args...), output: &syncBuffer{}, done: make(chan struct{})}
+	p := &serveProcess{cmd: exec.Command(bin, args...), output: &apptest.SyncBuffer{}, done: make(chan struct{})}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KEYLEDGER_") {
 			p.cmd.Env = append(p.cmd.Env, kv)

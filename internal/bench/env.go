@@ -26,10 +26,10 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/internal/ledger"
-	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -115,35 +115,23 @@ type ledgerRun struct {
 	userID string
 }
 
-// ledger wires a ledger service to the log on nc, as serve does (file
+// ledger opens a ledger on the log on nc with serve's wiring (file
 // storage, cheap argon2), and registers a user.
 func (e *env) ledger(ctx context.Context, nc *nats.Conn) (*ledgerRun, error) {
-	store, err := newLog(ctx, nc)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
-	projector, err := projections.New(store, slog.New(slog.DiscardHandler), keys, users, lookup)
-	if err != nil {
-		return nil, err
-	}
-	if err := projector.Start(ctx); err != nil {
-		return nil, err
-	}
-	e.defer_(projector.Stop)
-	if err := projector.WaitReady(ctx); err != nil {
-		return nil, err
-	}
-	passwords, err := auth.NewPasswords(cheapArgon2)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := ledger.New(ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: slog.New(slog.DiscardHandler),
+	l, err := app.OpenLedger(ctx, nc, app.LedgerConfig{SigningKey: key, Argon2: cheapArgon2,
 		MaxKeysPerUser: -1}) // benchmarks create many keys for one user
 	if err != nil {
 		return nil, err
 	}
+	e.defer_(l.Close)
+	if err := l.Projector.WaitReady(ctx); err != nil {
+		return nil, err
+	}
+	store, svc := l.Store, l.Service
 	u, err := svc.RegisterUser(ctx, ledger.RegisterUser{Email: "bench@example.com", Password: benchPassword})
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)

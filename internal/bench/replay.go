@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/checkpoint"
-	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -158,20 +158,16 @@ func replayProjector(ctx context.Context, ns *server.Server, n int) (time.Durati
 	}
 	defer closeStore()
 	start := time.Now()
-	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
-	p, err := projections.New(store, slog.New(slog.DiscardHandler), keys, users, lookup)
+	m, err := app.StartReadModels(ctx, store, nil)
 	if err != nil {
 		return 0, err
 	}
-	if err := p.Start(ctx); err != nil {
-		return 0, err
-	}
-	defer p.Stop()
-	if err := p.WaitReady(ctx); err != nil {
+	defer m.Projector.Stop()
+	if err := m.Projector.WaitReady(ctx); err != nil {
 		return 0, err
 	}
 	took := time.Since(start)
-	if got := lookup.Len(); got != n {
+	if got := m.Lookup.Len(); got != n {
 		return 0, fmt.Errorf("lookup holds %d keys, want %d", got, n)
 	}
 	return took, nil

@@ -1,6 +1,7 @@
-// Package ledgertest builds a whole ledger (event store, projections,
-// projector, use cases) on a real NATS connection, for tests of the parts
-// that sit beside it, such as validation nodes.
+// Package ledgertest runs a whole ledger (event store, projections,
+// projector, use cases, wired by internal/app as serve wires them) on a
+// real NATS connection, for tests of the parts that sit beside it, such as
+// validation nodes.
 package ledgertest
 
 import (
@@ -14,6 +15,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/testkeys"
@@ -57,38 +59,19 @@ func NewWith(t testing.TB, nc *nats.Conn, edit func(*ledger.Config), opts ...eve
 	defer cancel()
 	// The test ledger's key first: a WithSigningKey in opts, applied after
 	// it, wins.
-	opts = append([]eventstore.Option{eventstore.WithSigningKey(testkeys.Ledger())}, opts...)
-	store, err := eventstore.New(ctx, nc, opts...)
+	l, err := app.OpenLedger(ctx, nc, app.LedgerConfig{SigningKey: testkeys.Ledger(), StoreOptions: opts,
+		// Cheap argon2 parameters: password hashing is not what these tests test.
+		Argon2:         auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
+		MaxKeysPerUser: -1, // tests create many keys for one user
+		Edit:           edit})
 	if err != nil {
-		t.Fatalf("eventstore.New: %v", err)
+		t.Fatalf("app.OpenLedger: %v", err)
 	}
-	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
-	projector, err := projections.New(store, nil, keys, users, lookup)
-	if err != nil {
-		t.Fatalf("projections.New: %v", err)
-	}
-	if err := projector.Start(ctx); err != nil {
-		t.Fatalf("projector.Start: %v", err)
-	}
-	t.Cleanup(projector.Stop)
-	if err := projector.WaitReady(ctx); err != nil {
+	t.Cleanup(l.Close)
+	if err := l.Projector.WaitReady(ctx); err != nil {
 		t.Fatalf("projector.WaitReady: %v", err)
 	}
-	// Cheap argon2 parameters: password hashing is not what these tests test.
-	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
-	if err != nil {
-		t.Fatalf("auth.NewPasswords: %v", err)
-	}
-	cfg := ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1} // tests create many keys for one user
-	if edit != nil {
-		edit(&cfg)
-	}
-	svc, err := ledger.New(cfg)
-	if err != nil {
-		t.Fatalf("ledger.New: %v", err)
-	}
-	return &Ledger{Conn: nc, Store: store, Projector: projector, Keys: keys, Users: users, Lookup: lookup, Service: svc}
+	return &Ledger{Conn: nc, Store: l.Store, Projector: l.Projector, Keys: l.Keys, Users: l.Users, Lookup: l.Lookup, Service: l.Service}
 }
 
 // Context returns a context that ends after Timeout or with the test.

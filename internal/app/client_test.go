@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bytes"
@@ -15,17 +15,18 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 )
 
 // TestClient_Walkthrough drives the README's walk-through through the Go
 // client against the real serve wiring.
 func TestClient_Walkthrough(t *testing.T) {
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	anon, err := client.New(ts.base, client.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+	anon, err := client.New(ts.Base, client.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -47,14 +48,14 @@ func TestClient_Walkthrough(t *testing.T) {
 		}
 	})
 
-	alice, err := anon.Register(ctx, "alice@example.com", password)
+	alice, err := anon.Register(ctx, "alice@example.com", apptest.Password)
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	if !strings.HasPrefix(alice.ID, "usr_") || alice.Email != "alice@example.com" || alice.CreatedAt.IsZero() {
 		t.Fatalf("Register: got %+v, want a usr_ id, the email and a time", alice)
 	}
-	session, err := anon.Login(ctx, "alice@example.com", password)
+	session, err := anon.Login(ctx, "alice@example.com", apptest.Password)
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
@@ -64,7 +65,7 @@ func TestClient_Walkthrough(t *testing.T) {
 	ac := anon.WithSession(session.Token)
 
 	t.Run("Errors", func(t *testing.T) {
-		_, err := anon.Register(ctx, "alice@example.com", password)
+		_, err := anon.Register(ctx, "alice@example.com", apptest.Password)
 		var e *client.Error
 		if !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != client.CodeConflict || !client.IsConflict(err) {
 			t.Fatalf("duplicate Register: got %v, want 409 conflict", err)
@@ -166,7 +167,7 @@ func TestClient_Walkthrough(t *testing.T) {
 		}
 		// A protected service called through the Transport sees the same.
 		hc := &http.Client{Transport: &client.Transport{APIKey: key.APIKey, Secret: key.Secret, Style: client.StyleAuthorization}}
-		resp, err := hc.Get(ts.base + "/validate")
+		resp, err := hc.Get(ts.Base + "/validate")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,14 +219,14 @@ func TestClient_Walkthrough(t *testing.T) {
 	})
 
 	t.Run("OtherUser", func(t *testing.T) {
-		if _, err := anon.Register(ctx, "bob@example.com", password); err != nil {
+		if _, err := anon.Register(ctx, "bob@example.com", apptest.Password); err != nil {
 			t.Fatalf("Register: %v", err)
 		}
-		s, err := anon.Login(ctx, "bob@example.com", password)
+		s, err := anon.Login(ctx, "bob@example.com", apptest.Password)
 		if err != nil {
 			t.Fatalf("Login: %v", err)
 		}
-		bob, err := client.New(ts.base, client.WithToken(s.Token))
+		bob, err := client.New(ts.Base, client.WithToken(s.Token))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,21 +267,21 @@ func TestClient_Walkthrough(t *testing.T) {
 // on commands, a retry gets the first answer, and a reuse for another
 // request is a *client.Error with code idempotency_key_reused.
 func TestClient_IdempotencyKey(t *testing.T) {
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	anon, err := client.New(ts.base)
+	anon, err := client.New(ts.Base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := anon.Register(client.WithIdempotencyKey(ctx, "register-dave"), "dave@example.com", password); err != nil {
+	if _, err := anon.Register(client.WithIdempotencyKey(ctx, "register-dave"), "dave@example.com", apptest.Password); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := anon.Register(client.WithIdempotencyKey(ctx, "register-dave"), "dave@example.com", password); err != nil {
+	if _, err := anon.Register(client.WithIdempotencyKey(ctx, "register-dave"), "dave@example.com", apptest.Password); err != nil {
 		t.Fatalf("Register retried: got %v, want the first answer", err)
 	}
-	session, err := anon.Login(ctx, "dave@example.com", password)
+	session, err := anon.Login(ctx, "dave@example.com", apptest.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,11 +317,11 @@ func TestClient_IdempotencyKey(t *testing.T) {
 // the key) is sent again with the same Idempotency-Key and answered with
 // the first key and secret; exactly one key exists.
 func TestClient_Retries(t *testing.T) {
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	backend, err := url.Parse(ts.base)
+	backend, err := url.Parse(ts.Base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +331,7 @@ func TestClient_Retries(t *testing.T) {
 	losses := []string{"drop", "503"} // what the front does to the first creates
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		out, err := http.NewRequestWithContext(r.Context(), r.Method, ts.base+r.URL.RequestURI(), bytes.NewReader(body))
+		out, err := http.NewRequestWithContext(r.Context(), r.Method, ts.Base+r.URL.RequestURI(), bytes.NewReader(body))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -382,10 +383,10 @@ func TestClient_Retries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Register(ctx, "erin@example.com", password); err != nil {
+	if _, err := c.Register(ctx, "erin@example.com", apptest.Password); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Login(ctx, "erin@example.com", password)
+	s, err := c.Login(ctx, "erin@example.com", apptest.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +416,7 @@ func TestClient_Retries(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("got %d keys, want exactly 1", n)
 	}
-	if code := ts.validate(t, createdKey{key: k.APIKey, secret: k.Secret}); code != http.StatusOK {
+	if code := ts.Validate(t, apptest.CreatedKey{Key: k.APIKey, Secret: k.Secret}); code != http.StatusOK {
 		t.Errorf("validate the returned secret: got %d, want 200", code)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
@@ -89,52 +91,45 @@ func wantValue(t *testing.T, samples []sample, want float64, name string, labels
 	}
 }
 
-func (ts *testServer) metrics(t *testing.T) string {
-	t.Helper()
-	r := ts.do(t, "GET", "/metrics", "")
-	wantStatus(t, r, http.StatusOK)
-	return string(r.body)
-}
-
 func TestServe_Metrics(t *testing.T) {
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
 
-	aliceID := ts.register(t, "alice@example.com", password)
-	wantStatus(t, ts.do(t, "POST", "/sessions", `{"email":"alice@example.com","password":"wrong password"}`),
+	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
+	apptest.WantStatus(t, ts.Do(t, "POST", "/sessions", `{"email":"alice@example.com","password":"wrong password"}`),
 		http.StatusUnauthorized)
-	aliceToken := ts.login(t, "alice@example.com", password)
-	a1 := ts.createKey(t, aliceToken, `{"name":"a1"}`)
-	if got := ts.validate(t, a1); got != http.StatusOK {
+	aliceToken := ts.Login(t, "alice@example.com", apptest.Password)
+	a1 := ts.CreateKey(t, aliceToken, `{"name":"a1"}`)
+	if got := ts.Validate(t, a1); got != http.StatusOK {
 		t.Fatalf("validate: got %d, want %d", got, http.StatusOK)
 	}
-	r := ts.do(t, "POST", "/api-keys/"+a1.key+"/regenerate", "", bearer(aliceToken)...)
-	wantStatus(t, r, http.StatusOK)
-	regenerated := r.json(t)["secret"].(string)
-	wantStatus(t, ts.do(t, "DELETE", "/api-keys/"+a1.key, "", bearer(aliceToken)...), http.StatusNoContent)
-	if got := ts.validate(t, createdKey{a1.key, regenerated}); got == http.StatusOK {
+	r := ts.Do(t, "POST", "/api-keys/"+a1.Key+"/regenerate", "", apptest.Bearer(aliceToken)...)
+	apptest.WantStatus(t, r, http.StatusOK)
+	regenerated := r.JSON(t)["secret"].(string)
+	apptest.WantStatus(t, ts.Do(t, "DELETE", "/api-keys/"+a1.Key, "", apptest.Bearer(aliceToken)...), http.StatusNoContent)
+	if got := ts.Validate(t, apptest.CreatedKey{Key: a1.Key, Secret: regenerated}); got == http.StatusOK {
 		t.Fatalf("validate a revoked key: got %d, want a refusal", got)
 	}
-	wantStatus(t, ts.do(t, "POST", "/api-keys", `{"name":"x"}`), http.StatusUnauthorized)
+	apptest.WantStatus(t, ts.Do(t, "POST", "/api-keys", `{"name":"x"}`), http.StatusUnauthorized)
 
-	bobID := ts.register(t, "bob@example.com", password)
-	bobToken := ts.login(t, "bob@example.com", password)
-	b1 := ts.createKey(t, bobToken, `{"name":"b1"}`)
-	rootID := ts.createUser(t, "root@example.com", true)
-	ts.caughtUp(t)
-	rootToken := ts.login(t, "root@example.com", password)
-	wantStatus(t, ts.do(t, "DELETE", "/admin/keys/"+b1.key, "", bearer(rootToken)...), http.StatusNoContent)
-	wantStatus(t, ts.do(t, "POST", "/admin/users/"+bobID+"/revoke-keys", "", bearer(rootToken)...), http.StatusOK)
-	wantStatus(t, ts.do(t, "POST", "/admin/users/"+bobID+"/disable", "", bearer(rootToken)...), http.StatusNoContent)
+	bobID := ts.Register(t, "bob@example.com", apptest.Password)
+	bobToken := ts.Login(t, "bob@example.com", apptest.Password)
+	b1 := ts.CreateKey(t, bobToken, `{"name":"b1"}`)
+	rootID := ts.CreateUser(t, "root@example.com", true)
+	ts.CaughtUp(t)
+	rootToken := ts.Login(t, "root@example.com", apptest.Password)
+	apptest.WantStatus(t, ts.Do(t, "DELETE", "/admin/keys/"+b1.Key, "", apptest.Bearer(rootToken)...), http.StatusNoContent)
+	apptest.WantStatus(t, ts.Do(t, "POST", "/admin/users/"+bobID+"/revoke-keys", "", apptest.Bearer(rootToken)...), http.StatusOK)
+	apptest.WantStatus(t, ts.Do(t, "POST", "/admin/users/"+bobID+"/disable", "", apptest.Bearer(rootToken)...), http.StatusNoContent)
 
-	wantStatus(t, ts.do(t, "GET", "/no/such/"+a1.key, ""), http.StatusNotFound)
-	ts.do(t, "FROB", "/validate", "")
+	apptest.WantStatus(t, ts.Do(t, "GET", "/no/such/"+a1.Key, ""), http.StatusNotFound)
+	ts.Do(t, "FROB", "/validate", "")
 
-	head := streamHead(t, ts)
+	head := apptest.StreamHead(t, ts)
 	var text string
 	var samples []sample
 	natstest.Eventually(t, 5*time.Second, func() bool {
-		text = ts.metrics(t)
+		text = ts.Metrics(t)
 		samples = parseMetrics(t, text)
 		applied, _ := value(samples, "keyledger_projection_applied_sequence")
 		return applied == float64(head)
@@ -200,9 +195,9 @@ func TestServe_Metrics(t *testing.T) {
 
 	t.Run("NoSecrets", func(t *testing.T) {
 		for what, s := range map[string]string{
-			"password": password, "alice's token": aliceToken, "bob's token": bobToken, "root's token": rootToken,
-			"a1 key": a1.key, "a1 secret": a1.secret, "a1 regenerated secret": regenerated,
-			"b1 key": b1.key, "b1 secret": b1.secret, "a1 key (base64)": b64(a1.key), "a1 secret (base64)": b64(a1.secret),
+			"password": apptest.Password, "alice's token": aliceToken, "bob's token": bobToken, "root's token": rootToken,
+			"a1 key": a1.Key, "a1 secret": a1.Secret, "a1 regenerated secret": regenerated,
+			"b1 key": b1.Key, "b1 secret": b1.Secret, "a1 key (base64)": apptest.Base64(a1.Key), "a1 secret (base64)": apptest.Base64(a1.Secret),
 			"alice's id": aliceID, "bob's id": bobID, "root's id": rootID, "an email": "example.com",
 		} {
 			if strings.Contains(text, s) {
@@ -213,8 +208,8 @@ func TestServe_Metrics(t *testing.T) {
 }
 
 func TestServe_MetricsAddr(t *testing.T) {
-	s := &Server{
-		Config: ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+	s := &app.Server{
+		Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
 			MetricsAddr: "127.0.0.1:0", Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
 			CheckpointInterval: -1},
 		Logger: slog.New(slog.DiscardHandler),
@@ -222,15 +217,15 @@ func TestServe_MetricsAddr(t *testing.T) {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	ts := &testServer{Server: s, base: "http://" + s.HTTPAddr(), logs: &syncBuffer{}}
+	ts := &apptest.Server{Server: s, Base: "http://" + s.HTTPAddr(), Logs: &apptest.SyncBuffer{}}
 	closed := false
 	defer func() {
 		if !closed {
-			ts.close(t)
+			ts.Stop(t)
 		}
 	}()
 	natstest.Eventually(t, 10*time.Second, s.Ready, "server ready")
-	ts.register(t, "alice@example.com", password)
+	ts.Register(t, "alice@example.com", apptest.Password)
 
 	metricsURL := "http://" + s.MetricsAddr() + "/metrics"
 	if s.MetricsAddr() == "" || s.MetricsAddr() == s.HTTPAddr() {
@@ -254,14 +249,14 @@ func TestServe_MetricsAddr(t *testing.T) {
 		t.Error("keyledger_validations_total: missing on the metrics listener")
 	}
 
-	r := ts.do(t, "GET", "/metrics", "")
-	wantStatus(t, r, http.StatusNotFound)
-	if code := r.errorCode(t); code != "not_found" {
+	r := ts.Do(t, "GET", "/metrics", "")
+	apptest.WantStatus(t, r, http.StatusNotFound)
+	if code := r.ErrorCode(t); code != "not_found" {
 		t.Errorf("GET /metrics on the API: got code %q, want not_found", code)
 	}
 
 	closed = true
-	ts.close(t)
+	ts.Stop(t)
 	if resp, err := http.Get(metricsURL); err == nil {
 		resp.Body.Close()
 		t.Errorf("GET %s after Close: got %d, want the listener closed", metricsURL, resp.StatusCode)

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -22,6 +22,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
@@ -88,11 +90,11 @@ func TestTLS_Everywhere(t *testing.T) {
 	serverCert, serverKey := ca.issue(t, "server", x509.ExtKeyUsageServerAuth)
 	clientCert, clientKey := ca.issue(t, "validator", x509.ExtKeyUsageClientAuth)
 
-	s := &Server{
-		Config: ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+	s := &app.Server{
+		Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
 			Argon2:  auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
-			HTTPS:   HTTPSConfig{CertFile: serverCert, KeyFile: serverKey},
-			NATSTLS: EmbeddedTLSConfig{CertFile: serverCert, KeyFile: serverKey, ClientCA: ca.file}},
+			HTTPS:   app.HTTPSConfig{CertFile: serverCert, KeyFile: serverKey},
+			NATSTLS: app.EmbeddedTLSConfig{CertFile: serverCert, KeyFile: serverKey, ClientCA: ca.file}},
 		Logger: slog.New(slog.DiscardHandler),
 	}
 	if err := s.Open(context.Background()); err != nil {
@@ -104,7 +106,7 @@ func TestTLS_Everywhere(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	ts := &testServer{Server: s, base: "https://" + s.HTTPAddr(), logs: &syncBuffer{}}
+	ts := &apptest.Server{Server: s, Base: "https://" + s.HTTPAddr(), Logs: &apptest.SyncBuffer{}}
 
 	t.Run("NATSRefusesClientsWithoutCertificate", func(t *testing.T) {
 		tc := &tls.Config{RootCAs: pool}
@@ -118,9 +120,9 @@ func TestTLS_Everywhere(t *testing.T) {
 		}
 	})
 
-	node := &Node{Config: NodeConfig{NATSURL: s.NATSURL(), HTTPAddr: "127.0.0.1:0",
-		HTTPS:      HTTPSConfig{CertFile: serverCert, KeyFile: serverKey},
-		NATSClient: NATSClientConfig{CA: ca.file, Cert: clientCert, Key: clientKey}}}
+	node := &app.Node{Config: app.NodeConfig{NATSURL: s.NATSURL(), HTTPAddr: "127.0.0.1:0",
+		HTTPS:      app.HTTPSConfig{CertFile: serverCert, KeyFile: serverKey},
+		NATSClient: app.NATSClientConfig{CA: ca.file, Cert: clientCert, Key: clientKey}}}
 	if err := node.Open(context.Background()); err != nil {
 		t.Fatalf("validator over mutual TLS: %v", err)
 	}
@@ -128,7 +130,7 @@ func TestTLS_Everywhere(t *testing.T) {
 
 	// The walk-through, over HTTPS.
 	token := httpsLogin(t, client, ts)
-	req, _ := http.NewRequest("POST", ts.base+"/api-keys", nil)
+	req, _ := http.NewRequest("POST", ts.Base+"/api-keys", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
@@ -136,11 +138,11 @@ func TestTLS_Everywhere(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	key := createdKey{key: field(t, body, "api_key"), secret: field(t, body, "secret")}
+	key := apptest.CreatedKey{Key: field(t, body, "api_key"), Secret: field(t, body, "secret")}
 
 	nodeStatus := func() int {
 		req, _ := http.NewRequest("GET", "https://"+node.HTTPAddr()+"/validate", nil)
-		req.Header.Set("Authorization", "ApiKey "+b64(key.key+":"+key.secret))
+		req.Header.Set("Authorization", "ApiKey "+apptest.Base64(key.Key+":"+key.Secret))
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0
@@ -149,7 +151,7 @@ func TestTLS_Everywhere(t *testing.T) {
 		return resp.StatusCode
 	}
 	natstest.Eventually(t, 10*time.Second, func() bool { return nodeStatus() == http.StatusOK }, "node accepts the key over HTTPS")
-	req, _ = http.NewRequest("DELETE", ts.base+"/api-keys/"+key.key, nil)
+	req, _ = http.NewRequest("DELETE", ts.Base+"/api-keys/"+key.Key, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("revoke over HTTPS: %v", err)
@@ -164,11 +166,11 @@ func TestTLS_Everywhere(t *testing.T) {
 	})
 }
 
-func httpsLogin(t *testing.T, client *http.Client, ts *testServer) string {
+func httpsLogin(t *testing.T, client *http.Client, ts *apptest.Server) string {
 	t.Helper()
 	for _, path := range []string{"/users", "/sessions"} {
-		resp, err := client.Post(ts.base+path, "application/json",
-			strings.NewReader(`{"email":"tls@example.com","password":"`+password+`"}`))
+		resp, err := client.Post(ts.Base+path, "application/json",
+			strings.NewReader(`{"email":"tls@example.com","password":"`+apptest.Password+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,8 +186,8 @@ func httpsLogin(t *testing.T, client *http.Client, ts *testServer) string {
 // field extracts a string field from a JSON object.
 func field(t *testing.T, body []byte, name string) string {
 	t.Helper()
-	r := response{body: body}
-	v, _ := r.json(t)[name].(string)
+	r := apptest.Response{Body: body}
+	v, _ := r.JSON(t)[name].(string)
 	if v == "" {
 		t.Fatalf("no %q in %s", name, body)
 	}

@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"bytes"
@@ -20,13 +20,9 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/keyledger/keyledger/api"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/idempotency"
 )
-
-// The OpenAPI document (api/openapi.json) is checked three ways: its
-// routes are exactly those handlers.go registers, the running server's
-// JSON bodies, statuses and required headers match it, and the server
-// serves it as embedded.
 
 const openAPIURL = "file:///keyledger/openapi.json"
 
@@ -184,25 +180,25 @@ func (d *openAPIDoc) responseFor(t *testing.T, method, docPath string, status in
 // its status is documented, its required headers are present and match
 // their schemas, its Content-Type is a documented media type and a JSON
 // body validates against that media type's schema.
-func (d *openAPIDoc) check(t *testing.T, method, docPath string, r response) {
+func (d *openAPIDoc) check(t *testing.T, method, docPath string, r apptest.Response) {
 	t.Helper()
-	ptr, ok := d.responseFor(t, method, docPath, r.status)
+	ptr, ok := d.responseFor(t, method, docPath, r.Status)
 	if !ok {
 		return
 	}
 	d.mu.Lock()
-	d.seen[fmt.Sprintf("%s %s %d", method, docPath, r.status)] = true
+	d.seen[fmt.Sprintf("%s %s %d", method, docPath, r.Status)] = true
 	d.mu.Unlock()
-	d.checkResponse(t, fmt.Sprintf("%s %s %d", method, docPath, r.status), ptr, r)
+	d.checkResponse(t, fmt.Sprintf("%s %s %d", method, docPath, r.Status), ptr, r)
 }
 
-func (d *openAPIDoc) checkResponse(t *testing.T, what, ptr string, r response) {
+func (d *openAPIDoc) checkResponse(t *testing.T, what, ptr string, r apptest.Response) {
 	t.Helper()
 	resp, loc := d.follow(t, ptr)
 	headers, _ := resp["headers"].(map[string]any)
 	for name := range headers {
 		h, hloc := d.follow(t, loc+pointer("headers", name)[1:])
-		value := r.header.Get(name)
+		value := r.Header.Get(name)
 		if value == "" {
 			if req, _ := h["required"].(bool); req {
 				t.Errorf("%s: required header %s is missing", what, name)
@@ -227,30 +223,30 @@ func (d *openAPIDoc) checkResponse(t *testing.T, what, ptr string, r response) {
 	}
 	content, _ := resp["content"].(map[string]any)
 	if len(content) == 0 {
-		if len(r.body) != 0 {
-			t.Errorf("%s: openapi.json documents no body, got %q", what, r.body)
+		if len(r.Body) != 0 {
+			t.Errorf("%s: openapi.json documents no body, got %q", what, r.Body)
 		}
 		return
 	}
-	mt, _, err := mime.ParseMediaType(r.header.Get("Content-Type"))
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
-		t.Errorf("%s: bad Content-Type %q", what, r.header.Get("Content-Type"))
+		t.Errorf("%s: bad Content-Type %q", what, r.Header.Get("Content-Type"))
 		return
 	}
 	if _, ok := content[mt]; !ok {
-		t.Errorf("%s: Content-Type %s is not documented (want one of %v)", what, mt, sortedKeys(content))
+		t.Errorf("%s: Content-Type %s is not documented (want one of %v)", what, mt, apptest.SortedKeys(content))
 		return
 	}
 	if mt != "application/json" {
 		return
 	}
-	body, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.body))
+	body, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.Body))
 	if err != nil {
-		t.Errorf("%s: body is not JSON: %v\n%s", what, err, r.body)
+		t.Errorf("%s: body is not JSON: %v\n%s", what, err, r.Body)
 		return
 	}
 	if err := d.schema(t, loc+pointer("content", mt, "schema")[1:]).Validate(body); err != nil {
-		t.Errorf("%s: body does not match openapi.json:\n%s\n%v", what, r.body, err)
+		t.Errorf("%s: body does not match openapi.json:\n%s\n%v", what, r.Body, err)
 	}
 }
 
@@ -261,7 +257,7 @@ var routePattern = regexp.MustCompile(`a\.mux\.Handle(?:Func)?\("([^"]+)"`)
 // source so that a new route cannot be missed.
 func codeRoutes(t *testing.T) []string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "handlers", "handlers.go"))
+	src, err := os.ReadFile(filepath.Join("..", "handlers", "handlers.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,23 +402,23 @@ func TestOpenAPI_Document(t *testing.T) {
 }
 
 func TestOpenAPI_Server(t *testing.T) {
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
 	d := loadOpenAPI(t)
 
 	t.Run("Served", func(t *testing.T) {
-		r := ts.do(t, "GET", "/openapi.json", "")
-		wantStatus(t, r, http.StatusOK)
-		if !bytes.Equal(r.body, api.OpenAPI) {
-			t.Errorf("GET /openapi.json: %d bytes, not the %d embedded", len(r.body), len(api.OpenAPI))
+		r := ts.Do(t, "GET", "/openapi.json", "")
+		apptest.WantStatus(t, r, http.StatusOK)
+		if !bytes.Equal(r.Body, api.OpenAPI) {
+			t.Errorf("GET /openapi.json: %d bytes, not the %d embedded", len(r.Body), len(api.OpenAPI))
 		}
-		if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("GET /openapi.json: Content-Type %q, want application/json", ct)
 		}
 		var doc struct {
 			OpenAPI string `json:"openapi"`
 		}
-		if err := json.Unmarshal(r.body, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.1.") {
+		if err := json.Unmarshal(r.Body, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.1.") {
 			t.Errorf("GET /openapi.json: got openapi %q (%v), want 3.1.x", doc.OpenAPI, err)
 		}
 		d.check(t, "GET", "/openapi.json", r)
@@ -434,9 +430,9 @@ func TestOpenAPI_Server(t *testing.T) {
 		fill := strings.NewReplacer("{api_key}", "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "{id}", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C")
 		for _, op := range d.operations() {
 			method, path, _ := strings.Cut(op, " ")
-			r := ts.do(t, method, fill.Replace(path), "")
-			if r.status == http.StatusMethodNotAllowed || r.status == http.StatusNotFound && bytes.Contains(r.body, []byte("no such route")) {
-				t.Errorf("%s: the server has no such route: %d %s", op, r.status, r.body)
+			r := ts.Do(t, method, fill.Replace(path), "")
+			if r.Status == http.StatusMethodNotAllowed || r.Status == http.StatusNotFound && bytes.Contains(r.Body, []byte("no such route")) {
+				t.Errorf("%s: the server has no such route: %d %s", op, r.Status, r.Body)
 			}
 			d.check(t, method, path, r)
 		}
@@ -464,16 +460,16 @@ func TestOpenAPI_Server(t *testing.T) {
 
 // walkThrough drives the README's walk-through, the admin routes and the
 // error cases, checking every response against the document.
-func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
-	do := func(method, docPath, path, body string, headers ...string) response {
+func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
+	do := func(method, docPath, path, body string, headers ...string) apptest.Response {
 		t.Helper()
-		r := ts.do(t, method, path, body, headers...)
+		r := ts.Do(t, method, path, body, headers...)
 		d.check(t, method, docPath, r)
 		return r
 	}
-	want := func(r response, status int) response {
+	want := func(r apptest.Response, status int) apptest.Response {
 		t.Helper()
-		wantStatus(t, r, status)
+		apptest.WantStatus(t, r, status)
 		return r
 	}
 
@@ -482,30 +478,30 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 	}
 
 	// Users and sessions.
-	creds := `{"email":"alice@example.com","password":"` + password + `"}`
-	alice := want(do("POST", "/users", "/users", creds), http.StatusCreated).json(t)["id"].(string)
+	creds := `{"email":"alice@example.com","password":"` + apptest.Password + `"}`
+	alice := want(do("POST", "/users", "/users", creds), http.StatusCreated).JSON(t)["id"].(string)
 	want(do("POST", "/users", "/users", creds), http.StatusConflict)
 	want(do("POST", "/users", "/users", `{"email":`), http.StatusBadRequest)
-	want(do("POST", "/users", "/users", `{"email":"b@example.com","password":"`+password+`","admin":true}`), http.StatusBadRequest)
+	want(do("POST", "/users", "/users", `{"email":"b@example.com","password":"`+apptest.Password+`","admin":true}`), http.StatusBadRequest)
 	want(do("POST", "/users", "/users", `{"email":"b@example.com","password":"short"}`), http.StatusBadRequest)
 	want(do("POST", "/users", "/users", creds, "Content-Type", "text/plain"), http.StatusBadRequest)
 	want(do("POST", "/users", "/users", `{"email":"`+strings.Repeat("a", 70<<10)+`"}`), http.StatusRequestEntityTooLarge)
 	want(do("PUT", "/users", "/users", creds), http.StatusMethodNotAllowed)
-	token := want(do("POST", "/sessions", "/sessions", creds), http.StatusOK).json(t)["token"].(string)
+	token := want(do("POST", "/sessions", "/sessions", creds), http.StatusOK).JSON(t)["token"].(string)
 	want(do("POST", "/sessions", "/sessions", `{"email":"alice@example.com","password":"wrong wrong wrong wrong"}`), http.StatusUnauthorized)
 	want(do("DELETE", "/sessions", "/sessions", ""), http.StatusMethodNotAllowed)
-	auth := bearer(token)
+	auth := apptest.Bearer(token)
 
 	// Keys.
 	want(do("POST", "/api-keys", "/api-keys", ""), http.StatusUnauthorized)
 	want(do("POST", "/api-keys", "/api-keys", "", "Authorization", "Bearer not.a.token"), http.StatusUnauthorized)
 	want(do("POST", "/api-keys", "/api-keys", `{"expires_at":"tomorrow"}`, auth...), http.StatusBadRequest)
 	want(do("POST", "/api-keys", "/api-keys", `{"expires_at":"2001-01-01T00:00:00Z"}`, auth...), http.StatusBadRequest)
-	k1 := want(do("POST", "/api-keys", "/api-keys", `{"name":"ci","expires_at":"2099-01-02T15:04:05Z"}`, auth...), http.StatusCreated).json(t)
-	k2 := want(do("POST", "/api-keys", "/api-keys", "", auth...), http.StatusCreated).json(t)
+	k1 := want(do("POST", "/api-keys", "/api-keys", `{"name":"ci","expires_at":"2099-01-02T15:04:05Z"}`, auth...), http.StatusCreated).JSON(t)
+	k2 := want(do("POST", "/api-keys", "/api-keys", "", auth...), http.StatusCreated).JSON(t)
 	key1, secret1 := k1["api_key"].(string), k1["secret"].(string)
 	key2 := k2["api_key"].(string)
-	page := want(do("GET", "/api-keys", "/api-keys?limit=1", "", auth...), http.StatusOK).json(t)
+	page := want(do("GET", "/api-keys", "/api-keys?limit=1", "", auth...), http.StatusOK).JSON(t)
 	cursor, _ := page["next_cursor"].(string)
 	if cursor == "" {
 		t.Fatalf("GET /api-keys?limit=1 of 2 keys: no next_cursor")
@@ -521,14 +517,14 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 	want(do("PUT", "/api-keys/{api_key}", "/api-keys/"+key1, "{}", auth...), http.StatusMethodNotAllowed)
 	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/ak_nope/regenerate", "", auth...), http.StatusNotFound)
 	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", ""), http.StatusUnauthorized)
-	secret1 = want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", "", auth...), http.StatusOK).json(t)["secret"].(string)
+	secret1 = want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", "", auth...), http.StatusOK).JSON(t)["secret"].(string)
 	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusOK)
 
 	// Validation, both styles and every method documented.
 	for _, m := range []string{"GET", "POST"} {
-		want(do(m, "/validate", "/validate", "", "X-Api-Key", b64(key1), "X-Api-Secret", b64(secret1)), http.StatusOK)
-		want(do(m, "/validate", "/validate", "", "Authorization", "ApiKey "+b64(key1+":"+secret1)), http.StatusOK)
-		want(do(m, "/validate", "/validate", "", "X-Api-Key", b64(key1), "X-Api-Secret", b64("sk_wrong")), http.StatusUnauthorized)
+		want(do(m, "/validate", "/validate", "", "X-Api-Key", apptest.Base64(key1), "X-Api-Secret", apptest.Base64(secret1)), http.StatusOK)
+		want(do(m, "/validate", "/validate", "", "Authorization", "ApiKey "+apptest.Base64(key1+":"+secret1)), http.StatusOK)
+		want(do(m, "/validate", "/validate", "", "X-Api-Key", apptest.Base64(key1), "X-Api-Secret", apptest.Base64("sk_wrong")), http.StatusUnauthorized)
 		want(do(m, "/validate", "/validate", ""), http.StatusUnauthorized)
 	}
 
@@ -539,20 +535,20 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key1, ""), http.StatusUnauthorized)
 	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", "", auth...), http.StatusConflict)
 	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusOK)
-	want(do("GET", "/validate", "/validate", "", "X-Api-Key", b64(key1), "X-Api-Secret", b64(secret1)), http.StatusUnauthorized)
+	want(do("GET", "/validate", "/validate", "", "X-Api-Key", apptest.Base64(key1), "X-Api-Secret", apptest.Base64(secret1)), http.StatusUnauthorized)
 
 	// Idempotency-Key: a retry is answered from the record, another
 	// request with the same key is 422, a malformed key is 400.
 	idem := func(key string) []string { return append(slices.Clone(auth), "Idempotency-Key", key) }
 	first := want(do("POST", "/api-keys", "/api-keys", `{"name":"idem"}`, idem("walk-create")...), http.StatusCreated)
 	again := want(do("POST", "/api-keys", "/api-keys", `{"name":"idem"}`, idem("walk-create")...), http.StatusCreated)
-	if !bytes.Equal(again.body, first.body) || again.header.Get("Idempotent-Replayed") != "true" {
+	if !bytes.Equal(again.Body, first.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("POST /api-keys retried with its Idempotency-Key: got %s (replayed %q), want %s replayed",
-			again.body, again.header.Get("Idempotent-Replayed"), first.body)
+			again.Body, again.Header.Get("Idempotent-Replayed"), first.Body)
 	}
 	want(do("POST", "/api-keys", "/api-keys", `{"name":"other"}`, idem("walk-create")...), http.StatusUnprocessableEntity)
 	want(do("POST", "/api-keys", "/api-keys", "", idem("a\tb")...), http.StatusBadRequest)
-	key3 := first.json(t)["api_key"].(string)
+	key3 := first.JSON(t)["api_key"].(string)
 	for range 2 {
 		want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key3+"/regenerate", "", idem("walk-regenerate")...), http.StatusOK)
 	}
@@ -565,32 +561,32 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key3, "", idem("walk-create")...), http.StatusUnprocessableEntity)
 	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key3, "", idem("clé")...), http.StatusBadRequest)
 	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+key3, `{"x":"`+strings.Repeat("x", 70<<10)+`"}`, idem("walk-big")...), http.StatusRequestEntityTooLarge)
-	erin := `{"email":"erin@example.com","password":"` + password + `"}`
+	erin := `{"email":"erin@example.com","password":"` + apptest.Password + `"}`
 	for range 2 {
 		want(do("POST", "/users", "/users", erin, "Idempotency-Key", "walk-user"), http.StatusCreated)
 	}
-	want(do("POST", "/users", "/users", `{"email":"frank@example.com","password":"`+password+`"}`, "Idempotency-Key", "walk-user"), http.StatusUnprocessableEntity)
+	want(do("POST", "/users", "/users", `{"email":"frank@example.com","password":"`+apptest.Password+`"}`, "Idempotency-Key", "walk-user"), http.StatusUnprocessableEntity)
 	want(do("POST", "/users", "/users", erin, "Idempotency-Key", "walk-user-2"), http.StatusConflict)
 	// A retry while the first attempt runs: the record is claimed here, as
 	// that attempt would have.
 	busy := idempotency.Fingerprint("POST", "POST /api-keys", nil, alice, []byte(`{"name":"busy"}`))
-	if _, err := ts.idempotency.Begin(context.Background(), idempotency.Key{Scope: alice, Value: "walk-busy"}, busy, nil); err != nil {
+	if _, err := ts.Idempotency().Begin(context.Background(), idempotency.Key{Scope: alice, Value: "walk-busy"}, busy, nil); err != nil {
 		t.Fatalf("claiming a record: %v", err)
 	}
 	r := want(do("POST", "/api-keys", "/api-keys", `{"name":"busy"}`, idem("walk-busy")...), http.StatusConflict)
-	if r.errorCode(t) != "idempotency_key_in_use" || r.header.Get("Retry-After") == "" {
-		t.Errorf("got %s with Retry-After %q, want idempotency_key_in_use and a Retry-After", r.body, r.header.Get("Retry-After"))
+	if r.ErrorCode(t) != "idempotency_key_in_use" || r.Header.Get("Retry-After") == "" {
+		t.Errorf("got %s with Retry-After %q, want idempotency_key_in_use and a Retry-After", r.Body, r.Header.Get("Retry-After"))
 	}
 
 	// A path no route takes.
-	r = ts.do(t, "GET", "/no/such/route", "")
+	r = ts.Do(t, "GET", "/no/such/route", "")
 	want(r, http.StatusNotFound)
 	d.checkResponse(t, "GET /no/such/route 404", "#/components/responses/NoRoute", r)
 
 	// Login throttling.
 	for i := 0; ; i++ {
 		r := do("POST", "/sessions", "/sessions", `{"email":"carol@example.com","password":"wrong wrong wrong wrong"}`)
-		if r.status == http.StatusTooManyRequests {
+		if r.Status == http.StatusTooManyRequests {
 			break
 		}
 		want(r, http.StatusUnauthorized)
@@ -610,9 +606,9 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 		want(do(rt.method, rt.docPath, rt.path, "", auth...), http.StatusForbidden)
 		want(do(rt.method, rt.docPath, rt.path, ""), http.StatusUnauthorized)
 	}
-	ts.createUser(t, "ops@example.com", true)
-	ts.caughtUp(t)
-	admin := bearer(want(do("POST", "/sessions", "/sessions", `{"email":"ops@example.com","password":"`+password+`"}`), http.StatusOK).json(t)["token"].(string))
+	ts.CreateUser(t, "ops@example.com", true)
+	ts.CaughtUp(t)
+	admin := apptest.Bearer(want(do("POST", "/sessions", "/sessions", `{"email":"ops@example.com","password":"`+apptest.Password+`"}`), http.StatusOK).JSON(t)["token"].(string))
 	want(do("GET", "/admin/keys", "/admin/keys", "", admin...), http.StatusOK)
 	want(do("GET", "/admin/keys", "/admin/keys?user="+alice+"&status=active,revoked", "", admin...), http.StatusOK)
 	want(do("GET", "/admin/keys", "/admin/keys?status=bogus", "", admin...), http.StatusBadRequest)
@@ -632,8 +628,8 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 	// Limits: registrations per address, failed validations per key id.
 	want(do("GET", "/readyz", "/readyz?strict=1", ""), http.StatusOK)
 	for i := 0; ; i++ {
-		r := do("POST", "/users", "/users", `{"email":"flood`+strconv.Itoa(i)+`@example.com","password":"`+password+`"}`)
-		if r.status == http.StatusTooManyRequests {
+		r := do("POST", "/users", "/users", `{"email":"flood`+strconv.Itoa(i)+`@example.com","password":"`+apptest.Password+`"}`)
+		if r.Status == http.StatusTooManyRequests {
 			break
 		}
 		want(r, http.StatusCreated)
@@ -641,10 +637,10 @@ func walkThrough(t *testing.T, ts *testServer, d *openAPIDoc) {
 			t.Fatal("50 registrations from one address and no 429")
 		}
 	}
-	unknown := []string{"X-Api-Key", b64("ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C"), "X-Api-Secret", b64(secret1)}
+	unknown := []string{"X-Api-Key", apptest.Base64("ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C"), "X-Api-Secret", apptest.Base64(secret1)}
 	for i := 0; ; i++ {
 		r := do("GET", "/validate", "/validate", "", unknown...)
-		if r.status == http.StatusTooManyRequests {
+		if r.Status == http.StatusTooManyRequests {
 			break
 		}
 		want(r, http.StatusUnauthorized)

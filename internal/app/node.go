@@ -1,11 +1,9 @@
-package main
+package app
 
 import (
 	"context"
 	"crypto/ed25519"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,27 +37,6 @@ type NodeConfig struct {
 	Signed                SignedRequestsConfig
 }
 
-func (c *NodeConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the event log (comma-separated URLs)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz, /readyz and /metrics")
-	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
-	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
-	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
-	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated, as printed by keyledger audit pubkey) instead of those the stream lists")
-	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to wait for NATS and the event stream at start")
-	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
-	c.HTTPS.flags(fs, true)
-	c.NATSClient.flags(fs)
-	c.Signed.flags(fs)
-}
-
-func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
-	var cfg NodeConfig
-	return runDaemon(ctx, "validator", args, stderr, cfg.flags, func(logger *slog.Logger) daemon {
-		return &Node{Config: cfg, Logger: logger}
-	})
-}
-
 // Node is a running `keyledger validator`: a validation node with its HTTP
 // endpoints. Tests drive it directly.
 type Node struct {
@@ -83,7 +60,7 @@ func (n *Node) Open(ctx context.Context) error {
 		n.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 30 * time.Second
+		cfg.StartTimeout = DefaultStartTimeout
 	}
 	if cfg.Stream == "" {
 		cfg.Stream = eventstore.DefaultStream
@@ -91,7 +68,7 @@ func (n *Node) Open(ctx context.Context) error {
 	if cfg.MaxStaleness <= 0 {
 		cfg.MaxStaleness = validator.DefaultMaxStaleness
 	}
-	natsOpts, err := cfg.NATSClient.options()
+	natsOpts, err := cfg.NATSClient.Options()
 	if err != nil {
 		return err
 	}
@@ -115,7 +92,7 @@ func (n *Node) Open(ctx context.Context) error {
 		for _, part := range strings.Split(cfg.LedgerKeys, ",") {
 			k, err := eventstore.DecodePublicKey(part)
 			if err != nil {
-				return usageError{fmt.Errorf("--ledger-key: %w", err)}
+				return ConfigError{fmt.Errorf("--ledger-key: %w", err)}
 			}
 			keys = append(keys, k)
 		}

@@ -1,4 +1,4 @@
-package main
+package clustertest_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
@@ -49,14 +51,14 @@ func testNodeLoss(t *testing.T, loseLeader, loseLedgersNode bool) {
 		outage = 2 * time.Second
 	)
 	cluster := natstest.RunCluster(t, 3)
-	logs := &syncBuffer{}
+	logs := &apptest.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("serve's logs:\n%s", logs)
 		}
 	})
-	srv := &Server{
-		Config: ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSURL: cluster.URLs(), Replicas: 3,
+	srv := &app.Server{
+		Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSURL: cluster.URLs(), Replicas: 3,
 			Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, MaxKeysPerUser: -1,
 			CheckpointInterval: time.Second},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -73,22 +75,22 @@ func testNodeLoss(t *testing.T, loseLeader, loseLedgersNode bool) {
 	natstest.Eventually(t, 30*time.Second, srv.Ready, "serve ready")
 	cluster.WaitStreamCurrent(t, stream)
 
-	load := newCommandLoad(t, "http://"+srv.HTTPAddr(), "cluster", 10*time.Millisecond)
-	load.addWorkers(load.addUser(t, "owner@example.com"), 3)
-	stop := load.run(t.Context())
+	load := apptest.NewCommandLoad(t, "http://"+srv.HTTPAddr(), "cluster", 10*time.Millisecond)
+	load.AddWorkers(load.AddUser(t, "owner@example.com"), 3)
+	stop := load.Run(t.Context())
 	stopped := false
 	defer func() {
 		if !stopped {
 			stop()
 		}
 	}()
-	natstest.Eventually(t, 30*time.Second, func() bool { return load.ackedSince(time.Time{}) >= acks }, "commands acknowledged before the loss")
+	natstest.Eventually(t, 30*time.Second, func() bool { return load.AckedSince(time.Time{}) >= acks }, "commands acknowledged before the loss")
 
 	// Place the stream's leader so that the node to lose is the one asked
 	// for.
-	ledgersNode := cluster.Index(srv.nc.ConnectedServerName())
+	ledgersNode := cluster.Index(srv.Conn().ConnectedServerName())
 	if ledgersNode < 0 {
-		t.Fatalf("the ledger is connected to %q, not a node of the cluster", srv.nc.ConnectedServerName())
+		t.Fatalf("the ledger is connected to %q, not a node of the cluster", srv.Conn().ConnectedServerName())
 	}
 	other := (ledgersNode + 1) % cluster.Len()
 	var down int
@@ -112,25 +114,25 @@ func testNodeLoss(t *testing.T, loseLeader, loseLedgersNode bool) {
 	lossStart := time.Now()
 	cluster.Shutdown(down)
 	lost := time.Now()
-	natstest.Eventually(t, 60*time.Second, func() bool { return load.ackedSince(lost) >= acks && time.Since(lost) >= outage },
+	natstest.Eventually(t, 60*time.Second, func() bool { return load.AckedSince(lost) >= acks && time.Since(lost) >= outage },
 		"commands acknowledged with "+cluster.Name(down)+" down")
-	if got := srv.nc.ConnectedServerName(); got == cluster.Name(down) {
+	if got := srv.Conn().ConnectedServerName(); got == cluster.Name(down) {
 		t.Errorf("the ledger is still connected to %s", got)
 	}
 	cluster.Restart(t, down)
 	restarted := time.Now()
-	natstest.Eventually(t, 60*time.Second, func() bool { return load.ackedSince(restarted) >= acks },
+	natstest.Eventually(t, 60*time.Second, func() bool { return load.AckedSince(restarted) >= acks },
 		"commands acknowledged after "+cluster.Name(down)+" returned")
 	stop()
 	stopped = true
 
 	// The ledger kept serving while the node was down: most commands
 	// begun then were acknowledged, thanks to bounded retries.
-	acked, all := load.share(lossStart, restarted)
+	acked, all := load.Share(lossStart, restarted)
 	t.Logf("%s down for %v: %d of %d commands begun meanwhile acknowledged; longest time without an acknowledgement %v",
 		cluster.Name(down), restarted.Sub(lossStart).Round(time.Millisecond), acked, all,
-		load.longestStall(lossStart, restarted).Round(time.Millisecond))
-	t.Logf("load: %s", load.summary())
+		load.LongestStall(lossStart, restarted).Round(time.Millisecond))
+	t.Logf("load: %s", load.Summary())
 	if 2*acked < all {
 		t.Errorf("with %s down, %d of %d commands acknowledged, want at least half", cluster.Name(down), acked, all)
 	}
@@ -142,10 +144,10 @@ func testNodeLoss(t *testing.T, loseLeader, loseLedgersNode bool) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	f := foldLog(t, nc)
-	load.checkLog(t, f)
-	verifyLog(t, nc)
-	natstest.Eventually(t, 30*time.Second, func() bool { return srv.projector.Position() >= f.head },
+	f := apptest.FoldLog(t, nc)
+	load.CheckLog(t, f)
+	apptest.VerifyLog(t, nc)
+	natstest.Eventually(t, 30*time.Second, func() bool { return srv.Projector().Position() >= f.Head },
 		"serve's read models reach the head of the log")
-	load.checkProjections(t, f)
+	load.CheckProjections(t, f)
 }

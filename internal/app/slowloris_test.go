@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"io"
@@ -6,14 +6,16 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/keyledger/keyledger/internal/app/apptest"
 )
 
 // TestServe_SlowClientsAreCut: connections that trickle their headers
 // (slowloris) are closed by the server's ReadHeaderTimeout and do not
 // stall other clients meanwhile.
 func TestServe_SlowClientsAreCut(t *testing.T) {
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
 
 	const slow = 20
 	conns := make([]net.Conn, slow)
@@ -34,7 +36,7 @@ func TestServe_SlowClientsAreCut(t *testing.T) {
 	// Meanwhile, everyone else is served at once.
 	for range 20 {
 		start := time.Now()
-		resp, err := http.Get(ts.base + "/healthz")
+		resp, err := http.Get(ts.Base + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,9 @@
-package main
+package app
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,15 +24,6 @@ type HTTPSConfig struct {
 	ClientCA   string
 }
 
-func (c *HTTPSConfig) flags(fs *flag.FlagSet, clientCA bool) {
-	fs.StringVar(&c.CertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (chain); re-read when the file changes or on SIGHUP")
-	fs.StringVar(&c.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
-	fs.BoolVar(&c.SelfSigned, "tls-self-signed", false, "serve HTTPS with an in-memory self-signed certificate (development); its SHA-256 fingerprint is logged")
-	if clientCA {
-		fs.StringVar(&c.ClientCA, "tls-client-ca", "", "require client certificates signed by a CA in this PEM file")
-	}
-}
-
 func (c *HTTPSConfig) enabled() bool { return c.CertFile != "" || c.KeyFile != "" || c.SelfSigned }
 
 // load builds the server TLS config, or nil for plain HTTP. The returned
@@ -41,7 +31,7 @@ func (c *HTTPSConfig) enabled() bool { return c.CertFile != "" || c.KeyFile != "
 func (c *HTTPSConfig) load(logger *slog.Logger) (*tls.Config, *tlsconfig.Certificate, error) {
 	if !c.enabled() {
 		if c.ClientCA != "" {
-			return nil, nil, usageError{errors.New("--tls-client-ca needs HTTPS (--tls-cert and --tls-key, or --tls-self-signed)")}
+			return nil, nil, ConfigError{errors.New("--tls-client-ca needs HTTPS (--tls-cert and --tls-key, or --tls-self-signed)")}
 		}
 		return nil, nil, nil
 	}
@@ -49,14 +39,14 @@ func (c *HTTPSConfig) load(logger *slog.Logger) (*tls.Config, *tlsconfig.Certifi
 	var err error
 	switch {
 	case c.SelfSigned && (c.CertFile != "" || c.KeyFile != ""):
-		return nil, nil, usageError{errors.New("--tls-self-signed excludes --tls-cert and --tls-key")}
+		return nil, nil, ConfigError{errors.New("--tls-self-signed excludes --tls-cert and --tls-key")}
 	case c.SelfSigned:
 		if cert, err = tlsconfig.SelfSigned(); err != nil {
 			return nil, nil, err
 		}
 		logger.Warn("serving HTTPS with a self-signed development certificate", "sha256_fingerprint", cert.Fingerprint())
 	case c.CertFile == "" || c.KeyFile == "":
-		return nil, nil, usageError{errors.New("--tls-cert and --tls-key go together")}
+		return nil, nil, ConfigError{errors.New("--tls-cert and --tls-key go together")}
 	default:
 		if cert, err = tlsconfig.Load(c.CertFile, c.KeyFile, tlsconfig.WithLogger(logger)); err != nil {
 			return nil, nil, err
@@ -101,18 +91,11 @@ type NATSClientConfig struct {
 	Creds string
 }
 
-func (c *NATSClientConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.CA, "nats-ca", "", "PEM CA bundle that signs the NATS servers' certificates (enables TLS to NATS)")
-	fs.StringVar(&c.Cert, "nats-cert", "", "PEM client certificate for mutual TLS with NATS")
-	fs.StringVar(&c.Key, "nats-key", "", "PEM private key of --nats-cert")
-	fs.StringVar(&c.Creds, "nats-creds", "", "NATS credentials file (user JWT and NKey seed)")
-}
-
-// options returns the nats.Connect options for TLS and credentials.
-func (c *NATSClientConfig) options() ([]nats.Option, error) {
+// Options returns the nats.Connect options for TLS and credentials.
+func (c *NATSClientConfig) Options() ([]nats.Option, error) {
 	var opts []nats.Option
 	if (c.Cert == "") != (c.Key == "") {
-		return nil, usageError{errors.New("--nats-cert and --nats-key go together")}
+		return nil, ConfigError{errors.New("--nats-cert and --nats-key go together")}
 	}
 	if c.CA != "" || c.Cert != "" {
 		var topts []tlsconfig.ClientOption
@@ -144,23 +127,17 @@ type EmbeddedTLSConfig struct {
 	ClientCA string
 }
 
-func (c *EmbeddedTLSConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.CertFile, "nats-tls-cert", "", "the embedded NATS server listens with TLS using this PEM certificate")
-	fs.StringVar(&c.KeyFile, "nats-tls-key", "", "PEM private key of --nats-tls-cert")
-	fs.StringVar(&c.ClientCA, "nats-tls-client-ca", "", "the embedded NATS server requires client certificates signed by a CA in this PEM file (mutual TLS)")
-}
-
 // apply sets the embedded server's TLS options; the returned certificate
 // (nil without TLS) must be stopped when the server stops.
 func (c *EmbeddedTLSConfig) apply(logger *slog.Logger) (func(*server.Options), *tlsconfig.Certificate, error) {
 	if c.CertFile == "" && c.KeyFile == "" {
 		if c.ClientCA != "" {
-			return nil, nil, usageError{errors.New("--nats-tls-client-ca needs --nats-tls-cert and --nats-tls-key")}
+			return nil, nil, ConfigError{errors.New("--nats-tls-client-ca needs --nats-tls-cert and --nats-tls-key")}
 		}
 		return nil, nil, nil
 	}
 	if c.CertFile == "" || c.KeyFile == "" {
-		return nil, nil, usageError{errors.New("--nats-tls-cert and --nats-tls-key go together")}
+		return nil, nil, ConfigError{errors.New("--nats-tls-cert and --nats-tls-key go together")}
 	}
 	cert, err := tlsconfig.Load(c.CertFile, c.KeyFile, tlsconfig.WithLogger(logger))
 	if err != nil {

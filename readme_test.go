@@ -1,4 +1,4 @@
-package main
+package keyledger_test
 
 import (
 	"bytes"
@@ -10,13 +10,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyledger/keyledger/internal/app/apptest"
 )
 
 // readmeBlocks returns the fenced code blocks of one README section,
 // keyed by their language, in order.
 func readmeBlocks(t *testing.T, heading string) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,13 +64,13 @@ func requireTools(t *testing.T, names ...string) {
 // and curl, and its Go program with go run, against the real serve.
 func TestREADME_SignedRequests(t *testing.T) {
 	requireTools(t, "sh", "curl", "sed", "base64", "go")
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
 	blocks := readmeBlocks(t, "Signed requests")
 	if len(blocks["sh"]) != 1 || len(blocks["go"]) != 1 {
 		t.Fatalf("got %d sh and %d go blocks, want one of each", len(blocks["sh"]), len(blocks["go"]))
 	}
-	root, err := filepath.Abs("../..")
+	root, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func TestREADME_SignedRequests(t *testing.T) {
 	defer cancel()
 
 	t.Run("Shell", func(t *testing.T) {
-		script := strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.base)
+		script := strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base)
 		cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
 		cmd.Dir = root
 		var out, errOut bytes.Buffer
@@ -109,9 +111,9 @@ func TestREADME_SignedRequests(t *testing.T) {
 	})
 
 	t.Run("Go", func(t *testing.T) {
-		ts.register(t, "carol@example.com", "correct horse battery staple")
-		token := ts.login(t, "carol@example.com", "correct horse battery staple")
-		k := ts.createKey(t, token, `{"signed_only":true}`)
+		ts.Register(t, "carol@example.com", "correct horse battery staple")
+		token := ts.Login(t, "carol@example.com", "correct horse battery staple")
+		k := ts.CreateKey(t, token, `{"signed_only":true}`)
 		dir, err := os.MkdirTemp(root, ".readme-")
 		if err != nil {
 			t.Fatal(err)
@@ -122,12 +124,12 @@ func TestREADME_SignedRequests(t *testing.T) {
 		}
 		cmd := exec.CommandContext(ctx, "go", "run", "./"+filepath.Base(dir))
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "B="+ts.base, "KEY="+k.key, "KEYLEDGER_API_SECRET="+k.secret)
+		cmd.Env = append(os.Environ(), "B="+ts.Base, "KEY="+k.Key, "KEYLEDGER_API_SECRET="+k.Secret)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("go run: %v\n%s", err, out)
 		}
-		want := regexp.MustCompile(`^200 \{"api_key":"` + k.key + `","user_id":"usr_[0-9A-Z]{26}"\}$`)
+		want := regexp.MustCompile(`^200 \{"api_key":"` + k.Key + `","user_id":"usr_[0-9A-Z]{26}"\}$`)
 		if got := strings.TrimSpace(string(out)); !want.MatchString(got) {
 			t.Errorf("got %q, want %s", got, want)
 		}
@@ -137,7 +139,7 @@ func TestREADME_SignedRequests(t *testing.T) {
 // TestREADME_ReliabilityTestsExist: every test the README's Reliability
 // section cites as proof exists (a name ending in _* needs one match).
 func TestREADME_ReliabilityTestsExist(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func TestREADME_ReliabilityTestsExist(t *testing.T) {
 		t.Fatalf("found %d test names in the Reliability section, want at least 20", len(names))
 	}
 	var funcs []string
-	err = filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+	err = filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
 			return err
 		}
@@ -187,15 +189,15 @@ func TestREADME_ReliabilityTestsExist(t *testing.T) {
 // checks the answers its comments promise.
 func TestREADME_WalkThrough(t *testing.T) {
 	requireTools(t, "sh", "curl", "sed", "base64")
-	ts := startServer(t, t.TempDir())
-	defer ts.close(t)
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
 	blocks := readmeBlocks(t, "Walk-through")
 	if len(blocks["sh"]) != 1 {
 		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.base))
+	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base))
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {

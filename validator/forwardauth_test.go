@@ -1,4 +1,4 @@
-package main
+package validator_test
 
 import (
 	"bytes"
@@ -26,15 +26,11 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/validator"
 )
-
-// The tests in this file put an app behind a validation node used as
-// forward-auth, the way docs/forward-auth.md describes: a real ledger, a real
-// `keyledger validator` Node following its log, a reverse proxy asking the
-// node's /validate about each request, and an app that reports what reached
-// it.
 
 // TestForwardAuth_Nginx runs a real nginx with the auth_request
 // configuration of testdata/forwardauth/nginx.conf.tmpl.
@@ -42,9 +38,9 @@ func TestForwardAuth_Nginx(t *testing.T) {
 	bin := nginxBinary(t)
 	env := startForwardAuthEnv(t)
 	base := startNginx(t, bin, nginxConf{Node: env.node.HTTPAddr(), App: env.app.Listener.Addr().String()})
-	testForwardAuth(t, env, base, func(t *testing.T, r response) {
+	testForwardAuth(t, env, base, func(t *testing.T, r apptest.Response) {
 		// nginx answers its own 401 page, with the node's WWW-Authenticate.
-		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 			t.Fatalf("got Content-Type %q, want nginx's own text/html 401 page", ct)
 		}
 	})
@@ -55,7 +51,7 @@ func TestForwardAuth_Nginx(t *testing.T) {
 			t.Fatalf("close node: %v", err)
 		}
 		calls := env.app.calls.Load()
-		wantUnavailable(t, send(t, "GET", base+"/hello", "", apiKeyAuth(env.key)...))
+		wantUnavailable(t, apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(env.key)...))
 		if got := env.app.calls.Load(); got != calls {
 			t.Fatalf("the app was called %d times with the node down, want 0", got-calls)
 		}
@@ -96,11 +92,11 @@ func TestForwardAuth_TraefikSemantics(t *testing.T) {
 	proxy := httptest.NewServer(chain)
 	t.Cleanup(proxy.Close)
 
-	testForwardAuth(t, env, proxy.URL, func(t *testing.T, r response) {
+	testForwardAuth(t, env, proxy.URL, func(t *testing.T, r apptest.Response) {
 		// Traefik returns the auth server's answer as it is.
-		if r.errorCode(t) != "unauthorized" || r.header.Get("Cache-Control") != "no-store" {
+		if r.ErrorCode(t) != "unauthorized" || r.Header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("got %s with Cache-Control %q, want the node's JSON 401 with no-store",
-				r.body, r.header.Get("Cache-Control"))
+				r.Body, r.Header.Get("Cache-Control"))
 		}
 	})
 }
@@ -108,7 +104,7 @@ func TestForwardAuth_TraefikSemantics(t *testing.T) {
 // TestForwardAuth_DocShowsTestedNginxConfig keeps the nginx configuration
 // in docs/forward-auth.md the one TestForwardAuth_Nginx runs.
 func TestForwardAuth_DocShowsTestedNginxConfig(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "forward-auth.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "forward-auth.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,25 +132,25 @@ func squeezeLines(s string) string {
 
 // wantUnavailable checks a "retry later" answer: 503 with Retry-After 1
 // and the JSON error code unavailable.
-func wantUnavailable(t *testing.T, r response) {
+func wantUnavailable(t *testing.T, r apptest.Response) {
 	t.Helper()
-	wantStatus(t, r, http.StatusServiceUnavailable)
-	if r.header.Get("Retry-After") != "1" || r.errorCode(t) != "unavailable" {
-		t.Fatalf("got Retry-After %q and %s, want 1 and code unavailable", r.header.Get("Retry-After"), r.body)
+	apptest.WantStatus(t, r, http.StatusServiceUnavailable)
+	if r.Header.Get("Retry-After") != "1" || r.ErrorCode(t) != "unavailable" {
+		t.Fatalf("got Retry-After %q and %s, want 1 and code unavailable", r.Header.Get("Retry-After"), r.Body)
 	}
 }
 
 // testForwardAuth runs the forward-auth contract through the proxy at
-// base; refused makes the checks on a 401 that differ between proxies.
+// Base; refused makes the checks on a 401 that differ between proxies.
 // Subtests run in order: the last ones revoke a key and stop the ledger.
-func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused func(t *testing.T, r response)) {
+func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused func(t *testing.T, r apptest.Response)) {
 	t.Helper()
-	wantIdentity := func(t *testing.T, r response) seenRequest {
+	wantIdentity := func(t *testing.T, r apptest.Response) apptest.SeenRequest {
 		t.Helper()
-		wantStatus(t, r, http.StatusOK)
-		s := r.seen(t)
-		if s.User != env.userID || s.Key != env.key.key {
-			t.Fatalf("the app got identity %q %q, want %q %q", s.User, s.Key, env.userID, env.key.key)
+		apptest.WantStatus(t, r, http.StatusOK)
+		s := r.Seen(t)
+		if s.User != env.userID || s.Key != env.key.Key {
+			t.Fatalf("the app got identity %q %q, want %q %q", s.User, s.Key, env.userID, env.key.Key)
 		}
 		if s.Authorization != "" || s.APIKey != "" || s.APISecret != "" {
 			t.Fatalf("the app got credentials %+v, want them stripped", s)
@@ -163,13 +159,13 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 	}
 
 	t.Run("AuthorizationHeader", func(t *testing.T) {
-		s := wantIdentity(t, send(t, "GET", base+"/hello?x=1", "", apiKeyAuth(env.key)...))
+		s := wantIdentity(t, apptest.Send(t, "GET", base+"/hello?x=1", "", apptest.APIKeyAuth(env.key)...))
 		if s.Method != "GET" || s.URI != "/hello?x=1" {
 			t.Fatalf("the app got %s %s, want GET /hello?x=1", s.Method, s.URI)
 		}
 	})
 	t.Run("KeyAndSecretHeaders", func(t *testing.T) {
-		wantIdentity(t, send(t, "GET", base+"/hello", "", keyAndSecret(env.key)...))
+		wantIdentity(t, apptest.Send(t, "GET", base+"/hello", "", keyAndSecret(env.key)...))
 	})
 	t.Run("PostBodyNotNeeded", func(t *testing.T) {
 		// Larger than nginx's in-memory body buffer: nginx spools it to
@@ -181,7 +177,7 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 			"Chunked":       func() io.Reader { return io.MultiReader(strings.NewReader(body)) },
 		} {
 			t.Run(name, func(t *testing.T) {
-				s := wantIdentity(t, sendReader(t, "POST", base+"/things", rd(), keyAndSecret(env.key)...))
+				s := wantIdentity(t, apptest.SendReader(t, "POST", base+"/things", rd(), keyAndSecret(env.key)...))
 				if s.Method != "POST" || s.BodyLen != len(body) || s.BodySHA256 != hex.EncodeToString(sum[:]) {
 					t.Fatalf("the app got %s with %d body bytes (sha256 %s), want POST with the %d bytes sent",
 						s.Method, s.BodyLen, s.BodySHA256, len(body))
@@ -192,15 +188,15 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 	t.Run("LargeHeaders", func(t *testing.T) {
 		// Big cookies and the like are the app's business; they must not
 		// push the auth request past the node's 16 KiB header limit.
-		h := apiKeyAuth(env.key)
+		h := apptest.APIKeyAuth(env.key)
 		for _, name := range []string{"X-Big-1", "X-Big-2", "X-Big-3"} {
 			h = append(h, name, strings.Repeat("b", 7000))
 		}
-		wantIdentity(t, send(t, "GET", base+"/hello", "", h...))
+		wantIdentity(t, apptest.Send(t, "GET", base+"/hello", "", h...))
 	})
 	t.Run("Signed", func(t *testing.T) {
 		body := `{"amount":100}`
-		signer, err := client.NewSigner(env.key.key, env.key.secret, nil)
+		signer, err := client.NewSigner(env.key.Key, env.key.Secret, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,26 +212,26 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 		for _, name := range []string{"X-Api-Key", "Content-Type", "Content-Digest", "Signature-Input", "Signature"} {
 			h = append(h, name, req.Header.Get(name))
 		}
-		s := wantIdentity(t, send(t, "POST", base+"/orders?x=1", body, h...))
+		s := wantIdentity(t, apptest.Send(t, "POST", base+"/orders?x=1", body, h...))
 		if s.Digest != req.Header.Get("Content-Digest") || !s.DigestOK {
 			t.Fatalf("the app got digest %q (matches body: %v), want the signed %q", s.Digest, s.DigestOK, req.Header.Get("Content-Digest"))
 		}
-		refuse := send(t, "POST", base+"/orders?x=1", body, h...)
-		wantStatus(t, refuse, http.StatusUnauthorized)
+		refuse := apptest.Send(t, "POST", base+"/orders?x=1", body, h...)
+		apptest.WantStatus(t, refuse, http.StatusUnauthorized)
 		refused(t, refuse)
 	})
 	t.Run("SpoofedIdentityReplaced", func(t *testing.T) {
-		h := append(apiKeyAuth(env.key), validator.HeaderUser, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C",
+		h := append(apptest.APIKeyAuth(env.key), validator.HeaderUser, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C",
 			validator.HeaderKey, "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C")
-		wantIdentity(t, send(t, "GET", base+"/hello", "", h...))
+		wantIdentity(t, apptest.Send(t, "GET", base+"/hello", "", h...))
 	})
 
 	refuse := func(t *testing.T, headers ...string) {
 		t.Helper()
 		calls := env.app.calls.Load()
-		r := send(t, "GET", base+"/hello", "", headers...)
-		wantStatus(t, r, http.StatusUnauthorized)
-		if got := r.header.Get("WWW-Authenticate"); got != "ApiKey" {
+		r := apptest.Send(t, "GET", base+"/hello", "", headers...)
+		apptest.WantStatus(t, r, http.StatusUnauthorized)
+		if got := r.Header.Get("WWW-Authenticate"); got != "ApiKey" {
 			t.Fatalf("got WWW-Authenticate %q, want ApiKey", got)
 		}
 		if got := env.app.calls.Load(); got != calls {
@@ -244,33 +240,33 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 		refused(t, r)
 	}
 	t.Run("Refused", func(t *testing.T) {
-		wrong := createdKey{key: env.key.key, secret: env.other.secret}
+		wrong := apptest.CreatedKey{Key: env.key.Key, Secret: env.other.Secret}
 		for name, h := range map[string][]string{
 			"NoCredentials":      {},
-			"WrongSecret":        apiKeyAuth(wrong),
+			"WrongSecret":        apptest.APIKeyAuth(wrong),
 			"WrongSecretHeaders": keyAndSecret(wrong),
-			"OnlyIdentity":       {validator.HeaderUser, env.userID, validator.HeaderKey, env.key.key},
+			"OnlyIdentity":       {validator.HeaderUser, env.userID, validator.HeaderKey, env.key.Key},
 			"SessionToken":       {"Authorization", "Bearer " + env.token},
 		} {
 			t.Run(name, func(t *testing.T) { refuse(t, h...) })
 		}
 	})
 	t.Run("AppErrorPassesThrough", func(t *testing.T) {
-		r := send(t, "GET", base+"/boom", "", apiKeyAuth(env.key)...)
-		if r.status != http.StatusInternalServerError || string(r.body) != "boom\n" {
-			t.Fatalf("got %d %q, want the app's own 500 boom", r.status, r.body)
+		r := apptest.Send(t, "GET", base+"/boom", "", apptest.APIKeyAuth(env.key)...)
+		if r.Status != http.StatusInternalServerError || string(r.Body) != "boom\n" {
+			t.Fatalf("got %d %q, want the app's own 500 boom", r.Status, r.Body)
 		}
 	})
 	t.Run("Revoked", func(t *testing.T) {
-		wantStatus(t, send(t, "GET", base+"/hello", "", apiKeyAuth(env.doomed)...), http.StatusOK)
-		wantStatus(t, env.ledger.do(t, "DELETE", "/api-keys/"+env.doomed.key, "", "Authorization", "Bearer "+env.token),
+		apptest.WantStatus(t, apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(env.doomed)...), http.StatusOK)
+		apptest.WantStatus(t, env.ledger.Do(t, "DELETE", "/api-keys/"+env.doomed.Key, "", "Authorization", "Bearer "+env.token),
 			http.StatusNoContent)
 		natstest.Eventually(t, 10*time.Second, func() bool {
-			return send(t, "GET", base+"/hello", "", apiKeyAuth(env.doomed)...).status == http.StatusUnauthorized
+			return apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(env.doomed)...).Status == http.StatusUnauthorized
 		}, "revoked key refused through the proxy")
-		refuse(t, apiKeyAuth(env.doomed)...)
+		refuse(t, apptest.APIKeyAuth(env.doomed)...)
 		refuse(t, keyAndSecret(env.doomed)...)
-		wantIdentity(t, send(t, "GET", base+"/hello", "", apiKeyAuth(env.key)...))
+		wantIdentity(t, apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(env.key)...))
 	})
 	t.Run("NodeStale", func(t *testing.T) {
 		// Without the log the node cannot know about revocations: past its
@@ -278,14 +274,14 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 		if err := env.closeLedger(); err != nil {
 			t.Fatalf("close ledger: %v", err)
 		}
-		var r response
+		var r apptest.Response
 		natstest.Eventually(t, 20*time.Second, func() bool {
-			r = send(t, "GET", base+"/hello", "", apiKeyAuth(env.key)...)
-			return r.status != http.StatusOK
+			r = apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(env.key)...)
+			return r.Status != http.StatusOK
 		}, "stale node stops vouching")
 		calls := env.app.calls.Load()
 		wantUnavailable(t, r)
-		wantUnavailable(t, send(t, "POST", base+"/things", "{}", keyAndSecret(env.key)...))
+		wantUnavailable(t, apptest.Send(t, "POST", base+"/things", "{}", keyAndSecret(env.key)...))
 		if got := env.app.calls.Load(); got != calls {
 			t.Fatalf("the app was called %d times while the node was stale, want 0", got-calls)
 		}
@@ -295,14 +291,14 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 // forwardAuthEnv is a ledger, a validation node following its log, an app
 // to protect, and a user with keys.
 type forwardAuthEnv struct {
-	ledger *testServer
-	node   *Node
+	ledger *apptest.Server
+	node   *app.Node
 	app    *echoApp
 	userID string
-	token  string     // the user's session token
-	key    createdKey // stays valid until the ledger stops
-	other  createdKey // its secret is a well-formed wrong one for key
-	doomed createdKey // revoked during the test
+	token  string             // the user's session token
+	key    apptest.CreatedKey // stays valid until the ledger stops
+	other  apptest.CreatedKey // its secret is a well-formed wrong one for key
+	doomed apptest.CreatedKey // revoked during the test
 
 	// closeLedger and closeNode stop them early; they also run when the
 	// test ends, and only the first call does anything.
@@ -317,7 +313,7 @@ func startForwardAuthEnv(t *testing.T) *forwardAuthEnv {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ts := startServer(t, t.TempDir())
+	ts := apptest.Start(t, t.TempDir())
 	env := &forwardAuthEnv{ledger: ts}
 	env.closeLedger = sync.OnceValue(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -330,9 +326,9 @@ func startForwardAuthEnv(t *testing.T) *forwardAuthEnv {
 		}
 	})
 
-	logs := &syncBuffer{}
-	env.node = &Node{
-		Config: NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", MaxStaleness: nodeMaxStaleness},
+	logs := &apptest.SyncBuffer{}
+	env.node = &app.Node{
+		Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", MaxStaleness: nodeMaxStaleness},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	env.closeNode = sync.OnceValue(func() error {
@@ -354,12 +350,12 @@ func startForwardAuthEnv(t *testing.T) *forwardAuthEnv {
 	natstest.Eventually(t, 10*time.Second, func() bool { return env.node.Validator().Status().Ready }, "validation node ready")
 
 	env.app = startEchoApp(t)
-	env.userID = ts.register(t, "alice@example.com", password)
-	env.token = ts.login(t, "alice@example.com", password)
-	env.key = ts.createKey(t, env.token, `{"name":"app"}`)
-	env.other = ts.createKey(t, env.token, `{"name":"other"}`)
-	env.doomed = ts.createKey(t, env.token, `{"name":"doomed"}`)
-	if err := env.node.Validator().WaitFor(ctx, streamHead(t, ts)); err != nil {
+	env.userID = ts.Register(t, "alice@example.com", apptest.Password)
+	env.token = ts.Login(t, "alice@example.com", apptest.Password)
+	env.key = ts.CreateKey(t, env.token, `{"name":"app"}`)
+	env.other = ts.CreateKey(t, env.token, `{"name":"other"}`)
+	env.doomed = ts.CreateKey(t, env.token, `{"name":"doomed"}`)
+	if err := env.node.Validator().WaitFor(ctx, apptest.StreamHead(t, ts)); err != nil {
 		t.Fatalf("node catching up with the keys: %v", err)
 	}
 	return env
@@ -370,23 +366,6 @@ func startForwardAuthEnv(t *testing.T) *forwardAuthEnv {
 type echoApp struct {
 	*httptest.Server
 	calls atomic.Int64
-}
-
-// seenRequest is what reached the app.
-type seenRequest struct {
-	Method        string `json:"method"`
-	URI           string `json:"uri"`
-	User          string `json:"user"`
-	Key           string `json:"key"`
-	Authorization string `json:"authorization"`
-	APIKey        string `json:"api_key"`
-	APISecret     string `json:"api_secret"`
-	BodyLen       int    `json:"body_len"`
-	BodySHA256    string `json:"body_sha256"`
-	// Digest is X-Keyledger-Content-Digest, and DigestOK whether the body
-	// matches it (validator.CheckForwardedBody).
-	Digest   string `json:"digest"`
-	DigestOK bool   `json:"digest_ok"`
 }
 
 func startEchoApp(t *testing.T) *echoApp {
@@ -405,7 +384,7 @@ func startEchoApp(t *testing.T) *echoApp {
 		}
 		sum := sha256.Sum256(body)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(seenRequest{
+		_ = json.NewEncoder(w).Encode(apptest.SeenRequest{
 			Method: r.Method, URI: r.RequestURI,
 			User: r.Header.Get(validator.HeaderUser), Key: r.Header.Get(validator.HeaderKey),
 			Authorization: r.Header.Get("Authorization"),
@@ -419,54 +398,8 @@ func startEchoApp(t *testing.T) *echoApp {
 	return app
 }
 
-func (r response) seen(t *testing.T) seenRequest {
-	t.Helper()
-	var s seenRequest
-	if err := json.Unmarshal(r.body, &s); err != nil {
-		t.Fatalf("got %d %q, want the app's report of what reached it", r.status, r.body)
-	}
-	return s
-}
-
-func apiKeyAuth(k createdKey) []string {
-	return []string{"Authorization", "ApiKey " + b64(k.key+":"+k.secret)}
-}
-
-func keyAndSecret(k createdKey) []string {
-	return []string{"X-Api-Key", b64(k.key), "X-Api-Secret", b64(k.secret)}
-}
-
-var proxyClient = &http.Client{Timeout: 15 * time.Second}
-
-// send sends a request to url; headers come in pairs.
-func send(t *testing.T, method, url, body string, headers ...string) response {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	return sendReader(t, method, url, rd, headers...)
-}
-
-func sendReader(t *testing.T, method, url string, body io.Reader, headers ...string) response {
-	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := proxyClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+func keyAndSecret(k apptest.CreatedKey) []string {
+	return []string{"X-Api-Key", apptest.Base64(k.Key), "X-Api-Secret", apptest.Base64(k.Secret)}
 }
 
 // nginxBinary returns the path of nginx. Without it the test is skipped,
@@ -514,7 +447,7 @@ func renderNginxConf(t *testing.T, c nginxConf) string {
 // When the test ends it stops nginx gracefully (SIGQUIT) and waits for it.
 func startNginx(t *testing.T, bin string, c nginxConf) string {
 	t.Helper()
-	c.Dir, c.Listen, c.Root = t.TempDir(), freeAddr(t), os.Geteuid() == 0
+	c.Dir, c.Listen, c.Root = t.TempDir(), apptest.FreeAddr(t), os.Geteuid() == 0
 	conf := filepath.Join(c.Dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(renderNginxConf(t, c)), 0o644); err != nil {
 		t.Fatal(err)
@@ -523,7 +456,7 @@ func startNginx(t *testing.T, bin string, c nginxConf) string {
 	if out, err := exec.Command(bin, append(args, "-t")...).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
-	out := &syncBuffer{}
+	out := &apptest.SyncBuffer{}
 	cmd := exec.Command(bin, append(args, "-g", "daemon off;")...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -1,4 +1,4 @@
-package main
+package apptest
 
 import (
 	"context"
@@ -21,11 +21,6 @@ import (
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
-
-// What the fault tests (cluster_test.go, crash_test.go) share: a load of
-// commands sent through the HTTP API the way a careful client sends them,
-// a fresh fold of the whole log, and the checks that hold one against the
-// other and the server's read models against both.
 
 const (
 	// loadAttempts bounds the requests of one logical command.
@@ -94,43 +89,43 @@ type command struct {
 	acked bool
 }
 
-// commandLoad sends commands to a serve API from a few goroutines. Each
+// CommandLoad sends commands to a serve API from a few goroutines. Each
 // logical command is sent up to loadAttempts times with one
 // Idempotency-Key: again after a 5xx or a transport error, with backoff.
 // The server need not honour the key, so a retry can store a second event
 // of its own; the checks allow for that and never rely on the key.
 //
 // It records every request sent and every command acknowledged (2xx).
-type commandLoad struct {
-	api        *client.Client // without a session
+type CommandLoad struct {
+	API        *client.Client // without a session
 	workers    []*loadWorker
-	registrars int    // goroutines that register new users
+	Registrars int    // goroutines that register new users
 	prefix     string // of the registrars' email addresses
 	pace       time.Duration
 
-	mu sync.Mutex
+	Mu sync.Mutex
 	// Requests sent, by command.
 	createAttempts   int
 	revokeAttempts   map[string]int // by key
 	regenAttempts    map[string]int // by key
-	registerAttempts map[string]int // by normalised email
+	RegisterAttempts map[string]int // by normalised email
 	// Acknowledged commands.
 	created     map[string]ackedKey
 	revoked     map[string]bool
 	regenerated []ackedSecret
-	registered  map[string]string // user id -> email
+	Registered  map[string]string // user id -> email
 	commands    []command
 	acks        []ack
 	emails      int // the registrars' counter
 	unexpected  []string
 
-	inFlight atomic.Int64 // requests sent and not yet answered
+	InFlight atomic.Int64 // requests sent and not yet answered
 }
 
-// newCommandLoad returns a load against base (http://host:port) whose
-// registrars use addresses starting with prefix and whose goroutines send
+// NewCommandLoad returns a load against base (http://host:port) whose
+// Registrars use addresses starting with prefix and whose goroutines send
 // a command every pace.
-func newCommandLoad(t *testing.T, base, prefix string, pace time.Duration) *commandLoad {
+func NewCommandLoad(t *testing.T, base, prefix string, pace time.Duration) *CommandLoad {
 	t.Helper()
 	transport := &http.Transport{MaxIdleConnsPerHost: 16}
 	t.Cleanup(transport.CloseIdleConnections)
@@ -138,13 +133,13 @@ func newCommandLoad(t *testing.T, base, prefix string, pace time.Duration) *comm
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &commandLoad{api: api, prefix: prefix, pace: pace,
-		revokeAttempts: map[string]int{}, regenAttempts: map[string]int{}, registerAttempts: map[string]int{},
-		created: map[string]ackedKey{}, revoked: map[string]bool{}, registered: map[string]string{}}
+	return &CommandLoad{API: api, prefix: prefix, pace: pace,
+		revokeAttempts: map[string]int{}, regenAttempts: map[string]int{}, RegisterAttempts: map[string]int{},
+		created: map[string]ackedKey{}, revoked: map[string]bool{}, Registered: map[string]string{}}
 }
 
-// addUser registers a user and logs in, before the load runs.
-func (l *commandLoad) addUser(t *testing.T, email string) *loadUser {
+// AddUser registers a user and logs in, before the load runs.
+func (l *CommandLoad) AddUser(t *testing.T, email string) *loadUser {
 	t.Helper()
 	ctx := t.Context()
 	id, err := l.register(ctx, email)
@@ -154,25 +149,25 @@ func (l *commandLoad) addUser(t *testing.T, email string) *loadUser {
 	var s client.Session
 	natstest.Eventually(t, 30*time.Second, func() bool {
 		var err error
-		if s, err = l.api.Login(ctx, email, password); err != nil && !retryable(err) {
+		if s, err = l.API.Login(ctx, email, Password); err != nil && !retryable(err) {
 			t.Fatalf("login %s: %v", email, err)
 		}
 		return err == nil
 	}, "login "+email)
-	return &loadUser{id: id, email: email, api: l.api.WithSession(s.Token)}
+	return &loadUser{id: id, email: email, api: l.API.WithSession(s.Token)}
 }
 
-// addWorkers adds n workers acting for u.
-func (l *commandLoad) addWorkers(u *loadUser, n int) {
+// AddWorkers adds n workers acting for u.
+func (l *CommandLoad) AddWorkers(u *loadUser, n int) {
 	for range n {
 		l.workers = append(l.workers, &loadWorker{user: u})
 	}
 }
 
-// run starts the workers and registrars; each sends a command every pace.
+// Run starts the workers and registrars; each sends a command every pace.
 // stop makes them finish the command in hand and waits for them;
 // cancelling ctx abandons it instead.
-func (l *commandLoad) run(ctx context.Context) (stop func()) {
+func (l *CommandLoad) Run(ctx context.Context) (stop func()) {
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	loop := func(step func()) {
@@ -192,13 +187,13 @@ func (l *commandLoad) run(ctx context.Context) (stop func()) {
 	for _, w := range l.workers {
 		wg.Go(func() { loop(func() { l.step(ctx, w) }) })
 	}
-	for range l.registrars {
+	for range l.Registrars {
 		wg.Go(func() {
 			loop(func() {
-				l.mu.Lock()
+				l.Mu.Lock()
 				l.emails++
 				email := fmt.Sprintf("%s-%d@example.com", l.prefix, l.emails)
-				l.mu.Unlock()
+				l.Mu.Unlock()
 				l.register(ctx, email)
 			})
 		})
@@ -211,7 +206,7 @@ func (l *commandLoad) run(ctx context.Context) (stop func()) {
 
 // step sends w's next command: of every six, three creations, two
 // regenerations and one revocation.
-func (l *commandLoad) step(ctx context.Context, w *loadWorker) {
+func (l *CommandLoad) step(ctx context.Context, w *loadWorker) {
 	kind := w.n % 6
 	w.n++
 	switch {
@@ -226,7 +221,7 @@ func (l *commandLoad) step(ctx context.Context, w *loadWorker) {
 	}
 }
 
-func (l *commandLoad) createKey(ctx context.Context, w *loadWorker) {
+func (l *CommandLoad) createKey(ctx context.Context, w *loadWorker) {
 	var k client.CreatedKey
 	err := l.send(ctx, func() { l.createAttempts++ }, func(ctx context.Context) (err error) {
 		k, err = w.user.api.CreateKey(ctx, client.CreateKeyRequest{Name: "load"})
@@ -238,14 +233,14 @@ func (l *commandLoad) createKey(ctx context.Context, w *loadWorker) {
 	})
 }
 
-func (l *commandLoad) revokeKey(ctx context.Context, u *loadUser, key string) {
+func (l *CommandLoad) revokeKey(ctx context.Context, u *loadUser, key string) {
 	err := l.send(ctx, func() { l.revokeAttempts[key]++ }, func(ctx context.Context) error {
 		return u.api.RevokeKey(ctx, key)
 	})
 	l.settle(ctx, "revoke "+key, err, func() { l.revoked[key] = true })
 }
 
-func (l *commandLoad) regenerate(ctx context.Context, u *loadUser, key string) {
+func (l *CommandLoad) regenerate(ctx context.Context, u *loadUser, key string) {
 	var s client.RegeneratedSecret
 	err := l.send(ctx, func() { l.regenAttempts[key]++ }, func(ctx context.Context) (err error) {
 		s, err = u.api.RegenerateSecret(ctx, key)
@@ -258,55 +253,55 @@ func (l *commandLoad) regenerate(ctx context.Context, u *loadUser, key string) {
 
 // register registers email and returns the user id. A 409 after a failed
 // attempt is no surprise: that attempt may have been stored.
-func (l *commandLoad) register(ctx context.Context, email string) (string, error) {
+func (l *CommandLoad) register(ctx context.Context, email string) (string, error) {
 	var u client.User
 	attempts := 0
-	err := l.send(ctx, func() { l.registerAttempts[email]++; attempts++ }, func(ctx context.Context) (err error) {
-		u, err = l.api.Register(ctx, email, password)
+	err := l.send(ctx, func() { l.RegisterAttempts[email]++; attempts++ }, func(ctx context.Context) (err error) {
+		u, err = l.API.Register(ctx, email, Password)
 		return err
 	})
 	if client.IsConflict(err) && attempts > 1 {
 		return "", err
 	}
-	l.settle(ctx, "register "+email, err, func() { l.registered[u.ID] = email })
+	l.settle(ctx, "register "+email, err, func() { l.Registered[u.ID] = email })
 	return u.ID, err
 }
 
 // send runs one logical command: up to loadAttempts requests with one
 // Idempotency-Key, counting each with count, retrying 5xx answers and
 // transport errors. It returns the last request's error.
-func (l *commandLoad) send(ctx context.Context, count func(), request func(context.Context) error) error {
+func (l *CommandLoad) send(ctx context.Context, count func(), request func(context.Context) error) error {
 	ctx = context.WithValue(ctx, idempotencyKeyCtx{}, rand.Text())
 	cmd := command{start: time.Now()}
 	defer func() {
-		l.mu.Lock()
+		l.Mu.Lock()
 		l.commands = append(l.commands, cmd)
-		l.mu.Unlock()
+		l.Mu.Unlock()
 	}()
 	backoff := loadFirstBackoff
 	var err error
 	for range loadAttempts {
-		l.mu.Lock()
+		l.Mu.Lock()
 		count()
-		l.mu.Unlock()
+		l.Mu.Unlock()
 		sent := time.Now()
 		actx, cancel := context.WithTimeout(ctx, loadAttemptTimeout)
-		l.inFlight.Add(1)
+		l.InFlight.Add(1)
 		err = request(actx)
-		l.inFlight.Add(-1)
+		l.InFlight.Add(-1)
 		cancel()
 		if apiErr := (*client.Error)(nil); errors.As(err, &apiErr) && apiErr.Status >= 500 && apiErr.Status != http.StatusServiceUnavailable {
 			// Retried like any 5xx, yet only 503 is an answer the
 			// ledger gives on purpose.
-			l.mu.Lock()
+			l.Mu.Lock()
 			l.unexpected = append(l.unexpected, err.Error())
-			l.mu.Unlock()
+			l.Mu.Unlock()
 		}
 		if err == nil {
 			cmd.acked = true
-			l.mu.Lock()
+			l.Mu.Lock()
 			l.acks = append(l.acks, ack{sent: sent, answered: time.Now()})
-			l.mu.Unlock()
+			l.Mu.Unlock()
 			return nil
 		}
 		if ctx.Err() != nil || !retryable(err) {
@@ -325,9 +320,9 @@ func (l *commandLoad) send(ctx context.Context, count func(), request func(conte
 // settle records a command's outcome: acknowledged runs with l.mu held;
 // an error other than an exhausted retry or an abandoned command is
 // unexpected.
-func (l *commandLoad) settle(ctx context.Context, what string, err error, acknowledged func()) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *CommandLoad) settle(ctx context.Context, what string, err error, acknowledged func()) {
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
 	switch {
 	case err == nil:
 		acknowledged()
@@ -347,11 +342,11 @@ func retryable(err error) bool {
 	return err != nil && !errors.Is(err, client.ErrNoSession)
 }
 
-// ackedSince returns how many requests sent at or after t were
+// AckedSince returns how many requests sent at or after t were
 // acknowledged.
-func (l *commandLoad) ackedSince(t time.Time) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *CommandLoad) AckedSince(t time.Time) int {
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
 	n := 0
 	for _, a := range l.acks {
 		if !a.sent.Before(t) {
@@ -361,17 +356,17 @@ func (l *commandLoad) ackedSince(t time.Time) int {
 	return n
 }
 
-// longestStall returns the longest time within [from, to) in which no
+// LongestStall returns the longest time within [from, to) in which no
 // request was acknowledged.
-func (l *commandLoad) longestStall(from, to time.Time) time.Duration {
-	l.mu.Lock()
+func (l *CommandLoad) LongestStall(from, to time.Time) time.Duration {
+	l.Mu.Lock()
 	var answered []time.Time
 	for _, a := range l.acks {
 		if a.answered.After(from) && a.answered.Before(to) {
 			answered = append(answered, a.answered)
 		}
 	}
-	l.mu.Unlock()
+	l.Mu.Unlock()
 	slices.SortFunc(answered, time.Time.Compare)
 	var longest time.Duration
 	last := from
@@ -382,11 +377,11 @@ func (l *commandLoad) longestStall(from, to time.Time) time.Duration {
 	return longest
 }
 
-// share returns how many logical commands started in [from, to) were
+// Share returns how many logical commands started in [from, to) were
 // acknowledged, and how many there were.
-func (l *commandLoad) share(from, to time.Time) (acked, all int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *CommandLoad) Share(from, to time.Time) (acked, all int) {
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
 	for _, c := range l.commands {
 		if !c.start.Before(from) && c.start.Before(to) {
 			all++
@@ -398,17 +393,17 @@ func (l *commandLoad) share(from, to time.Time) (acked, all int) {
 	return acked, all
 }
 
-// registeredCount returns how many registrations were acknowledged.
-func (l *commandLoad) registeredCount() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.registered)
+// RegisteredCount returns how many registrations were acknowledged.
+func (l *CommandLoad) RegisteredCount() int {
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
+	return len(l.Registered)
 }
 
-// summary describes the load for the test log.
-func (l *commandLoad) summary() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// Summary describes the load for the test log.
+func (l *CommandLoad) Summary() string {
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
 	acked := 0
 	for _, c := range l.commands {
 		if c.acked {
@@ -416,19 +411,19 @@ func (l *commandLoad) summary() string {
 		}
 	}
 	requests := l.createAttempts
-	for _, m := range []map[string]int{l.revokeAttempts, l.regenAttempts, l.registerAttempts} {
+	for _, m := range []map[string]int{l.revokeAttempts, l.regenAttempts, l.RegisterAttempts} {
 		for _, n := range m {
 			requests += n
 		}
 	}
 	return fmt.Sprintf("%d commands in %d requests, %d acknowledged (%d keys created, %d revoked, %d regenerated, %d users registered)",
-		len(l.commands), requests, acked, len(l.created), len(l.revoked), len(l.regenerated), len(l.registered))
+		len(l.commands), requests, acked, len(l.created), len(l.revoked), len(l.regenerated), len(l.Registered))
 }
 
-// logFold is the whole log read fresh, decoded and folded with the
+// LogFold is the whole log read fresh, decoded and folded with the
 // domain's own Apply.
-type logFold struct {
-	head        uint64
+type LogFold struct {
+	Head        uint64
 	keys        map[string]*domain.Key
 	keyOrder    []string // by the sequence of their key.created
 	createdHash map[string]domain.Hash
@@ -440,14 +435,14 @@ type logFold struct {
 	// Registrations, each an email.reserved and a user.registered stored
 	// as one batch.
 	reservations  map[string]domain.Event // by aggregate (the email's hash)
-	registrations map[string]domain.Event // by user id
+	Registrations map[string]domain.Event // by user id
 	problems      []string
 }
 
-// foldLog reads the log on nc from its first message to its head through
+// FoldLog reads the log on nc from its first message to its head through
 // an ordered consumer of its own, verifies and decodes every message and
 // folds it.
-func foldLog(t *testing.T, nc *nats.Conn) *logFold {
+func FoldLog(t *testing.T, nc *nats.Conn) *LogFold {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -455,10 +450,10 @@ func foldLog(t *testing.T, nc *nats.Conn) *logFold {
 	if err != nil {
 		t.Fatalf("open the log: %v", err)
 	}
-	f := &logFold{keys: map[string]*domain.Key{}, createdHash: map[string]domain.Hash{}, created: map[string]int{},
+	f := &LogFold{keys: map[string]*domain.Key{}, createdHash: map[string]domain.Hash{}, created: map[string]int{},
 		revoked: map[string]int{}, regenerated: map[string][]domain.Hash{}, keyActors: map[string][]string{},
-		users: map[string]*domain.User{}, reservations: map[string]domain.Event{}, registrations: map[string]domain.Event{}}
-	if f.head, err = store.Head(ctx); err != nil {
+		users: map[string]*domain.User{}, reservations: map[string]domain.Event{}, Registrations: map[string]domain.Event{}}
+	if f.Head, err = store.Head(ctx); err != nil {
 		t.Fatalf("head of the log: %v", err)
 	}
 	msgs := make(chan eventstore.RawMessage, 256)
@@ -473,12 +468,12 @@ func foldLog(t *testing.T, nc *nats.Conn) *logFold {
 	}
 	defer sub.Stop()
 	defer cancel() // before Stop: a handler blocked on msgs returns
-	for seq := uint64(0); seq < f.head; {
+	for seq := uint64(0); seq < f.Head; {
 		var m eventstore.RawMessage
 		select {
 		case m = <-msgs:
 		case <-ctx.Done():
-			t.Fatalf("read the log: at sequence %d of %d: %v", seq, f.head, ctx.Err())
+			t.Fatalf("read the log: at sequence %d of %d: %v", seq, f.Head, ctx.Err())
 		}
 		if m.Seq <= seq {
 			continue // redelivered after a reconnect
@@ -497,11 +492,11 @@ func foldLog(t *testing.T, nc *nats.Conn) *logFold {
 	return f
 }
 
-func (f *logFold) problemf(format string, args ...any) {
+func (f *LogFold) problemf(format string, args ...any) {
 	f.problems = append(f.problems, fmt.Sprintf(format, args...))
 }
 
-func (f *logFold) apply(e domain.Event) {
+func (f *LogFold) apply(e domain.Event) {
 	switch e.Category() {
 	case domain.CategoryKey:
 		k := f.keys[e.Aggregate]
@@ -535,7 +530,7 @@ func (f *logFold) apply(e domain.Event) {
 		}
 		f.users[e.Aggregate] = u
 		if e.Type == domain.TypeUserRegistered {
-			f.registrations[e.Aggregate] = e
+			f.Registrations[e.Aggregate] = e
 		}
 	case domain.CategoryEmail:
 		if _, dup := f.reservations[e.Aggregate]; dup {
@@ -549,13 +544,13 @@ func (f *logFold) apply(e domain.Event) {
 	}
 }
 
-// checkLog holds the log against what the load sent and what it was told:
+// CheckLog holds the log against what the load sent and what it was told:
 // every acknowledged command is in the log exactly once, and nothing is in
 // the log that no request asked for.
-func (l *commandLoad) checkLog(t *testing.T, f *logFold) {
+func (l *CommandLoad) CheckLog(t *testing.T, f *LogFold) {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
 	for _, p := range f.problems {
 		t.Errorf("the log: %s", p)
 	}
@@ -585,8 +580,8 @@ func (l *commandLoad) checkLog(t *testing.T, f *logFold) {
 			t.Errorf("acknowledged regeneration of %s: %d key.secret_regenerated events with its secret, want 1", r.key, n)
 		}
 	}
-	for id, email := range l.registered {
-		e, ok := f.registrations[id]
+	for id, email := range l.Registered {
+		e, ok := f.Registrations[id]
 		if !ok {
 			t.Errorf("acknowledged registration of %s: no user.registered for %s", email, id)
 		} else if got := e.Data.(domain.UserRegistered).Email; got != email {
@@ -625,10 +620,10 @@ func (l *commandLoad) checkLog(t *testing.T, f *logFold) {
 		}
 	}
 	emails := map[string]int{}
-	for id, e := range f.registrations {
+	for id, e := range f.Registrations {
 		email := e.Data.(domain.UserRegistered).Email
 		emails[email]++
-		if l.registerAttempts[email] == 0 {
+		if l.RegisterAttempts[email] == 0 {
 			t.Errorf("user %s registered %s, which no client tried to register", id, email)
 		}
 	}
@@ -642,7 +637,7 @@ func (l *commandLoad) checkLog(t *testing.T, f *logFold) {
 	// and the two side by side in the log.
 	for agg, r := range f.reservations {
 		id := r.Data.(domain.EmailReserved).UserID
-		u, ok := f.registrations[id]
+		u, ok := f.Registrations[id]
 		switch {
 		case !ok:
 			t.Errorf("email.reserved %s (sequence %d) for %s, who has no user.registered", agg, r.Sequence, id)
@@ -652,7 +647,7 @@ func (l *commandLoad) checkLog(t *testing.T, f *logFold) {
 			t.Errorf("registration of %s: email.reserved at %d and user.registered at %d, not one batch", id, r.Sequence, u.Sequence)
 		}
 	}
-	for id, u := range f.registrations {
+	for id, u := range f.Registrations {
 		agg := domain.EmailAggregate(u.Data.(domain.UserRegistered).Email)
 		if r, ok := f.reservations[agg]; !ok || r.Data.(domain.EmailReserved).UserID != id {
 			t.Errorf("user.registered %s (sequence %d) without its email.reserved", id, u.Sequence)
@@ -660,9 +655,9 @@ func (l *commandLoad) checkLog(t *testing.T, f *logFold) {
 	}
 }
 
-// verifyLog runs the auditor's verification over the whole log on nc:
+// VerifyLog runs the auditor's verification over the whole log on nc:
 // signatures, hash chains, no gaps, checkpoint roots.
-func verifyLog(t *testing.T, nc *nats.Conn) {
+func VerifyLog(t *testing.T, nc *nats.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -679,12 +674,12 @@ func verifyLog(t *testing.T, nc *nats.Conn) {
 	}
 }
 
-// checkProjections holds serve's read models, through its API, against the
+// CheckProjections holds serve's read models, through its API, against the
 // fold: each user's listing (every page) is the fold's keys of that user,
 // newest first, with the same statuses and times; /validate accepts an
 // acknowledged secret exactly when the fold says it is the key's current
 // one on an unrevoked key (a sample of each kind).
-func (l *commandLoad) checkProjections(t *testing.T, f *logFold) {
+func (l *CommandLoad) CheckProjections(t *testing.T, f *LogFold) {
 	t.Helper()
 	ctx := t.Context()
 	users := map[string]*loadUser{}
@@ -733,7 +728,7 @@ func (l *commandLoad) checkProjections(t *testing.T, f *logFold) {
 			invalid = append(invalid, s)
 		}
 	}
-	l.mu.Lock()
+	l.Mu.Lock()
 	keys := make([]string, 0, len(l.created))
 	for key := range l.created {
 		keys = append(keys, key)
@@ -745,13 +740,13 @@ func (l *commandLoad) checkProjections(t *testing.T, f *logFold) {
 	for _, r := range l.regenerated {
 		add(r.key, r.secret)
 	}
-	l.mu.Unlock()
+	l.Mu.Unlock()
 	if len(valid) == 0 || len(invalid) == 0 {
 		t.Fatalf("a sample needs secrets of both kinds: %d valid, %d not", len(valid), len(invalid))
 	}
-	for _, s := range append(spread(valid, 25), spread(invalid, 25)...) {
+	for _, s := range append(Spread(valid, 25), Spread(invalid, 25)...) {
 		got := http.StatusOK
-		if _, err := l.api.Validate(ctx, s.key, s.secret, client.StyleAPIKeyHeaders); err != nil {
+		if _, err := l.API.Validate(ctx, s.key, s.secret, client.StyleAPIKeyHeaders); err != nil {
 			var apiErr *client.Error
 			if !errors.As(err, &apiErr) {
 				t.Fatalf("validate %s: %v", s.key, err)
@@ -792,8 +787,8 @@ func sameTime(got *time.Time, want time.Time) bool {
 	return got.Equal(want)
 }
 
-// spread returns up to n elements of s, evenly spaced.
-func spread[T any](s []T, n int) []T {
+// Spread returns up to n elements of s, evenly spaced.
+func Spread[T any](s []T, n int) []T {
 	if len(s) <= n {
 		return s
 	}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/validator"
+)
+
+// nodeFlags registers the flags of validator, which set c.
+func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
+	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the event log (comma-separated URLs)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz, /readyz and /metrics")
+	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
+	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
+	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
+	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated, as printed by keyledger audit pubkey) instead of those the stream lists")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
+	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
+	httpsFlags(fs, &c.HTTPS, true)
+	natsClientFlags(fs, &c.NATSClient)
+	signedFlags(fs, &c.Signed)
+}
+
+func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg app.NodeConfig
+	return runDaemon(ctx, "validator", args, stderr, func(fs *flag.FlagSet) { nodeFlags(fs, &cfg) }, func(logger *slog.Logger) daemon {
+		return configErrorsAreUsage{&app.Node{Config: cfg, Logger: logger}}
+	})
+}

@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// LedgerConfig configures OpenLedger. Zero fields mean the defaults.
+type LedgerConfig struct {
+	// Stream is the name of the log's stream (default
+	// eventstore.DefaultStream).
+	Stream string
+	// Replicas of a new stream (0: 1; an existing stream keeps its count).
+	Replicas int
+	// SigningKey signs every event the ledger writes.
+	SigningKey ed25519.PrivateKey
+	// StoreOptions are further options of the event store, applied after
+	// those the fields above set (tests: memory storage, a test key).
+	StoreOptions []eventstore.Option
+	// Argon2 is the password hashing cost (zero: the default); PasswordOptions
+	// tune the hasher further (its concurrency).
+	Argon2          auth.Argon2Params
+	PasswordOptions []auth.Option
+	// MaxKeysPerUser bounds a user's unrevoked keys (0: the default;
+	// negative: no limit).
+	MaxKeysPerUser int
+	// Logger receives the projector's and the use cases' logs (nil: none).
+	Logger *slog.Logger
+	// Observe, if set, is told each command's name, outcome (its error
+	// kind; "" for success) and duration: the commands' metrics.
+	Observe func(command string, kind domain.Kind, took time.Duration)
+	// Edit, if set, changes the use cases' configuration before they are
+	// built: tests set a clock or a throttle of their own.
+	Edit func(*ledger.Config)
+}
+
+// ReadModels are the ledger's read models and the projector that feeds
+// them.
+type ReadModels struct {
+	Keys      *projections.Keys
+	Users     *projections.Users
+	Lookup    *projections.Lookup
+	Projector *projections.Projector
+}
+
+// StartReadModels starts a projector of the ledger's read models (Keys,
+// Users and Lookup) on store; the caller stops the projector.
+func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.Logger) (ReadModels, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(), Lookup: projections.NewLookup(0)}
+	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Lookup)
+	if err != nil {
+		return ReadModels{}, err
+	}
+	if err := p.Start(ctx); err != nil {
+		return ReadModels{}, fmt.Errorf("projections: %w", err)
+	}
+	m.Projector = p
+	return m, nil
+}
+
+// Ledger is the ledger's core as serve, the admin commands, tests and
+// benchmarks run it: the event store, the read models with the projector
+// feeding them, the password hasher and the use cases.
+type Ledger struct {
+	Store *eventstore.Store
+	ReadModels
+	Passwords *auth.Passwords
+	Service   *ledger.Service
+}
+
+// OpenLedger opens (or creates) the log's stream on nc, starts the
+// projections and builds the use cases. It does not wait for the read
+// models to catch up (Projector.WaitReady does); Close stops them.
+func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	var opts []eventstore.Option
+	if cfg.Stream != "" {
+		opts = append(opts, eventstore.WithStream(cfg.Stream))
+	}
+	if cfg.Replicas != 0 {
+		opts = append(opts, eventstore.WithReplicas(cfg.Replicas))
+	}
+	if cfg.SigningKey != nil {
+		opts = append(opts, eventstore.WithSigningKey(cfg.SigningKey))
+	}
+	store, err := eventstore.New(ctx, nc, append(opts, cfg.StoreOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("event store: %w", err)
+	}
+	l := &Ledger{Store: store}
+	if l.ReadModels, err = StartReadModels(ctx, store, cfg.Logger); err != nil {
+		return nil, err
+	}
+	l.Passwords, err = auth.NewPasswords(cfg.Argon2, cfg.PasswordOptions...)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	lc := ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users,
+		Passwords: l.Passwords, Throttle: auth.NewThrottle(), Logger: cfg.Logger, MaxKeysPerUser: cfg.MaxKeysPerUser,
+		Observe: cfg.Observe}
+	if cfg.Edit != nil {
+		cfg.Edit(&lc)
+	}
+	l.Service, err = ledger.New(lc)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Close stops the projections. The NATS connection belongs to the caller.
+func (l *Ledger) Close() { l.Projector.Stop() }
+
+// openIdempotency opens the bucket of idempotency records beside the
+// stream (<stream>_IDEMPOTENCY, as many replicas).
+func openIdempotency(ctx context.Context, nc *nats.Conn, signingKey ed25519.PrivateKey, stream string, replicas int, ttl time.Duration) (*idempotency.Store, error) {
+	secret, err := IdempotencySecret(signingKey)
+	if err != nil {
+		return nil, err
+	}
+	opts := []idempotency.Option{idempotency.WithBucket(stream + "_IDEMPOTENCY"), idempotency.WithReplicas(replicas)}
+	if ttl != 0 {
+		opts = append(opts, idempotency.WithTTL(ttl))
+	}
+	store, err := idempotency.New(ctx, nc, secret, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency records: %w", err)
+	}
+	return store, nil
+}
+
+// IdempotencySecret derives the secret idempotency records are encrypted
+// under from the ledger's signing key: every instance already shares that
+// key (it must, to sign the one log), so each reads the records of the
+// others, and there is no other file to share or lose. HKDF with a label
+// of its own makes it a key apart from the signing key.
+func IdempotencySecret(signingKey ed25519.PrivateKey) ([]byte, error) {
+	if len(signingKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("idempotency secret: not an Ed25519 signing key")
+	}
+	return hkdf.Key(sha256.New, signingKey.Seed(), nil, "keyledger/v1/idempotency-secret", idempotency.SecretSize)
+}

@@ -1,0 +1,437 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/checkpoint"
+	"github.com/keyledger/keyledger/internal/embedded"
+	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/tlsconfig"
+	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/validator"
+)
+
+// ServeConfig is the configuration of `keyledger serve`.
+type ServeConfig struct {
+	DataDir        string
+	HTTPAddr       string
+	NATSListen     string
+	NATSURL        string
+	Replicas       int
+	Stream         string
+	SessionKeyFile string
+	SigningKeyFile string
+	SessionTTL     time.Duration
+	StartTimeout   time.Duration
+	// MaxKeysPerUser bounds a user's unrevoked keys (0: the default, 100;
+	// negative: no limit).
+	MaxKeysPerUser int
+	// CheckpointInterval is how often the log is checkpointed; negative
+	// disables checkpoints.
+	CheckpointInterval time.Duration
+	HTTPS              HTTPSConfig
+	NATSClient         NATSClientConfig
+	NATSTLS            EmbeddedTLSConfig
+	Signed             SignedRequestsConfig
+	// Argon2 overrides the password hashing cost (zero: the default); tests
+	// lower it.
+	Argon2 auth.Argon2Params
+	// MetricsAddr, if set, serves /metrics on a listener of its own (plain
+	// HTTP) instead of on HTTPAddr, so metrics need not be public.
+	MetricsAddr string
+	// IdempotencyTTL is how long the response to a request with an
+	// Idempotency-Key is kept for its retries (0: the default, 24h).
+	IdempotencyTTL time.Duration
+	// Limits are the limits against floods, and /readyz's staleness bound.
+	Limits LimitsConfig
+}
+
+// DefaultStartTimeout is how long Server and Node wait for NATS and the
+// event stream at start when their StartTimeout is zero.
+const DefaultStartTimeout = 30 * time.Second
+
+// ConfigError is a configuration that cannot work: the caller's fault
+// (the command line reports it as a usage error).
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error that made the configuration wrong.
+func (e ConfigError) Unwrap() error { return e.Err }
+
+// Server is a running `keyledger serve`: the wiring of NATS, the event
+// store, the projections and the HTTP API. Tests drive it directly.
+type Server struct {
+	Config ServeConfig
+	Logger *slog.Logger
+
+	ns          *server.Server
+	nc          *nats.Conn
+	projector   *projections.Projector
+	service     *ledger.Service
+	idempotency *idempotency.Store
+	passwords   *auth.Passwords
+	validator   *validator.Validator
+	certs       []*tlsconfig.Certificate
+	checkpoints *checkpoint.Writer
+	http        *http.Server
+	listener    net.Listener
+	metricsHTTP *http.Server // nil unless MetricsAddr is set
+	metricsLn   net.Listener
+	stop        context.CancelFunc
+	wg          sync.WaitGroup
+}
+
+// Open starts everything and returns once the HTTP API is listening; the
+// API answers 503 until the projections have caught up with the log.
+func (s *Server) Open(ctx context.Context) error {
+	cfg := &s.Config
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = eventstore.DefaultStream
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.SessionKeyFile == "" {
+		cfg.SessionKeyFile = filepath.Join(cfg.DataDir, "session-ed25519.pem")
+	}
+	if cfg.SigningKeyFile == "" {
+		cfg.SigningKeyFile = filepath.Join(cfg.DataDir, "ledger-ed25519.pem")
+	}
+	ledgerKey, err := auth.LoadOrCreateSigningKey(cfg.SigningKeyFile)
+	if err != nil {
+		return fmt.Errorf("ledger signing key: %w", err)
+	}
+	url := cfg.NATSURL
+	if url == "" {
+		if err := checkLoopback(cfg.NATSListen); err != nil {
+			return ConfigError{err}
+		}
+		tlsOpts, natsCert, err := cfg.NATSTLS.apply(s.Logger.With("component", "nats"))
+		if err != nil {
+			return err
+		}
+		if natsCert != nil {
+			s.certs = append(s.certs, natsCert)
+		}
+		ns, err := embedded.Start(embedded.Config{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"),
+			ServerName: "keyledger-embedded", Logger: s.Logger.With("component", "nats"), Options: tlsOpts})
+		if err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		s.ns = ns
+		url = ns.ClientURL()
+		s.Logger.Info("embedded NATS JetStream started", "url", url, "store", filepath.Join(cfg.DataDir, "nats"),
+			"tls", natsCert != nil, "client_certs", cfg.NATSTLS.ClientCA != "")
+	}
+	natsOpts, err := cfg.NATSClient.Options()
+	if err != nil {
+		return err
+	}
+	if s.ns != nil {
+		// serve talks to its own embedded server in-process, past its
+		// listener and whatever TLS the listener demands (the server does
+		// not require TLS on in-process connections; a tls:// URL would).
+		natsOpts = append(natsOpts, nats.InProcessServer(s.ns))
+		url = "nats://" + strings.TrimPrefix(strings.TrimPrefix(url, "tls://"), "nats://")
+	}
+	natsOpts = append(natsOpts, nats.Name("keyledger-serve"), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.Logger.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { s.Logger.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
+	nc, err := nats.Connect(url, natsOpts...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	s.nc = nc
+
+	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	// The API's metrics exist before the ledger: its use cases report
+	// each command's outcome to them.
+	metrics := handlers.NewMetrics()
+	l, err := OpenLedger(sctx, nc, LedgerConfig{Stream: cfg.Stream, Replicas: cfg.Replicas,
+		SigningKey: ledgerKey, Argon2: cfg.Argon2, PasswordOptions: cfg.Limits.passwordOptions(), MaxKeysPerUser: cfg.MaxKeysPerUser,
+		Logger: s.Logger, Observe: metrics.ObserveCommand})
+	if err != nil {
+		return err
+	}
+	s.projector, s.service, s.passwords = l.Projector, l.Service, l.Passwords
+	store, lookup, svc := l.Store, l.Lookup, l.Service
+	if s.idempotency, err = openIdempotency(sctx, nc, ledgerKey, cfg.Stream, cfg.Replicas, cfg.IdempotencyTTL); err != nil {
+		return err
+	}
+
+	signingKey, err := auth.LoadOrCreateSigningKey(cfg.SessionKeyFile)
+	if err != nil {
+		return err
+	}
+	sessions, err := auth.NewSessions(signingKey, "", "", cfg.SessionTTL)
+	if err != nil {
+		return err
+	}
+	if cfg.CheckpointInterval >= 0 {
+		s.checkpoints, err = checkpoint.Start(sctx, store, s.Logger.With("component", "checkpoint"), cfg.CheckpointInterval)
+		if err != nil {
+			return fmt.Errorf("checkpoints: %w", err)
+		}
+	}
+	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
+		Logger: s.Logger.With("component", "validator"),
+		Options: append(cfg.Signed.options(), validator.WithStream(cfg.Stream),
+			validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow))})
+	if err != nil {
+		return err
+	}
+	if err := serveMetrics(metrics, s.projector, nc, s.passwords); err != nil {
+		return err
+	}
+	// One /metrics for the API's registry and the validator's.
+	metricsHandler := metrics.Handler(s.validator.Registry())
+	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
+		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency,
+		Logger: s.Logger.With("component", "http"), Metrics: metrics}
+	if err := cfg.Limits.apply(&apiConfig); err != nil {
+		return err
+	}
+	if cfg.MetricsAddr == "" {
+		apiConfig.MetricsHandler = metricsHandler
+	}
+	api, err := handlers.New(apiConfig)
+	if err != nil {
+		return err
+	}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metricsHandler)
+		if s.metricsHTTP, s.metricsLn, _, err = listenHTTP(cfg.MetricsAddr, mux, nil, 15*time.Second, 30*time.Second, s.Logger); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+
+	tlsConfig, httpsCert, err := cfg.HTTPS.load(s.Logger.With("component", "tls"))
+	if err != nil {
+		return err
+	}
+	if httpsCert != nil {
+		s.certs = append(s.certs, httpsCert)
+	}
+	var scheme string
+	if s.http, s.listener, scheme, err = listenHTTP(cfg.HTTPAddr, api, tlsConfig, 15*time.Second, 30*time.Second, s.Logger); err != nil {
+		return fmt.Errorf("HTTP: %w", err)
+	}
+	ln := s.listener
+	started := time.Now()
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	for _, c := range s.certs {
+		s.wg.Go(func() { reloadOnHUP(bg, c, s.Logger.With("component", "tls")) })
+	}
+	serveHTTP(&s.wg, s.http, ln, s.Logger)
+	if s.metricsHTTP != nil {
+		s.Logger.Info("serving metrics", "http", "http://"+s.metricsLn.Addr().String()+"/metrics")
+		serveHTTP(&s.wg, s.metricsHTTP, s.metricsLn, s.Logger)
+	}
+	s.wg.Go(func() {
+		if err := s.projector.WaitReady(bg); err == nil {
+			st := s.projector.Status()
+			s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "events", st.Applied,
+				"catch_up", time.Since(started).Round(time.Millisecond))
+		}
+	})
+	return nil
+}
+
+// Conn returns the server's NATS connection (nil before Open).
+func (s *Server) Conn() *nats.Conn { return s.nc }
+
+// Projector returns the projector of the server's read models.
+func (s *Server) Projector() *projections.Projector { return s.projector }
+
+// Service returns the ledger's use cases as the API runs them.
+func (s *Server) Service() *ledger.Service { return s.service }
+
+// Passwords returns the password hasher of the API.
+func (s *Server) Passwords() *auth.Passwords { return s.passwords }
+
+// Idempotency returns the store of idempotency records.
+func (s *Server) Idempotency() *idempotency.Store { return s.idempotency }
+
+// HTTPAddr returns the address the API listens on.
+func (s *Server) HTTPAddr() string { return s.listener.Addr().String() }
+
+// MetricsAddr returns the address of the metrics listener ("" when
+// /metrics is served on the API's).
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
+}
+
+// NATSURL returns the client URL of the embedded NATS server ("" when an
+// external one is used).
+func (s *Server) NATSURL() string {
+	if s.ns == nil {
+		return ""
+	}
+	return s.ns.ClientURL()
+}
+
+// Ready reports whether the projections have caught up and validation
+// answers.
+func (s *Server) Ready() bool {
+	return s.projector != nil && s.projector.Ready() && s.validator.Status().Ready
+}
+
+// Close shuts down gracefully: it stops accepting requests and lets those
+// in flight finish (until ctx ends), stops the projections, drains NATS and
+// stops the embedded server. It is safe to call on a partly opened Server.
+func (s *Server) Close(ctx context.Context) error {
+	var errs []error
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("HTTP shutdown: %w", err))
+			s.http.Close()
+		}
+	} else if s.listener != nil {
+		s.listener.Close()
+	}
+	if s.metricsHTTP != nil {
+		if err := s.metricsHTTP.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics HTTP shutdown: %w", err))
+			s.metricsHTTP.Close()
+		}
+	}
+	if s.metricsLn != nil {
+		s.metricsLn.Close() // not yet served if Open failed before
+	}
+	s.wg.Wait()
+	if s.validator != nil {
+		s.validator.Close()
+	}
+	if s.checkpoints != nil {
+		s.checkpoints.Close()
+	}
+	if s.projector != nil {
+		s.projector.Stop()
+	}
+	if s.nc != nil {
+		if err := s.nc.Drain(); err != nil {
+			s.nc.Close()
+		}
+		for !s.nc.IsClosed() {
+			select {
+			case <-ctx.Done():
+				s.nc.Close()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+	for _, c := range s.certs {
+		c.Stop()
+	}
+	return errors.Join(errs...)
+}
+
+// serveMetrics adds to the API's metrics m the gauges of the
+// projections' progress, the NATS connection and password hashing.
+func serveMetrics(m *handlers.Metrics, p *projections.Projector, nc *nats.Conn, pw *auth.Passwords) error {
+	err := m.Register(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_projection_applied_sequence",
+			Help: "Stream sequence of the last event applied to the read models.",
+		}, func() float64 { return float64(p.Position()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_projection_lag_events",
+			Help: "Events the read models are behind the head of the log as it was at start: the catch-up left; 0 once caught up.",
+		}, func() float64 {
+			st := p.Status()
+			if st.Target <= st.Applied {
+				return 0
+			}
+			return float64(st.Target - st.Applied)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_projection_last_applied_age_seconds",
+			Help: "Seconds since the read models last applied an event (0 before the first); grows while the log is quiet too.",
+		}, func() float64 {
+			at := p.LastAppliedAt()
+			if at.IsZero() {
+				return 0
+			}
+			return time.Since(at).Seconds()
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_password_hashing_in_flight",
+			Help: "Password hashes (argon2id) being computed now; never more than keyledger_password_hashing_max.",
+		}, func() float64 { return float64(pw.InFlight()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_password_hashing_max",
+			Help: "Password hashes computed at once at most (--max-password-hashing).",
+		}, func() float64 { return float64(pw.MaxHashing()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_nats_connected",
+			Help: "1 when serve's NATS connection is up, else 0.",
+		}, func() float64 {
+			if nc.IsConnected() {
+				return 1
+			}
+			return 0
+		}),
+	)
+	return err
+}
+
+// checkLoopback refuses to expose the embedded NATS server, which has no
+// authentication, beyond this machine.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--nats-listen %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--nats-listen %q: the embedded NATS server has no authentication and listens on loopback only; use --nats-url for a networked cluster", addr)
+}
+
+var _ handlers.Ledger = (*ledger.Service)(nil)
+
+var _ handlers.IdempotencyStore = (*idempotency.Store)(nil)
+
+var _ handlers.Sessions = (*auth.Sessions)(nil)
