@@ -1,4 +1,6 @@
-package keyledger_test
+// Package readme holds the tests that run the README's sections verbatim
+// and check what it promises against the code.
+package readme
 
 import (
 	"bytes"
@@ -14,11 +16,15 @@ import (
 	"github.com/keyledger/keyledger/internal/app/apptest"
 )
 
+// repoRoot is the module's root, where the README is and the commands it
+// shows run.
+const repoRoot = "../.."
+
 // readmeBlocks returns the fenced code blocks of one README section,
 // keyed by their language, in order.
 func readmeBlocks(t *testing.T, heading string) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +76,7 @@ func TestREADME_SignedRequests(t *testing.T) {
 	if len(blocks["sh"]) != 1 || len(blocks["go"]) != 1 {
 		t.Fatalf("got %d sh and %d go blocks, want one of each", len(blocks["sh"]), len(blocks["go"]))
 	}
-	root, err := filepath.Abs(".")
+	root, err := filepath.Abs(repoRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +145,7 @@ func TestREADME_SignedRequests(t *testing.T) {
 // TestREADME_ReliabilityTestsExist: every test the README's Reliability
 // section cites as proof exists (a name ending in _* needs one match).
 func TestREADME_ReliabilityTestsExist(t *testing.T) {
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +159,7 @@ func TestREADME_ReliabilityTestsExist(t *testing.T) {
 		t.Fatalf("found %d test names in the Reliability section, want at least 20", len(names))
 	}
 	var funcs []string
-	err = filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+	err = filepath.WalkDir(repoRoot, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
 			return err
 		}
