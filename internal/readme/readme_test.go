@@ -143,7 +143,9 @@ func TestREADME_SignedRequests(t *testing.T) {
 }
 
 // TestREADME_ReliabilityTestsExist: every test the README's Reliability
-// section cites as proof exists (a name ending in _* needs one match).
+// section cites as proof exists, in the package named before it (a
+// backquoted package path, then its tests; a name ending in * needs one
+// match).
 func TestREADME_ReliabilityTestsExist(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
@@ -154,38 +156,61 @@ func TestREADME_ReliabilityTestsExist(t *testing.T) {
 		t.Fatal("README has no Reliability section")
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
-	names := regexp.MustCompile(`\b(?:Test|Fuzz)[A-Za-z0-9_]+\*?`).FindAllString(section, -1)
-	if len(names) < 20 {
-		t.Fatalf("found %d test names in the Reliability section, want at least 20", len(names))
-	}
-	var funcs []string
-	err = filepath.WalkDir(repoRoot, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
-			return err
+	// Tokens in order: a package path in backquotes sets the package of
+	// the test names that follow it, up to the end of the table cell.
+	tokens := regexp.MustCompile("`([a-z][a-z0-9/]*)`|\\b((?:Test|Fuzz)[A-Za-z0-9_]+\\*?)|(\\|)").FindAllStringSubmatch(section, -1)
+	type citation struct{ pkg, name string }
+	var cited []citation
+	pkg := ""
+	for _, m := range tokens {
+		switch {
+		case m[1] != "":
+			pkg = m[1]
+		case m[2] != "":
+			if pkg == "" {
+				t.Errorf("the README cites %s without naming its package first", m[2])
+				continue
+			}
+			cited = append(cited, citation{pkg, m[2]})
+		default:
+			pkg = ""
 		}
-		src, err := os.ReadFile(path)
+	}
+	if len(cited) < 20 {
+		t.Fatalf("found %d test names in the Reliability section, want at least 20", len(cited))
+	}
+	funcs := map[string][]string{} // package directory -> its test functions
+	testFunc := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`)
+	for _, c := range cited {
+		if _, done := funcs[c.pkg]; done {
+			continue
+		}
+		files, err := filepath.Glob(filepath.Join(repoRoot, c.pkg, "*_test.go"))
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		for _, m := range regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`).FindAllStringSubmatch(string(src), -1) {
-			funcs = append(funcs, m[1])
+		funcs[c.pkg] = []string{}
+		for _, f := range files {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range testFunc.FindAllStringSubmatch(string(src), -1) {
+				funcs[c.pkg] = append(funcs[c.pkg], m[1])
+			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	for _, name := range names {
-		prefix, wild := strings.CutSuffix(name, "*")
+	for _, c := range cited {
+		prefix, wild := strings.CutSuffix(c.name, "*")
 		found := false
-		for _, f := range funcs {
-			if f == name || wild && strings.HasPrefix(f, prefix) {
+		for _, f := range funcs[c.pkg] {
+			if f == c.name || wild && strings.HasPrefix(f, prefix) {
 				found = true
 				break
 			}
 		}
 		if !found {
-			t.Errorf("the README cites %s, which no test file defines", name)
+			t.Errorf("the README cites %s in %s, which defines no such test", c.name, c.pkg)
 		}
 	}
 }
