@@ -14,12 +14,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keyledger/keyledger/eventstore"
-	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
-	"github.com/keyledger/keyledger/internal/testkeys"
-	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -63,7 +60,7 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 	svc, userID := benchLedger(b, ctx, natstest.Connect(b, srv))
 	nodes := make([]*validator.Validator, benchNodes)
 	for i := range nodes {
-		nodes[i], _ = benchOpen(b, srv)
+		nodes[i], _ = benchOpen(b, srv, validator.WithFailureLimit(validator.NoLimit, 0)) // polls of keys not yet applied fail
 	}
 
 	pubJS, err := jetstream.New(natstest.Connect(b, srv))
@@ -161,40 +158,17 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 	}
 }
 
-// benchLedger wires a ledger service to the log on nc, as the ledger tests
-// do (with a cheap argon2), and registers the owner of the benchmark's keys.
+// benchLedger opens a ledger on the log on nc with the one wiring
+// (ledgertest, a cheap argon2), and registers the owner of the benchmark's
+// keys.
 func benchLedger(b *testing.B, ctx context.Context, nc *nats.Conn) (*ledger.Service, string) {
 	b.Helper()
-	store, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(testkeys.Ledger()))
-	if err != nil {
-		b.Fatalf("eventstore.New: %v", err)
-	}
-	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
-	projector, err := projections.New(store, nil, keys, users, lookup)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := projector.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(projector.Stop)
-	if err := projector.WaitReady(ctx); err != nil {
-		b.Fatal(err)
-	}
-	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc, err := ledger.New(ledger.Config{Log: store, Progress: projector, Keys: keys, Users: users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	u, err := svc.RegisterUser(ctx, ledger.RegisterUser{Email: benchEmail, Password: benchPass})
+	l := ledgertest.New(b, nc)
+	u, err := l.Service.RegisterUser(ctx, ledger.RegisterUser{Email: benchEmail, Password: benchPass})
 	if err != nil {
 		b.Fatalf("RegisterUser: %v", err)
 	}
-	return svc, u.ID
+	return l.Service, u.ID
 }
 
 // benchRawConsumer starts an ordered consumer of the baseline stream's new
