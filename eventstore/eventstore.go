@@ -21,6 +21,7 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -67,6 +68,7 @@ type Store struct {
 	storage  jetstream.StorageType
 	timeout  time.Duration
 	readOnly bool
+	maxBytes int64
 
 	signer   ed25519.PrivateKey
 	signerID string
@@ -114,6 +116,20 @@ func WithReplicas(n int) Option {
 			return fmt.Errorf("replicas %d: must be 1 to %d, or 0 to keep the stream's", n, MaxReplicas)
 		}
 		s.replicas = n
+		return nil
+	}
+}
+
+// WithMaxBytes caps the stream's size in bytes, setting it on an existing
+// stream too (0, the default: a new stream has no cap and an existing one
+// keeps its own). The stream discards new messages: once full, appends
+// fail and no stored event is ever dropped.
+func WithMaxBytes(n int64) Option {
+	return func(s *Store) error {
+		if n < 0 {
+			return fmt.Errorf("max bytes %d: must be positive, or 0 to keep the stream's", n)
+		}
+		s.maxBytes = n
 		return nil
 	}
 }
@@ -226,6 +242,7 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		AllowAtomicPublish: true,
 		DenyDelete:         true,
 		DenyPurge:          true,
+		MaxBytes:           cmp.Or(s.maxBytes, -1),
 	}
 	// A cluster that is still forming answers "no suitable peers" or times
 	// out for a while: retry creation until ctx says stop.
@@ -268,8 +285,12 @@ func (s *Store) tryEnsureStream(ctx context.Context, want jetstream.StreamConfig
 		return domain.Errorf(domain.Invalid, "stream %s exists with %v storage, not %v", s.name, cfg.Storage, want.Storage)
 	}
 	rescale := s.replicas > 0 && cfg.Replicas != s.replicas
-	if !cfg.AllowDirect || !cfg.AllowAtomicPublish || !cfg.DenyDelete || !cfg.DenyPurge || rescale {
+	resize := s.maxBytes > 0 && cfg.MaxBytes != s.maxBytes
+	if !cfg.AllowDirect || !cfg.AllowAtomicPublish || !cfg.DenyDelete || !cfg.DenyPurge || rescale || resize {
 		cfg.AllowDirect, cfg.AllowAtomicPublish, cfg.DenyDelete, cfg.DenyPurge = true, true, true, true
+		if resize {
+			cfg.MaxBytes = s.maxBytes
+		}
 		if rescale {
 			cfg.Replicas = s.replicas
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
+	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -328,7 +329,8 @@ func startForwardAuthEnv(t *testing.T) *forwardAuthEnv {
 
 	logs := &apptest.SyncBuffer{}
 	env.node = &app.Node{
-		Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", MaxStaleness: nodeMaxStaleness},
+		Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", MaxStaleness: nodeMaxStaleness,
+			NATSClient: app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Validator)}},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	env.closeNode = sync.OnceValue(func() error {

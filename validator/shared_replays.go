@@ -16,11 +16,13 @@ import (
 // WithSharedReplayCache makes every node that sets it share the record of
 // accepted signed requests, in a JetStream key-value bucket next to the
 // stream ("<stream>_NONCES", created if missing, entries expiring after
-// twice the signature window): a request accepted by one node is then a
+// twice the signature window; an existing bucket is used as it is, and
+// must keep entries that long): a request accepted by one node is then a
 // replay on every other. Each signed validation costs a round trip to
 // NATS; with NATS out of reach, signed requests are refused with
 // Unavailable (fail closed) while plain ones keep validating. The node's
-// connection must be allowed to create and write that bucket. Without
+// connection must be allowed to write that bucket, and to create it
+// unless it exists (keyledger serve creates it). Without
 // this option, each node remembers only the requests it accepted itself.
 func WithSharedReplayCache() Option {
 	return func(o *options) error {
@@ -52,12 +54,28 @@ func openSharedReplays(ctx context.Context, nc *nats.Conn, stream string, ttl ti
 	if err != nil {
 		return nil, err
 	}
+	bucket := stream + "_NONCES"
+	// Bind first: a node's credentials may write the bucket but not create
+	// or change it (serve creates it, purge and delete denied).
+	kv, err := js.KeyValue(ctx, bucket)
+	if err == nil {
+		st, err := kv.Status(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("shared replay cache %s: %w", bucket, err)
+		}
+		if st.TTL() < ttl {
+			return nil, fmt.Errorf("shared replay cache %s keeps entries %v, less than the %v this node needs (twice its signature window)", bucket, st.TTL(), ttl)
+		}
+		return &sharedReplays{nc: nc, kv: kv, timeout: 2 * time.Second}, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("shared replay cache %s: %w", bucket, err)
+	}
 	replicas := 1
 	if s, err := js.Stream(ctx, stream); err == nil {
 		replicas = s.CachedInfo().Config.Replicas
 	}
-	bucket := stream + "_NONCES"
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "keyledger: signed requests accepted, to refuse their replays on every node",
 		History:     1,

@@ -19,6 +19,7 @@ import (
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/natsauth"
 )
 
 // adminFlags are what every admin command needs to act on the ledger.
@@ -31,6 +32,10 @@ type adminFlags struct {
 
 func (a *adminFlags) register(fs *flag.FlagSet) {
 	a.logFlags.register(fs)
+	fs.Lookup("nats-creds").Usage = "NATS credentials file (user JWT and NKey seed) (default creds/ledger.creds beside --signing-key, if it exists: what a local serve wrote)"
+	a.defaultCreds = func() string {
+		return filepath.Join(filepath.Dir(a.signingKey), "creds", string(natsauth.Ledger)+".creds")
+	}
 	fs.StringVar(&a.signingKey, "signing-key", filepath.Join("data", "ledger-ed25519.pem"), "the ledger's event signing key (admin commands write signed events)")
 	def := "unknown"
 	if u, err := user.Current(); err == nil && u.Username != "" {

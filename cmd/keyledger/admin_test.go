@@ -23,6 +23,7 @@ import (
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/embedded"
+	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -47,7 +48,9 @@ func wantExit(t *testing.T, args []string, code int, stdout, stderr string, want
 }
 
 // logArgs point an audit command at ts's log.
-func logArgs(ts *apptest.Server) []string { return []string{"--nats-url", ts.NATSURL()} }
+func logArgs(ts *apptest.Server) []string {
+	return []string{"--nats-url", ts.NATSURL(), "--nats-creds", ts.CredsFile(natsauth.Auditor)}
+}
 
 // adminArgs point an admin command at ts's log, as admin root.
 func adminArgs(ts *apptest.Server) []string {
@@ -423,7 +426,8 @@ func TestAdmin_CLI(t *testing.T) {
 	})
 
 	t.Run("KeysRevoke", func(t *testing.T) {
-		node := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0"}}
+		node := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0",
+			NATSClient: app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Validator)}}}
 		if err := node.Open(context.Background()); err != nil {
 			t.Fatalf("node Open: %v", err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/natsauth"
 )
 
 // exitError carries a specific exit code out of a command.
@@ -41,6 +42,10 @@ type logFlags struct {
 	stream     string
 	ledgerKeys string
 	client     app.NATSClientConfig
+	// defaultCreds, if set, names the credentials file used when
+	// --nats-creds is not given and the file exists: the one a local
+	// serve wrote for the command's role.
+	defaultCreds func() string
 }
 
 func (l *logFlags) register(fs *flag.FlagSet) {
@@ -48,10 +53,20 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated) instead of those the stream lists")
 	natsClientFlags(fs, &l.client)
+	fs.Lookup("nats-creds").Usage += " (default data/creds/auditor.creds, if it exists: what a local serve wrote)"
 }
 
 // connect connects to NATS as name; failing to is exit code 3.
 func (l *logFlags) connect(name string) (*nats.Conn, error) {
+	if l.client.Creds == "" {
+		def := filepath.Join("data", "creds", string(natsauth.Auditor)+".creds")
+		if l.defaultCreds != nil {
+			def = l.defaultCreds()
+		}
+		if _, err := os.Stat(def); err == nil {
+			l.client.Creds = def
+		}
+	}
 	opts, err := l.client.Options()
 	if err != nil {
 		return nil, asUsageError(err)

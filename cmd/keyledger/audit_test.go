@@ -23,6 +23,7 @@ import (
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 
@@ -48,7 +49,7 @@ func startCheckpointedServer(t *testing.T, dir string) *apptest.Server {
 // readLog opens ts's log read-only, as an auditor would.
 func readLog(t *testing.T, ts *apptest.Server) *eventstore.Store {
 	t.Helper()
-	nc, err := nats.Connect(ts.NATSURL())
+	nc, err := nats.Connect(ts.NATSURL(), nats.UserCredentials(ts.CredsFile(natsauth.Operator)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +443,7 @@ func TestAudit_CLI(t *testing.T) {
 	})
 
 	t.Run("Forged", func(t *testing.T) {
-		nc, err := nats.Connect(ts.NATSURL())
+		nc, err := nats.Connect(ts.NATSURL(), nats.UserCredentials(ts.CredsFile(natsauth.Operator)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/bench"
+	"github.com/keyledger/keyledger/internal/natsauth"
 )
 
 // runBench runs `keyledger bench`.
@@ -130,7 +131,7 @@ func benchHTTPCreate(ctx context.Context, cfg bench.Config) (_ []bench.Result, e
 		return nil, fmt.Errorf("POST /api-keys: %w", err)
 	}
 
-	nc, err := nats.Connect(s.NATSURL())
+	nc, err := nats.Connect(s.NATSURL(), nats.UserCredentials(s.CredsFile(natsauth.Operator)))
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func TestServe_CrashUnderLoad(t *testing.T) {
 	stop()
 	t.Logf("in all: %s", load.Summary())
 
-	nc, err := nats.Connect("nats://" + natsAddr)
+	nc, err := nats.Connect("nats://"+natsAddr, nats.UserCredentials(filepath.Join(dir, "creds", "auditor.creds")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ gracefully.`,
 		about: `Follows the event log and validates API keys locally on /validate, with
 /healthz, /readyz and /metrics beside it. Answers 503 rather than trust a
 stale view once the log has been out of reach for --max-staleness.`,
-		example: "keyledger validator --nats-url nats://127.0.0.1:4222 --http-addr 127.0.0.1:8081\n" +
+		example: "keyledger validator --nats-url nats://127.0.0.1:4222 --nats-creds data/creds/validator.creds --http-addr 127.0.0.1:8081\n" +
 			`keyledger validator --ledger-key "$(keyledger audit pubkey)"`,
 	},
 	"cert": {

@@ -16,7 +16,7 @@ import (
 
 // serveFlags registers the flags of serve, which set c.
 func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
-	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded NATS store and the session signing key")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded NATS store, its credentials (creds/) and the signing keys")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics over plain HTTP on this address only, e.g. 127.0.0.1:9090 (default: on the HTTP API's listener)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (loopback only)")
@@ -29,6 +29,9 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
+	fs.Int64Var(&c.StreamMaxBytes, "stream-max-bytes", app.DefaultStreamMaxBytes, "size limit of the event stream in bytes; once full, commands fail (keyledger_stream_bytes warns before; negative: no limit)")
+	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", app.DefaultIdempotencyMaxBytes, "size limit of the idempotency records' bucket in bytes (negative: no limit)")
+	fs.Int64Var(&c.NoncesMaxBytes, "nonces-max-bytes", app.DefaultNoncesMaxBytes, "size limit of the shared replay cache's bucket in bytes (negative: no limit)")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")
 	limitsFlags(fs, &c.Limits)
 	httpsFlags(fs, &c.HTTPS, false)

@@ -19,6 +19,7 @@ import (
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 
@@ -308,7 +309,7 @@ func testAfterCrash(t *testing.T, ts *apptest.Server, aliceID, aliceToken string
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(ts.NATSURL())
+	nc, err := nats.Connect(ts.NATSURL(), nats.UserCredentials(ts.CredsFile(natsauth.Operator)))
 	if err != nil {
 		t.Fatal(err)
 	}

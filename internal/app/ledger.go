@@ -134,12 +134,13 @@ func (l *Ledger) Close() { l.Projector.Stop() }
 
 // openIdempotency opens the bucket of idempotency records beside the
 // stream (<stream>_IDEMPOTENCY, as many replicas).
-func openIdempotency(ctx context.Context, nc *nats.Conn, signingKey ed25519.PrivateKey, stream string, replicas int, ttl time.Duration) (*idempotency.Store, error) {
+func openIdempotency(ctx context.Context, nc *nats.Conn, signingKey ed25519.PrivateKey, stream string, replicas int, ttl time.Duration, maxBytes int64) (*idempotency.Store, error) {
 	secret, err := IdempotencySecret(signingKey)
 	if err != nil {
 		return nil, err
 	}
-	opts := []idempotency.Option{idempotency.WithBucket(stream + "_IDEMPOTENCY"), idempotency.WithReplicas(replicas)}
+	opts := []idempotency.Option{idempotency.WithBucket(stream + "_IDEMPOTENCY"), idempotency.WithReplicas(replicas),
+		idempotency.WithMaxBytes(maxBytes)}
 	if ttl != 0 {
 		opts = append(opts, idempotency.WithTTL(ttl))
 	}

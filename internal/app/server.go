@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"
@@ -61,6 +63,12 @@ type ServeConfig struct {
 	IdempotencyTTL time.Duration
 	// Limits are the limits against floods, and /readyz's staleness bound.
 	Limits LimitsConfig
+	// StreamMaxBytes, IdempotencyMaxBytes and NoncesMaxBytes cap the log's
+	// stream and the two buckets beside it (0: DefaultStreamMaxBytes and
+	// the like; negative: no cap). A full one refuses new writes.
+	StreamMaxBytes      int64
+	IdempotencyMaxBytes int64
+	NoncesMaxBytes      int64
 }
 
 // DefaultStartTimeout is how long Server and Node wait for NATS and the
@@ -83,6 +91,7 @@ type Server struct {
 	Logger *slog.Logger
 
 	ns          *server.Server
+	auth        *natsauth.Auth // nil with an external NATS
 	nc          *nats.Conn
 	projector   *projections.Projector
 	service     *ledger.Service
@@ -134,15 +143,27 @@ func (s *Server) Open(ctx context.Context) error {
 		if natsCert != nil {
 			s.certs = append(s.certs, natsCert)
 		}
-		ns, err := embedded.Start(embedded.Config{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats"),
-			ServerName: "keyledger-embedded", Logger: s.Logger.With("component", "nats"), Options: tlsOpts})
+		// The embedded server requires credentials: one user per role,
+		// written once into the data dir (see internal/natsauth).
+		if s.auth, err = natsauth.Open(filepath.Join(cfg.DataDir, "creds"), cfg.Stream); err != nil {
+			return fmt.Errorf("NATS credentials: %w", err)
+		}
+		storeDir := filepath.Join(cfg.DataDir, "nats")
+		if moved, err := s.auth.AdoptGlobalStore(storeDir); err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		} else if moved {
+			s.Logger.Warn("moved the log of the unauthenticated embedded NATS server under the keyledger account",
+				"account", s.auth.AccountPublicKey())
+		}
+		ns, err := embedded.Start(embedded.Config{Listen: cfg.NATSListen, StoreDir: storeDir,
+			ServerName: "keyledger-embedded", Logger: s.Logger.With("component", "nats"), Auth: s.auth.Configure, Options: tlsOpts})
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
 		s.ns = ns
 		url = ns.ClientURL()
-		s.Logger.Info("embedded NATS JetStream started", "url", url, "store", filepath.Join(cfg.DataDir, "nats"),
-			"tls", natsCert != nil, "client_certs", cfg.NATSTLS.ClientCA != "")
+		s.Logger.Info("embedded NATS JetStream started", "url", url, "store", storeDir,
+			"tls", natsCert != nil, "client_certs", cfg.NATSTLS.ClientCA != "", "credentials", s.auth.Dir())
 	}
 	natsOpts, err := cfg.NATSClient.Options()
 	if err != nil {
@@ -152,7 +173,7 @@ func (s *Server) Open(ctx context.Context) error {
 		// serve talks to its own embedded server in-process, past its
 		// listener and whatever TLS the listener demands (the server does
 		// not require TLS on in-process connections; a tls:// URL would).
-		natsOpts = append(natsOpts, nats.InProcessServer(s.ns))
+		natsOpts = append(natsOpts, nats.InProcessServer(s.ns), nats.UserCredentials(s.auth.CredsFile(natsauth.Operator)))
 		url = "nats://" + strings.TrimPrefix(strings.TrimPrefix(url, "tls://"), "nats://")
 	}
 	natsOpts = append(natsOpts, nats.Name("keyledger-serve"), nats.MaxReconnects(-1),
@@ -176,13 +197,20 @@ func (s *Server) Open(ctx context.Context) error {
 	metrics := handlers.NewMetrics()
 	l, err := OpenLedger(sctx, nc, LedgerConfig{Stream: cfg.Stream, Replicas: cfg.Replicas,
 		SigningKey: ledgerKey, Argon2: cfg.Argon2, PasswordOptions: cfg.Limits.passwordOptions(), MaxKeysPerUser: cfg.MaxKeysPerUser,
-		Logger: s.Logger, Observe: metrics.ObserveCommand})
+		Logger: s.Logger, Observe: metrics.ObserveCommand,
+		StoreOptions: []eventstore.Option{eventstore.WithMaxBytes(maxBytes(cfg.StreamMaxBytes, DefaultStreamMaxBytes))}})
 	if err != nil {
 		return err
 	}
 	s.projector, s.service, s.passwords = l.Projector, l.Service, l.Passwords
 	store, lookup, svc := l.Store, l.Lookup, l.Service
-	if s.idempotency, err = openIdempotency(sctx, nc, ledgerKey, cfg.Stream, cfg.Replicas, cfg.IdempotencyTTL); err != nil {
+	if s.idempotency, err = openIdempotency(sctx, nc, ledgerKey, cfg.Stream, cfg.Replicas, cfg.IdempotencyTTL,
+		maxBytes(cfg.IdempotencyMaxBytes, DefaultIdempotencyMaxBytes)); err != nil {
+		return err
+	}
+	// Validation nodes may write the nonce bucket but not create it.
+	if err := ensureNonceBucket(sctx, nc, cfg.Stream, 2*cmp.Or(cfg.Signed.Window, validator.DefaultSignatureWindow),
+		maxBytes(cfg.NoncesMaxBytes, DefaultNoncesMaxBytes)); err != nil {
 		return err
 	}
 
@@ -208,6 +236,13 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	if err := serveMetrics(metrics, s.projector, nc, s.passwords); err != nil {
+		return err
+	}
+	sizes, err := newStreamSizes(nc, cfg.Stream, "KV_"+cfg.Stream+"_IDEMPOTENCY", "KV_"+cfg.Stream+"_NONCES")
+	if err != nil {
+		return err
+	}
+	if err := metrics.Register(sizes); err != nil {
 		return err
 	}
 	// One /metrics for the API's registry and the validator's.
@@ -291,6 +326,15 @@ func (s *Server) MetricsAddr() string {
 		return ""
 	}
 	return s.metricsLn.Addr().String()
+}
+
+// CredsFile returns the file of a role's credentials to the embedded NATS
+// server ("" with an external one).
+func (s *Server) CredsFile(r natsauth.Role) string {
+	if s.auth == nil {
+		return ""
+	}
+	return s.auth.CredsFile(r)
 }
 
 // NATSURL returns the client URL of the embedded NATS server ("" when an
@@ -414,8 +458,8 @@ func serveMetrics(m *handlers.Metrics, p *projections.Projector, nc *nats.Conn, 
 	return err
 }
 
-// checkLoopback refuses to expose the embedded NATS server, which has no
-// authentication, beyond this machine.
+// checkLoopback refuses to expose the embedded NATS server beyond this
+// machine: it is a single node without TLS by default.
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -427,7 +471,7 @@ func checkLoopback(addr string) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("--nats-listen %q: the embedded NATS server has no authentication and listens on loopback only; use --nats-url for a networked cluster", addr)
+	return fmt.Errorf("--nats-listen %q: the embedded NATS server listens on loopback only; use --nats-url for a networked cluster", addr)
 }
 
 var _ handlers.Ledger = (*ledger.Service)(nil)

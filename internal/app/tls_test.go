@@ -25,6 +25,7 @@ import (
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 
@@ -122,7 +123,7 @@ func TestTLS_Everywhere(t *testing.T) {
 
 	node := &app.Node{Config: app.NodeConfig{NATSURL: s.NATSURL(), HTTPAddr: "127.0.0.1:0",
 		HTTPS:      app.HTTPSConfig{CertFile: serverCert, KeyFile: serverKey},
-		NATSClient: app.NATSClientConfig{CA: ca.file, Cert: clientCert, Key: clientKey}}}
+		NATSClient: app.NATSClientConfig{CA: ca.file, Cert: clientCert, Key: clientKey, Creds: s.CredsFile(natsauth.Validator)}}}
 	if err := node.Open(context.Background()); err != nil {
 		t.Fatalf("validator over mutual TLS: %v", err)
 	}

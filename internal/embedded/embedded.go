@@ -24,6 +24,9 @@ type Config struct {
 	ServerName string
 	// Logger receives the server's notices, warnings and errors; nil: none.
 	Logger *slog.Logger
+	// Auth, when set, configures the server's authentication before
+	// Options runs (see internal/natsauth).
+	Auth func(*server.Options) error
 	// Options, when set, adjusts the server options before start (clusters,
 	// TLS, limits).
 	Options func(*server.Options)
@@ -53,6 +56,11 @@ func Start(cfg Config) (*server.Server, error) {
 			p = -1
 		}
 		opts.Host, opts.Port = host, p
+	}
+	if cfg.Auth != nil {
+		if err := cfg.Auth(opts); err != nil {
+			return nil, fmt.Errorf("nats server authentication: %w", err)
+		}
 	}
 	if cfg.Options != nil {
 		cfg.Options(opts)

@@ -22,6 +22,7 @@
 package idempotency
 
 import (
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"crypto/subtle"
@@ -138,6 +139,7 @@ type Store struct {
 	replicas int
 	storage  jetstream.StorageType
 	ttl      time.Duration
+	maxBytes int64
 	lease    time.Duration
 	timeout  time.Duration
 	now      func() time.Time
@@ -169,6 +171,18 @@ func WithReplicas(n int) Option {
 			return fmt.Errorf("replicas %d: must be 1 to %d, or 0 to keep the bucket's", n, MaxReplicas)
 		}
 		s.replicas = n
+		return nil
+	}
+}
+
+// WithMaxBytes caps the bucket's size in bytes (0: no cap); once full,
+// new records are refused, never old ones dropped.
+func WithMaxBytes(n int64) Option {
+	return func(s *Store) error {
+		if n < 0 {
+			return fmt.Errorf("max bytes %d: must be positive, or 0 for no cap", n)
+		}
+		s.maxBytes = n
 		return nil
 	}
 }
@@ -292,6 +306,7 @@ func (s *Store) ensureBucket(ctx context.Context, js jetstream.JetStream) error 
 		History:      1,
 		TTL:          s.ttl,
 		MaxValueSize: maxValueBytes,
+		MaxBytes:     cmp.Or(s.maxBytes, -1),
 		Storage:      s.storage,
 		Replicas:     replicas,
 	})

@@ -22,6 +22,7 @@ import (
 
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 
@@ -255,7 +256,7 @@ func StreamHead(t *testing.T, ts *Server) uint64 {
 // ts's NATS server.
 func JetStream(t *testing.T, ts *Server) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(ts.NATSURL())
+	nc, err := nats.Connect(ts.NATSURL(), nats.UserCredentials(ts.CredsFile(natsauth.Operator)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,348 @@
+// Package natsauth gives the embedded NATS server of `keyledger serve`
+// decentralised authentication: an operator, an account for keyledger and
+// one user per role, each with the least permissions its role needs. The
+// keys and the role credentials live in a directory of the data dir, made
+// on first start and reused afterwards; the credentials are standard NATS
+// .creds files (user JWT and nkey seed), which nats.UserCredentials and the
+// stock `nats --creds` CLI read.
+//
+// The roles, for a stream S (subjects keyledger.>, buckets S_IDEMPOTENCY
+// and S_NONCES):
+//   - operator: everything in the account: creates and updates the stream
+//     and the buckets. serve connects with it in embedded mode.
+//   - ledger: publishes events, reads the log, manages its consumers, and
+//     writes the two buckets; it cannot create, change, seal, purge or
+//     delete a stream, nor delete a message. The admin commands use it.
+//   - validator: reads the log (stream info, ordered consumers, direct and
+//     message get) and writes the nonce bucket; nothing else.
+//   - auditor: reads the log; nothing else.
+package natsauth
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+)
+
+// Role is a set of NATS permissions.
+type Role string
+
+// The roles.
+const (
+	Operator  Role = "operator"
+	Ledger    Role = "ledger"
+	Validator Role = "validator"
+	Auditor   Role = "auditor"
+)
+
+// Roles lists every role.
+var Roles = []Role{Operator, Ledger, Validator, Auditor}
+
+// SubjectPrefix is the first token of the log's subjects.
+const SubjectPrefix = "keyledger"
+
+// AccountName is the name given to keyledger's account in its JWT.
+const AccountName = "KEYLEDGER"
+
+// readerPayload caps what a read-only role may publish at once: JetStream
+// API requests and nonces are small.
+const readerPayload = 64 * 1024
+
+// Auth is the operator, the accounts and the role credentials kept in one
+// directory. Its methods are safe for concurrent use once Open returns.
+type Auth struct {
+	dir        string
+	stream     string
+	operator   *jwt.OperatorClaims
+	accountPub string
+	accountJWT string
+	systemPub  string
+	systemJWT  string
+}
+
+// Open loads the keys and credentials in dir, or creates those missing
+// (dir mode 0700, files 0600), for the stream named stream. A role's
+// credentials file, once written, is reused as it is: the same file keeps
+// working across restarts.
+func Open(dir, stream string) (*Auth, error) {
+	if stream == "" {
+		return nil, errors.New("natsauth: empty stream name")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("credentials directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("credentials directory: %w", err)
+	}
+	opKP, err := loadOrCreateSeed(filepath.Join(dir, "operator.nk"), nkeys.CreateOperator, nkeys.PrefixByteOperator)
+	if err != nil {
+		return nil, err
+	}
+	accKP, err := loadOrCreateSeed(filepath.Join(dir, "account.nk"), nkeys.CreateAccount, nkeys.PrefixByteAccount)
+	if err != nil {
+		return nil, err
+	}
+	sysKP, err := loadOrCreateSeed(filepath.Join(dir, "system-account.nk"), nkeys.CreateAccount, nkeys.PrefixByteAccount)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{dir: dir, stream: stream}
+	opPub, _ := opKP.PublicKey()
+	a.accountPub, _ = accKP.PublicKey()
+	a.systemPub, _ = sysKP.PublicKey()
+
+	// The operator and account JWTs are signed afresh at every start from
+	// the persisted keys: only the users' JWTs, in the .creds files, must
+	// stay the same.
+	op := jwt.NewOperatorClaims(opPub)
+	op.Name = "keyledger"
+	op.SystemAccount = a.systemPub
+	opJWT, err := op.Encode(opKP)
+	if err != nil {
+		return nil, fmt.Errorf("operator JWT: %w", err)
+	}
+	if a.operator, err = jwt.DecodeOperatorClaims(opJWT); err != nil {
+		return nil, fmt.Errorf("operator JWT: %w", err)
+	}
+	acc := jwt.NewAccountClaims(a.accountPub)
+	acc.Name = AccountName
+	// JetStream on, without account-wide caps: each stream and bucket has
+	// its own limits (see the server's flags).
+	acc.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit,
+		Streams: jwt.NoLimit, Consumer: jwt.NoLimit}
+	if a.accountJWT, err = acc.Encode(opKP); err != nil {
+		return nil, fmt.Errorf("account JWT: %w", err)
+	}
+	sys := jwt.NewAccountClaims(a.systemPub)
+	sys.Name = "SYS"
+	if a.systemJWT, err = sys.Encode(opKP); err != nil {
+		return nil, fmt.Errorf("system account JWT: %w", err)
+	}
+	for _, r := range Roles {
+		if err := a.ensureCreds(r, accKP); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Dir returns the directory of the keys and credentials.
+func (a *Auth) Dir() string { return a.dir }
+
+// CredsFile returns the path of a role's credentials file.
+func (a *Auth) CredsFile(r Role) string { return filepath.Join(a.dir, string(r)+".creds") }
+
+// AccountPublicKey returns the public key of keyledger's account, which is
+// also the name of its directory in JetStream's store.
+func (a *Auth) AccountPublicKey() string { return a.accountPub }
+
+// Configure makes a server's options trust the operator and resolve its
+// two accounts from memory. Every client must then present a user JWT
+// signed by keyledger's account.
+func (a *Auth) Configure(o *server.Options) error {
+	r := &server.MemAccResolver{}
+	if err := r.Store(a.accountPub, a.accountJWT); err != nil {
+		return err
+	}
+	if err := r.Store(a.systemPub, a.systemJWT); err != nil {
+		return err
+	}
+	o.TrustedOperators = []*jwt.OperatorClaims{a.operator}
+	o.AccountResolver = r
+	o.SystemAccount = a.systemPub
+	return nil
+}
+
+// AdoptGlobalStore moves the JetStream data an unauthenticated server kept
+// in its global account ($G) under keyledger's account, once, so that a
+// data dir written before authentication keeps its log. storeDir is the
+// server's store directory (JetStream's data is in its jetstream/
+// subdirectory). It reports whether it moved anything.
+func (a *Auth) AdoptGlobalStore(storeDir string) (bool, error) {
+	js := filepath.Join(storeDir, "jetstream")
+	from, to := filepath.Join(js, server.DEFAULT_GLOBAL_ACCOUNT), filepath.Join(js, a.accountPub)
+	if _, err := os.Stat(from); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(to); err == nil {
+		return false, fmt.Errorf("both %s and %s exist: move the one to keep by hand", from, to)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if err := os.Rename(from, to); err != nil {
+		return false, fmt.Errorf("adopt the unauthenticated store: %w", err)
+	}
+	return true, nil
+}
+
+// Permissions returns what a role may publish and subscribe to, for the
+// stream named stream.
+func Permissions(r Role, stream string) jwt.Permissions {
+	var p jwt.Permissions
+	// Replies to JetStream API requests and consumers' deliveries come to
+	// the client's inbox.
+	p.Sub.Allow.Add("_INBOX.>")
+	idem, nonces := "KV_"+stream+"_IDEMPOTENCY", "KV_"+stream+"_NONCES"
+	switch r {
+	case Operator:
+		p.Pub.Allow.Add(">")
+		p.Sub.Allow.Add(">")
+	case Ledger:
+		p.Pub.Allow.Add(SubjectPrefix + ".>")
+		p.Pub.Allow.Add(readStream(stream)...)
+		for _, b := range []string{idem, nonces} {
+			p.Pub.Allow.Add(readStream(b)...)
+			p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
+		}
+		p.Pub.Deny.Add(changeStream()...)
+	case Validator:
+		p.Pub.Allow.Add(readStream(stream)...)
+		p.Pub.Allow.Add(readStream(nonces)...)
+		p.Pub.Allow.Add("$KV." + nonces[len("KV_"):] + ".>")
+		p.Pub.Deny.Add(SubjectPrefix + ".>")
+		p.Pub.Deny.Add(changeStream()...)
+	case Auditor:
+		p.Pub.Allow.Add(readStream(stream)...)
+		p.Pub.Deny.Add(SubjectPrefix + ".>")
+		p.Pub.Deny.Add(changeStream()...)
+	}
+	return p
+}
+
+// readStream are the JetStream API subjects that read a stream: its info,
+// ordered (ephemeral) consumers, and single messages.
+func readStream(stream string) []string {
+	return []string{
+		"$JS.API.STREAM.INFO." + stream,
+		"$JS.API.STREAM.MSG.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream + ".>",
+		"$JS.API.CONSUMER.CREATE." + stream,
+		"$JS.API.CONSUMER.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.DELETE." + stream + ".>",
+		"$JS.API.CONSUMER.INFO." + stream + ".>",
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
+	}
+}
+
+// changeStream are the JetStream API subjects that create, change or
+// destroy streams or their messages, denied outright to every role but the
+// operator (an allow list already leaves them out: the deny list states
+// the intent and survives a careless addition to it).
+func changeStream() []string {
+	return []string{
+		"$JS.API.STREAM.CREATE.>",
+		"$JS.API.STREAM.UPDATE.>",
+		"$JS.API.STREAM.DELETE.>",
+		"$JS.API.STREAM.PURGE.>",
+		"$JS.API.STREAM.MSG.DELETE.>",
+		"$JS.API.STREAM.RESTORE.>",
+		"$JS.API.STREAM.SNAPSHOT.>",
+		"$JS.API.ACCOUNT.>",
+		"$JS.API.META.>",
+		"$JS.API.SERVER.>",
+	}
+}
+
+// ensureCreds writes a role's credentials file unless it exists; an
+// existing one must be a user of this account.
+func (a *Auth) ensureCreds(r Role, accKP nkeys.KeyPair) error {
+	path := a.CredsFile(r)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		tok, err := jwt.ParseDecoratedJWT(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		uc, err := jwt.DecodeUserClaims(tok)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if uc.Issuer != a.accountPub {
+			return fmt.Errorf("%s: issued by account %s, not this data dir's %s", path, uc.Issuer, a.accountPub)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	ukp, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	upub, _ := ukp.PublicKey()
+	useed, _ := ukp.Seed()
+	uc := jwt.NewUserClaims(upub)
+	uc.Name = string(r)
+	uc.Permissions = Permissions(r, a.stream)
+	if r == Validator || r == Auditor {
+		uc.Limits.Payload = readerPayload
+	}
+	tok, err := uc.Encode(accKP)
+	if err != nil {
+		return fmt.Errorf("%s user JWT: %w", r, err)
+	}
+	creds, err := jwt.FormatUserConfig(tok, useed)
+	if err != nil {
+		return err
+	}
+	return writeNew(path, creds)
+}
+
+// loadOrCreateSeed reads an nkey seed of the given kind, or creates one.
+func loadOrCreateSeed(path string, create func() (nkeys.KeyPair, error), want nkeys.PrefixByte) (nkeys.KeyPair, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		kp, err := nkeys.FromSeed(bytes.TrimSpace(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		pub, _ := kp.PublicKey()
+		if nkeys.Prefix(pub) != want {
+			return nil, fmt.Errorf("%s: not a %v key", path, want)
+		}
+		return kp, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	kp, err := create()
+	if err != nil {
+		return nil, err
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeNew(path, append(seed, '\n')); err != nil {
+		return nil, err
+	}
+	return kp, nil
+}
+
+// writeNew writes a secret file with mode 0600, failing if it exists.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
