@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,6 +83,7 @@ type Server struct {
 	Config ServeConfig
 	Logger *slog.Logger
 
+	lock        *os.File // the data directory's lock, held until Close
 	ns          *server.Server
 	nc          *nats.Conn
 	projector   *projections.Projector
@@ -117,6 +119,13 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	if cfg.SigningKeyFile == "" {
 		cfg.SigningKeyFile = filepath.Join(cfg.DataDir, "ledger-ed25519.pem")
+	}
+	if cfg.DataDir != "" {
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		s.lock = lock
 	}
 	ledgerKey, err := auth.LoadOrCreateSigningKey(cfg.SigningKeyFile)
 	if err != nil {
@@ -361,6 +370,10 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	for _, c := range s.certs {
 		c.Stop()
+	}
+	if s.lock != nil {
+		s.lock.Close() // releases the lock, last: the embedded server is down
+		s.lock = nil
 	}
 	return errors.Join(errs...)
 }
