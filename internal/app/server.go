@@ -172,9 +172,9 @@ func (s *Server) Open(ctx context.Context) error {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { s.Logger.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
-	nc, err := nats.Connect(url, natsOpts...)
+	nc, err := ConnectNATS(ctx, url, cfg.StartTimeout, s.Logger, natsOpts...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return err
 	}
 	s.nc = nc
 
