@@ -113,7 +113,7 @@ func (s *Store) SubscribeSubjects(ctx context.Context, from uint64, subjects []s
 	if err != nil {
 		return nil, domain.Wrap(domain.Unavailable, err, "event log unavailable")
 	}
-	return &Subscription{cc: cc}, nil
+	return &Subscription{cc: cc, cons: cons}, nil
 }
 
 // MessageTime returns when the message at stream sequence seq was stored.

@@ -29,7 +29,8 @@ var ErrCheckpointMismatch = errors.New("the log does not match its newest checkp
 
 // Subscription is a running feed of events. Stop ends it.
 type Subscription struct {
-	cc jetstream.ConsumeContext // a plain subscription
+	cc   jetstream.ConsumeContext // a plain subscription
+	cons jetstream.Consumer       // and its consumer
 
 	// A subscription that first checks the log against its checkpoint.
 	cancel context.CancelFunc
@@ -53,6 +54,26 @@ func (s *Subscription) Stop() {
 	if inner != nil {
 		inner.Stop()
 	}
+}
+
+// Check asks the server whether the subscription's consumer is in place:
+// after trouble reported through onErr (a consumer lost with its server,
+// or deleted), nil means the subscription has recovered and will deliver
+// again. Errors: Unavailable.
+func (s *Subscription) Check(ctx context.Context) error {
+	if s.cons == nil {
+		s.mu.Lock()
+		inner := s.inner
+		s.mu.Unlock()
+		if inner == nil {
+			return domain.Errorf(domain.Unavailable, "event subscription not started")
+		}
+		return inner.Check(ctx)
+	}
+	if _, err := s.cons.Info(ctx); err != nil {
+		return domain.Wrap(domain.Unavailable, err, "event subscription unavailable")
+	}
+	return nil
 }
 
 // Subscribe delivers every stored event from stream sequence from (1 or 0:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/idempotency"
@@ -20,6 +21,7 @@ import (
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testclock"
+	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
 // These tests drive the real handlers over a real ledger (embedded NATS
@@ -67,6 +69,10 @@ type harness struct {
 	alice   domain.User
 	token   string
 	service *ledger.Service
+	// ledger runs service; its read models trust testkeys.Ledger() alone.
+	// config is the API's configuration.
+	ledger *ledgertest.Ledger
+	config handlers.Config
 }
 
 // newHarness builds the API over a ledger of its own with alice in it;
@@ -78,7 +84,7 @@ func newHarness(t testing.TB, edit func(*handlers.Config)) *harness {
 	h := &harness{clock: testclock.New(time.Now()), ready: &fakeReadiness{st: caughtUp}, metrics: handlers.NewMetrics()}
 	l := ledgertest.NewWith(t, nc, func(c *ledger.Config) {
 		c.Now, c.Observe = h.clock.Now, h.metrics.ObserveCommand // as serve wires them
-	})
+	}, eventstore.WithTrustedKeys(testkeys.LedgerPublic()))
 	ctx := ledgertest.Context(t)
 	alice, err := l.Service.CreateUser(ctx, ledger.CreateUser{Actor: "admin:test", Email: "alice@example.com", Password: testPassword, Role: domain.RoleAdmin})
 	if err != nil {
@@ -104,7 +110,7 @@ func newHarness(t testing.TB, edit func(*handlers.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.alice, h.token, h.service = alice, token, l.Service
+	h.alice, h.token, h.service, h.ledger = alice, token, l.Service, l
 	cfg := handlers.Config{Ledger: l.Service, Sessions: sessions, Readiness: h.ready,
 		Validate: http.NotFoundHandler(), Idempotency: store, Metrics: h.metrics}
 	if edit != nil {
@@ -114,7 +120,7 @@ func newHarness(t testing.TB, edit func(*handlers.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.api = api
+	h.api, h.config = api, cfg
 	return h
 }
 

@@ -55,7 +55,33 @@ type Projector struct {
 	started   chan struct{} // closed once Start has read the head
 	ready     atomic.Bool   // applied >= target while subscribed: read on every validation
 	sub       *eventstore.Subscription
+	skips     []skip // the newest runs of sequences not applied, in order, at most maxSkips
+	forgotten uint64 // the last sequence of the newest run dropped from skips
+	troubled  int    // subscription troubles since the last recovery
+	probing   bool   // a goroutine checks whether the subscription recovered
+	stopped   chan struct{}
+	stopOnce  sync.Once
 }
+
+// skip is a run of stream sequences the projector handled without applying
+// them to every model, and why.
+type skip struct {
+	from, to uint64
+	reason   string
+}
+
+// maxSkips bounds the runs of skipped sequences a Projector remembers for
+// WaitApplied. A command asks right after its event is handled, so only a
+// flood of skipped messages in between makes it forget; WaitApplied then
+// reports the event as not applied rather than guess.
+const maxSkips = 1024
+
+// ErrSkipped is returned (wrapped, with the reason) by WaitApplied for an
+// event the projector handled without applying it to every model: a
+// message the ledger did not sign or that does not verify, one that does
+// not decode or does not apply, one of an unknown type, or a sequence the
+// log no longer holds.
+var ErrSkipped = errors.New("skipped")
 
 // New returns a Projector of models over log. logger may be nil (logs are
 // then discarded). Errors: a nil log, no models or a nil one.
@@ -72,7 +98,7 @@ func New(log Log, logger *slog.Logger, models ...Model) (*Projector, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Projector{log: log, models: models, logger: logger, changed: make(chan struct{}),
-		started: make(chan struct{})}, nil
+		started: make(chan struct{}), stopped: make(chan struct{})}, nil
 }
 
 // Start reads the log's head (the point the projector must reach to be
@@ -86,9 +112,7 @@ func (p *Projector) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.target = head
 	p.mu.Unlock()
-	sub, err := p.log.Subscribe(ctx, 1, p.handle, func(err error) {
-		p.logger.Warn("event subscription trouble", "err", err)
-	})
+	sub, err := p.log.Subscribe(ctx, 1, p.handle, p.trouble)
 	if err != nil {
 		return err
 	}
@@ -102,6 +126,7 @@ func (p *Projector) Start(ctx context.Context) error {
 
 // Stop ends the subscription; read models keep their last state.
 func (p *Projector) Stop() {
+	p.stopOnce.Do(func() { close(p.stopped) })
 	p.mu.Lock()
 	sub := p.sub
 	p.sub = nil
@@ -112,13 +137,88 @@ func (p *Projector) Stop() {
 	}
 }
 
+// recoveryProbe is how often a troubled subscription is checked.
+const recoveryProbe = time.Second
+
+// trouble logs a problem of the subscription. Once it has recovered (an
+// event arrives, or its consumer is back in place while the log is quiet)
+// handle or probe logs that, once.
+func (p *Projector) trouble(err error) {
+	if errors.Is(err, eventstore.ErrCheckpointMismatch) {
+		// Not the feed's trouble: it goes on, checking every signature.
+		p.logger.Warn("event subscription trouble", "err", err)
+		return
+	}
+	p.mu.Lock()
+	p.troubled++
+	probe := !p.probing
+	p.probing = true
+	p.mu.Unlock()
+	p.logger.Warn("event subscription trouble", "err", err)
+	if probe {
+		go p.probe()
+	}
+}
+
+// probe checks the subscription every recoveryProbe until it has
+// recovered or the projector stops.
+func (p *Projector) probe() {
+	t := time.NewTicker(recoveryProbe)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stopped:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		sub, troubled := p.sub, p.troubled
+		p.mu.Unlock()
+		if troubled == 0 { // an event arrived: handle logged the recovery
+			break
+		}
+		if sub == nil {
+			continue // Start has not stored it yet
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), recoveryProbe)
+		err := sub.Check(ctx)
+		cancel()
+		if err == nil {
+			p.recovered("consumer in place")
+			break
+		}
+	}
+	p.mu.Lock()
+	p.probing = false
+	again := p.troubled > 0 // trouble came back while this one was finishing
+	p.probing = again
+	p.mu.Unlock()
+	if again {
+		go p.probe()
+	}
+}
+
+// recovered logs the end of the subscription's trouble, if there was any.
+func (p *Projector) recovered(how string) {
+	p.mu.Lock()
+	troubled := p.troubled
+	p.troubled = 0
+	applied := p.applied
+	p.mu.Unlock()
+	if troubled > 0 {
+		p.logger.Info("event subscription recovered", "how", how, "troubles", troubled, "applied_seq", applied)
+	}
+}
+
 func (p *Projector) handle(e domain.Event, err error) {
+	p.recovered("event delivered")
 	p.mu.Lock()
 	done := e.Sequence <= p.applied
 	p.mu.Unlock()
 	if done {
 		return
 	}
+	var skipped string // why e is not applied to every model
 	switch {
 	case errors.Is(err, domain.ErrUnknownEventType):
 		p.logger.Debug("skipping event of unknown type", "seq", e.Sequence, "type", e.Type)
@@ -127,20 +227,31 @@ func (p *Projector) handle(e domain.Event, err error) {
 				s.Skip(e)
 			}
 		}
+		skipped = err.Error()
 	case errors.Is(err, eventstore.ErrForged):
 		p.logger.Warn("ignoring a message the ledger did not write", "seq", e.Sequence,
 			"category", e.Category(), "aggregate", e.Aggregate, "err", err)
+		skipped = err.Error()
 	case err != nil:
 		p.logger.Error("skipping undecodable event", "seq", e.Sequence, "err", err)
+		skipped = "does not decode: " + err.Error()
 	default:
 		for _, m := range p.models {
 			if err := m.Apply(e); err != nil {
 				p.logger.Error("skipping event that does not apply", "seq", e.Sequence,
 					"type", e.Type, "aggregate", e.Aggregate, "err", err)
+				skipped = fmt.Sprintf("%s event does not apply: %v", e.Type, err)
 			}
 		}
 	}
 	p.mu.Lock()
+	if e.Sequence > p.applied+1 {
+		// Stored once (the acknowledgement came), gone before it was read.
+		p.skip(p.applied+1, e.Sequence-1, "no longer in the log")
+	}
+	if skipped != "" {
+		p.skip(e.Sequence, e.Sequence, skipped)
+	}
 	p.applied, p.appliedAt = e.Sequence, time.Now()
 	if p.waiters > 0 && p.applied >= p.wakeAt {
 		// Wake only when some waiter's sequence is reached, not on every
@@ -151,6 +262,15 @@ func (p *Projector) handle(e domain.Event, err error) {
 	}
 	p.ready.Store(p.sub != nil && p.applied >= p.target)
 	p.mu.Unlock()
+}
+
+// skip records that sequences from..to were not applied. p.mu is held.
+func (p *Projector) skip(from, to uint64, reason string) {
+	if len(p.skips) == maxSkips {
+		p.forgotten = p.skips[0].to
+		p.skips = append(p.skips[:0], p.skips[1:]...)
+	}
+	p.skips = append(p.skips, skip{from: from, to: to, reason: reason})
 }
 
 // Position returns the stream sequence of the last event applied.
@@ -216,6 +336,30 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 			return err
 		}
 	}
+}
+
+// WaitApplied blocks like WaitFor until the projector has handled the
+// event at stream sequence seq, then reports whether it applied it to
+// every model: a writer that waits with it never takes an event the read
+// models skipped for one in force. Errors: Unavailable when ctx ends
+// first; an error wrapping ErrSkipped, with the reason, when seq was
+// skipped (or may have been, among more skipped events than the projector
+// remembers).
+func (p *Projector) WaitApplied(ctx context.Context, seq uint64) error {
+	if err := p.WaitFor(ctx, seq); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.skips) - 1; i >= 0 && p.skips[i].to >= seq; i-- {
+		if s := p.skips[i]; s.from <= seq {
+			return fmt.Errorf("%w: %s", ErrSkipped, s.reason)
+		}
+	}
+	if seq <= p.forgotten {
+		return fmt.Errorf("%w: cannot tell, more messages were skipped since than are remembered", ErrSkipped)
+	}
+	return nil
 }
 
 // WaitReady blocks until Start has run and the projector is Ready, or ctx

@@ -58,7 +58,7 @@ func (a *adminFlags) open(ctx context.Context) (*ledger.Service, func(), error) 
 	if err != nil {
 		return nil, nil, exitError{3, err}
 	}
-	nc, err := a.connect("keyledger-admin")
+	nc, err := a.connect(ctx, "keyledger-admin")
 	if err != nil {
 		return nil, nil, err
 	}

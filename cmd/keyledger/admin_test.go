@@ -593,10 +593,11 @@ func TestAdmin_CLI(t *testing.T) {
 
 	t.Run("ErrLogUnreachable", func(t *testing.T) {
 		closed := "nats://" + apptest.FreeAddr(t)
+		// They retry the first connection within --start-timeout, then exit.
 		for _, args := range [][]string{
-			{"admin", "keys", "list", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile},
-			{"admin", "keys", "revoke", a2.Key, "--reason", "r", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile},
-			{"audit", "verify", "--nats-url", closed},
+			{"admin", "keys", "list", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile, "--start-timeout", "1s"},
+			{"admin", "keys", "revoke", a2.Key, "--reason", "r", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile, "--start-timeout", "1s"},
+			{"audit", "verify", "--nats-url", closed, "--start-timeout", "1s"},
 		} {
 			done := make(chan struct{})
 			var code int
@@ -608,7 +609,7 @@ func TestAdmin_CLI(t *testing.T) {
 			select {
 			case <-done:
 			case <-time.After(15 * time.Second):
-				t.Fatalf("keyledger %s: still running after 15s, want a prompt exit 3", strings.Join(args, " "))
+				t.Fatalf("keyledger %s: still running after 15s, want exit 3 once --start-timeout passed", strings.Join(args, " "))
 			}
 			wantExit(t, args, code, stdout, stderr, 3)
 			wantContains(t, "stderr", stderr, "connect to NATS")

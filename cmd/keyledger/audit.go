@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,10 +39,11 @@ func (e exitError) Unwrap() error { return e.err }
 
 // logFlags are how audit and admin commands reach the log.
 type logFlags struct {
-	natsURL    string
-	stream     string
-	ledgerKeys string
-	client     app.NATSClientConfig
+	natsURL      string
+	stream       string
+	ledgerKeys   string
+	startTimeout time.Duration
+	client       app.NATSClientConfig
 	// defaultCreds, if set, names the credentials file used when
 	// --nats-creds is not given and the file exists: the one a local
 	// serve wrote for the command's role.
@@ -52,12 +54,14 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the log (comma-separated URLs); the default reaches the embedded server of a local serve")
 	fs.StringVar(&l.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated) instead of those the stream lists")
+	fs.DurationVar(&l.startTimeout, "start-timeout", app.DefaultStartTimeout, "how long to retry the first connection to NATS")
 	natsClientFlags(fs, &l.client)
 	fs.Lookup("nats-creds").Usage += " (default data/creds/auditor.creds, if it exists: what a local serve wrote)"
 }
 
-// connect connects to NATS as name; failing to is exit code 3.
-func (l *logFlags) connect(name string) (*nats.Conn, error) {
+// connect connects to NATS as name, retrying within --start-timeout;
+// failing to is exit code 3.
+func (l *logFlags) connect(ctx context.Context, name string) (*nats.Conn, error) {
 	if l.client.Creds == "" {
 		def := filepath.Join("data", "creds", string(natsauth.Auditor)+".creds")
 		if l.defaultCreds != nil {
@@ -71,16 +75,17 @@ func (l *logFlags) connect(name string) (*nats.Conn, error) {
 	if err != nil {
 		return nil, asUsageError(err)
 	}
-	nc, err := nats.Connect(l.natsURL, append(opts, nats.Name(name))...)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	nc, err := app.ConnectNATS(ctx, l.natsURL, l.startTimeout, logger, append(opts, nats.Name(name))...)
 	if err != nil {
-		return nil, exitError{3, fmt.Errorf("connect to NATS at %s: %w", l.natsURL, err)}
+		return nil, exitError{3, err}
 	}
 	return nc, nil
 }
 
 // open connects and opens the log read-only; close releases it.
 func (l *logFlags) open(ctx context.Context, name string) (*eventstore.Store, func(), error) {
-	nc, err := l.connect(name)
+	nc, err := l.connect(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -295,6 +295,7 @@ func TestCLI_Environment(t *testing.T) {
 	t.Run("CommandLineWins", func(t *testing.T) {
 		t.Setenv("KEYLEDGER_NATS_URL", unreachable)
 		t.Setenv("KEYLEDGER_STREAM", "ENVTEST")
+		t.Setenv("KEYLEDGER_START_TIMEOUT", "1s") // nothing will listen there
 		if code, stdout, stderr := runCLI(t, "audit", "replay", "--nats-url", ns.ClientURL()); code != 0 {
 			t.Fatalf("--nats-url over the variable: got exit %d, %q, %q, want 0", code, stdout, stderr)
 		}

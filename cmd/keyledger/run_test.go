@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,21 @@ func TestRun_GracefulShutdown(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("round %d: serve did not stop within 20s of the signal", round)
 		}
+	}
+}
+
+// TestRun_DataDirInUse: `keyledger serve` on a data directory another
+// serve holds exits 1 at once with a message that says so.
+func TestRun_DataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	first := apptest.Start(t, dir)
+	defer first.Stop(t)
+	var stderr apptest.SyncBuffer
+	args := []string{"serve", "--data-dir", dir, "--http-addr", apptest.FreeAddr(t), "--nats-listen", apptest.FreeAddr(t)}
+	if got := run(context.Background(), args, io.Discard, &stderr); got != 1 {
+		t.Fatalf("got exit %d, want 1", got)
+	}
+	if want := "data directory " + dir + " is in use by another keyledger serve (pid "; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), want)
 	}
 }

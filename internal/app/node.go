@@ -74,9 +74,9 @@ func (n *Node) Open(ctx context.Context) error {
 	}
 	natsOpts = append(natsOpts, nats.Name("keyledger-validator"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond))
-	nc, err := nats.Connect(cfg.NATSURL, natsOpts...)
+	nc, err := ConnectNATS(ctx, cfg.NATSURL, cfg.StartTimeout, n.Logger, natsOpts...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)
+		return err
 	}
 	n.nc = nc
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -90,6 +91,7 @@ type Server struct {
 	Config ServeConfig
 	Logger *slog.Logger
 
+	lock        *os.File // the data directory's lock, held until Close
 	ns          *server.Server
 	auth        *natsauth.Auth // nil with an external NATS
 	nc          *nats.Conn
@@ -126,6 +128,13 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	if cfg.SigningKeyFile == "" {
 		cfg.SigningKeyFile = filepath.Join(cfg.DataDir, "ledger-ed25519.pem")
+	}
+	if cfg.DataDir != "" {
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		s.lock = lock
 	}
 	ledgerKey, err := auth.LoadOrCreateSigningKey(cfg.SigningKeyFile)
 	if err != nil {
@@ -184,9 +193,9 @@ func (s *Server) Open(ctx context.Context) error {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { s.Logger.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }))
-	nc, err := nats.Connect(url, natsOpts...)
+	nc, err := ConnectNATS(ctx, url, cfg.StartTimeout, s.Logger, natsOpts...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return err
 	}
 	s.nc = nc
 
@@ -405,6 +414,10 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	for _, c := range s.certs {
 		c.Stop()
+	}
+	if s.lock != nil {
+		s.lock.Close() // releases the lock, last: the embedded server is down
+		s.lock = nil
 	}
 	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -35,8 +36,12 @@ type EventLog interface {
 
 // Progress is the projector's position, awaited after every write.
 type Progress interface {
-	// WaitFor blocks until seq is applied. Errors: Unavailable.
+	// WaitFor blocks until seq is handled, applied or skipped.
+	// Errors: Unavailable.
 	WaitFor(ctx context.Context, seq uint64) error
+	// WaitApplied blocks until seq is handled and reports whether it was
+	// applied. Errors: Unavailable, projections.ErrSkipped (wrapped).
+	WaitApplied(ctx context.Context, seq uint64) error
 }
 
 // maxAttempts bounds load-decide-append retries after a conflict.
@@ -121,6 +126,8 @@ func (s *Service) newID(prefix string) string {
 }
 
 // appendAndWait appends events and waits until the projections show them.
+// An event they skipped (its signature not trusted, say) is stored but in
+// force nowhere: the command then fails as Internal, never succeeds.
 func (s *Service) appendAndWait(ctx context.Context, events ...eventstore.Pending) error {
 	seqs, err := s.log.Append(ctx, events...)
 	if err != nil {
@@ -128,7 +135,19 @@ func (s *Service) appendAndWait(ctx context.Context, events ...eventstore.Pendin
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
-	return s.progress.WaitFor(ctx, seqs[len(seqs)-1])
+	for i, seq := range seqs {
+		err := s.progress.WaitApplied(ctx, seq)
+		if errors.Is(err, projections.ErrSkipped) {
+			err = fmt.Errorf("event at sequence %d was not applied by the read models: %w", seq, err)
+			s.logger.Error("command not in force", "type", events[i].Event.Type,
+				"aggregate", events[i].Event.Aggregate, "seq", seq, "err", err)
+			return domain.Wrap(domain.Internal, err, "internal error")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // update runs load-decide-append for one aggregate: decide loads its

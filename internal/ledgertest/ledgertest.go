@@ -6,6 +6,7 @@ package ledgertest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -72,6 +73,31 @@ func NewWith(t testing.TB, nc *nats.Conn, edit func(*ledger.Config), opts ...eve
 		t.Fatalf("projector.WaitReady: %v", err)
 	}
 	return &Ledger{Conn: nc, Store: l.Store, Projector: l.Projector, Keys: l.Keys, Users: l.Users, Lookup: l.Lookup, Service: l.Service}
+}
+
+// WritingAs returns a Service over l's read models and projector whose
+// events a store of its own signs with key. Opened pinning its own key
+// (eventstore.WithTrustedKeys(testkeys.LedgerPublic())), l's projector
+// skips them: that is a ledger whose readers no longer trust its key, and
+// its commands must fail rather than claim a change no reader applies.
+// opts are further options of the store (WithMemoryStorage when l has it).
+func (l *Ledger) WritingAs(t testing.TB, key ed25519.PrivateKey, opts ...eventstore.Option) *ledger.Service {
+	t.Helper()
+	opts = append([]eventstore.Option{eventstore.WithStream(l.Store.StreamName()), eventstore.WithSigningKey(key)}, opts...)
+	store, err := eventstore.New(Context(t), l.Conn, opts...)
+	if err != nil {
+		t.Fatalf("eventstore.New: %v", err)
+	}
+	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
+	if err != nil {
+		t.Fatalf("auth.NewPasswords: %v", err)
+	}
+	svc, err := ledger.New(ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users,
+		Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1})
+	if err != nil {
+		t.Fatalf("ledger.New: %v", err)
+	}
+	return svc
 }
 
 // Context returns a context that ends after Timeout or with the test.
