@@ -333,11 +333,12 @@ func (l *CommandLoad) settle(ctx context.Context, what string, err error, acknow
 }
 
 // retryable reports whether a request may be sent again: the server
-// answered 5xx, or no answer came.
+// answered 5xx, or that the same command's earlier attempt (one the load
+// gave up waiting for) is still running, or no answer came.
 func retryable(err error) bool {
 	var apiErr *client.Error
 	if errors.As(err, &apiErr) {
-		return apiErr.Status >= 500
+		return apiErr.Status >= 500 || apiErr.Code == client.CodeIdempotencyKeyInUse
 	}
 	return err != nil && !errors.Is(err, client.ErrNoSession)
 }
