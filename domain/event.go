@@ -302,6 +302,12 @@ func DecodeEvent(b []byte) (Event, error) {
 		data = decodeData[UserDisabled](env.Data)
 	case env.Schema == 1 && env.Type == TypeUserEnabled:
 		data = decodeData[UserEnabled](env.Data)
+	case env.Schema == 1 && env.Type == TypeLedgerGenesis:
+		data = decodeData[LedgerGenesis](env.Data)
+	case env.Schema == 1 && env.Type == TypeLedgerKeyAdded:
+		data = decodeData[LedgerKeyAdded](env.Data)
+	case env.Schema == 1 && env.Type == TypeLedgerKeyRetired:
+		data = decodeData[LedgerKeyRetired](env.Data)
 	default:
 		return e, fmt.Errorf("decode event %s schema %d: %w", env.Type, env.Schema, ErrUnknownEventType)
 	}

@@ -64,6 +64,21 @@ func sampleEvents() []domain.Event {
 			Version: 1, Time: at.Add(5 * time.Hour), Actor: "system",
 			Data: domain.LogCheckpoint{Size: 42, Root: domain.Hash{0: 0xcc, 31: 0x03}, Foreign: []uint64{7, 19}},
 		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2J", Type: domain.TypeLedgerGenesis, Schema: 1, Aggregate: domain.TrustAggregate,
+			Version: 1, Time: at.Add(6 * time.Hour), Actor: "system",
+			Data: domain.LedgerGenesis{Keys: []domain.PublicKey{{0: 0xa1, 31: 0x06}, {0: 0xa2, 31: 0x07}}, Reason: "new log"},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2K", Type: domain.TypeLedgerKeyAdded, Schema: 1, Aggregate: domain.TrustAggregate,
+			Version: 2, Time: at.Add(7 * time.Hour), Actor: "admin:root", Prev: domain.Hash{0: 0xdd, 31: 0x08},
+			Data: domain.LedgerKeyAdded{Key: domain.PublicKey{0: 0xa3, 31: 0x09}, Reason: "rotation"},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2M", Type: domain.TypeLedgerKeyRetired, Schema: 1, Aggregate: domain.TrustAggregate,
+			Version: 3, Time: at.Add(8 * time.Hour), Actor: "admin:root", Prev: domain.Hash{0: 0xee, 31: 0x0a},
+			Data: domain.LedgerKeyRetired{Key: domain.PublicKey{0: 0xa1, 31: 0x06}, Reason: "rotated out"},
+		},
 	}
 }
 
@@ -357,6 +372,42 @@ func TestVersion1Events(t *testing.T) {
 			checkField(t, "Size", d.Size, uint64(42))
 			checkField(t, "Root", hex.EncodeToString(d.Root[:]), "cc000000000000000000000000000000000000000000000000000000000000"+"03")
 			checkField(t, "Foreign", fmt.Sprint(d.Foreign), "[7 19]")
+		},
+		"ledger.genesis": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2J", "ledger.genesis",
+				"trust", 1, "2026-11-01T16:30:15.123456789Z", "system")
+			d, ok := e.Data.(domain.LedgerGenesis)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.LedgerGenesis", e.Data)
+			}
+			checkField(t, "len(Keys)", len(d.Keys), 2)
+			if len(d.Keys) == 2 {
+				checkField(t, "Keys[0]", hex.EncodeToString(d.Keys[0][:]), "a1"+strings.Repeat("0", 60)+"06")
+				checkField(t, "Keys[1]", hex.EncodeToString(d.Keys[1][:]), "a2"+strings.Repeat("0", 60)+"07")
+			}
+			checkField(t, "Reason", d.Reason, "new log")
+		},
+		"ledger.key_added": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2K", "ledger.key_added",
+				"trust", 2, "2026-11-01T17:30:15.123456789Z", "admin:root")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "dd"+strings.Repeat("0", 60)+"08")
+			d, ok := e.Data.(domain.LedgerKeyAdded)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.LedgerKeyAdded", e.Data)
+			}
+			checkField(t, "Key", hex.EncodeToString(d.Key[:]), "a3"+strings.Repeat("0", 60)+"09")
+			checkField(t, "Reason", d.Reason, "rotation")
+		},
+		"ledger.key_retired": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2M", "ledger.key_retired",
+				"trust", 3, "2026-11-01T18:30:15.123456789Z", "admin:root")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "ee"+strings.Repeat("0", 60)+"0a")
+			d, ok := e.Data.(domain.LedgerKeyRetired)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.LedgerKeyRetired", e.Data)
+			}
+			checkField(t, "Key", hex.EncodeToString(d.Key[:]), "a1"+strings.Repeat("0", 60)+"06")
+			checkField(t, "Reason", d.Reason, "rotated out")
 		},
 	}
 

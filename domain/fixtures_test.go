@@ -132,6 +132,10 @@ func dataEqual(a, b domain.EventData) bool {
 		cb, ok := b.(domain.LogCheckpoint)
 		return ok && ca.Size == cb.Size && ca.Root == cb.Root && slices.Equal(ca.Foreign, cb.Foreign)
 	}
+	if ga, ok := a.(domain.LedgerGenesis); ok {
+		gb, ok := b.(domain.LedgerGenesis)
+		return ok && ga.Reason == gb.Reason && slices.Equal(ga.Keys, gb.Keys)
+	}
 	ka, okA := a.(domain.KeyCreated)
 	kb, okB := b.(domain.KeyCreated)
 	if !okA || !okB {

@@ -70,10 +70,10 @@ type Store struct {
 	readOnly bool
 	maxBytes int64
 
-	signer   ed25519.PrivateKey
-	signerID string
-	pinned   bool
-	trust    trustSet
+	signer      ed25519.PrivateKey
+	signerID    string
+	trust       trustView
+	genesisNote string
 }
 
 // Option configures a Store.
@@ -146,9 +146,10 @@ func WithMemoryStorage() Option {
 // ReadOnly opens an existing stream for reading and never creates or
 // changes it: for validation nodes and auditors, which must not need the
 // rights to manage the stream, nor any signing key. New then fails
-// (Unavailable) until the stream exists. A read-only store trusts the
-// ledger keys the stream lists, or only those pinned with WithTrustedKeys:
-// an auditor outside the ledger's operators should pin them.
+// (Unavailable) until the stream exists and has a genesis. A read-only
+// store trusts the keys the log's trust events name, from the genesis on;
+// an auditor outside the ledger's operators should pin the trust root
+// (WithTrustedKeys).
 func ReadOnly() Option {
 	return func(s *Store) error {
 		s.readOnly = true
@@ -177,10 +178,14 @@ var ErrNoSigningKey = domain.Errorf(domain.Invalid,
 	"eventstore: a writable store needs the ledger's signing key (WithSigningKey); open it ReadOnly to only read")
 
 // New checks the server version, creates the stream if it does not exist
-// (or brings the settings this package owns up to date), registers the
-// signing key, and returns a Store. Errors: Invalid for a bad option, a
+// (or brings the settings this package owns up to date), reads the log's
+// trust events and returns a Store. A writable store appends the genesis
+// naming its key to a log that has none (see GenesisNote), and refuses a
+// log that does not trust its key. Errors: Invalid for a bad option, a
 // writable store without a signing key (ErrNoSigningKey) or a read-only
-// one with one; Unavailable when JetStream cannot be reached.
+// one with one, a signing key the log does not trust
+// (ErrUntrustedSigningKey); Unavailable when JetStream cannot be reached
+// or a reader finds no genesis (and pins no key).
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	s := &Store{nc: nc, name: DefaultStream, prefix: DefaultSubjectPrefix,
 		storage: jetstream.FileStorage, timeout: DefaultTimeout}
@@ -196,7 +201,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	case !s.readOnly && s.signer == nil:
 		return nil, ErrNoSigningKey
 	case s.readOnly && s.signer != nil:
-		// Registering a key changes the stream, which a reader must not.
+		// A genesis changes the log, which a reader must not.
 		return nil, domain.Errorf(domain.Invalid, "eventstore: a read-only store signs nothing: drop WithSigningKey or ReadOnly")
 	}
 	if v := nc.ConnectedServerVersion(); !versionAtLeast(v, MinServerVersion) {
@@ -211,7 +216,10 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err := s.ensureStream(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.setUpSigning(ctx); err != nil {
+	if err := s.setUpTrust(ctx); err != nil {
+		if errors.Is(err, ErrUntrustedSigningKey) {
+			return nil, err
+		}
 		return nil, domain.Wrap(domain.Unavailable, err, err.Error())
 	}
 	return s, nil
@@ -466,7 +474,7 @@ func (s *Store) Load(ctx context.Context, category, aggregate string) ([]domain.
 		if err != nil {
 			return nil, 0, domain.Wrap(domain.Unavailable, err, "event log unavailable")
 		}
-		e, err := s.decode(ctx, m.Subject, m.Header, m.Data, m.Time)
+		e, err := s.decode(ctx, m.Sequence, m.Subject, m.Header, m.Data)
 		if errors.Is(err, ErrForged) {
 			seq = m.Sequence + 1
 			continue
@@ -505,8 +513,8 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 // own aggregate's subject, then decodes it. Errors wrap ErrForged for a
 // message the ledger did not write, domain.ErrUnknownEventType for a type
 // this code does not know.
-func (s *Store) decode(ctx context.Context, subject string, header nats.Header, data []byte, storedAt time.Time) (domain.Event, error) {
-	if err := s.verify(ctx, subject, header, data, storedAt); err != nil {
+func (s *Store) decode(ctx context.Context, seq uint64, subject string, header nats.Header, data []byte) (domain.Event, error) {
+	if err := s.verify(ctx, seq, subject, header, data); err != nil {
 		return s.fromSubject(subject), err
 	}
 	e, err := domain.DecodeEvent(data)

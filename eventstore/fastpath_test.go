@@ -51,15 +51,15 @@ func TestSubscribe_CheckpointFastPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if err := w.WaitFor(ctx, keys+1); err != nil {
+	if err := w.WaitFor(ctx, keys+2); err != nil { // the genesis, the keys, the unsigned one
 		t.Fatal(err)
 	}
 	cp, err := w.WriteNow(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cp.Data.(domain.LogCheckpoint).Foreign; len(got) != 1 || got[0] != 22 {
-		t.Fatalf("checkpoint names %v as foreign, want [22]", got)
+	if got := cp.Data.(domain.LogCheckpoint).Foreign; len(got) != 1 || got[0] != 23 {
+		t.Fatalf("checkpoint names %v as foreign, want [23]", got)
 	}
 
 	type delivery struct {
@@ -102,7 +102,7 @@ func TestSubscribe_CheckpointFastPath(t *testing.T) {
 		t.Fatalf("got problems %v, want none", problems)
 	}
 	for _, d := range got {
-		wantForged := d.seq == 22
+		wantForged := d.seq == 23
 		if d.forged != wantForged {
 			t.Errorf("seq %d: got forged=%v, want %v", d.seq, d.forged, wantForged)
 		}

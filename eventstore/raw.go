@@ -49,7 +49,7 @@ func (m RawMessage) Leaf() domain.Hash { return LeafHash(m.Subject, m.Data) }
 
 // Decode verifies a raw message and decodes it; see Handler for the errors.
 func (s *Store) Decode(ctx context.Context, m RawMessage) (domain.Event, error) {
-	e, err := s.decode(ctx, m.Subject, m.Header, m.Data, m.Time)
+	e, err := s.decode(ctx, m.Seq, m.Subject, m.Header, m.Data)
 	e.Sequence = m.Seq
 	return e, err
 }

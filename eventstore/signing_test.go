@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,36 +100,63 @@ func TestStore_Signatures(t *testing.T) {
 	if _, err := js.PublishMsg(ctx, altered); err != nil {
 		t.Fatal(err)
 	}
-	// 6: signed by a second ledger that registered its key after the
-	// reader started: trusted after a refresh.
+	// 7: an attacker's key_added for their own key, signed by that key.
+	var strangerPub domain.PublicKey
+	copy(strangerPub[:], stranger.Public().(ed25519.PublicKey))
+	forgedAdd, _ := domain.EncodeEvent(domain.Event{ID: "01JH6Z3Q8X4N6V2R9T5M7K3B5F", Type: domain.TypeLedgerKeyAdded,
+		Schema: 1, Aggregate: domain.TrustAggregate, Version: 2, Time: t0, Actor: "system",
+		Data: domain.LedgerKeyAdded{Key: strangerPub}})
+	fa := nats.NewMsg(writer.Subject(domain.CategoryLedger, domain.TrustAggregate))
+	fa.Data = forgedAdd
+	eventstore.Sign(stranger, fa)
+	if _, err := js.PublishMsg(ctx, fa); err != nil {
+		t.Fatal(err)
+	}
+	// A second ledger's key is not trusted until a trusted key adds it.
 	second := testkeys.Key("second ledger")
+	if _, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(second)); !errors.Is(err, eventstore.ErrUntrustedSigningKey) ||
+		domain.KindOf(err) != domain.Invalid || !strings.Contains(err.Error(), "ledger-keys add") {
+		t.Fatalf("second ledger before its key was added: got %v, want ErrUntrustedSigningKey", err)
+	}
+	// 8: the ledger adds the second key; 9: the second ledger writes.
+	if _, err := writer.AddLedgerKey(ctx, second.Public().(ed25519.PublicKey), "second ledger", "system"); err != nil {
+		t.Fatal(err)
+	}
 	writer2, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := writer2.Append(ctx, eventstore.Pending{Event: keyEvent(other, 1), ExpectedSeq: 4}); err != nil {
+	if _, err := writer2.Append(ctx, eventstore.Pending{Event: keyEvent(other, 1), ExpectedSeq: 5}); err != nil {
 		t.Fatal(err)
 	}
 
-	events, errs := wait(6)
-	for i, want := range []bool{false, true, true, true, true, false} {
+	events, errs := wait(9)
+	for i, want := range []bool{false, false, true, true, true, true, true, false, false} {
 		if got := errors.Is(errs[i], eventstore.ErrForged); got != want {
 			t.Errorf("message %d: got forged=%v (%v), want %v", i+1, got, errs[i], want)
 		}
 	}
-	if events[3].Aggregate != other || events[1].Aggregate != apiKey {
-		t.Errorf("forged messages are named by their subject: got %q and %q", events[3].Aggregate, events[1].Aggregate)
+	if events[4].Aggregate != other || events[2].Aggregate != apiKey {
+		t.Errorf("forged messages are named by their subject: got %q and %q", events[4].Aggregate, events[2].Aggregate)
 	}
 
-	t.Run("PinnedKeysDoNotRefresh", func(t *testing.T) {
+	t.Run("PinnedFollowsTheChain", func(t *testing.T) {
 		pinned, err := eventstore.New(ctx, natstest.Connect(t, srv), eventstore.ReadOnly(),
 			eventstore.WithTrustedKeys(key.Public().(ed25519.PublicKey)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, errs := collect(t, pinned)(6)
-		if !errors.Is(errs[5], eventstore.ErrForged) || errs[0] != nil {
-			t.Fatalf("got %v and %v, want the first trusted and the second ledger's refused", errs[0], errs[5])
+		_, errs := collect(t, pinned)(9)
+		if errs[1] != nil || errs[8] != nil || !errors.Is(errs[6], eventstore.ErrForged) {
+			t.Fatalf("got %v, %v and %v, want the ledger's and the added key's trusted and the attacker's refused", errs[1], errs[8], errs[6])
+		}
+	})
+
+	t.Run("PinnedRefusesAnotherGenesis", func(t *testing.T) {
+		_, err := eventstore.New(ctx, natstest.Connect(t, srv), eventstore.ReadOnly(),
+			eventstore.WithTrustedKeys(stranger.Public().(ed25519.PublicKey)))
+		if err == nil || !strings.Contains(err.Error(), "pinned") {
+			t.Fatalf("got %v, want a refusal of a log whose genesis no pinned key signed", err)
 		}
 	})
 
@@ -147,6 +175,18 @@ func TestStore_ReadOnlyNeedsKeys(t *testing.T) {
 	if _, err := eventstore.New(ctx, nc, eventstore.ReadOnly()); err == nil {
 		t.Fatal("got a read-only store on a missing stream, want an error")
 	}
+	t.Run("NoGenesis", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		js, _ := jetstream.New(nc)
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "NOGENESIS", Subjects: []string{"ng.>"}, Storage: jetstream.MemoryStorage}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := eventstore.New(ctx, nc, eventstore.ReadOnly(), eventstore.WithStream("NOGENESIS"), eventstore.WithSubjectPrefix("ng"))
+		if err == nil || !strings.Contains(err.Error(), "no genesis") {
+			t.Fatalf("got %v, want a refusal of a log without a genesis", err)
+		}
+	})
 	js, _ := jetstream.New(nc)
 	if _, err := js.Stream(context.Background(), eventstore.DefaultStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("got %v, want the read-only store to create nothing", err)

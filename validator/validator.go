@@ -190,9 +190,11 @@ func WithStream(name string) Option {
 	}
 }
 
-// WithTrustedKeys pins the ledger public keys whose events the node
-// accepts (used by Open); without it the node trusts the keys the stream
-// lists. An empty list is an error, not a return to that default.
+// WithTrustedKeys pins the trust root (used by Open): the node accepts
+// only a log whose genesis one of keys signed, and from there the keys the
+// log's own trust events add and retire (see eventstore.WithTrustedKeys).
+// Without it the node trusts the log's genesis, whoever wrote it. An empty
+// list is an error, not a return to that default.
 func WithTrustedKeys(keys ...ed25519.PublicKey) Option {
 	return func(o *options) error {
 		if len(keys) == 0 {

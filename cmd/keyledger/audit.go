@@ -53,7 +53,7 @@ type logFlags struct {
 func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the log (comma-separated URLs); the default reaches the embedded server of a local serve")
 	fs.StringVar(&l.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
-	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated) instead of those the stream lists")
+	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "pin the trust root: accept only a log whose genesis one of these ledger public `keys` (comma-separated) signed")
 	fs.DurationVar(&l.startTimeout, "start-timeout", app.DefaultStartTimeout, "how long to retry the first connection to NATS")
 	natsClientFlags(fs, &l.client)
 	fs.Lookup("nats-creds").Usage += " (default data/creds/auditor.creds, if it exists: what a local serve wrote)"
@@ -373,7 +373,7 @@ func auditPubkey(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	lf.register(fs)
 	keyFile := fs.String("signing-key", filepath.Join("data", "ledger-ed25519.pem"), "the ledger's signing key file")
 	var fromStream cmdLineBool
-	fs.Var(&fromStream, "from-stream", "print the keys the stream lists instead (trusts whoever can change the stream's config; command line only, so that a stray KEYLEDGER_FROM_STREAM cannot change the key you pin)")
+	fs.Var(&fromStream, "from-stream", "print the keys the log's trust events trust now instead (trusts the log's genesis, whoever wrote it; command line only, so that a stray KEYLEDGER_FROM_STREAM cannot change the key you pin)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -19,12 +19,13 @@ import (
 
 // groups are the commands that only choose a subcommand.
 var groups = map[string][]string{
-	"":            {"serve", "validator", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
-	"cert":        {"csr", "selfsigned"},
-	"audit":       {"verify", "replay", "state", "pubkey"},
-	"admin":       {"keys", "users"},
-	"admin keys":  {"list", "revoke"},
-	"admin users": {"list", "create", "disable", "enable", "revoke-keys"},
+	"":                  {"serve", "validator", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
+	"cert":              {"csr", "selfsigned"},
+	"audit":             {"verify", "replay", "state", "pubkey"},
+	"admin":             {"keys", "users", "ledger-keys"},
+	"admin ledger-keys": {"list", "add", "retire"},
+	"admin keys":        {"list", "revoke"},
+	"admin users":       {"list", "create", "disable", "enable", "revoke-keys"},
 }
 
 // stdio are a command's standard streams.
@@ -57,6 +58,18 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 	case "admin keys revoke":
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminKeysRevoke(ctx, args, s.out, s.err)
+		}
+	case "admin ledger-keys list":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminLedgerKeysList(ctx, args, s.out, s.err)
+		}
+	case "admin ledger-keys add":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminLedgerKeysAdd(ctx, args, s.out, s.err)
+		}
+	case "admin ledger-keys retire":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminLedgerKeysRetire(ctx, args, s.out, s.err)
 		}
 	case "admin users list":
 		return func(ctx context.Context, args []string, s stdio) error {

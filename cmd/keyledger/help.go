@@ -120,14 +120,15 @@ sequence N, from the log alone, with the same fold the projections use.`,
 		purpose: "print the ledger's public signing key, to pin it elsewhere",
 		usage:   "keyledger audit pubkey [--signing-key FILE | --from-stream]",
 		about: `Print the ledger's public signing key (unpadded base64url), which auditors
-and validation nodes can pin (--ledger-key) instead of trusting the list in
-the stream's metadata. By default it reads the local serve's key file.`,
+and validation nodes pin (--ledger-key): they then accept only a log whose
+genesis that key signed, instead of whichever genesis the stream holds. By
+default it reads the local serve's key file.`,
 		example: "keyledger audit pubkey\n" +
 			`keyledger validator --ledger-key "$(keyledger audit pubkey)"`,
 	},
 	"admin": {
 		purpose: "revoke keys, disable users, bootstrap admins, straight against NATS",
-		usage:   "keyledger admin <keys|users> <command> [flags]",
+		usage:   "keyledger admin <keys|users|ledger-keys> <command> [flags]",
 		about: `Act on the ledger as an admin, straight against NATS, through the same
 commands as the HTTP API. Every event records the actor admin:<name> and,
 where one is given, the reason.
@@ -151,6 +152,39 @@ Exit codes: 0 success, 1 the command was refused (not found, conflict, ...),
 		purpose: "revoke any user's key at once, on every validation node",
 		usage:   "keyledger admin keys revoke <api_key> --reason TEXT [flags]",
 		example: `keyledger admin keys revoke ak_01J... --reason "leaked in a public repo"`,
+	},
+	"admin ledger-keys": {
+		purpose: "list, add and retire the keys the log trusts to sign its events",
+		usage:   "keyledger admin ledger-keys <command> [flags]",
+		about: `The keys allowed to sign the log's events are themselves events in the log:
+its genesis names the first, and adding or retiring one is an event signed by
+a key trusted at that point (--signing-key). Every reader folds them; stream
+metadata is never trusted. Rotation: add the new key, move serve to it,
+retire the old one. Exit codes: as for every admin command.`,
+		example: "keyledger admin ledger-keys list",
+	},
+	"admin ledger-keys list": {
+		purpose: "list the ledger keys the log names, with the sequences they were added and retired at",
+		usage:   "keyledger admin ledger-keys list [--ledger-key K] [flags]",
+		example: "keyledger admin ledger-keys list --json",
+	},
+	"admin ledger-keys add": {
+		purpose: "trust one more ledger signing key from now on",
+		usage:   "keyledger admin ledger-keys add --key PUB|--key-file FILE --reason TEXT [flags]",
+		about: `Append a ledger.key_added event, signed with the ledger key --signing-key
+names (which must be trusted by the log), so that events signed by the new
+key are accepted from its position on. --key takes the text form that
+keyledger audit pubkey prints; --key-file a file holding it, or the new
+key's PEM private key.`,
+		example: `keyledger admin ledger-keys add --key-file new/ledger-ed25519.pem --reason "yearly rotation"`,
+	},
+	"admin ledger-keys retire": {
+		purpose: "stop trusting a ledger signing key from now on",
+		usage:   "keyledger admin ledger-keys retire <key_id> --reason TEXT [flags]",
+		about: `Append a ledger.key_retired event: events the key signs after it are refused
+by every reader. The last trusted key cannot be retired; a retired key is
+never trusted again. The key id is the ID column of ledger-keys list.`,
+		example: `keyledger admin ledger-keys retire Cimj-Zmd4aXx --reason "rotated out"`,
 	},
 	"admin users": {
 		purpose: "list, create, disable and enable users, revoke all their keys",

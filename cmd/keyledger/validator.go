@@ -18,7 +18,7 @@ func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
-	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "trust only these ledger public `keys` (comma-separated, as printed by keyledger audit pubkey) instead of those the stream lists")
+	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "pin the trust root: accept only a log whose genesis one of these ledger public `keys` (comma-separated, as printed by keyledger audit pubkey) signed")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
 	httpsFlags(fs, &c.HTTPS, true)

@@ -106,6 +106,9 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, 
 	if err != nil {
 		return nil, fmt.Errorf("event store: %w", err)
 	}
+	if note := store.GenesisNote(); note != "" {
+		cfg.Logger.Warn(note) // loud: on an upgraded log it decides whom old events are trusted by
+	}
 	l := &Ledger{Store: store}
 	if l.ReadModels, err = StartReadModels(ctx, store, cfg.Logger); err != nil {
 		return nil, err

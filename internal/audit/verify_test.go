@@ -50,7 +50,7 @@ type history struct {
 
 // aggregates in a history: 3 users, 3 email reservations, 7 keys and the
 // checkpoints.
-const historyAggregates = 3 + 3 + 7 + 1
+const historyAggregates = 3 + 3 + 7 + 1 + 1 // users, emails, keys, checkpoints, trust
 
 func newHistory(t *testing.T) *history {
 	t.Helper()
@@ -112,8 +112,8 @@ func newHistory(t *testing.T) *history {
 		t.Fatalf("Checkpoints: %v", err)
 	}
 	// The layout the tests rely on.
-	if h.head != 21 || len(h.cps) != 2 || h.cps[0].Sequence != 13 || h.cps[1].Sequence != 19 ||
-		h.seq["k1.regenerated"] != 11 || h.seq["k2.revoked"] != 17 || h.seq["k6.created"] != 18 {
+	if h.head != 22 || len(h.cps) != 2 || h.cps[0].Sequence != 14 || h.cps[1].Sequence != 20 ||
+		h.seq["k1.regenerated"] != 12 || h.seq["k2.revoked"] != 18 || h.seq["k6.created"] != 19 {
 		t.Fatalf("unexpected history: head %d, checkpoints %v, sequences %v", h.head, h.cps, h.seq)
 	}
 	// Nothing follows the log from here on but the tests.
@@ -135,10 +135,10 @@ func (h *history) subject(key string) string {
 // verify runs audit.Verify through a fresh read-only store, as an auditor
 // would (and as it must after a rewrite: old handles name a deleted
 // stream).
-func verify(t *testing.T, nc *nats.Conn, expect *audit.Expectation) audit.Report {
+func verify(t *testing.T, nc *nats.Conn, expect *audit.Expectation, opts ...eventstore.Option) audit.Report {
 	t.Helper()
 	ctx := ledgertest.Context(t)
-	store, err := eventstore.New(ctx, nc, eventstore.ReadOnly())
+	store, err := eventstore.New(ctx, nc, append(opts, eventstore.ReadOnly())...)
 	if err != nil {
 		t.Fatalf("eventstore.New(ReadOnly): %v", err)
 	}
@@ -361,7 +361,7 @@ func TestVerify_Expectation(t *testing.T) {
 func TestVerify_Tampering(t *testing.T) {
 	t.Parallel()
 	const (
-		cp1Seq, cp2Seq = 13, 19
+		cp1Seq, cp2Seq = 14, 20 // after the genesis at 1
 	)
 
 	t.Run("ForgedEvent", func(t *testing.T) {
@@ -412,7 +412,7 @@ func TestVerify_Tampering(t *testing.T) {
 	t.Run("AlteredInPlace", func(t *testing.T) {
 		t.Parallel()
 		h := newHistory(t)
-		created, regenerated := h.seq["k3.created"], uint64(15) // k3's first regeneration
+		created, regenerated := h.seq["k3.created"], uint64(16) // k3's first regeneration
 		rewrite(t, h.nc, except(), func(m *jetstream.RawStreamMsg) {
 			if m.Sequence == created {
 				altered := bytes.Replace(m.Data, []byte(`"test key"`), []byte(`"test kez"`), 1)
@@ -452,8 +452,8 @@ func TestVerify_Tampering(t *testing.T) {
 		r := verify(t, h.nc, nil)
 		checkProblems(t, r,
 			want{seq: h.seq["k1.revoked"] - 1, aggregate: h.keys["k1"], what: []string{"key.revoked has version 3 after version 1"}},
-			want{seq: cp1Seq - 1, aggregate: "checkpoint", what: []string{"up to sequence 12 does not match the signed root"}},
-			want{seq: cp2Seq - 1, aggregate: "checkpoint", what: []string{"up to sequence 18 does not match the signed root"}},
+			want{seq: cp1Seq - 1, aggregate: "checkpoint", what: []string{"up to sequence 13 does not match the signed root"}},
+			want{seq: cp2Seq - 1, aggregate: "checkpoint", what: []string{"up to sequence 19 does not match the signed root"}},
 		)
 		if r.Messages != h.head-1 || r.Verified != 0 {
 			t.Errorf("Messages %d, Verified %d, want %d, 0", r.Messages, r.Verified, h.head-1)
@@ -468,7 +468,7 @@ func TestVerify_Tampering(t *testing.T) {
 		rewrite(t, h.nc, except(h.seq["k2.revoked"]), nil)
 		r := verify(t, h.nc, nil)
 		checkProblems(t, r,
-			want{seq: cp2Seq - 1, aggregate: "checkpoint", what: []string{"up to sequence 18 does not match the signed root"}})
+			want{seq: cp2Seq - 1, aggregate: "checkpoint", what: []string{"up to sequence 19 does not match the signed root"}})
 		if r.Verified != h.size(0) {
 			t.Errorf("Verified = %d, want the first checkpoint's size %d", r.Verified, h.size(0))
 		}
@@ -479,7 +479,7 @@ func TestVerify_Tampering(t *testing.T) {
 		h := newHistory(t)
 		// Two last events of their keys go (k2's revocation, k6's
 		// creation), and what followed the second checkpoint: the
-		// checkpoint, now at 17, still commits to a log of 18 messages.
+		// checkpoint, now at 18, still commits to a log of 19 messages.
 		rewrite(t, h.nc, func(m *jetstream.RawStreamMsg) bool {
 			return except(h.seq["k2.revoked"], h.seq["k6.created"])(m) && m.Sequence <= cp2Seq
 		}, nil)
@@ -536,7 +536,12 @@ func TestVerify_Tampering(t *testing.T) {
 		const first = 5
 		rewriteStream(t, h.nc, func(c *jetstream.StreamConfig) { c.FirstSeq = first },
 			func(m *jetstream.RawStreamMsg) bool { return m.Sequence >= first }, nil)
-		r := verify(t, h.nc, nil)
+		// The genesis went too: only an auditor who pins the ledger's key
+		// reads such a log at all.
+		if _, err := eventstore.New(ledgertest.Context(t), h.nc, eventstore.ReadOnly()); err == nil || !strings.Contains(err.Error(), "no genesis") {
+			t.Fatalf("unpinned reader of a log without its genesis: got %v, want a refusal", err)
+		}
+		r := verifyPinned(t, h.nc, nil)
 		checkProblems(t, r,
 			want{seq: 1, what: []string{fmt.Sprintf("sequences 1 to %d are missing", first-1)}},
 			want{seq: cp1Seq, aggregate: "checkpoint", what: []string{"has gaps"}},
@@ -569,6 +574,12 @@ func TestVerify_Tampering(t *testing.T) {
 			want{seq: h.head, what: []string{"end of the log was deleted"}},
 		)
 	})
+}
+
+// verifyPinned is verify by an auditor who pins the test ledger's key.
+func verifyPinned(t *testing.T, nc *nats.Conn, expect *audit.Expectation) audit.Report {
+	t.Helper()
+	return verify(t, nc, expect, eventstore.WithTrustedKeys(testkeys.LedgerPublic()))
 }
 
 // appendKeys appends n key.created events from workers goroutines, in
@@ -631,7 +642,7 @@ func bigLog(tb testing.TB, n int, withCheckpoint bool, opts ...eventstore.Option
 		tb.Fatalf("eventstore.New: %v", err)
 	}
 	head := appendKeys(tb, store, n, 8)
-	if head != uint64(n) {
+	if head != uint64(n)+1 { // and the genesis
 		tb.Fatalf("head %d after %d appends", head, n)
 	}
 	if withCheckpoint {
@@ -669,8 +680,8 @@ func TestVerify_Speed(t *testing.T) {
 		t.Fatalf("Verify: %v", err)
 	}
 	checkProblems(t, r)
-	if r.Messages != head || r.Aggregates != n {
-		t.Errorf("Messages %d, Aggregates %d, want %d, %d", r.Messages, r.Aggregates, head, n)
+	if r.Messages != head || r.Aggregates != n+1 { // the keys and the trust events
+		t.Errorf("Messages %d, Aggregates %d, want %d, %d", r.Messages, r.Aggregates, head, n+1)
 	}
 	t.Logf("built %d events in %.2fs; verified them in %.2fs: %.0f events/s",
 		head, built.Seconds(), r.Duration, float64(r.Messages)/r.Duration)

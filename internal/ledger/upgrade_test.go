@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"sync"
 	"testing"
@@ -26,9 +27,9 @@ func TestService_RevokeAfterUnknownEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A newer ledger, trusted through the stream's key list, writes it.
+	// A newer ledger, whose key the ledger added to the log's trust, writes it.
 	newer := testkeys.Key("newer ledger")
-	if _, err := eventstore.New(testContext(t), e.nc, eventstore.WithMemoryStorage(), eventstore.WithSigningKey(newer)); err != nil {
+	if _, err := e.store.AddLedgerKey(testContext(t), newer.Public().(ed25519.PublicKey), "newer ledger", "system"); err != nil {
 		t.Fatal(err)
 	}
 	m := nats.NewMsg("keyledger.key." + k.APIKey)

@@ -538,8 +538,8 @@ func (f *LogFold) apply(e domain.Event) {
 			f.problemf("sequence %d: a second reservation of %s", e.Sequence, e.Aggregate)
 		}
 		f.reservations[e.Aggregate] = e
-	case domain.CategoryLog:
-		// Checkpoints: audit.Verify checks them.
+	case domain.CategoryLog, domain.CategoryLedger:
+		// Checkpoints and trust events: audit.Verify checks them.
 	default:
 		f.problemf("sequence %d: an event of type %s", e.Sequence, e.Type)
 	}
