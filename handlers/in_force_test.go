@@ -12,7 +12,8 @@ import (
 )
 
 // TestAPI_RevokeNotInForce is the silent revocation failure over HTTP: the
-// read models no longer trust the key the ledger signs with, so its
+// read models no longer trust the key the ledger signs with (retired while
+// it kept running), so its
 // revocation is stored but applied nowhere. DELETE must answer 500 with
 // the JSON error, never 204, and the key must be as valid as before.
 func TestAPI_RevokeNotInForce(t *testing.T) {

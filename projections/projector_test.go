@@ -77,8 +77,8 @@ func TestProjector_WaitApplied(t *testing.T) {
 		l := newLog(t)
 		p, _, _ := startProjector(t, l.store)
 		// Signed and well formed, but a second creation of the same key.
-		k, _ := l.createKey(t, newUserID())
-		seq := l.append(t, eventstore.Pending{Event: keyCreated(k, newUserID(), 1), ExpectedSeq: 1})[0]
+		k, created := l.createKey(t, newUserID())
+		seq := l.append(t, eventstore.Pending{Event: keyCreated(k, newUserID(), 1), ExpectedSeq: created})[0]
 		wantSkipped(t, waitApplied(t, p, seq), "does not apply")
 	})
 
@@ -173,7 +173,7 @@ func TestProjector_WaitApplied(t *testing.T) {
 func TestProjector_SubscriptionRecovered(t *testing.T) {
 	l := newLog(t)
 	owner := newUserID()
-	k, _ := l.createKey(t, owner)
+	k, created := l.createKey(t, owner)
 	logs := &logBuffer{}
 	keys := projections.NewKeys()
 	p, err := projections.New(l.store, slog.New(slog.NewTextHandler(logs, nil)), keys)
@@ -215,7 +215,7 @@ func TestProjector_SubscriptionRecovered(t *testing.T) {
 		"a subscription recovered line without a new event")
 
 	// The feed works again, and its first event is no second recovery.
-	seq := l.append(t, eventstore.Pending{Event: keyRevoked(k, owner, 2, 0), ExpectedSeq: 1})[0]
+	seq := l.append(t, eventstore.Pending{Event: keyRevoked(k, owner, 2, 0), ExpectedSeq: created})[0]
 	waitFor(t, p, seq)
 	if got, _, _ := keys.Get(k); !got.Revoked() {
 		t.Errorf("key after the recovery: got %+v, want revoked", got)

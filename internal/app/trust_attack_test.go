@@ -352,6 +352,7 @@ func TestTrust_KeyRotation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ledger-keys add") {
 		t.Fatalf("serve with a key the log does not trust: got %v, want a refusal naming ledger-keys add", err)
 	}
+	serve2.Close(ctx) // as keyledger serve does after a failed Open: frees the data directory
 	k2, err := auth.LoadOrCreateSigningKey(filepath.Join(dir2, "ledger-ed25519.pem"))
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,8 @@ func (b *lockedBuffer) String() string {
 }
 
 // TestService_NotInForce is the silent revocation failure: the read models
-// stop trusting the key the ledger signs with (an attacker replaced the
+// no longer trust the key the ledger signs with (its key was retired while
+// it kept running; before the trust chain, an attacker replaced the
 // trusted keys), so they skip the ledger's own events. Every command must
 // then fail as Internal and say why in the log; a revocation that answers
 // success while the key stays valid is the attack.
@@ -49,11 +50,7 @@ func TestService_NotInForce(t *testing.T) {
 	alice := l.Register(t)
 	key, secret := l.CreateKey(t, alice.ID)
 
-	store, err := eventstore.New(ledgertest.Context(t), nc, eventstore.WithMemoryStorage(),
-		eventstore.WithSigningKey(testkeys.Key("untrusted ledger")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := l.RetiredWriter(t, testkeys.Key("untrusted ledger"), eventstore.WithMemoryStorage())
 	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +86,7 @@ func TestService_NotInForce(t *testing.T) {
 		}
 		seq := l.Head(t)
 		if log := logs.String(); !strings.Contains(log, "event at sequence "+strconv.FormatUint(seq, 10)+" was not applied by the read models") ||
-			!strings.Contains(log, "unknown signer") {
+			!strings.Contains(log, "is not trusted at sequence") {
 			t.Errorf("log: got %q, want a line naming sequence %d and the reason", log, seq)
 		}
 	})

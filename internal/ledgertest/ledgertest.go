@@ -75,19 +75,37 @@ func NewWith(t testing.TB, nc *nats.Conn, edit func(*ledger.Config), opts ...eve
 	return &Ledger{Conn: nc, Store: l.Store, Projector: l.Projector, Keys: l.Keys, Users: l.Users, Lookup: l.Lookup, Service: l.Service}
 }
 
-// WritingAs returns a Service over l's read models and projector whose
-// events a store of its own signs with key. Opened pinning its own key
-// (eventstore.WithTrustedKeys(testkeys.LedgerPublic())), l's projector
-// skips them: that is a ledger whose readers no longer trust its key, and
-// its commands must fail rather than claim a change no reader applies.
-// opts are further options of the store (WithMemoryStorage when l has it).
-func (l *Ledger) WritingAs(t testing.TB, key ed25519.PrivateKey, opts ...eventstore.Option) *ledger.Service {
+// RetiredWriter returns a store of its own on l's log that signs with key,
+// a key the log trusted when the store opened and has retired since (both
+// trust events signed by l's key): another ledger instance still writing
+// after its key was rotated out. Every reader skips what it appends from
+// then on. opts are further options of the store (WithMemoryStorage when l
+// has it).
+func (l *Ledger) RetiredWriter(t testing.TB, key ed25519.PrivateKey, opts ...eventstore.Option) *eventstore.Store {
 	t.Helper()
+	ctx := Context(t)
+	pub := key.Public().(ed25519.PublicKey)
+	if _, err := l.Store.AddLedgerKey(ctx, pub, "a second ledger instance", "admin:root"); err != nil {
+		t.Fatalf("AddLedgerKey: %v", err)
+	}
 	opts = append([]eventstore.Option{eventstore.WithStream(l.Store.StreamName()), eventstore.WithSigningKey(key)}, opts...)
-	store, err := eventstore.New(Context(t), l.Conn, opts...)
+	store, err := eventstore.New(ctx, l.Conn, opts...)
 	if err != nil {
 		t.Fatalf("eventstore.New: %v", err)
 	}
+	if _, err := l.Store.RetireLedgerKey(ctx, eventstore.KeyID(pub), "rotated out", "admin:root"); err != nil {
+		t.Fatalf("RetireLedgerKey: %v", err)
+	}
+	return store
+}
+
+// WritingAs returns a Service over l's read models and projector whose
+// events a RetiredWriter signs with key: l's projector skips them, and
+// the Service's commands must fail rather than claim a change no reader
+// applies.
+func (l *Ledger) WritingAs(t testing.TB, key ed25519.PrivateKey, opts ...eventstore.Option) *ledger.Service {
+	t.Helper()
+	store := l.RetiredWriter(t, key, opts...)
 	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
 	if err != nil {
 		t.Fatalf("auth.NewPasswords: %v", err)
