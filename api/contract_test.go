@@ -19,6 +19,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestServe_Contract(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	var secrets []string

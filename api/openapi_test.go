@@ -285,6 +285,7 @@ var wildcard = regexp.MustCompile(`\{[^}]*\}`)
 func normalizeRoute(s string) string { return wildcard.ReplaceAllString(s, "{}") }
 
 func TestOpenAPI_RoutesMatchCode(t *testing.T) {
+	t.Parallel()
 	d := loadOpenAPI(t)
 	docOps := map[string]bool{}
 	for _, op := range d.operations() {
@@ -331,6 +332,7 @@ func TestOpenAPI_RoutesMatchCode(t *testing.T) {
 // refuse undocumented fields, path parameters are declared, operation ids
 // are unique.
 func TestOpenAPI_Document(t *testing.T) {
+	t.Parallel()
 	d := loadOpenAPI(t)
 	if v, _ := d.raw["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
 		t.Errorf("openapi is %q, want 3.1.x", v)
@@ -402,6 +404,7 @@ func TestOpenAPI_Document(t *testing.T) {
 }
 
 func TestOpenAPI_Server(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	d := loadOpenAPI(t)

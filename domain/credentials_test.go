@@ -30,6 +30,7 @@ var secretVectors = []struct {
 }
 
 func TestNewSecret(t *testing.T) {
+	t.Parallel()
 	for _, v := range secretVectors {
 		t.Run(fmt.Sprintf("Fill%02x", v.fill), func(t *testing.T) {
 			s := secretFrom(t, v.fill)
@@ -101,6 +102,7 @@ func base62Uint(n uint64, width int) string {
 }
 
 func TestParseSecret_FlippedCharacter(t *testing.T) {
+	t.Parallel()
 	good := secretVectors[1].want
 	for i := len(domain.SecretPrefix); i < len(good); i++ {
 		t.Run(fmt.Sprintf("Pos%02d", i), func(t *testing.T) {
@@ -117,6 +119,7 @@ func TestParseSecret_FlippedCharacter(t *testing.T) {
 }
 
 func TestParseSecret(t *testing.T) {
+	t.Parallel()
 	good := secretVectors[1].want
 	replace := func(i int, c string) string { return good[:i] + c + good[i+len(c):] }
 	tests := []struct {
@@ -159,6 +162,7 @@ func TestParseSecret(t *testing.T) {
 }
 
 func TestSecret_Hash(t *testing.T) {
+	t.Parallel()
 	for _, v := range secretVectors {
 		s := secretFrom(t, v.fill)
 		if got, want := s.Hash(), domain.Hash(sha256.Sum256([]byte(v.want))); got != want {
@@ -171,6 +175,7 @@ func TestSecret_Hash(t *testing.T) {
 }
 
 func TestSecret_Redacted(t *testing.T) {
+	t.Parallel()
 	s := secretFrom(t, 0x42)
 	real := s.Reveal()
 	type request struct {
@@ -243,6 +248,7 @@ func leaks(out, secret string) bool {
 }
 
 func TestValidAPIKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want bool
@@ -278,6 +284,7 @@ func TestValidAPIKey(t *testing.T) {
 }
 
 func TestValidUserID(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want bool
@@ -306,6 +313,7 @@ func TestValidUserID(t *testing.T) {
 }
 
 func TestParseCredentials(t *testing.T) {
+	t.Parallel()
 	secret := secretVectors[1].want
 	other := secretVectors[2].want
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -427,6 +435,7 @@ func TestParseCredentials(t *testing.T) {
 // '/', so a client that encodes with either alphabet sends the same bytes:
 // refusing '-' and '_' turns away no valid credential.
 func TestParseCredentials_Base64Alphabets(t *testing.T) {
+	t.Parallel()
 	for _, v := range secretVectors {
 		for _, value := range []string{apiKey, v.want, apiKey + ":" + v.want} {
 			for name, enc := range map[string]*base64.Encoding{"Std": base64.StdEncoding, "RawStd": base64.RawStdEncoding} {
@@ -453,6 +462,7 @@ func nonCanonical(s string) string {
 }
 
 func TestErrBadCredentials(t *testing.T) {
+	t.Parallel()
 	if got := domain.KindOf(domain.ErrBadCredentials); got != domain.Unauthorized {
 		t.Errorf("kind: got %v, want %v", got, domain.Unauthorized)
 	}

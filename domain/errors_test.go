@@ -10,6 +10,7 @@ import (
 )
 
 func TestError(t *testing.T) {
+	t.Parallel()
 	cause := errors.New("disk on fire")
 	tests := []struct {
 		name        string
@@ -51,6 +52,7 @@ func TestError(t *testing.T) {
 }
 
 func TestRetryAfterOf(t *testing.T) {
+	t.Parallel()
 	limited := &domain.Error{Kind: domain.RateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond}
 	tests := []struct {
 		name string
@@ -74,6 +76,7 @@ func TestRetryAfterOf(t *testing.T) {
 }
 
 func TestRetryAfterSeconds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   time.Duration
 		want int
@@ -89,6 +92,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 }
 
 func TestRateLimitedFor(t *testing.T) {
+	t.Parallel()
 	sentinel := domain.Errorf(domain.RateLimited, "slow down")
 	err := fmt.Errorf("validate: %w", domain.RateLimitedFor(90*time.Second, "slow down"))
 	if got := domain.KindOf(err); got != domain.RateLimited {

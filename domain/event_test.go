@@ -94,6 +94,7 @@ func secretVectorHash() domain.Hash {
 const secretVectorHashHex = "e22c10f4e56a5a7d73c4d42ed6730fe0f8bb312d26f40d189f2d367ed3317f03"
 
 func TestEncodeDecodeEvent(t *testing.T) {
+	t.Parallel()
 	events := sampleEvents()
 	// Optional fields left out must come back empty, not as zero values.
 	noOptional := events[2]
@@ -133,6 +134,7 @@ func TestEncodeDecodeEvent(t *testing.T) {
 }
 
 func TestEncodeEvent_Errors(t *testing.T) {
+	t.Parallel()
 	e := sampleEvents()[0]
 	noData := e
 	noData.Data = nil
@@ -150,6 +152,7 @@ func TestEncodeEvent_Errors(t *testing.T) {
 }
 
 func TestDecodeEvent_Unknown(t *testing.T) {
+	t.Parallel()
 	const rest = `"id":"x","aggregate":"a","version":1,"time":"2026-11-01T00:00:00Z","actor":"u","data":{}`
 	tests := []struct {
 		name string
@@ -175,6 +178,7 @@ func TestDecodeEvent_Unknown(t *testing.T) {
 }
 
 func TestDecodeEvent_Incomplete(t *testing.T) {
+	t.Parallel()
 	full := map[string]any{
 		"id": "01JH6Z3Q8X4N6V2R9T5M7K3B2E", "type": "key.revoked", "schema": 1, "aggregate": apiKey,
 		"version": 3, "time": "2026-11-01T12:30:15Z", "actor": alice, "data": map[string]any{},
@@ -233,6 +237,7 @@ func TestDecodeEvent_Incomplete(t *testing.T) {
 }
 
 func TestEvent_Category(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		domain.TypeUserRegistered:       domain.CategoryUser,
 		domain.TypeEmailReserved:        domain.CategoryEmail,
@@ -255,6 +260,7 @@ func TestEvent_Category(t *testing.T) {
 }
 
 func TestHash_Text(t *testing.T) {
+	t.Parallel()
 	h := domain.Hash{0: 0xab, 1: 0xcd, 31: 0x01}
 	b, err := h.MarshalText()
 	want := "abcd" + strings.Repeat("0", 58) + "01"
@@ -281,6 +287,7 @@ func TestHash_Text(t *testing.T) {
 // go test -update creates a missing file from sampleEvents; it never
 // rewrites one that exists.
 func TestVersion1Events(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join("testdata", "events", "v1")
 	if *update {
 		writeMissingGolden(t, dir, sampleEvents())
@@ -491,6 +498,7 @@ func writeMissingGolden(t *testing.T, dir string, events []domain.Event) {
 // out of range in UTC. DecodeEvent must not accept an event that EncodeEvent
 // then cannot write back. Found by FuzzDecodeEvent.
 func TestDecodeEvent_EncodableTime(t *testing.T) {
+	t.Parallel()
 	for _, at := range []string{"0000-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"} {
 		t.Run(at, func(t *testing.T) {
 			in := `{"id":"x","type":"key.revoked","schema":1,"aggregate":"a","version":1,"time":"` + at + `","actor":"u","data":{}}`
@@ -509,6 +517,7 @@ func TestDecodeEvent_EncodableTime(t *testing.T) {
 // or the log gets events that every reader skips (as an unknown schema) or
 // fails on.
 func TestEncodeEvent_Decodable(t *testing.T) {
+	t.Parallel()
 	base := sampleEvents()[4]
 	tests := []struct {
 		name string
@@ -540,6 +549,7 @@ func TestEncodeEvent_Decodable(t *testing.T) {
 // testdata/events/v2, which added the public key that verifies signed
 // requests. Like TestVersion1Events, it guards the log as written.
 func TestVersion2Events(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join("testdata", "events", "v2")
 	if *update {
 		var v2 []domain.Event
@@ -589,6 +599,7 @@ func TestVersion2Events(t *testing.T) {
 // public key, even if a field of that name was slipped into one; schema 2
 // events without one are refused.
 func TestDecodeEvent_Schema1KeyEvents(t *testing.T) {
+	t.Parallel()
 	const pub = `"public_key":"dd00000000000000000000000000000000000000000000000000000000000004"`
 	const hash = `"secret_hash":"e22c10f4e56a5a7d73c4d42ed6730fe0f8bb312d26f40d189f2d367ed3317f03"`
 	env := func(typ string, schema int, data string) []byte {

@@ -37,6 +37,7 @@ const (
 )
 
 func TestFixtures(t *testing.T) {
+	t.Parallel()
 	for _, k := range []string{apiKey, otherAPIKey} {
 		if !domain.ValidAPIKey(k) {
 			t.Errorf("ValidAPIKey(%q): got false, want true", k)

@@ -74,6 +74,7 @@ func checkDomainSource(filename string, src any) ([]string, error) {
 // TestDomainImports keeps the domain pure: standard library only, no HTTP,
 // no logging, no clock.
 func TestDomainImports(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +104,7 @@ func TestDomainImports(t *testing.T) {
 }
 
 func TestCheckDomainSource(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		src          string

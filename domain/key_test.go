@@ -81,6 +81,7 @@ func regenerate(userID string, h domain.Hash, now time.Time) func(*domain.Key) (
 }
 
 func TestKey_Create(t *testing.T) {
+	t.Parallel()
 	cmd := func(edit func(*domain.CreateKey)) domain.CreateKey {
 		c := domain.CreateKey{APIKey: apiKey, UserID: alice, Name: "ci deploy", SecretHash: hashA, PublicKey: pubA}
 		if edit != nil {
@@ -212,6 +213,7 @@ func TestKey_Create(t *testing.T) {
 }
 
 func TestKey_Revoke(t *testing.T) {
+	t.Parallel()
 	created := keyCreated(t0, domain.KeyCreated{SecretHash: hashA})
 	runKeyCases(t, []keyCase{
 		{
@@ -268,6 +270,7 @@ func TestKey_Revoke(t *testing.T) {
 }
 
 func TestKey_RegenerateSecret(t *testing.T) {
+	t.Parallel()
 	created := keyCreated(t0, domain.KeyCreated{SecretHash: hashA})
 	expiring := keyCreated(t0, domain.KeyCreated{SecretHash: hashA, ExpiresAt: timePtr(t2)})
 	runKeyCases(t, []keyCase{
@@ -330,6 +333,7 @@ func TestKey_RegenerateSecret(t *testing.T) {
 }
 
 func TestKey_StatusAt(t *testing.T) {
+	t.Parallel()
 	never := keyCreated(t0, domain.KeyCreated{SecretHash: hashA})
 	expiring := keyCreated(t0, domain.KeyCreated{SecretHash: hashA, ExpiresAt: timePtr(t2)})
 	tests := []struct {
@@ -360,6 +364,7 @@ func TestKey_StatusAt(t *testing.T) {
 }
 
 func TestKey_CheckSecret(t *testing.T) {
+	t.Parallel()
 	right, wrong := secretFrom(t, 1), secretFrom(t, 2)
 	created := keyCreated(t0, domain.KeyCreated{SecretHash: right.Hash()})
 	expiring := keyCreated(t0, domain.KeyCreated{SecretHash: right.Hash(), ExpiresAt: timePtr(t2)})
@@ -428,6 +433,7 @@ func TestKey_CheckSecret(t *testing.T) {
 }
 
 func TestKey_Apply(t *testing.T) {
+	t.Parallel()
 	created := keyCreated(t0, domain.KeyCreated{SecretHash: hashA})
 	userRegistered := domain.Event{
 		Type: domain.TypeUserRegistered, Schema: 1, Aggregate: apiKey, Version: 2, Time: t1,
@@ -500,6 +506,7 @@ func TestKey_Apply(t *testing.T) {
 }
 
 func TestValidateKeyName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -535,6 +542,7 @@ func TestValidateKeyName(t *testing.T) {
 }
 
 func TestKey_CheckSecretSignedOnly(t *testing.T) {
+	t.Parallel()
 	right := secretFrom(t, 7)
 	k := givenKey(t, keyCreated(t0, domain.KeyCreated{SecretHash: right.Hash(), SignedOnly: true}))
 	if got := k.CheckSecret(right, false, t1); got != domain.ReasonSignedOnly {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestStanding_Decide(t *testing.T) {
+	t.Parallel()
 	active := domain.Standing{Exists: true, CanSign: true}
 	expiring := active
 	expiring.ExpiresAt = t2
@@ -66,6 +67,7 @@ func TestStanding_Decide(t *testing.T) {
 }
 
 func TestKey_Usable(t *testing.T) {
+	t.Parallel()
 	k := givenKey(t, keyCreated(t0, domain.KeyCreated{SecretHash: hashA, ExpiresAt: timePtr(t2)}))
 	for _, tc := range []struct {
 		name          string
@@ -90,6 +92,7 @@ func TestKey_Usable(t *testing.T) {
 }
 
 func TestReasons(t *testing.T) {
+	t.Parallel()
 	all := domain.Reasons()
 	if len(all) == 0 || all[0] != domain.ReasonOK {
 		t.Fatalf("got %v, want ReasonOK first", all)

@@ -34,6 +34,7 @@ const signingVectorsFile = "testdata/signing/vectors.json"
 // testdata/signing: clients in any language can check theirs against the
 // same file. go test -update writes the file only if it is missing.
 func TestSecret_SigningKey(t *testing.T) {
+	t.Parallel()
 	if *update {
 		writeSigningVectors(t)
 	}
@@ -77,6 +78,7 @@ func TestSecret_SigningKey(t *testing.T) {
 // TestSecret_SigningKeyBinds: the pair depends on the secret and on the API
 // key, and the zero or an out-of-range secret derives nothing.
 func TestSecret_SigningKeyBinds(t *testing.T) {
+	t.Parallel()
 	s1, s2 := secretFrom(t, 1), secretFrom(t, 2)
 	pub := func(s domain.Secret, k string) domain.PublicKey {
 		p, err := s.PublicKey(k)

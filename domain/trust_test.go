@@ -15,6 +15,7 @@ func trustEvent(typ string, version, seq uint64, prev domain.Hash, data domain.E
 }
 
 func TestTrust_Apply(t *testing.T) {
+	t.Parallel()
 	k1, k2, k3 := domain.PublicKey{0: 1}, domain.PublicKey{0: 2}, domain.PublicKey{0: 3}
 	genesis := trustEvent(domain.TypeLedgerGenesis, 1, 1, domain.Hash{}, domain.LedgerGenesis{Keys: []domain.PublicKey{k1}})
 	var tr domain.Trust

@@ -12,6 +12,7 @@ import (
 const passwordHash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
 
 func TestRegister(t *testing.T) {
+	t.Parallel()
 	registered := func(email string) []domain.Event {
 		return []domain.Event{
 			{
@@ -95,6 +96,7 @@ func longEmail(n int) string {
 }
 
 func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in, want string
 	}{
@@ -112,6 +114,7 @@ func TestNormalizeEmail(t *testing.T) {
 }
 
 func TestEmailAggregate(t *testing.T) {
+	t.Parallel()
 	sum := sha256.Sum256([]byte("alice@example.com"))
 	if got, want := domain.EmailAggregate("alice@example.com"), hex.EncodeToString(sum[:]); got != want {
 		t.Errorf("got %v, want %v", got, want)
@@ -123,6 +126,7 @@ func TestEmailAggregate(t *testing.T) {
 }
 
 func TestValidatePassword(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -162,6 +166,7 @@ func TestValidatePassword(t *testing.T) {
 }
 
 func TestUser_Apply(t *testing.T) {
+	t.Parallel()
 	registered := domain.Event{
 		Type: domain.TypeUserRegistered, Schema: 1, Aggregate: alice, Version: 1, Time: t0, Actor: alice,
 		Data: domain.UserRegistered{Email: "alice@example.com", PasswordHash: passwordHash},
@@ -222,6 +227,7 @@ func TestUser_Apply(t *testing.T) {
 }
 
 func TestUser_DisableEnable(t *testing.T) {
+	t.Parallel()
 	const alice = "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A"
 	events, err := domain.Register(domain.RegisterUser{UserID: alice, Email: "a@example.com", PasswordHash: "h", Role: domain.RoleAdmin, Actor: "admin:root"}, t0)
 	if err != nil {
@@ -275,6 +281,7 @@ func TestUser_DisableEnable(t *testing.T) {
 }
 
 func TestKey_RevokeAsAdmin(t *testing.T) {
+	t.Parallel()
 	var k domain.Key
 	const owner = "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A"
 	created, err := k.Create(domain.CreateKey{APIKey: "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", UserID: owner, SecretHash: domain.Hash{1}, PublicKey: domain.PublicKey{1}}, t0)

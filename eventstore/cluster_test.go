@@ -21,6 +21,7 @@ import (
 // where it was, not wait out the client's default heartbeat (10s without
 // a single event reaching the read models).
 func TestSubscribe_ConsumerNodeLoss(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a three-node NATS cluster")
 	}

@@ -41,6 +41,7 @@ func keyEvent(apiKey string, version uint64) domain.Event {
 const apiKey = "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C"
 
 func TestStore_Append(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 
@@ -109,6 +110,7 @@ func TestStore_Append(t *testing.T) {
 }
 
 func TestStore_ConcurrentAppends(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 	seqs, err := s.Append(ctx, eventstore.Pending{Event: keyEvent(apiKey, 1)})
@@ -150,6 +152,7 @@ func TestStore_ConcurrentAppends(t *testing.T) {
 }
 
 func TestStore_Subscribe(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 	if _, err := s.Append(ctx, eventstore.Pending{Event: keyEvent(apiKey, 1)}); err != nil {
@@ -196,6 +199,7 @@ func TestStore_Subscribe(t *testing.T) {
 // an append answers Unavailable at once instead of waiting out a timeout,
 // and nothing is stored.
 func TestStore_AppendFailsFastWithoutNATS(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := natstest.RunServer(t)
 	proxy := natstest.StartProxy(t, srv.Addr().String())

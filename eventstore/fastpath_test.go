@@ -21,6 +21,7 @@ import (
 // events, and the same messages refused as forged (those the checkpoint
 // names), and it reports nothing wrong.
 func TestSubscribe_CheckpointFastPath(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)

@@ -18,6 +18,7 @@ import (
 // TestNew_NoImplicitKey: a writable store without a signing key is
 // refused, and nothing is created or trusted on its behalf.
 func TestNew_NoImplicitKey(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nc := natstest.Connect(t, natstest.RunServer(t))
@@ -61,6 +62,7 @@ func TestNew_NoImplicitKey(t *testing.T) {
 // TestNew_BadOptions: an option with a value outside its range makes New
 // fail with Invalid before it touches the server.
 func TestNew_BadOptions(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nc := natstest.Connect(t, natstest.RunServer(t))
@@ -94,6 +96,7 @@ func TestNew_BadOptions(t *testing.T) {
 // TestNew_ZeroMeansDefault: options given their zero value keep the
 // defaults, so callers may pass configuration fields through.
 func TestNew_ZeroMeansDefault(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nc := natstest.Connect(t, natstest.RunServer(t))

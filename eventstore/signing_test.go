@@ -47,6 +47,7 @@ func collect(t *testing.T, s *eventstore.Store) func(n int) ([]domain.Event, []e
 }
 
 func TestStore_Signatures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
@@ -169,6 +170,7 @@ func TestStore_Signatures(t *testing.T) {
 }
 
 func TestStore_ReadOnlyNeedsKeys(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	nc := natstest.Connect(t, natstest.RunServer(t))
@@ -182,7 +184,10 @@ func TestStore_ReadOnlyNeedsKeys(t *testing.T) {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "NOGENESIS", Subjects: []string{"ng.>"}, Storage: jetstream.MemoryStorage}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := eventstore.New(ctx, nc, eventstore.ReadOnly(), eventstore.WithStream("NOGENESIS"), eventstore.WithSubjectPrefix("ng"))
+		// A reader waits for a genesis until its context ends, then refuses.
+		waitCtx, waitCancel := context.WithTimeout(ctx, time.Second)
+		defer waitCancel()
+		_, err := eventstore.New(waitCtx, nc, eventstore.ReadOnly(), eventstore.WithStream("NOGENESIS"), eventstore.WithSubjectPrefix("ng"))
 		if err == nil || !strings.Contains(err.Error(), "no genesis") {
 			t.Fatalf("got %v, want a refusal of a log without a genesis", err)
 		}

@@ -291,6 +291,29 @@ func (s *Store) setUpTrust(ctx context.Context) error {
 	v.mu.RLock()
 	has := v.fold.HasGenesis()
 	v.mu.RUnlock()
+	// A reader opened while the ledger is creating the log can find the
+	// stream before its genesis: wait for it, as for the stream itself,
+	// until ctx says stop. Nothing is trusted meanwhile.
+	noGenesis := func() error {
+		return domain.Wrap(domain.Unavailable, fmt.Errorf("stream %s has no genesis naming a trusted ledger key: start the ledger first, or pin its key", s.name),
+			"the log has no genesis yet")
+	}
+	for attempt := 1; !has && s.signer == nil && s.trust.pinned == nil; attempt++ {
+		select {
+		case <-ctx.Done():
+			return noGenesis()
+		case <-time.After(min(time.Duration(attempt)*100*time.Millisecond, time.Second)):
+		}
+		if err := s.refreshTrust(ctx, 0); err != nil {
+			if ctx.Err() != nil {
+				return noGenesis()
+			}
+			return fmt.Errorf("read the log's trust events: %w", err)
+		}
+		v.mu.RLock()
+		has = v.fold.HasGenesis()
+		v.mu.RUnlock()
+	}
 	if !has && s.signer != nil {
 		if err := s.appendGenesis(ctx); err != nil {
 			return err

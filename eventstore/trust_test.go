@@ -20,6 +20,7 @@ import (
 // genesis. The ledger opening it appends one naming its key, says so, and
 // the earlier events it signed stay trusted; others' do not.
 func TestNew_UpgradeWithoutGenesis(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv := natstest.RunServer(t)
@@ -42,7 +43,10 @@ func TestNew_UpgradeWithoutGenesis(t *testing.T) {
 	old("ledger", withID(keyEvent(apiKey, 1), "01JH6Z3Q8X4N6V2R9T5M7K3B8A"))
 	old("stranger", withID(keyEvent(other, 1), "01JH6Z3Q8X4N6V2R9T5M7K3B8B"))
 
-	if _, err := eventstore.New(ctx, nc, eventstore.ReadOnly()); err == nil || !strings.Contains(err.Error(), "no genesis") {
+	// A reader waits for a genesis until its context ends, then refuses.
+	waitCtx, waitCancel := context.WithTimeout(ctx, time.Second)
+	defer waitCancel()
+	if _, err := eventstore.New(waitCtx, nc, eventstore.ReadOnly()); err == nil || !strings.Contains(err.Error(), "no genesis") {
 		t.Fatalf("reader before the upgrade: got %v, want a refusal", err)
 	}
 	w, err := eventstore.New(ctx, nc, eventstore.WithMemoryStorage(), eventstore.WithSigningKey(testkeys.Ledger()))

@@ -28,6 +28,7 @@ func clientAddr(p handlers.TrustedProxies, peer string, xff ...string) netip.Add
 }
 
 func TestTrustedProxies_ClientAddr(t *testing.T) {
+	t.Parallel()
 	none := handlers.TrustedProxies{}
 	proxies := mustProxies(t, "10.0.0.0/8, 192.0.2.10", "2001:db8:ffff::/48")
 	tests := []struct {
@@ -84,6 +85,7 @@ func TestTrustedProxies_ClientAddr(t *testing.T) {
 }
 
 func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
 	p := mustProxies(t, " 10.0.0.0/8 ,192.0.2.10", "", "2001:db8::/32,::ffff:172.16.0.0/108", "172.16.0.1/12")
 	if got, want := p.String(), "10.0.0.0/8,192.0.2.10/32,2001:db8::/32,172.16.0.0/12,172.16.0.0/12"; got != want {
 		t.Errorf("got %s, want %s", got, want)

@@ -25,6 +25,7 @@ func decodeBody(body string, dst any) error {
 }
 
 func TestReadJSON_Strict(t *testing.T) {
+	t.Parallel()
 	ok := []struct {
 		name, body string
 		want       credentialsRequest

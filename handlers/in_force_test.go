@@ -17,6 +17,7 @@ import (
 // revocation is stored but applied nowhere. DELETE must answer 500 with
 // the JSON error, never 204, and the key must be as valid as before.
 func TestAPI_RevokeNotInForce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	key, secret, err := h.service.CreateKey(ledgertest.Context(t), ledger.CreateKey{UserID: h.alice.ID, Name: "leaked"})
 	if err != nil {

@@ -67,6 +67,7 @@ func (h *harness) metric(t testing.TB, sample string) string {
 // untrusted peer does not reset the count; successes do not count, but do
 // not wipe earlier failures either.
 func TestAPI_LoginFailuresPerAddress(t *testing.T) {
+	t.Parallel()
 	const peer, other = "192.0.2.1:40000", "192.0.2.2:40000"
 	t.Run("BlocksAfterTheLimit", func(t *testing.T) {
 		h := newHarness(t, func(c *handlers.Config) { c.LoginFailures = failures(t, 3, 15*time.Minute) })
@@ -124,6 +125,7 @@ func TestAPI_LoginFailuresPerAddress(t *testing.T) {
 // client is the address it appends to X-Forwarded-For; whatever a client
 // puts in front of that does not change it.
 func TestAPI_LoginFailuresPerAddress_TrustedProxy(t *testing.T) {
+	t.Parallel()
 	proxies, err := handlers.ParseTrustedProxies("10.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +153,7 @@ func TestAPI_LoginFailuresPerAddress_TrustedProxy(t *testing.T) {
 // client's address. (A saturated password hasher's 503 is tested through
 // the whole server in cmd/keyledger, TestServe_PasswordHashingCap.)
 func TestAPI_LoginOutcomesThatAreNotGuesses(t *testing.T) {
+	t.Parallel()
 	const peer = "192.0.2.1:40000"
 	h := newHarness(t, func(c *handlers.Config) { c.LoginFailures = failures(t, 1, 15*time.Minute) })
 	// Five wrong passwords for alice, each from an address of its own, put
@@ -179,6 +182,7 @@ func TestAPI_LoginOutcomesThatAreNotGuesses(t *testing.T) {
 // paced by a token bucket, failed ones included; IPv6 clients are told
 // apart by their /64.
 func TestAPI_RegistrationsPerAddress(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *handlers.Config) { c.Registrations = bucket(t, 6*time.Minute, 2) })
 	register := func(peer, email string, headers ...string) result {
 		return h.do("POST", "/users", peer, loginBody(email, testPassword), headers...)
@@ -206,6 +210,7 @@ func TestAPI_RegistrationsPerAddress(t *testing.T) {
 // NATS connected or not; it turns 503 while they catch up, once they are
 // staler than ReadyMaxStaleness, and with ?strict=1 while NATS is away.
 func TestAPI_Readyz(t *testing.T) {
+	t.Parallel()
 	disconnected := handlers.ReadyStatus{Ready: true, AppliedSeq: 7, StartSeq: 7, StalenessSeconds: 42, Connected: false}
 	never := handlers.ReadyStatus{Ready: true, StalenessSeconds: -1, Connected: true}
 	catchingUp := handlers.ReadyStatus{AppliedSeq: 3, StartSeq: 7, StalenessSeconds: -1, Connected: true}
@@ -250,6 +255,7 @@ func TestAPI_Readyz(t *testing.T) {
 // TestAPI_StalenessHeader: reads carry X-Keyledger-Staleness while NATS is
 // away or the view is older than StaleAfter, and not otherwise.
 func TestAPI_StalenessHeader(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		st   handlers.ReadyStatus
@@ -277,6 +283,7 @@ func TestAPI_StalenessHeader(t *testing.T) {
 // TestAPI_NotReadyRetryAfter: while catching up, gated routes answer 503
 // with Retry-After: 1.
 func TestAPI_NotReadyRetryAfter(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.ready.set(handlers.ReadyStatus{StalenessSeconds: -1, Connected: true})
 	r := h.do("POST", "/sessions", "192.0.2.1:1", loginBody("alice@example.com", testPassword))

@@ -15,6 +15,7 @@ import (
 // command's name and the kind of its error, whatever route carried it; a
 // request refused before its command ran counts only as a request.
 func TestMetrics_Commands(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil) // alice was created through the ledger's CreateUser
 	const peer = "192.0.2.1:40000"
 	bearer := []string{"Authorization", "Bearer " + h.token}

@@ -78,6 +78,7 @@ type agreementInstant struct {
 // same domain rule, so a key refused for being revoked or expired is
 // listed so, and a key the lookup accepts is listed active.
 func TestReadModelsAgree(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	keys, users, lookup := projections.NewKeys(), projections.NewUsers(), projections.NewLookup(0)
 	p, err := projections.New(l.store, nil, keys, users, lookup)

@@ -19,6 +19,7 @@ func lookupSecret(t *testing.T, b byte) domain.Secret {
 }
 
 func TestLookup_CheckAndSigner(t *testing.T) {
+	t.Parallel()
 	user := newUserID()
 	secret, other := lookupSecret(t, 1), lookupSecret(t, 2)
 	pub := domain.PublicKey{0x0a, 31: 0x0b}
@@ -111,6 +112,7 @@ func TestLookup_CheckAndSigner(t *testing.T) {
 // TestNewLookup_SizeHint: any size hint gives a working, empty lookup; a
 // negative one is no hint rather than a panic.
 func TestNewLookup_SizeHint(t *testing.T) {
+	t.Parallel()
 	for _, hint := range []int{-1, 0, 1000} {
 		l := projections.NewLookup(hint)
 		if got := l.Len(); got != 0 {

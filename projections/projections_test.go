@@ -120,6 +120,7 @@ func listAll(t *testing.T, keys *projections.Keys, userID string, limit int) ([]
 }
 
 func TestKeys_Apply(t *testing.T) {
+	t.Parallel()
 	alice := newUserID()
 
 	t.Run("Created", func(t *testing.T) {
@@ -205,6 +206,7 @@ func TestKeys_Apply(t *testing.T) {
 }
 
 func TestKeys_Get(t *testing.T) {
+	t.Parallel()
 	t.Run("Missing", func(t *testing.T) {
 		keys := projections.NewKeys()
 		k, seq, ok := keys.Get(newAPIKey())
@@ -215,6 +217,7 @@ func TestKeys_Get(t *testing.T) {
 }
 
 func TestKeys_ListByUser(t *testing.T) {
+	t.Parallel()
 	t.Run("NewestFirst", func(t *testing.T) {
 		keys := projections.NewKeys()
 		alice := newUserID()
@@ -351,6 +354,7 @@ func TestKeys_ListByUser(t *testing.T) {
 }
 
 func TestUsers_Apply(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		users := projections.NewUsers()
 		alice := newUserID()
@@ -397,6 +401,7 @@ func TestUsers_Apply(t *testing.T) {
 }
 
 func TestUsers_ByID(t *testing.T) {
+	t.Parallel()
 	t.Run("Missing", func(t *testing.T) {
 		users := projections.NewUsers()
 		if u, ok := users.ByID(newUserID()); ok || u.Exists() {
@@ -415,6 +420,7 @@ func TestUsers_ByID(t *testing.T) {
 }
 
 func TestUsers_ByEmail(t *testing.T) {
+	t.Parallel()
 	alice, bob := newUserID(), newUserID()
 	for _, tc := range []struct {
 		name   string
@@ -597,6 +603,7 @@ func (g *gatedLog) Subscribe(ctx context.Context, from uint64, h eventstore.Hand
 }
 
 func TestProjector_Start(t *testing.T) {
+	t.Parallel()
 	t.Run("NotStarted", func(t *testing.T) {
 		l := newLog(t)
 		p, err := projections.New(l.store, nil, projections.NewKeys())
@@ -719,6 +726,7 @@ func TestProjector_Start(t *testing.T) {
 }
 
 func TestProjector_WaitFor(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	alice := newUserID()
 	p, keys, _ := startProjector(t, l.store)
@@ -789,6 +797,7 @@ func TestProjector_WaitFor(t *testing.T) {
 }
 
 func TestProjector_SkipsUnknownEvents(t *testing.T) {
+	t.Parallel()
 	unknown := func(apiKey string) []byte {
 		return []byte(`{"id":"01JH6Z3Q8X4N6V2R9T5M7K3B1C","type":"key.future_thing","schema":1,"aggregate":"` + apiKey +
 			`","version":1,"time":"2026-01-01T00:00:00Z","actor":"system","data":{}}`)
@@ -841,6 +850,7 @@ func TestProjector_SkipsUnknownEvents(t *testing.T) {
 // TestProjector_Replay checks that projections built live, event by event,
 // equal a fresh replay of the same log.
 func TestProjector_Replay(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	live, liveKeys, liveUsers := startProjector(t, l.store)
 

@@ -53,6 +53,7 @@ func wantSkipped(t *testing.T, err error, reason string) {
 }
 
 func TestProjector_WaitApplied(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		l := newLog(t)
 		p, _, _ := startProjector(t, l.store)
@@ -171,6 +172,7 @@ func TestProjector_WaitApplied(t *testing.T) {
 // attacker or a lost cluster node can): a cut connection alone is no
 // trouble, the client recreates the consumer as it reconnects.
 func TestProjector_SubscriptionRecovered(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	owner := newUserID()
 	k, created := l.createKey(t, owner)

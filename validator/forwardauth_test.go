@@ -36,6 +36,7 @@ import (
 // TestForwardAuth_Nginx runs a real nginx with the auth_request
 // configuration of testdata/forwardauth/nginx.conf.tmpl.
 func TestForwardAuth_Nginx(t *testing.T) {
+	t.Parallel()
 	bin := nginxBinary(t)
 	env := startForwardAuthEnv(t)
 	base := startNginx(t, bin, nginxConf{Node: env.node.HTTPAddr(), App: env.app.Listener.Addr().String()})
@@ -64,6 +65,7 @@ func TestForwardAuth_Nginx(t *testing.T) {
 // Debian, so traefikForwardAuth below emulates that contract; this is not a
 // test of Traefik itself, and a change in Traefik would not show here.
 func TestForwardAuth_TraefikSemantics(t *testing.T) {
+	t.Parallel()
 	env := startForwardAuthEnv(t)
 	appURL, err := url.Parse(env.app.URL)
 	if err != nil {
@@ -105,6 +107,7 @@ func TestForwardAuth_TraefikSemantics(t *testing.T) {
 // TestForwardAuth_DocShowsTestedNginxConfig keeps the nginx configuration
 // in docs/forward-auth.md the one TestForwardAuth_Nginx runs.
 func TestForwardAuth_DocShowsTestedNginxConfig(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "docs", "forward-auth.md"))
 	if err != nil {
 		t.Fatal(err)

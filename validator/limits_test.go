@@ -35,6 +35,7 @@ func wantRateLimited(t testing.TB, v *validator.Validator, apiKey string, secret
 // not touched; unknown key ids are limited alike, so a refusal tells
 // nothing about existence.
 func TestValidator_FailureLimit(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	other, otherSecret := e.l.CreateKey(t, e.user.ID)
@@ -103,6 +104,7 @@ func TestValidator_FailureLimit(t *testing.T) {
 // WithFailureLimit(0, 0), zero meaning the default) a key is refused after
 // DefaultFailureLimit failures; NoLimit turns the limit off.
 func TestValidator_FailureLimitDefaultAndOff(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	_, wrong := e.l.CreateKey(t, e.user.ID)
@@ -126,6 +128,7 @@ func TestValidator_FailureLimitDefaultAndOff(t *testing.T) {
 }
 
 func TestWithFailureLimit_Invalid(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	nc := natstest.Connect(t, e.srv)
 	for _, opt := range []validator.Option{validator.WithFailureLimit(validator.NoLimit-1, time.Minute),
@@ -140,6 +143,7 @@ func TestWithFailureLimit_Invalid(t *testing.T) {
 }
 
 func TestValidator_RateLimitedError(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, _ := e.l.CreateKey(t, e.user.ID)
 	_, wrong := e.l.CreateKey(t, e.user.ID)

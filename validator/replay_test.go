@@ -7,6 +7,7 @@ import (
 )
 
 func TestReplayCache(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	const span = 10 * time.Minute
 

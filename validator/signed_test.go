@@ -81,6 +81,7 @@ func echoBody(calls *atomic.Int64) http.Handler {
 }
 
 func TestValidator_SignedRequests(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	v, _ := openValidator(t, natstest.Connect(t, e.srv))
@@ -227,6 +228,7 @@ func TestValidator_SignedRequests(t *testing.T) {
 }
 
 func TestValidator_SignedKeyLifecycle(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	ctx := ledgertest.Context(t)
 	k, secret, err := e.l.Service.CreateKey(ctx, ledger.CreateKey{UserID: e.user.ID, SignedOnly: true})
@@ -273,6 +275,7 @@ func TestValidator_SignedKeyLifecycle(t *testing.T) {
 }
 
 func TestValidator_SignedForwardAuth(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	v, _ := openValidator(t, natstest.Connect(t, e.srv))
@@ -353,6 +356,7 @@ func TestValidator_SignedForwardAuth(t *testing.T) {
 }
 
 func TestSigner_RoundTrip(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	v, _ := openValidator(t, natstest.Connect(t, e.srv))
@@ -430,6 +434,7 @@ func TestSigner_RoundTrip(t *testing.T) {
 // NATS out of reach a node with the shared cache refuses signed requests
 // as unavailable, and keeps validating plain ones.
 func TestValidator_SharedReplayCache(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	a, _ := openValidator(t, natstest.Connect(t, e.srv), validator.WithSharedReplayCache())

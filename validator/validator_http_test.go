@@ -88,6 +88,7 @@ func decodeIdentity(t testing.TB, body string) validator.Identity {
 }
 
 func TestValidator_Middleware(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	other, otherSecret := e.l.CreateKey(t, e.user.ID)
@@ -186,6 +187,7 @@ func merge(hs ...http.Header) http.Header {
 // X-Keyledger-User and X-Keyledger-Key are "set on requests Middleware lets
 // through". A client must not be able to choose them.
 func TestValidator_Middleware_IdentityHeaders(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	v, _ := openValidator(t, natstest.Connect(t, e.srv))
@@ -214,6 +216,7 @@ func TestValidator_Middleware_IdentityHeaders(t *testing.T) {
 // TestValidator_Unavailable cuts a node off past its staleness bound: its
 // middleware and endpoints answer 503 and never run the handler.
 func TestValidator_Unavailable(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	v, p, _ := openViaProxy(t, e, validator.WithMaxStaleness(300*time.Millisecond), validator.WithCheckInterval(50*time.Millisecond))
@@ -290,6 +293,7 @@ func metricValue(t testing.TB, exposition, name string) float64 {
 }
 
 func TestValidator_Handler(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	_, otherSecret := e.l.CreateKey(t, e.user.ID)
@@ -403,6 +407,7 @@ func TestValidator_Handler(t *testing.T) {
 // that expires in one hour is expired there, one that expires in three is
 // not.
 func TestValidator_Expiry(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	now := time.Now()
 	soon, soonSecret, err := e.l.Service.CreateKey(ledgertest.Context(t), ledger.CreateKey{UserID: e.user.ID, Name: "soon", ExpiresAt: now.Add(time.Hour)})

@@ -137,6 +137,7 @@ func wantRejected(t testing.TB, v *validator.Validator, apiKey string, secret do
 // key, a revocation and a regenerated secret, and a change at sequence N is
 // in force on a node once it has applied N.
 func TestValidator_FanOut(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	nodes := make([]*validator.Validator, 3)
 	for i := range nodes {
@@ -178,6 +179,7 @@ func TestValidator_FanOut(t *testing.T) {
 // once the node is connected again it must never accept the key, whatever
 // it answered during the cut.
 func TestValidator_Reconnect(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	revoked, revokedSecret := e.l.CreateKey(t, e.user.ID)
 	good, goodSecret := e.l.CreateKey(t, e.user.ID)
@@ -243,6 +245,7 @@ func TestValidator_Reconnect(t *testing.T) {
 // TestValidator_Staleness cuts a node off for longer than its staleness
 // bound: it fails closed by default and keeps answering with WithFailOpen.
 func TestValidator_Staleness(t *testing.T) {
+	t.Parallel()
 	const bound = 300 * time.Millisecond
 
 	t.Run("FailClosed", func(t *testing.T) {
@@ -384,6 +387,7 @@ func flip(s string, i int) string {
 // TestValidator_Validate_Malformed feeds Validate what a client may send:
 // every malformed credential is the one ErrUnauthorized, never a panic.
 func TestValidator_Validate_Malformed(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
 	v, _ := openValidator(t, natstest.Connect(t, e.srv))
@@ -432,6 +436,7 @@ func TestValidator_Validate_Malformed(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	t.Run("ErrNoStream", func(t *testing.T) {
 		srv := natstest.RunServer(t)
 		nc := natstest.Connect(t, srv)
@@ -541,6 +546,7 @@ func TestOpen(t *testing.T) {
 // serve` does: the ledger's writes are in force the moment its commands
 // return, and Close leaves the caller's projector running.
 func TestNew(t *testing.T) {
+	t.Parallel()
 	t.Run("ErrMissingDependency", func(t *testing.T) {
 		if v, err := validator.New(validator.Config{}); err == nil {
 			v.Close()
@@ -598,6 +604,7 @@ func TestNew(t *testing.T) {
 // creates, regenerates and revokes keys, for the race detector and for one
 // contract: a node that stays connected never stops answering.
 func TestValidator_Concurrent(t *testing.T) {
+	t.Parallel()
 	e := startLedger(t)
 	good, goodSecret := e.l.CreateKey(t, e.user.ID)
 	v, _ := openValidator(t, natstest.Connect(t, e.srv))

@@ -127,6 +127,7 @@ func sortedCopy(s []string) []string {
 }
 
 func TestAdmin_HTTP(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
@@ -310,6 +311,7 @@ func TestAdmin_HTTP(t *testing.T) {
 }
 
 func TestAdmin_CLI(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
@@ -647,6 +649,7 @@ func startCluster(t *testing.T) string {
 
 // An admin command on a replicated log must leave its replication alone.
 func TestAdmin_KeepsReplicas(t *testing.T) {
+	t.Parallel()
 	urls := startCluster(t)
 	dir := t.TempDir()
 	s := &app.Server{Config: app.ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSURL: urls, Replicas: 3,

@@ -136,6 +136,7 @@ func timeField(t *testing.T, m map[string]any, name string) time.Time {
 var lastCheckpointLine = regexp.MustCompile(`last checkpoint: --expect (\d+:[0-9a-f]{64})\n`)
 
 func TestAudit_CLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := startCheckpointedServer(t, dir)
 	defer ts.Stop(t)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestBench(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
@@ -49,6 +50,7 @@ func TestBench(t *testing.T) {
 }
 
 func TestBench_Help(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"bench", "-h"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
@@ -62,6 +64,7 @@ func TestBench_Help(t *testing.T) {
 }
 
 func TestBench_UnknownScenario(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"bench", "--only", "nope"}, &stdout, &stderr); code != 2 {
 		t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr.String())

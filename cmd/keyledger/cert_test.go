@@ -237,6 +237,7 @@ func parseOpenSSLDates(t *testing.T, out string) (notBefore, notAfter time.Time)
 }
 
 func TestCert_RefusesOverwrite(t *testing.T) {
+	t.Parallel()
 	for _, cmd := range []string{"csr", "selfsigned"} {
 		t.Run(cmd, func(t *testing.T) {
 			dir := t.TempDir()
@@ -341,6 +342,7 @@ func TestCert_ReuseKey(t *testing.T) {
 }
 
 func TestCert_UsageErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key, out := filepath.Join(dir, "private.key"), filepath.Join(dir, "out.pem")
 	paths := []string{"--key-out", key, "--out", out}
@@ -391,6 +393,7 @@ func TestCert_UsageErrors(t *testing.T) {
 }
 
 func TestCert_Help(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		cmd   string
 		wants []string
@@ -417,6 +420,7 @@ func TestCert_Help(t *testing.T) {
 // HTTPS through tlsconfig's server configuration to Go, curl and openssl,
 // and old protocols and CBC suites are refused.
 func TestCert_ServesHTTPS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	keyPath, certPath := filepath.Join(dir, "private.key"), filepath.Join(dir, "certificate.crt")
 	certMustRun(t, "selfsigned", "--subject", "/O=Example/CN=localhost", "--key-out", keyPath, "--out", certPath)

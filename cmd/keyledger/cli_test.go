@@ -54,6 +54,7 @@ func commandPaths() (groupPaths, leafPaths []string) {
 func words(path string) []string { return strings.Fields(path) }
 
 func TestCLI_EveryCommandIsDocumented(t *testing.T) {
+	t.Parallel()
 	groupPaths, leafPaths := commandPaths()
 	all := append(groupPaths, leafPaths...)
 	for _, want := range []string{"serve", "validator", "cert csr", "cert selfsigned", "audit verify", "audit replay",
@@ -157,6 +158,7 @@ func TestCLI_Help(t *testing.T) {
 var flagLine = regexp.MustCompile(`(?m)^  -([a-zA-Z][a-z0-9-]*)(?: (\S+))?$`)
 
 func TestCLI_FlagArgumentNames(t *testing.T) {
+	t.Parallel()
 	_, leafPaths := commandPaths()
 	seen := 0
 	for _, path := range leafPaths {
@@ -178,6 +180,7 @@ func TestCLI_FlagArgumentNames(t *testing.T) {
 }
 
 func TestCLI_UsageErrors(t *testing.T) {
+	t.Parallel()
 	groupPaths, leafPaths := commandPaths()
 	hint := func(path string) string { return "Run '" + commandName(path) + " --help' for usage.\n" }
 	for _, path := range groupPaths {
@@ -233,6 +236,7 @@ func TestCLI_UsageErrors(t *testing.T) {
 }
 
 func TestCLI_Version(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		code, stdout, stderr := runCLI(t, args...)
 		if code != 0 || !regexp.MustCompile(`(?m)^keyledger \S+\nmodule: +\S+\nrevision: \S+`).MatchString(stdout) ||

@@ -13,6 +13,7 @@ import (
 )
 
 func TestAdmin_LedgerKeys(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	serveKey, err := auth.LoadOrCreateSigningKey(ts.Config.SigningKeyFile)

@@ -59,6 +59,7 @@ func TestParseFlags_EnvThenCommandLine(t *testing.T) {
 // its context, as SIGINT or SIGTERM would: it must stop cleanly (exit 0),
 // release its ports, and leave a data dir the next start can use.
 func TestRun_GracefulShutdown(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	httpAddr, natsAddr := apptest.FreeAddr(t), apptest.FreeAddr(t)
 	args := []string{"serve", "--data-dir", dir, "--http-addr", httpAddr, "--nats-listen", natsAddr}
@@ -89,6 +90,7 @@ func TestRun_GracefulShutdown(t *testing.T) {
 // TestRun_DataDirInUse: `keyledger serve` on a data directory another
 // serve holds exits 1 at once with a message that says so.
 func TestRun_DataDirInUse(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := apptest.Start(t, dir)
 	defer first.Stop(t)

@@ -21,6 +21,7 @@ import (
 // TestClient_Walkthrough drives the README's walk-through through the Go
 // client against the real serve wiring.
 func TestClient_Walkthrough(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -267,6 +268,7 @@ func TestClient_Walkthrough(t *testing.T) {
 // on commands, a retry gets the first answer, and a reuse for another
 // request is a *client.Error with code idempotency_key_reused.
 func TestClient_IdempotencyKey(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -317,6 +319,7 @@ func TestClient_IdempotencyKey(t *testing.T) {
 // the key) is sent again with the same Idempotency-Key and answered with
 // the first key and secret; exactly one key exists.
 func TestClient_Retries(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -50,6 +50,7 @@ const retryLine = "NATS not reachable yet, retrying"
 // TestServe_WaitsForNATS: serve with --nats-url started before NATS
 // retries its first connection and starts once NATS is up.
 func TestServe_WaitsForNATS(t *testing.T) {
+	t.Parallel()
 	addr := apptest.FreeAddr(t)
 	logs := &apptest.SyncBuffer{}
 	s := &app.Server{
@@ -85,6 +86,7 @@ func TestServe_WaitsForNATS(t *testing.T) {
 // TestNode_WaitsForNATS: a validator started before NATS (and before the
 // ledger made the stream) retries and starts once both are there.
 func TestNode_WaitsForNATS(t *testing.T) {
+	t.Parallel()
 	addr := apptest.FreeAddr(t)
 	logs := &apptest.SyncBuffer{}
 	n := &app.Node{Config: app.NodeConfig{NATSURL: "nats://" + addr, HTTPAddr: "127.0.0.1:0", StartTimeout: 30 * time.Second},
@@ -113,6 +115,7 @@ func TestNode_WaitsForNATS(t *testing.T) {
 // TestConnectNATS_GivesUp: past the start timeout the error names the URL,
 // never the credentials in it.
 func TestConnectNATS_GivesUp(t *testing.T) {
+	t.Parallel()
 	addr := apptest.FreeAddr(t) // nothing listens there
 	logs := &apptest.SyncBuffer{}
 	_, err := app.ConnectNATS(context.Background(), "nats://alice:s3cret@"+addr, 300*time.Millisecond,

@@ -80,6 +80,7 @@ func kvValues(t *testing.T, ts *apptest.Server) [][]byte {
 // Idempotency-Key through the real wiring: a retry is answered from the
 // record and appends nothing.
 func TestServe_Idempotency(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
@@ -427,6 +428,7 @@ func testAfterCrash(t *testing.T, ts *apptest.Server, aliceID, aliceToken string
 // an Idempotency-Key is 503 and leaves no record: once NATS is back, the
 // same request runs (once).
 func TestServe_IdempotencyUnavailable(t *testing.T) {
+	t.Parallel()
 	ns := natstest.RunServer(t)
 	proxy := natstest.StartProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
 	s := &app.Server{

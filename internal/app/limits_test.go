@@ -19,6 +19,7 @@ import (
 // TestServe_MaxKeysPerUser: --max-keys-per-user answers 409 with a clear
 // JSON error once a user holds that many unrevoked keys.
 func TestServe_MaxKeysPerUser(t *testing.T) {
+	t.Parallel()
 	s := &app.Server{
 		Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
 			Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, CheckpointInterval: -1, MaxKeysPerUser: 1},
@@ -79,6 +80,7 @@ func wantLimited(t *testing.T, r apptest.Response, retryAfter int) {
 // answer 429 with Retry-After; a spoofed X-Forwarded-For does not reset a
 // limit unless the peer is a trusted proxy.
 func TestServe_RateLimits(t *testing.T) {
+	t.Parallel()
 	t.Run("Direct", func(t *testing.T) {
 		ts := startServerWith(t, func(c *app.ServeConfig) {
 			c.Limits = app.LimitsConfig{LoginFailures: 3, LoginFailureWindow: time.Minute,
@@ -144,6 +146,7 @@ func TestServe_RateLimits(t *testing.T) {
 // hashes in flight never exceed two, and every answer is 200, 401, 429 or
 // 503 (with Retry-After), never a 500.
 func TestServe_PasswordHashingCap(t *testing.T) {
+	t.Parallel()
 	ts := startServerWith(t, func(c *app.ServeConfig) {
 		c.Argon2 = auth.Argon2Params{Memory: 4 << 10, Time: 2, Threads: 1} // a few ms each
 		c.Limits = app.LimitsConfig{MaxPasswordHashing: 2, PasswordHashingWait: -1, LoginFailures: -1, RegistrationBurst: -1}

@@ -16,6 +16,7 @@ import (
 // (it would share the first one's JetStream store); once the first stops,
 // the directory is free again.
 func TestServe_DataDirLock(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := apptest.Start(t, dir)
 

@@ -92,6 +92,7 @@ func wantValue(t *testing.T, samples []sample, want float64, name string, labels
 }
 
 func TestServe_Metrics(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 
@@ -208,6 +209,7 @@ func TestServe_Metrics(t *testing.T) {
 }
 
 func TestServe_MetricsAddr(t *testing.T) {
+	t.Parallel()
 	s := &app.Server{
 		Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
 			MetricsAddr: "127.0.0.1:0", Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},

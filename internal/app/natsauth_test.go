@@ -37,6 +37,7 @@ func connectAs(t *testing.T, ts *apptest.Server, r natsauth.Role) (*nats.Conn, j
 // TestNATSAuth_Unauthenticated: the embedded server refuses a client
 // without credentials, and one whose credentials come from another data dir.
 func TestNATSAuth_Unauthenticated(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	if nc, err := nats.Connect(ts.NATSURL(), nats.MaxReconnects(0)); err == nil {
@@ -60,6 +61,7 @@ func TestNATSAuth_Unauthenticated(t *testing.T) {
 // stream or the nonce bucket is refused, and afterwards the stream is as
 // it was.
 func TestNATSAuth_ReadersCannotChangeTheLog(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	ts.Register(t, "alice@example.com", "correct horse battery staple")
@@ -164,6 +166,7 @@ func TestNATSAuth_ReadersCannotChangeTheLog(t *testing.T) {
 // the shared replay cache needs, but cannot purge one (roll-ups and purge
 // are denied on the bucket), and the bucket keeps its TTL and size cap.
 func TestNATSAuth_NonceBucket(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	_, js := connectAs(t, ts, natsauth.Validator)
@@ -203,6 +206,7 @@ func TestNATSAuth_NonceBucket(t *testing.T) {
 // validator's credentials (and the shared replay cache) catches up,
 // validates, and sees a revocation.
 func TestNATSAuth_ValidatorFollowsTheLog(t *testing.T) {
+	t.Parallel()
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	ts.Register(t, "alice@example.com", "correct horse battery staple")
@@ -231,6 +235,7 @@ func TestNATSAuth_ValidatorFollowsTheLog(t *testing.T) {
 // TestNATSAuth_CredentialsPersist: the credentials are 0600 files that a
 // restart reuses as they are, and they still connect afterwards.
 func TestNATSAuth_CredentialsPersist(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := apptest.Start(t, dir)
 	files := map[natsauth.Role][]byte{}
@@ -265,6 +270,7 @@ func TestNATSAuth_CredentialsPersist(t *testing.T) {
 // the embedded server required credentials keeps its JetStream data,
 // moved under keyledger's account at the first authenticated start.
 func TestNATSAuth_AdoptsAnUnauthenticatedStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	old, err := embedded.Start(embedded.Config{StoreDir: filepath.Join(dir, "nats")})
 	if err != nil {

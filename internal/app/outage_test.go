@@ -21,6 +21,7 @@ import (
 // ?strict=1), commands answer 503 at once, and once NATS is back nothing
 // those commands tried is in the log.
 func TestServe_NATSUnreachable(t *testing.T) {
+	t.Parallel()
 	srv := natstest.RunServer(t)
 	proxy := natstest.StartProxy(t, srv.Addr().String())
 	ts := startServerWith(t, func(c *app.ServeConfig) { c.NATSURL = proxy.URL() })

@@ -14,6 +14,7 @@ import (
 // directory: users, keys, revocations, regenerations and session tokens
 // must all survive.
 func TestServe_Restart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := apptest.Start(t, dir)
 	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
@@ -59,6 +60,7 @@ func TestServe_Restart(t *testing.T) {
 // TestServe_EmbeddedLoopbackOnly: the embedded NATS server has no
 // authentication, so serve refuses to listen beyond loopback.
 func TestServe_EmbeddedLoopbackOnly(t *testing.T) {
+	t.Parallel()
 	s := &app.Server{Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "0.0.0.0:0"}}
 	err := s.Open(context.Background())
 	s.Close(context.Background())

@@ -87,6 +87,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 // over mutual TLS and serves HTTPS itself. A NATS client without a
 // certificate is refused; a revocation through the ledger reaches the node.
 func TestTLS_Everywhere(t *testing.T) {
+	t.Parallel()
 	ca := newCA(t)
 	serverCert, serverKey := ca.issue(t, "server", x509.ExtKeyUsageServerAuth)
 	clientCert, clientKey := ca.issue(t, "validator", x509.ExtKeyUsageClientAuth)

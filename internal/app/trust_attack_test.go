@@ -229,6 +229,7 @@ func (e *trustEnv) verify(t *testing.T, opts ...eventstore.Option) audit.Report 
 // not vouch for them, and a pinned validator started after the checkpoint
 // does not accept the forged key.
 func TestTrustAttack_ForgedSigner(t *testing.T) {
+	t.Parallel()
 	e := startTrustEnv(t)
 	victim := e.ts.Register(t, "victim@example.com", apptest.Password)
 	token := e.ts.Login(t, "victim@example.com", apptest.Password)
@@ -309,6 +310,7 @@ func TestTrustAttack_ForgedSigner(t *testing.T) {
 // keep being applied: a revocation is in force on serve and on every
 // validation node, started before or after.
 func TestTrustAttack_ReplacedSigner(t *testing.T) {
+	t.Parallel()
 	e := startTrustEnv(t)
 	victim := e.ts.Register(t, "victim@example.com", apptest.Password)
 	token := e.ts.Login(t, "victim@example.com", apptest.Password)
@@ -339,6 +341,7 @@ func TestTrustAttack_ReplacedSigner(t *testing.T) {
 // old key signs are refused by serve's projections, validation nodes and
 // audit verify, and a ledger with the old key no longer opens.
 func TestTrust_KeyRotation(t *testing.T) {
+	t.Parallel()
 	e := startTrustEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -57,6 +57,7 @@ func phcParts(t *testing.T, phc string) (algo, version, params string, salt, sum
 }
 
 func TestPasswords_Hash(t *testing.T) {
+	t.Parallel()
 	p := newTestPasswords(t)
 
 	t.Run("PHCFormat", func(t *testing.T) {
@@ -99,6 +100,7 @@ func TestPasswords_Hash(t *testing.T) {
 }
 
 func TestPasswords_Verify(t *testing.T) {
+	t.Parallel()
 	p := newTestPasswords(t)
 	phc := mustHash(t, p, "correct horse battery staple")
 
@@ -183,6 +185,7 @@ func TestPasswords_Verify(t *testing.T) {
 }
 
 func TestPasswords_VerifyMalformed(t *testing.T) {
+	t.Parallel()
 	p := newTestPasswords(t)
 	_, _, _, salt, sum := phcParts(t, mustHash(t, p, "pw"))
 	s := base64.RawStdEncoding.EncodeToString(salt)
@@ -235,6 +238,7 @@ func TestPasswords_VerifyMalformed(t *testing.T) {
 }
 
 func TestNewPasswords(t *testing.T) {
+	t.Parallel()
 	t.Run("TooSmall", func(t *testing.T) {
 		for _, params := range []Argon2Params{
 			{Memory: 7, Time: 1, Threads: 1},
@@ -283,6 +287,7 @@ func TestNewPasswords(t *testing.T) {
 
 // TestDefaultArgon2 is the one test that pays for the production params.
 func TestDefaultArgon2(t *testing.T) {
+	t.Parallel()
 	want := Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1}
 	if DefaultArgon2 != want {
 		t.Errorf("DefaultArgon2: got %+v, want %+v", DefaultArgon2, want)
@@ -344,6 +349,7 @@ func holdingPasswords(t *testing.T, max int, wait time.Duration, release chan st
 }
 
 func TestPasswords_MaxHashing(t *testing.T) {
+	t.Parallel()
 	t.Run("BusyAfterTheWait", func(t *testing.T) {
 		release := make(chan struct{})
 		p := holdingPasswords(t, 2, 10*time.Millisecond, release)

@@ -113,6 +113,7 @@ func wantUnauthorized(t *testing.T, s *Sessions, token string) {
 }
 
 func TestSessions_Issue(t *testing.T) {
+	t.Parallel()
 	key := newTestKey(t)
 	pub := key.Public().(ed25519.PublicKey)
 	s := newTestSessions(t, key, "", "", 0)
@@ -183,6 +184,7 @@ func TestSessions_Issue(t *testing.T) {
 }
 
 func TestSessions_Verify(t *testing.T) {
+	t.Parallel()
 	key := newTestKey(t)
 	s := newTestSessions(t, key, "", "", 0)
 	kid := Thumbprint(key.Public().(ed25519.PublicKey))
@@ -298,6 +300,7 @@ func TestSessions_Verify(t *testing.T) {
 }
 
 func TestSessions_JWKS(t *testing.T) {
+	t.Parallel()
 	key := newTestKey(t)
 	pub := key.Public().(ed25519.PublicKey)
 	s := newTestSessions(t, key, "", "", 0)
@@ -359,6 +362,7 @@ func TestSessions_JWKS(t *testing.T) {
 }
 
 func TestThumbprint(t *testing.T) {
+	t.Parallel()
 	t.Run("RFC8037", func(t *testing.T) {
 		// RFC 8037 appendix A.3.
 		x, err := base64.RawURLEncoding.DecodeString("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
@@ -390,6 +394,7 @@ func TestThumbprint(t *testing.T) {
 }
 
 func TestNewSessions(t *testing.T) {
+	t.Parallel()
 	t.Run("BadKeyLength", func(t *testing.T) {
 		key := newTestKey(t)
 		for _, k := range []ed25519.PrivateKey{
@@ -445,6 +450,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 }
 
 func TestLoadOrCreateSigningKey(t *testing.T) {
+	t.Parallel()
 	t.Run("CreatesThenLoads", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "keys", "sessions")
 		path := filepath.Join(dir, "signing.pem")

@@ -21,6 +21,7 @@ func failFree(t *testing.T, th *Throttle, account string, now time.Time) {
 }
 
 func TestNewThrottle(t *testing.T) {
+	t.Parallel()
 	th := NewThrottle()
 	if th.Free != 5 || th.Window != 15*time.Minute || th.BaseWait != time.Second || th.MaxDelay != 15*time.Minute {
 		t.Errorf("got Free %v, Window %v, BaseWait %v, MaxDelay %v, want 5, 15m, 1s, 15m",
@@ -29,6 +30,7 @@ func TestNewThrottle(t *testing.T) {
 }
 
 func TestThrottle_Attempt(t *testing.T) {
+	t.Parallel()
 	t.Run("FreeThenWait", func(t *testing.T) {
 		th := NewThrottle()
 		failFree(t, th, "alice", throttleT0)
@@ -224,6 +226,7 @@ func TestThrottle_Attempt(t *testing.T) {
 }
 
 func TestThrottle_Bounded(t *testing.T) {
+	t.Parallel()
 	t.Run("Flood", func(t *testing.T) {
 		th := NewThrottle()
 		peak := 0
@@ -260,6 +263,7 @@ func TestThrottle_Bounded(t *testing.T) {
 }
 
 func TestThrottle_Refund(t *testing.T) {
+	t.Parallel()
 	t.Run("LiftsTheWaitItCaused", func(t *testing.T) {
 		th := NewThrottle()
 		failFree(t, th, "alice", throttleT0) // the last one starts a wait...

@@ -38,6 +38,7 @@ func mth(leaves []domain.Hash) domain.Hash {
 }
 
 func TestTree_KnownAnswers(t *testing.T) {
+	t.Parallel()
 	d0, d1, d2 := leaf("zero"), leaf("one"), leaf("two")
 	tests := []struct {
 		name   string
@@ -69,6 +70,7 @@ func TestTree_KnownAnswers(t *testing.T) {
 // recursive definition at every size, including the uneven ones where a
 // compact range has several peaks.
 func TestTree_MatchesRFC6962(t *testing.T) {
+	t.Parallel()
 	tree := checkpoint.NewTree()
 	var leaves []domain.Hash
 	for n := 0; n <= 70; n++ {
@@ -82,6 +84,7 @@ func TestTree_MatchesRFC6962(t *testing.T) {
 }
 
 func TestLeafHash(t *testing.T) {
+	t.Parallel()
 	got := eventstore.LeafHash("keyledger.key.ak_1", []byte(`{"a":1}`))
 	want := leaf("keyledger.key.ak_1\n" + `{"a":1}`)
 	if got != want {

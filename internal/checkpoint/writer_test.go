@@ -202,6 +202,7 @@ func checkChain(t testing.TB, cps []domain.Event) {
 }
 
 func TestWriter_WriteNow(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	l.createKeys(t, l.store, 5)
 	w := startWriter(t, l.store, time.Hour)
@@ -304,6 +305,7 @@ func TestWriter_WriteNow(t *testing.T) {
 
 // TestWriter_Interval checks that a running writer checkpoints by itself.
 func TestWriter_Interval(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	head := l.createKeys(t, l.store, 3)
 	startWriter(t, l.store, 20*time.Millisecond)
@@ -322,6 +324,7 @@ func TestWriter_Interval(t *testing.T) {
 // read its own checkpoint back must build on that checkpoint (it wrote it),
 // not fail as if another writer had got there first.
 func TestWriter_WriteNowWhileCatchingUp(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	ctx := testContext(t)
 	head := l.appendKeys(t, 1500)
@@ -374,6 +377,7 @@ func (l *testLog) appendKeys(t testing.TB, n int) uint64 {
 }
 
 func TestWriter_SecondWriter(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	ctx := testContext(t)
 	w1 := startWriter(t, l.store, time.Hour)
@@ -475,6 +479,7 @@ func TestWriter_SecondWriter(t *testing.T) {
 // round again: it loses with a Conflict or, having caught up, finds
 // nothing new.
 func TestWriter_Behind(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	ctx := testContext(t)
 	w1 := startWriter(t, l.store, time.Hour)
@@ -511,6 +516,7 @@ func TestWriter_Behind(t *testing.T) {
 // name it in its next checkpoint like any other forgery, not stop
 // checkpointing for good.
 func TestWriter_ForgedCheckpointSubject(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	ctx := testContext(t)
 	w := startWriter(t, l.store, time.Hour)
@@ -543,6 +549,7 @@ func TestWriter_ForgedCheckpointSubject(t *testing.T) {
 // TestWriter_RefusesRewrittenLog: a writer that starts on a log whose
 // history no longer matches the newest checkpoint refuses to checkpoint it.
 func TestWriter_RefusesRewrittenLog(t *testing.T) {
+	t.Parallel()
 	l := newLog(t)
 	w := startWriter(t, l.store, time.Hour)
 	head := l.createKeys(t, l.store, 4)

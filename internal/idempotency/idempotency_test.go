@@ -113,6 +113,7 @@ func wantKind(t *testing.T, err error, want domain.Kind) {
 var alice = idempotency.Key{Scope: "usr_alice", Value: "order-1"}
 
 func TestStore_Begin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := testContext(t)
 	created := idempotency.Response{Status: 201, Header: map[string]string{"Location": "/api-keys/ak_1"},
@@ -178,6 +179,7 @@ func TestStore_Begin(t *testing.T) {
 }
 
 func TestStore_TakeOver(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := testContext(t)
 	key := idempotency.Key{Scope: "usr_alice", Value: "crash"}
@@ -217,6 +219,7 @@ func TestStore_TakeOver(t *testing.T) {
 }
 
 func TestStore_Release(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := testContext(t)
 	key := idempotency.Key{Scope: "anonymous", Value: "retry-me"}
@@ -235,6 +238,7 @@ func TestStore_Release(t *testing.T) {
 }
 
 func TestStore_Concurrent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	key := idempotency.Key{Scope: "usr_alice", Value: "race"}
 	const n = 8
@@ -269,6 +273,7 @@ func TestStore_Concurrent(t *testing.T) {
 // in clear, and a store with another secret cannot read a record (nor
 // mistake it for a new one).
 func TestStore_Encrypted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := testContext(t)
 	const sk = "sk_4Kq9dZ0pWmT3vB7nR2xY5cL8hJ1fG6sA0eU3iO9wQ2z1aB3c"
@@ -301,6 +306,7 @@ func TestStore_Encrypted(t *testing.T) {
 }
 
 func TestStore_Unavailable(t *testing.T) {
+	t.Parallel()
 	ns := natstest.RunServer(t)
 	proxy := natstest.StartProxy(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
 	nc, err := nats.Connect(proxy.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
@@ -336,6 +342,7 @@ func TestStore_Unavailable(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	nc := natstest.Connect(t, natstest.RunServer(t))
 	ctx := testContext(t)
 	for _, tc := range []struct {
@@ -416,6 +423,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestValidateKey(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		v    string
@@ -458,6 +466,7 @@ func FuzzValidateKey(f *testing.F) {
 }
 
 func TestFingerprint(t *testing.T) {
+	t.Parallel()
 	base := idempotency.Fingerprint("POST", "POST /api-keys/{key}/regenerate", []string{"ak_1"}, "usr_1", []byte("{}"))
 	for _, tc := range []struct {
 		name string

@@ -41,6 +41,7 @@ func keyIDs(keys []domain.Key) []string {
 }
 
 func TestService_AdminRevokeKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 
@@ -91,6 +92,7 @@ func TestService_AdminRevokeKey(t *testing.T) {
 }
 
 func TestService_DisableUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	bob := e.register(t, "bob@example.com")
@@ -190,6 +192,7 @@ func TestService_DisableUser(t *testing.T) {
 }
 
 func TestService_RevokeUserKeys(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	bob := e.register(t, "bob@example.com")
@@ -253,6 +256,7 @@ func TestService_RevokeUserKeys(t *testing.T) {
 }
 
 func TestService_CreateUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 
 	t.Run("Admin", func(t *testing.T) {
@@ -325,6 +329,7 @@ func TestService_CreateUser(t *testing.T) {
 }
 
 func TestService_AdminListKeys(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bob := e.register(t, "bob@example.com") // registered first, listed second
 	alice := e.register(t, "alice@example.com")
@@ -369,6 +374,7 @@ func TestService_AdminListKeys(t *testing.T) {
 }
 
 func TestService_ListUsers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, email := range []string{"carol@example.com", "alice@example.com", "bob@example.com"} {
 		e.register(t, email)

@@ -72,6 +72,7 @@ func (e *env) observedService(t *testing.T, o *observer) *ledger.Service {
 }
 
 func TestService_Observe(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	o := &observer{}
 	svc := e.observedService(t, o)
@@ -166,6 +167,7 @@ func TestService_Observe(t *testing.T) {
 // TestCommandNames: every command's name is listed, once, and the names
 // are today's metric label values.
 func TestCommandNames(t *testing.T) {
+	t.Parallel()
 	commands := []ledger.Command{ledger.RegisterUser{}, ledger.Login{}, ledger.CreateKey{}, ledger.RevokeKey{},
 		ledger.RegenerateSecret{}, ledger.AdminRevokeKey{}, ledger.DisableUser{}, ledger.EnableUser{},
 		ledger.RevokeUserKeys{}, ledger.CreateUser{}}
@@ -188,6 +190,7 @@ func TestCommandNames(t *testing.T) {
 
 // TestCommand_LogValue: commands that carry a password log without it.
 func TestCommand_LogValue(t *testing.T) {
+	t.Parallel()
 	const secret = "a password nobody may log"
 	for _, c := range []ledger.Command{
 		ledger.RegisterUser{Email: "a@example.com", Password: secret},

@@ -44,6 +44,7 @@ func (b *lockedBuffer) String() string {
 // then fail as Internal and say why in the log; a revocation that answers
 // success while the key stays valid is the attack.
 func TestService_NotInForce(t *testing.T) {
+	t.Parallel()
 	nc := natstest.Connect(t, natstest.RunServer(t))
 	// The read models trust testkeys.Ledger() alone.
 	l := ledgertest.New(t, nc, eventstore.WithMemoryStorage(), eventstore.WithTrustedKeys(testkeys.LedgerPublic()))

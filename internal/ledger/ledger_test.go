@@ -165,6 +165,7 @@ func wantKind(t *testing.T, err error, want domain.Kind) {
 func newAPIKey() string { return domain.APIKeyPrefix + ulid.Make().String() }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	t.Run("ErrMissingDependency", func(t *testing.T) {
 		if _, err := ledger.New(ledger.Config{}); err == nil {
 			t.Errorf("got nil, want an error")
@@ -173,6 +174,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestService_RegisterUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 
 	t.Run("OK", func(t *testing.T) {
@@ -246,6 +248,7 @@ func TestService_RegisterUser(t *testing.T) {
 }
 
 func TestService_Login(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 
@@ -310,6 +313,7 @@ func TestService_Login(t *testing.T) {
 }
 
 func TestService_CreateKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 
@@ -398,6 +402,7 @@ func TestService_CreateKey(t *testing.T) {
 }
 
 func TestService_ExpiredKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	expires := t0.Add(time.Minute)
@@ -443,6 +448,7 @@ func TestService_ExpiredKey(t *testing.T) {
 }
 
 func TestService_RevokeKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	bob := e.register(t, "bob@example.com")
@@ -501,6 +507,7 @@ func TestService_RevokeKey(t *testing.T) {
 }
 
 func TestService_RegenerateSecret(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	bob := e.register(t, "bob@example.com")
@@ -575,6 +582,7 @@ func TestService_RegenerateSecret(t *testing.T) {
 }
 
 func TestService_ListKeys(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	bob := e.register(t, "bob@example.com")
@@ -637,6 +645,7 @@ func TestService_ListKeys(t *testing.T) {
 }
 
 func TestLookup_Check(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	k, secret := e.createKey(t, alice.ID)
@@ -670,6 +679,7 @@ func TestLookup_Check(t *testing.T) {
 }
 
 func TestService_Races(t *testing.T) {
+	t.Parallel()
 	const goroutines = 20
 
 	t.Run("RegisterSameEmail", func(t *testing.T) {

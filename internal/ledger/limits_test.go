@@ -14,6 +14,7 @@ import (
 // Conflict and nothing is appended; revoking a key frees a slot; other
 // users are unaffected.
 func TestService_MaxKeysPerUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const limit = 3
 	svc := e.service(t, limit)
@@ -50,6 +51,7 @@ func TestService_MaxKeysPerUser(t *testing.T) {
 // not count as failures against the address: afterwards the right
 // password logs in, where ten counted failures would have throttled it.
 func TestService_Login_BusyHashing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// Slow enough that the logins below all find the one slot taken.
 	passwords, err := auth.NewPasswords(auth.Argon2Params{Memory: 32 << 10, Time: 3, Threads: 1}, auth.WithMaxHashing(1, 0))

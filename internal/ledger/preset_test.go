@@ -33,6 +33,7 @@ func (e *env) wantAppended(t *testing.T, n uint64, f func()) {
 // The read models show the first run by then, so the second recognises it
 // whatever JetStream's duplicate window says.
 func TestService_Preset(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	bob := e.register(t, "bob@example.com")
@@ -184,6 +185,7 @@ func TestService_Preset(t *testing.T) {
 }
 
 func TestPreset_Binary(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := e.preset(t)
 	if len(p.EventIDs) < 2 || !domain.ValidAPIKey(p.APIKey) || !domain.ValidUserID(p.UserID) || p.Secret.IsZero() {

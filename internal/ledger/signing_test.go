@@ -11,6 +11,7 @@ import (
 // carry the public key of its secret (and never the secret), and a
 // signed-only key refuses its secret in validation.
 func TestService_KeysCarryPublicKeys(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	publicOf := func(s domain.Secret, apiKey string) domain.PublicKey {

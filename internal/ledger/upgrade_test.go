@@ -20,6 +20,7 @@ import (
 // takes a version and a sequence of its key, so a revocation appended after
 // it succeeds and applies.
 func TestService_RevokeAfterUnknownEvent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	k, secret := e.createKey(t, alice.ID)
@@ -61,6 +62,7 @@ func TestService_RevokeAfterUnknownEvent(t *testing.T) {
 // published straight onto a key's subject, is ignored by the read models
 // and cannot block the owner from revoking the key.
 func TestService_RevokeAfterForgedEvent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.register(t, "alice@example.com")
 	k, secret := e.createKey(t, alice.ID)
@@ -94,6 +96,7 @@ func TestService_RevokeAfterForgedEvent(t *testing.T) {
 // TestService_LoginThrottleConcurrent: guesses sent at once cannot slip
 // past the limit while earlier ones are still being checked.
 func TestService_LoginThrottleConcurrent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.register(t, "target@example.com")
 	const guesses = 20

@@ -71,6 +71,7 @@ func TestNewCSR(t *testing.T) {
 }
 
 func TestNewCSR_SANs(t *testing.T) {
+	t.Parallel()
 	key := mustKey(t, pki.ECDSA, 0)
 	cases := []struct {
 		subject string
@@ -105,6 +106,7 @@ func TestNewCSR_SANs(t *testing.T) {
 }
 
 func TestNewCSR_Refused(t *testing.T) {
+	t.Parallel()
 	key := mustKey(t, pki.ECDSA, 0)
 	subject := pkix.Name{CommonName: "x"}.ToRDNSequence()
 	cases := []struct {
@@ -186,6 +188,7 @@ func TestNewSelfSigned(t *testing.T) {
 }
 
 func TestNewSelfSigned_Options(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	key := mustKey(t, pki.ECDSA, 0)
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -245,6 +248,7 @@ func TestNewSelfSigned_Options(t *testing.T) {
 }
 
 func TestNewSelfSigned_RefusesWeakRSA(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	path := writeTemp(t, "weak.key", nil)
 	openssl(t, "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024", "-out", path)
@@ -259,6 +263,7 @@ func TestNewSelfSigned_RefusesWeakRSA(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	der, err := pki.NewSelfSigned(mustKey(t, pki.ECDSA, 0), pkix.Name{CommonName: "x"}.ToRDNSequence())
 	if err != nil {
@@ -276,6 +281,7 @@ func TestFingerprint(t *testing.T) {
 }
 
 func TestCheckDNSName(t *testing.T) {
+	t.Parallel()
 	for _, ok := range []string{"localhost", "example.com", "a-b.example.com", "*.example.com", "xn--bcher-kva.example", "A.B", "1.example"} {
 		if err := pki.CheckDNSName(ok); err != nil {
 			t.Errorf("CheckDNSName(%q): %v", ok, err)

@@ -55,6 +55,7 @@ func TestGenerateKey(t *testing.T) {
 }
 
 func TestGenerateKey_Refused(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		typ  pki.KeyType
 		bits int
@@ -70,6 +71,7 @@ func TestGenerateKey_Refused(t *testing.T) {
 }
 
 func TestParseKeyType(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]pki.KeyType{"rsa": pki.RSA, "RSA": pki.RSA, "ecdsa": pki.ECDSA, "Ed25519": pki.Ed25519} {
 		if got, err := pki.ParseKeyType(in); err != nil || got != want {
 			t.Errorf("ParseKeyType(%q): got %q, %v, want %q", in, got, err, want)
@@ -84,6 +86,7 @@ func TestParseKeyType(t *testing.T) {
 
 // TestParsePrivateKey reads keys in each format openssl writes.
 func TestParsePrivateKey(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	dir := t.TempDir()
 	cases := []struct {
@@ -123,6 +126,7 @@ func TestParsePrivateKey(t *testing.T) {
 }
 
 func TestParsePrivateKey_Errors(t *testing.T) {
+	t.Parallel()
 	rsaKey := mustKey(t, pki.RSA, 2048)
 	pkcs8, err := x509.MarshalPKCS8PrivateKey(rsaKey)
 	if err != nil {
@@ -157,6 +161,7 @@ func TestParsePrivateKey_Errors(t *testing.T) {
 }
 
 func TestEncodePrivateKey_RoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, typ := range []pki.KeyType{pki.RSA, pki.ECDSA, pki.Ed25519} {
 		key := mustKey(t, typ, 0)
 		b, err := pki.EncodePrivateKey(key)
@@ -186,6 +191,7 @@ func TestEncodePrivateKey_RoundTrip(t *testing.T) {
 }
 
 func TestWriteFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "private.key")
 	t.Run("Mode0600", func(t *testing.T) {
@@ -247,6 +253,7 @@ func assertFile(t *testing.T, path, content string, mode fs.FileMode) {
 }
 
 func TestParseCertificate(t *testing.T) {
+	t.Parallel()
 	key := mustKey(t, pki.ECDSA, 0)
 	der, err := pki.NewSelfSigned(key, pkix.Name{CommonName: "x.example"}.ToRDNSequence())
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestParseSubject(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, in string
 		want     string // FormatSubject of the result
@@ -63,6 +64,7 @@ func TestParseSubject(t *testing.T) {
 }
 
 func TestParseSubject_Values(t *testing.T) {
+	t.Parallel()
 	seq, err := pki.ParseSubject(`/C=DE/O=A\/B+OU=x\+y/CN=ünï/emailAddress=a@b.example`)
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +124,7 @@ func TestParseSubject_Values(t *testing.T) {
 }
 
 func TestParseSubject_Errors(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ name, in, want string }{
 		{"Empty", "", "empty"},
 		{"NoLeadingSlash", "CN=x", "want /type0=value0"},
@@ -160,6 +163,7 @@ func TestParseSubject_Errors(t *testing.T) {
 // TestParseSubject_OpenSSL compares the parser with openssl's own -subj on
 // subjects both accept, through the subject each CSR ends up with.
 func TestParseSubject_OpenSSL(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	key := mustKey(t, pki.ECDSA, 0)
 	keyPath := keyFile(t, key)

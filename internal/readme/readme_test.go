@@ -69,6 +69,7 @@ func requireTools(t *testing.T, names ...string) {
 // verbatim (only the server's address changed) with sh, keyledger sign
 // and curl, and its Go program with go run, against the real serve.
 func TestREADME_SignedRequests(t *testing.T) {
+	t.Parallel()
 	requireTools(t, "sh", "curl", "sed", "base64", "go")
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
@@ -147,6 +148,7 @@ func TestREADME_SignedRequests(t *testing.T) {
 // backquoted package path, then its tests; a name ending in * needs one
 // match).
 func TestREADME_ReliabilityTestsExist(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +221,7 @@ func TestREADME_ReliabilityTestsExist(t *testing.T) {
 // server's address changed) with sh and curl against the real serve, and
 // checks the answers its comments promise.
 func TestREADME_WalkThrough(t *testing.T) {
+	t.Parallel()
 	requireTools(t, "sh", "curl", "sed", "base64")
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)

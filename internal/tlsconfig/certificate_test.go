@@ -20,6 +20,7 @@ import (
 // request in flight on the old certificate completes, and new connections
 // get the new one.
 func TestCertificate_Reload(t *testing.T) {
+	t.Parallel()
 	old := newPair(t, pki.ECDSA)
 	cert, err := tlsconfig.Load(old.certFile, old.keyFile, tlsconfig.WithPollInterval(time.Hour))
 	if err != nil {
@@ -95,6 +96,7 @@ func TestCertificate_Reload(t *testing.T) {
 // TestCertificate_ReloadFailure keeps the current certificate when the new
 // files are unusable, and recovers once they are fixed.
 func TestCertificate_ReloadFailure(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pki.ECDSA)
 	cert, err := tlsconfig.Load(p.certFile, p.keyFile, tlsconfig.WithPollInterval(time.Hour))
 	if err != nil {
@@ -142,6 +144,7 @@ func TestCertificate_ReloadFailure(t *testing.T) {
 // TestCertificate_Poll: the poller notices changed files by itself, reports
 // failures, and keeps serving meanwhile.
 func TestCertificate_Poll(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pki.ECDSA)
 	var (
 		mu      sync.Mutex
@@ -220,6 +223,7 @@ func TestCertificate_Poll(t *testing.T) {
 }
 
 func TestLoad_Errors(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pki.ECDSA)
 	other := newPair(t, pki.ECDSA)
 	missing := filepath.Join(t.TempDir(), "missing.crt")
@@ -252,6 +256,7 @@ func TestLoad_Errors(t *testing.T) {
 }
 
 func TestSelfSigned(t *testing.T) {
+	t.Parallel()
 	cert, err := tlsconfig.SelfSigned("dev.example", "192.0.2.10")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 // TestClient_NATS connects to a nats-server that requires TLS and client
 // certificates, the way keyledger's processes wire these configurations.
 func TestClient_NATS(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pki.ECDSA)
 	cert, err := tlsconfig.Load(p.certFile, p.keyFile)
 	if err != nil {

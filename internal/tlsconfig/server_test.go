@@ -14,6 +14,7 @@ import (
 )
 
 func TestServer_Config(t *testing.T) {
+	t.Parallel()
 	cert, err := tlsconfig.SelfSigned()
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +51,7 @@ func TestServer_Config(t *testing.T) {
 // clients, curl and openssl with TLS 1.2 or 1.3 do; TLS 1.1 and CBC
 // suites do not.
 func TestServer_Handshakes(t *testing.T) {
+	t.Parallel()
 	for _, typ := range []pki.KeyType{pki.RSA, pki.ECDSA, pki.Ed25519} {
 		t.Run(string(typ), func(t *testing.T) {
 			p := newPair(t, typ)
@@ -137,6 +139,7 @@ func TestServer_Handshakes(t *testing.T) {
 }
 
 func TestServer_ClientCA(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pki.ECDSA)
 	cert, err := tlsconfig.Load(p.certFile, p.keyFile)
 	if err != nil {
@@ -197,6 +200,7 @@ func TestServer_ClientCA(t *testing.T) {
 }
 
 func TestServer_OptionErrors(t *testing.T) {
+	t.Parallel()
 	cert, err := tlsconfig.SelfSigned()
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +220,7 @@ func TestServer_OptionErrors(t *testing.T) {
 }
 
 func TestClient_OptionErrors(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pki.ECDSA)
 	other := newPair(t, pki.ECDSA)
 	for name, opt := range map[string]tlsconfig.ClientOption{
