@@ -274,6 +274,24 @@ func (s *Store) GenesisNote() string { return s.genesisNote }
 // signing key is not trusted at the head of the log.
 var ErrUntrustedSigningKey = errors.New("untrusted signing key")
 
+// firstTrustRead reads the trust events when the store opens. A stream
+// just created on a cluster that is still electing its leader answers "no
+// responders" or times out for a while, as stream creation does: retry
+// until ctx says stop.
+func (s *Store) firstTrustRead(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := s.refreshTrust(ctx, 0)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(min(time.Duration(attempt)*100*time.Millisecond, time.Second)):
+		}
+	}
+}
+
 // setUpTrust reads the trust events. A writable store on a log without a
 // genesis appends one naming its key (on a log that already has events,
 // those are then trusted when signed by that key: the upgrade of a log
@@ -284,7 +302,7 @@ func (s *Store) setUpTrust(ctx context.Context) error {
 	if s.signer != nil {
 		s.signerID = KeyID(s.SigningKey())
 	}
-	if err := s.refreshTrust(ctx, 0); err != nil {
+	if err := s.firstTrustRead(ctx); err != nil {
 		return fmt.Errorf("read the log's trust events: %w", err)
 	}
 	v := &s.trust
