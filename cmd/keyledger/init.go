@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,6 +24,13 @@ type initConfig struct {
 	Stream string
 	Routes string
 	Force  bool
+}
+
+func (c *initConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Out, "out", "secrets", "directory to write the cluster's NATS keys, server config includes and role credentials into")
+	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name the role permissions are for")
+	fs.StringVar(&c.Routes, "routes", "", "comma-separated host:port of every NATS node's cluster listener: writes nats/cluster.conf with authenticated routes to them")
+	fs.BoolVar(&c.Force, "force", false, "replace output files that differ from what init would write (after removing keys to rotate them)")
 }
 
 // routePasswordFile is the file under <out>/keys of the cluster routes'
@@ -43,10 +51,7 @@ const routePasswordFile = "route-password"
 func runInit(_ context.Context, args []string, stdout, _ io.Writer) error {
 	var cfg initConfig
 	fs := newFlagSet("init")
-	fs.StringVar(&cfg.Out, "out", "secrets", "directory to write the cluster's NATS keys, server config includes and role credentials into")
-	fs.StringVar(&cfg.Stream, "stream", eventstore.DefaultStream, "JetStream stream name the role permissions are for")
-	fs.StringVar(&cfg.Routes, "routes", "", "comma-separated host:port of every NATS node's cluster listener: writes nats/cluster.conf with authenticated routes to them")
-	fs.BoolVar(&cfg.Force, "force", false, "replace output files that differ from what init would write (after removing keys to rotate them)")
+	cfg.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
