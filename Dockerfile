@@ -32,8 +32,9 @@ ARG TARGETOS TARGETARCH
 # tables.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w" -o /out/keyledger ./cmd/keyledger
-# An empty directory to create /data from in the runtime stage.
-RUN mkdir -p /out/data
+# Empty directories to create /data and init's /secrets volumes from in the
+# runtime stage.
+RUN mkdir -p /out/data /out/secrets/keys /out/secrets/nats /out/secrets/operator /out/secrets/ledger /out/secrets/validator /out/secrets/auditor
 
 # distroless "nonroot": CA certificates, tzdata and /etc/passwd with the
 # nonroot user (65532), nothing else.
@@ -44,6 +45,9 @@ COPY --from=build /out/keyledger /keyledger
 # 0600), owned by the runtime user: COPY --chown creates /data with that
 # owner, and a named volume mounted on /data starts out with it.
 COPY --from=build --chown=65532:65532 /out/data /data
+# keyledger init's output directory (docker-compose.yml): each subdirectory
+# is a named volume, which starts out owned by the runtime user too.
+COPY --from=build --chown=65532:65532 /out/secrets /secrets
 # Numeric, so that runAsNonRoot-style checks can verify it without
 # /etc/passwd.
 USER 65532:65532

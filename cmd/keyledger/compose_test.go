@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -92,6 +93,19 @@ type deployment struct {
 	ledger     *keyledgerService
 	validators []*keyledgerService
 	natsNodes  []*natsService
+	// init is the one-shot service that runs keyledger init; volumeDirs
+	// are the named volumes it fills, each a directory on this machine
+	// holding what init wrote there (run by this test from its command).
+	init       *initService
+	volumeDirs map[string]string
+}
+
+// initService is the compose service that runs `keyledger init`.
+type initService struct {
+	name string
+	svc  composeService
+	cfg  initConfig
+	root string // the container's / on this machine
 }
 
 // keyledgerService is a compose service that runs `keyledger serve` or
@@ -112,6 +126,13 @@ func (k *keyledgerService) httpAddr() string {
 		return k.serve.HTTPAddr
 	}
 	return k.node.HTTPAddr
+}
+
+func (k *keyledgerService) natsCreds() string {
+	if k.serve != nil {
+		return k.serve.NATSClient.Creds
+	}
+	return k.node.NATSClient.Creds
 }
 
 func (k *keyledgerService) natsURL() string {
@@ -158,10 +179,23 @@ func parseDeployment(t *testing.T, data []byte) *deployment {
 		t.Fatal("docker-compose.yml: no services")
 	}
 	for _, name := range apptest.SortedKeys(d.file.Services) {
+		if svc := d.file.Services[name]; svc.Build != "" && len(svc.Command) > 0 && svc.Command[0] == "init" {
+			if d.init != nil {
+				t.Fatalf("services %s and %s both run init", d.init.name, name)
+			}
+			d.init = runInitService(t, name, svc)
+			d.volumeDirs = d.init.volumeDirs(t)
+		}
+	}
+	if d.init == nil {
+		t.Fatal("no service runs keyledger init: the NATS servers would have no credentials to require")
+	}
+	for _, name := range apptest.SortedKeys(d.file.Services) {
 		svc := d.file.Services[name]
 		switch {
+		case name == d.init.name:
 		case strings.HasPrefix(svc.Image, "nats:"):
-			d.natsNodes = append(d.natsNodes, parseNATSService(t, name, svc))
+			d.natsNodes = append(d.natsNodes, parseNATSService(t, name, svc, d.volumeDirs))
 		case svc.Build != "":
 			k := parseKeyledgerService(t, d.dockerfile, name, svc)
 			if k.serve != nil {
@@ -264,9 +298,10 @@ func applyEnvironment(fs *flag.FlagSet, env map[string]string) error {
 // own ConfigureOptions (which reads the config file it names), with the
 // container's config path mapped to the file in this repository, then
 // reads the config file again strictly: warnings (unknown fields) fail too.
-func parseNATSService(t *testing.T, name string, svc composeService) *natsService {
+func parseNATSService(t *testing.T, name string, svc composeService, volumeDirs map[string]string) *natsService {
 	t.Helper()
 	n := &natsService{name: name, svc: svc}
+	root := containerRoot(t, svc, volumeDirs)
 	if len(svc.Command) == 0 || svc.Command[0] != "nats-server" {
 		t.Fatalf("service %s: command %q: want nats-server ...", name, svc.Command)
 	}
@@ -283,7 +318,8 @@ func parseNATSService(t *testing.T, name string, svc composeService) *natsServic
 			value = args[i+1]
 		}
 		n.configPath = value
-		n.configFile = bindSource(t, svc, value)
+		bindSource(t, svc, value) // a file of this repository
+		n.configFile = filepath.Join(root, filepath.FromSlash(value))
 		if inline {
 			args[i] = a[:strings.Index(a, "=")+1] + n.configFile
 		} else {
@@ -326,6 +362,101 @@ func bindSource(t *testing.T, svc composeService, target string) string {
 		}
 	}
 	t.Fatalf("no bind mount puts a file at %s (volumes %q)", target, svc.Volumes)
+	return ""
+}
+
+// runInitService parses the init service's command with init's flags and
+// runs it as the container would, its --out directory (and the volumes
+// mounted in it) under a temporary directory.
+func runInitService(t *testing.T, name string, svc composeService) *initService {
+	t.Helper()
+	in := &initService{name: name, svc: svc}
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	in.cfg.flags(fs)
+	if err := applyEnvironment(fs, svc.Environment); err != nil {
+		t.Fatalf("service %s: environment: %v", name, err)
+	}
+	if err := parseArgs(fs, svc.Command[1:]); err != nil {
+		t.Fatalf("service %s: keyledger init rejects %q: %v", name, svc.Command[1:], err)
+	}
+	if !path.IsAbs(in.cfg.Out) {
+		t.Fatalf("service %s: --out %q: want an absolute path in the container", name, in.cfg.Out)
+	}
+	root := containerRoot(t, svc, nil)
+	args := append([]string{"init", "--out", filepath.Join(root, filepath.FromSlash(in.cfg.Out)), "--stream", in.cfg.Stream}, "--routes", in.cfg.Routes)
+	var out bytes.Buffer
+	if code := run(t.Context(), args, &out, &out); code != 0 {
+		t.Fatalf("service %s: keyledger init: exit %d\n%s", name, code, &out)
+	}
+	// It is run on every up: a second run must succeed and keep everything.
+	out.Reset()
+	if code := run(t.Context(), args, &out, &out); code != 0 || strings.Contains(out.String(), "wrote") {
+		t.Fatalf("service %s: keyledger init run again: exit %d, want 0 and nothing written\n%s", name, code, &out)
+	}
+	in.root = root
+	return in
+}
+
+// volumeDirs returns the directories on this machine that stand for the
+// named volumes mounted in the init service.
+func (in *initService) volumeDirs(t *testing.T) map[string]string {
+	dirs := map[string]string{}
+	for _, v := range in.svc.Volumes {
+		src, dst, _ := parseVolume(v)
+		if src != "" && !isBindSource(src) {
+			dirs[src] = filepath.Join(in.root, filepath.FromSlash(dst))
+		}
+	}
+	return dirs
+}
+
+// containerRoot makes a temporary directory that stands for a service's
+// file system: its bind-mounted files copied, and the named volumes init
+// filled linked, at their paths in the container.
+func containerRoot(t *testing.T, svc composeService, volumeDirs map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, v := range svc.Volumes {
+		src, dst, _ := parseVolume(v)
+		at := filepath.Join(root, filepath.FromSlash(dst))
+		if err := os.MkdirAll(filepath.Dir(at), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case isBindSource(src):
+			data, err := os.ReadFile(filepath.Join(repoRoot, filepath.FromSlash(src)))
+			if err != nil {
+				continue // TestCompose_File's Volumes reports it
+			}
+			if err := os.WriteFile(at, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		case volumeDirs[src] != "":
+			if err := os.Symlink(volumeDirs[src], at); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			if err := os.MkdirAll(at, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return root
+}
+
+// hostPath returns the file on this machine that p is in the service's
+// container, through the volumes init filled ("" if on none of them).
+func (d *deployment) hostPath(svc composeService, p string) string {
+	for _, v := range svc.Volumes {
+		src, dst, _ := parseVolume(v)
+		if d.volumeDirs[src] == "" {
+			continue
+		}
+		if rel, err := filepath.Rel(dst, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return filepath.Join(d.volumeDirs[src], rel)
+		}
+	}
 	return ""
 }
 
@@ -545,6 +676,10 @@ func checkCompose(t *testing.T, d *deployment) {
 				switch cond := d.file.Services[name].DependsOn[dep].Condition; {
 				case !ok:
 					t.Errorf("service %s depends on %s, which does not exist", name, dep)
+				case dep == d.init.name:
+					if cond != "service_completed_successfully" {
+						t.Errorf("service %s depends on %s with condition %q, want service_completed_successfully (a one-shot)", name, dep, cond)
+					}
 				case cond != "service_healthy":
 					t.Errorf("service %s depends on %s with condition %q, want service_healthy", name, dep, cond)
 				case target.Healthcheck == nil:
@@ -564,11 +699,75 @@ func checkCompose(t *testing.T, d *deployment) {
 				t.Errorf("service %s does not wait for %s", v.name, d.ledger.name)
 			}
 		}
+		// The NATS servers include what init writes.
+		for _, n := range d.natsNodes {
+			if _, ok := n.svc.DependsOn[d.init.name]; !ok {
+				t.Errorf("service %s does not wait for %s", n.name, d.init.name)
+			}
+		}
+		if d.init.svc.Restart != "no" {
+			t.Errorf("service %s: restart %q, want \"no\" (a one-shot)", d.init.name, d.init.svc.Restart)
+		}
+	})
+
+	t.Run("Credentials", func(t *testing.T) {
+		// Every NATS server runs in operator mode with init's accounts,
+		// and requires the route password of every route.
+		password, err := os.ReadFile(filepath.Join(d.volumeDirs[volumeAt(d.init.svc, path.Join(d.init.cfg.Out, "keys"))], routePasswordFile))
+		if err != nil {
+			t.Fatalf("service %s: %s/keys is on no named volume of its own, or holds no route password: %v", d.init.name, d.init.cfg.Out, err)
+		}
+		for _, n := range d.natsNodes {
+			o := n.opts
+			if len(o.TrustedOperators) != 1 || o.SystemAccount == "" || o.AccountResolver == nil {
+				t.Errorf("service %s: not in operator mode with init's operator (operators %d, system account %q)", n.name, len(o.TrustedOperators), o.SystemAccount)
+			}
+			if o.NoAuthUser != "" || len(o.Users) > 0 || len(o.Nkeys) > 0 || o.Username != "" || o.Authorization != "" {
+				t.Errorf("service %s: clients may authenticate otherwise than with a user JWT of init's account", n.name)
+			}
+			if o.Cluster.Username == "" || o.Cluster.Password != strings.TrimSpace(string(password)) {
+				t.Errorf("service %s: routes are not required to present init's route password", n.name)
+			}
+			for _, r := range o.Routes {
+				if p, _ := r.User.Password(); r.User.Username() != o.Cluster.Username || p != o.Cluster.Password {
+					t.Errorf("service %s: route %s does not carry the route credentials", n.name, r.Redacted())
+				}
+			}
+		}
+		// Each keyledger service holds the credentials of its role, from a
+		// volume init filled, and no others.
+		want := map[*keyledgerService][]string{d.ledger: {"operator", "ledger"}}
+		for _, v := range d.validators {
+			want[v] = []string{"validator"}
+		}
+		for _, k := range d.keyledgerServices() {
+			file := d.hostPath(k.svc, k.natsCreds())
+			if k.natsCreds() == "" || file == "" {
+				t.Errorf("service %s: --nats-creds %q is on no volume init fills", k.name, k.natsCreds())
+				continue
+			}
+			role := credsRole(t, file)
+			if !slices.Contains(want[k], role) {
+				t.Errorf("service %s: --nats-creds %s holds the %s role, want %v", k.name, k.natsCreds(), role, want[k])
+			}
+			for _, v := range k.svc.Volumes {
+				src, _, mode := parseVolume(v)
+				if d.volumeDirs[src] != "" && mode != "ro" {
+					t.Errorf("service %s: mounts %s read-write, want :ro (init writes it)", k.name, src)
+				}
+				if dir := d.volumeDirs[src]; dir != "" && filepath.Dir(file) != dir {
+					t.Errorf("service %s: mounts %s, which holds credentials it does not use", k.name, src)
+				}
+			}
+		}
 	})
 
 	t.Run("Healthchecks", func(t *testing.T) {
 		for _, name := range apptest.SortedKeys(d.file.Services) {
 			h := d.file.Services[name].Healthcheck
+			if name == d.init.name {
+				continue // a one-shot: others wait for it to complete
+			}
 			if h == nil {
 				t.Errorf("service %s: no health check", name)
 				continue
@@ -708,6 +907,35 @@ func checkCompose(t *testing.T, d *deployment) {
 	})
 }
 
+// volumeAt returns the named volume svc mounts at dir, or "".
+func volumeAt(svc composeService, dir string) string {
+	for _, v := range svc.Volumes {
+		src, dst, _ := parseVolume(v)
+		if dst == dir && src != "" && !isBindSource(src) {
+			return src
+		}
+	}
+	return ""
+}
+
+// credsRole returns the role (the user's name) of a .creds file.
+func credsRole(t *testing.T, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(data)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return uc.Name
+}
+
 // volumeHolding returns the named volume of svc whose mount holds dir, or "".
 func volumeHolding(svc composeService, dir string) string {
 	if dir == "" || !path.IsAbs(dir) {
@@ -773,7 +1001,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 		o.Cluster.Port, _ = strconv.Atoi(port)
 		o.Routes = nil
 		for _, r := range n.opts.Routes {
-			o.Routes = append(o.Routes, &url.URL{Scheme: r.Scheme, Host: clusterAddr[r.Hostname()]})
+			o.Routes = append(o.Routes, &url.URL{Scheme: r.Scheme, User: r.User, Host: clusterAddr[r.Hostname()]})
 		}
 		o.StoreDir = t.TempDir()
 		o.NoSigs, o.NoLog = true, true
@@ -844,6 +1072,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	})
 	cfg := *d.ledger.serve
 	cfg.NATSURL = rewire(cfg.NATSURL)
+	cfg.NATSClient.Creds = d.hostPath(d.ledger.svc, cfg.NATSClient.Creds)
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Argon2 = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}
@@ -863,6 +1092,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	for _, v := range d.validators {
 		cfg := *v.node
 		cfg.NATSURL = rewire(cfg.NATSURL)
+		cfg.NATSClient.Creds = d.hostPath(v.svc, cfg.NATSClient.Creds)
 		cfg.HTTPAddr = "127.0.0.1:0"
 		n := &app.Node{Config: cfg, Logger: logger.With("service", v.name)}
 		if err := n.Open(ctx); err != nil {
@@ -879,7 +1109,10 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	}
 
 	// The stream is replicated as --replicas says.
-	nc, err := nats.Connect(cfg.NATSURL)
+	creds := func(role string) nats.Option {
+		return nats.UserCredentials(filepath.Join(d.volumeDirs[volumeAt(d.init.svc, path.Join(d.init.cfg.Out, role))], role+".creds"))
+	}
+	nc, err := nats.Connect(cfg.NATSURL, creds("operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -899,6 +1132,16 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	if info.Config.Replicas != d.ledger.serve.Replicas || info.Cluster == nil || len(info.Cluster.Replicas) != d.ledger.serve.Replicas-1 {
 		t.Fatalf("stream %s: replicas %d, cluster %+v; want %d replicas", cfg.Stream, info.Config.Replicas, info.Cluster, d.ledger.serve.Replicas)
 	}
+
+	checkLeastPrivilege(t, cfg.Stream, natsServers, clusterAddr, nc, func(role string) *nats.Conn {
+		// The refusals are the point: the default handler would print each.
+		c, err := nats.Connect(cfg.NATSURL, creds(role), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+		if err != nil {
+			t.Fatalf("%s credentials: %v", role, err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	})
 
 	ts := &apptest.Server{Server: ledger, Base: "http://" + ledger.HTTPAddr(), Logs: logs}
 	// A young R3 stream may still move its leader: a write can then answer
@@ -955,7 +1198,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	// the ledger's container): that must not rescale the stream.
 	var out, errOut bytes.Buffer
 	if code := run(ctx, []string{"admin", "users", "list", "--nats-url", cfg.NATSURL,
-		"--signing-key", filepath.Join(cfg.DataDir, "ledger-ed25519.pem")}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "compose@example.com") {
+		"--nats-creds", d.hostPath(d.ledger.svc, d.ledger.serve.NATSClient.Creds), "--signing-key", filepath.Join(cfg.DataDir, "ledger-ed25519.pem")}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "compose@example.com") {
 		t.Fatalf("admin users list: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 	if info, err := stream.Info(ctx); err != nil || info.Config.Replicas != d.ledger.serve.Replicas {
@@ -985,6 +1228,144 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 		t.Fatalf("the ledger is still connected to %s", down)
 	}
 }
+
+// checkLeastPrivilege attacks the running compose cluster as the holder
+// of a NATS address, then of a validator's or an auditor's credentials,
+// then as a NATS server without the route password: each is refused, and
+// the stream is as it was (checked with op, an operator connection).
+func checkLeastPrivilege(t *testing.T, stream string, servers map[string]*server.Server, clusterAddr map[string]string,
+	op *nats.Conn, connect func(role string) *nats.Conn) {
+	t.Helper()
+	ctx := t.Context()
+	for _, name := range apptest.SortedKeys(servers) {
+		c, err := nats.Connect(servers[name].ClientURL(), nats.MaxReconnects(0))
+		if err == nil {
+			c.Close()
+			t.Errorf("%s accepts a client without credentials", name)
+		} else if !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			t.Errorf("%s: a client without credentials: %v, want an authorization violation", name, err)
+		}
+	}
+	opJS, err := jetstream.New(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := opJS.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := before.CachedInfo()
+	for _, role := range []string{"validator", "auditor"} {
+		js, err := jetstream.New(connect(role))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Reading is what the role is for.
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			t.Fatalf("%s credentials cannot read stream %s: %v", role, stream, err)
+		}
+		// A refused JetStream request may get no answer at all: a short
+		// deadline each, and the operator's view of the stream below says
+		// whether any of them got through.
+		refused := func(what string, do func(context.Context) error) {
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := do(rctx); err == nil {
+				t.Errorf("%s credentials: %s succeeded, want it refused", role, what)
+			}
+		}
+		refused("stream edit (metadata)", func(c context.Context) error {
+			cfg := info.Config
+			cfg.Metadata = map[string]string{"keyledger_signing_keys": "forged"}
+			_, err := js.UpdateStream(c, cfg)
+			return err
+		})
+		refused("stream seal", func(c context.Context) error {
+			cfg := info.Config
+			cfg.Sealed = true
+			_, err := js.UpdateStream(c, cfg)
+			return err
+		})
+		refused("stream purge", func(c context.Context) error { return st.Purge(c) })
+		refused("message delete", func(c context.Context) error { return st.DeleteMsg(c, 1) })
+		refused("stream rm", func(c context.Context) error { return js.DeleteStream(c, stream) })
+		refused("stream add", func(c context.Context) error {
+			_, err := js.CreateStream(c, jetstream.StreamConfig{Name: "POLLUTION", Subjects: []string{"pollution.>"}})
+			return err
+		})
+		refused("publish to keyledger.key.x", func(c context.Context) error {
+			_, err := js.Publish(c, "keyledger.key.x", []byte(`{"forged":true}`))
+			return err
+		})
+		refused("nonce bucket purge", func(c context.Context) error {
+			kv, err := js.KeyValue(c, stream+"_NONCES")
+			if err != nil {
+				return err
+			}
+			return kv.Purge(c, "x")
+		})
+		refused("idempotency bucket delete", func(c context.Context) error { return js.DeleteKeyValue(c, stream+"_IDEMPOTENCY") })
+	}
+	after, err := opJS.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s after the attacks: %v", stream, err)
+	}
+	got := after.CachedInfo()
+	if got.Created != info.Created || got.Config.Sealed || got.State.FirstSeq != info.State.FirstSeq ||
+		got.State.Msgs < info.State.Msgs || got.Config.Metadata["keyledger_signing_keys"] == "forged" {
+		t.Errorf("stream %s changed under the attacks: %+v, was %+v", stream, got, info)
+	}
+	for _, name := range []string{"POLLUTION", "KV_" + stream + "_IDEMPOTENCY"} {
+		_, err := opJS.Stream(ctx, name)
+		if (name == "POLLUTION") != errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("stream %s after the attacks: %v", name, err)
+		}
+	}
+
+	// A server that knows the cluster's name and addresses but not the
+	// route password: the node it dials refuses the route.
+	target := apptest.SortedKeys(servers)[0]
+	seen := &routeLog{}
+	servers[target].SetLoggerV2(seen, false, false, false)
+	before2 := servers[target].NumRoutes()
+	o := &server.Options{ServerName: "intruder", Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true}
+	o.Cluster.Name = servers[target].ClusterName()
+	o.Cluster.Host, o.Cluster.Port = "127.0.0.1", -1
+	o.Routes = []*url.URL{{Scheme: "nats-route", User: url.UserPassword("route", "guessed-password-0000"), Host: clusterAddr[target]}}
+	intruder, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go intruder.Start()
+	t.Cleanup(func() {
+		intruder.Shutdown()
+		intruder.WaitForShutdown()
+	})
+	// (The intruder itself counts the route from the target's greeting
+	// until the target closes it: only the target's view is the cluster's.)
+	natstest.Eventually(t, 30*time.Second, seen.refused, target+" refuses the intruder's route")
+	if n := servers[target].NumRoutes(); n != before2 {
+		t.Errorf("%s has %d routes, had %d before the intruder", target, n, before2)
+	}
+}
+
+// routeLog is a nats-server logger that notes a route refused for its
+// credentials.
+type routeLog struct{ seen atomic.Bool }
+
+func (l *routeLog) refused() bool { return l.seen.Load() }
+
+func (l *routeLog) Errorf(format string, v ...any) {
+	if msg := fmt.Sprintf(format, v...); strings.Contains(msg, "rid:") && strings.Contains(strings.ToLower(msg), "authentication error") {
+		l.seen.Store(true)
+	}
+}
+func (l *routeLog) Noticef(string, ...any) {}
+func (l *routeLog) Warnf(string, ...any)   {}
+func (l *routeLog) Fatalf(string, ...any)  {}
+func (l *routeLog) Debugf(string, ...any)  {}
+func (l *routeLog) Tracef(string, ...any)  {}
 
 // dockerfile is the Dockerfile, split into stages of instructions.
 type dockerfile struct {

@@ -44,6 +44,22 @@ stale view once the log has been out of reach for --max-staleness.`,
 		example: "keyledger validator --nats-url nats://127.0.0.1:4222 --nats-creds data/creds/validator.creds --http-addr 127.0.0.1:8081\n" +
 			`keyledger validator --ledger-key "$(keyledger audit pubkey)"`,
 	},
+	"init": {
+		purpose: "write a NATS cluster's keys, server config includes and role credentials",
+		usage:   "keyledger init [--out DIR] [--routes HOST:PORT,...] [--force]",
+		about: `Writes what a NATS cluster running keyledger needs (docs/deployment.md):
+  keys/              operator and account nkey seeds, every role's credentials
+                     and the route password; keep them, back them up
+  nats/auth.conf     the operator and account JWTs (memory resolver), for
+                     every NATS server's config to include
+  nats/cluster.conf  route user, password and authenticated routes (--routes)
+  ROLE/ROLE.creds    operator, ledger, validator and auditor credentials, one
+                     directory each, to mount in that role's service only
+Files are mode 0600. A second run reuses keys/ and writes the same files; a
+file that would change is refused without --force. To rotate, remove what
+to replace from keys/ and run it again with --force.`,
+		example: "keyledger init --out deploy/secrets --routes nats-1:6222,nats-2:6222,nats-3:6222",
+	},
 	"cert": {
 		purpose: "create a private key and a CSR or a self-signed certificate",
 		usage:   "keyledger cert <command> [flags]",

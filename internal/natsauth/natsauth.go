@@ -23,8 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
@@ -61,6 +64,7 @@ type Auth struct {
 	dir        string
 	stream     string
 	operator   *jwt.OperatorClaims
+	opJWT      string
 	accountPub string
 	accountJWT string
 	systemPub  string
@@ -108,6 +112,7 @@ func Open(dir, stream string) (*Auth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operator JWT: %w", err)
 	}
+	a.opJWT = opJWT
 	if a.operator, err = jwt.DecodeOperatorClaims(opJWT); err != nil {
 		return nil, fmt.Errorf("operator JWT: %w", err)
 	}
@@ -158,6 +163,62 @@ func (a *Auth) Configure(o *server.Options) error {
 	o.AccountResolver = r
 	o.SystemAccount = a.systemPub
 	return nil
+}
+
+// ServerConfig returns the part of a nats-server configuration file that
+// makes a server trust the operator and resolve its two accounts from the
+// JWTs inlined in it (a memory resolver preloaded with them): what `nsc
+// generate config --mem-resolver` writes. Each call signs nothing anew:
+// the JWTs are those Open made. It holds no secret, only public keys and
+// signed claims; a server that includes it requires a user JWT of
+// keyledger's account from every client.
+func (a *Auth) ServerConfig() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# keyledger's NATS operator and accounts (written by keyledger init).\n")
+	fmt.Fprintf(&b, "# Every client must present a user JWT signed by the %s account.\n", AccountName)
+	fmt.Fprintf(&b, "operator: %q\n", a.opJWT)
+	fmt.Fprintf(&b, "system_account: %s\n", a.systemPub)
+	fmt.Fprintf(&b, "resolver: MEMORY\n")
+	fmt.Fprintf(&b, "resolver_preload: {\n")
+	fmt.Fprintf(&b, "  # %s\n  %s: %q\n", AccountName, a.accountPub, a.accountJWT)
+	fmt.Fprintf(&b, "  # SYS\n  %s: %q\n", a.systemPub, a.systemJWT)
+	fmt.Fprintf(&b, "}\n")
+	return b.Bytes()
+}
+
+// IsServerConfig reports whether data is a ServerConfig of these keys (of
+// any signing time): the operator's system account and keyledger's
+// account both named in it.
+func (a *Auth) IsServerConfig(data []byte) bool {
+	return bytes.Contains(data, []byte("system_account: "+a.systemPub+"\n")) &&
+		bytes.Contains(data, []byte("\n  "+a.accountPub+": "))
+}
+
+// RouteUser is the user name cluster routes authenticate as.
+const RouteUser = "route"
+
+// RouteConfig returns the body of a nats-server cluster block's route
+// authentication: the user and password every node requires from the
+// routes that reach it, and routes to every node of nodes (host:port of
+// their cluster listeners) presenting them.
+func RouteConfig(password string, nodes []string) ([]byte, error) {
+	if len(password) < 16 || strings.ContainsAny(password, "\"\\ \t\n@:/") {
+		return nil, errors.New("natsauth: the route password must be at least 16 characters with no quote, backslash, space, @, : or /")
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Route authentication of keyledger's NATS cluster (written by keyledger init).\n")
+	fmt.Fprintf(&b, "authorization {\n  user: %s\n  password: %q\n}\n", RouteUser, password)
+	fmt.Fprintf(&b, "routes: [\n")
+	for _, n := range nodes {
+		host, port, err := net.SplitHostPort(n)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("natsauth: route %q: want host:port", n)
+		}
+		u := url.URL{Scheme: "nats-route", User: url.UserPassword(RouteUser, password), Host: net.JoinHostPort(host, port)}
+		fmt.Fprintf(&b, "  %q\n", u.String())
+	}
+	fmt.Fprintf(&b, "]\n")
+	return b.Bytes(), nil
 }
 
 // AdoptGlobalStore moves the JetStream data an unauthenticated server kept
