@@ -67,6 +67,10 @@ const (
 	ReasonStale Reason = "stale"
 	// ReasonRateLimited is a key refused after too many failed validations.
 	ReasonRateLimited Reason = "rate_limited"
+	// ReasonRollback is a validator that refuses the log: it does not
+	// extend the log the validator already read (rolled back, re-created,
+	// another genesis).
+	ReasonRollback Reason = "rollback"
 )
 
 // Reasons returns every validation outcome, ReasonOK first.
@@ -76,7 +80,7 @@ func Reasons() []Reason {
 		ReasonUserDisabled,
 		ReasonMalformed, ReasonMalformedSignature, ReasonSignatureExpired, ReasonDigestMismatch, ReasonBadSignature,
 		ReasonReplayed, ReasonReplayCacheFull, ReasonReplayCacheUnavailable,
-		ReasonNotReady, ReasonStale, ReasonRateLimited}
+		ReasonNotReady, ReasonStale, ReasonRateLimited, ReasonRollback}
 }
 
 // Standing is what decides whether a key may be used, apart from the

@@ -139,6 +139,11 @@ type Info struct {
 	Deleted           int
 	DenyDelete        bool
 	DenyPurge         bool
+	// Created is when the stream was created: a stream deleted and
+	// created again under the same name has another.
+	Created time.Time
+	// Sealed is a stream that takes no more messages, ever.
+	Sealed bool
 }
 
 // Info returns the stream's state. Errors: Unavailable.
@@ -150,7 +155,8 @@ func (s *Store) Info(ctx context.Context) (Info, error) {
 		return Info{}, domain.Wrap(domain.Unavailable, err, "event log unavailable")
 	}
 	return Info{FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, Messages: info.State.Msgs,
-		Deleted: info.State.NumDeleted, DenyDelete: info.Config.DenyDelete, DenyPurge: info.Config.DenyPurge}, nil
+		Deleted: info.State.NumDeleted, DenyDelete: info.Config.DenyDelete, DenyPurge: info.Config.DenyPurge,
+		Created: info.Created, Sealed: info.Config.Sealed}, nil
 }
 
 // Checkpoints returns every checkpoint the ledger signed, oldest first.

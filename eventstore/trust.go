@@ -29,6 +29,8 @@ type trustView struct {
 	// unpinnedGenesis is why a genesis was refused for want of a pinned
 	// signer: a pinned store refuses to open such a log.
 	unpinnedGenesis error
+	root            string // the fingerprint of the folded genesis (TrustRootOf)
+	wantRoot        string // WithTrustRoot; "": no pin
 
 	refreshing sync.Mutex // one read of the trust subject at a time
 }
@@ -219,7 +221,14 @@ func (v *trustView) foldOne(s *Store, seq uint64, header nats.Header, data []byt
 	if !ed25519.Verify(key, signedBytes(s.trustSubject(), data), sig) {
 		return fmt.Errorf("bad signature by %s", id)
 	}
-	return v.fold.Apply(e, id)
+	had := v.fold.HasGenesis()
+	if err := v.fold.Apply(e, id); err != nil {
+		return err
+	}
+	if !had && v.fold.HasGenesis() {
+		v.root = TrustRootOf(s.trustSubject(), data)
+	}
+	return nil
 }
 
 // TrustedKeys returns the ledger public keys trusted at the end of the
@@ -339,6 +348,9 @@ func (s *Store) setUpTrust(ctx context.Context) error {
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
+	if err := v.checkTrustRoot(s.name); err != nil {
+		return err
+	}
 	if !v.fold.HasGenesis() && v.unpinnedGenesis != nil {
 		return fmt.Errorf("stream %s: %w", s.name, v.unpinnedGenesis)
 	}

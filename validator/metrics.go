@@ -47,6 +47,14 @@ func newMetrics(v *Validator) *metrics {
 			Help: "1 when the node answers validations from its view, 0 when it fails closed.",
 		}, func() float64 { return boolFloat(v.check() == nil) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_log_refused",
+			Help: "1 when the node refuses the event log for good: it does not extend the log the node already read (re-created, rolled back, another genesis).",
+		}, func() float64 { return boolFloat(v.refused.Load() != nil) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_log_sealed",
+			Help: "1 when the event log's stream is sealed: no event, not even a revocation, can be stored.",
+		}, func() float64 { return boolFloat(v.sealed.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_validator_nats_connected",
 			Help: "1 when the node's NATS connection is up.",
 		}, func() float64 { return boolFloat(v.connected.Load()) }),

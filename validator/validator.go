@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"sync"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/knownlog"
 	"github.com/keyledger/keyledger/internal/ratelimit"
 	"github.com/keyledger/keyledger/projections"
 )
@@ -77,6 +79,13 @@ var (
 	// failed validations (see WithFailureLimit), a domain.RateLimitedFor
 	// error whose domain.RetryAfterOf says when the block ends.
 	ErrRateLimited = domain.Errorf(domain.RateLimited, "too many failed validations of this API key, try again later")
+	// ErrRollback is matched (errors.Is) by the error of a node that
+	// refuses the log for good: it does not extend the log the node
+	// already read - the stream was re-created, rolled back, rewritten or
+	// starts from another genesis. The node stays closed until an
+	// operator has looked and restarted it.
+	ErrRollback = &domain.Error{Kind: domain.Unavailable,
+		Message: "validation node refuses the event log: it does not extend the log this node already read"}
 )
 
 // Log is what a Validator reads of the event store.
@@ -95,6 +104,15 @@ type Config struct {
 	Conn      *nats.Conn // its status changes reveal reconnects; may be nil
 	Logger    *slog.Logger
 	Options   []Option
+
+	known *knownState // Open's check of the state directory
+}
+
+// knownState is what a node checked of the log against its state
+// directory (see WithStateDir) before it started.
+type knownState struct {
+	file   *knownlog.File // nil: no state directory
+	record knownlog.Record
 }
 
 // Option tunes a Validator.
@@ -113,6 +131,42 @@ type options struct {
 	replaySize    int
 	origin        *url.URL
 	sharedReplays bool
+	stateDir      string
+	trustRoot     string
+}
+
+// WithTrustRoot pins the log's genesis by its fingerprint, as `keyledger
+// audit trust-root` prints it (used by Open): a log whose genesis differs
+// - rebuilt or forged, even from the ledger's own signed messages - is
+// refused (see eventstore.WithTrustRoot).
+func WithTrustRoot(fingerprint string) Option {
+	return func(o *options) error {
+		fp, err := eventstore.ParseTrustRoot(fingerprint)
+		if err != nil {
+			return err
+		}
+		o.trustRoot = fp
+		return nil
+	}
+}
+
+// WithStateDir keeps what the node has read of the log in dir (one file
+// per stream, see internal/knownlog): on its first start the fingerprint of
+// the log's genesis (logged loudly), when the stream was created, the
+// newest checkpoint it verified and how far it applied the log. Afterwards
+// the node refuses to start on a log that does not extend that one (another
+// genesis, a re-created stream, a checkpoint that does not match, a log
+// ending before what was applied), and a running node fails closed
+// (ErrRollback) when it sees the same. Without it a node remembers only
+// while it runs.
+func WithStateDir(dir string) Option {
+	return func(o *options) error {
+		if dir == "" {
+			return errors.New("state directory: none given")
+		}
+		o.stateDir = dir
+		return nil
+	}
 }
 
 // WithFailureLimit sets the limit on failed validations per API key:
@@ -253,6 +307,15 @@ type Validator struct {
 	shared    *sharedReplays      // nil: replays are refused per node only
 	failures  *ratelimit.Failures // nil: no limit on failed validations
 
+	// What the node knows of the log it read; touched only by the
+	// freshness loop once New returned.
+	known    knownlog.Record
+	state    *knownlog.File // nil: no state directory
+	savedAt  time.Time
+	refused  atomic.Pointer[domain.Error] // set once: the node refuses the log
+	refusing chan struct{}                // closed when refused is set
+	sealed   atomic.Bool
+
 	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
 	reconnects   atomic.Uint64
 	confirmedGen atomic.Uint64 // reconnects count as of the last confirmation
@@ -298,6 +361,26 @@ func New(cfg Config) (*Validator, error) {
 		}
 		v.shared = shared
 	}
+	if o.stateDir != "" && cfg.known == nil {
+		log, ok := cfg.Log.(knownlog.Log)
+		if !ok {
+			return nil, errors.New("validator: a state directory needs an event store as the log")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		known, err := checkKnown(ctx, log, o.stateDir, v.logger)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		cfg.known = known
+	}
+	if cfg.known != nil {
+		v.known, v.state = cfg.known.record, cfg.known.file
+	}
+	v.refusing = make(chan struct{})
+	if v.known.Stream == "" {
+		v.known.Stream = o.stream
+	}
 	v.metrics = newMetrics(v)
 	v.connected.Store(cfg.Conn == nil || cfg.Conn.IsConnected())
 	if o.failOpen {
@@ -330,9 +413,18 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 	if len(o.trusted) > 0 {
 		storeOpts = append(storeOpts, eventstore.WithTrustedKeys(o.trusted...))
 	}
+	if o.trustRoot != "" {
+		storeOpts = append(storeOpts, eventstore.WithTrustRoot(o.trustRoot))
+	}
 	store, err := eventstore.New(ctx, nc, storeOpts...)
 	if err != nil {
 		return nil, err
+	}
+	var known *knownState
+	if o.stateDir != "" {
+		if known, err = checkKnown(ctx, store, o.stateDir, logger); err != nil {
+			return nil, err
+		}
 	}
 	lookup := projections.NewLookup(0)
 	projector, err := projections.New(store, logger, lookup)
@@ -342,7 +434,7 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 	if err := projector.Start(ctx); err != nil {
 		return nil, err
 	}
-	v, err := New(Config{Log: store, Projector: projector, Lookup: lookup, Conn: nc, Logger: logger, Options: opts})
+	v, err := New(Config{Log: store, Projector: projector, Lookup: lookup, Conn: nc, Logger: logger, Options: opts, known: known})
 	if err != nil {
 		projector.Stop()
 		return nil, err
@@ -355,6 +447,7 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 func (v *Validator) Close() {
 	v.cancel()
 	v.wg.Wait()
+	v.save(true)
 	if v.status != nil {
 		v.conn.RemoveStatusListener(v.status)
 	}
@@ -417,7 +510,10 @@ func (v *Validator) confirmNow(ctx context.Context) {
 	asOf := v.opts.now()
 	ctx, cancel := context.WithTimeout(ctx, max(v.opts.interval, time.Second))
 	defer cancel()
-	head, err := v.log.Head(ctx)
+	if v.refused.Load() != nil {
+		return // for good
+	}
+	head, err := v.head(ctx)
 	if err != nil {
 		return
 	}
@@ -426,10 +522,122 @@ func (v *Validator) confirmNow(ctx context.Context) {
 	}
 	v.confirmedAt.Store(asOf.UnixNano())
 	v.confirmedGen.Store(gen)
+	if v.known.Applied < head {
+		v.known.Applied = head
+		v.save(false)
+	}
+}
+
+// infoLog is a log that describes its stream (an *eventstore.Store).
+type infoLog interface {
+	Info(ctx context.Context) (eventstore.Info, error)
+}
+
+// head reads the head of the log and, from the stream's description,
+// whether it still extends the log the node has read: the same stream
+// (not deleted and created again) ending no earlier than what the node
+// applied. A log that does not makes the node refuse it for good.
+func (v *Validator) head(ctx context.Context) (uint64, error) {
+	il, ok := v.log.(infoLog)
+	if !ok {
+		return v.log.Head(ctx)
+	}
+	// What was applied before the stream was described: the stream can
+	// only have grown since.
+	applied := v.projector.Position()
+	info, err := il.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if v.known.Created.IsZero() {
+		v.known.Created = info.Created.UTC()
+	}
+	if err := knownlog.Running(v.known, info, applied); err != nil {
+		v.refuseLog(err)
+		return 0, err
+	}
+	if was := v.sealed.Swap(info.Sealed); info.Sealed && !was {
+		v.logger.Error("the event log's stream is sealed: it takes no more events, so no command (a revocation included) can be stored; only the NATS operator role can seal a stream",
+			"stream", v.opts.stream)
+	}
+	return info.LastSeq, nil
+}
+
+// refuseLog makes the node refuse the log for good, loudly.
+func (v *Validator) refuseLog(err error) {
+	e := domain.Wrap(domain.Unavailable, fmt.Errorf("%w: %v", ErrRollback, err), ErrRollback.Message+": "+domain.MessageOf(err))
+	if v.refused.CompareAndSwap(nil, e) {
+		close(v.refusing)
+		v.logger.Error("refusing the event log, failing closed until an operator has checked it and restarted the node",
+			"err", domain.MessageOf(err), "applied_seq", v.projector.Position())
+	}
+}
+
+// Refused returns why the node refuses the log (an error matching
+// ErrRollback), or nil.
+func (v *Validator) Refused() error {
+	if e := v.refused.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// Refusing returns a channel closed once the node refuses the log (see
+// Refused).
+func (v *Validator) Refusing() <-chan struct{} { return v.refusing }
+
+// Sealed reports whether the node last saw the log's stream sealed: no
+// event can be appended any more.
+func (v *Validator) Sealed() bool { return v.sealed.Load() }
+
+// save writes what the node knows to its state directory, at most every
+// few seconds unless now is set; never once it refuses the log.
+func (v *Validator) save(now bool) {
+	if v.state == nil || v.refused.Load() != nil || (!now && time.Since(v.savedAt) < stateSaveInterval) {
+		return
+	}
+	v.savedAt = time.Now()
+	if err := v.state.Save(v.known); err != nil {
+		v.logger.Warn("cannot save the node's state", "err", err)
+	}
+}
+
+// stateSaveInterval is how often a node records how far it applied the log.
+const stateSaveInterval = 5 * time.Second
+
+// checkKnown checks the log against what the state directory dir
+// remembers of it and records the log's trust root on a first start.
+func checkKnown(ctx context.Context, log knownlog.Log, dir string, logger *slog.Logger) (*knownState, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	f, err := knownlog.Open(dir, log.StreamName())
+	if err != nil {
+		return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
+	}
+	known, ok, err := f.Load()
+	if err != nil {
+		return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
+	}
+	rec, err := knownlog.Check(ctx, log, known, ok)
+	if err != nil {
+		return nil, fmt.Errorf("validator: %w (state %s: remove it only once you know why)", err, f.Path())
+	}
+	if !ok {
+		logger.Warn("first start on this log: recorded its trust root; from now on a log with another genesis is refused",
+			"trust_root", rec.TrustRoot, "stream", rec.Stream, "state", f.Path())
+	}
+	if err := f.Save(rec); err != nil {
+		return nil, domain.Wrap(domain.Unavailable, err, "validator: "+err.Error())
+	}
+	return &knownState{file: f, record: rec}, nil
 }
 
 // check returns nil when the node may answer from its view.
 func (v *Validator) check() error {
+	if e := v.refused.Load(); e != nil {
+		return e // even failing open: this is not a stale view but a false one
+	}
 	if !v.projector.Ready() || v.confirmedAt.Load() == 0 {
 		return ErrNotReady
 	}
@@ -506,6 +714,9 @@ func unavailableReason(err error) domain.Reason {
 	if errors.Is(err, ErrStale) {
 		return domain.ReasonStale
 	}
+	if errors.Is(err, ErrRollback) {
+		return domain.ReasonRollback
+	}
 	return domain.ReasonNotReady
 }
 
@@ -526,13 +737,15 @@ type Status struct {
 	Connected bool `json:"connected"`
 	// Reason says why the node is not ready ("" when it is).
 	Reason string `json:"reason,omitempty"`
+	// Sealed reports a sealed stream: no event can be stored any more.
+	Sealed bool `json:"sealed,omitempty"`
 }
 
 // Status returns the node's status.
 func (v *Validator) Status() Status {
 	ps := v.projector.Status()
 	st := Status{AppliedSeq: ps.Applied, StartSeq: ps.Target, Keys: v.lookup.Len(),
-		Connected: v.connected.Load(), StalenessSeconds: v.staleness().Seconds()}
+		Connected: v.connected.Load(), StalenessSeconds: v.staleness().Seconds(), Sealed: v.sealed.Load()}
 	if v.confirmedAt.Load() == 0 {
 		st.StalenessSeconds = -1
 	}

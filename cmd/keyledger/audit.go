@@ -24,6 +24,7 @@ import (
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/knownlog"
 	"github.com/keyledger/keyledger/internal/natsauth"
 )
 
@@ -42,6 +43,7 @@ type logFlags struct {
 	natsURL      string
 	stream       string
 	ledgerKeys   string
+	trustRoot    string
 	startTimeout time.Duration
 	client       app.NATSClientConfig
 	// defaultCreds, if set, names the credentials file used when
@@ -54,6 +56,7 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the log (comma-separated URLs); the default reaches the embedded server of a local serve")
 	fs.StringVar(&l.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.StringVar(&l.ledgerKeys, "ledger-key", "", "pin the trust root: accept only a log whose genesis one of these ledger public `keys` (comma-separated) signed")
+	fs.StringVar(&l.trustRoot, "trust-root", "", "pin the log's genesis: its `fingerprint` (sha256:...), or a file holding it, as keyledger audit trust-root prints it")
 	fs.DurationVar(&l.startTimeout, "start-timeout", app.DefaultStartTimeout, "how long to retry the first connection to NATS")
 	natsClientFlags(fs, &l.client)
 	fs.Lookup("nats-creds").Usage += " (default data/creds/auditor.creds, if it exists: what a local serve wrote)"
@@ -98,11 +101,22 @@ func (l *logFlags) open(ctx context.Context, name string) (*eventstore.Store, fu
 		}
 		storeOpts = append(storeOpts, eventstore.WithTrustedKeys(keys...))
 	}
+	if l.trustRoot != "" {
+		fp, err := app.ReadTrustRoot(l.trustRoot)
+		if err != nil {
+			nc.Close()
+			return nil, nil, usageError{fmt.Errorf("--trust-root: %w", err)}
+		}
+		storeOpts = append(storeOpts, eventstore.WithTrustRoot(fp))
+	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	store, err := eventstore.New(sctx, nc, storeOpts...)
 	if err != nil {
 		nc.Close()
+		if errors.Is(err, eventstore.ErrTrustRootMismatch) {
+			return nil, nil, exitError{1, fmt.Errorf("open the log: %w", err)}
+		}
 		return nil, nil, exitError{3, fmt.Errorf("open the log: %w", err)}
 	}
 	return store, nc.Close, nil
@@ -148,6 +162,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	lf.register(fs)
 	expectFlag := fs.String("expect", "", "a checkpoint kept from an earlier run, as size:root-hex; the log must still match it")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	stateDir := fs.String("state-dir", defaultAuditState(), "`directory` remembering the log verified last time (trust root, stream, newest checkpoint): a log that does not extend it fails; \"\" to remember nothing")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -166,9 +181,29 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer closeFn()
+	var state *knownlog.File
+	var known knownlog.Record
+	if *stateDir == "" {
+		fmt.Fprintln(stderr, "note: no --state-dir: this run remembers nothing, so a re-created or rolled-back log is caught only by --expect")
+	} else {
+		var rec knownlog.Record
+		if state, rec, err = checkAuditState(ctx, store, *stateDir, stderr); err != nil {
+			return err
+		}
+		known = rec
+		if expect == nil && known.Checkpoint != nil {
+			expect = &audit.Expectation{Size: known.Checkpoint.Size, Root: known.Checkpoint.Root}
+		}
+	}
 	report, err := audit.Verify(ctx, store, expect, progressTo(stderr))
 	if err != nil {
 		return exitError{3, err}
+	}
+	if state != nil && report.OK() {
+		known.Applied = max(known.Applied, report.LastSeq)
+		if err := state.Save(known); err != nil {
+			return exitError{3, err}
+		}
 	}
 	cps, _ := store.Checkpoints(ctx)
 	if *asJSON {
@@ -365,6 +400,65 @@ func optTime(t time.Time) any {
 		return nil
 	}
 	return t
+}
+
+// defaultAuditState is audit verify's default --state-dir: data/audit
+// beside a local serve's data directory, if there is one; else none.
+func defaultAuditState() string {
+	if fi, err := os.Stat("data"); err == nil && fi.IsDir() {
+		return filepath.Join("data", "audit")
+	}
+	return ""
+}
+
+// checkAuditState checks the log against what dir remembers of it (on a
+// first run: records its trust root) and returns the state file and the
+// record to save once the log verified clean. A log that does not extend
+// the remembered one is exit code 1, naming the problem.
+func checkAuditState(ctx context.Context, store *eventstore.Store, dir string, stderr io.Writer) (*knownlog.File, knownlog.Record, error) {
+	f, err := knownlog.Open(dir, store.StreamName())
+	if err != nil {
+		return nil, knownlog.Record{}, exitError{3, err}
+	}
+	known, ok, err := f.Load()
+	if err != nil {
+		return nil, knownlog.Record{}, exitError{3, err}
+	}
+	rec, err := knownlog.Check(ctx, store, known, ok)
+	if err != nil {
+		for _, sentinel := range []error{knownlog.ErrTrustRootChanged, knownlog.ErrRecreated, knownlog.ErrRolledBack, knownlog.ErrInconsistent} {
+			if errors.Is(err, sentinel) {
+				return nil, knownlog.Record{}, exitError{1, fmt.Errorf("%s (remembered in %s: remove it only once you know why)", domain.MessageOf(err), f.Path())}
+			}
+		}
+		return nil, knownlog.Record{}, exitError{3, err}
+	}
+	if !ok {
+		fmt.Fprintf(stderr, "first run on this log: remembering its trust root %s in %s\n", rec.TrustRoot, f.Path())
+	}
+	return f, rec, nil
+}
+
+// auditTrustRoot prints the fingerprint of the log's genesis.
+func auditTrustRoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit trust-root")
+	var lf logFlags
+	lf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, closeFn, err := lf.open(ctx, "keyledger-audit")
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	root, seq := store.TrustRoot()
+	if root == "" {
+		return exitError{1, errors.New("the log has no genesis")}
+	}
+	fmt.Fprintln(stdout, root)
+	fmt.Fprintf(stderr, "the genesis of stream %s at sequence %d; pin it with --trust-root\n", store.StreamName(), seq)
+	return nil
 }
 
 func auditPubkey(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -402,6 +404,26 @@ func TestAudit_CLI(t *testing.T) {
 		if strings.Contains(stdout, "PRIVATE") {
 			t.Error("pubkey printed a private key")
 		}
+	})
+
+	t.Run("TrustRoot", func(t *testing.T) {
+		root := strings.TrimSpace(mustAudit(t, ts, "trust-root"))
+		if !regexp.MustCompile(`^sha256:[0-9a-f]{64}$`).MatchString(root) {
+			t.Fatalf("trust-root printed %q, want sha256:<64 hex>", root)
+		}
+		state := t.TempDir()
+		for range 2 { // the first run records the log, the second checks it extends it
+			wantContains(t, "verify --state-dir", mustAudit(t, ts, "verify", "--state-dir", state, "--trust-root", root), "OK: the log is intact")
+		}
+		file := filepath.Join(t.TempDir(), "root.txt")
+		if err := os.WriteFile(file, []byte(root+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mustAudit(t, ts, "verify", "--trust-root", file, "--state-dir", "")
+		args := []string{"verify", "--state-dir", "", "--trust-root", "sha256:" + strings.Repeat("0", 64)}
+		code, stdout, stderr := auditCLI(t, ts, args...)
+		wantExit(t, args, code, stdout, stderr, 1)
+		wantContains(t, "verify with another trust root", stderr, "not the pinned trust root")
 	})
 
 	var expect string

@@ -21,7 +21,7 @@ import (
 var groups = map[string][]string{
 	"":                  {"serve", "validator", "init", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
 	"cert":              {"csr", "selfsigned"},
-	"audit":             {"verify", "replay", "state", "pubkey"},
+	"audit":             {"verify", "replay", "state", "pubkey", "trust-root"},
 	"admin":             {"keys", "users", "ledger-keys"},
 	"admin ledger-keys": {"list", "add", "retire"},
 	"admin keys":        {"list", "revoke"},
@@ -53,6 +53,10 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		return func(ctx context.Context, args []string, s stdio) error { return auditReplay(ctx, args, s.out, s.err) }
 	case "audit state":
 		return func(ctx context.Context, args []string, s stdio) error { return auditState(ctx, args, s.out, s.err) }
+	case "audit trust-root":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return auditTrustRoot(ctx, args, s.out, s.err)
+		}
 	case "audit pubkey":
 		return func(ctx context.Context, args []string, s stdio) error { return auditPubkey(ctx, args, s.out, s.err) }
 	case "admin keys list":

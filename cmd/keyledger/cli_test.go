@@ -58,7 +58,7 @@ func TestCLI_EveryCommandIsDocumented(t *testing.T) {
 	groupPaths, leafPaths := commandPaths()
 	all := append(groupPaths, leafPaths...)
 	for _, want := range []string{"serve", "validator", "init", "cert csr", "cert selfsigned", "audit verify", "audit replay",
-		"audit state", "audit pubkey", "admin keys list", "admin keys revoke", "admin users list", "admin users create",
+		"audit state", "audit pubkey", "audit trust-root", "admin keys list", "admin keys revoke", "admin users list", "admin users create",
 		"admin users disable", "admin users enable", "admin users revoke-keys", "admin ledger-keys list", "admin ledger-keys add",
 		"admin ledger-keys retire", "healthcheck", "sign", "bench", "version", "help"} {
 		if !slices.Contains(leafPaths, want) {

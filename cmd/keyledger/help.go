@@ -132,6 +132,17 @@ aggregate, actor and data. JSON Lines by default, a table with
 sequence N, from the log alone, with the same fold the projections use.`,
 		example: "keyledger audit state --key ak_01J... --at 2026-11-20T12:00:00Z",
 	},
+	"audit trust-root": {
+		purpose: "print the fingerprint of the log's genesis, to pin it elsewhere",
+		usage:   "keyledger audit trust-root [flags]",
+		about: `Print the trust root: "sha256:" and the hex SHA-256 of the log's genesis
+message (the exact bytes its signature covers: subject and data). Validation
+nodes and auditors pin it with --trust-root FINGERPRINT|FILE and then refuse a
+log that starts from any other genesis. Read it where you trust the log (or
+from serve's start-up log line) and copy it out of band.`,
+		example: "keyledger audit trust-root > trust-root.txt\n" +
+			"keyledger validator --trust-root trust-root.txt",
+	},
 	"audit pubkey": {
 		purpose: "print the ledger's public signing key, to pin it elsewhere",
 		usage:   "keyledger audit pubkey [--signing-key FILE | --from-stream]",

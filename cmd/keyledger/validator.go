@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/app"
@@ -19,6 +20,8 @@ func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
 	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "pin the trust root: accept only a log whose genesis one of these ledger public `keys` (comma-separated, as printed by keyledger audit pubkey) signed")
+	fs.StringVar(&c.TrustRoot, "trust-root", "", "pin the log's genesis: its `fingerprint` (sha256:...), or a file holding it, as keyledger audit trust-root prints it")
+	fs.StringVar(&c.StateDir, "state-dir", filepath.Join("data", "validator"), "`directory` remembering the log this node read (its trust root, how far it applied it, the newest checkpoint verified): a log that does not extend it is refused; \"\" to remember nothing across restarts")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
 	httpsFlags(fs, &c.HTTPS, true)

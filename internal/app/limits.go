@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/ratelimit"
@@ -113,12 +114,24 @@ type readiness struct {
 	validator *validator.Validator
 }
 
-func (r readiness) Ready() bool { return r.projector.Ready() }
+// Ready is false once the log is refused (it does not extend the log
+// serve read: re-created, rolled back) or sealed: serve then stores and
+// acknowledges no command, and answers 503.
+func (r readiness) Ready() bool {
+	return r.projector.Ready() && r.validator.Refused() == nil && !r.validator.Sealed()
+}
 
 func (r readiness) Status() handlers.ReadyStatus {
 	p, v := r.projector.Status(), r.validator.Status()
-	return handlers.ReadyStatus{Ready: p.Ready, AppliedSeq: p.Applied, StartSeq: p.Target,
+	st := handlers.ReadyStatus{Ready: p.Ready, AppliedSeq: p.Applied, StartSeq: p.Target,
 		StalenessSeconds: v.StalenessSeconds, Connected: v.Connected}
+	switch {
+	case r.validator.Refused() != nil:
+		st.Ready, st.Reason = false, domain.MessageOf(r.validator.Refused())
+	case v.Sealed:
+		st.Ready, st.Reason = false, "the event log's stream is sealed: no command can be stored"
+	}
+	return st
 }
 
 var _ handlers.Readiness = readiness{}

@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,13 @@ type NodeConfig struct {
 	MaxStaleness time.Duration
 	FailOpen     bool
 	LedgerKeys   string
+	// TrustRoot pins the log's genesis: its fingerprint, or a file
+	// holding it (as `keyledger audit trust-root` prints it).
+	TrustRoot string
+	// StateDir keeps what the node read of the log (its trust root, how
+	// far it applied it, the newest checkpoint it verified) across
+	// restarts; "": the node remembers only while it runs.
+	StateDir     string
 	StartTimeout time.Duration
 	// ValidateFailures failed validations of one API key within
 	// ValidateFailureWindow block it for that long (0: the default, 20
@@ -98,6 +107,16 @@ func (n *Node) Open(ctx context.Context) error {
 		}
 		opts = append(opts, validator.WithTrustedKeys(keys...))
 	}
+	if cfg.TrustRoot != "" {
+		fp, err := ReadTrustRoot(cfg.TrustRoot)
+		if err != nil {
+			return ConfigError{fmt.Errorf("--trust-root: %w", err)}
+		}
+		opts = append(opts, validator.WithTrustRoot(fp))
+	}
+	if cfg.StateDir != "" {
+		opts = append(opts, validator.WithStateDir(cfg.StateDir))
+	}
 	n.validator, err = validator.Open(sctx, nc, n.Logger.With("component", "validator"), opts...)
 	if err != nil {
 		return fmt.Errorf("validation node: %w", err)
@@ -154,4 +173,26 @@ func (n *Node) Close(ctx context.Context) error {
 		n.cert.Stop()
 	}
 	return err
+}
+
+// ReadTrustRoot returns the trust-root fingerprint arg gives: the
+// fingerprint itself, or the name of a file holding it (the first word of
+// its first line, as `keyledger audit trust-root > FILE` writes it).
+func ReadTrustRoot(arg string) (string, error) {
+	if fp, err := eventstore.ParseTrustRoot(arg); err == nil {
+		return fp, nil
+	}
+	b, err := os.ReadFile(arg)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%q is neither a fingerprint (sha256:...) nor a file", arg)
+		}
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return "", fmt.Errorf("%s: no fingerprint in it", arg)
+	}
+	return eventstore.ParseTrustRoot(fields[0])
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/auth"
@@ -213,6 +214,9 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	s.projector, s.service, s.passwords = l.Projector, l.Service, l.Passwords
 	store, lookup, svc := l.Store, l.Lookup, l.Service
+	root, genesisSeq := store.TrustRoot()
+	s.Logger.Info("the log's trust root: pin it on validators and auditors with --trust-root", "trust_root", root,
+		"genesis_seq", genesisSeq, "stream", cfg.Stream)
 	if s.idempotency, err = openIdempotency(sctx, nc, ledgerKey, cfg.Stream, cfg.Replicas, cfg.IdempotencyTTL,
 		maxBytes(cfg.IdempotencyMaxBytes, DefaultIdempotencyMaxBytes)); err != nil {
 		return err
@@ -237,10 +241,15 @@ func (s *Server) Open(ctx context.Context) error {
 			return fmt.Errorf("checkpoints: %w", err)
 		}
 	}
+	vopts := append(cfg.Signed.options(), validator.WithStream(cfg.Stream),
+		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow))
+	if cfg.DataDir != "" {
+		// serve remembers the log it read too: restarted on a re-created
+		// or rolled-back stream it refuses to start.
+		vopts = append(vopts, validator.WithStateDir(filepath.Join(cfg.DataDir, "state")))
+	}
 	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
-		Logger: s.Logger.With("component", "validator"),
-		Options: append(cfg.Signed.options(), validator.WithStream(cfg.Stream),
-			validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow))})
+		Logger: s.Logger.With("component", "validator"), Options: vopts})
 	if err != nil {
 		return err
 	}
@@ -300,6 +309,20 @@ func (s *Server) Open(ctx context.Context) error {
 		s.Logger.Info("serving metrics", "http", "http://"+s.metricsLn.Addr().String()+"/metrics")
 		serveHTTP(&s.wg, s.metricsHTTP, s.metricsLn, s.Logger)
 	}
+	s.wg.Go(func() {
+		select {
+		case <-bg.Done():
+		case <-s.validator.Refusing():
+			// Nothing more is written to a log serve refuses: no command
+			// (the API answers 503), and no checkpoint that would vouch
+			// for a rebuilt log.
+			s.Logger.Error("refusing the event log: serve stores no command and signs no checkpoint until an operator has checked the stream and restarted it",
+				"err", domain.MessageOf(s.validator.Refused()))
+			if s.checkpoints != nil {
+				s.checkpoints.Close()
+			}
+		}
+	})
 	s.wg.Go(func() {
 		if err := s.projector.WaitReady(bg); err == nil {
 			st := s.projector.Status()

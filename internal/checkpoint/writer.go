@@ -31,6 +31,7 @@ type Writer struct {
 	interval time.Duration
 	now      func() time.Time
 
+	closeOnce sync.Once
 	mu        sync.Mutex
 	tree      *Tree
 	trustTo   uint64       // the last checkpoint at start: sizes up to it are only hashed
@@ -80,8 +81,13 @@ func Start(ctx context.Context, store *eventstore.Store, logger *slog.Logger, in
 	return w, nil
 }
 
-// Close stops the writer.
+// Close stops the writer. It may be called more than once, from any
+// goroutine.
 func (w *Writer) Close() {
+	w.closeOnce.Do(w.close)
+}
+
+func (w *Writer) close() {
 	w.cancel()
 	w.wg.Wait()
 	w.sub.Stop()
