@@ -117,8 +117,8 @@ func TestCLI_Help(t *testing.T) {
 	}
 	t.Run("FlagsAndEnvironment", func(t *testing.T) {
 		_, stdout, _ := runCLI(t, "admin", "keys", "revoke", "--help")
-		for _, want := range []string{"Flags:\n", "-reason string", "-nats-url string",
-			"--nats-url is\nKEYLEDGER_NATS_URL"} {
+		for _, want := range []string{"Flags:\n", "-reason string", "-url string",
+			"KEYLEDGER_CA"} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("got\n%s\nwant it to contain %q", stdout, want)
 			}
