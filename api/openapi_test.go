@@ -630,6 +630,28 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	want(do("GET", "/api-keys", "/api-keys", "", auth...), http.StatusUnauthorized)
 	want(do("GET", "/admin/keys", "/admin/keys?status=revoked", "", admin...), http.StatusOK)
 
+	// The same routes, and those of admin keys, signed with an admin key.
+	root := ts.RootAdmin(t)
+	signed := func(method, docPath, path, body string) apptest.Response {
+		t.Helper()
+		return do(method, docPath, path, body, ts.AdminSigned(t, root, method, path, body)...)
+	}
+	want(signed("GET", "/admin/users", "/admin/users", ""), http.StatusOK)
+	want(signed("POST", "/admin/users", "/admin/users", `{"email":"dora@example.com","password":"`+apptest.Password+`"}`), http.StatusBadRequest)
+	want(signed("POST", "/admin/users", "/admin/users", `{"email":"dora@example.com","password":"`+apptest.Password+`","salt":"0123456789abcdefghijklmnop"}`), http.StatusCreated)
+	want(signed("POST", "/admin/users", "/admin/users", `{"email":"dora@example.com","password":"`+apptest.Password+`","salt":"0123456789abcdefghijklmnopq"}`), http.StatusConflict)
+	want(signed("POST", "/admin/users/{id}/enable", "/admin/users/"+alice+"/enable", ""), http.StatusNoContent)
+	want(signed("POST", "/admin/users/{id}/enable", "/admin/users/usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C/enable", ""), http.StatusNotFound)
+	want(signed("GET", "/admin/admin-keys", "/admin/admin-keys", ""), http.StatusOK)
+	bob := apptest.NewAdminKey(t, t.TempDir(), "bob")
+	bobKey, _ := bob.Public.MarshalText()
+	want(do("POST", "/admin/admin-keys", "/admin/admin-keys", `{"name":"bob","key":"`+string(bobKey)+`"}`, admin...), http.StatusForbidden)
+	want(signed("POST", "/admin/admin-keys", "/admin/admin-keys", `{"name":"bob","key":"`+string(bobKey)+`"}`), http.StatusCreated)
+	want(signed("POST", "/admin/admin-keys", "/admin/admin-keys", `{"name":"bob","key":"`+string(bobKey)+`"}`), http.StatusConflict)
+	want(signed("DELETE", "/admin/admin-keys/{id}", "/admin/admin-keys/nope", ""), http.StatusNotFound)
+	want(signed("DELETE", "/admin/admin-keys/{id}", "/admin/admin-keys/"+bob.ID, `{"reason":"test"}`), http.StatusNoContent)
+	want(signed("DELETE", "/admin/admin-keys/{id}", "/admin/admin-keys/"+root.ID, `{"reason":"test"}`), http.StatusConflict)
+
 	// Limits: registrations per address, failed validations per key id.
 	want(do("GET", "/readyz", "/readyz?strict=1", ""), http.StatusOK)
 	for i := 0; ; i++ {

@@ -76,8 +76,12 @@ type Event struct {
 	Actor     string
 	Prev      Hash
 	Data      EventData
-	Sequence  uint64
-	Hash      Hash
+	// Request, on an event an admin's signed request caused, keeps that
+	// request's signature so an auditor can check who asked for it. It
+	// is an optional envelope field: events without it encode as before.
+	Request  *SignedRequest
+	Sequence uint64
+	Hash     Hash
 }
 
 // Category returns the aggregate kind the event belongs to ("key" for
@@ -231,6 +235,7 @@ type envelope struct {
 	Actor     string          `json:"actor"`
 	Prev      *Hash           `json:"prev,omitempty"`
 	Data      json.RawMessage `json:"data"`
+	Request   *SignedRequest  `json:"request,omitempty"`
 }
 
 // EncodeEvent returns the JSON envelope of e. Time is written in UTC.
@@ -253,7 +258,7 @@ func EncodeEvent(e Event) ([]byte, error) {
 	}
 	env := envelope{
 		ID: e.ID, Type: e.Type, Schema: e.Schema, Aggregate: e.Aggregate,
-		Version: e.Version, Time: e.Time.UTC(), Actor: e.Actor, Data: data,
+		Version: e.Version, Time: e.Time.UTC(), Actor: e.Actor, Data: data, Request: e.Request,
 	}
 	if e.Prev != (Hash{}) {
 		env.Prev = &e.Prev
@@ -272,6 +277,7 @@ func DecodeEvent(b []byte) (Event, error) {
 	e := Event{
 		ID: env.ID, Type: env.Type, Schema: env.Schema, Aggregate: env.Aggregate,
 		Version: env.Version, Time: env.Time.UTC(), Actor: env.Actor, Hash: sha256.Sum256(b),
+		Request: env.Request,
 	}
 	if env.Prev != nil {
 		e.Prev = *env.Prev
@@ -308,6 +314,10 @@ func DecodeEvent(b []byte) (Event, error) {
 		data = decodeData[LedgerKeyAdded](env.Data)
 	case env.Schema == 1 && env.Type == TypeLedgerKeyRetired:
 		data = decodeData[LedgerKeyRetired](env.Data)
+	case env.Schema == 1 && env.Type == TypeAdminKeyEnrolled:
+		data = decodeData[AdminKeyEnrolled](env.Data)
+	case env.Schema == 1 && env.Type == TypeAdminKeyRevoked:
+		data = decodeData[AdminKeyRevoked](env.Data)
 	default:
 		return e, fmt.Errorf("decode event %s schema %d: %w", env.Type, env.Schema, ErrUnknownEventType)
 	}

@@ -79,7 +79,26 @@ func sampleEvents() []domain.Event {
 			Version: 3, Time: at.Add(8 * time.Hour), Actor: "admin:root", Prev: domain.Hash{0: 0xee, 31: 0x0a},
 			Data: domain.LedgerKeyRetired{Key: domain.PublicKey{0: 0xa1, 31: 0x06}, Reason: "rotated out"},
 		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2N", Type: domain.TypeAdminKeyEnrolled, Schema: 1, Aggregate: "ops",
+			Version: 1, Time: at.Add(9 * time.Hour), Actor: "admin:root",
+			Data:    domain.AdminKeyEnrolled{Key: domain.PublicKey{0: 0xb1, 31: 0x0b}, Reason: "new on-call"},
+			Request: sampleRequest(),
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2P", Type: domain.TypeAdminKeyRevoked, Schema: 1, Aggregate: "ops",
+			Version: 2, Time: at.Add(10 * time.Hour), Actor: "admin:ops", Prev: domain.Hash{0: 0xff, 31: 0x0c},
+			Data:    domain.AdminKeyRevoked{Key: domain.PublicKey{0: 0xb1, 31: 0x0b}, Reason: "laptop lost"},
+			Request: sampleRequest(),
+		},
 	}
+}
+
+// sampleRequest is a kept admin request (its values need not verify).
+func sampleRequest() *domain.SignedRequest {
+	input := `("@method" "@target-uri" "content-type" "content-digest");created=1793529015;expires=1793529315;keyid="q0bOmm3iQ1tU";nonce="bm9uY2Vub25jZW5vbmNlbm9uY2U";alg="ed25519";tag="keyledger-admin-v1"`
+	return &domain.SignedRequest{KeyID: "q0bOmm3iQ1tU", Input: input, Signature: []byte{0: 1, 63: 2},
+		Base: `"@method": POST` + "\n" + `"@signature-params": ` + input}
 }
 
 // secretVectorHash is the SHA-256 of secretVectors[1].want, written out.
@@ -416,9 +435,45 @@ func TestVersion1Events(t *testing.T) {
 			checkField(t, "Key", hex.EncodeToString(d.Key[:]), "a1"+strings.Repeat("0", 60)+"06")
 			checkField(t, "Reason", d.Reason, "rotated out")
 		},
+		"admin.key_enrolled": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2N", "admin.key_enrolled",
+				"ops", 1, "2026-11-01T19:30:15.123456789Z", "admin:root")
+			d, ok := e.Data.(domain.AdminKeyEnrolled)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.AdminKeyEnrolled", e.Data)
+			}
+			checkField(t, "Key", hex.EncodeToString(d.Key[:]), "b1"+strings.Repeat("0", 60)+"0b")
+			checkField(t, "Reason", d.Reason, "new on-call")
+			checkRequest(t, e.Request)
+		},
+		"admin.key_revoked": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2P", "admin.key_revoked",
+				"ops", 2, "2026-11-01T20:30:15.123456789Z", "admin:ops")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "ff"+strings.Repeat("0", 60)+"0c")
+			d, ok := e.Data.(domain.AdminKeyRevoked)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.AdminKeyRevoked", e.Data)
+			}
+			checkField(t, "Key", hex.EncodeToString(d.Key[:]), "b1"+strings.Repeat("0", 60)+"0b")
+			checkField(t, "Reason", d.Reason, "laptop lost")
+			checkRequest(t, e.Request)
+		},
 	}
 
 	checkFrozenEvents(t, dir, 1, checks)
+}
+
+// checkRequest checks a frozen event's kept admin request.
+func checkRequest(t *testing.T, r *domain.SignedRequest) {
+	t.Helper()
+	if r == nil {
+		t.Fatal("Request: got nil, want the kept admin request")
+	}
+	want := sampleRequest()
+	checkField(t, "Request.KeyID", r.KeyID, want.KeyID)
+	checkField(t, "Request.Input", r.Input, want.Input)
+	checkField(t, "Request.Signature", hex.EncodeToString(r.Signature), hex.EncodeToString(want.Signature))
+	checkField(t, "Request.Base", r.Base, want.Base)
 }
 
 // checkFrozenEvents decodes each frozen event of dir, <type>.json, and

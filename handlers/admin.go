@@ -1,26 +1,14 @@
 package handlers
 
 import (
+	"time"
+
 	"net/http"
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/ledger"
 )
-
-// admin lets only admins through; anyone else signed in gets 403.
-func (a *API) admin(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if u := userFrom(r.Context()); !u.IsAdmin() {
-			writeError(w, r, a.logger, domain.Errorf(domain.Forbidden, "admin role required"))
-			return
-		}
-		next(w, r)
-	}
-}
-
-// adminActor is the actor recorded for an admin acting over HTTP.
-func adminActor(r *http.Request) string { return domain.AdminActor(userIDFrom(r.Context())) }
 
 type reasonRequest struct {
 	Reason string `json:"reason"`
@@ -67,7 +55,7 @@ func (a *API) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	cmd := ledger.AdminRevokeKey{Actor: adminActor(r), APIKey: r.PathValue("key"), Reason: req.Reason}
+	cmd := ledger.AdminRevokeKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: req.Reason}
 	if err := a.ledger.AdminRevokeKey(r.Context(), cmd); err != nil {
 		writeError(w, r, a.logger, err)
 		return
@@ -82,7 +70,7 @@ func (a *API) adminDisableUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	cmd := ledger.DisableUser{Actor: adminActor(r), UserID: r.PathValue("id"), Reason: req.Reason}
+	cmd := ledger.DisableUser{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: req.Reason}
 	if err := a.ledger.DisableUser(r.Context(), cmd); err != nil {
 		writeError(w, r, a.logger, err)
 		return
@@ -98,7 +86,7 @@ func (a *API) adminRevokeUserKeys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	cmd := ledger.RevokeUserKeys{Actor: adminActor(r), UserID: r.PathValue("id"), Reason: req.Reason}
+	cmd := ledger.RevokeUserKeys{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: req.Reason}
 	revoked, err := a.ledger.RevokeUserKeys(r.Context(), cmd)
 	if err != nil {
 		writeError(w, r, a.logger, err)
@@ -108,4 +96,156 @@ func (a *API) adminRevokeUserKeys(w http.ResponseWriter, r *http.Request) {
 		revoked = []string{}
 	}
 	writeJSON(w, http.StatusOK, map[string][]string{"revoked": revoked})
+}
+
+type adminUserResponse struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func adminUserView(u domain.User) adminUserResponse {
+	return adminUserResponse{ID: u.ID, Email: u.Email, Role: string(u.Role), Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+}
+
+// adminListUsers: GET /admin/users -> 200 {"users":[...]}, by email.
+func (a *API) adminListUsers(w http.ResponseWriter, r *http.Request) {
+	users := a.ledger.ListUsers()
+	out := struct {
+		Users []adminUserResponse `json:"users"`
+	}{Users: make([]adminUserResponse, len(users))}
+	for i, u := range users {
+		out.Users[i] = adminUserView(u)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// minSaltLength is the shortest salt a signed POST /admin/users takes: the
+// body's digest, which holds the password, is kept in the log with the
+// signature, so it must not be a hash anyone can test guesses against.
+const minSaltLength = 22
+
+type createUserRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Role     string `json:"role"`
+	// Salt is random text that keeps the kept digest of a signed request
+	// from being a password hash; required when the request is signed.
+	Salt string `json:"salt"`
+}
+
+// adminCreateUser: POST /admin/users {"email","password","role"?,"salt"}
+// -> 201 {"id","email","role",...}.
+func (a *API) adminCreateUser(w http.ResponseWriter, r *http.Request) {
+	var req createUserRequest
+	if err := readJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	if adminRequest(r) != nil && len(req.Salt) < minSaltLength {
+		writeError(w, r, a.logger, domain.Errorf(domain.Invalid, "a signed request must carry a random salt of at least %d characters", minSaltLength))
+		return
+	}
+	role := domain.Role(req.Role)
+	if role == "" {
+		role = domain.RoleUser
+	}
+	cmd := ledger.CreateUser{Actor: adminActor(r), Request: adminRequest(r), Email: req.Email, Password: req.Password, Role: role}
+	u, err := a.ledger.CreateUser(r.Context(), cmd)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, adminUserView(u))
+}
+
+// adminEnableUser: POST /admin/users/{id}/enable {"reason"?} -> 204.
+func (a *API) adminEnableUser(w http.ResponseWriter, r *http.Request) {
+	var req reasonRequest
+	if err := readJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	cmd := ledger.EnableUser{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: req.Reason}
+	if err := a.ledger.EnableUser(r.Context(), cmd); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type adminKeyView struct {
+	KeyID      string           `json:"key_id"`
+	Admin      string           `json:"admin"`
+	Key        domain.PublicKey `json:"key"`
+	Revoked    bool             `json:"revoked"`
+	EnrolledAt time.Time        `json:"enrolled_at"`
+	EnrolledBy string           `json:"enrolled_by"`
+}
+
+// adminListAdminKeys: GET /admin/admin-keys -> 200 {"admin_keys":[...]}.
+func (a *API) adminListAdminKeys(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Keys []adminKeyView `json:"admin_keys"`
+	}{Keys: []adminKeyView{}}
+	for _, ad := range a.ledger.ListAdmins() {
+		for _, k := range ad.Keys {
+			out.Keys = append(out.Keys, adminKeyView{KeyID: k.ID, Admin: ad.Name, Key: k.Key, Revoked: k.Revoked,
+				EnrolledAt: k.EnrolledAt, EnrolledBy: k.EnrolledBy})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type enrollRequest struct {
+	Name   string           `json:"name"`
+	Key    domain.PublicKey `json:"key"`
+	Reason string           `json:"reason"`
+}
+
+// errSignedOnly refuses admin-key changes made with a session: only an
+// admin's key may vouch for another admin key.
+var errSignedOnly = domain.Errorf(domain.Forbidden, "admin keys are enrolled and revoked only by requests signed with an admin key")
+
+// adminEnrollKey: POST /admin/admin-keys {"name","key","reason"?} (signed
+// requests only) -> 201 {"key_id","admin"}.
+func (a *API) adminEnrollKey(w http.ResponseWriter, r *http.Request) {
+	if adminRequest(r) == nil {
+		writeError(w, r, a.logger, errSignedOnly)
+		return
+	}
+	var req enrollRequest
+	if err := readJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	cmd := ledger.EnrollAdminKey{Actor: adminActor(r), Request: adminRequest(r), Name: req.Name, Key: req.Key, Reason: req.Reason}
+	id, err := a.ledger.EnrollAdminKey(r.Context(), cmd)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"key_id": id, "admin": req.Name})
+}
+
+// adminRevokeAdminKey: DELETE /admin/admin-keys/{id} {"reason"?} (signed
+// requests only) -> 204.
+func (a *API) adminRevokeAdminKey(w http.ResponseWriter, r *http.Request) {
+	if adminRequest(r) == nil {
+		writeError(w, r, a.logger, errSignedOnly)
+		return
+	}
+	var req reasonRequest
+	if err := readJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	cmd := ledger.RevokeAdminKey{Actor: adminActor(r), Request: adminRequest(r), KeyID: r.PathValue("id"), Reason: req.Reason}
+	if err := a.ledger.RevokeAdminKey(r.Context(), cmd); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -42,6 +42,15 @@ type Ledger interface {
 	DisableUser(ctx context.Context, cmd ledger.DisableUser) error
 	RevokeUserKeys(ctx context.Context, cmd ledger.RevokeUserKeys) ([]string, error)
 	AdminListKeys(userID string, statuses []domain.KeyStatus) ([]domain.Key, error)
+	EnableUser(ctx context.Context, cmd ledger.EnableUser) error
+	CreateUser(ctx context.Context, cmd ledger.CreateUser) (domain.User, error)
+	ListUsers() []domain.User
+	// AdminByKey returns the admin whose active (enrolled, not revoked)
+	// key has id keyID.
+	AdminByKey(keyID string) (name string, key domain.PublicKey, ok bool)
+	EnrollAdminKey(ctx context.Context, cmd ledger.EnrollAdminKey) (string, error)
+	RevokeAdminKey(ctx context.Context, cmd ledger.RevokeAdminKey) error
+	ListAdmins() []domain.Admin
 	Now() time.Time
 }
 
@@ -140,6 +149,7 @@ type API struct {
 	loginFailures *ratelimit.Failures
 	registrations *ratelimit.Bucket
 	maxStaleness  time.Duration
+	adminNonces   nonces
 	mux           *http.ServeMux
 }
 
@@ -178,10 +188,16 @@ func (a *API) routes() {
 	a.mux.Handle("GET /api-keys/{key}", a.gate(a.authenticated(a.getKey)))
 	a.mux.Handle("DELETE /api-keys/{key}", a.gate(a.authenticated(a.idempotent(a.revokeKey))))
 	a.mux.Handle("POST /api-keys/{key}/regenerate", a.gate(a.authenticated(a.idempotent(a.regenerateSecret))))
-	a.mux.Handle("GET /admin/keys", a.gate(a.authenticated(a.admin(a.adminListKeys))))
-	a.mux.Handle("DELETE /admin/keys/{key}", a.gate(a.authenticated(a.admin(a.adminRevokeKey))))
-	a.mux.Handle("POST /admin/users/{id}/disable", a.gate(a.authenticated(a.admin(a.adminDisableUser))))
-	a.mux.Handle("POST /admin/users/{id}/revoke-keys", a.gate(a.authenticated(a.admin(a.adminRevokeUserKeys))))
+	a.mux.Handle("GET /admin/keys", a.gate(a.admin(a.adminListKeys)))
+	a.mux.Handle("DELETE /admin/keys/{key}", a.gate(a.admin(a.adminRevokeKey)))
+	a.mux.Handle("GET /admin/users", a.gate(a.admin(a.adminListUsers)))
+	a.mux.Handle("POST /admin/users", a.gate(a.admin(a.adminCreateUser)))
+	a.mux.Handle("POST /admin/users/{id}/disable", a.gate(a.admin(a.adminDisableUser)))
+	a.mux.Handle("POST /admin/users/{id}/enable", a.gate(a.admin(a.adminEnableUser)))
+	a.mux.Handle("POST /admin/users/{id}/revoke-keys", a.gate(a.admin(a.adminRevokeUserKeys)))
+	a.mux.Handle("GET /admin/admin-keys", a.gate(a.admin(a.adminListAdminKeys)))
+	a.mux.Handle("POST /admin/admin-keys", a.gate(a.admin(a.adminEnrollKey)))
+	a.mux.Handle("DELETE /admin/admin-keys/{id}", a.gate(a.admin(a.adminRevokeAdminKey)))
 }
 
 // ServeHTTP routes a request. Unmatched paths and methods get JSON 404 and

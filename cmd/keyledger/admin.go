@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -126,53 +129,64 @@ func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
 
 func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin keys list")
-	var af adminFlags
+	var af apiFlags
 	af.register(fs)
 	userID := fs.String("user", "", "only this user's keys")
 	status := fs.String("status", "", "only keys in these statuses (comma-separated: active, revoked, expired)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var statuses []domain.KeyStatus
-	if *status != "" {
-		for _, s := range strings.Split(*status, ",") {
-			st := domain.KeyStatus(strings.TrimSpace(s))
-			if st != domain.StatusActive && st != domain.StatusRevoked && st != domain.StatusExpired {
-				return usageError{fmt.Errorf("--status %q: want active, revoked or expired", s)}
-			}
-			statuses = append(statuses, st)
+	for _, st := range strings.Split(*status, ",") {
+		if st := domain.KeyStatus(strings.TrimSpace(st)); *status != "" && st != domain.StatusActive && st != domain.StatusRevoked && st != domain.StatusExpired {
+			return usageError{fmt.Errorf("--status %q: want active, revoked or expired", st)}
 		}
 	}
-	svc, closeFn, err := af.open(ctx)
+	api, err := af.open()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	keys, err := svc.AdminListKeys(*userID, statuses)
-	if err != nil {
-		return refused(err)
+	q := url.Values{}
+	if *userID != "" {
+		q.Set("user", *userID)
 	}
-	now := svc.Now()
+	if *status != "" {
+		q.Set("status", *status)
+	}
+	path := "/admin/keys"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var list struct {
+		Keys []struct {
+			APIKey    string    `json:"api_key"`
+			UserID    string    `json:"user_id"`
+			Name      string    `json:"name"`
+			Status    string    `json:"status"`
+			CreatedAt time.Time `json:"created_at"`
+		} `json:"keys"`
+	}
+	var raw json.RawMessage
+	if err := api.do(ctx, "GET", path, nil, &raw); err != nil {
+		return err
+	}
 	if af.asJSON {
-		out := make([]map[string]any, len(keys))
-		for i, k := range keys {
-			out[i] = map[string]any{"api_key": k.APIKey, "user_id": k.UserID, "name": k.Name,
-				"status": k.StatusAt(now), "created_at": k.CreatedAt, "expires_at": optTime(k.ExpiresAt),
-				"revoked_at": optTime(k.RevokedAt)}
-		}
-		return json.NewEncoder(stdout).Encode(map[string]any{"keys": out})
+		_, err := fmt.Fprintln(stdout, string(raw))
+		return err
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "API KEY\tUSER\tSTATUS\tNAME\tCREATED")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.APIKey, k.UserID, k.StatusAt(now), k.Name, k.CreatedAt.Format(time.RFC3339))
+	for _, k := range list.Keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.APIKey, k.UserID, k.Status, k.Name, k.CreatedAt.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
 
 func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin keys revoke")
-	var af adminFlags
+	var af apiFlags
 	af.register(fs)
 	reason := fs.String("reason", "", "why (recorded in the event)")
 	apiKey, err := positional(fs, args, "api key")
@@ -182,41 +196,48 @@ func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 	if *reason == "" {
 		return usageError{errors.New("--reason is required")}
 	}
-	svc, closeFn, err := af.open(ctx)
+	api, err := af.open()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	if err := svc.AdminRevokeKey(ctx, ledger.AdminRevokeKey{Actor: af.actor(), APIKey: apiKey, Reason: *reason}); err != nil {
-		return refused(err)
+	if err := api.do(ctx, "DELETE", "/admin/keys/"+url.PathEscape(apiKey), map[string]string{"reason": *reason}, nil); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "revoked %s\n", apiKey)
 	return nil
 }
 
+type adminUser struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 func adminUsersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin users list")
-	var af adminFlags
+	var af apiFlags
 	af.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	svc, closeFn, err := af.open(ctx)
+	api, err := af.open()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	users := svc.ListUsers()
+	var list struct {
+		Users []adminUser `json:"users"`
+	}
+	if err := api.do(ctx, "GET", "/admin/users", nil, &list); err != nil {
+		return err
+	}
 	if af.asJSON {
-		out := make([]map[string]any, len(users))
-		for i, u := range users {
-			out[i] = map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled, "created_at": u.CreatedAt}
-		}
-		return json.NewEncoder(stdout).Encode(map[string]any{"users": out})
+		return json.NewEncoder(stdout).Encode(list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tEMAIL\tROLE\tSTATUS\tCREATED")
-	for _, u := range users {
+	for _, u := range list.Users {
 		status := "active"
 		if u.Disabled {
 			status = "disabled"
@@ -228,7 +249,7 @@ func adminUsersList(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func adminUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin users create")
-	var af adminFlags
+	var af apiFlags
 	af.register(fs)
 	email := fs.String("email", "", "the user's email address")
 	var isAdmin cmdLineBool
@@ -251,14 +272,21 @@ func adminUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdou
 	if isAdmin {
 		role = domain.RoleAdmin
 	}
-	svc, closeFn, err := af.open(ctx)
+	api, err := af.open()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	u, err := svc.CreateUser(ctx, ledger.CreateUser{Actor: af.actor(), Email: *email, Password: password, Role: role})
-	if err != nil {
-		return refused(err)
+	// The salt keeps the digest of the body, which serve keeps in the log
+	// with the signature, from being a password hash.
+	var salt [24]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return err
+	}
+	body := map[string]string{"email": *email, "password": password, "role": string(role),
+		"salt": base64.RawURLEncoding.EncodeToString(salt[:])}
+	var u adminUser
+	if err := api.do(ctx, "POST", "/admin/users", body, &u); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "created %s %s (%s)\n", u.ID, u.Email, u.Role)
 	return nil
@@ -266,7 +294,7 @@ func adminUsersCreate(ctx context.Context, args []string, stdin io.Reader, stdou
 
 func adminUsersAct(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admin users " + verb)
-	var af adminFlags
+	var af apiFlags
 	af.register(fs)
 	reason := fs.String("reason", "", "why (recorded in the events)")
 	userID, err := positional(fs, args, "user id")
@@ -276,31 +304,129 @@ func adminUsersAct(ctx context.Context, verb string, args []string, stdout, stde
 	if *reason == "" && verb != "enable" {
 		return usageError{errors.New("--reason is required")}
 	}
-	svc, closeFn, err := af.open(ctx)
+	api, err := af.open()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	switch verb {
-	case "disable":
-		err = svc.DisableUser(ctx, ledger.DisableUser{Actor: af.actor(), UserID: userID, Reason: *reason})
-	case "enable":
-		err = svc.EnableUser(ctx, ledger.EnableUser{Actor: af.actor(), UserID: userID, Reason: *reason})
-	default:
-		var revoked []string
-		revoked, err = svc.RevokeUserKeys(ctx, ledger.RevokeUserKeys{Actor: af.actor(), UserID: userID, Reason: *reason})
-		for _, k := range revoked {
-			fmt.Fprintf(stdout, "revoked %s\n", k)
-		}
-		if err == nil {
-			fmt.Fprintf(stdout, "%d keys revoked\n", len(revoked))
-		}
-	}
-	if err != nil {
-		return refused(err)
+	path := "/admin/users/" + url.PathEscape(userID) + "/" + verb
+	var body any
+	if *reason != "" {
+		body = map[string]string{"reason": *reason}
 	}
 	if verb != "revoke-keys" {
+		if err := api.do(ctx, "POST", path, body, nil); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "%sd %s\n", verb, userID)
+		return nil
 	}
+	var out struct {
+		Revoked []string `json:"revoked"`
+	}
+	if err := api.do(ctx, "POST", path, body, &out); err != nil {
+		return err
+	}
+	for _, k := range out.Revoked {
+		fmt.Fprintf(stdout, "revoked %s\n", k)
+	}
+	fmt.Fprintf(stdout, "%d keys revoked\n", len(out.Revoked))
+	return nil
+}
+
+func adminAdminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin admin-keys list")
+	var af apiFlags
+	af.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	api, err := af.open()
+	if err != nil {
+		return err
+	}
+	var list struct {
+		Keys []struct {
+			KeyID      string    `json:"key_id"`
+			Admin      string    `json:"admin"`
+			Revoked    bool      `json:"revoked"`
+			EnrolledAt time.Time `json:"enrolled_at"`
+			EnrolledBy string    `json:"enrolled_by"`
+		} `json:"admin_keys"`
+	}
+	var raw json.RawMessage
+	if err := api.do(ctx, "GET", "/admin/admin-keys", nil, &raw); err != nil {
+		return err
+	}
+	if af.asJSON {
+		_, err := fmt.Fprintln(stdout, string(raw))
+		return err
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY ID\tADMIN\tSTATUS\tENROLLED BY\tENROLLED")
+	for _, k := range list.Keys {
+		status := "active"
+		if k.Revoked {
+			status = "revoked"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Admin, status, k.EnrolledBy, k.EnrolledAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func adminAdminKeysEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin admin-keys enroll")
+	var af apiFlags
+	af.register(fs)
+	reason := fs.String("reason", "", "why (recorded in the event)")
+	pubFile := fs.String("pub", "", "the new admin's public key file, as their keyledger admin keygen wrote it")
+	name, err := positional(fs, args, "admin name")
+	if err != nil {
+		return err
+	}
+	if *pubFile == "" {
+		return usageError{errors.New("--pub is required")}
+	}
+	pub, err := app.ReadAdminPublicKey(*pubFile)
+	if err != nil {
+		return exitError{2, fmt.Errorf("--pub: %w", err)}
+	}
+	api, err := af.open()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		KeyID string `json:"key_id"`
+	}
+	text, _ := pub.MarshalText()
+	if err := api.do(ctx, "POST", "/admin/admin-keys", map[string]string{"name": name, "key": string(text), "reason": *reason}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "enrolled admin key %s for %s\n", out.KeyID, name)
+	return nil
+}
+
+func adminAdminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin admin-keys revoke")
+	var af apiFlags
+	af.register(fs)
+	reason := fs.String("reason", "", "why (recorded in the event)")
+	keyID, err := positional(fs, args, "admin key id")
+	if err != nil {
+		return err
+	}
+	if *reason == "" {
+		return usageError{errors.New("--reason is required")}
+	}
+	api, err := af.open()
+	if err != nil {
+		return err
+	}
+	if err := api.do(ctx, "DELETE", "/admin/admin-keys/"+url.PathEscape(keyID), map[string]string{"reason": *reason}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked admin key %s\n", keyID)
 	return nil
 }

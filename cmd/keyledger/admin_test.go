@@ -52,15 +52,26 @@ func logArgs(ts *apptest.Server) []string {
 	return []string{"--nats-url", ts.NATSURL(), "--nats-creds", ts.CredsFile(natsauth.Auditor)}
 }
 
-// adminArgs point an admin command at ts's log, as admin root.
-func adminArgs(ts *apptest.Server) []string {
+// ledgerArgs point an admin ledger-keys command at ts's log, with the
+// ledger's signing key.
+func ledgerArgs(ts *apptest.Server) []string {
 	return []string{"--nats-url", ts.NATSURL(), "--signing-key", ts.Config.SigningKeyFile, "--name", "root"}
+}
+
+// adminArgs point an admin command at ts's admin API, signing as the
+// bootstrapped admin root.
+func adminArgs(t *testing.T, ts *apptest.Server) []string {
+	return []string{"--url", ts.Base, "--key", ts.RootAdmin(t).File}
 }
 
 // adminCLI runs `keyledger admin args...` against ts.
 func adminCLI(t *testing.T, ts *apptest.Server, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	return cliRun(t, append(append([]string{"admin"}, args...), adminArgs(ts)...)...)
+	extra := adminArgs(t, ts)
+	if len(args) > 0 && args[0] == "ledger-keys" {
+		extra = ledgerArgs(ts)
+	}
+	return cliRun(t, append(append([]string{"admin"}, args...), extra...)...)
 }
 
 // mustAdmin is adminCLI that fails the test unless the exit code is 0.
@@ -354,7 +365,7 @@ func TestAdmin_CLI(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				var out, errOut bytes.Buffer
-				err := runAdmin(context.Background(), append(append([]string{"users", "create"}, c.args...), adminArgs(ts)...),
+				err := runAdmin(context.Background(), append(append([]string{"users", "create"}, c.args...), adminArgs(t, ts)...),
 					strings.NewReader(c.stdin), &out, &errOut)
 				got := 0
 				var exit exitError
@@ -559,11 +570,12 @@ func TestAdmin_CLI(t *testing.T) {
 			{"UnknownFlag", []string{"keys", "list", "--bogus"}, nil, 2, "bogus"},
 			{"UnknownSubcommand", []string{"keys", "frobnicate"}, nil, 2, `keyledger admin keys: unknown command "frobnicate"`},
 			{"UnknownGroup", []string{"groups", "list"}, nil, 2, `keyledger admin: unknown command "groups"`},
-			{"NameWithSpace", []string{"users", "list"}, []string{"--name", "Mallory Root"}, 2, "one word"},
-			{"MissingSigningKey", []string{"users", "list"}, []string{"--signing-key", t.TempDir() + "/none.pem"}, 3, "signing key"},
+			// Who acts is the admin key's admin: there is no --name to claim another.
+			{"NoNameFlag", []string{"users", "list"}, []string{"--name", "mallory"}, 2, "-name"},
+			{"MissingAdminKey", []string{"users", "list"}, []string{"--key", t.TempDir() + "/none.key"}, 2, "--key"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				args := append(append(append([]string{"admin"}, c.args...), adminArgs(ts)...), c.after...)
+				args := append(append(append([]string{"admin"}, c.args...), adminArgs(t, ts)...), c.after...)
 				code, stdout, stderr := cliRun(t, args...)
 				wantExit(t, args, code, stdout, stderr, c.want)
 				wantContains(t, "stderr", stderr, c.stderr)
@@ -588,17 +600,27 @@ func TestAdmin_CLI(t *testing.T) {
 	// "--reason TEXT <id>" are both accepted); a flag on each side, as in
 	// `admin keys revoke --reason r ak_... --nats-url ...`, must work too.
 	t.Run("FlagsAroundID", func(t *testing.T) {
-		args := append([]string{"admin", "users", "enable", "--reason", "already enabled", carolID}, adminArgs(ts)...)
+		args := append([]string{"admin", "users", "enable", "--reason", "already enabled", carolID}, adminArgs(t, ts)...)
 		code, stdout, stderr := cliRun(t, args...)
 		wantExit(t, args, code, stdout, stderr, 0)
+	})
+
+	t.Run("ErrServeUnreachable", func(t *testing.T) {
+		closed := "http://" + apptest.FreeAddr(t)
+		for _, args := range [][]string{
+			{"admin", "keys", "list", "--url", closed, "--key", ts.RootAdmin(t).File},
+			{"admin", "keys", "revoke", a2.Key, "--reason", "r", "--url", closed, "--key", ts.RootAdmin(t).File},
+		} {
+			code, stdout, stderr := cliRun(t, args...)
+			wantExit(t, args, code, stdout, stderr, 3)
+		}
 	})
 
 	t.Run("ErrLogUnreachable", func(t *testing.T) {
 		closed := "nats://" + apptest.FreeAddr(t)
 		// They retry the first connection within --start-timeout, then exit.
 		for _, args := range [][]string{
-			{"admin", "keys", "list", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile, "--start-timeout", "1s"},
-			{"admin", "keys", "revoke", a2.Key, "--reason", "r", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile, "--start-timeout", "1s"},
+			{"admin", "ledger-keys", "list", "--nats-url", closed, "--signing-key", ts.Config.SigningKeyFile, "--start-timeout", "1s"},
 			{"audit", "verify", "--nats-url", closed, "--start-timeout", "1s"},
 		} {
 			done := make(chan struct{})
@@ -679,10 +701,10 @@ func TestAdmin_KeepsReplicas(t *testing.T) {
 	if got := replicasOf("KV_KEYLEDGER_IDEMPOTENCY"); got != 3 {
 		t.Fatalf("serve --replicas 3: got %d replicas of the idempotency bucket, want 3", got)
 	}
-	args := []string{"admin", "users", "list", "--nats-url", urls, "--signing-key", s.Config.SigningKeyFile, "--name", "root"}
+	args := []string{"admin", "ledger-keys", "list", "--nats-url", urls, "--signing-key", s.Config.SigningKeyFile}
 	code, stdout, stderr := cliRun(t, args...)
 	wantExit(t, args, code, stdout, stderr, 0)
 	if got := replicas(); got != 3 {
-		t.Fatalf("after `keyledger admin users list`: got %d replicas, want 3 still", got)
+		t.Fatalf("after `keyledger admin ledger-keys list`: got %d replicas, want 3 still", got)
 	}
 }

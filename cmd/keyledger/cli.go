@@ -22,7 +22,8 @@ var groups = map[string][]string{
 	"":                  {"serve", "validator", "init", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
 	"cert":              {"csr", "selfsigned"},
 	"audit":             {"verify", "replay", "state", "pubkey", "trust-root"},
-	"admin":             {"keys", "users", "ledger-keys"},
+	"admin":             {"keygen", "keys", "users", "admin-keys", "ledger-keys"},
+	"admin admin-keys":  {"list", "enroll", "revoke"},
 	"admin ledger-keys": {"list", "add", "retire"},
 	"admin keys":        {"list", "revoke"},
 	"admin users":       {"list", "create", "disable", "enable", "revoke-keys"},
@@ -59,6 +60,20 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		}
 	case "audit pubkey":
 		return func(ctx context.Context, args []string, s stdio) error { return auditPubkey(ctx, args, s.out, s.err) }
+	case "admin keygen":
+		return func(ctx context.Context, args []string, s stdio) error { return adminKeygen(ctx, args, s.out, s.err) }
+	case "admin admin-keys list":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminAdminKeysList(ctx, args, s.out, s.err)
+		}
+	case "admin admin-keys enroll":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminAdminKeysEnroll(ctx, args, s.out, s.err)
+		}
+	case "admin admin-keys revoke":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminAdminKeysRevoke(ctx, args, s.out, s.err)
+		}
 	case "admin keys list":
 		return func(ctx context.Context, args []string, s stdio) error { return adminKeysList(ctx, args, s.out, s.err) }
 	case "admin keys revoke":

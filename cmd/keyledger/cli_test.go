@@ -118,8 +118,8 @@ func TestCLI_Help(t *testing.T) {
 	}
 	t.Run("FlagsAndEnvironment", func(t *testing.T) {
 		_, stdout, _ := runCLI(t, "admin", "keys", "revoke", "--help")
-		for _, want := range []string{"Flags:\n", "-reason string", "-nats-url string",
-			"--nats-url is\nKEYLEDGER_NATS_URL"} {
+		for _, want := range []string{"Flags:\n", "-reason string", "-url string",
+			"KEYLEDGER_CA"} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("got\n%s\nwant it to contain %q", stdout, want)
 			}
@@ -316,15 +316,15 @@ func TestCLI_Environment(t *testing.T) {
 		}
 	})
 	t.Run("AdminFromEnvironment", func(t *testing.T) {
-		// Checked before the log is reached: the flags came through.
-		t.Setenv("KEYLEDGER_NAME", "two words")
-		if code, _, stderr := runCLI(t, "admin", "users", "list"); code != 2 || !strings.Contains(stderr, "one word") {
-			t.Errorf("KEYLEDGER_NAME: got exit %d, %q, want 2 refusing the name", code, stderr)
+		// Checked before serve is reached: the flags came through.
+		t.Setenv("KEYLEDGER_URL", "ftp://example.com")
+		if code, _, stderr := runCLI(t, "admin", "users", "list"); code != 2 || !strings.Contains(stderr, "ftp://example.com") {
+			t.Errorf("KEYLEDGER_URL: got exit %d, %q, want 2 refusing the URL", code, stderr)
 		}
-		t.Setenv("KEYLEDGER_NAME", "root")
-		t.Setenv("KEYLEDGER_SIGNING_KEY", filepath.Join(t.TempDir(), "none.pem"))
-		if code, _, stderr := runCLI(t, "admin", "keys", "revoke", "ak_x", "--reason", "r"); code != 3 || !strings.Contains(stderr, "none.pem") {
-			t.Errorf("KEYLEDGER_SIGNING_KEY: got exit %d, %q, want 3 naming the missing file", code, stderr)
+		t.Setenv("KEYLEDGER_URL", "http://127.0.0.1:1")
+		t.Setenv("KEYLEDGER_KEY", filepath.Join(t.TempDir(), "none.key"))
+		if code, _, stderr := runCLI(t, "admin", "keys", "revoke", "ak_x", "--reason", "r"); code != 2 || !strings.Contains(stderr, "none.key") {
+			t.Errorf("KEYLEDGER_KEY: got exit %d, %q, want 2 naming the missing file", code, stderr)
 		}
 	})
 	t.Run("FromStreamCommandLineOnly", func(t *testing.T) {

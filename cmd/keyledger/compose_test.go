@@ -1197,9 +1197,9 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	// docs/deployment.md runs the admin commands against the cluster (from
 	// the ledger's container): that must not rescale the stream.
 	var out, errOut bytes.Buffer
-	if code := run(ctx, []string{"admin", "users", "list", "--nats-url", cfg.NATSURL,
-		"--nats-creds", d.hostPath(d.ledger.svc, d.ledger.serve.NATSClient.Creds), "--signing-key", filepath.Join(cfg.DataDir, "ledger-ed25519.pem")}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "compose@example.com") {
-		t.Fatalf("admin users list: exit %d\n%s%s", code, out.String(), errOut.String())
+	if code := run(ctx, []string{"admin", "ledger-keys", "list", "--nats-url", cfg.NATSURL,
+		"--nats-creds", d.hostPath(d.ledger.svc, d.ledger.serve.NATSClient.Creds), "--signing-key", filepath.Join(cfg.DataDir, "ledger-ed25519.pem")}, &out, &errOut); code != 0 {
+		t.Fatalf("admin ledger-keys list: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 	if info, err := stream.Info(ctx); err != nil || info.Config.Replicas != d.ledger.serve.Replicas {
 		t.Fatalf("after an admin command: stream %s info %v, %v; want %d replicas still", cfg.Stream, info, err, d.ledger.serve.Replicas)

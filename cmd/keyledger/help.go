@@ -154,15 +154,50 @@ default it reads the local serve's key file.`,
 			`keyledger validator --ledger-key "$(keyledger audit pubkey)"`,
 	},
 	"admin": {
-		purpose: "revoke keys, disable users, bootstrap admins, straight against NATS",
-		usage:   "keyledger admin <keys|users|ledger-keys> <command> [flags]",
-		about: `Act on the ledger as an admin, straight against NATS, through the same
-commands as the HTTP API. Every event records the actor admin:<name> and,
-where one is given, the reason.
+		purpose: "revoke keys, disable users, enrol admins: requests signed with your admin key",
+		usage:   "keyledger admin <keygen|keys|users|admin-keys|ledger-keys> [command] [flags]",
+		about: `Act on the ledger as an admin. keys, users and admin-keys send requests to
+serve's admin API (--url) signed with your own admin key (--key, RFC 9421,
+tag keyledger-admin-v1); serve verifies them against the admin keys the log
+enrolled, records your admin as the actor (admin:<name>) and keeps the
+signature in the events. They need neither the ledger's signing key nor
+NATS credentials. The first admin key is enrolled by serve
+--bootstrap-admin FILE.pub; every other by an admin (admin-keys enroll).
+ledger-keys acts on the log's trust with the ledger's signing key.
 
-Exit codes: 0 success, 1 the command was refused (not found, conflict, ...),
-2 usage error, 3 the log could not be reached.`,
+Exit codes: 0 success, 1 the command was refused (not found, conflict, bad
+signature, ...), 2 usage error, 3 serve or the log could not be reached.`,
 		example: `keyledger admin keys revoke ak_01J... --reason "leaked in a public repo"`,
+	},
+	"admin keygen": {
+		purpose: "make an admin key pair",
+		usage:   "keyledger admin keygen [--out admin.key]",
+		about: `Write a new Ed25519 admin private key to --out (PKCS#8 PEM, mode 0600; never
+overwrites) and its public key to --out.pub, and print the key id. Give the
+.pub file to serve --bootstrap-admin (the first admin) or to an admin who
+enrols it (keyledger admin admin-keys enroll).`,
+		example: "keyledger admin keygen --out ~/.keyledger/admin.key",
+	},
+	"admin admin-keys": {
+		purpose: "list, enrol and revoke the admin keys",
+		usage:   "keyledger admin admin-keys <command> [flags]",
+		about:   "Exit codes: as for every admin command (keyledger admin --help).",
+		example: "keyledger admin admin-keys list",
+	},
+	"admin admin-keys list": {
+		purpose: "list every admin key, its admin and who enrolled it",
+		usage:   "keyledger admin admin-keys list [flags]",
+		example: "keyledger admin admin-keys list --json",
+	},
+	"admin admin-keys enroll": {
+		purpose: "enrol an admin key (a new admin, or one more key of one)",
+		usage:   "keyledger admin admin-keys enroll <admin_name> --pub FILE.pub [--reason TEXT] [flags]",
+		example: `keyledger admin admin-keys enroll bob --pub bob.key.pub --reason "new on-call"`,
+	},
+	"admin admin-keys revoke": {
+		purpose: "revoke an admin key for good",
+		usage:   "keyledger admin admin-keys revoke <key_id> --reason TEXT [flags]",
+		example: `keyledger admin admin-keys revoke q0bOmm3iQ1tU --reason "laptop lost"`,
 	},
 	"admin keys": {
 		purpose: "list any user's API keys, revoke any of them",
@@ -227,8 +262,9 @@ never trusted again. The key id is the ID column of ledger-keys list.`,
 	"admin users create": {
 		purpose: "register a user (an admin with --admin), password from stdin",
 		usage:   "keyledger admin users create --email E [--admin] [flags]",
-		about: `Register a user (an admin with --admin, to bootstrap the first one). The
-password is read from the first line of standard input.`,
+		about: `Register a user (an admin user, who may use the admin routes with a
+session, with --admin). The password is read from the first line of
+standard input.`,
 		example: `printf '%s\n' 'a long and unguessable passphrase' | keyledger admin users create --email ops@example.com --admin`,
 	},
 	"admin users disable": {

@@ -32,6 +32,8 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.Int64Var(&c.StreamMaxBytes, "stream-max-bytes", app.DefaultStreamMaxBytes, "size limit of the event stream in bytes; once full, commands fail (keyledger_stream_bytes warns before; negative: no limit)")
 	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", app.DefaultIdempotencyMaxBytes, "size limit of the idempotency records' bucket in bytes (negative: no limit)")
 	fs.Int64Var(&c.NoncesMaxBytes, "nonces-max-bytes", app.DefaultNoncesMaxBytes, "size limit of the shared replay cache's bucket in bytes (negative: no limit)")
+	fs.StringVar(&c.BootstrapAdmin, "bootstrap-admin", "", "admin public key file (from `keyledger admin keygen`) to enroll as the first admin while no admin key is enrolled; ignored afterwards")
+	fs.StringVar(&c.BootstrapAdminName, "bootstrap-admin-name", "admin", "the name of the --bootstrap-admin admin: recorded as actor admin:<name>")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")
 	limitsFlags(fs, &c.Limits)
 	httpsFlags(fs, &c.HTTPS, false)

@@ -53,18 +53,20 @@ type LedgerConfig struct {
 type ReadModels struct {
 	Keys      *projections.Keys
 	Users     *projections.Users
+	Admins    *projections.Admins
 	Lookup    *projections.Lookup
 	Projector *projections.Projector
 }
 
 // StartReadModels starts a projector of the ledger's read models (Keys,
-// Users and Lookup) on store; the caller stops the projector.
+// Users, Admins and Lookup) on store; the caller stops the projector.
 func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.Logger) (ReadModels, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(), Lookup: projections.NewLookup(0)}
-	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Lookup)
+	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(), Admins: projections.NewAdmins(),
+		Lookup: projections.NewLookup(0)}
+	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Admins, m.Lookup)
 	if err != nil {
 		return ReadModels{}, err
 	}
@@ -118,7 +120,7 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, 
 		l.Close()
 		return nil, err
 	}
-	lc := ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users,
+	lc := ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users, Admins: l.Admins,
 		Passwords: l.Passwords, Throttle: auth.NewThrottle(), Logger: cfg.Logger, MaxKeysPerUser: cfg.MaxKeysPerUser,
 		Observe: cfg.Observe}
 	if cfg.Edit != nil {

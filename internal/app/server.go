@@ -71,6 +71,12 @@ type ServeConfig struct {
 	StreamMaxBytes      int64
 	IdempotencyMaxBytes int64
 	NoncesMaxBytes      int64
+	// BootstrapAdmin, if set, is the file of an admin public key
+	// (`keyledger admin keygen` writes it) that serve enrolls as admin
+	// BootstrapAdminName once ready, if no admin key is enrolled yet;
+	// afterwards it is ignored, with a log line.
+	BootstrapAdmin     string
+	BootstrapAdminName string
 }
 
 // DefaultStartTimeout is how long Server and Node wait for NATS and the
@@ -92,23 +98,25 @@ type Server struct {
 	Config ServeConfig
 	Logger *slog.Logger
 
-	lock        *os.File // the data directory's lock, held until Close
-	ns          *server.Server
-	auth        *natsauth.Auth // nil with an external NATS
-	nc          *nats.Conn
-	projector   *projections.Projector
-	service     *ledger.Service
-	idempotency *idempotency.Store
-	passwords   *auth.Passwords
-	validator   *validator.Validator
-	certs       []*tlsconfig.Certificate
-	checkpoints *checkpoint.Writer
-	http        *http.Server
-	listener    net.Listener
-	metricsHTTP *http.Server // nil unless MetricsAddr is set
-	metricsLn   net.Listener
-	stop        context.CancelFunc
-	wg          sync.WaitGroup
+	lock *os.File // the data directory's lock, held until Close
+	// bootstrapKey is the admin key of BootstrapAdmin (zero: none).
+	bootstrapKey domain.PublicKey
+	ns           *server.Server
+	auth         *natsauth.Auth // nil with an external NATS
+	nc           *nats.Conn
+	projector    *projections.Projector
+	service      *ledger.Service
+	idempotency  *idempotency.Store
+	passwords    *auth.Passwords
+	validator    *validator.Validator
+	certs        []*tlsconfig.Certificate
+	checkpoints  *checkpoint.Writer
+	http         *http.Server
+	listener     net.Listener
+	metricsHTTP  *http.Server // nil unless MetricsAddr is set
+	metricsLn    net.Listener
+	stop         context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // Open starts everything and returns once the HTTP API is listening; the
@@ -136,6 +144,18 @@ func (s *Server) Open(ctx context.Context) error {
 			return err
 		}
 		s.lock = lock
+	}
+	if cfg.BootstrapAdmin != "" {
+		var err error
+		if s.bootstrapKey, err = ReadAdminPublicKey(cfg.BootstrapAdmin); err != nil {
+			return ConfigError{fmt.Errorf("--bootstrap-admin: %w", err)}
+		}
+		if cfg.BootstrapAdminName == "" {
+			cfg.BootstrapAdminName = "admin"
+		}
+		if !domain.ValidAdminName(cfg.BootstrapAdminName) {
+			return ConfigError{fmt.Errorf("--bootstrap-admin-name %q: 1 to %d lower-case letters, digits, - or _, starting with a letter", cfg.BootstrapAdminName, domain.MaxAdminNameLength)}
+		}
 	}
 	ledgerKey, err := auth.LoadOrCreateSigningKey(cfg.SigningKeyFile)
 	if err != nil {
@@ -328,6 +348,7 @@ func (s *Server) Open(ctx context.Context) error {
 			st := s.projector.Status()
 			s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "events", st.Applied,
 				"catch_up", time.Since(started).Round(time.Millisecond))
+			s.bootstrap(bg)
 		}
 	})
 	return nil

@@ -40,8 +40,14 @@ import (
 	"time"
 )
 
-// Tag is the value of the tag parameter that marks a keyledger signature.
+// Tag is the value of the tag parameter that marks a keyledger signature
+// made with an API key.
 const Tag = "keyledger-v1"
+
+// AdminTag marks a signature made with an admin's key on a request to the
+// admin API: the same profile under a tag of its own, so a signature made
+// for one purpose is never accepted for the other.
+const AdminTag = "keyledger-admin-v1"
 
 // alg is the only algorithm of the profile (RFC 9421 section 3.3.6).
 const alg = "ed25519"
@@ -93,10 +99,24 @@ type Signature struct {
 	Components []string  // covered component names, in order
 
 	base         []byte // the signature base, RFC 9421 section 2.5
+	input        string // the serialized Inner List of the signature
 	sig          []byte // the 64-byte Ed25519 signature
 	coversDigest bool
 	digest       string // the covered Content-Digest value, when coversDigest
 }
+
+// Base returns the signature base (RFC 9421 section 2.5): the values of
+// the covered components, one line each, then the @signature-params line.
+// It is what the signature signs; kept with the signature it lets anyone
+// holding the public key check the signature later, without the request.
+func (s *Signature) Base() []byte { return append([]byte(nil), s.base...) }
+
+// Input returns the signature's Signature-Input member value (the Inner
+// List of covered components with its parameters), without the label.
+func (s *Signature) Input() string { return s.input }
+
+// Bytes returns the 64 bytes of the Ed25519 signature.
+func (s *Signature) Bytes() []byte { return append([]byte(nil), s.sig...) }
 
 // Verify reports whether the signature is a valid Ed25519 signature of the
 // signature base by pub. It is false for a key of the wrong size. It says
@@ -142,11 +162,14 @@ func (s *Signature) CheckTime(now time.Time, skew, maxValidity time.Duration) er
 // whether the request has a body, also requires content-digest to be
 // covered when it may have one (ContentLength not 0). It does not read the
 // body; use CheckBody for that.
-func Parse(req *http.Request) (*Signature, error) {
+func Parse(req *http.Request) (*Signature, error) { return ParseTagged(req, Tag) }
+
+// ParseTagged is Parse for the signature tagged tag (Tag or AdminTag).
+func ParseTagged(req *http.Request, tag string) (*Signature, error) {
 	if req.URL == nil {
 		return nil, malformed("request has no url")
 	}
-	s, err := ParseFor(req.Header, TargetOf(req))
+	s, err := ParseForTag(req.Header, TargetOf(req), tag)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +186,10 @@ func Parse(req *http.Request) (*Signature, error) {
 // original request rather than the subrequest it received. It returns an
 // error wrapping ErrMissing when h has no signature fields at all, and one
 // wrapping ErrMalformed for anything else wrong.
-func ParseFor(h http.Header, t Target) (*Signature, error) {
+func ParseFor(h http.Header, t Target) (*Signature, error) { return ParseForTag(h, t, Tag) }
+
+// ParseForTag is ParseFor for the signature tagged tag (Tag or AdminTag).
+func ParseForTag(h http.Header, t Target, tag string) (*Signature, error) {
 	inputs, sigs := h.Values("Signature-Input"), h.Values("Signature")
 	if len(inputs) == 0 && len(sigs) == 0 {
 		return nil, ErrMissing
@@ -193,16 +219,16 @@ func ParseFor(h http.Header, t Target) (*Signature, error) {
 
 	var found []member
 	for _, m := range inputDict {
-		if tag, ok := paramValue(m.params, "tag"); m.inner && ok && tag.kind == kindString && tag.str == Tag {
+		if v, ok := paramValue(m.params, "tag"); m.inner && ok && v.kind == kindString && v.str == tag {
 			found = append(found, m)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return nil, malformed("no signature tagged %s", Tag)
+		return nil, malformed("no signature tagged %s", quoteShort(tag))
 	case 1:
 	default:
-		return nil, malformed("more than one signature tagged %s", Tag)
+		return nil, malformed("more than one signature tagged %s", quoteShort(tag))
 	}
 	m := found[0]
 	s := &Signature{Label: m.key}
@@ -230,7 +256,8 @@ func ParseFor(h http.Header, t Target) (*Signature, error) {
 	if err != nil {
 		return nil, malformed("%v", err)
 	}
-	s.base, err = signatureBase(s.Components, t, h, serializeInnerList(m.list, m.params))
+	s.input = serializeInnerList(m.list, m.params)
+	s.base, err = signatureBase(s.Components, t, h, s.input)
 	if err != nil {
 		return nil, malformed("%v", err)
 	}

@@ -705,3 +705,37 @@ func TestErrors_NoSecrets(t *testing.T) {
 		t.Errorf("error message: got %q, want a short lower-case one without the signature", msg)
 	}
 }
+
+// TestSign_AdminTag: an admin signature and an API key signature are told
+// apart by their tag, so neither is accepted for the other, and the kept
+// base and input verify on their own.
+func TestSign_AdminTag(t *testing.T) {
+	pub, priv := testKey("a")
+	req, _ := http.NewRequest("DELETE", "https://api.example.com/admin/keys/ak_1", nil)
+	opts := testOpts
+	opts.Tag = AdminTag
+	if err := Sign(req, []byte(`{"reason":"leaked"}`), priv, opts); err != nil {
+		t.Fatal(err)
+	}
+	target := Target{"DELETE", "https", "api.example.com", "/admin/keys/ak_1"}
+	if _, err := ParseFor(req.Header, target); !errors.Is(err, ErrMalformed) {
+		t.Errorf("ParseFor of an admin signature: got %v, want ErrMalformed", err)
+	}
+	s, err := ParseForTag(req.Header, target, AdminTag)
+	if err != nil || !s.Verify(pub) {
+		t.Fatalf("ParseForTag: got %v (verified %v), want a valid signature", err, s != nil && s.Verify(pub))
+	}
+	if !ed25519.Verify(pub, s.Base(), s.Bytes()) {
+		t.Errorf("the kept base and signature do not verify")
+	}
+	if !strings.HasSuffix(string(s.Base()), `"@signature-params": `+s.Input()) || !strings.Contains(s.Input(), `tag="keyledger-admin-v1"`) {
+		t.Errorf("base %q does not end with input %q", s.Base(), s.Input())
+	}
+	if _, err := ParseForTag(req.Header, target, Tag); !errors.Is(err, ErrMalformed) {
+		t.Errorf("ParseForTag(Tag) of an admin signature: got %v, want ErrMalformed", err)
+	}
+	opts.Tag = "other"
+	if err := Sign(req, nil, priv, opts); err == nil {
+		t.Errorf("Sign with an unknown tag: got nil, want an error")
+	}
+}

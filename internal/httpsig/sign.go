@@ -23,9 +23,13 @@ type SignOptions struct {
 	// Nonce must be 16 to 128 characters of [A-Za-z0-9._~+/=-]. Empty: 32
 	// random bytes, base64url.
 	Nonce string
+	// Tag is the tag parameter: Tag (the default, when empty) for API
+	// keys, AdminTag for admin keys.
+	Tag string
 }
 
-// Sign signs req with key under the keyledger-v1 profile. body is the exact
+// Sign signs req with key under the keyledger-v1 profile (tagged
+// opts.Tag). body is the exact
 // bytes that will be sent; req.Body is not read. Sign sets Content-Digest
 // when body is not empty (and deletes it when body is empty), then sets
 // Signature-Input and Signature (label sig1), replacing any there were. It
@@ -73,6 +77,14 @@ func Sign(req *http.Request, body []byte, key ed25519.PrivateKey, opts SignOptio
 		return fmt.Errorf("httpsig: sign: nonce must be %d to %d letters, digits or ._~+/=-", minNonceLen, maxNonceLen)
 	}
 
+	tag := opts.Tag
+	if tag == "" {
+		tag = Tag
+	}
+	if tag != Tag && tag != AdminTag {
+		return fmt.Errorf("httpsig: sign: tag must be %s or %s", Tag, AdminTag)
+	}
+
 	// The fields the signature covers, as they will be sent.
 	h := http.Header{}
 	if ct := req.Header.Values("Content-Type"); len(ct) > 0 {
@@ -98,7 +110,7 @@ func Sign(req *http.Request, body []byte, key ed25519.PrivateKey, opts SignOptio
 		{key: "keyid", value: bareItem{kind: kindString, str: opts.KeyID}},
 		{key: "nonce", value: bareItem{kind: kindString, str: nonce}},
 		{key: "alg", value: bareItem{kind: kindString, str: alg}},
-		{key: "tag", value: bareItem{kind: kindString, str: Tag}},
+		{key: "tag", value: bareItem{kind: kindString, str: tag}},
 	}
 	// One serialization, both signed and sent.
 	input := serializeInnerList(list, params)

@@ -14,6 +14,9 @@ type AdminRevokeKey struct {
 	Actor  string // the admin, recorded in the event
 	APIKey string
 	Reason string // optional, recorded in the event
+	// Request is the admin's signed request, kept in the events (nil for
+	// an admin acting with a session).
+	Request *domain.SignedRequest
 }
 
 // CommandName implements Command.
@@ -30,6 +33,7 @@ func (s *Service) AdminRevokeKey(ctx context.Context, cmd AdminRevokeKey) (err e
 // adminRevokeKey is AdminRevokeKey unobserved, for commands made of it.
 func (s *Service) adminRevokeKey(ctx context.Context, cmd AdminRevokeKey) error {
 	return s.updateKey(ctx, cmd.APIKey, func(k *domain.Key) ([]domain.Event, error) {
-		return k.RevokeAsAdmin(cmd.Actor, cmd.Reason, s.now())
+		events, err := k.RevokeAsAdmin(cmd.Actor, cmd.Reason, s.now())
+		return withRequest(events, cmd.Request), err
 	})
 }

@@ -28,13 +28,17 @@ const (
 	nameEnableUser       = "enable_user"
 	nameRevokeUserKeys   = "revoke_user_keys"
 	nameCreateUser       = "create_user"
+	nameEnrollAdminKey   = "enroll_admin_key"
+	nameRevokeAdminKey   = "revoke_admin_key"
+	nameBootstrapAdmin   = "bootstrap_admin"
 )
 
 // CommandNames returns the CommandName of every command, for observers
 // that want a series per command before the first one runs.
 func CommandNames() []string {
 	return []string{nameRegisterUser, nameLogin, nameCreateKey, nameRevokeKey, nameRegenerateSecret,
-		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser}
+		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser,
+		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin}
 }
 
 var (
@@ -48,6 +52,9 @@ var (
 	_ Command = EnableUser{}
 	_ Command = RevokeUserKeys{}
 	_ Command = CreateUser{}
+	_ Command = EnrollAdminKey{}
+	_ Command = RevokeAdminKey{}
+	_ Command = BootstrapAdmin{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

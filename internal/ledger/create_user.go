@@ -17,6 +17,9 @@ type CreateUser struct {
 	Email    string
 	Password string // never logged: see LogValue
 	Role     domain.Role
+	// Request is the admin's signed request, kept in the events (nil for
+	// an admin acting with a session).
+	Request *domain.SignedRequest
 }
 
 // CommandName implements Command.
@@ -32,5 +35,5 @@ func (c CreateUser) LogValue() slog.Value {
 // Errors: see CreateUser (the type).
 func (s *Service) CreateUser(ctx context.Context, cmd CreateUser) (_ domain.User, err error) {
 	defer s.observed(cmd, time.Now(), &err)
-	return s.register(ctx, cmd.Actor, cmd.Email, cmd.Password, cmd.Role, Preset{})
+	return s.register(ctx, cmd.Actor, cmd.Email, cmd.Password, cmd.Role, cmd.Request, Preset{})
 }

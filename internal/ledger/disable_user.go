@@ -15,6 +15,9 @@ type DisableUser struct {
 	Actor  string // the admin, recorded in the event
 	UserID string
 	Reason string // optional, recorded in the event
+	// Request is the admin's signed request, kept in the events (nil for
+	// an admin acting with a session).
+	Request *domain.SignedRequest
 }
 
 // CommandName implements Command.
@@ -25,6 +28,7 @@ func (DisableUser) CommandName() string { return nameDisableUser }
 func (s *Service) DisableUser(ctx context.Context, cmd DisableUser) (err error) {
 	defer s.observed(cmd, time.Now(), &err)
 	return s.updateUser(ctx, cmd.UserID, func(u *domain.User) ([]domain.Event, error) {
-		return u.Disable(cmd.Actor, cmd.Reason, s.now())
+		events, err := u.Disable(cmd.Actor, cmd.Reason, s.now())
+		return withRequest(events, cmd.Request), err
 	})
 }

@@ -14,6 +14,9 @@ type EnableUser struct {
 	Actor  string // the admin, recorded in the event
 	UserID string
 	Reason string // optional, recorded in the event
+	// Request is the admin's signed request, kept in the events (nil for
+	// an admin acting with a session).
+	Request *domain.SignedRequest
 }
 
 // CommandName implements Command.
@@ -24,6 +27,7 @@ func (EnableUser) CommandName() string { return nameEnableUser }
 func (s *Service) EnableUser(ctx context.Context, cmd EnableUser) (err error) {
 	defer s.observed(cmd, time.Now(), &err)
 	return s.updateUser(ctx, cmd.UserID, func(u *domain.User) ([]domain.Event, error) {
-		return u.Enable(cmd.Actor, cmd.Reason, s.now())
+		events, err := u.Enable(cmd.Actor, cmd.Reason, s.now())
+		return withRequest(events, cmd.Request), err
 	})
 }

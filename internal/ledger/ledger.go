@@ -53,6 +53,7 @@ type Service struct {
 	progress  Progress
 	keys      *projections.Keys
 	users     *projections.Users
+	admins    *projections.Admins
 	passwords *auth.Passwords
 	throttle  *auth.Throttle
 	logger    *slog.Logger
@@ -66,10 +67,13 @@ type Service struct {
 // Config holds a Service's dependencies. All but Logger, Now and Random are
 // required.
 type Config struct {
-	Log       EventLog
-	Progress  Progress
-	Keys      *projections.Keys
-	Users     *projections.Users
+	Log      EventLog
+	Progress Progress
+	Keys     *projections.Keys
+	Users    *projections.Users
+	// Admins is the read model of admin keys (nil: none, so every signed
+	// admin request is refused and no admin key can be enrolled).
+	Admins    *projections.Admins
 	Passwords *auth.Passwords
 	Throttle  *auth.Throttle
 	Logger    *slog.Logger
@@ -99,11 +103,14 @@ func New(cfg Config) (*Service, error) {
 		cfg.Passwords == nil || cfg.Throttle == nil {
 		return nil, errors.New("ledger: missing dependency")
 	}
-	s := &Service{log: cfg.Log, progress: cfg.Progress, keys: cfg.Keys, users: cfg.Users,
+	s := &Service{log: cfg.Log, progress: cfg.Progress, keys: cfg.Keys, users: cfg.Users, admins: cfg.Admins,
 		passwords: cfg.Passwords, throttle: cfg.Throttle, logger: cfg.Logger, now: cfg.Now, random: cfg.Random,
 		wait: cfg.WaitTimeout, maxKeys: cfg.MaxKeysPerUser, observe: cfg.Observe}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.admins == nil {
+		s.admins = projections.NewAdmins()
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -189,6 +196,14 @@ func (s *Service) updateKey(ctx context.Context, apiKey string, decide func(k *d
 		events, err := decide(&k)
 		return events, seq, err
 	})
+}
+
+// withRequest keeps the admin's signed request in each event.
+func withRequest(events []domain.Event, req *domain.SignedRequest) []domain.Event {
+	for i := range events {
+		events[i].Request = req
+	}
+	return events
 }
 
 // updateUser runs load-decide-append for one user.

@@ -38,10 +38,10 @@ func (c RegisterUser) LogValue() slog.Value {
 // Errors: see RegisterUser (the type).
 func (s *Service) RegisterUser(ctx context.Context, cmd RegisterUser) (_ domain.User, err error) {
 	defer s.observed(cmd, time.Now(), &err)
-	return s.register(ctx, "", cmd.Email, cmd.Password, domain.RoleUser, cmd.Preset)
+	return s.register(ctx, "", cmd.Email, cmd.Password, domain.RoleUser, nil, cmd.Preset)
 }
 
-func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role, p Preset) (domain.User, error) {
+func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role, req *domain.SignedRequest, p Preset) (domain.User, error) {
 	email, err := domain.NormalizeEmail(email)
 	if err != nil {
 		return domain.User{}, err
@@ -66,7 +66,7 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	if err != nil {
 		return domain.User{}, err
 	}
-	events = p.withIDs(events)
+	events = withRequest(p.withIDs(events), req)
 	pending := make([]eventstore.Pending, len(events))
 	for i, e := range events {
 		pending[i] = eventstore.Pending{Event: e} // both aggregates must be new

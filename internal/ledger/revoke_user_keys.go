@@ -15,6 +15,9 @@ type RevokeUserKeys struct {
 	Actor  string // the admin, recorded in each event
 	UserID string
 	Reason string // optional, recorded in each event
+	// Request is the admin's signed request, kept in each event (nil for
+	// an admin acting with a session).
+	Request *domain.SignedRequest
 }
 
 // CommandName implements Command.
@@ -40,7 +43,7 @@ func (s *Service) RevokeUserKeys(ctx context.Context, cmd RevokeUserKeys) (revok
 			}
 			// Each key's revocation is part of this command, not an
 			// AdminRevokeKey command of its own.
-			revoke := AdminRevokeKey{Actor: cmd.Actor, APIKey: k.APIKey, Reason: cmd.Reason}
+			revoke := AdminRevokeKey{Actor: cmd.Actor, APIKey: k.APIKey, Reason: cmd.Reason, Request: cmd.Request}
 			if err := s.adminRevokeKey(ctx, revoke); err != nil {
 				return revoked, err
 			}

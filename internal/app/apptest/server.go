@@ -52,6 +52,9 @@ type Server struct {
 	*app.Server
 	Base string
 	Logs *SyncBuffer
+
+	rootOnce sync.Once
+	root     AdminKey
 }
 
 // Start opens a Server with its data in dir and waits until it is ready.
