@@ -32,9 +32,9 @@ ARG TARGETOS TARGETARCH
 # tables.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w" -o /out/keyledger ./cmd/keyledger
-# Empty directories to create /data and init's /secrets volumes from in the
-# runtime stage.
-RUN mkdir -p /out/data /out/secrets/keys /out/secrets/nats /out/secrets/operator /out/secrets/ledger /out/secrets/validator /out/secrets/auditor
+# Empty directories to create /data, the validators' /state and init's
+# /secrets volumes from in the runtime stage.
+RUN mkdir -p /out/data /out/state /out/secrets/keys /out/secrets/nats /out/secrets/operator /out/secrets/ledger /out/secrets/validator /out/secrets/auditor
 
 # distroless "nonroot": CA certificates, tzdata and /etc/passwd with the
 # nonroot user (65532), nothing else.
@@ -45,6 +45,9 @@ COPY --from=build /out/keyledger /keyledger
 # 0600), owned by the runtime user: COPY --chown creates /data with that
 # owner, and a named volume mounted on /data starts out with it.
 COPY --from=build --chown=65532:65532 /out/data /data
+# A validator's --state-dir (docker-compose.yml), a named volume owned by
+# the runtime user from the start.
+COPY --from=build --chown=65532:65532 /out/state /state
 # keyledger init's output directory (docker-compose.yml): each subdirectory
 # is a named volume, which starts out owned by the runtime user too.
 COPY --from=build --chown=65532:65532 /out/secrets /secrets

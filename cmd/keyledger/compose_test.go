@@ -1093,6 +1093,10 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 		cfg := *v.node
 		cfg.NATSURL = rewire(cfg.NATSURL)
 		cfg.NATSClient.Creds = d.hostPath(v.svc, cfg.NATSClient.Creds)
+		if cfg.StateDir == "" || !filepath.IsAbs(cfg.StateDir) {
+			t.Errorf("validator %s: --state-dir %q, want an absolute path on a volume", v.name, cfg.StateDir)
+		}
+		cfg.StateDir = t.TempDir() // the volume's directory
 		cfg.HTTPAddr = "127.0.0.1:0"
 		n := &app.Node{Config: cfg, Logger: logger.With("service", v.name)}
 		if err := n.Open(ctx); err != nil {
