@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -1259,6 +1260,8 @@ func checkLeastPrivilege(t *testing.T, stream string, servers map[string]*server
 		t.Fatal(err)
 	}
 	info := before.CachedInfo()
+	// The refused requests run at once: each may wait out its deadline.
+	var wg sync.WaitGroup
 	for _, role := range []string{"validator", "auditor"} {
 		js, err := jetstream.New(connect(role))
 		if err != nil {
@@ -1273,11 +1276,13 @@ func checkLeastPrivilege(t *testing.T, stream string, servers map[string]*server
 		// deadline each, and the operator's view of the stream below says
 		// whether any of them got through.
 		refused := func(what string, do func(context.Context) error) {
-			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			if err := do(rctx); err == nil {
-				t.Errorf("%s credentials: %s succeeded, want it refused", role, what)
-			}
+			wg.Go(func() {
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if err := do(rctx); err == nil {
+					t.Errorf("%s credentials: %s succeeded, want it refused", role, what)
+				}
+			})
 		}
 		refused("stream edit (metadata)", func(c context.Context) error {
 			cfg := info.Config
@@ -1311,6 +1316,7 @@ func checkLeastPrivilege(t *testing.T, stream string, servers map[string]*server
 		})
 		refused("idempotency bucket delete", func(c context.Context) error { return js.DeleteKeyValue(c, stream+"_IDEMPOTENCY") })
 	}
+	wg.Wait()
 	after, err := opJS.Stream(ctx, stream)
 	if err != nil {
 		t.Fatalf("stream %s after the attacks: %v", stream, err)

@@ -81,64 +81,68 @@ func TestNATSAuth_ReadersCannotChangeTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, role := range []natsauth.Role{natsauth.Validator, natsauth.Auditor} {
-		t.Run(string(role), func(t *testing.T) {
-			nc, js := connectAs(t, ts, role)
-			// Reading is allowed: that is the role.
-			c, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			s, err := js.Stream(c, "KEYLEDGER")
-			if err != nil {
-				t.Fatalf("stream info: %v", err)
-			}
-			if _, err := s.GetMsg(c, 1); err != nil {
-				t.Errorf("get message 1: %v", err)
-			}
-			cfg := s.CachedInfo().Config
-			edited, sealed := cfg, cfg
-			edited.Metadata = map[string]string{"keyledger_signing_keys": "attacker"}
-			sealed.Sealed = true
-			// A refused request gets no answer: each runs until its
-			// deadline, all at once.
-			attacks := map[string]func(context.Context) error{
-				"stream edit (metadata)": func(c context.Context) error { _, err := js.UpdateStream(c, edited); return err },
-				"stream seal":            func(c context.Context) error { _, err := js.UpdateStream(c, sealed); return err },
-				"stream purge":           func(c context.Context) error { return s.Purge(c) },
-				"message delete":         func(c context.Context) error { return s.DeleteMsg(c, 1) },
-				"stream delete":          func(c context.Context) error { return js.DeleteStream(c, "KEYLEDGER") },
-				"stream create": func(c context.Context) error {
-					_, err := js.CreateStream(c, jetstream.StreamConfig{Name: "SHADOW", Subjects: []string{"shadow.>"}})
-					return err
-				},
-				"publish to keyledger.key.ak_x": func(c context.Context) error {
-					_, err := js.Publish(c, "keyledger.key.ak_x", []byte(`{"type":"key.created"}`))
-					return err
-				},
-				"nonce bucket purge": func(c context.Context) error {
-					_, err := nc.RequestWithContext(c, "$JS.API.STREAM.PURGE.KV_KEYLEDGER_NONCES", nil)
-					return err
-				},
-				"nonce bucket delete": func(c context.Context) error { return js.DeleteKeyValue(c, "KEYLEDGER_NONCES") },
-			}
-			errs := make(chan string, len(attacks))
-			for name, attack := range attacks {
-				go func() {
-					c, cancel := context.WithTimeout(ctx, 5*time.Second)
-					defer cancel()
-					if attack(c) == nil {
-						errs <- name
-					} else {
-						errs <- ""
-					}
-				}()
-			}
-			for range attacks {
-				if name := <-errs; name != "" {
-					t.Errorf("%s: succeeded, want refused", name)
+	// The roles run at once; the group ends when both have.
+	t.Run("Roles", func(t *testing.T) {
+		for _, role := range []natsauth.Role{natsauth.Validator, natsauth.Auditor} {
+			t.Run(string(role), func(t *testing.T) {
+				t.Parallel() // each waits out the deadlines of its refused requests
+				nc, js := connectAs(t, ts, role)
+				// Reading is allowed: that is the role.
+				c, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				s, err := js.Stream(c, "KEYLEDGER")
+				if err != nil {
+					t.Fatalf("stream info: %v", err)
 				}
-			}
-		})
-	}
+				if _, err := s.GetMsg(c, 1); err != nil {
+					t.Errorf("get message 1: %v", err)
+				}
+				cfg := s.CachedInfo().Config
+				edited, sealed := cfg, cfg
+				edited.Metadata = map[string]string{"keyledger_signing_keys": "attacker"}
+				sealed.Sealed = true
+				// A refused request gets no answer: each runs until its
+				// deadline, all at once.
+				attacks := map[string]func(context.Context) error{
+					"stream edit (metadata)": func(c context.Context) error { _, err := js.UpdateStream(c, edited); return err },
+					"stream seal":            func(c context.Context) error { _, err := js.UpdateStream(c, sealed); return err },
+					"stream purge":           func(c context.Context) error { return s.Purge(c) },
+					"message delete":         func(c context.Context) error { return s.DeleteMsg(c, 1) },
+					"stream delete":          func(c context.Context) error { return js.DeleteStream(c, "KEYLEDGER") },
+					"stream create": func(c context.Context) error {
+						_, err := js.CreateStream(c, jetstream.StreamConfig{Name: "SHADOW", Subjects: []string{"shadow.>"}})
+						return err
+					},
+					"publish to keyledger.key.ak_x": func(c context.Context) error {
+						_, err := js.Publish(c, "keyledger.key.ak_x", []byte(`{"type":"key.created"}`))
+						return err
+					},
+					"nonce bucket purge": func(c context.Context) error {
+						_, err := nc.RequestWithContext(c, "$JS.API.STREAM.PURGE.KV_KEYLEDGER_NONCES", nil)
+						return err
+					},
+					"nonce bucket delete": func(c context.Context) error { return js.DeleteKeyValue(c, "KEYLEDGER_NONCES") },
+				}
+				errs := make(chan string, len(attacks))
+				for name, attack := range attacks {
+					go func() {
+						c, cancel := context.WithTimeout(ctx, 5*time.Second)
+						defer cancel()
+						if attack(c) == nil {
+							errs <- name
+						} else {
+							errs <- ""
+						}
+					}()
+				}
+				for range attacks {
+					if name := <-errs; name != "" {
+						t.Errorf("%s: succeeded, want refused", name)
+					}
+				}
+			})
+		}
+	})
 
 	if _, err := nonces.Get(ctx, "seen"); err != nil {
 		t.Errorf("the nonce bucket lost its entry: %v", err)
