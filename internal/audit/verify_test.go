@@ -668,11 +668,11 @@ func bigLog(tb testing.TB, n int, withCheckpoint bool, opts ...eventstore.Option
 	return reader, head
 }
 
-// TestVerify_Speed verifies a log of 20k events and reports the rate
+// TestVerify_Speed verifies a log of 5k events and reports the rate
 // (under -race, a fraction of the real one: see BenchmarkVerify).
 func TestVerify_Speed(t *testing.T) {
 	t.Parallel()
-	const n = 20000
+	const n = 5000
 	start := time.Now()
 	store, head := bigLog(t, n, false, eventstore.WithMemoryStorage())
 	built := time.Since(start)
