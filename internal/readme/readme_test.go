@@ -5,6 +5,7 @@ package readme
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/internal/app/apptest"
+	"github.com/keyledger/keyledger/internal/natstest"
 )
 
 // repoRoot is the module's root, where the README is and the commands it
@@ -257,6 +259,203 @@ func TestREADME_WalkThrough(t *testing.T) {
 		loc := regexp.MustCompile(w).FindStringIndex(rest)
 		if loc == nil {
 			t.Fatalf("output lacks %s after what came before; output:\n%s", w, out.String())
+		}
+		rest = rest[loc[1]:]
+	}
+}
+
+// TestREADME_Administration runs the README's "Administration" blocks as a
+// reader would: the walk-through first (for B, TOKEN and alice), then
+// keygen and serve with --bootstrap-admin, then the admin commands. The
+// binary stands in for "go run ./cmd/keyledger", in a directory of its own
+// (keygen writes admin.key there and serve keeps ./data there); serve is
+// given free ports, and the commands reach it through KEYLEDGER_URL and
+// KEYLEDGER_NATS_URL.
+func TestREADME_Administration(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "sh", "curl", "sed", "base64", "go")
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin := buildBinary(t, ctx, root, dir)
+	walk := readmeBlocks(t, "Walk-through")["sh"]
+	admin := readmeBlocks(t, "Administration")["sh"]
+	if len(walk) != 1 || len(admin) != 2 {
+		t.Fatalf("got %d walk-through and %d administration sh blocks, want 1 and 2", len(walk), len(admin))
+	}
+	setup := strings.Split(strings.TrimSpace(admin[0]), "\n")
+	if len(setup) != 2 || !strings.Contains(setup[0], "admin keygen") || !strings.Contains(setup[1], " serve ") {
+		t.Fatalf("the first Administration block: got %q, want keygen, then serve", setup)
+	}
+	goRun := strings.NewReplacer("go run ./cmd/keyledger", bin)
+	run := func(script string, env ...string) string {
+		t.Helper()
+		return runScript(t, ctx, dir, script, env...)
+	}
+	run(goRun.Replace(setup[0]))
+
+	httpAddr, natsAddr := apptest.FreeAddr(t), apptest.FreeAddr(t)
+	fields := strings.Fields(goRun.Replace(strings.TrimSpace(strings.SplitN(setup[1], "#", 2)[0])))
+	startProcess(t, dir, "serve", append(fields, "--http-addr", httpAddr, "--nats-listen", natsAddr))
+	base := "http://" + httpAddr
+	waitReady(t, base)
+
+	script := strings.ReplaceAll(walk[0], "http://127.0.0.1:8080", base) + "\n" + goRun.Replace(admin[1])
+	out := run(script, "KEYLEDGER_URL="+base, "KEYLEDGER_NATS_URL=nats://"+natsAddr)
+	// In order, after the walk-through's own answers: the leaked key
+	// revoked, alice disabled and her session refused, enabled again, her
+	// keys revoked, bob's key enrolled and listed, the admin user created,
+	// and the one ledger key the log trusts.
+	rest := out
+	for _, w := range []string{
+		`(?m)^revoked ak_[0-9A-Z]{26}$`,
+		`(?m)^disabled usr_[0-9A-Z]{26}$`,
+		`(?m)^401$`,
+		`(?m)^enabled usr_[0-9A-Z]{26}$`,
+		`(?m)^\d+ keys? revoked$`,
+		`(?m)^enrolled admin key \S+ for bob$`,
+		`(?m)^\S+\s+bob\s+active\s+admin:ops\s`,
+		`(?m)^created usr_[0-9A-Z]{26} ops@example\.com \(admin\)$`,
+		`(?m)^\S+\s+trusted\s+genesis\s`,
+	} {
+		loc := regexp.MustCompile(w).FindStringIndex(rest)
+		if loc == nil {
+			t.Fatalf("output lacks %s after what came before; output:\n%s", w, out)
+		}
+		rest = rest[loc[1]:]
+	}
+	for _, f := range []string{"admin.key", "admin.key.pub", "bob.key", "bob.key.pub"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// buildBinary builds keyledger from root into dir and returns its path: it
+// stands in for "go run ./cmd/keyledger" where a test runs the README's
+// commands in a directory of their own.
+func buildBinary(t *testing.T, ctx context.Context, root, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "keyledger")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/keyledger")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startProcess starts argv in dir, as a terminal of the README would, and
+// stops it with an interrupt (a kill after 30 s) when the test ends,
+// logging its output if the test failed.
+func startProcess(t *testing.T, dir, name string, argv []string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	var logs apptest.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-stopped:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-stopped
+		}
+		if t.Failed() {
+			t.Logf("%s's output:\n%s", name, logs.String())
+		}
+	})
+}
+
+// waitReady waits until base/readyz answers 200.
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	natstest.Eventually(t, 2*time.Minute, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, base+" ready")
+}
+
+// runScript runs script with sh -e in dir, with env added to the
+// environment, and returns its standard output; it fails the test if the
+// script fails.
+func runScript(t *testing.T, ctx context.Context, dir, script string, env ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sh: %v\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", err, script, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// TestREADME_ValidationNodes runs the README's "Validation nodes" section:
+// serve as the top of the README starts it, the node's command line, then
+// the walk-through and the section's shell block against both. As in
+// TestREADME_Administration the binary stands in for "go run
+// ./cmd/keyledger" in a directory of its own (the node's credentials are
+// serve's data/creds there), and both get free ports.
+func TestREADME_ValidationNodes(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "sh", "curl", "sed", "base64", "go")
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin := buildBinary(t, ctx, root, dir)
+	walk := readmeBlocks(t, "Walk-through")["sh"]
+	node := readmeBlocks(t, "Validation nodes")["sh"]
+	if len(walk) != 1 || len(node) != 2 {
+		t.Fatalf("got %d walk-through and %d validation-node sh blocks, want 1 and 2", len(walk), len(node))
+	}
+	goRun := strings.NewReplacer("go run ./cmd/keyledger", bin)
+
+	httpAddr, natsAddr, nodeAddr := apptest.FreeAddr(t), apptest.FreeAddr(t), apptest.FreeAddr(t)
+	startProcess(t, dir, "serve", []string{bin, "serve", "--http-addr", httpAddr, "--nats-listen", natsAddr})
+	base := "http://" + httpAddr
+	waitReady(t, base)
+
+	line := strings.TrimSpace(strings.SplitN(strings.TrimSpace(node[0]), "#", 2)[0])
+	line = strings.ReplaceAll(goRun.Replace(line), "nats://127.0.0.1:4222", "nats://"+natsAddr)
+	startProcess(t, dir, "validator", append(strings.Fields(line), "--http-addr", nodeAddr))
+	nodeBase := "http://" + nodeAddr
+	waitReady(t, nodeBase)
+
+	script := strings.ReplaceAll(walk[0], "http://127.0.0.1:8080", base) + "\n" +
+		strings.ReplaceAll(node[1], "http://127.0.0.1:8081", nodeBase)
+	out := runScript(t, ctx, dir, script)
+	// In order, after the walk-through's own answers: the node ready, the
+	// new key valid on it, the ledger's 204, and the node's 401 at once.
+	rest := out[strings.LastIndex(out, `"status":"revoked"`):]
+	for _, w := range []string{
+		`(?m)^\{"ready":true,"applied_seq":\d+`,
+		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}"\}$`,
+		`(?m)^204$`,
+		`(?m)^401$`,
+	} {
+		loc := regexp.MustCompile(w).FindStringIndex(rest)
+		if loc == nil {
+			t.Fatalf("output lacks %s after what came before; output:\n%s", w, out)
 		}
 		rest = rest[loc[1]:]
 	}
