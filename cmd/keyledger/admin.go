@@ -185,11 +185,18 @@ func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("admin keys revoke")
+	return adminDelete(ctx, args, stdout, "admin keys revoke", "api key", "/admin/keys/", "revoked %s\n")
+}
+
+// adminDelete is an admin command that deletes one thing with a reason:
+// its one argument (what) names it under the route prefix, and done is
+// printed with it once the ledger has answered.
+func adminDelete(ctx context.Context, args []string, stdout io.Writer, path, what, prefix, done string) error {
+	fs := newFlagSet(path)
 	var af apiFlags
 	af.register(fs)
 	reason := fs.String("reason", "", "why (recorded in the event)")
-	apiKey, err := positional(fs, args, "api key")
+	id, err := positional(fs, args, what)
 	if err != nil {
 		return err
 	}
@@ -200,10 +207,10 @@ func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if err := api.do(ctx, "DELETE", "/admin/keys/"+url.PathEscape(apiKey), map[string]string{"reason": *reason}, nil); err != nil {
+	if err := api.do(ctx, "DELETE", prefix+url.PathEscape(id), map[string]string{"reason": *reason}, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked %s\n", apiKey)
+	fmt.Fprintf(stdout, done, id)
 	return nil
 }
 
@@ -409,24 +416,5 @@ func adminAdminKeysEnroll(ctx context.Context, args []string, stdout, stderr io.
 }
 
 func adminAdminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("admin admin-keys revoke")
-	var af apiFlags
-	af.register(fs)
-	reason := fs.String("reason", "", "why (recorded in the event)")
-	keyID, err := positional(fs, args, "admin key id")
-	if err != nil {
-		return err
-	}
-	if *reason == "" {
-		return usageError{errors.New("--reason is required")}
-	}
-	api, err := af.open()
-	if err != nil {
-		return err
-	}
-	if err := api.do(ctx, "DELETE", "/admin/admin-keys/"+url.PathEscape(keyID), map[string]string{"reason": *reason}, nil); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "revoked admin key %s\n", keyID)
-	return nil
+	return adminDelete(ctx, args, stdout, "admin admin-keys revoke", "admin key id", "/admin/admin-keys/", "revoked admin key %s\n")
 }

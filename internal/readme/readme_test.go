@@ -282,15 +282,7 @@ func TestREADME_WalkThrough(t *testing.T) {
 // KEYLEDGER_NATS_URL.
 func TestREADME_Administration(t *testing.T) {
 	t.Parallel()
-	requireTools(t, "sh", "curl", "sed", "base64", "go")
-	root, err := filepath.Abs(repoRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bin := buildBinary(t, ctx, root, dir)
+	ctx, dir, bin := binaryDir(t)
 	walk := readmeBlocks(t, "Walk-through")["sh"]
 	admin := readmeBlocks(t, "Administration")["sh"]
 	if len(walk) != 1 || len(admin) != 2 {
@@ -344,18 +336,27 @@ func TestREADME_Administration(t *testing.T) {
 	}
 }
 
-// buildBinary builds keyledger from root into dir and returns its path: it
-// stands in for "go run ./cmd/keyledger" where a test runs the README's
-// commands in a directory of their own.
-func buildBinary(t *testing.T, ctx context.Context, root, dir string) string {
+// binaryDir makes a directory of the test's own for the README's commands
+// to run in, and builds keyledger into it: the binary stands in for "go run
+// ./cmd/keyledger" there. It returns a context for the test's commands
+// (five minutes at most), the directory and the binary's path.
+func binaryDir(t *testing.T) (context.Context, string, string) {
 	t.Helper()
+	requireTools(t, "sh", "curl", "sed", "base64", "go")
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
 	bin := filepath.Join(dir, "keyledger")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/keyledger")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return bin
+	return ctx, dir, bin
 }
 
 // startProcess starts argv in dir, as a terminal of the README would, and
@@ -423,15 +424,7 @@ func runScript(t *testing.T, ctx context.Context, dir, script string, env ...str
 // serve's data/creds there), and both get free ports.
 func TestREADME_ValidationNodes(t *testing.T) {
 	t.Parallel()
-	requireTools(t, "sh", "curl", "sed", "base64", "go")
-	root, err := filepath.Abs(repoRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bin := buildBinary(t, ctx, root, dir)
+	ctx, dir, bin := binaryDir(t)
 	walk := readmeBlocks(t, "Walk-through")["sh"]
 	node := readmeBlocks(t, "Validation nodes")["sh"]
 	if len(walk) != 1 || len(node) != 2 {
