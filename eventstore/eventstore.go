@@ -40,6 +40,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/natsperm"
 )
 
 // Defaults.
@@ -187,15 +188,9 @@ var ErrNoSigningKey = domain.Errorf(domain.Invalid,
 // (ErrUntrustedSigningKey); Unavailable when JetStream cannot be reached
 // or a reader finds no genesis (and pins no key).
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
-	s := &Store{nc: nc, name: DefaultStream, prefix: DefaultSubjectPrefix,
-		storage: jetstream.FileStorage, timeout: DefaultTimeout}
-	for _, opt := range opts {
-		if err := opt(s); err != nil {
-			return nil, domain.Wrap(domain.Invalid, err, "eventstore: "+err.Error())
-		}
-	}
-	if nc == nil {
-		return nil, domain.Errorf(domain.Invalid, "eventstore: nil NATS connection")
+	s, err := newStore(nc, opts)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case !s.readOnly && s.signer == nil:
@@ -204,16 +199,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 		// A genesis changes the log, which a reader must not.
 		return nil, domain.Errorf(domain.Invalid, "eventstore: a read-only store signs nothing: drop WithSigningKey or ReadOnly")
 	}
-	if v := nc.ConnectedServerVersion(); !versionAtLeast(v, MinServerVersion) {
-		return nil, domain.Errorf(domain.Unavailable,
-			"nats-server %s is too old: keyledger needs %s or newer (atomic batch publish)", v, MinServerVersion)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, domain.Wrap(domain.Unavailable, err, "jetstream unavailable")
-	}
-	s.js = js
-	if err := s.ensureStream(ctx); err != nil {
+	if err := s.connect(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.setUpTrust(ctx); err != nil {
@@ -224,6 +210,58 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	}
 	return s, nil
 }
+
+// SetUp creates the stream, or brings the settings this package owns up to
+// date, as New would, and writes nothing to it: the step that holds the
+// rights to manage streams, so that the ledger itself may run without
+// them (New then finds the stream as it wants it and changes nothing). It
+// takes New's options but WithSigningKey, WithTrustedKeys and ReadOnly,
+// which it ignores. Errors: Invalid for a bad option or a stream that
+// exists with other subjects or storage, Unavailable otherwise.
+func SetUp(ctx context.Context, nc *nats.Conn, opts ...Option) error {
+	s, err := newStore(nc, opts)
+	if err != nil {
+		return err
+	}
+	s.readOnly = false
+	return s.connect(ctx)
+}
+
+// newStore applies the options to a Store with the defaults.
+func newStore(nc *nats.Conn, opts []Option) (*Store, error) {
+	s := &Store{nc: nc, name: DefaultStream, prefix: DefaultSubjectPrefix,
+		storage: jetstream.FileStorage, timeout: DefaultTimeout}
+	for _, opt := range opts {
+		if err := opt(s); err != nil {
+			return nil, domain.Wrap(domain.Invalid, err, "eventstore: "+err.Error())
+		}
+	}
+	if nc == nil {
+		return nil, domain.Errorf(domain.Invalid, "eventstore: nil NATS connection")
+	}
+	return s, nil
+}
+
+// connect checks the server version and opens the stream, creating or
+// updating it unless the store is read-only.
+func (s *Store) connect(ctx context.Context) error {
+	if v := s.nc.ConnectedServerVersion(); !versionAtLeast(v, MinServerVersion) {
+		return domain.Errorf(domain.Unavailable,
+			"nats-server %s is too old: keyledger needs %s or newer (atomic batch publish)", v, MinServerVersion)
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return domain.Wrap(domain.Unavailable, err, "jetstream unavailable")
+	}
+	s.js = js
+	return s.ensureStream(ctx)
+}
+
+// ErrStreamNotSetUp is returned by New (wrapped, of kind Unavailable) when
+// the stream is missing or differs from what the store wants and its NATS
+// credentials may not create or update it: run the set-up step
+// (`keyledger setup`, SetUp) with the operator's credentials first.
+var ErrStreamNotSetUp = errors.New("the stream is not set up and these NATS credentials may not create or update it")
 
 // StreamName returns the name of the stream.
 func (s *Store) StreamName() string { return s.name }
@@ -260,7 +298,7 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		if lastErr == nil {
 			return nil
 		}
-		if domain.KindOf(lastErr) == domain.Invalid {
+		if domain.KindOf(lastErr) == domain.Invalid || errors.Is(lastErr, ErrStreamNotSetUp) {
 			return lastErr
 		}
 		select {
@@ -277,6 +315,9 @@ func (s *Store) tryEnsureStream(ctx context.Context, want jetstream.StreamConfig
 	stream, err := s.js.Stream(rctx, s.name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && !s.readOnly {
 		stream, err = s.js.CreateStream(rctx, want)
+		if err != nil && natsperm.Denied(s.nc, "$JS.API.STREAM.CREATE."+s.name) {
+			return s.notSetUp("create", "missing")
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", s.name, err)
@@ -303,11 +344,22 @@ func (s *Store) tryEnsureStream(ctx context.Context, want jetstream.StreamConfig
 			cfg.Replicas = s.replicas
 		}
 		if stream, err = s.js.UpdateStream(rctx, cfg); err != nil {
+			if natsperm.Denied(s.nc, "$JS.API.STREAM.UPDATE."+s.name) {
+				return s.notSetUp("update", "not as configured (replicas, size limit or protections)")
+			}
 			return fmt.Errorf("update stream %s: %w", s.name, err)
 		}
 	}
 	s.stream = stream
 	return nil
+}
+
+// notSetUp is ErrStreamNotSetUp for the stream, naming what was refused.
+func (s *Store) notSetUp(verb, state string) error {
+	return domain.Wrap(domain.Unavailable, ErrStreamNotSetUp, fmt.Sprintf(
+		"stream %s is %s and these NATS credentials may not %s it (no permission to publish to $JS.API.STREAM.%s.%s): "+
+			"run `keyledger setup` with the operator's credentials and the same --stream, --replicas and --stream-max-bytes first",
+		s.name, state, verb, strings.ToUpper(verb), s.name))
 }
 
 // Pending is an event to append and the stream sequence its aggregate's

@@ -19,7 +19,7 @@ import (
 
 // groups are the commands that only choose a subcommand.
 var groups = map[string][]string{
-	"":                  {"serve", "validator", "init", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
+	"":                  {"serve", "validator", "init", "setup", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
 	"cert":              {"csr", "selfsigned"},
 	"audit":             {"verify", "replay", "state", "pubkey", "trust-root"},
 	"admin":             {"keygen", "keys", "users", "admin-keys", "ledger-keys"},
@@ -44,6 +44,8 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		return func(ctx context.Context, args []string, s stdio) error { return runValidator(ctx, args, s.err) }
 	case "init":
 		return func(ctx context.Context, args []string, s stdio) error { return runInit(ctx, args, s.out, s.err) }
+	case "setup":
+		return func(ctx context.Context, args []string, s stdio) error { return runSetup(ctx, args, s.out, s.err) }
 	case "cert csr", "cert selfsigned":
 		return func(ctx context.Context, args []string, s stdio) error {
 			return runCertCommand(ctx, path == "cert selfsigned", args, s.out, s.err)

@@ -91,6 +91,9 @@ type deployment struct {
 	file       composeFile
 	dockerfile *dockerfile
 	// ledger and validators run this binary; natsNodes run nats-server.
+	// setup is the one-shot that creates the stream and its buckets with
+	// the operator's credentials, before the ledger starts with its own.
+	setup      *keyledgerService
 	ledger     *keyledgerService
 	validators []*keyledgerService
 	natsNodes  []*natsService
@@ -115,6 +118,7 @@ type keyledgerService struct {
 	name  string
 	svc   composeService
 	serve *app.ServeConfig // for serve
+	setup *app.ServeConfig // for setup
 	node  *app.NodeConfig  // for validator
 	// health is the service's health check command (after the binary),
 	// parsed by the healthcheck subcommand's flags.
@@ -130,6 +134,9 @@ func (k *keyledgerService) httpAddr() string {
 }
 
 func (k *keyledgerService) natsCreds() string {
+	if k.setup != nil {
+		return k.setup.NATSClient.Creds
+	}
 	if k.serve != nil {
 		return k.serve.NATSClient.Creds
 	}
@@ -137,6 +144,9 @@ func (k *keyledgerService) natsCreds() string {
 }
 
 func (k *keyledgerService) natsURL() string {
+	if k.setup != nil {
+		return k.setup.NATSURL
+	}
 	if k.serve != nil {
 		return k.serve.NATSURL
 	}
@@ -199,6 +209,13 @@ func parseDeployment(t *testing.T, data []byte) *deployment {
 			d.natsNodes = append(d.natsNodes, parseNATSService(t, name, svc, d.volumeDirs))
 		case svc.Build != "":
 			k := parseKeyledgerService(t, d.dockerfile, name, svc)
+			if k.setup != nil {
+				if d.setup != nil {
+					t.Errorf("services %s and %s both run setup", d.setup.name, name)
+				}
+				d.setup = k
+				continue
+			}
 			if k.serve != nil {
 				if d.ledger != nil {
 					t.Errorf("services %s and %s both run serve", d.ledger.name, name)
@@ -216,6 +233,9 @@ func parseDeployment(t *testing.T, data []byte) *deployment {
 	}
 	if d.ledger == nil {
 		t.Fatal("no service runs keyledger serve")
+	}
+	if d.setup == nil {
+		t.Fatal("no service runs keyledger setup: the ledger's credentials may not create the stream")
 	}
 	return d
 }
@@ -240,8 +260,11 @@ func parseKeyledgerService(t *testing.T, df *dockerfile, name string, svc compos
 	case "validator":
 		k.node = new(app.NodeConfig)
 		nodeFlags(fs, k.node)
+	case "setup":
+		k.setup = new(app.ServeConfig)
+		setupFlags(fs, k.setup)
 	default:
-		t.Fatalf("service %s: command %q: want serve or validator (the image's ENTRYPOINT is already %v)", name, svc.Command, df.entrypoint)
+		t.Fatalf("service %s: command %q: want serve, validator or setup (the image's ENTRYPOINT is already %v)", name, svc.Command, df.entrypoint)
 	}
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -644,7 +667,7 @@ func checkCompose(t *testing.T, d *deployment) {
 	t.Run("NATSURLs", func(t *testing.T) {
 		// Every keyledger process lists every NATS server: it must reach
 		// the log with any one of them down.
-		for _, k := range d.keyledgerServices() {
+		for _, k := range append(d.keyledgerServices(), d.setup) {
 			listed := map[string]bool{}
 			for _, raw := range strings.Split(k.natsURL(), ",") {
 				u, err := url.Parse(strings.TrimSpace(raw))
@@ -677,7 +700,7 @@ func checkCompose(t *testing.T, d *deployment) {
 				switch cond := d.file.Services[name].DependsOn[dep].Condition; {
 				case !ok:
 					t.Errorf("service %s depends on %s, which does not exist", name, dep)
-				case dep == d.init.name:
+				case dep == d.init.name || dep == d.setup.name:
 					if cond != "service_completed_successfully" {
 						t.Errorf("service %s depends on %s with condition %q, want service_completed_successfully (a one-shot)", name, dep, cond)
 					}
@@ -688,12 +711,29 @@ func checkCompose(t *testing.T, d *deployment) {
 				}
 			}
 		}
-		// The ledger needs the cluster; validators need the stream, which
-		// the ledger creates.
+		// setup and the ledger need the cluster, the ledger the stream
+		// setup creates; validators need the genesis, which the ledger
+		// writes.
 		for _, n := range d.natsNodes {
-			if _, ok := d.ledger.svc.DependsOn[n.name]; !ok {
-				t.Errorf("service %s does not wait for %s", d.ledger.name, n.name)
+			for _, k := range []*keyledgerService{d.setup, d.ledger} {
+				if _, ok := k.svc.DependsOn[n.name]; !ok {
+					t.Errorf("service %s does not wait for %s", k.name, n.name)
+				}
 			}
+		}
+		if _, ok := d.ledger.svc.DependsOn[d.setup.name]; !ok {
+			t.Errorf("service %s does not wait for %s", d.ledger.name, d.setup.name)
+		}
+		if d.setup.svc.Restart != "no" {
+			t.Errorf("service %s: restart %q, want \"no\" (a one-shot)", d.setup.name, d.setup.svc.Restart)
+		}
+		// setup configures the stream and buckets as serve wants them:
+		// otherwise serve, with no right to update them, fails at start.
+		got, want := *d.setup.setup, *d.ledger.serve
+		if got.Stream != want.Stream || got.Replicas != want.Replicas || got.StreamMaxBytes != want.StreamMaxBytes ||
+			got.IdempotencyMaxBytes != want.IdempotencyMaxBytes || got.NoncesMaxBytes != want.NoncesMaxBytes ||
+			got.IdempotencyTTL != want.IdempotencyTTL || got.Signed.Window != want.Signed.Window {
+			t.Errorf("service %s configures the stream and buckets otherwise than %s: %+v, want %+v", d.setup.name, d.ledger.name, got, want)
 		}
 		for _, v := range d.validators {
 			if _, ok := v.svc.DependsOn[d.ledger.name]; !ok {
@@ -737,11 +777,11 @@ func checkCompose(t *testing.T, d *deployment) {
 		}
 		// Each keyledger service holds the credentials of its role, from a
 		// volume init filled, and no others.
-		want := map[*keyledgerService][]string{d.ledger: {"operator", "ledger"}}
+		want := map[*keyledgerService][]string{d.setup: {"operator"}, d.ledger: {"ledger"}}
 		for _, v := range d.validators {
 			want[v] = []string{"validator"}
 		}
-		for _, k := range d.keyledgerServices() {
+		for _, k := range append(d.keyledgerServices(), d.setup) {
 			file := d.hostPath(k.svc, k.natsCreds())
 			if k.natsCreds() == "" || file == "" {
 				t.Errorf("service %s: --nats-creds %q is on no volume init fills", k.name, k.natsCreds())
@@ -766,7 +806,7 @@ func checkCompose(t *testing.T, d *deployment) {
 	t.Run("Healthchecks", func(t *testing.T) {
 		for _, name := range apptest.SortedKeys(d.file.Services) {
 			h := d.file.Services[name].Healthcheck
-			if name == d.init.name {
+			if name == d.init.name || name == d.setup.name {
 				continue // a one-shot: others wait for it to complete
 			}
 			if h == nil {
@@ -1077,6 +1117,43 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Argon2 = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}
+
+	// Before setup, serve with the ledger's credentials may not create the
+	// stream: it says so and what to run, well within its start timeout,
+	// rather than retry until it gives up.
+	early := cfg
+	early.DataDir = t.TempDir()
+	early.StartTimeout = time.Minute
+	started := time.Now()
+	premature := &app.Server{Config: early, Logger: logger.With("service", d.ledger.name+" (before setup)")}
+	err := premature.Open(ctx)
+	premature.Close(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "keyledger setup") || !strings.Contains(err.Error(), "$JS.API.STREAM.CREATE."+cfg.Stream) {
+		t.Fatalf("serve with the ledger's credentials before setup: %v; want an error naming the refused STREAM.CREATE and keyledger setup", err)
+	}
+	if took := time.Since(started); took > early.StartTimeout/2 {
+		t.Errorf("serve before setup failed after %v, want well within its start timeout %v", took, early.StartTimeout)
+	}
+
+	// setup, from its compose command line, with the operator's credentials.
+	setupArgs := slices.Clone(d.setup.svc.Command)
+	for i, a := range setupArgs {
+		switch name, value, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); {
+		case name == "nats-url":
+			setupArgs[i] = "--nats-url=" + rewire(value)
+		case name == "nats-creds":
+			setupArgs[i] = "--nats-creds=" + d.hostPath(d.setup.svc, value)
+		}
+	}
+	var setupOut, setupErr bytes.Buffer
+	if code := run(ctx, setupArgs, &setupOut, &setupErr); code != 0 {
+		t.Fatalf("%s %q: exit %d\n%s%s", d.setup.name, d.setup.svc.Command, code, setupOut.String(), setupErr.String())
+	}
+	// Run again, it changes nothing and succeeds.
+	if code := run(ctx, setupArgs, &setupOut, &setupErr); code != 0 {
+		t.Fatalf("%s again: exit %d\n%s%s", d.setup.name, code, setupOut.String(), setupErr.String())
+	}
+
 	ledger := &app.Server{Config: cfg, Logger: logger.With("service", d.ledger.name)}
 	if err := ledger.Open(ctx); err != nil {
 		ledger.Close(context.Background())

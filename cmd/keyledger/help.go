@@ -60,6 +60,18 @@ file that would change is refused without --force. To rotate, remove what
 to replace from keys/ and run it again with --force.`,
 		example: "keyledger init --out deploy/secrets --routes nats-1:6222,nats-2:6222,nats-3:6222",
 	},
+	"setup": {
+		purpose: "create the event stream and its buckets on a NATS cluster, for serve",
+		usage:   "keyledger setup --nats-url URLS --nats-creds OPERATOR.creds [--replicas N] [flags]",
+		about: `Creates the event stream and the idempotency and nonce buckets on the NATS
+cluster serve will use, as serve would configure them (give it the same
+--stream, --replicas, size limits, --idempotency-ttl and --signature-window
+as serve), or brings them up to date; run again, it changes only what
+differs. It needs the operator's credentials and writes no event: serve then
+runs with the ledger's credentials, which may not create or change a stream,
+and writes the genesis itself.`,
+		example: "keyledger setup --nats-url nats://nats-1:4222 --nats-creds secrets/operator/operator.creds --replicas 3",
+	},
 	"cert": {
 		purpose: "create a private key and a CSR or a self-signed certificate",
 		usage:   "keyledger cert <command> [flags]",

@@ -144,16 +144,21 @@ func openIdempotency(ctx context.Context, nc *nats.Conn, signingKey ed25519.Priv
 	if err != nil {
 		return nil, err
 	}
+	store, err := idempotency.New(ctx, nc, secret, idempotencyOptions(stream, replicas, ttl, maxBytes)...)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency records: %w", err)
+	}
+	return store, nil
+}
+
+// idempotencyOptions are the idempotency bucket's settings.
+func idempotencyOptions(stream string, replicas int, ttl time.Duration, maxBytes int64) []idempotency.Option {
 	opts := []idempotency.Option{idempotency.WithBucket(stream + "_IDEMPOTENCY"), idempotency.WithReplicas(replicas),
 		idempotency.WithMaxBytes(maxBytes)}
 	if ttl != 0 {
 		opts = append(opts, idempotency.WithTTL(ttl))
 	}
-	store, err := idempotency.New(ctx, nc, secret, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("idempotency records: %w", err)
-	}
-	return store, nil
+	return opts
 }
 
 // IdempotencySecret derives the secret idempotency records are encrypted

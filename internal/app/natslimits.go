@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyledger/keyledger/internal/natsperm"
 )
 
 // Size limits of the stream and the buckets beside it, when ServeConfig
@@ -72,7 +74,7 @@ func ensureNonceBucket(ctx context.Context, nc *nats.Conn, stream string, ttl ti
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, want)
 		if err != nil {
-			return fmt.Errorf("nonce bucket %s: %w", bucket, err)
+			return nonceBucketError(nc, bucket, err)
 		}
 		return nil
 	}
@@ -86,9 +88,20 @@ func ensureNonceBucket(ctx context.Context, nc *nats.Conn, stream string, ttl ti
 	cfg.DenyDelete, cfg.DenyPurge, cfg.AllowRollup = true, true, false
 	cfg.MaxAge, cfg.MaxBytes, cfg.Duplicates = want.MaxAge, want.MaxBytes, want.Duplicates
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("nonce bucket %s: %w", bucket, err)
+		return nonceBucketError(nc, bucket, err)
 	}
 	return nil
+}
+
+// nonceBucketError says what to do when the credentials may not create or
+// update the nonce bucket.
+func nonceBucketError(nc *nats.Conn, bucket string, err error) error {
+	if natsperm.Denied(nc, "$JS.API.STREAM.CREATE.KV_"+bucket, "$JS.API.STREAM.UPDATE.KV_"+bucket) {
+		return fmt.Errorf("nonce bucket %s is missing or not as configured (TTL or size limit) and these NATS credentials may not "+
+			"create or update it (no permission to publish to $JS.API.STREAM.CREATE/UPDATE.KV_%s): run `keyledger setup` "+
+			"with the operator's credentials and the same --stream, --signature-window and --nonces-max-bytes first", bucket, bucket)
+	}
+	return fmt.Errorf("nonce bucket %s: %w", bucket, err)
 }
 
 // streamSizes reports, on every scrape, how full the log's stream and the

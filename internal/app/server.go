@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -242,8 +241,7 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	// Validation nodes may write the nonce bucket but not create it.
-	if err := ensureNonceBucket(sctx, nc, cfg.Stream, 2*cmp.Or(cfg.Signed.Window, validator.DefaultSignatureWindow),
-		maxBytes(cfg.NoncesMaxBytes, DefaultNoncesMaxBytes)); err != nil {
+	if err := ensureNonceBucket(sctx, nc, cfg.Stream, cfg.nonceTTL(), maxBytes(cfg.NoncesMaxBytes, DefaultNoncesMaxBytes)); err != nil {
 		return err
 	}
 

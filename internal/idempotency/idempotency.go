@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/natsperm"
 )
 
 // Defaults.
@@ -270,19 +271,56 @@ func New(ctx context.Context, nc *nats.Conn, secret []byte, opts ...Option) (*St
 		return nil, domain.Errorf(domain.Invalid, "idempotency: secret must be %d bytes", SecretSize)
 	}
 	s.secret = append([]byte(nil), secret...)
-	js, err := jetstream.New(nc)
+	if err := s.open(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetUp creates the bucket, or brings its settings up to date, as New
+// would, without the secret and without writing a record: the step that
+// holds the rights to manage streams, so that the ledger itself may run
+// without them (New then binds to the bucket as it is and changes
+// nothing). Errors: Invalid, Unavailable.
+func SetUp(ctx context.Context, nc *nats.Conn, opts ...Option) error {
+	s := &Store{nc: nc, bucket: DefaultBucket, storage: jetstream.FileStorage, ttl: DefaultTTL,
+		lease: DefaultLease, timeout: DefaultTimeout, now: time.Now}
+	for _, opt := range opts {
+		if err := opt(s); err != nil {
+			return domain.Wrap(domain.Invalid, err, "idempotency: "+err.Error())
+		}
+	}
+	if nc == nil {
+		return domain.Errorf(domain.Invalid, "idempotency: nil NATS connection")
+	}
+	return s.open(ctx)
+}
+
+// ErrBucketNotSetUp is returned by New (wrapped, of kind Unavailable) when
+// the bucket is missing or differs from its configuration and the NATS
+// credentials may not create or update it: run the set-up step (`keyledger
+// setup`, SetUp) with the operator's credentials first.
+var ErrBucketNotSetUp = errors.New("the idempotency bucket is not set up and these NATS credentials may not create or update it")
+
+// open binds to the bucket, creating or updating it when it is missing or
+// differs.
+func (s *Store) open(ctx context.Context) error {
+	js, err := jetstream.New(s.nc)
 	if err != nil {
-		return nil, domain.Wrap(domain.Unavailable, err, "jetstream unavailable")
+		return domain.Wrap(domain.Unavailable, err, "jetstream unavailable")
 	}
 	// A cluster that is still forming answers "no suitable peers" or times
 	// out for a while: retry until ctx says stop.
 	for attempt := 0; ; attempt++ {
 		if err = s.ensureBucket(ctx, js); err == nil {
-			return s, nil
+			return nil
+		}
+		if errors.Is(err, ErrBucketNotSetUp) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, domain.Wrap(domain.Unavailable, err, "idempotency bucket unavailable")
+			return domain.Wrap(domain.Unavailable, err, "idempotency bucket unavailable")
 		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, time.Second)):
 		}
 	}
@@ -291,14 +329,27 @@ func New(ctx context.Context, nc *nats.Conn, secret []byte, opts ...Option) (*St
 func (s *Store) ensureBucket(ctx context.Context, js jetstream.JetStream) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	replicas := s.replicas
-	if replicas == 0 {
-		replicas = 1
-		if stream, err := js.Stream(ctx, "KV_"+s.bucket); err == nil {
-			replicas = stream.CachedInfo().Config.Replicas
-		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("bucket %s: %w", s.bucket, err)
+	replicas := max(s.replicas, 1)
+	stream, err := js.Stream(ctx, "KV_"+s.bucket)
+	switch {
+	case err == nil:
+		// A bucket already as configured is bound to as it is: no
+		// STREAM.UPDATE, which the ledger's credentials do not permit.
+		cfg := stream.CachedInfo().Config
+		if s.replicas == 0 {
+			replicas = cfg.Replicas
 		}
+		if cfg.MaxMsgsPerSubject == 1 && cfg.MaxAge == s.ttl && cfg.MaxMsgSize == maxValueBytes &&
+			cfg.MaxBytes == cmp.Or(s.maxBytes, -1) && cfg.Storage == s.storage && cfg.Replicas == replicas {
+			kv, err := js.KeyValue(ctx, s.bucket)
+			if err != nil {
+				return fmt.Errorf("bucket %s: %w", s.bucket, err)
+			}
+			s.kv = kv
+			return nil
+		}
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("bucket %s: %w", s.bucket, err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:       s.bucket,
@@ -311,6 +362,12 @@ func (s *Store) ensureBucket(ctx context.Context, js jetstream.JetStream) error 
 		Replicas:     replicas,
 	})
 	if err != nil {
+		if natsperm.Denied(s.nc, "$JS.API.STREAM.CREATE.KV_"+s.bucket, "$JS.API.STREAM.UPDATE.KV_"+s.bucket) {
+			return domain.Wrap(domain.Unavailable, ErrBucketNotSetUp, fmt.Sprintf(
+				"bucket %s is missing or not as configured (replicas, TTL or size limit) and these NATS credentials may not create or update it "+
+					"(no permission to publish to $JS.API.STREAM.CREATE/UPDATE.KV_%s): run `keyledger setup` with the operator's credentials "+
+					"and the same --stream, --replicas, --idempotency-ttl and --idempotency-max-bytes first", s.bucket, s.bucket))
+		}
 		return fmt.Errorf("bucket %s: %w", s.bucket, err)
 	}
 	s.kv = kv
