@@ -114,13 +114,20 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := djs.Stream(ctx, "T")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// Right after the restart the node may not answer stream info within
+	// the API's timeout while the stream's leader settles: ask again.
+	var info *jetstream.StreamInfo
+	var lastErr error
+	natstest.Eventually(t, time.Minute, func() bool {
+		s, err := djs.Stream(ctx, "T")
+		if err == nil {
+			info, err = s.Info(ctx)
+		}
+		lastErr = err
+		return err == nil
+	}, "stream info through the restarted node")
+	if info == nil {
+		t.Fatal(lastErr)
 	}
 	if info.State.Msgs != 11 || len(info.Cluster.Replicas) != 2 {
 		t.Fatalf("after the restart: %d messages, replicas %+v; want 11 and 2 replicas", info.State.Msgs, info.Cluster.Replicas)
