@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -20,12 +19,11 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/app"
-	"github.com/keyledger/keyledger/internal/auth"
-	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/natsauth"
 )
 
-// adminFlags are what every admin command needs to act on the ledger.
+// adminFlags are what the ledger-keys commands need: they act on the log's
+// trust over NATS with the ledger's own signing key.
 type adminFlags struct {
 	logFlags
 	signingKey string
@@ -46,38 +44,6 @@ func (a *adminFlags) register(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&a.name, "name", def, "who you are: recorded as actor admin:<name>")
 	fs.BoolVar(&a.asJSON, "json", false, "print JSON instead of a table")
-}
-
-// open builds the ledger's use cases over NATS and waits until its read
-// models have caught up with the log.
-func (a *adminFlags) open(ctx context.Context) (*ledger.Service, func(), error) {
-	if a.name == "" || strings.ContainsAny(a.name, " \t\n") {
-		return nil, nil, usageError{fmt.Errorf("--name %q: one word, please", a.name)}
-	}
-	if _, err := os.Stat(a.signingKey); err != nil {
-		return nil, nil, exitError{3, fmt.Errorf("the ledger's signing key: %w (use --signing-key)", err)}
-	}
-	key, err := auth.LoadOrCreateSigningKey(a.signingKey)
-	if err != nil {
-		return nil, nil, exitError{3, err}
-	}
-	nc, err := a.connect(ctx, "keyledger-admin")
-	if err != nil {
-		return nil, nil, err
-	}
-	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	l, err := app.OpenLedger(sctx, nc, app.LedgerConfig{Stream: a.stream, SigningKey: key, Logger: discardLogger()})
-	if err != nil {
-		nc.Close()
-		return nil, nil, exitError{3, err}
-	}
-	if err := l.Projector.WaitReady(sctx); err != nil {
-		l.Close()
-		nc.Close()
-		return nil, nil, exitError{3, fmt.Errorf("catch up with the log: %w", err)}
-	}
-	return l.Service, func() { l.Close(); nc.Close() }, nil
 }
 
 func (a *adminFlags) actor() string { return domain.AdminActor(a.name) }
@@ -165,23 +131,12 @@ func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer)
 			CreatedAt time.Time `json:"created_at"`
 		} `json:"keys"`
 	}
-	var raw json.RawMessage
-	if err := api.do(ctx, "GET", path, nil, &raw); err != nil {
-		return err
-	}
-	if af.asJSON {
-		_, err := fmt.Fprintln(stdout, string(raw))
-		return err
-	}
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "API KEY\tUSER\tSTATUS\tNAME\tCREATED")
-	for _, k := range list.Keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.APIKey, k.UserID, k.Status, k.Name, k.CreatedAt.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return api.list(ctx, path, af.asJSON, stdout, &list, func(tw io.Writer) {
+		fmt.Fprintln(tw, "API KEY\tUSER\tSTATUS\tNAME\tCREATED")
+		for _, k := range list.Keys {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.APIKey, k.UserID, k.Status, k.Name, k.CreatedAt.Format(time.RFC3339))
+		}
+	})
 }
 
 func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -360,27 +315,16 @@ func adminAdminKeysList(ctx context.Context, args []string, stdout, stderr io.Wr
 			EnrolledBy string    `json:"enrolled_by"`
 		} `json:"admin_keys"`
 	}
-	var raw json.RawMessage
-	if err := api.do(ctx, "GET", "/admin/admin-keys", nil, &raw); err != nil {
-		return err
-	}
-	if af.asJSON {
-		_, err := fmt.Fprintln(stdout, string(raw))
-		return err
-	}
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY ID\tADMIN\tSTATUS\tENROLLED BY\tENROLLED")
-	for _, k := range list.Keys {
-		status := "active"
-		if k.Revoked {
-			status = "revoked"
+	return api.list(ctx, "/admin/admin-keys", af.asJSON, stdout, &list, func(tw io.Writer) {
+		fmt.Fprintln(tw, "KEY ID\tADMIN\tSTATUS\tENROLLED BY\tENROLLED")
+		for _, k := range list.Keys {
+			status := "active"
+			if k.Revoked {
+				status = "revoked"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Admin, status, k.EnrolledBy, k.EnrolledAt.Format(time.RFC3339))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Admin, status, k.EnrolledBy, k.EnrolledAt.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	})
 }
 
 func adminAdminKeysEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {

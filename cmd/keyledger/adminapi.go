@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -170,4 +171,23 @@ func adminKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "admin key %s\npublic key %s (in %s)\n", domain.AdminKeyID(p), text, pubFile)
 	return nil
+}
+
+// list fetches path and prints it: the JSON as served with --json, else
+// decoded into v and written by table as aligned columns.
+func (a *adminAPI) list(ctx context.Context, path string, asJSON bool, stdout io.Writer, v any, table func(io.Writer)) error {
+	var raw json.RawMessage
+	if err := a.do(ctx, "GET", path, nil, &raw); err != nil {
+		return err
+	}
+	if asJSON {
+		_, err := fmt.Fprintln(stdout, string(raw))
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
 }
