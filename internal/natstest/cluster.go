@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ const clusterTimeout = 60 * time.Second
 // goroutine shuts a node down or restarts it.
 type Cluster struct {
 	name  string
+	dir   string // holds every node's store directory
 	nodes []*clusterNode
 
 	mu sync.Mutex // guards clusterNode.srv
@@ -55,7 +57,10 @@ func RunCluster(t testing.TB, n int) *Cluster {
 	if n < 2 {
 		t.Fatalf("RunCluster: %d nodes, want at least 2", n)
 	}
-	c := &Cluster{name: "natstest"}
+	// The store directories live under one temporary directory made
+	// before the shutdown is registered: cleanups run last-in first-out,
+	// so every node has stopped writing before its directory is removed.
+	c := &Cluster{name: "natstest", dir: t.TempDir()}
 	t.Cleanup(c.shutdownAll)
 	// Every node's routes name every node, so the route ports are fixed
 	// before any node starts; another process may take one in between, so
@@ -82,7 +87,11 @@ func (c *Cluster) start(t testing.TB, n int) error {
 	}
 	c.nodes = make([]*clusterNode, n)
 	for i := range c.nodes {
-		c.nodes[i] = &clusterNode{name: fmt.Sprintf("node-%d", i+1), storeDir: t.TempDir(),
+		dir, err := os.MkdirTemp(c.dir, fmt.Sprintf("node-%d-", i+1))
+		if err != nil {
+			return err
+		}
+		c.nodes[i] = &clusterNode{name: fmt.Sprintf("node-%d", i+1), storeDir: dir,
 			clientPort: ports[2*i], clusterPort: ports[2*i+1]}
 	}
 	for i := range c.nodes {
@@ -225,23 +234,28 @@ func (c *Cluster) running() ([]int, []*server.Server) {
 	return idx, srvs
 }
 
-// WaitMetaLeader waits until a running node is the JetStream meta leader
-// and every running node is current with it.
+// WaitMetaLeader waits until a running node is the JetStream meta leader,
+// every running node is current with it, and the leader has heard from
+// every running node: until it has, it places no replicated stream on
+// them ("no suitable peers for placement").
 func (c *Cluster) WaitMetaLeader(t testing.TB) {
 	t.Helper()
 	Eventually(t, clusterTimeout, func() bool {
 		_, srvs := c.running()
-		leaders := 0
+		var leader *server.Server
 		for _, s := range srvs {
 			if s.JetStreamIsLeader() {
-				leaders++
+				if leader != nil {
+					return false
+				}
+				leader = s
 			}
 			if !s.JetStreamIsCurrent() {
 				return false
 			}
 		}
-		return leaders == 1
-	}, "a JetStream meta leader that every running node follows")
+		return leader != nil && len(leader.JetStreamClusterPeers()) == len(srvs)
+	}, "a JetStream meta leader that every running node follows and has reported to")
 }
 
 // MetaLeader returns the index of the running node that is the JetStream
