@@ -236,3 +236,29 @@ func TestAdminReplay_NoncesUnavailable(t *testing.T) {
 	natstest.Eventually(t, 10*time.Second, ts.Conn().IsConnected, "serve reconnected")
 	apptest.WantStatus(t, ts.AdminDo(t, root, "GET", "/admin/keys", ""), http.StatusOK)
 }
+
+// TestAdminReplay_BucketGone: without the admin nonce bucket a running
+// serve answers admin requests 503, and a serve on the ledger's
+// credentials, which may not create it, refuses to start and says to run
+// keyledger setup.
+func TestAdminReplay_BucketGone(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, t.TempDir())
+	defer a.Stop(t)
+	root := a.RootAdmin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := apptest.JetStream(t, a).DeleteStream(ctx, "KV_KEYLEDGER_ADMIN_NONCES"); err != nil {
+		t.Fatalf("delete the bucket as the operator: %v", err)
+	}
+	wantCode(t, a.AdminDo(t, root, "GET", "/admin/keys", ""), http.StatusServiceUnavailable, "unavailable")
+
+	s := &app.Server{Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSURL: a.NATSURL(),
+		NATSClient:     app.NATSClientConfig{Creds: a.CredsFile(natsauth.Ledger)},
+		SigningKeyFile: a.Config.SigningKeyFile, CheckpointInterval: -1, StartTimeout: 20 * time.Second}}
+	err := s.Open(ctx)
+	s.Close(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "keyledger setup") || !strings.Contains(err.Error(), "KEYLEDGER_ADMIN_NONCES") {
+		t.Fatalf("serve on ledger credentials without the bucket: got %v, want a refusal naming the bucket and keyledger setup", err)
+	}
+}
