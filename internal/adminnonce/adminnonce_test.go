@@ -83,6 +83,48 @@ func TestStore_Race(t *testing.T) {
 	}
 }
 
+// TestStore_Replicated: on a three-node cluster (R3, where a failed
+// expectation has its own error code) a nonce is still accepted once,
+// also when recorded through different nodes at once.
+func TestStore_Replicated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node NATS cluster")
+	}
+	t.Parallel()
+	c := natstest.RunCluster(t, 3)
+	ctx := testContext(t)
+	var stores []*adminnonce.Store
+	for i := range 3 {
+		nc, err := nats.Connect(c.URL(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		// The first New creates the bucket; a forming cluster may need a
+		// few attempts, which New makes until ctx ends.
+		stores = append(stores, open(t, nc, adminnonce.WithReplicas(3)))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 9)
+	for i := range 9 {
+		wg.Go(func() { errs <- stores[i%3].Record(ctx, "adm_1", "r3-nonce-0123456789") })
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, adminnonce.ErrReplayed):
+			t.Errorf("got %v, want nil or ErrReplayed", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d records succeeded, want exactly 1", ok)
+	}
+}
+
 // TestStore_WritersCannotForget: whoever may write the bucket (the
 // ledger's credentials) cannot make it forget a nonce: a delete marker or
 // an overwrite keeps it refused (KeyValue.Create would write over the
