@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -17,18 +16,21 @@ import (
 // keyledger-admin-v1): the signature is the authority. The key id must be
 // an admin key the log enrolled and has not revoked; the signature must
 // cover the method, the target URI and the body's digest, be created
-// within AdminSignatureWindow of the server's clock, and carry a nonce not
-// seen before. The request is then its admin's act: the actor recorded is
-// admin:<name> of the key, whatever the request says, and the signature is
-// kept in the events it causes.
+// within AdminSignatureWindow of the server's clock, and carry a nonce no
+// serve on the log has seen before (AdminNonces). The request is then its
+// admin's act: the actor recorded is admin:<name> of the key, whatever the
+// request says, and the signature is kept in the events it causes.
 
 // AdminSignatureWindow is how far an admin signature's created time may be
 // from the server's clock, and how long a signature may be valid.
 const AdminSignatureWindow = 5 * time.Minute
 
-// maxAdminNonces bounds the admin nonces remembered; past it signed admin
-// requests are refused (503) until some expire, rather than forget one.
-const maxAdminNonces = 1 << 16
+// AdminNonceTTL is how long the nonce of an accepted admin signature must
+// be remembered: a signature is accepted from AdminSignatureWindow before
+// its created time (clock skew) until AdminSignatureWindow after its
+// expiry, at most AdminSignatureWindow after created, so for three windows;
+// a fourth covers the clocks of serves and NATS disagreeing.
+const AdminNonceTTL = 4 * AdminSignatureWindow
 
 // adminPrincipal is who an admin request acts for.
 type adminPrincipal struct {
@@ -76,7 +78,9 @@ func (a *API) admin(next http.HandlerFunc) http.HandlerFunc {
 			if domain.KindOf(err) == domain.Unauthorized {
 				w.Header().Set("WWW-Authenticate", `Signature realm="keyledger-admin"`)
 				a.logger.Warn("admin signature refused", "request_id", requestIDFrom(r), "err", err)
-				err = errAdminSignature
+				if !errors.Is(err, errReplay) {
+					err = errAdminSignature
+				}
 			}
 			writeError(w, r, a.logger, err)
 			return
@@ -111,43 +115,30 @@ func (a *API) verifyAdmin(w http.ResponseWriter, r *http.Request) (adminPrincipa
 		return adminPrincipal{}, domain.Wrap(domain.Unauthorized, err, "")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err := a.adminNonces.add(s.KeyID+" "+s.Nonce, s.Expires.Add(AdminSignatureWindow), a.ledger.Now()); err != nil {
+	// Last, once everything else holds: only an enrolled admin's valid
+	// signature takes room in the bucket. No bucket, no admin request.
+	if err := a.adminNonces.Record(r.Context(), s.KeyID, s.Nonce); err != nil {
+		if domain.KindOf(err) == domain.Unauthorized {
+			return adminPrincipal{}, errReplay
+		}
 		return adminPrincipal{}, err
 	}
 	req := &domain.SignedRequest{KeyID: s.KeyID, Input: s.Input(), Signature: s.Bytes(), Base: string(s.Base())}
 	return adminPrincipal{actor: domain.AdminActor(name), request: req}, nil
 }
 
-// nonces remembers the nonces of accepted admin signatures until they
-// expire, to refuse replays. It is safe for concurrent use.
-type nonces struct {
-	mu   sync.Mutex
-	seen map[string]time.Time // key id + nonce -> when it may be forgotten
+// AdminNonces remembers the nonces of accepted admin signatures for every
+// serve on the log and across restarts (package adminnonce).
+type AdminNonces interface {
+	// Record records that the admin key keyID signed a request with
+	// nonce; of the calls with the same pair, on any serve, exactly one
+	// returns nil. Errors: Unauthorized (recorded before: a replay),
+	// Unavailable (nothing may be assumed recorded).
+	Record(ctx context.Context, keyID, nonce string) error
 }
 
+// errReplay is what a replayed admin signature answers. It says more than
+// errAdminSignature only to whoever holds a signature that verifies: the
+// admin whose client sent a request twice, or someone who captured one and
+// knows already.
 var errReplay = domain.Errorf(domain.Unauthorized, "admin signature replayed")
-
-// add records a nonce until until. Errors: Unauthorized (seen before),
-// Unavailable (full).
-func (n *nonces) add(key string, until, now time.Time) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.seen == nil {
-		n.seen = map[string]time.Time{}
-	}
-	if _, ok := n.seen[key]; ok {
-		return errReplay
-	}
-	if len(n.seen) >= maxAdminNonces {
-		for k, t := range n.seen {
-			if now.After(t) {
-				delete(n.seen, k)
-			}
-		}
-		if len(n.seen) >= maxAdminNonces {
-			return domain.Wrap(domain.Unavailable, errors.New("admin nonce cache full"), "too many admin requests; retry later")
-		}
-	}
-	n.seen[key] = until
-	return nil
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/adminnonce"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
@@ -110,9 +111,13 @@ func newHarness(t testing.TB, edit func(*handlers.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	nonces, err := adminnonce.New(ctx, nc, adminnonce.WithMemoryStorage())
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.alice, h.token, h.service, h.ledger = alice, token, l.Service, l
 	cfg := handlers.Config{Ledger: l.Service, Sessions: sessions, Readiness: h.ready,
-		Validate: http.NotFoundHandler(), Idempotency: store, Metrics: h.metrics}
+		Validate: http.NotFoundHandler(), Idempotency: store, AdminNonces: nonces, Metrics: h.metrics}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -115,6 +115,8 @@ type Config struct {
 	// (POST /users, POST /api-keys, POST /api-keys/{key}/regenerate,
 	// DELETE /api-keys/{key}).
 	Idempotency IdempotencyStore
+	// AdminNonces refuses replayed admin signatures on every serve.
+	AdminNonces AdminNonces
 	Logger      *slog.Logger
 	// Metrics, if set, counts and times every request. Commands are
 	// counted by the ledger: pass Metrics.ObserveCommand as its Observe.
@@ -149,20 +151,21 @@ type API struct {
 	loginFailures *ratelimit.Failures
 	registrations *ratelimit.Bucket
 	maxStaleness  time.Duration
-	adminNonces   nonces
+	adminNonces   AdminNonces
 	mux           *http.ServeMux
 }
 
 // New returns the HTTP API, or an error if a dependency is missing.
 func New(cfg Config) (*API, error) {
-	if cfg.Ledger == nil || cfg.Sessions == nil || cfg.Readiness == nil || cfg.Validate == nil || cfg.Idempotency == nil {
+	if cfg.Ledger == nil || cfg.Sessions == nil || cfg.Readiness == nil || cfg.Validate == nil || cfg.Idempotency == nil ||
+		cfg.AdminNonces == nil {
 		return nil, errors.New("handlers: missing dependency")
 	}
 	if cfg.ReadyMaxStaleness < 0 {
 		return nil, errors.New("handlers: negative ReadyMaxStaleness")
 	}
 	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
-		idempotency: cfg.Idempotency, logger: cfg.Logger, metrics: cfg.Metrics, proxies: cfg.Proxies,
+		idempotency: cfg.Idempotency, adminNonces: cfg.AdminNonces, logger: cfg.Logger, metrics: cfg.Metrics, proxies: cfg.Proxies,
 		loginFailures: cfg.LoginFailures, registrations: cfg.Registrations, maxStaleness: cfg.ReadyMaxStaleness,
 		mux: http.NewServeMux()}
 	if a.logger == nil {

@@ -1392,6 +1392,10 @@ func checkLeastPrivilege(t *testing.T, stream string, servers map[string]*server
 			return kv.Purge(c, "x")
 		})
 		refused("idempotency bucket delete", func(c context.Context) error { return js.DeleteKeyValue(c, stream+"_IDEMPOTENCY") })
+		refused("admin nonce bucket write", func(c context.Context) error {
+			_, err := js.Publish(c, "$KV."+stream+"_ADMIN_NONCES.x", nil)
+			return err
+		})
 	}
 	wg.Wait()
 	after, err := opJS.Stream(ctx, stream)

@@ -5,10 +5,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // TestInit writes a cluster's secrets, runs init again over them, and
@@ -112,4 +115,76 @@ func TestInit(t *testing.T) {
 			t.Fatal("init --force changed the ledger credentials, which were not rotated")
 		}
 	})
+}
+
+// TestInit_UpgradesOutdatedCredentials: credentials an earlier version
+// wrote without the admin nonce bucket are signed again for the same user
+// with the permissions serve needs now; the copy in the role's directory
+// is replaced with --force, like any output that changes.
+func TestInit_UpgradesOutdatedCredentials(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "secrets")
+	initRun := func(args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), append([]string{"init", "--out", out}, args...), &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	if code, output := initRun(); code != 0 {
+		t.Fatalf("init: exit %d\n%s", code, output)
+	}
+	user := func(path string) *jwt.UserClaims {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := jwt.ParseDecoratedJWT(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uc, err := jwt.DecodeUserClaims(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uc
+	}
+	// What an earlier version wrote: the same user, no admin nonce bucket.
+	kept := filepath.Join(out, "keys", "ledger.creds")
+	b, _ := os.ReadFile(kept)
+	ukp, err := jwt.ParseDecoratedUserNKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := os.ReadFile(filepath.Join(out, "keys", "account.nk"))
+	accKP, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := user(kept)
+	old.Permissions.Pub.Allow = slices.DeleteFunc(old.Permissions.Pub.Allow, func(s string) bool { return strings.Contains(s, "ADMIN_NONCES") })
+	tok, err := old.Encode(accKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	useed, _ := ukp.Seed()
+	earlier, err := jwt.FormatUserConfig(tok, useed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{kept, filepath.Join(out, "ledger", "ledger.creds")} {
+		if err := os.WriteFile(p, earlier, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if code, output := initRun(); code == 0 || !strings.Contains(output, "ledger.creds") || !strings.Contains(output, "--force") {
+		t.Fatalf("init over outdated credentials: exit %d, want a refusal naming ledger.creds and --force\n%s", code, output)
+	}
+	if code, output := initRun("--force"); code != 0 {
+		t.Fatalf("init --force: exit %d\n%s", code, output)
+	}
+	now := user(filepath.Join(out, "ledger", "ledger.creds"))
+	if now.Subject != old.Subject || !slices.Contains(now.Permissions.Pub.Allow, "$KV.KEYLEDGER_ADMIN_NONCES.*") {
+		t.Errorf("ledger.creds after init --force: user %s (want %s), may add admin nonces %v; want the same user, allowed",
+			now.Subject, old.Subject, slices.Contains(now.Permissions.Pub.Allow, "$KV.KEYLEDGER_ADMIN_NONCES.*"))
+	}
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/adminnonce"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/embedded"
@@ -122,6 +125,25 @@ func TestNATSAuth_ReadersCannotChangeTheLog(t *testing.T) {
 						return err
 					},
 					"nonce bucket delete": func(c context.Context) error { return js.DeleteKeyValue(c, "KEYLEDGER_NONCES") },
+					// The admin nonce bucket is serve's alone: no
+					// reading which admin requests were made, no
+					// writing (to refuse an admin's next request).
+					"admin nonce write": func(c context.Context) error {
+						_, err := js.Publish(c, "$KV.KEYLEDGER_ADMIN_NONCES."+adminnonce.Key("adm_x", "n"), nil)
+						return err
+					},
+					"admin nonce bucket info": func(c context.Context) error {
+						_, err := js.Stream(c, "KV_KEYLEDGER_ADMIN_NONCES")
+						return err
+					},
+					"admin nonce read": func(c context.Context) error {
+						_, err := nc.RequestWithContext(c, "$JS.API.DIRECT.GET.KV_KEYLEDGER_ADMIN_NONCES", []byte(`{"last_by_subj":"$KV.KEYLEDGER_ADMIN_NONCES.x"}`))
+						return err
+					},
+					"admin nonce bucket purge": func(c context.Context) error {
+						_, err := nc.RequestWithContext(c, "$JS.API.STREAM.PURGE.KV_KEYLEDGER_ADMIN_NONCES", nil)
+						return err
+					},
 				}
 				errs := make(chan string, len(attacks))
 				for name, attack := range attacks {
@@ -203,6 +225,79 @@ func TestNATSAuth_NonceBucket(t *testing.T) {
 	if !cfg.DenyPurge || !cfg.DenyDelete || cfg.AllowRollup || cfg.MaxBytes != app.DefaultNoncesMaxBytes || cfg.MaxAge != 10*time.Minute {
 		t.Errorf("nonce bucket: deny purge %v, deny delete %v, rollup %v, max bytes %d, ttl %v; want true, true, false, %d, 10m",
 			cfg.DenyPurge, cfg.DenyDelete, cfg.AllowRollup, cfg.MaxBytes, cfg.MaxAge, app.DefaultNoncesMaxBytes)
+	}
+}
+
+// TestNATSAuth_AdminNonceBucket: the ledger's credentials add admin
+// nonces, as a serve in a cluster needs, and nothing else: they cannot
+// read the bucket, purge or delete it, overwrite a nonce with a delete
+// marker to have it accepted again, or write outside one key token.
+func TestNATSAuth_AdminNonceBucket(t *testing.T) {
+	t.Parallel()
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	nc, js := connectAs(t, ts, natsauth.Ledger)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := adminnonce.New(ctx, nc, adminnonce.WithTTL(handlers.AdminNonceTTL))
+	if err != nil {
+		t.Fatalf("bind the admin nonce bucket with the ledger's credentials: %v", err)
+	}
+	if err := store.Record(ctx, "adm_1", "n-0123456789abcdef"); err != nil {
+		t.Fatalf("record a nonce: %v", err)
+	}
+	key := adminnonce.Key("adm_1", "n-0123456789abcdef")
+	attacks := map[string]func(context.Context) error{
+		"bucket purge": func(c context.Context) error {
+			_, err := nc.RequestWithContext(c, "$JS.API.STREAM.PURGE.KV_KEYLEDGER_ADMIN_NONCES", nil)
+			return err
+		},
+		"bucket delete": func(c context.Context) error { return js.DeleteKeyValue(c, "KEYLEDGER_ADMIN_NONCES") },
+		"message delete": func(c context.Context) error {
+			_, err := nc.RequestWithContext(c, "$JS.API.STREAM.MSG.DELETE.KV_KEYLEDGER_ADMIN_NONCES", []byte(`{"seq":1}`))
+			return err
+		},
+		"read": func(c context.Context) error {
+			_, err := nc.RequestWithContext(c, "$JS.API.DIRECT.GET.KV_KEYLEDGER_ADMIN_NONCES", []byte(`{"last_by_subj":"$KV.KEYLEDGER_ADMIN_NONCES.`+key+`"}`))
+			return err
+		},
+		"key purge (roll-up)": func(c context.Context) error {
+			m := nats.NewMsg("$KV.KEYLEDGER_ADMIN_NONCES." + key)
+			m.Header.Set("KV-Operation", "PURGE")
+			m.Header.Set("Nats-Rollup", "sub")
+			_, err := js.PublishMsg(c, m)
+			return err
+		},
+		"write two tokens deep": func(c context.Context) error {
+			_, err := js.Publish(c, "$KV.KEYLEDGER_ADMIN_NONCES.a.b", nil)
+			return err
+		},
+	}
+	errs := make(chan string, len(attacks))
+	for name, attack := range attacks {
+		go func() {
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if attack(c) == nil {
+				errs <- name
+			} else {
+				errs <- ""
+			}
+		}()
+	}
+	for range attacks {
+		if name := <-errs; name != "" {
+			t.Errorf("%s: succeeded, want refused", name)
+		}
+	}
+	// A delete marker is a message too: the nonce stays refused.
+	m := nats.NewMsg("$KV.KEYLEDGER_ADMIN_NONCES." + key)
+	m.Header.Set("KV-Operation", "DEL")
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatalf("put a delete marker: %v", err)
+	}
+	if err := store.Record(ctx, "adm_1", "n-0123456789abcdef"); !errors.Is(err, adminnonce.ErrReplayed) {
+		t.Errorf("the nonce after a delete marker: got %v, want ErrReplayed", err)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/adminnonce"
 	"github.com/keyledger/keyledger/internal/natsperm"
 )
 
@@ -89,6 +91,49 @@ func ensureNonceBucket(ctx context.Context, nc *nats.Conn, stream string, ttl ti
 	cfg.MaxAge, cfg.MaxBytes, cfg.Duplicates = want.MaxAge, want.MaxBytes, want.Duplicates
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		return nonceBucketError(nc, bucket, err)
+	}
+	return nil
+}
+
+// adminNonceOptions are the settings of the bucket of admin nonces
+// (<stream>_ADMIN_NONCES): as many replicas as the log's stream, kept for
+// handlers.AdminNonceTTL, the default size cap.
+func adminNonceOptions(ctx context.Context, nc *nats.Conn, stream string) ([]adminnonce.Option, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("admin nonce bucket: the log's stream %s: %w", stream, err)
+	}
+	return []adminnonce.Option{adminnonce.WithBucket(stream + "_ADMIN_NONCES"),
+		adminnonce.WithReplicas(s.CachedInfo().Config.Replicas), adminnonce.WithTTL(handlers.AdminNonceTTL)}, nil
+}
+
+// openAdminNonces binds to (or, with the rights to, creates) the bucket
+// that refuses replayed admin signatures on every serve of the log.
+func openAdminNonces(ctx context.Context, nc *nats.Conn, stream string) (*adminnonce.Store, error) {
+	opts, err := adminNonceOptions(ctx, nc, stream)
+	if err != nil {
+		return nil, err
+	}
+	store, err := adminnonce.New(ctx, nc, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("admin nonces: %w", err)
+	}
+	return store, nil
+}
+
+// setUpAdminNonces creates the bucket of admin nonces or brings it to its
+// configuration (`keyledger setup`).
+func setUpAdminNonces(ctx context.Context, nc *nats.Conn, stream string) error {
+	opts, err := adminNonceOptions(ctx, nc, stream)
+	if err != nil {
+		return err
+	}
+	if err := adminnonce.SetUp(ctx, nc, opts...); err != nil {
+		return fmt.Errorf("admin nonces: %w", err)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/adminnonce"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/embedded"
@@ -106,6 +107,7 @@ type Server struct {
 	projector    *projections.Projector
 	service      *ledger.Service
 	idempotency  *idempotency.Store
+	adminNonces  *adminnonce.Store
 	passwords    *auth.Passwords
 	validator    *validator.Validator
 	certs        []*tlsconfig.Certificate
@@ -240,6 +242,9 @@ func (s *Server) Open(ctx context.Context) error {
 		maxBytes(cfg.IdempotencyMaxBytes, DefaultIdempotencyMaxBytes)); err != nil {
 		return err
 	}
+	if s.adminNonces, err = openAdminNonces(sctx, nc, cfg.Stream); err != nil {
+		return err
+	}
 	// Validation nodes may write the nonce bucket but not create it.
 	if err := ensureNonceBucket(sctx, nc, cfg.Stream, cfg.nonceTTL(), maxBytes(cfg.NoncesMaxBytes, DefaultNoncesMaxBytes)); err != nil {
 		return err
@@ -274,7 +279,8 @@ func (s *Server) Open(ctx context.Context) error {
 	if err := serveMetrics(metrics, s.projector, nc, s.passwords); err != nil {
 		return err
 	}
-	sizes, err := newStreamSizes(nc, cfg.Stream, "KV_"+cfg.Stream+"_IDEMPOTENCY", "KV_"+cfg.Stream+"_NONCES")
+	sizes, err := newStreamSizes(nc, cfg.Stream, "KV_"+cfg.Stream+"_IDEMPOTENCY", "KV_"+cfg.Stream+"_NONCES",
+		"KV_"+cfg.Stream+"_ADMIN_NONCES")
 	if err != nil {
 		return err
 	}
@@ -284,7 +290,7 @@ func (s *Server) Open(ctx context.Context) error {
 	// One /metrics for the API's registry and the validator's.
 	metricsHandler := metrics.Handler(s.validator.Registry())
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
-		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency,
+		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
 		Logger: s.Logger.With("component", "http"), Metrics: metrics}
 	if err := cfg.Limits.apply(&apiConfig); err != nil {
 		return err
@@ -534,3 +540,5 @@ var _ handlers.Ledger = (*ledger.Service)(nil)
 var _ handlers.IdempotencyStore = (*idempotency.Store)(nil)
 
 var _ handlers.Sessions = (*auth.Sessions)(nil)
+
+var _ handlers.AdminNonces = (*adminnonce.Store)(nil)

@@ -15,8 +15,9 @@ import (
 
 // SetUp creates on an outside NATS cluster (cfg.NATSURL) what serve would
 // create at start, as serve would configure it: the event stream and the
-// idempotency and nonce buckets (stream, replicas, size limits, TTLs and
-// the signature window from cfg, its other fields ignored). It writes no
+// idempotency, nonce and admin nonce buckets (stream, replicas, size
+// limits, TTLs and the signature window from cfg, its other fields
+// ignored). It writes no
 // event: the genesis is serve's, signed with its key. Run with the
 // operator's credentials, it lets serve run with the ledger's, which may
 // not create or change a stream; run again, it changes only what differs.
@@ -49,6 +50,9 @@ func SetUp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) error {
 		return fmt.Errorf("idempotency records: %w", err)
 	}
 	if err := ensureNonceBucket(ctx, nc, cfg.Stream, cfg.nonceTTL(), maxBytes(cfg.NoncesMaxBytes, DefaultNoncesMaxBytes)); err != nil {
+		return err
+	}
+	if err := setUpAdminNonces(ctx, nc, cfg.Stream); err != nil {
 		return err
 	}
 	logger.Info("the event stream and its buckets are set up", "stream", cfg.Stream, "replicas", cfg.Replicas)

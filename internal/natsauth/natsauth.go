@@ -6,20 +6,23 @@
 // .creds files (user JWT and nkey seed), which nats.UserCredentials and the
 // stock `nats --creds` CLI read.
 //
-// The roles, for a stream S (subjects keyledger.>, buckets S_IDEMPOTENCY
-// and S_NONCES):
+// The roles, for a stream S (subjects keyledger.>, buckets S_IDEMPOTENCY,
+// S_NONCES and S_ADMIN_NONCES):
 //   - operator: everything in the account: creates and updates the stream
 //     and the buckets. serve connects with it in embedded mode.
-//   - ledger: publishes events, reads the log, manages its consumers, and
-//     writes the two buckets; it cannot create, change, seal, purge or
-//     delete a stream, nor delete a message. The admin commands use it.
+//   - ledger: publishes events, reads the log, manages its consumers,
+//     writes the idempotency and nonce buckets, and adds keys to the admin
+//     nonce bucket (no reading it); it cannot create, change, seal, purge
+//     or delete a stream, nor delete a message.
 //   - validator: reads the log (stream info, ordered consumers, direct and
-//     message get) and writes the nonce bucket; nothing else.
+//     message get) and writes the nonce bucket; nothing else, and never
+//     the admin nonce bucket.
 //   - auditor: reads the log; nothing else.
 package natsauth
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -74,7 +77,8 @@ type Auth struct {
 // Open loads the keys and credentials in dir, or creates those missing
 // (dir mode 0700, files 0600), for the stream named stream. A role's
 // credentials file, once written, is reused as it is: the same file keeps
-// working across restarts.
+// working across restarts. One whose permissions an earlier version wrote
+// is signed again for the same user with this version's (see ensureCreds).
 func Open(dir, stream string) (*Auth, error) {
 	if stream == "" {
 		return nil, errors.New("natsauth: empty stream name")
@@ -252,7 +256,7 @@ func Permissions(r Role, stream string) jwt.Permissions {
 	// Replies to JetStream API requests and consumers' deliveries come to
 	// the client's inbox.
 	p.Sub.Allow.Add("_INBOX.>")
-	idem, nonces := "KV_"+stream+"_IDEMPOTENCY", "KV_"+stream+"_NONCES"
+	idem, nonces, adminNonces := "KV_"+stream+"_IDEMPOTENCY", "KV_"+stream+"_NONCES", stream+"_ADMIN_NONCES"
 	switch r {
 	case Operator:
 		p.Pub.Allow.Add(">")
@@ -264,6 +268,9 @@ func Permissions(r Role, stream string) jwt.Permissions {
 			p.Pub.Allow.Add(readStream(b)...)
 			p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
 		}
+		// Admin nonces: bind to the bucket and add keys (one token, a
+		// hash), nothing else; no reading, no consumers.
+		p.Pub.Allow.Add("$JS.API.STREAM.INFO.KV_"+adminNonces, "$KV."+adminNonces+".*")
 		p.Pub.Deny.Add(changeStream()...)
 	case Validator:
 		p.Pub.Allow.Add(readStream(stream)...)
@@ -271,10 +278,12 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Pub.Allow.Add("$KV." + nonces[len("KV_"):] + ".>")
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
+		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
 	case Auditor:
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
+		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
 	}
 	return p
 }
@@ -293,6 +302,13 @@ func readStream(stream string) []string {
 		"$JS.API.CONSUMER.INFO." + stream + ".>",
 		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
 	}
+}
+
+// bucketAPI are the subjects that read or write a bucket, denied outright
+// to the roles that have no business with it (the allow lists leave them
+// out already; see changeStream).
+func bucketAPI(bucket string) []string {
+	return append(readStream("KV_"+bucket), "$KV."+bucket+".>")
 }
 
 // changeStream are the JetStream API subjects that create, change or
@@ -315,7 +331,8 @@ func changeStream() []string {
 }
 
 // ensureCreds writes a role's credentials file unless it exists; an
-// existing one must be a user of this account.
+// existing one must be a user of this account, and is signed again if it
+// grants other permissions than the role's now.
 func (a *Auth) ensureCreds(r Role, accKP nkeys.KeyPair) error {
 	path := a.CredsFile(r)
 	b, err := os.ReadFile(path)
@@ -331,7 +348,25 @@ func (a *Auth) ensureCreds(r Role, accKP nkeys.KeyPair) error {
 		if uc.Issuer != a.accountPub {
 			return fmt.Errorf("%s: issued by account %s, not this data dir's %s", path, uc.Issuer, a.accountPub)
 		}
-		return nil
+		if samePermissions(uc, a.claims(r, uc.Subject)) {
+			return nil
+		}
+		// Written by an earlier version with other permissions (a bucket
+		// added since): the same user, its JWT signed again with this
+		// version's permissions, so that copies of the file keep
+		// connecting and the new one may do what this version needs.
+		ukp, err := jwt.ParseDecoratedUserNKey(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if pub, _ := ukp.PublicKey(); pub != uc.Subject {
+			return fmt.Errorf("%s: the seed is not the JWT's user", path)
+		}
+		creds, err := a.issue(r, ukp, accKP)
+		if err != nil {
+			return err
+		}
+		return replace(path, creds)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -340,23 +375,62 @@ func (a *Auth) ensureCreds(r Role, accKP nkeys.KeyPair) error {
 	if err != nil {
 		return err
 	}
-	upub, _ := ukp.PublicKey()
-	useed, _ := ukp.Seed()
+	creds, err := a.issue(r, ukp, accKP)
+	if err != nil {
+		return err
+	}
+	return writeNew(path, creds)
+}
+
+// claims are the JWT claims of the role's user upub.
+func (a *Auth) claims(r Role, upub string) *jwt.UserClaims {
 	uc := jwt.NewUserClaims(upub)
 	uc.Name = string(r)
 	uc.Permissions = Permissions(r, a.stream)
 	if r == Validator || r == Auditor {
 		uc.Limits.Payload = readerPayload
 	}
-	tok, err := uc.Encode(accKP)
+	return uc
+}
+
+// issue returns the credentials file of the role's user ukp.
+func (a *Auth) issue(r Role, ukp, accKP nkeys.KeyPair) ([]byte, error) {
+	upub, err := ukp.PublicKey()
 	if err != nil {
-		return fmt.Errorf("%s user JWT: %w", r, err)
+		return nil, err
 	}
-	creds, err := jwt.FormatUserConfig(tok, useed)
+	useed, err := ukp.Seed()
 	if err != nil {
+		return nil, err
+	}
+	tok, err := a.claims(r, upub).Encode(accKP)
+	if err != nil {
+		return nil, fmt.Errorf("%s user JWT: %w", r, err)
+	}
+	return jwt.FormatUserConfig(tok, useed)
+}
+
+// samePermissions reports whether a user JWT grants what want does:
+// the same permissions and limits.
+func samePermissions(got, want *jwt.UserClaims) bool {
+	g, err1 := json.Marshal([]any{got.Permissions, got.Limits})
+	w, err2 := json.Marshal([]any{want.Permissions, want.Limits})
+	return err1 == nil && err2 == nil && bytes.Equal(g, w)
+}
+
+// replace writes a secret file with mode 0600 over an existing one: a new
+// file beside it, renamed over it, so a reader never sees half of it.
+func replace(path string, data []byte) error {
+	tmp := path + ".new"
+	os.Remove(tmp)
+	if err := writeNew(tmp, data); err != nil {
 		return err
 	}
-	return writeNew(path, creds)
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // loadOrCreateSeed reads an nkey seed of the given kind, or creates one.

@@ -1,0 +1,122 @@
+package natsauth_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+
+	"github.com/keyledger/keyledger/internal/natsauth"
+)
+
+// userOf reads the user JWT of a credentials file.
+func userOf(t *testing.T, path string) *jwt.UserClaims {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uc
+}
+
+// TestPermissions_AdminNonces: the ledger may bind to the admin nonce
+// bucket and add keys to it (one token), and nothing more; the readers may
+// not touch it.
+func TestPermissions_AdminNonces(t *testing.T) {
+	l := natsauth.Permissions(natsauth.Ledger, "KEYLEDGER")
+	for _, s := range []string{"$JS.API.STREAM.INFO.KV_KEYLEDGER_ADMIN_NONCES", "$KV.KEYLEDGER_ADMIN_NONCES.*"} {
+		if !slices.Contains(l.Pub.Allow, s) {
+			t.Errorf("ledger: %s not allowed", s)
+		}
+	}
+	for _, s := range l.Pub.Allow {
+		if s == "$KV.KEYLEDGER_ADMIN_NONCES.>" || s == "$JS.API.DIRECT.GET.KV_KEYLEDGER_ADMIN_NONCES" ||
+			s == "$JS.API.CONSUMER.CREATE.KV_KEYLEDGER_ADMIN_NONCES" {
+			t.Errorf("ledger: %s allowed, want only INFO and adding keys", s)
+		}
+	}
+	for _, r := range []natsauth.Role{natsauth.Validator, natsauth.Auditor} {
+		p := natsauth.Permissions(r, "KEYLEDGER")
+		for _, s := range []string{"$KV.KEYLEDGER_ADMIN_NONCES.>", "$JS.API.STREAM.INFO.KV_KEYLEDGER_ADMIN_NONCES"} {
+			if !slices.Contains(p.Pub.Deny, s) {
+				t.Errorf("%s: %s not denied", r, s)
+			}
+		}
+	}
+}
+
+// TestOpen_ReissuesOutdatedCredentials: a role's credentials written with
+// an earlier version's permissions are signed again, for the same user,
+// with the role's permissions now; up-to-date ones are kept byte for byte.
+func TestOpen_ReissuesOutdatedCredentials(t *testing.T) {
+	dir := t.TempDir()
+	a, err := natsauth.Open(dir, "KEYLEDGER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgerFile, auditorFile := a.CredsFile(natsauth.Ledger), a.CredsFile(natsauth.Auditor)
+	auditor, err := os.ReadFile(auditorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An earlier ledger.creds: the same user, without the admin nonce
+	// bucket.
+	b, err := os.ReadFile(ledgerFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ukp, err := jwt.ParseDecoratedUserNKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := os.ReadFile(filepath.Join(dir, "account.nk"))
+	accKP, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := userOf(t, ledgerFile)
+	old.Permissions.Pub.Allow = slices.DeleteFunc(old.Permissions.Pub.Allow, func(s string) bool {
+		return bytes.Contains([]byte(s), []byte("ADMIN_NONCES"))
+	})
+	tok, err := old.Encode(accKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	useed, _ := ukp.Seed()
+	earlier, err := jwt.FormatUserConfig(tok, useed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ledgerFile, earlier, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := natsauth.Open(dir, "KEYLEDGER"); err != nil {
+		t.Fatal(err)
+	}
+	now := userOf(t, ledgerFile)
+	if now.Subject != old.Subject {
+		t.Errorf("user %s, want the same user %s", now.Subject, old.Subject)
+	}
+	if !slices.Contains(now.Permissions.Pub.Allow, "$KV.KEYLEDGER_ADMIN_NONCES.*") {
+		t.Errorf("re-issued ledger credentials still lack the admin nonce bucket: %v", now.Permissions.Pub.Allow)
+	}
+	if st, err := os.Stat(ledgerFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("ledger.creds: %v, mode %v, want 0600", err, st.Mode().Perm())
+	}
+	if got, _ := os.ReadFile(auditorFile); !bytes.Equal(got, auditor) {
+		t.Errorf("auditor.creds changed, want kept as it was")
+	}
+}
