@@ -37,3 +37,29 @@ func FuzzRequestRoute(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestRoute(t *testing.T) {
+	params := "\n" + `"@signature-params": ("@method" "@target-uri");keyid="k"`
+	for name, c := range map[string]struct {
+		base         string
+		method, path string
+		ok           bool
+	}{
+		"TargetURI":      {`"@method": DELETE` + "\n" + `"@target-uri": https://ledger.example.com/admin/keys/ak_01` + params, "DELETE", "/admin/keys/ak_01", true},
+		"QueryIgnored":   {`"@method": DELETE` + "\n" + `"@target-uri": http://127.0.0.1:8080/admin/keys/ak_01?x=1` + params, "DELETE", "/admin/keys/ak_01", true},
+		"Escaped":        {`"@method": POST` + "\n" + `"@target-uri": http://h/admin/users/usr%5F01/disable` + params, "POST", "/admin/users/usr_01/disable", true},
+		"AuthorityPath":  {`"@method": POST` + "\n" + `"@authority": h` + "\n" + `"@path": /admin/users` + params, "POST", "/admin/users", true},
+		"NoMethod":       {`"@target-uri": http://h/admin/users` + params, "", "", false},
+		"TwoMethods":     {`"@method": POST` + "\n" + `"@method": DELETE` + "\n" + `"@target-uri": http://h/admin/users` + params, "", "", false},
+		"TwoTargets":     {`"@method": POST` + "\n" + `"@target-uri": http://h/admin/users` + "\n" + `"@target-uri": http://h/admin/keys/x` + params, "", "", false},
+		"NoPath":         {`"@method": POST` + params, "", "", false},
+		"EmptyPath":      {`"@method": POST` + "\n" + `"@target-uri": http://h` + params, "", "", false},
+		"BadURI":         {`"@method": POST` + "\n" + `"@target-uri": http://h/%zz` + params, "", "", false},
+		"HeaderNotRoute": {`"@method": POST` + "\n" + `"x-target-uri": http://h/admin/users` + params, "", "", false},
+	} {
+		method, path, ok := requestRoute(domain.SignedRequest{Base: c.base})
+		if method != c.method || path != c.path || ok != c.ok {
+			t.Errorf("%s: got %q %q %v, want %q %q %v", name, method, path, ok, c.method, c.path, c.ok)
+		}
+	}
+}
