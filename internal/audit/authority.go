@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -35,12 +36,18 @@ import (
 // It is not safe for concurrent use.
 type authority struct {
 	admins     *projections.Admins
-	enrolled   map[string]string // key id -> admin name, every admin key the fold accepted
-	enrolments int               // admin key enrolments the fold accepted
-	adminUsers map[string]bool   // user id -> enabled, for users registered with the admin role
-	keyOwners  map[string]string // api key -> user id
+	enrolled   map[string]string    // key id -> admin name, every admin key the fold accepted
+	enrolments int                  // admin key enrolments the fold accepted
+	adminUsers map[string]bool      // user id -> enabled, for users registered with the admin role
+	keys       map[string]keyOrigin // api key -> who owns it, since when
 	requests   map[[sha256.Size]byte]keptUse
 	verified   uint64 // events whose kept request checked out
+}
+
+// keyOrigin is what authority remembers of an API key.
+type keyOrigin struct {
+	owner   string // user id
+	created uint64 // stream sequence of its key.created
 }
 
 // keptUse is the first event that kept a request, per request and
@@ -53,7 +60,7 @@ type keptUse struct {
 
 func newAuthority() *authority {
 	return &authority{admins: projections.NewAdmins(), enrolled: map[string]string{},
-		adminUsers: map[string]bool{}, keyOwners: map[string]string{}, requests: map[[sha256.Size]byte]keptUse{}}
+		adminUsers: map[string]bool{}, keys: map[string]keyOrigin{}, requests: map[[sha256.Size]byte]keptUse{}}
 }
 
 // check returns what is wrong with who asked for e, then folds e. Events
@@ -116,12 +123,18 @@ func (a *authority) checkRequest(e domain.Event) []string {
 	if use.bad != "" {
 		return append(problems, fmt.Sprintf("%s keeps a request that does not verify with %s's key %s: %s", e.Type, domain.AdminActor(name), r.KeyID, use.bad))
 	}
-	revokeKeys, routeProblem := fitRoute(e, r, a.keyOwners)
+	revokeKeys, routeProblem := fitRoute(e, r, a.keys)
 	if routeProblem != "" {
 		problems = append(problems, routeProblem)
 	}
-	if seen && (!revokeKeys || use.aggregate == e.Aggregate) {
+	switch {
+	case seen && (!revokeKeys || use.aggregate == e.Aggregate):
 		problems = append(problems, fmt.Sprintf("%s keeps the same signed request as sequence %d (%s): one request is one command", e.Type, use.seq, use.aggregate))
+	case seen && a.keys[e.Aggregate].created > use.seq:
+		// revoke-keys lists the user's keys newest first and pages
+		// towards older ones, so a key created once the command had
+		// begun is not among those it revokes.
+		problems = append(problems, fmt.Sprintf("%s keeps the revoke-keys request first kept at sequence %d, but the key was created after it, at sequence %d: replayed", e.Type, use.seq, a.keys[e.Aggregate].created))
 	}
 	if len(problems) == 0 {
 		a.verified++
@@ -157,7 +170,7 @@ func requestID(r domain.SignedRequest, category string) [sha256.Size]byte {
 //	DELETE /admin/admin-keys/{key_id}       admin.key_revoked of {key_id}
 //
 // A request on any other event type fits no route.
-func fitRoute(e domain.Event, r domain.SignedRequest, owners map[string]string) (revokeKeys bool, problem string) {
+func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin) (revokeKeys bool, problem string) {
 	method, path, ok := requestRoute(r)
 	if !ok {
 		return false, fmt.Sprintf("%s keeps a request that does not record exactly one method and path", e.Type)
@@ -166,11 +179,11 @@ func fitRoute(e domain.Event, r domain.SignedRequest, owners map[string]string) 
 	var want []string
 	switch d := e.Data.(type) {
 	case domain.KeyRevoked:
-		owner := owners[e.Aggregate]
+		owner := keys[e.Aggregate].owner
 		if owner != "" && route == "POST /admin/users/"+owner+"/revoke-keys" {
 			return true, ""
 		}
-		want = []string{"DELETE /admin/keys/" + e.Aggregate, "POST /admin/users/" + cmpOr(owner, "{owner}") + "/revoke-keys"}
+		want = []string{"DELETE /admin/keys/" + e.Aggregate, "POST /admin/users/" + cmp.Or(owner, "{owner}") + "/revoke-keys"}
 	case domain.UserDisabled:
 		want = []string{"POST /admin/users/" + e.Aggregate + "/disable"}
 	case domain.UserEnabled:
@@ -190,13 +203,6 @@ func fitRoute(e domain.Event, r domain.SignedRequest, owners map[string]string) 
 		}
 	}
 	return false, fmt.Sprintf("%s keeps a request for %s, which does not cause it (want %s)", e.Type, route, strings.Join(want, " or "))
-}
-
-func cmpOr(s, otherwise string) string {
-	if s == "" {
-		return otherwise
-	}
-	return s
 }
 
 // requestRoute returns the method and the decoded path the kept request's
@@ -265,6 +271,6 @@ func (a *authority) fold(e domain.Event, clean bool, problems *[]string) {
 			a.adminUsers[e.Aggregate] = true
 		}
 	case domain.KeyCreated:
-		a.keyOwners[e.Aggregate] = d.UserID
+		a.keys[e.Aggregate] = keyOrigin{owner: d.UserID, created: e.Sequence}
 	}
 }

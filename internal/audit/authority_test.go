@@ -67,6 +67,7 @@ type adminLog struct {
 	k1, k2, k3, k4   string
 	sessionAdmin     string // an admin user acting with a session
 	revokeK1, disU2  *domain.SignedRequest
+	revokeU1Keys     *domain.SignedRequest
 	requestsVerified uint64
 }
 
@@ -100,14 +101,14 @@ func newAdminLog(t *testing.T) *adminLog {
 	must("revoke k1", l.Service.AdminRevokeKey(ctx, ledger.AdminRevokeKey{Actor: a.ops.actor(), APIKey: a.k1, Request: a.revokeK1}))
 	a.disU2 = a.bob.sign(t, "POST", "/admin/users/"+a.u2.ID+"/disable", `{"reason":"compromised"}`)
 	must("disable u2", l.Service.DisableUser(ctx, ledger.DisableUser{Actor: a.bob.actor(), UserID: a.u2.ID, Reason: "compromised", Request: a.disU2}))
-	revoked, err := l.Service.RevokeUserKeys(ctx, ledger.RevokeUserKeys{Actor: a.tmp.actor(), UserID: a.u1.ID,
-		Request: a.tmp.sign(t, "POST", "/admin/users/"+a.u1.ID+"/revoke-keys", "")})
+	a.revokeU1Keys = a.ops.sign(t, "POST", "/admin/users/"+a.u1.ID+"/revoke-keys", "")
+	revoked, err := l.Service.RevokeUserKeys(ctx, ledger.RevokeUserKeys{Actor: a.ops.actor(), UserID: a.u1.ID, Request: a.revokeU1Keys})
 	must("revoke u1's keys", err)
 	if len(revoked) != 2 {
 		t.Fatalf("revoke-keys revoked %v, want k2 and k4", revoked)
 	}
-	admin, err := l.Service.CreateUser(ctx, ledger.CreateUser{Actor: a.ops.actor(), Email: "root@example.com", Password: ledgertest.Password,
-		Role: domain.RoleAdmin, Request: a.ops.sign(t, "POST", "/admin/users", `{"email":"root@example.com","salt":"x"}`)})
+	admin, err := l.Service.CreateUser(ctx, ledger.CreateUser{Actor: a.tmp.actor(), Email: "root@example.com", Password: ledgertest.Password,
+		Role: domain.RoleAdmin, Request: a.tmp.sign(t, "POST", "/admin/users", `{"email":"root@example.com","salt":"x"}`)})
 	must("create an admin user", err)
 	a.sessionAdmin = admin.ID
 	must("enable u2 with a session", l.Service.EnableUser(ctx, ledger.EnableUser{Actor: domain.AdminActor(admin.ID), UserID: a.u2.ID}))
@@ -197,10 +198,14 @@ func TestVerify_AdminRequestAttacks(t *testing.T) {
 	// (f) bob's disabling of u2, replayed after u2 was enabled again.
 	attack(a.forge(t, domain.CategoryUser, a.u2.ID, a.bob.actor(), disabled, a.disU2), a.u2.ID,
 		"the same signed request as sequence")
-	// (g) A session of a user who is not an admin.
+	// (g) ops's revoke-keys of u1, replayed on a key u1 created since.
+	k5, _ := a.l.CreateKey(t, a.u1.ID)
+	attack(a.forge(t, domain.CategoryKey, k5.APIKey, a.ops.actor(), revoked, a.revokeU1Keys), k5.APIKey,
+		"keeps the revoke-keys request first kept at sequence", "but the key was created after it")
+	// (h) A session of a user who is not an admin.
 	attack(a.forge(t, domain.CategoryUser, a.u1.ID, domain.AdminActor(a.u1.ID), disabled, nil), a.u1.ID,
 		"not an enabled admin user")
-	// (h) A second bootstrap enrolment, and an admin event without a
+	// (i) A second bootstrap enrolment, and an admin event without a
 	// request.
 	attack(a.forge(t, domain.CategoryAdmin, "mallory", domain.ActorBootstrap, domain.AdminKeyEnrolled{Key: mallory.pub}, nil), "mallory",
 		"a bootstrap enrolment (actor system:bootstrap) after 3 admin key enrolment(s)")
