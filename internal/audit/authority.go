@@ -22,15 +22,21 @@ import (
 // and revokes them (the same fold serve's read model uses) and checks each
 // kept request against the keys active at its event's position.
 //
-// What a kept request binds: the admin key (so the admin), the method and
-// the path of the route (so, for routes with an id in the path, which
-// key, user or admin key the command was about), when it was signed, and
-// the digest of the body. The body is not kept: what it said (a reason,
-// the email, password and role of a created user, the name and key of an
-// enrolled admin key) is not bound to the event by anything the auditor
-// can check. Nor is an admin user acting with a session (actor
-// admin:<user id>), which signs nothing: the auditor checks only that the
-// actor was an enabled admin user at that point.
+// What is checked: the admin key (so the admin), the method and the path
+// of the route (so, for routes with an id in the path, which key, user or
+// admin key the command was about), and that one request is one command.
+// What is not: the body is not kept, only its digest, so what it said (a
+// reason, the email, password and role of a created user, the name and
+// key of an enrolled admin key) is not bound to the event by anything the
+// auditor can check. The host and the signature's created and expires
+// times are not compared with the log either: the log's times are the
+// ledger's own, which the signing key's holder writes, and the auditor
+// does not know which host names serve answered to. So a request signed
+// for another deployment where the same admin key is enrolled, for a
+// route without an id, could be kept once here too (enrol a key per
+// deployment). An admin user acting with a session (actor admin:<user
+// id>) signs nothing: the auditor checks only that the actor was an
+// enabled admin user at that point.
 
 // authority is the state Verify keeps to check who asked for each event.
 // It is not safe for concurrent use.
@@ -92,6 +98,9 @@ func (a *authority) check(e domain.Event) []string {
 		}
 	}
 	a.fold(e, len(problems) == 0, &problems)
+	if e.Request != nil && len(problems) == 0 {
+		a.verified++
+	}
 	return problems
 }
 
@@ -135,9 +144,6 @@ func (a *authority) checkRequest(e domain.Event) []string {
 		// towards older ones, so a key created once the command had
 		// begun is not among those it revokes.
 		problems = append(problems, fmt.Sprintf("%s keeps the revoke-keys request first kept at sequence %d, but the key was created after it, at sequence %d: replayed", e.Type, use.seq, a.keys[e.Aggregate].created))
-	}
-	if len(problems) == 0 {
-		a.verified++
 	}
 	return problems
 }

@@ -212,6 +212,12 @@ func TestVerify_AdminRequestAttacks(t *testing.T) {
 	attack(a.forge(t, domain.CategoryAdmin, "eve", a.ops.actor(), domain.AdminKeyEnrolled{Key: newAdminKey("eve").pub}, nil), "eve",
 		`admin.key_enrolled by "admin:ops" carries no kept request`)
 
+	// (j) A request ops really signed, to enrol bob's key for carol,
+	// which serve refused: bob's key was enrolled before.
+	attack(a.forge(t, domain.CategoryAdmin, "carol", a.ops.actor(), domain.AdminKeyEnrolled{Key: a.bob.pub},
+		a.ops.sign(t, "POST", "/admin/admin-keys", `{"name":"carol"}`)), "carol",
+		"the admin fold refuses it", "key enrolled before for bob")
+
 	r := verify(t, a.l.Conn, nil)
 	checkProblems(t, r, wants...)
 	if r.AdminRequests != a.requestsVerified {
