@@ -213,6 +213,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else {
 		fmt.Fprintf(stdout, "messages: %d (last sequence %d), aggregates: %d, checkpoints: %d, verified by checkpoint up to %d, %.2fs\n",
 			report.Messages, report.LastSeq, report.Aggregates, report.Checkpoints, report.Verified, report.Duration)
+		fmt.Fprintf(stdout, "admin requests verified: %d\n", report.AdminRequests)
 		if n := len(cps); n > 0 {
 			c := cps[n-1].Data.(domain.LogCheckpoint)
 			fmt.Fprintf(stdout, "last checkpoint: --expect %d:%s\n", c.Size, hex.EncodeToString(c.Root[:]))

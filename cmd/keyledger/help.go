@@ -122,8 +122,10 @@ or state found nothing, 2 usage error, 3 the log could not be read.`,
 		usage:   "keyledger audit verify [flags]",
 		about: `Walk the whole log and check every message: nothing missing (sequence
 gaps), nothing forged or altered (ledger signatures), nothing dropped or
-reordered (each aggregate's hash chain), and every signed checkpoint's
-Merkle root. Keep the last checkpoint it prints and pass it as --expect next
+reordered (each aggregate's hash chain), every signed checkpoint's Merkle
+root, and that each event recorded as an admin's act keeps a request
+signed by that admin's key, active there, for the route that causes it.
+Keep the last checkpoint it prints and pass it as --expect next
 time: a log rewritten or cut short since is then caught too.`,
 		example: "keyledger audit verify\n" +
 			"keyledger audit verify --expect 1200:9f86d0... --json",

@@ -49,6 +49,11 @@ type Report struct {
 	Problems    []Problem `json:"problems"`
 	Truncated   bool      `json:"problems_truncated,omitempty"`
 	Duration    float64   `json:"seconds"`
+
+	// AdminRequests counts the events whose kept admin request verified:
+	// signed by a key of the admin the event names, active there, for
+	// the route that causes the event.
+	AdminRequests uint64 `json:"admin_requests_verified"`
 }
 
 // OK reports whether the log verified clean.
@@ -76,7 +81,10 @@ type chainState struct {
 // matches, it continues its aggregate's chain (version + 1, prev = the
 // previous event's hash: nothing reordered or dropped), and every signed
 // checkpoint's root equals the Merkle root of the log up to its size and
-// names exactly the messages the ledger did not write. progress, if not
+// names exactly the messages the ledger did not write. It also checks who
+// asked for each event (see authority): an event recorded as an admin's
+// act keeps a request signed by a key of that admin, active at that
+// position, for the route that causes the event. progress, if not
 // nil, is called now and then with the sequence reached.
 func Verify(ctx context.Context, store *eventstore.Store, expect *Expectation, progress func(seq, last uint64)) (Report, error) {
 	start := time.Now()
@@ -111,6 +119,7 @@ func Verify(ctx context.Context, store *eventstore.Store, expect *Expectation, p
 
 	tree := checkpoint.NewTree()
 	chains := map[string]chainState{}
+	auth := newAuthority()
 	var forged []uint64
 	prevSize := uint64(0)
 	next := uint64(1)
@@ -219,6 +228,11 @@ func Verify(ctx context.Context, store *eventstore.Store, expect *Expectation, p
 				add(Problem{Seq: m.Seq, Aggregate: e.Aggregate, What: fmt.Sprintf("%s does not chain to the aggregate's previous event (prev hash mismatch)", e.Type)})
 			}
 			chains[key] = chainState{version: e.Version, hash: e.Hash}
+			if err == nil {
+				for _, what := range auth.check(e) {
+					add(Problem{Seq: m.Seq, Aggregate: e.Aggregate, What: what})
+				}
+			}
 		}
 
 		for _, c := range want[m.Seq] {
@@ -258,8 +272,9 @@ func Verify(ctx context.Context, store *eventstore.Store, expect *Expectation, p
 			}
 		}
 	}
-	slices.SortFunc(r.Problems, func(a, b Problem) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortStableFunc(r.Problems, func(a, b Problem) int { return cmp.Compare(a.Seq, b.Seq) })
 	r.Aggregates = len(chains)
+	r.AdminRequests = auth.verified
 	r.Duration = time.Since(start).Seconds()
 	if progress != nil {
 		progress(info.LastSeq, info.LastSeq)
