@@ -6,16 +6,18 @@
 // .creds files (user JWT and nkey seed), which nats.UserCredentials and the
 // stock `nats --creds` CLI read.
 //
-// The roles, for a stream S (subjects keyledger.>, buckets S_IDEMPOTENCY
-// and S_NONCES):
+// The roles, for a stream S (subjects keyledger.>, buckets S_IDEMPOTENCY,
+// S_NONCES and S_USER_KEYS):
 //   - operator: everything in the account: creates and updates the stream
 //     and the buckets. serve connects with it in embedded mode.
 //   - ledger: publishes events, reads the log, manages its consumers, and
-//     writes the two buckets; it cannot create, change, seal, purge or
-//     delete a stream, nor delete a message. The admin commands use it.
+//     writes the three buckets; it cannot create, change, seal, purge or
+//     delete a stream, nor delete a message, but one of S_USER_KEYS (a
+//     user's data key, destroyed on erasure). The admin commands use it.
 //   - validator: reads the log (stream info, ordered consumers, direct and
-//     message get) and writes the nonce bucket; nothing else.
-//   - auditor: reads the log; nothing else.
+//     message get) and writes the nonce bucket; nothing else. It cannot
+//     read S_USER_KEYS.
+//   - auditor: reads the log; nothing else. It cannot read S_USER_KEYS.
 package natsauth
 
 import (
@@ -265,18 +267,49 @@ func Permissions(r Role, stream string) jwt.Permissions {
 			p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
 		}
 		p.Pub.Deny.Add(changeStream()...)
+		ledgerUserKeys(&p, stream)
 	case Validator:
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Allow.Add(readStream(nonces)...)
 		p.Pub.Allow.Add("$KV." + nonces[len("KV_"):] + ".>")
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
+		denyUserKeys(&p, stream)
 	case Auditor:
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
+		denyUserKeys(&p, stream)
 	}
 	return p
+}
+
+// userKeysStream is the stream of the bucket of per-user data keys
+// (internal/datakeys).
+func userKeysStream(stream string) string { return "KV_" + stream + "_USER_KEYS" }
+
+// ledgerUserKeys lets the ledger read and write the data keys and erase
+// one: the one message delete it may do, on that bucket alone. A deny
+// outranks an allow in NATS, so the blanket deny of message deletes is
+// narrowed to the log and the other buckets for this role.
+func ledgerUserKeys(p *jwt.Permissions, stream string) {
+	b := userKeysStream(stream)
+	p.Pub.Allow.Add(readStream(b)...)
+	p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
+	p.Pub.Allow.Add("$JS.API.STREAM.MSG.DELETE." + b)
+	p.Pub.Deny.Remove("$JS.API.STREAM.MSG.DELETE.>")
+	for _, s := range []string{stream, "KV_" + stream + "_IDEMPOTENCY", "KV_" + stream + "_NONCES"} {
+		p.Pub.Deny.Add("$JS.API.STREAM.MSG.DELETE." + s)
+	}
+}
+
+// denyUserKeys keeps a reader out of the data keys: they decrypt personal
+// data, which no validation node or auditor needs.
+func denyUserKeys(p *jwt.Permissions, stream string) {
+	b := userKeysStream(stream)
+	p.Pub.Deny.Add(readStream(b)...)
+	p.Pub.Deny.Add("$KV." + b[len("KV_"):] + ".>")
+	p.Sub.Deny.Add("$KV." + b[len("KV_"):] + ".>")
 }
 
 // readStream are the JetStream API subjects that read a stream: its info,
