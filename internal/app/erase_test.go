@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/datakeys"
@@ -330,4 +331,38 @@ func findInFiles(t *testing.T, dir string, needle []byte) string {
 		t.Fatal(err)
 	}
 	return found
+}
+
+// TestClient_EraseMe: the Go client erases its session's user; a wrong
+// password is a 403 and erases nothing.
+func TestClient_EraseMe(t *testing.T) {
+	t.Parallel()
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	anon, err := client.New(ts.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Register(ctx, "gina@example.com", apptest.Password); err != nil {
+		t.Fatal(err)
+	}
+	s, err := anon.Login(ctx, "gina@example.com", apptest.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := anon.WithSession(s.Token)
+	if err := c.EraseMe(ctx, apptest.Password+" no"); !client.IsForbidden(err) {
+		t.Fatalf("EraseMe with a wrong password: got %v, want a 403", err)
+	}
+	if err := c.EraseMe(ctx, apptest.Password); err != nil {
+		t.Fatalf("EraseMe: got %v, want nil", err)
+	}
+	if _, err := anon.Login(ctx, "gina@example.com", apptest.Password); !client.IsUnauthorized(err) {
+		t.Errorf("login after erasure: got %v, want 401", err)
+	}
+	if err := anon.EraseMe(ctx, apptest.Password); !errors.Is(err, client.ErrNoSession) {
+		t.Errorf("EraseMe without a session: got %v, want %v", err, client.ErrNoSession)
+	}
 }
