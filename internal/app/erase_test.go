@@ -273,6 +273,21 @@ func TestNATSAuth_UserKeysBucket(t *testing.T) {
 	if _, err := keys.Get(ctx, userID); err != nil {
 		t.Errorf("the data key after the attacks: %v", err)
 	}
+	// The ledger may delete a data key's message, and no other: not one
+	// of the log's.
+	_, ledgerJS := connectAs(t, ts, natsauth.Ledger)
+	log, err := ledgerJS.Stream(ctx, "KEYLEDGER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer dcancel()
+	if err := log.DeleteMsg(dctx, 1); err == nil {
+		t.Error("ledger credentials deleted a message of the log, want refused")
+	}
+	if err := keys.Destroy(ctx, userID); err != nil {
+		t.Errorf("ledger credentials destroy a data key: %v", err)
+	}
 }
 
 // readDataKey returns a user's data key as stored, read with the
