@@ -652,6 +652,25 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	want(signed("DELETE", "/admin/admin-keys/{id}", "/admin/admin-keys/"+bob.ID, `{"reason":"test"}`), http.StatusNoContent)
 	want(signed("DELETE", "/admin/admin-keys/{id}", "/admin/admin-keys/"+root.ID, `{"reason":"test"}`), http.StatusConflict)
 
+	// Erasure: a user with their password, an admin with a signed request
+	// only.
+	erinToken := apptest.Bearer(want(do("POST", "/sessions", "/sessions", erin), http.StatusOK).JSON(t)["token"].(string))
+	want(do("DELETE", "/users/me", "/users/me", `{"password":"wrong wrong wrong wrong"}`, erinToken...), http.StatusForbidden)
+	want(do("DELETE", "/users/me", "/users/me", `{"password":1}`, erinToken...), http.StatusBadRequest)
+	want(do("DELETE", "/users/me", "/users/me", `{"password":"`+apptest.Password+`"}`, erinToken...), http.StatusNoContent)
+	want(do("DELETE", "/users/me", "/users/me", `{"password":"`+apptest.Password+`"}`, erinToken...), http.StatusUnauthorized)
+	dora := want(signed("GET", "/admin/users", "/admin/users", ""), http.StatusOK).JSON(t)["users"].([]any)
+	doraID := ""
+	for _, u := range dora {
+		if m := u.(map[string]any); m["email"] == "dora@example.com" {
+			doraID = m["id"].(string)
+		}
+	}
+	want(do("POST", "/admin/users/{id}/erase", "/admin/users/"+doraID+"/erase", `{"reason":"r"}`, admin...), http.StatusForbidden)
+	want(signed("POST", "/admin/users/{id}/erase", "/admin/users/usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C/erase", ""), http.StatusNotFound)
+	want(signed("POST", "/admin/users/{id}/erase", "/admin/users/"+doraID+"/erase", `{"reason":"erasure request"}`), http.StatusOK)
+	want(signed("GET", "/admin/users", "/admin/users", ""), http.StatusOK)
+
 	// Limits: registrations per address, failed validations per key id.
 	want(do("GET", "/readyz", "/readyz?strict=1", ""), http.StatusOK)
 	for i := 0; ; i++ {

@@ -152,6 +152,19 @@ func (c *Client) Register(ctx context.Context, email, password string) (User, er
 	return u, err
 }
 
+// EraseMe erases the session's user for good, confirmed with their
+// password: DELETE /users/me. Their email and password hash become
+// unreadable everywhere, their keys are revoked, their sessions end, and
+// the address may register again. A retry after a lost answer gets 401:
+// the first attempt ended the session. Errors: ErrNoSession; *Error with
+// status 401 (session), 403 (wrong password), 404, 429.
+func (c *Client) EraseMe(ctx context.Context, password string) error {
+	return c.do(ctx, request{method: http.MethodDelete, path: "/users/me",
+		body: struct {
+			Password string `json:"password"`
+		}{password}, auth: true}, nil)
+}
+
 // Login signs in: POST /sessions. Errors: *Error with status 401 (wrong
 // password or unknown email alike) or 429 (throttled; see RetryAfter).
 func (c *Client) Login(ctx context.Context, email, password string) (Session, error) {

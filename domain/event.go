@@ -20,6 +20,7 @@ const (
 	TypeLogCheckpoint        = "log.checkpoint"
 	TypeUserDisabled         = "user.disabled"
 	TypeUserEnabled          = "user.enabled"
+	TypeUserErased           = "user.erased"
 )
 
 // Categories name the kind of aggregate an event belongs to; an event type
@@ -45,11 +46,19 @@ const CurrentSchema = 1
 // both types still decode, with no public key.
 const KeySecretSchema = 2
 
+// UserRegisteredSchema is the schema written for user.registered: schema
+// 2 keeps the email and password hash sealed under the user's data key
+// (Personal) instead of in clear. Schema 1 events still decode, with the
+// clear values.
+const UserRegisteredSchema = 2
+
 // SchemaOf returns the schema this code writes for an event type.
 func SchemaOf(eventType string) int {
 	switch eventType {
 	case TypeKeyCreated, TypeKeySecretRegenerated:
 		return KeySecretSchema
+	case TypeUserRegistered:
+		return UserRegisteredSchema
 	}
 	return CurrentSchema
 }
@@ -116,13 +125,40 @@ func (h *Hash) UnmarshalText(b []byte) error {
 	return err
 }
 
-// UserRegistered records a new user. PasswordHash is an argon2id PHC string.
-// Role is empty for an ordinary user (RoleUser).
+// UserRegistered records a new user. Personal (schema 2) is the user's
+// email and password hash sealed under the user's data key (see
+// SealPersonal); Role is empty for an ordinary user (RoleUser).
+//
+// Email and PasswordHash (an argon2id PHC string) are set only on schema 1
+// events, which kept them in clear; they are never written.
 type UserRegistered struct {
+	Personal     Sealed `json:"personal"`
+	Role         Role   `json:"role,omitempty"`
+	Email        string `json:"-"`
+	PasswordHash string `json:"-"`
+}
+
+// userRegisteredV1 is the schema 1 payload: email and hash in clear.
+type userRegisteredV1 struct {
 	Email        string `json:"email"`
 	PasswordHash string `json:"password_hash"`
 	Role         Role   `json:"role,omitempty"`
 }
+
+func (d userRegisteredV1) upcast() UserRegistered {
+	return UserRegistered{Email: d.Email, PasswordHash: d.PasswordHash, Role: d.Role}
+}
+
+// UserErased records that a user's personal data is erased: the user is
+// locked out for good, their keys are revoked, and their data key is
+// destroyed, so the sealed values in their events no longer open. The
+// address's reservation is released: it may register again.
+type UserErased struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// EventType implements EventData.
+func (UserErased) EventType() string { return TypeUserErased }
 
 // UserDisabled records that a user may no longer log in, use sessions, or
 // have keys validated.
@@ -142,7 +178,9 @@ func (UserDisabled) EventType() string { return TypeUserDisabled }
 func (UserEnabled) EventType() string { return TypeUserEnabled }
 
 // EmailReserved claims an email address for a user. Its aggregate is
-// EmailAggregate(email); only the first reservation of an address succeeds.
+// EmailAggregate(key, email) (LegacyEmailAggregate(email) in older logs);
+// only the first reservation of an address succeeds, and a later one only
+// once the user holding it is erased.
 type EmailReserved struct {
 	UserID string `json:"user_id"`
 }
@@ -252,6 +290,9 @@ func EncodeEvent(e Event) ([]byte, error) {
 	if e.Data.EventType() != e.Type {
 		return nil, fmt.Errorf("encode %s: data is for %s", e.Type, e.Data.EventType())
 	}
+	if d, ok := e.Data.(UserRegistered); ok && (len(d.Personal) == 0 || d.Email != "" || d.PasswordHash != "") {
+		return nil, fmt.Errorf("encode %s: personal data must be sealed, never in clear", e.Type)
+	}
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
@@ -285,7 +326,13 @@ func DecodeEvent(b []byte) (Event, error) {
 	var data EventData
 	switch {
 	case env.Schema == 1 && env.Type == TypeUserRegistered:
-		data = decodeData[UserRegistered](env.Data)
+		data = decodeOld[userRegisteredV1](env.Data)
+	case env.Schema == 2 && env.Type == TypeUserRegistered:
+		if d, ok := decodeData[UserRegistered](env.Data).(UserRegistered); ok && len(d.Personal) > 0 {
+			data = d
+		}
+	case env.Schema == 1 && env.Type == TypeUserErased:
+		data = decodeData[UserErased](env.Data)
 	case env.Schema == 1 && env.Type == TypeEmailReserved:
 		data = decodeData[EmailReserved](env.Data)
 	case env.Schema == 1 && env.Type == TypeKeyCreated:

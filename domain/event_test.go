@@ -24,13 +24,13 @@ func sampleEvents() []domain.Event {
 	email := "alice@example.com"
 	return []domain.Event{
 		{
-			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2A", Type: domain.TypeUserRegistered, Schema: 1, Aggregate: alice,
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2A", Type: domain.TypeUserRegistered, Schema: 2, Aggregate: alice,
 			Version: 1, Time: at, Actor: alice,
-			Data: domain.UserRegistered{Email: email, PasswordHash: passwordHash},
+			Data: domain.UserRegistered{Personal: sampleSealed(), Role: domain.RoleAdmin},
 		},
 		{
 			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2B", Type: domain.TypeEmailReserved, Schema: 1,
-			Aggregate: domain.EmailAggregate(email), Version: 1, Time: at, Actor: alice,
+			Aggregate: domain.LegacyEmailAggregate(email), Version: 1, Time: at, Actor: alice,
 			Data: domain.EmailReserved{UserID: alice},
 		},
 		{
@@ -58,6 +58,11 @@ func sampleEvents() []domain.Event {
 			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2G", Type: domain.TypeUserEnabled, Schema: 1, Aggregate: alice,
 			Version: 3, Time: at.Add(4 * time.Hour), Actor: "admin:root", Prev: domain.Hash{0: 0xbb, 31: 0x02},
 			Data: domain.UserEnabled{Reason: "cleared"},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2Q", Type: domain.TypeUserErased, Schema: 1, Aggregate: alice,
+			Version: 4, Time: at.Add(11 * time.Hour), Actor: alice, Prev: domain.Hash{0: 0x99, 31: 0x0d},
+			Data: domain.UserErased{Reason: "asked to be forgotten"},
 		},
 		{
 			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2H", Type: domain.TypeLogCheckpoint, Schema: 1, Aggregate: domain.CheckpointAggregate,
@@ -92,6 +97,20 @@ func sampleEvents() []domain.Event {
 			Request: sampleRequest(),
 		},
 	}
+}
+
+// sampleDataKey is the data key the sample user.registered is sealed under.
+var sampleDataKey = []byte("sample data key, thirty-two byte")
+
+// sampleSealed is alice's email and password hash sealed under
+// sampleDataKey, with a fixed nonce so that the sample is stable.
+func sampleSealed() domain.Sealed {
+	s, err := domain.SealPersonal(sampleDataKey, alice, domain.TypeUserRegistered, 2,
+		domain.Personal{Email: "alice@example.com", PasswordHash: passwordHash}, strings.NewReader("fixed nonce!"))
+	if err != nil {
+		panic(err)
+	}
+	return s
 }
 
 // sampleRequest is a kept admin request (its values need not verify).
@@ -388,6 +407,16 @@ func TestVersion1Events(t *testing.T) {
 			}
 			checkField(t, "Reason", d.Reason, "cleared")
 		},
+		"user.erased": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2Q", "user.erased",
+				"usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A", 4, "2026-11-01T21:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "99"+strings.Repeat("0", 60)+"0d")
+			d, ok := e.Data.(domain.UserErased)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.UserErased", e.Data)
+			}
+			checkField(t, "Reason", d.Reason, "asked to be forgotten")
+		},
 		"log.checkpoint": func(t *testing.T, e domain.Event) {
 			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2H", "log.checkpoint",
 				"checkpoint", 1, "2026-11-01T15:30:15.123456789Z", "system")
@@ -616,6 +645,23 @@ func TestVersion2Events(t *testing.T) {
 		writeMissingGolden(t, dir, v2)
 	}
 	checks := map[string]func(t *testing.T, e domain.Event){
+		"user.registered": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2A", "user.registered",
+				"usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A", 1, "2026-11-01T10:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.UserRegistered)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.UserRegistered", e.Data)
+			}
+			checkField(t, "Email", d.Email, "")
+			checkField(t, "PasswordHash", d.PasswordHash, "")
+			checkField(t, "Role", d.Role, domain.RoleAdmin)
+			p, err := domain.OpenPersonal(sampleDataKey, e.Aggregate, e.Type, e.Schema, d.Personal)
+			if err != nil {
+				t.Fatalf("OpenPersonal: got %v, want nil", err)
+			}
+			checkField(t, "Personal.Email", p.Email, "alice@example.com")
+			checkField(t, "Personal.PasswordHash", p.PasswordHash, passwordHash)
+		},
 		"key.created": func(t *testing.T, e domain.Event) {
 			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2C", "key.created",
 				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 1, "2026-11-01T10:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")

@@ -1,8 +1,6 @@
 package domain
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -23,12 +21,19 @@ const MaxEmailLength = 254
 
 // User is the user aggregate. The zero User does not exist yet. Apply is
 // its only mutator.
+//
+// Email and PasswordHash are set by Apply only from schema 1 events, which
+// kept them in clear; newer events keep them in Personal, sealed under the
+// user's data key, and whoever holds that key fills them in. An Erased user
+// has neither: the events remain, the data key is destroyed.
 type User struct {
 	ID           string
 	Email        string
 	PasswordHash string
+	Personal     Sealed
 	Role         Role
-	Disabled     bool
+	Disabled     bool // also true once Erased
+	Erased       bool
 	CreatedAt    time.Time
 	Version      uint64
 	LastHash     Hash // Hash of the last event applied: the next event's Prev
@@ -51,6 +56,7 @@ func (u *User) Apply(e Event) error {
 			return fmt.Errorf("apply %s to %s: user exists", e.Type, e.Aggregate)
 		}
 		u.ID, u.Email, u.PasswordHash, u.CreatedAt = e.Aggregate, d.Email, d.PasswordHash, e.Time
+		u.Personal = d.Personal
 		u.Role = d.Role
 		if u.Role == "" {
 			u.Role = RoleUser
@@ -61,10 +67,16 @@ func (u *User) Apply(e Event) error {
 		}
 		u.Disabled = true
 	case UserEnabled:
-		if !u.Exists() || !u.Disabled {
-			return fmt.Errorf("apply %s to %s: user missing or not disabled", e.Type, e.Aggregate)
+		if !u.Exists() || !u.Disabled || u.Erased {
+			return fmt.Errorf("apply %s to %s: user missing, erased or not disabled", e.Type, e.Aggregate)
 		}
 		u.Disabled = false
+	case UserErased:
+		if !u.Exists() || u.Erased {
+			return fmt.Errorf("apply %s to %s: user missing or erased", e.Type, e.Aggregate)
+		}
+		u.Erased, u.Disabled = true, true
+		u.Email, u.PasswordHash, u.Personal = "", "", ""
 	default:
 		return fmt.Errorf("apply %s to user %s: not a user event", e.Type, e.Aggregate)
 	}
@@ -74,11 +86,25 @@ func (u *User) Apply(e Event) error {
 
 // RegisterUser is the command that registers a user.
 type RegisterUser struct {
-	UserID       string // a fresh NewUserID value
-	Email        string // as typed; it is normalised
-	PasswordHash string // argon2id PHC string of a password that passed ValidatePassword
-	Role         Role   // RoleUser (or empty) or RoleAdmin
-	Actor        string // who registers the user: empty for the user themself
+	UserID string // a fresh NewUserID value
+	// EmailKey is the EmailAggregate of the normalised address.
+	EmailKey string
+	// Personal is the user's email and password hash (an argon2id PHC
+	// string of a password that passed ValidatePassword), sealed under the
+	// user's data key for (UserID, TypeUserRegistered, UserRegisteredSchema).
+	Personal Sealed
+	// Reservation is the address's reservation so far: zero for an address
+	// never reserved, else that of an erased user, which this one follows.
+	Reservation Reservation
+	Role        Role   // RoleUser (or empty) or RoleAdmin
+	Actor       string // who registers the user: empty for the user themself
+}
+
+// Reservation is the state of an email reservation aggregate: its version
+// and the hash of its last event.
+type Reservation struct {
+	Version  uint64
+	LastHash Hash
 }
 
 // Role is what a user may do.
@@ -91,12 +117,13 @@ const (
 )
 
 // IsAdmin reports whether the user is an active admin.
-func (u *User) IsAdmin() bool { return u.Exists() && !u.Disabled && u.Role == RoleAdmin }
+func (u *User) IsAdmin() bool { return u.Exists() && !u.Disabled && !u.Erased && u.Role == RoleAdmin }
 
 // Disable returns the events that lock a user out, by actor (an admin).
-// Disabling a disabled user returns no events. Errors: NotFound.
+// Disabling a disabled user returns no events. Errors: NotFound (also for
+// an erased user).
 func (u *User) Disable(actor, reason string, now time.Time) ([]Event, error) {
-	if !u.Exists() {
+	if !u.Exists() || u.Erased {
 		return nil, Errorf(NotFound, "user not found")
 	}
 	if u.Disabled {
@@ -109,9 +136,10 @@ func (u *User) Disable(actor, reason string, now time.Time) ([]Event, error) {
 }
 
 // Enable returns the events that let a disabled user back in. Enabling an
-// enabled user returns no events. Errors: NotFound.
+// enabled user returns no events. Errors: NotFound (also for an erased
+// user).
 func (u *User) Enable(actor, reason string, now time.Time) ([]Event, error) {
-	if !u.Exists() {
+	if !u.Exists() || u.Erased {
 		return nil, Errorf(NotFound, "user not found")
 	}
 	if !u.Disabled {
@@ -123,8 +151,25 @@ func (u *User) Enable(actor, reason string, now time.Time) ([]Event, error) {
 	return u.record(actor, now, UserEnabled{Reason: reason})
 }
 
+// Erase returns the event that erases a user, by actor (the user or an
+// admin): the user is locked out for good and their personal data is to be
+// destroyed with their data key. Erasing an erased user returns no events.
+// Errors: NotFound, Invalid (reason).
+func (u *User) Erase(actor, reason string, now time.Time) ([]Event, error) {
+	if !u.Exists() {
+		return nil, Errorf(NotFound, "user not found")
+	}
+	if u.Erased {
+		return nil, nil
+	}
+	if err := ValidateReason(reason); err != nil {
+		return nil, err
+	}
+	return u.record(actor, now, UserErased{Reason: reason})
+}
+
 func (u *User) record(actor string, now time.Time, d EventData) ([]Event, error) {
-	e := Event{Type: d.EventType(), Schema: CurrentSchema, Aggregate: u.ID, Version: u.Version + 1,
+	e := Event{Type: d.EventType(), Schema: SchemaOf(d.EventType()), Aggregate: u.ID, Version: u.Version + 1,
 		Time: now.UTC(), Actor: actor, Prev: u.LastHash, Data: d}
 	probe := *u
 	if err := probe.Apply(e); err != nil {
@@ -151,15 +196,12 @@ func ValidateReason(reason string) error {
 func AdminActor(name string) string { return "admin:" + name }
 
 // Register returns the events that register a user: a reservation of the
-// email address (which the log accepts only once per address) and the
-// user's own first event. It returns Invalid for a bad email.
+// email address (which the log accepts only once per reservation version)
+// and the user's own first event, which keeps the email and password hash
+// sealed. It returns Invalid for a malformed command.
 func Register(cmd RegisterUser, now time.Time) ([]Event, error) {
-	email, err := NormalizeEmail(cmd.Email)
-	if err != nil {
-		return nil, err
-	}
-	if !ValidUserID(cmd.UserID) || cmd.PasswordHash == "" {
-		return nil, Errorf(Invalid, "malformed user id or missing password hash")
+	if !ValidUserID(cmd.UserID) || len(cmd.Personal) == 0 || !validEmailKey(cmd.EmailKey) {
+		return nil, Errorf(Invalid, "malformed user id, email key or missing personal data")
 	}
 	role := cmd.Role
 	switch role {
@@ -175,11 +217,26 @@ func Register(cmd RegisterUser, now time.Time) ([]Event, error) {
 	}
 	now = now.UTC()
 	return []Event{
-		{Type: TypeEmailReserved, Schema: CurrentSchema, Aggregate: EmailAggregate(email), Version: 1,
+		{Type: TypeEmailReserved, Schema: SchemaOf(TypeEmailReserved), Aggregate: cmd.EmailKey,
+			Version: cmd.Reservation.Version + 1, Prev: cmd.Reservation.LastHash,
 			Time: now, Actor: actor, Data: EmailReserved{UserID: cmd.UserID}},
-		{Type: TypeUserRegistered, Schema: CurrentSchema, Aggregate: cmd.UserID, Version: 1,
-			Time: now, Actor: actor, Data: UserRegistered{Email: email, PasswordHash: cmd.PasswordHash, Role: role}},
+		{Type: TypeUserRegistered, Schema: SchemaOf(TypeUserRegistered), Aggregate: cmd.UserID, Version: 1,
+			Time: now, Actor: actor, Data: UserRegistered{Personal: cmd.Personal, Role: role}},
 	}, nil
+}
+
+// validEmailKey reports whether s has the form of an EmailAggregate: 64
+// lower-case hex digits.
+func validEmailKey(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeEmail trims and lower-cases an address and checks that it is a
@@ -201,14 +258,6 @@ func NormalizeEmail(s string) (string, error) {
 		return "", Errorf(Invalid, "email is not a valid address")
 	}
 	return email, nil
-}
-
-// EmailAggregate returns the aggregate id of an email reservation: the
-// hex SHA-256 of the normalised address, so the address itself is not in
-// the subject name.
-func EmailAggregate(normalizedEmail string) string {
-	sum := sha256.Sum256([]byte(normalizedEmail))
-	return hex.EncodeToString(sum[:])
 }
 
 // ValidatePassword checks a password against the policy: valid UTF-8, at

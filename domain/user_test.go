@@ -9,58 +9,48 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
+// emailHashKey is a fixed key for email reservations.
+var emailHashKey = []byte("0123456789abcdef0123456789abcdef")
+
 const passwordHash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
+
+// sealedAlice stands for alice's sealed personal data (Register does not
+// open it).
+const sealedAlice = domain.Sealed("\x01nonce-and-ciphertext")
 
 func TestRegister(t *testing.T) {
 	t.Parallel()
-	registered := func(email string) []domain.Event {
+	emailKey := domain.EmailAggregate(emailHashKey, "alice@example.com")
+	registered := func(res domain.Reservation, role domain.Role, actor string) []domain.Event {
 		return []domain.Event{
 			{
-				Type: domain.TypeEmailReserved, Schema: domain.CurrentSchema, Aggregate: domain.EmailAggregate(email),
-				Version: 1, Time: t0, Actor: alice, Data: domain.EmailReserved{UserID: alice},
+				Type: domain.TypeEmailReserved, Schema: 1, Aggregate: emailKey,
+				Version: res.Version + 1, Prev: res.LastHash, Time: t0, Actor: actor, Data: domain.EmailReserved{UserID: alice},
 			},
 			{
-				Type: domain.TypeUserRegistered, Schema: domain.CurrentSchema, Aggregate: alice,
-				Version: 1, Time: t0, Actor: alice, Data: domain.UserRegistered{Email: email, PasswordHash: passwordHash},
+				Type: domain.TypeUserRegistered, Schema: 2, Aggregate: alice,
+				Version: 1, Time: t0, Actor: actor, Data: domain.UserRegistered{Personal: sealedAlice, Role: role},
 			},
 		}
 	}
+	ok := domain.RegisterUser{UserID: alice, EmailKey: emailKey, Personal: sealedAlice}
+	with := func(edit func(*domain.RegisterUser)) domain.RegisterUser { c := ok; edit(&c); return c }
+	after := domain.Reservation{Version: 3, LastHash: domain.Hash{0: 9}}
 	tests := []struct {
 		name     string
 		cmd      domain.RegisterUser
 		want     []domain.Event
 		wantKind domain.Kind
 	}{
-		{
-			name: "OK",
-			cmd:  domain.RegisterUser{UserID: alice, Email: "alice@example.com", PasswordHash: passwordHash},
-			want: registered("alice@example.com"),
-		},
-		{
-			name: "OKNormalisesEmail",
-			cmd:  domain.RegisterUser{UserID: alice, Email: " Alice@Example.COM ", PasswordHash: passwordHash},
-			want: registered("alice@example.com"),
-		},
-		{
-			name: "OKPlusAddress",
-			cmd:  domain.RegisterUser{UserID: alice, Email: "alice+keys@mail.example.com", PasswordHash: passwordHash},
-			want: registered("alice+keys@mail.example.com"),
-		},
-		{"ErrEmptyEmail", domain.RegisterUser{UserID: alice, Email: "", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrBlankEmail", domain.RegisterUser{UserID: alice, Email: " \t ", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrNoAt", domain.RegisterUser{UserID: alice, Email: "alice.example.com", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrNoLocalPart", domain.RegisterUser{UserID: alice, Email: "@example.com", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrNoDomain", domain.RegisterUser{UserID: alice, Email: "alice@", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrDisplayName", domain.RegisterUser{UserID: alice, Email: "Bob <b@x.io>", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrAngleAddr", domain.RegisterUser{UserID: alice, Email: "<b@x.io>", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrComment", domain.RegisterUser{UserID: alice, Email: "b@x.io (Bob)", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrTwoAddresses", domain.RegisterUser{UserID: alice, Email: "a@x.io, b@x.io", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrTooLong", domain.RegisterUser{UserID: alice, Email: longEmail(domain.MaxEmailLength + 1), PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrSpaceInside", domain.RegisterUser{UserID: alice, Email: "al ice@example.com", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrQuotedSpaceInside", domain.RegisterUser{UserID: alice, Email: `"al ice"@example.com`, PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrTabInside", domain.RegisterUser{UserID: alice, Email: "alice@exa\tmple.com", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrMissingUserID", domain.RegisterUser{Email: "alice@example.com", PasswordHash: passwordHash}, nil, domain.Invalid},
-		{"ErrMissingPasswordHash", domain.RegisterUser{UserID: alice, Email: "alice@example.com"}, nil, domain.Invalid},
+		{"OK", ok, registered(domain.Reservation{}, "", alice), ""},
+		{"OKAfterErasedHolder", with(func(c *domain.RegisterUser) { c.Reservation = after }), registered(after, "", alice), ""},
+		{"OKAdminByAdmin", with(func(c *domain.RegisterUser) { c.Role, c.Actor = domain.RoleAdmin, "admin:root" }),
+			registered(domain.Reservation{}, domain.RoleAdmin, "admin:root"), ""},
+		{"ErrMissingUserID", with(func(c *domain.RegisterUser) { c.UserID = "" }), nil, domain.Invalid},
+		{"ErrMissingPersonal", with(func(c *domain.RegisterUser) { c.Personal = "" }), nil, domain.Invalid},
+		{"ErrClearEmailAsKey", with(func(c *domain.RegisterUser) { c.EmailKey = "alice@example.com" }), nil, domain.Invalid},
+		{"ErrUpperHexKey", with(func(c *domain.RegisterUser) { c.EmailKey = strings.ToUpper(emailKey) }), nil, domain.Invalid},
+		{"ErrUnknownRole", with(func(c *domain.RegisterUser) { c.Role = "root" }), nil, domain.Invalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,6 +75,9 @@ func TestRegister(t *testing.T) {
 			if err := u.Apply(got[1]); err != nil {
 				t.Errorf("Apply(user.registered): got %v, want nil", err)
 			}
+			if u.Email != "" || u.PasswordHash != "" || u.Personal != sealedAlice {
+				t.Errorf("got email %q hash %q personal %q, want only the sealed value", u.Email, u.PasswordHash, u.Personal)
+			}
 		})
 	}
 }
@@ -97,6 +90,13 @@ func longEmail(n int) string {
 
 func TestNormalizeEmail(t *testing.T) {
 	t.Parallel()
+	for _, bad := range []string{"", " \t ", "alice.example.com", "@example.com", "alice@", "Bob <b@x.io>", "<b@x.io>",
+		"b@x.io (Bob)", "a@x.io, b@x.io", longEmail(domain.MaxEmailLength + 1), "al ice@example.com",
+		`"al ice"@example.com`, "alice@exa\tmple.com"} {
+		if got, err := domain.NormalizeEmail(bad); domain.KindOf(err) != domain.Invalid {
+			t.Errorf("NormalizeEmail(%q): got %q, %v, want an Invalid error", bad, got, err)
+		}
+	}
 	tests := []struct {
 		in, want string
 	}{
@@ -113,15 +113,26 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 }
 
+// TestEmailAggregate: a reservation's aggregate is keyed. A bare SHA-256
+// of the address (what logs used before) can be recomputed by anyone with a
+// list of addresses, so it must not be what Register writes.
 func TestEmailAggregate(t *testing.T) {
 	t.Parallel()
-	sum := sha256.Sum256([]byte("alice@example.com"))
-	if got, want := domain.EmailAggregate("alice@example.com"), hex.EncodeToString(sum[:]); got != want {
-		t.Errorf("got %v, want %v", got, want)
+	const email = "alice@example.com"
+	sum := sha256.Sum256([]byte(email))
+	bare := hex.EncodeToString(sum[:])
+	if got := domain.LegacyEmailAggregate(email); got != bare {
+		t.Errorf("LegacyEmailAggregate: got %v, want %v", got, bare)
 	}
-	// The aggregate must not reveal the address.
-	if got := domain.EmailAggregate("alice@example.com"); strings.Contains(got, "alice") {
-		t.Errorf("got %v, want no address in it", got)
+	got := domain.EmailAggregate(emailHashKey, email)
+	if got == bare || strings.Contains(got, "alice") {
+		t.Errorf("EmailAggregate: got %v, want neither the bare SHA-256 %v nor the address", got, bare)
+	}
+	if other := domain.EmailAggregate([]byte("another key of thirty-two bytes!"), email); other == got {
+		t.Errorf("EmailAggregate under two keys: got %v twice, want the key to matter", got)
+	}
+	if len(got) != 64 {
+		t.Errorf("len: got %d, want 64 hex digits", len(got))
 	}
 }
 
@@ -190,7 +201,7 @@ func TestUser_Apply(t *testing.T) {
 	})
 
 	reserved := domain.Event{
-		Type: domain.TypeEmailReserved, Schema: 1, Aggregate: domain.EmailAggregate("alice@example.com"),
+		Type: domain.TypeEmailReserved, Schema: 1, Aggregate: domain.EmailAggregate(emailHashKey, "alice@example.com"),
 		Version: 1, Time: t0, Actor: alice, Data: domain.EmailReserved{UserID: alice},
 	}
 	withVersion := func(e domain.Event, v uint64) domain.Event { e.Version = v; return e }
@@ -229,7 +240,8 @@ func TestUser_Apply(t *testing.T) {
 func TestUser_DisableEnable(t *testing.T) {
 	t.Parallel()
 	const alice = "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A"
-	events, err := domain.Register(domain.RegisterUser{UserID: alice, Email: "a@example.com", PasswordHash: "h", Role: domain.RoleAdmin, Actor: "admin:root"}, t0)
+	emailKey := domain.EmailAggregate(emailHashKey, "a@example.com")
+	events, err := domain.Register(domain.RegisterUser{UserID: alice, EmailKey: emailKey, Personal: sealedAlice, Role: domain.RoleAdmin, Actor: "admin:root"}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +280,7 @@ func TestUser_DisableEnable(t *testing.T) {
 		}
 	})
 	t.Run("ErrUnknownRole", func(t *testing.T) {
-		_, err := domain.Register(domain.RegisterUser{UserID: alice, Email: "a@example.com", PasswordHash: "h", Role: "root"}, t0)
+		_, err := domain.Register(domain.RegisterUser{UserID: alice, EmailKey: emailKey, Personal: sealedAlice, Role: "root"}, t0)
 		if domain.KindOf(err) != domain.Invalid {
 			t.Fatalf("got %v, want invalid", err)
 		}

@@ -85,8 +85,9 @@ func TestStore_Append(t *testing.T) {
 	})
 
 	t.Run("BatchIsAtomic", func(t *testing.T) {
+		emailKey := domain.LegacyEmailAggregate("a@example.com") // any 64 hex digits
 		events, err := domain.Register(domain.RegisterUser{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B3E",
-			Email: "a@example.com", PasswordHash: "x"}, t0)
+			EmailKey: emailKey, Personal: "sealed"}, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +98,7 @@ func TestStore_Append(t *testing.T) {
 		// The same email for another user: the reservation fails, so the
 		// second user's event must not be stored either.
 		other, _ := domain.Register(domain.RegisterUser{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B4F",
-			Email: "a@example.com", PasswordHash: "x"}, t0)
+			EmailKey: emailKey, Personal: "sealed"}, t0)
 		_, err = s.Append(ctx, eventstore.Pending{Event: other[0]}, eventstore.Pending{Event: other[1]})
 		if got := domain.KindOf(err); got != domain.Conflict {
 			t.Fatalf("got %v (%v), want %v", got, err, domain.Conflict)

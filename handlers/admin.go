@@ -34,7 +34,7 @@ func (a *API) adminListKeys(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	keys, err := a.ledger.AdminListKeys(q.Get("user"), statuses)
+	keys, err := a.ledger.AdminListKeys(r.Context(), q.Get("user"), statuses)
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return
@@ -78,6 +78,36 @@ func (a *API) adminDisableUser(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// errEraseSignedOnly refuses an erasure asked for with a session: it
+// cannot be undone, so only an admin's key may ask for it, and the
+// signature is kept in the log.
+var errEraseSignedOnly = domain.Errorf(domain.Forbidden, "users are erased only by requests signed with an admin key")
+
+// adminEraseUser: POST /admin/users/{id}/erase {"reason"?} (signed requests
+// only) -> 200 {"revoked":[...]}: the user's personal data is erased and
+// their keys revoked.
+func (a *API) adminEraseUser(w http.ResponseWriter, r *http.Request) {
+	if adminRequest(r) == nil {
+		writeError(w, r, a.logger, errEraseSignedOnly)
+		return
+	}
+	var req reasonRequest
+	if err := readJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	cmd := ledger.EraseUser{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: req.Reason}
+	revoked, err := a.ledger.EraseUser(r.Context(), cmd)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	if revoked == nil {
+		revoked = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"revoked": revoked})
+}
+
 // adminRevokeUserKeys: POST /admin/users/{id}/revoke-keys {"reason"?} ->
 // 200 {"revoked":[...]}.
 func (a *API) adminRevokeUserKeys(w http.ResponseWriter, r *http.Request) {
@@ -103,16 +133,23 @@ type adminUserResponse struct {
 	Email     string    `json:"email"`
 	Role      string    `json:"role"`
 	Disabled  bool      `json:"disabled"`
+	Erased    bool      `json:"erased,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func adminUserView(u domain.User) adminUserResponse {
-	return adminUserResponse{ID: u.ID, Email: u.Email, Role: string(u.Role), Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+	return adminUserResponse{ID: u.ID, Email: u.Email, Role: string(u.Role), Disabled: u.Disabled, Erased: u.Erased,
+		CreatedAt: u.CreatedAt}
 }
 
-// adminListUsers: GET /admin/users -> 200 {"users":[...]}, by email.
+// adminListUsers: GET /admin/users -> 200 {"users":[...]}, by email
+// (erased users, who have none, first).
 func (a *API) adminListUsers(w http.ResponseWriter, r *http.Request) {
-	users := a.ledger.ListUsers()
+	users, err := a.ledger.ListUsers(r.Context())
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
 	out := struct {
 		Users []adminUserResponse `json:"users"`
 	}{Users: make([]adminUserResponse, len(users))}

@@ -41,10 +41,12 @@ type Ledger interface {
 	AdminRevokeKey(ctx context.Context, cmd ledger.AdminRevokeKey) error
 	DisableUser(ctx context.Context, cmd ledger.DisableUser) error
 	RevokeUserKeys(ctx context.Context, cmd ledger.RevokeUserKeys) ([]string, error)
-	AdminListKeys(userID string, statuses []domain.KeyStatus) ([]domain.Key, error)
+	AdminListKeys(ctx context.Context, userID string, statuses []domain.KeyStatus) ([]domain.Key, error)
 	EnableUser(ctx context.Context, cmd ledger.EnableUser) error
 	CreateUser(ctx context.Context, cmd ledger.CreateUser) (domain.User, error)
-	ListUsers() []domain.User
+	ListUsers(ctx context.Context) ([]domain.User, error)
+	EraseUser(ctx context.Context, cmd ledger.EraseUser) ([]string, error)
+	EraseMe(ctx context.Context, cmd ledger.EraseMe) error
 	// AdminByKey returns the admin whose active (enrolled, not revoked)
 	// key has id keyID.
 	AdminByKey(keyID string) (name string, key domain.PublicKey, ok bool)
@@ -184,6 +186,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	a.mux.HandleFunc("GET /openapi.json", a.openapi)
 	a.mux.Handle("POST /users", a.gate(a.idempotent(a.registerUser)))
+	a.mux.Handle("DELETE /users/me", a.gate(a.authenticated(a.eraseMe)))
 	a.mux.Handle("POST /sessions", a.gate(a.createSession))
 	a.mux.Handle("/validate", a.validate)
 	a.mux.Handle("POST /api-keys", a.gate(a.authenticated(a.idempotent(a.createKey))))
@@ -198,6 +201,7 @@ func (a *API) routes() {
 	a.mux.Handle("POST /admin/users/{id}/disable", a.gate(a.admin(a.adminDisableUser)))
 	a.mux.Handle("POST /admin/users/{id}/enable", a.gate(a.admin(a.adminEnableUser)))
 	a.mux.Handle("POST /admin/users/{id}/revoke-keys", a.gate(a.admin(a.adminRevokeUserKeys)))
+	a.mux.Handle("POST /admin/users/{id}/erase", a.gate(a.admin(a.adminEraseUser)))
 	a.mux.Handle("GET /admin/admin-keys", a.gate(a.admin(a.adminListAdminKeys)))
 	a.mux.Handle("POST /admin/admin-keys", a.gate(a.admin(a.adminEnrollKey)))
 	a.mux.Handle("DELETE /admin/admin-keys/{id}", a.gate(a.admin(a.adminRevokeAdminKey)))

@@ -48,6 +48,30 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, userResponse{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
 }
 
+type eraseRequest struct {
+	Password string `json:"password"`
+}
+
+// eraseMe: DELETE /users/me {"password"} -> 204: the user's personal data
+// is erased, their keys revoked, their sessions end. A wrong password is a
+// 403 (the session is good, the confirmation is not).
+func (a *API) eraseMe(w http.ResponseWriter, r *http.Request) {
+	var req eraseRequest
+	if err := readJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	err := a.ledger.EraseMe(r.Context(), ledger.EraseMe{UserID: userFrom(r.Context()).ID, Password: req.Password})
+	if err != nil {
+		if errors.Is(err, auth.ErrBusy) {
+			a.metrics.limited(limitPasswordHashing)
+		}
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 type sessionResponse struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`

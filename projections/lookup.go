@@ -26,7 +26,7 @@ type Lookup struct {
 	// a map doubles at once while a slice grows by a quarter.
 	index    map[ulid.ULID]uint32
 	entries  []lookupEntry
-	disabled map[ulid.ULID]struct{} // users whose keys must not validate
+	disabled map[ulid.ULID]bool // users whose keys must not validate; true: erased, for good
 }
 
 // lookupEntry is a key, packed. Expiry is in Unix milliseconds rounded up
@@ -62,11 +62,12 @@ var revokedMark = time.Unix(1, 0).UTC()
 func NewLookup(sizeHint int) *Lookup {
 	sizeHint = max(sizeHint, 0)
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: make([]lookupEntry, 0, sizeHint),
-		disabled: make(map[ulid.ULID]struct{})}
+		disabled: make(map[ulid.ULID]bool)}
 }
 
-// Apply folds a key event, and notes users being disabled or enabled;
-// other events are ignored.
+// Apply folds a key event, and notes users being disabled, enabled or
+// erased (an erased user's keys never validate again); other events are
+// ignored.
 func (l *Lookup) Apply(e domain.Event) error {
 	if e.Category() == domain.CategoryUser {
 		id, ok := parseID(domain.UserIDPrefix, e.Aggregate)
@@ -77,9 +78,13 @@ func (l *Lookup) Apply(e domain.Event) error {
 		defer l.mu.Unlock()
 		switch e.Data.(type) {
 		case domain.UserDisabled:
-			l.disabled[id] = struct{}{}
+			l.disabled[id] = l.disabled[id] // stays true if erased
+		case domain.UserErased:
+			l.disabled[id] = true
 		case domain.UserEnabled:
-			delete(l.disabled, id)
+			if !l.disabled[id] {
+				delete(l.disabled, id)
+			}
 		}
 		return nil
 	}

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -48,16 +49,76 @@ func keyRevoked(apiKey, userID string, version, seq uint64) domain.Event {
 		Data: domain.KeyRevoked{}}
 }
 
+// testEmailKey and testDataKey stand for the ledger's email hash key and
+// every user's data key.
+var (
+	testEmailKey = []byte("test email hash key, 32 bytes ok")
+	testDataKey  = []byte("test data key for every user, 32")
+)
+
 func emailReserved(email, userID string, seq uint64) domain.Event {
 	return domain.Event{Type: domain.TypeEmailReserved, Schema: domain.CurrentSchema,
-		Aggregate: domain.EmailAggregate(email), Version: 1, Time: t0, Actor: userID, Sequence: seq,
+		Aggregate: domain.EmailAggregate(testEmailKey, email), Version: 1, Time: t0, Actor: userID, Sequence: seq,
 		Data: domain.EmailReserved{UserID: userID}}
 }
 
+// userRegistered is a registration with the email and hash sealed under
+// testDataKey.
 func userRegistered(userID, email string, seq uint64) domain.Event {
-	return domain.Event{Type: domain.TypeUserRegistered, Schema: domain.CurrentSchema, Aggregate: userID,
+	sealed, err := domain.SealPersonal(testDataKey, userID, domain.TypeUserRegistered, domain.UserRegisteredSchema,
+		domain.Personal{Email: email, PasswordHash: "$argon2id$hash-of-" + userID}, rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return domain.Event{Type: domain.TypeUserRegistered, Schema: domain.UserRegisteredSchema, Aggregate: userID,
+		Version: 1, Time: t0, Actor: userID, Sequence: seq, Data: domain.UserRegistered{Personal: sealed}}
+}
+
+// legacyEmailReserved and legacyUserRegistered are a registration as logs
+// written before sealing hold it: a bare SHA-256 reservation, the email and
+// hash in clear.
+func legacyEmailReserved(email, userID string, seq uint64) domain.Event {
+	e := emailReserved(email, userID, seq)
+	e.Aggregate = domain.LegacyEmailAggregate(email)
+	return e
+}
+
+func legacyUserRegistered(userID, email string, seq uint64) domain.Event {
+	return domain.Event{Type: domain.TypeUserRegistered, Schema: 1, Aggregate: userID,
 		Version: 1, Time: t0, Actor: userID, Sequence: seq,
 		Data: domain.UserRegistered{Email: email, PasswordHash: "$argon2id$hash-of-" + userID}}
+}
+
+// reservedAgain makes a reservation the second event of its aggregate.
+func reservedAgain(e domain.Event) domain.Event {
+	e.Version = 2
+	return e
+}
+
+func userErased(userID string, version, seq uint64) domain.Event {
+	return domain.Event{Type: domain.TypeUserErased, Schema: 1, Aggregate: userID, Version: version,
+		Time: t0.Add(time.Hour), Actor: userID, Sequence: seq, Data: domain.UserErased{}}
+}
+
+// byEmail finds a user by address as the ledger does: the reservation
+// (keyed, else legacy) names the user, whose own record, opened, carries
+// the address.
+func byEmail(users *projections.Users, email string) (domain.User, bool) {
+	u, ok := users.ByEmailKey(domain.EmailAggregate(testEmailKey, email), domain.LegacyEmailAggregate(email))
+	if !ok {
+		return domain.User{}, false
+	}
+	if u.Personal != "" {
+		p, err := domain.OpenPersonal(testDataKey, u.ID, domain.TypeUserRegistered, domain.UserRegisteredSchema, u.Personal)
+		if err != nil {
+			return domain.User{}, false
+		}
+		u.Email, u.PasswordHash = p.Email, p.PasswordHash
+	}
+	if u.Email != email {
+		return domain.User{}, false
+	}
+	return u, true
 }
 
 func mustApply(t *testing.T, m projections.Model, events ...domain.Event) {
@@ -358,21 +419,27 @@ func TestUsers_Apply(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		users := projections.NewUsers()
 		alice := newUserID()
-		mustApply(t, users, emailReserved("alice@example.com", alice, 1), userRegistered(alice, "alice@example.com", 2))
+		reg := userRegistered(alice, "alice@example.com", 2)
+		mustApply(t, users, emailReserved("alice@example.com", alice, 1), reg)
 		u, ok := users.ByID(alice)
 		if !ok {
 			t.Fatalf("ByID: got not found, want %s", alice)
 		}
-		if u.ID != alice || u.Email != "alice@example.com" || u.PasswordHash != "$argon2id$hash-of-"+alice ||
+		// The read model keeps the sealed record, nothing in clear.
+		if u.ID != alice || u.Email != "" || u.PasswordHash != "" || u.Personal != reg.Data.(domain.UserRegistered).Personal ||
 			u.Version != 1 || !u.CreatedAt.Equal(t0) {
-			t.Errorf("got %+v, want alice registered at %v", u, t0)
+			t.Errorf("got %+v, want alice registered at %v, sealed", u, t0)
+		}
+		if got, ok := byEmail(users, "alice@example.com"); !ok || got.PasswordHash != "$argon2id$hash-of-"+alice {
+			t.Errorf("opened: got %+v, %v, want alice's hash", got, ok)
 		}
 	})
 
 	t.Run("ErrRegisteredTwice", func(t *testing.T) {
 		users := projections.NewUsers()
 		alice := newUserID()
-		mustApply(t, users, userRegistered(alice, "alice@example.com", 1))
+		first := userRegistered(alice, "alice@example.com", 1)
+		mustApply(t, users, first)
 		again := userRegistered(alice, "other@example.com", 2)
 		if err := users.Apply(again); err == nil {
 			t.Fatalf("got nil, want an error for a second registration at version 1")
@@ -381,8 +448,8 @@ func TestUsers_Apply(t *testing.T) {
 		if err := users.Apply(again); err == nil {
 			t.Fatalf("got nil, want an error for a second registration at version 2")
 		}
-		if u, _ := users.ByID(alice); u.Email != "alice@example.com" {
-			t.Errorf("got email %q, want alice@example.com", u.Email)
+		if u, _ := users.ByID(alice); u.Personal != first.Data.(domain.UserRegistered).Personal {
+			t.Errorf("got alice's record changed, want it kept")
 		}
 	})
 
@@ -466,6 +533,29 @@ func TestUsers_ByEmail(t *testing.T) {
 			email: "a@example.com", want: alice,
 		},
 		{
+			name:   "Legacy",
+			events: []domain.Event{legacyEmailReserved("a@example.com", alice, 1), legacyUserRegistered(alice, "a@example.com", 2)},
+			email:  "a@example.com", want: alice,
+		},
+		{
+			name: "ErasedHolder",
+			events: []domain.Event{emailReserved("a@example.com", alice, 1), userRegistered(alice, "a@example.com", 2),
+				userErased(alice, 2, 3)},
+			email: "a@example.com",
+		},
+		{
+			name: "ErasedLegacyHolder",
+			events: []domain.Event{legacyEmailReserved("a@example.com", alice, 1), legacyUserRegistered(alice, "a@example.com", 2),
+				userErased(alice, 2, 3)},
+			email: "a@example.com",
+		},
+		{
+			name: "ReservedAgainAfterErasure",
+			events: []domain.Event{emailReserved("a@example.com", alice, 1), userRegistered(alice, "a@example.com", 2),
+				userErased(alice, 2, 3), reservedAgain(emailReserved("a@example.com", bob, 4)), userRegistered(bob, "a@example.com", 5)},
+			email: "a@example.com", want: bob,
+		},
+		{
 			name:   "NotNormalised",
 			events: []domain.Event{emailReserved("a@example.com", alice, 1), userRegistered(alice, "a@example.com", 2)},
 			email:  "A@Example.com",
@@ -479,7 +569,7 @@ func TestUsers_ByEmail(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			users := projections.NewUsers()
 			mustApply(t, users, tc.events...)
-			u, ok := users.ByEmail(tc.email)
+			u, ok := byEmail(users, tc.email)
 			if ok != (tc.want != "") || u.ID != tc.want {
 				t.Errorf("ByEmail(%q): got %q, %v, want %q, %v", tc.email, u.ID, ok, tc.want, tc.want != "")
 			}
@@ -659,7 +749,7 @@ func TestProjector_Start(t *testing.T) {
 		if got, want := apiKeys(page), reversed(created); !slices.Equal(got, want) {
 			t.Errorf("got %v, want %v", got, want)
 		}
-		if u, ok := users.ByEmail("alice@example.com"); !ok || u.ID != alice {
+		if u, ok := byEmail(users, "alice@example.com"); !ok || u.ID != alice {
 			t.Errorf("ByEmail: got %q, %v, want %q", u.ID, ok, alice)
 		}
 	})
@@ -929,10 +1019,66 @@ func TestProjector_Replay(t *testing.T) {
 		if !reflect.DeepEqual(ffull, lfull) {
 			t.Errorf("ListByUser(%s): got fresh %+v, want live %+v", u, ffull, lfull)
 		}
-		lu, lok := liveUsers.ByEmail(emails[i])
-		fu, fok := freshUsers.ByEmail(emails[i])
+		lu, lok := byEmail(liveUsers, emails[i])
+		fu, fok := byEmail(freshUsers, emails[i])
 		if !lok || !fok || !reflect.DeepEqual(fu, lu) || lu.ID != u {
 			t.Errorf("ByEmail(%s): got fresh %+v (%v), want live %+v (%v), user %s", emails[i], fu, fok, lu, lok, u)
 		}
+	}
+}
+
+// TestUsers_Erase: an erased user's address is free again (the reservation
+// tells the next registration where the aggregate stands), the hook that
+// drops cached personal data runs, and an erased user has nothing personal
+// left in the read model.
+func TestUsers_Erase(t *testing.T) {
+	t.Parallel()
+	alice, bob := newUserID(), newUserID()
+	var forgotten []string
+	users := projections.NewUsers(projections.OnErase(func(id string) { forgotten = append(forgotten, id) }))
+	agg := domain.EmailAggregate(testEmailKey, "a@example.com")
+	mustApply(t, users, emailReserved("a@example.com", alice, 1), userRegistered(alice, "a@example.com", 2))
+	if _, seq, holder := users.Reservation(agg); seq != 1 || holder != alice {
+		t.Fatalf("Reservation: got seq %d holder %q, want 1 %q", seq, holder, alice)
+	}
+	mustApply(t, users, userErased(alice, 2, 3))
+	if !slices.Equal(forgotten, []string{alice}) {
+		t.Errorf("OnErase: got %v, want [%s]", forgotten, alice)
+	}
+	u, _ := users.ByID(alice)
+	if !u.Erased || !u.Disabled || u.Personal != "" || u.Email != "" || u.PasswordHash != "" {
+		t.Errorf("erased user: got %+v, want erased, disabled, nothing personal", u)
+	}
+	state, seq, holder := users.Reservation(agg)
+	if seq != 1 || holder != "" || state.Version != 1 {
+		t.Fatalf("Reservation after erasure: got %+v seq %d holder %q, want version 1, seq 1, no holder", state, seq, holder)
+	}
+	mustApply(t, users, reservedAgain(emailReserved("a@example.com", bob, 4)), userRegistered(bob, "a@example.com", 5))
+	if got, ok := byEmail(users, "a@example.com"); !ok || got.ID != bob {
+		t.Errorf("after re-registration: got %q, %v, want %s", got.ID, ok, bob)
+	}
+	// A further reservation while bob holds it does not take it from him.
+	mustApply(t, users, domain.Event{Type: domain.TypeEmailReserved, Schema: 1, Aggregate: agg, Version: 3, Time: t0,
+		Actor: alice, Sequence: 6, Data: domain.EmailReserved{UserID: alice}})
+	if _, _, holder := users.Reservation(agg); holder != bob {
+		t.Errorf("holder: got %q, want %s", holder, bob)
+	}
+}
+
+// TestLookup_ErasedStaysDisabled: an erased user's keys never validate
+// again, even if an enable were to follow.
+func TestLookup_ErasedStaysDisabled(t *testing.T) {
+	t.Parallel()
+	alice := newUserID()
+	apiKey := newAPIKey()
+	l := projections.NewLookup(0)
+	mustApply(t, l, keyCreated(apiKey, alice, 1))
+	if _, res := l.Signer(apiKey, t0); !res.OK {
+		t.Fatalf("Signer before erasure: got %+v, want OK", res)
+	}
+	mustApply(t, l, userErased(alice, 2, 2), domain.Event{Type: domain.TypeUserEnabled, Schema: 1, Aggregate: alice,
+		Version: 3, Time: t0, Actor: "admin:root", Sequence: 3, Data: domain.UserEnabled{}})
+	if _, res := l.Signer(apiKey, t0); res.OK {
+		t.Errorf("Signer after erasure and an enable: got %+v, want refused", res)
 	}
 }

@@ -7,30 +7,61 @@ import (
 )
 
 // Users is the read model of users: by id, and by email through the email
-// reservations. It is safe for concurrent use.
+// reservations. It holds no clear personal data of users registered with
+// sealed events (see domain.User): whoever holds the data keys opens them.
+// It is safe for concurrent use.
 type Users struct {
 	mu      sync.RWMutex
 	byID    map[string]*domain.User
 	seqs    map[string]uint64 // user id -> stream sequence of the user's last event
-	byEmail map[string]string // EmailAggregate(email) -> user id
+	emails  map[string]reservation
+	onErase func(userID string)
+}
+
+// reservation is an email reservation aggregate: who holds the address,
+// and the aggregate's last event.
+type reservation struct {
+	userID string
+	state  domain.Reservation
+	seq    uint64
+}
+
+// UsersOption configures a Users.
+type UsersOption func(*Users)
+
+// OnErase sets a function called with a user's id when the user's erasure
+// is applied (on every instance, live or in replay): the place to drop any
+// personal data of the user kept in memory. It is called with the read
+// model locked and must not call back into it.
+func OnErase(fn func(userID string)) UsersOption {
+	return func(m *Users) { m.onErase = fn }
 }
 
 // NewUsers returns an empty Users.
-func NewUsers() *Users {
-	return &Users{byID: make(map[string]*domain.User), seqs: make(map[string]uint64), byEmail: make(map[string]string)}
+func NewUsers(opts ...UsersOption) *Users {
+	m := &Users{byID: make(map[string]*domain.User), seqs: make(map[string]uint64), emails: make(map[string]reservation)}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
 }
 
 // Apply folds user events through domain.User.Apply and records email
-// reservations; other events are ignored.
+// reservations; other events are ignored. A reservation of an address
+// whose holder is erased passes the address on; one of an address held
+// by a user who is not erased changes nothing but the aggregate's state.
 func (m *Users) Apply(e domain.Event) error {
 	switch e.Category() {
 	case domain.CategoryEmail:
 		if d, ok := e.Data.(domain.EmailReserved); ok {
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			if _, taken := m.byEmail[e.Aggregate]; !taken {
-				m.byEmail[e.Aggregate] = d.UserID
+			r, taken := m.emails[e.Aggregate]
+			if !taken || m.erasedLocked(r.userID) {
+				r.userID = d.UserID
 			}
+			r.state, r.seq = domain.Reservation{Version: e.Version, LastHash: e.Hash}, e.Sequence
+			m.emails[e.Aggregate] = r
 		}
 		return nil
 	case domain.CategoryUser:
@@ -45,8 +76,16 @@ func (m *Users) Apply(e domain.Event) error {
 		}
 		m.byID[e.Aggregate] = &u
 		m.seqs[e.Aggregate] = e.Sequence
+		if _, erased := e.Data.(domain.UserErased); erased && m.onErase != nil {
+			m.onErase(e.Aggregate)
+		}
 	}
 	return nil
+}
+
+func (m *Users) erasedLocked(userID string) bool {
+	u, ok := m.byID[userID]
+	return ok && u.Erased
 }
 
 // Get returns a user and the stream sequence of the user's last event.
@@ -82,19 +121,37 @@ func (m *Users) List() []domain.User {
 	return out
 }
 
-// ByEmail returns the user an email address (normalised) belongs to: the
-// address's reservation names the user, and the user's own record must
-// carry the same address.
-func (m *Users) ByEmail(email string) (domain.User, bool) {
+// ByEmailKey returns the user that holds the first of the reservation
+// aggregates given (domain.EmailAggregate, then the legacy one) held by a
+// user who is not erased. The caller checks that the user's own record
+// carries the address: only it can open the sealed email.
+func (m *Users) ByEmailKey(aggregates ...string) (domain.User, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	id, ok := m.byEmail[domain.EmailAggregate(email)]
+	for _, agg := range aggregates {
+		r, ok := m.emails[agg]
+		if !ok {
+			continue
+		}
+		if u, ok := m.byID[r.userID]; ok && !u.Erased {
+			return *u, true
+		}
+	}
+	return domain.User{}, false
+}
+
+// Reservation returns the state of an email reservation aggregate, the
+// stream sequence of its last event (zero: never reserved), and the user
+// who holds it (empty when nobody does, or the holder is erased).
+func (m *Users) Reservation(aggregate string) (state domain.Reservation, seq uint64, holder string) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r, ok := m.emails[aggregate]
 	if !ok {
-		return domain.User{}, false
+		return domain.Reservation{}, 0, ""
 	}
-	u, ok := m.byID[id]
-	if !ok || u.Email != email {
-		return domain.User{}, false
+	if m.erasedLocked(r.userID) {
+		return r.state, r.seq, ""
 	}
-	return *u, true
+	return r.state, r.seq, r.userID
 }

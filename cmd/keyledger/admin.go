@@ -275,7 +275,7 @@ func adminUsersAct(ctx context.Context, verb string, args []string, stdout, stde
 	if *reason != "" {
 		body = map[string]string{"reason": *reason}
 	}
-	if verb != "revoke-keys" {
+	if verb != "revoke-keys" && verb != "erase" {
 		if err := api.do(ctx, "POST", path, body, nil); err != nil {
 			return err
 		}
@@ -292,6 +292,9 @@ func adminUsersAct(ctx context.Context, verb string, args []string, stdout, stde
 		fmt.Fprintf(stdout, "revoked %s\n", k)
 	}
 	fmt.Fprintf(stdout, "%d keys revoked\n", len(out.Revoked))
+	if verb == "erase" {
+		fmt.Fprintf(stdout, "erased %s\n", userID)
+	}
 	return nil
 }
 

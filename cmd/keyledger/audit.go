@@ -359,7 +359,9 @@ func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return stateError(err)
 		}
 		events = evs
-		out = map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled,
+		// Email is set only for users registered before personal data was
+		// sealed: an auditor holds no data keys.
+		out = map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled, "erased": u.Erased,
 			"created_at": u.CreatedAt, "version": u.Version}
 	}
 	if *atSeq > 0 {
@@ -373,7 +375,7 @@ func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	for _, k := range []string{"api_key", "id", "user_id", "email", "role", "disabled", "name", "status", "created_at", "secret_regenerated_at", "revoked_at", "expires_at", "version", "as_of", "as_of_seq"} {
+	for _, k := range []string{"api_key", "id", "user_id", "email", "role", "disabled", "erased", "name", "status", "created_at", "secret_regenerated_at", "revoked_at", "expires_at", "version", "as_of", "as_of_seq"} {
 		v, ok := out[k]
 		if t, isTime := v.(time.Time); isTime {
 			v = t.Format(time.RFC3339Nano)

@@ -26,7 +26,7 @@ var groups = map[string][]string{
 	"admin admin-keys":  {"list", "enroll", "revoke"},
 	"admin ledger-keys": {"list", "add", "retire"},
 	"admin keys":        {"list", "revoke"},
-	"admin users":       {"list", "create", "disable", "enable", "revoke-keys"},
+	"admin users":       {"list", "create", "disable", "enable", "revoke-keys", "erase"},
 }
 
 // stdio are a command's standard streams.
@@ -102,7 +102,7 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminUsersCreate(ctx, args, s.in, s.out, s.err)
 		}
-	case "admin users disable", "admin users enable", "admin users revoke-keys":
+	case "admin users disable", "admin users enable", "admin users revoke-keys", "admin users erase":
 		verb := strings.TrimPrefix(path, "admin users ")
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminUsersAct(ctx, verb, args, s.out, s.err)

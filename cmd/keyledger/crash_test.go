@@ -76,7 +76,13 @@ func TestServe_CrashUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	f := apptest.FoldLog(t, nc)
+	// The fold opens the sealed emails: that takes the ledger's rights.
+	ledgerNC, err := nats.Connect("nats://"+natsAddr, nats.UserCredentials(filepath.Join(dir, "creds", "ledger.creds")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ledgerNC.Close()
+	f := apptest.FoldLog(t, ledgerNC)
 	load.CheckLog(t, f)
 	apptest.VerifyLog(t, nc)
 	natstest.Eventually(t, 30*time.Second, func() bool {

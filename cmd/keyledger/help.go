@@ -298,6 +298,15 @@ validating on every node (until enabled again).`,
 		usage:   "keyledger admin users revoke-keys <user_id> --reason TEXT [flags]",
 		example: `keyledger admin users revoke-keys usr_01J... --reason "offboarding"`,
 	},
+	"admin users erase": {
+		purpose: "erase a user's personal data for good, revoking their keys",
+		usage:   "keyledger admin users erase <user_id> --reason TEXT [flags]",
+		about: `Erase a user (a signed request only: it cannot be undone): record user.erased,
+revoke every key of the user, and destroy the user's data key, so that the
+email and password hash sealed in the log can no longer be opened by anyone.
+The address may register again. Run it again if it fails half-way.`,
+		example: `keyledger admin users erase usr_01J... --reason "erasure request 2026-12-06"`,
+	},
 	"healthcheck": {
 		purpose: "probe /readyz or /healthz of a running serve or validator",
 		usage:   "keyledger healthcheck [flags]",

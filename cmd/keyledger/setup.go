@@ -43,6 +43,6 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := asUsageError(app.SetUp(ctx, cfg, logger)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "set up   stream %s and buckets %s_IDEMPOTENCY, %s_NONCES, %s_ADMIN_NONCES\n", cfg.Stream, cfg.Stream, cfg.Stream, cfg.Stream)
+	fmt.Fprintf(stdout, "set up   stream %s and buckets %s_IDEMPOTENCY, %s_NONCES, %s_ADMIN_NONCES, %s_USER_KEYS\n", cfg.Stream, cfg.Stream, cfg.Stream, cfg.Stream, cfg.Stream)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/datakeys"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/projections"
@@ -43,6 +44,9 @@ type LedgerConfig struct {
 	// Observe, if set, is told each command's name, outcome (its error
 	// kind; "" for success) and duration: the commands' metrics.
 	Observe func(command string, kind domain.Kind, took time.Duration)
+	// DataKeyOptions are further options of the bucket of users' data
+	// keys (tests: memory storage).
+	DataKeyOptions []datakeys.Option
 	// Edit, if set, changes the use cases' configuration before they are
 	// built: tests set a clock or a throttle of their own.
 	Edit func(*ledger.Config)
@@ -60,11 +64,12 @@ type ReadModels struct {
 
 // StartReadModels starts a projector of the ledger's read models (Keys,
 // Users, Admins and Lookup) on store; the caller stops the projector.
-func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.Logger) (ReadModels, error) {
+// usersOpts configure the Users read model.
+func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.Logger, usersOpts ...projections.UsersOption) (ReadModels, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(), Admins: projections.NewAdmins(),
+	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(usersOpts...), Admins: projections.NewAdmins(),
 		Lookup: projections.NewLookup(0)}
 	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Admins, m.Lookup)
 	if err != nil {
@@ -82,6 +87,8 @@ func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.
 // feeding them, the password hasher and the use cases.
 type Ledger struct {
 	Store *eventstore.Store
+	// DataKeys is the bucket of users' data keys beside the stream.
+	DataKeys *datakeys.Store
 	ReadModels
 	Passwords *auth.Passwords
 	Service   *ledger.Service
@@ -112,7 +119,14 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, 
 		cfg.Logger.Warn(note) // loud: on an upgraded log it decides whom old events are trusted by
 	}
 	l := &Ledger{Store: store}
-	if l.ReadModels, err = StartReadModels(ctx, store, cfg.Logger); err != nil {
+	dkOpts := append([]datakeys.Option{datakeys.WithBucket(datakeys.BucketFor(store.StreamName())),
+		datakeys.WithReplicas(cfg.Replicas)}, cfg.DataKeyOptions...)
+	if l.DataKeys, err = datakeys.Open(ctx, nc, dkOpts...); err != nil {
+		return nil, fmt.Errorf("user keys: %w", err)
+	}
+	// Every instance forgets an erased user's data key as the erasure
+	// arrives, not only the one that ran it.
+	if l.ReadModels, err = StartReadModels(ctx, store, cfg.Logger, projections.OnErase(l.DataKeys.Forget)); err != nil {
 		return nil, err
 	}
 	l.Passwords, err = auth.NewPasswords(cfg.Argon2, cfg.PasswordOptions...)
@@ -120,7 +134,7 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, 
 		l.Close()
 		return nil, err
 	}
-	lc := ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users, Admins: l.Admins,
+	lc := ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users, DataKeys: l.DataKeys, Admins: l.Admins,
 		Passwords: l.Passwords, Throttle: auth.NewThrottle(), Logger: cfg.Logger, MaxKeysPerUser: cfg.MaxKeysPerUser,
 		Observe: cfg.Observe}
 	if cfg.Edit != nil {

@@ -182,6 +182,7 @@ func TestServe_Metrics(t *testing.T) {
 		wantValue(t, samples, float64(head), "keyledger_projection_applied_sequence")
 		wantValue(t, samples, 0, "keyledger_projection_lag_events")
 		wantValue(t, samples, 1, "keyledger_nats_connected")
+		wantValue(t, samples, 0, "keyledger_personal_data_unreadable_total")
 		if age, ok := value(samples, "keyledger_projection_last_applied_age_seconds"); !ok || age < 0 || age > 60 {
 			t.Errorf("keyledger_projection_last_applied_age_seconds: got %v (present %v), want 0..60", age, ok)
 		}

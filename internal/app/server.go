@@ -279,6 +279,12 @@ func (s *Server) Open(ctx context.Context) error {
 	if err := serveMetrics(metrics, s.projector, nc, s.passwords); err != nil {
 		return err
 	}
+	if err := metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keyledger_personal_data_unreadable_total",
+		Help: "Times the sealed email and password hash of a user who is not erased could not be opened (data key missing or wrong); must stay 0.",
+	}, func() float64 { return float64(svc.MissingDataKeys()) })); err != nil {
+		return err
+	}
 	sizes, err := newStreamSizes(nc, cfg.Stream, "KV_"+cfg.Stream+"_IDEMPOTENCY", "KV_"+cfg.Stream+"_NONCES",
 		"KV_"+cfg.Stream+"_ADMIN_NONCES")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/datakeys"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -54,6 +55,9 @@ func SetUp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) error {
 	}
 	if err := setUpAdminNonces(ctx, nc, cfg.Stream); err != nil {
 		return err
+	}
+	if err := datakeys.SetUp(ctx, nc, datakeys.WithBucket(datakeys.BucketFor(cfg.Stream)), datakeys.WithReplicas(cfg.Replicas)); err != nil {
+		return fmt.Errorf("user keys: %w", err)
 	}
 	logger.Info("the event stream and its buckets are set up", "stream", cfg.Stream, "replicas", cfg.Replicas)
 	return nil

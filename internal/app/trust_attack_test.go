@@ -28,6 +28,7 @@ import (
 	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/checkpoint"
+	"github.com/keyledger/keyledger/internal/datakeys"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testkeys"
 	"github.com/keyledger/keyledger/validator"
@@ -156,8 +157,30 @@ func (e *trustEnv) forgedAdmin(t *testing.T, email string) []domain.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := domain.Register(domain.RegisterUser{UserID: domain.UserIDPrefix + ulid.Make().String(), Email: email,
-		PasswordHash: hash, Role: domain.RoleAdmin}, time.Now().UTC())
+	// The attacker has the run of the NATS server: they make the user's
+	// data key and read the email hash key as the ledger would.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	keys, err := datakeys.Open(ctx, natstest.Connect(t, e.srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	userID := domain.UserIDPrefix + ulid.Make().String()
+	dataKey, err := keys.Create(ctx, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emailKey, err := keys.EmailKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := domain.SealPersonal(dataKey, userID, domain.TypeUserRegistered, domain.UserRegisteredSchema,
+		domain.Personal{Email: email, PasswordHash: hash}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := domain.Register(domain.RegisterUser{UserID: userID, EmailKey: domain.EmailAggregate(emailKey, email),
+		Personal: sealed, Role: domain.RoleAdmin}, time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)
 	}

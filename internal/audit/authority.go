@@ -164,13 +164,14 @@ func requestID(r domain.SignedRequest, category string) [sha256.Size]byte {
 
 // fitRoute checks that the kept request's method and path are those of
 // the admin route that causes e, and reports whether that route is
-// revoke-keys (one request, many events). The admin routes and the events
+// revoke-keys or erase (one request, many events). The admin routes and the events
 // they record (handlers.go):
 //
 //	DELETE /admin/keys/{key}                key.revoked of {key}
 //	POST   /admin/users/{id}/revoke-keys    key.revoked of every key {id} owns
 //	POST   /admin/users/{id}/disable        user.disabled of {id}
 //	POST   /admin/users/{id}/enable         user.enabled of {id}
+//	POST   /admin/users/{id}/erase          user.erased of {id}, key.revoked of every key {id} owns
 //	POST   /admin/users                     email.reserved and user.registered (the id is the ledger's choice)
 //	POST   /admin/admin-keys                admin.key_enrolled (name and key are in the body)
 //	DELETE /admin/admin-keys/{key_id}       admin.key_revoked of {key_id}
@@ -186,14 +187,17 @@ func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin)
 	switch d := e.Data.(type) {
 	case domain.KeyRevoked:
 		owner := keys[e.Aggregate].owner
-		if owner != "" && route == "POST /admin/users/"+owner+"/revoke-keys" {
+		if owner != "" && (route == "POST /admin/users/"+owner+"/revoke-keys" || route == "POST /admin/users/"+owner+"/erase") {
 			return true, ""
 		}
-		want = []string{"DELETE /admin/keys/" + e.Aggregate, "POST /admin/users/" + cmp.Or(owner, "{owner}") + "/revoke-keys"}
+		want = []string{"DELETE /admin/keys/" + e.Aggregate, "POST /admin/users/" + cmp.Or(owner, "{owner}") + "/revoke-keys",
+			"POST /admin/users/" + cmp.Or(owner, "{owner}") + "/erase"}
 	case domain.UserDisabled:
 		want = []string{"POST /admin/users/" + e.Aggregate + "/disable"}
 	case domain.UserEnabled:
 		want = []string{"POST /admin/users/" + e.Aggregate + "/enable"}
+	case domain.UserErased:
+		want = []string{"POST /admin/users/" + e.Aggregate + "/erase"}
 	case domain.UserRegistered, domain.EmailReserved:
 		want = []string{"POST /admin/users"}
 	case domain.AdminKeyEnrolled:

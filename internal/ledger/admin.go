@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"cmp"
+	"context"
 	"slices"
 	"strings"
 
@@ -10,21 +12,35 @@ import (
 // Admin queries. The admin commands are one per file (admin_revoke_key.go,
 // disable_user.go, enable_user.go, revoke_user_keys.go, create_user.go).
 
-// ListUsers returns every user, by email.
-func (s *Service) ListUsers() []domain.User {
+// ListUsers returns every user with the email opened, by email (erased
+// users, who have none, first, by id). Errors: Unavailable, Internal.
+func (s *Service) ListUsers(ctx context.Context) ([]domain.User, error) {
 	users := s.users.List()
-	slices.SortFunc(users, func(a, b domain.User) int { return strings.Compare(a.Email, b.Email) })
-	return users
+	for i, u := range users {
+		var err error
+		if users[i], err = s.reveal(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(users, func(a, b domain.User) int {
+		return cmp.Or(strings.Compare(a.Email, b.Email), strings.Compare(a.ID, b.ID))
+	})
+	return users, nil
 }
 
 // AdminListKeys returns a page of a user's keys (all users' when userID is
-// empty, newest first within each user), keeping those whose status at
-// now is in statuses (all when empty). Errors: Invalid.
-func (s *Service) AdminListKeys(userID string, statuses []domain.KeyStatus) ([]domain.Key, error) {
+// empty, by the users' email, newest first within each user), keeping
+// those whose status at now is in statuses (all when empty).
+// Errors: Invalid, Unavailable, Internal.
+func (s *Service) AdminListKeys(ctx context.Context, userID string, statuses []domain.KeyStatus) ([]domain.Key, error) {
 	ids := []string{userID}
 	if userID == "" {
+		users, err := s.ListUsers(ctx)
+		if err != nil {
+			return nil, err
+		}
 		ids = ids[:0]
-		for _, u := range s.ListUsers() {
+		for _, u := range users {
 			ids = append(ids, u.ID)
 		}
 	}

@@ -362,7 +362,7 @@ func TestService_AdminListKeys(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			keys, err := e.svc.AdminListKeys(tc.user, tc.statuses)
+			keys, err := e.svc.AdminListKeys(testContext(t), tc.user, tc.statuses)
 			if err != nil {
 				t.Fatalf("AdminListKeys: %v", err)
 			}
@@ -382,7 +382,10 @@ func TestService_ListUsers(t *testing.T) {
 	if _, err := e.svc.CreateUser(testContext(t), ledger.CreateUser{Actor: rootActor, Email: "aaron@example.com", Password: password, Role: domain.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	users := e.svc.ListUsers()
+	users, err := e.svc.ListUsers(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
 	for _, u := range users {
 		got = append(got, u.Email)

@@ -31,6 +31,8 @@ const (
 	nameEnrollAdminKey   = "enroll_admin_key"
 	nameRevokeAdminKey   = "revoke_admin_key"
 	nameBootstrapAdmin   = "bootstrap_admin"
+	nameEraseUser        = "erase_user"
+	nameEraseMe          = "erase_me"
 )
 
 // CommandNames returns the CommandName of every command, for observers
@@ -38,7 +40,7 @@ const (
 func CommandNames() []string {
 	return []string{nameRegisterUser, nameLogin, nameCreateKey, nameRevokeKey, nameRegenerateSecret,
 		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser,
-		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin}
+		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin, nameEraseUser, nameEraseMe}
 }
 
 var (
@@ -55,6 +57,8 @@ var (
 	_ Command = EnrollAdminKey{}
 	_ Command = RevokeAdminKey{}
 	_ Command = BootstrapAdmin{}
+	_ Command = EraseUser{}
+	_ Command = EraseMe{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

@@ -63,7 +63,7 @@ func (e *env) observedService(t *testing.T, o *observer) *ledger.Service {
 	if err != nil {
 		t.Fatalf("NewPasswords: %v", err)
 	}
-	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users,
+	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users, DataKeys: e.dataKeys,
 		Passwords: passwords, Throttle: auth.NewThrottle(), Now: e.clock.Now, Observe: o.observe})
 	if err != nil {
 		t.Fatalf("ledger.New: %v", err)
@@ -154,7 +154,9 @@ func TestService_Observe(t *testing.T) {
 	})
 
 	t.Run("Queries", func(t *testing.T) {
-		svc.ListUsers()
+		if _, err := svc.ListUsers(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if _, _, err := svc.ListKeys(alice.ID, 0, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -170,13 +172,15 @@ func TestCommandNames(t *testing.T) {
 	t.Parallel()
 	commands := []ledger.Command{ledger.RegisterUser{}, ledger.Login{}, ledger.CreateKey{}, ledger.RevokeKey{},
 		ledger.RegenerateSecret{}, ledger.AdminRevokeKey{}, ledger.DisableUser{}, ledger.EnableUser{},
-		ledger.RevokeUserKeys{}, ledger.CreateUser{}, ledger.EnrollAdminKey{}, ledger.RevokeAdminKey{}, ledger.BootstrapAdmin{}}
+		ledger.RevokeUserKeys{}, ledger.CreateUser{}, ledger.EnrollAdminKey{}, ledger.RevokeAdminKey{}, ledger.BootstrapAdmin{},
+		ledger.EraseUser{}, ledger.EraseMe{}}
 	var got []string
 	for _, c := range commands {
 		got = append(got, c.CommandName())
 	}
 	want := []string{"register_user", "login", "create_key", "revoke_key", "regenerate_secret", "admin_revoke_key",
-		"disable_user", "enable_user", "revoke_user_keys", "create_user", "enroll_admin_key", "revoke_admin_key", "bootstrap_admin"}
+		"disable_user", "enable_user", "revoke_user_keys", "create_user", "enroll_admin_key", "revoke_admin_key", "bootstrap_admin",
+		"erase_user", "erase_me"}
 	if !slices.Equal(got, want) {
 		t.Errorf("CommandName: got %v, want %v", got, want)
 	}
@@ -196,6 +200,7 @@ func TestCommand_LogValue(t *testing.T) {
 		ledger.RegisterUser{Email: "a@example.com", Password: secret},
 		ledger.Login{Email: "a@example.com", Password: secret},
 		ledger.CreateUser{Actor: "admin:root", Email: "a@example.com", Password: secret, Role: domain.RoleAdmin},
+		ledger.EraseMe{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Password: secret},
 	} {
 		var buf bytes.Buffer
 		slog.New(slog.NewTextHandler(&buf, nil)).Info("run", "cmd", c)

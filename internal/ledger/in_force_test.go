@@ -57,7 +57,7 @@ func TestService_NotInForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	svc, err := ledger.New(ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users,
+	svc, err := ledger.New(ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users, DataKeys: l.DataKeys,
 		Passwords: passwords, Throttle: auth.NewThrottle(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -53,6 +54,7 @@ type Service struct {
 	progress  Progress
 	keys      *projections.Keys
 	users     *projections.Users
+	dataKeys  DataKeys
 	admins    *projections.Admins
 	passwords *auth.Passwords
 	throttle  *auth.Throttle
@@ -62,6 +64,8 @@ type Service struct {
 	wait      time.Duration
 	maxKeys   int
 	observe   func(command string, kind domain.Kind, took time.Duration)
+
+	missingKeys atomic.Uint64
 }
 
 // Config holds a Service's dependencies. All but Logger, Now and Random are
@@ -71,6 +75,8 @@ type Config struct {
 	Progress Progress
 	Keys     *projections.Keys
 	Users    *projections.Users
+	// DataKeys holds the users' data keys and the email hash key.
+	DataKeys DataKeys
 	// Admins is the read model of admin keys (nil: none, so every signed
 	// admin request is refused and no admin key can be enrolled).
 	Admins    *projections.Admins
@@ -103,7 +109,10 @@ func New(cfg Config) (*Service, error) {
 		cfg.Passwords == nil || cfg.Throttle == nil {
 		return nil, errors.New("ledger: missing dependency")
 	}
-	s := &Service{log: cfg.Log, progress: cfg.Progress, keys: cfg.Keys, users: cfg.Users, admins: cfg.Admins,
+	if cfg.DataKeys == nil {
+		return nil, errNoDataKeys
+	}
+	s := &Service{log: cfg.Log, progress: cfg.Progress, keys: cfg.Keys, users: cfg.Users, dataKeys: cfg.DataKeys, admins: cfg.Admins,
 		passwords: cfg.Passwords, throttle: cfg.Throttle, logger: cfg.Logger, now: cfg.Now, random: cfg.Random,
 		wait: cfg.WaitTimeout, maxKeys: cfg.MaxKeysPerUser, observe: cfg.Observe}
 	if s.logger == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/datakeys"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/ledgertest"
 	"github.com/keyledger/keyledger/internal/natstest"
@@ -39,6 +40,7 @@ type env struct {
 	keys      *projections.Keys
 	users     *projections.Users
 	lookup    *projections.Lookup
+	dataKeys  *datakeys.Store
 	clock     *testclock.Clock
 	svc       *ledger.Service
 }
@@ -48,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	nc := natstest.Connect(t, natstest.RunServer(t))
 	l := ledgertest.New(t, nc, eventstore.WithMemoryStorage())
 	e := &env{nc: nc, store: l.Store, projector: l.Projector, keys: l.Keys, users: l.Users, lookup: l.Lookup,
-		clock: testclock.New(t0)}
+		dataKeys: l.DataKeys, clock: testclock.New(t0)}
 	e.svc = e.service(t, 0)
 	return e
 }
@@ -61,7 +63,7 @@ func (e *env) service(t *testing.T, maxKeysPerUser int) *ledger.Service {
 	if err != nil {
 		t.Fatalf("NewPasswords: %v", err)
 	}
-	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users,
+	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users, DataKeys: e.dataKeys,
 		Passwords: passwords, Throttle: auth.NewThrottle(), Now: e.clock.Now, MaxKeysPerUser: maxKeysPerUser})
 	if err != nil {
 		t.Fatalf("ledger.New: %v", err)
@@ -83,6 +85,28 @@ func (e *env) register(t *testing.T, email string) domain.User {
 		t.Fatalf("RegisterUser(%q): %v", email, err)
 	}
 	return u
+}
+
+// byEmail finds a user by address through the service (which opens the
+// sealed record).
+func (e *env) byEmail(t *testing.T, email string) (domain.User, bool) {
+	t.Helper()
+	u, ok, err := e.svc.UserByEmail(testContext(t), email)
+	if err != nil {
+		t.Fatalf("UserByEmail(%q): %v", email, err)
+	}
+	return u, ok
+}
+
+// emailAggregate is the reservation aggregate of an address, under the
+// ledger's email hash key.
+func (e *env) emailAggregate(t *testing.T, email string) string {
+	t.Helper()
+	key, err := e.dataKeys.EmailKey(testContext(t))
+	if err != nil {
+		t.Fatalf("EmailKey: %v", err)
+	}
+	return domain.EmailAggregate(key, email)
 }
 
 func (e *env) createKey(t *testing.T, userID string) (domain.Key, domain.Secret) {
@@ -188,10 +212,10 @@ func TestService_RegisterUser(t *testing.T) {
 		if !strings.HasPrefix(u.PasswordHash, "$argon2id$") || strings.Contains(u.PasswordHash, password) {
 			t.Errorf("got password hash %q, want an argon2id PHC string", u.PasswordHash)
 		}
-		if got, ok := e.users.ByEmail("alice@example.com"); !ok || got.ID != u.ID {
+		if got, ok := e.byEmail(t, "alice@example.com"); !ok || got.ID != u.ID {
 			t.Errorf("ByEmail: got %q, %v, want %q", got.ID, ok, u.ID)
 		}
-		if n := len(e.load(t, domain.CategoryEmail, domain.EmailAggregate("alice@example.com"))); n != 1 {
+		if n := len(e.load(t, domain.CategoryEmail, e.emailAggregate(t, "alice@example.com"))); n != 1 {
 			t.Errorf("got %d reservations, want 1", n)
 		}
 	})
@@ -204,7 +228,7 @@ func TestService_RegisterUser(t *testing.T) {
 		if u.Email != "bob@example.com" {
 			t.Errorf("got %q, want %q", u.Email, "bob@example.com")
 		}
-		if got, ok := e.users.ByEmail("bob@example.com"); !ok || got.ID != u.ID {
+		if got, ok := e.byEmail(t, "bob@example.com"); !ok || got.ID != u.ID {
 			t.Errorf("ByEmail: got %q, %v, want %q", got.ID, ok, u.ID)
 		}
 	})
@@ -219,7 +243,7 @@ func TestService_RegisterUser(t *testing.T) {
 		if got := e.head(t); got != head {
 			t.Errorf("got head %d, want %d (nothing appended)", got, head)
 		}
-		if got, _ := e.users.ByEmail("carol@example.com"); got.ID != first.ID {
+		if got, _ := e.byEmail(t, "carol@example.com"); got.ID != first.ID {
 			t.Errorf("ByEmail: got %q, want the first user %q", got.ID, first.ID)
 		}
 	})
@@ -231,7 +255,7 @@ func TestService_RegisterUser(t *testing.T) {
 		if got := e.head(t); got != head {
 			t.Errorf("got head %d, want %d (nothing appended)", got, head)
 		}
-		if _, ok := e.users.ByEmail("dave@example.com"); ok {
+		if _, ok := e.byEmail(t, "dave@example.com"); ok {
 			t.Errorf("ByEmail: got found, want not found")
 		}
 	})
@@ -718,7 +742,7 @@ func TestService_Races(t *testing.T) {
 		if len(winners) != 1 {
 			t.Fatalf("got %d successful registrations, want 1", len(winners))
 		}
-		if u, ok := e.users.ByEmail("race@example.com"); !ok || u.ID != winners[0].ID {
+		if u, ok := e.byEmail(t, "race@example.com"); !ok || u.ID != winners[0].ID {
 			t.Errorf("ByEmail: got %q, %v, want %q", u.ID, ok, winners[0].ID)
 		}
 		var registered, reserved int

@@ -58,7 +58,7 @@ func TestService_Login_BusyHashing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users,
+	svc, err := ledger.New(ledger.Config{Log: e.store, Progress: e.projector, Keys: e.keys, Users: e.users, DataKeys: e.dataKeys,
 		Passwords: passwords, Throttle: auth.NewThrottle(), Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)

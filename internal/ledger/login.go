@@ -13,8 +13,9 @@ import (
 // Login checks an email address and password. A wrong password, an
 // unknown address and a disabled user give the same error after the same
 // work.
+// An erased user's address is unknown.
 // Errors: Unauthorized, RateLimited (with RetryAfter, see domain.RetryAfterOf),
-// Unavailable (auth.ErrBusy).
+// Unavailable (auth.ErrBusy, or the data keys cannot be read), Internal.
 type Login struct {
 	Email    string
 	Password string // never logged: see LogValue
@@ -43,7 +44,11 @@ func (s *Service) Login(ctx context.Context, cmd Login) (_ domain.User, err erro
 	if wait := s.throttle.Attempt(normalized, now); wait > 0 {
 		return domain.User{}, domain.RateLimitedFor(wait, "too many failed attempts, try again later")
 	}
-	u, found := s.users.ByEmail(normalized)
+	u, found, ferr := s.findByEmail(ctx, normalized)
+	if ferr != nil {
+		s.throttle.Refund(normalized) // not a guess: nothing was checked
+		return domain.User{}, ferr
+	}
 	ok, verr := s.passwords.Verify(u.PasswordHash, password)
 	if errors.Is(verr, auth.ErrBusy) {
 		s.throttle.Refund(normalized)

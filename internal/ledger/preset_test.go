@@ -159,7 +159,7 @@ func TestService_Preset(t *testing.T) {
 		if ev := e.lastEvent(t, domain.CategoryUser, p.UserID); ev.ID != p.EventIDs[1] {
 			t.Errorf("user event id: got %s, want the preset's %s", ev.ID, p.EventIDs[1])
 		}
-		if ev := e.lastEvent(t, domain.CategoryEmail, domain.EmailAggregate("carol@example.com")); ev.ID != p.EventIDs[0] {
+		if ev := e.lastEvent(t, domain.CategoryEmail, e.emailAggregate(t, "carol@example.com")); ev.ID != p.EventIDs[0] {
 			t.Errorf("email event id: got %s, want the preset's %s", ev.ID, p.EventIDs[0])
 		}
 
@@ -177,7 +177,7 @@ func TestService_Preset(t *testing.T) {
 				_, err := e.svc.RegisterUser(testContext(t), ledger.RegisterUser{Email: "dave@example.com", Password: password, Preset: p})
 				wantKind(t, err, domain.Conflict)
 			})
-			if _, ok := e.users.ByEmail("dave@example.com"); ok {
+			if _, ok := e.byEmail(t, "dave@example.com"); ok {
 				t.Errorf("dave@example.com registered, want not")
 			}
 		})

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"time"
 
@@ -52,24 +53,43 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	if p, err = s.fill(p); err != nil {
 		return domain.User{}, err
 	}
-	if u, taken := s.users.ByEmail(email); taken {
+	keyed, legacy, err := s.emailAggregates(ctx, email)
+	if err != nil {
+		return domain.User{}, err
+	}
+	if u, taken := s.users.ByEmailKey(keyed, legacy); taken {
 		if u.ID == p.UserID {
-			return u, nil
+			return s.reveal(ctx, u)
 		}
 		return domain.User{}, errEmailTaken
 	}
+	// An address whose holder was erased is reserved again after the
+	// reservation's last event; a new one from scratch.
+	reservation, reservationSeq, _ := s.users.Reservation(keyed)
 	hash, err := s.passwords.Hash(password)
 	if err != nil {
 		return domain.User{}, err
 	}
-	events, err := domain.Register(domain.RegisterUser{UserID: p.UserID, Email: email, PasswordHash: hash, Role: role, Actor: actor}, s.now())
+	dataKey, err := s.dataKeys.Create(ctx, p.UserID)
+	if err != nil {
+		return domain.User{}, err
+	}
+	// The nonce always comes from crypto/rand, never from s.random (which
+	// tests fix): a nonce repeated under one key would undo GCM.
+	sealed, err := domain.SealPersonal(dataKey, p.UserID, domain.TypeUserRegistered, domain.UserRegisteredSchema,
+		domain.Personal{Email: email, PasswordHash: hash}, rand.Reader)
+	if err != nil {
+		return domain.User{}, err
+	}
+	events, err := domain.Register(domain.RegisterUser{UserID: p.UserID, EmailKey: keyed, Personal: sealed,
+		Reservation: reservation, Role: role, Actor: actor}, s.now())
 	if err != nil {
 		return domain.User{}, err
 	}
 	events = withRequest(p.withIDs(events), req)
-	pending := make([]eventstore.Pending, len(events))
-	for i, e := range events {
-		pending[i] = eventstore.Pending{Event: e} // both aggregates must be new
+	pending := []eventstore.Pending{
+		{Event: events[0], ExpectedSeq: reservationSeq},
+		{Event: events[1]}, // the user must be new
 	}
 	if err := s.appendAndWait(ctx, pending...); err != nil {
 		if domain.KindOf(err) != domain.Conflict {
@@ -87,6 +107,9 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	u, ok := s.users.ByID(p.UserID)
 	if !ok {
 		return domain.User{}, domain.Errorf(domain.Internal, "registered user %s not in read model", p.UserID)
+	}
+	if u, err = s.reveal(ctx, u); err != nil {
+		return domain.User{}, err
 	}
 	if u.Email != email {
 		// p was used before for another address, within the duplicate
@@ -111,7 +134,13 @@ func (s *Service) registered(ctx context.Context, userID, email string) (domain.
 		return domain.User{}, false, err
 	}
 	u, ok := s.users.ByID(userID)
-	return u, ok && u.Email == email, nil
+	if !ok {
+		return domain.User{}, false, nil
+	}
+	if u, err = s.reveal(ctx, u); err != nil {
+		return domain.User{}, false, err
+	}
+	return u, u.Email == email, nil
 }
 
 var errEmailTaken = domain.Errorf(domain.Conflict, "email is already registered")

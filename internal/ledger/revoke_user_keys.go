@@ -31,9 +31,16 @@ func (s *Service) RevokeUserKeys(ctx context.Context, cmd RevokeUserKeys) (revok
 	if _, ok := s.users.ByID(cmd.UserID); !ok {
 		return nil, domain.Errorf(domain.NotFound, "user not found")
 	}
+	return s.revokeKeysOf(ctx, AdminRevokeKey{Actor: cmd.Actor, Reason: cmd.Reason, Request: cmd.Request}, cmd.UserID)
+}
+
+// revokeKeysOf revokes each active key of a user as revoke describes (its
+// APIKey is set per key) and returns the keys it revoked (those revoked
+// before an error too).
+func (s *Service) revokeKeysOf(ctx context.Context, revoke AdminRevokeKey, userID string) (revoked []string, err error) {
 	cursor := ""
 	for {
-		page, next, err := s.keys.ListByUser(cmd.UserID, MaxPageSize, cursor)
+		page, next, err := s.keys.ListByUser(userID, MaxPageSize, cursor)
 		if err != nil {
 			return revoked, err
 		}
@@ -41,9 +48,9 @@ func (s *Service) RevokeUserKeys(ctx context.Context, cmd RevokeUserKeys) (revok
 			if k.Revoked() {
 				continue
 			}
-			// Each key's revocation is part of this command, not an
-			// AdminRevokeKey command of its own.
-			revoke := AdminRevokeKey{Actor: cmd.Actor, APIKey: k.APIKey, Reason: cmd.Reason, Request: cmd.Request}
+			// Each key's revocation is part of the calling command, not
+			// an AdminRevokeKey command of its own.
+			revoke.APIKey = k.APIKey
 			if err := s.adminRevokeKey(ctx, revoke); err != nil {
 				return revoked, err
 			}

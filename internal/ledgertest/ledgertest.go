@@ -18,6 +18,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/datakeys"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/testkeys"
 	"github.com/keyledger/keyledger/projections"
@@ -38,6 +39,8 @@ type Ledger struct {
 	Users     *projections.Users
 	Lookup    *projections.Lookup
 	Service   *ledger.Service
+	// DataKeys is the bucket of the users' data keys.
+	DataKeys *datakeys.Store
 
 	emails atomic.Uint64
 }
@@ -72,7 +75,8 @@ func NewWith(t testing.TB, nc *nats.Conn, edit func(*ledger.Config), opts ...eve
 	if err := l.Projector.WaitReady(ctx); err != nil {
 		t.Fatalf("projector.WaitReady: %v", err)
 	}
-	return &Ledger{Conn: nc, Store: l.Store, Projector: l.Projector, Keys: l.Keys, Users: l.Users, Lookup: l.Lookup, Service: l.Service}
+	return &Ledger{Conn: nc, Store: l.Store, Projector: l.Projector, Keys: l.Keys, Users: l.Users, Lookup: l.Lookup,
+		Service: l.Service, DataKeys: l.DataKeys}
 }
 
 // RetiredWriter returns a store of its own on l's log that signs with key,
@@ -111,7 +115,7 @@ func (l *Ledger) WritingAs(t testing.TB, key ed25519.PrivateKey, opts ...eventst
 		t.Fatalf("auth.NewPasswords: %v", err)
 	}
 	svc, err := ledger.New(ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users,
-		Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1})
+		DataKeys: l.DataKeys, Passwords: passwords, Throttle: auth.NewThrottle(), MaxKeysPerUser: -1})
 	if err != nil {
 		t.Fatalf("ledger.New: %v", err)
 	}

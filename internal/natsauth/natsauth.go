@@ -7,17 +7,19 @@
 // stock `nats --creds` CLI read.
 //
 // The roles, for a stream S (subjects keyledger.>, buckets S_IDEMPOTENCY,
-// S_NONCES and S_ADMIN_NONCES):
+// S_NONCES, S_ADMIN_NONCES and S_USER_KEYS):
 //   - operator: everything in the account: creates and updates the stream
 //     and the buckets. serve connects with it in embedded mode.
 //   - ledger: publishes events, reads the log, manages its consumers,
-//     writes the idempotency and nonce buckets, and adds keys to the admin
-//     nonce bucket (no reading it); it cannot create, change, seal, purge
-//     or delete a stream, nor delete a message.
+//     writes the idempotency, nonce and user keys buckets, and adds keys to
+//     the admin nonce bucket (no reading it); it cannot create, change,
+//     seal, purge or delete a stream, nor delete a message, but one of
+//     S_USER_KEYS (a user's data key, destroyed on erasure). The admin
+//     commands use it.
 //   - validator: reads the log (stream info, ordered consumers, direct and
-//     message get) and writes the nonce bucket; nothing else, and never
-//     the admin nonce bucket.
-//   - auditor: reads the log; nothing else.
+//     message get) and writes the nonce bucket; nothing else, never the
+//     admin nonce bucket, and it cannot read S_USER_KEYS.
+//   - auditor: reads the log; nothing else. It cannot read S_USER_KEYS.
 package natsauth
 
 import (
@@ -272,6 +274,7 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		// hash), nothing else; no reading, no consumers.
 		p.Pub.Allow.Add("$JS.API.STREAM.INFO.KV_"+adminNonces, "$KV."+adminNonces+".*")
 		p.Pub.Deny.Add(changeStream()...)
+		ledgerUserKeys(&p, stream)
 	case Validator:
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Allow.Add(readStream(nonces)...)
@@ -279,13 +282,43 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
+		denyUserKeys(&p, stream)
 	case Auditor:
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
+		denyUserKeys(&p, stream)
 	}
 	return p
+}
+
+// userKeysStream is the stream of the bucket of per-user data keys
+// (internal/datakeys).
+func userKeysStream(stream string) string { return "KV_" + stream + "_USER_KEYS" }
+
+// ledgerUserKeys lets the ledger read and write the data keys and erase
+// one: the one message delete it may do, on that bucket alone. A deny
+// outranks an allow in NATS, so the blanket deny of message deletes is
+// narrowed to the log and the other buckets for this role.
+func ledgerUserKeys(p *jwt.Permissions, stream string) {
+	b := userKeysStream(stream)
+	p.Pub.Allow.Add(readStream(b)...)
+	p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
+	p.Pub.Allow.Add("$JS.API.STREAM.MSG.DELETE." + b)
+	p.Pub.Deny.Remove("$JS.API.STREAM.MSG.DELETE.>")
+	for _, s := range []string{stream, "KV_" + stream + "_IDEMPOTENCY", "KV_" + stream + "_NONCES", "KV_" + stream + "_ADMIN_NONCES"} {
+		p.Pub.Deny.Add("$JS.API.STREAM.MSG.DELETE." + s)
+	}
+}
+
+// denyUserKeys keeps a reader out of the data keys: they decrypt personal
+// data, which no validation node or auditor needs.
+func denyUserKeys(p *jwt.Permissions, stream string) {
+	b := userKeysStream(stream)
+	p.Pub.Deny.Add(readStream(b)...)
+	p.Pub.Deny.Add("$KV." + b[len("KV_"):] + ".>")
+	p.Sub.Deny.Add("$KV." + b[len("KV_"):] + ".>")
 }
 
 // readStream are the JetStream API subjects that read a stream: its info,

@@ -310,7 +310,7 @@ func TestREADME_Administration(t *testing.T) {
 	// In order, after the walk-through's own answers: the leaked key
 	// revoked, alice disabled and her session refused, enabled again, her
 	// keys revoked, bob's key enrolled and listed, the admin user created,
-	// and the one ledger key the log trusts.
+	// the one ledger key the log trusts, and alice erased.
 	rest := out
 	for _, w := range []string{
 		`(?m)^revoked ak_[0-9A-Z]{26}$`,
@@ -322,6 +322,7 @@ func TestREADME_Administration(t *testing.T) {
 		`(?m)^\S+\s+bob\s+active\s+admin:ops\s`,
 		`(?m)^created usr_[0-9A-Z]{26} ops@example\.com \(admin\)$`,
 		`(?m)^\S+\s+trusted\s+genesis\s`,
+		`(?m)^erased usr_[0-9A-Z]{26}$`,
 	} {
 		loc := regexp.MustCompile(w).FindStringIndex(rest)
 		if loc == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/audit"
+	"github.com/keyledger/keyledger/internal/datakeys"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 
@@ -435,9 +436,13 @@ type LogFold struct {
 	users       map[string]*domain.User
 	// Registrations, each an email.reserved and a user.registered stored
 	// as one batch.
-	reservations  map[string]domain.Event // by aggregate (the email's hash)
+	reservations map[string]domain.Event // by aggregate (the email's hash)
+	// Registrations hold the user.registered events with the sealed email
+	// and password hash opened into the clear fields.
 	Registrations map[string]domain.Event // by user id
 	problems      []string
+	dataKeys      *datakeys.Store
+	emailKey      []byte
 }
 
 // FoldLog reads the log on nc from its first message to its head through
@@ -456,6 +461,14 @@ func FoldLog(t *testing.T, nc *nats.Conn) *LogFold {
 		users: map[string]*domain.User{}, reservations: map[string]domain.Event{}, Registrations: map[string]domain.Event{}}
 	if f.Head, err = store.Head(ctx); err != nil {
 		t.Fatalf("head of the log: %v", err)
+	}
+	// Opening personal data needs the data keys: nc must be the ledger's
+	// or the operator's.
+	if f.dataKeys, err = datakeys.Open(ctx, nc, datakeys.WithBucket(datakeys.BucketFor(store.StreamName()))); err != nil {
+		t.Fatalf("open the user keys: %v", err)
+	}
+	if f.emailKey, err = f.dataKeys.EmailKey(ctx); err != nil {
+		t.Fatalf("email hash key: %v", err)
 	}
 	msgs := make(chan eventstore.RawMessage, 256)
 	sub, err := store.SubscribeRaw(ctx, 1, func(m eventstore.RawMessage) {
@@ -488,7 +501,7 @@ func FoldLog(t *testing.T, nc *nats.Conn) *LogFold {
 			f.problemf("sequence %d (%s): %v", m.Seq, m.Subject, err)
 			continue
 		}
-		f.apply(e)
+		f.apply(ctx, e)
 	}
 	return f
 }
@@ -497,7 +510,7 @@ func (f *LogFold) problemf(format string, args ...any) {
 	f.problems = append(f.problems, fmt.Sprintf(format, args...))
 }
 
-func (f *LogFold) apply(e domain.Event) {
+func (f *LogFold) apply(ctx context.Context, e domain.Event) {
 	switch e.Category() {
 	case domain.CategoryKey:
 		k := f.keys[e.Aggregate]
@@ -530,7 +543,21 @@ func (f *LogFold) apply(e domain.Event) {
 			return
 		}
 		f.users[e.Aggregate] = u
-		if e.Type == domain.TypeUserRegistered {
+		if d, ok := e.Data.(domain.UserRegistered); ok {
+			if d.Personal != "" {
+				key, err := f.dataKeys.Get(ctx, e.Aggregate)
+				if err != nil {
+					f.problemf("sequence %d: data key of %s: %v", e.Sequence, e.Aggregate, err)
+					return
+				}
+				p, err := domain.OpenPersonal(key, e.Aggregate, e.Type, e.Schema, d.Personal)
+				if err != nil {
+					f.problemf("sequence %d: %v", e.Sequence, err)
+					return
+				}
+				d.Email, d.PasswordHash = p.Email, p.PasswordHash
+				e.Data = d
+			}
 			f.Registrations[e.Aggregate] = e
 		}
 	case domain.CategoryEmail:
@@ -642,14 +669,14 @@ func (l *CommandLoad) CheckLog(t *testing.T, f *LogFold) {
 		switch {
 		case !ok:
 			t.Errorf("email.reserved %s (sequence %d) for %s, who has no user.registered", agg, r.Sequence, id)
-		case domain.EmailAggregate(u.Data.(domain.UserRegistered).Email) != agg:
+		case domain.EmailAggregate(f.emailKey, u.Data.(domain.UserRegistered).Email) != agg:
 			t.Errorf("email.reserved %s for %s, who registered another address", agg, id)
 		case u.Sequence != r.Sequence+1 && r.Sequence != u.Sequence+1:
 			t.Errorf("registration of %s: email.reserved at %d and user.registered at %d, not one batch", id, r.Sequence, u.Sequence)
 		}
 	}
 	for id, u := range f.Registrations {
-		agg := domain.EmailAggregate(u.Data.(domain.UserRegistered).Email)
+		agg := domain.EmailAggregate(f.emailKey, u.Data.(domain.UserRegistered).Email)
 		if r, ok := f.reservations[agg]; !ok || r.Data.(domain.EmailReserved).UserID != id {
 			t.Errorf("user.registered %s (sequence %d) without its email.reserved", id, u.Sequence)
 		}
