@@ -210,18 +210,3 @@ func EmailAggregate(normalizedEmail string) string {
 	sum := sha256.Sum256([]byte(normalizedEmail))
 	return hex.EncodeToString(sum[:])
 }
-
-// ValidatePassword checks a password against the policy: valid UTF-8, at
-// least MinPasswordLength and at most MaxPasswordLength characters. It never
-// truncates.
-func ValidatePassword(p string) error {
-	switch n := utf8.RuneCountInString(p); {
-	case !utf8.ValidString(p):
-		return Errorf(Invalid, "password must be valid UTF-8")
-	case n < MinPasswordLength:
-		return Errorf(Invalid, "password must be at least %d characters", MinPasswordLength)
-	case n > MaxPasswordLength:
-		return Errorf(Invalid, "password must be at most %d characters", MaxPasswordLength)
-	}
-	return nil
-}

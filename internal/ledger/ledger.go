@@ -22,6 +22,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/pwlist"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -55,6 +56,7 @@ type Service struct {
 	users     *projections.Users
 	admins    *projections.Admins
 	passwords *auth.Passwords
+	common    domain.PasswordList
 	throttle  *auth.Throttle
 	logger    *slog.Logger
 	now       func() time.Time
@@ -92,6 +94,9 @@ type Config struct {
 	// command's goroutine, concurrently for concurrent commands, and must
 	// not block. Queries (ListKeys, GetKey, ...) are not observed.
 	Observe func(command string, kind domain.Kind, took time.Duration)
+	// CommonPasswords is the list new passwords must not be on (nil: the
+	// embedded pwlist.Common).
+	CommonPasswords domain.PasswordList
 }
 
 // DefaultMaxKeysPerUser is the default bound on a user's unrevoked keys.
@@ -111,6 +116,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.admins == nil {
 		s.admins = projections.NewAdmins()
+	}
+	if s.common = cfg.CommonPasswords; s.common == nil {
+		s.common = pwlist.Common()
 	}
 	if s.now == nil {
 		s.now = time.Now
