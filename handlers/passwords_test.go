@@ -2,9 +2,13 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/handlers"
 )
 
 // TestAPI_RegisterPasswordPolicy: registration refuses the passwords the
@@ -40,4 +44,77 @@ func TestAPI_RegisterPasswordPolicy(t *testing.T) {
 		}
 	}
 	wantStatus(t, h.do("POST", "/users", peer, loginBody("carol@example.com", "my cat sleeps on the warm keyboard")), http.StatusCreated)
+}
+
+// TestAPI_LockoutNotWeaponised plays the attacker and the owner. The
+// attacker sends many wrong passwords for alice's email from many
+// addresses (directly, and through a trusted proxy with X-Forwarded-For);
+// alice, from an address that has not failed, must still get in with her
+// password. The attacker on one address is still throttled (429 with
+// Retry-After), and once the email is under attack every failing address
+// is refused for the rest of its window.
+func TestAPI_LockoutNotWeaponised(t *testing.T) {
+	t.Parallel()
+	proxies, err := handlers.ParseTrustedProxies("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *handlers.Config) {
+		c.LoginFailures = failures(t, 50, 15*time.Minute) // serve's default per address
+		c.Proxies = proxies
+	})
+	const victim, guess = "alice@example.com", "wrong guess, long enough"
+
+	// One address guesses: five free failures, then waits that double.
+	const one = "203.0.113.1:5000"
+	for range 5 {
+		wantStatus(t, h.do("POST", "/sessions", one, loginBody(victim, guess)), http.StatusUnauthorized)
+	}
+	wantRateLimited(t, h.do("POST", "/sessions", one, loginBody(victim, guess)), 1)
+	wantRateLimited(t, h.do("POST", "/sessions", one, loginBody(victim, testPassword)), 1)
+
+	// Many addresses guess, eight times each (from the sixth on, refused).
+	attempts := 0
+	for i := range 40 {
+		peer := fmt.Sprintf("198.51.100.%d:1000", i+1)
+		xff := []string(nil)
+		if i%2 == 1 { // half of them behind the trusted proxy
+			peer, xff = "10.0.0.1:443", []string{"X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i+1)}
+		}
+		for range 8 {
+			r := h.do("POST", "/sessions", peer, loginBody(victim, guess), xff...)
+			if r.status != http.StatusUnauthorized && r.status != http.StatusTooManyRequests {
+				t.Fatalf("attacker: got status %d (%s), want 401 or 429", r.status, r.body)
+			}
+			attempts++
+		}
+	}
+
+	// The owner, from an address that has not failed: in, every time.
+	for _, owner := range []struct {
+		peer string
+		xff  []string
+	}{
+		{"192.0.2.200:40000", nil},
+		{"10.0.0.1:443", []string{"X-Forwarded-For", "198.51.100.250"}},
+	} {
+		r := h.do("POST", "/sessions", owner.peer, loginBody(victim, testPassword), owner.xff...)
+		wantStatus(t, r, http.StatusOK)
+	}
+
+	// The email is under attack: an address that has failed for it is
+	// refused, right password or not, for the rest of its window.
+	r := h.do("POST", "/sessions", "198.51.100.3:1000", loginBody(victim, testPassword))
+	wantStatus(t, r, http.StatusTooManyRequests)
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("got Retry-After %q, want the rest of the window", ra)
+	}
+	// A fresh address gets one guess, then it is refused too.
+	wantStatus(t, h.do("POST", "/sessions", "198.51.100.240:1", loginBody(victim, guess)), http.StatusUnauthorized)
+	wantRateLimited(t, h.do("POST", "/sessions", "198.51.100.240:1", loginBody(victim, guess)), 900)
+	// Others' emails are not affected.
+	wantStatus(t, h.do("POST", "/sessions", one, loginBody("bob@example.com", guess)), http.StatusUnauthorized)
+	if attempts != 320 {
+		t.Fatalf("attempts: got %d, want 320", attempts)
+	}
 }
