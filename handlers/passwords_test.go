@@ -118,3 +118,28 @@ func TestAPI_LockoutNotWeaponised(t *testing.T) {
 		t.Fatalf("attempts: got %d, want 320", attempts)
 	}
 }
+
+// TestAPI_ThrottleHidesWhoExists: wrong passwords for a registered email
+// and for an unknown one get the same answers, throttled at the same
+// point with the same body and Retry-After, so the throttle tells nobody
+// which emails exist.
+func TestAPI_ThrottleHidesWhoExists(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	const peer = "203.0.113.9:1"
+	for i := range 7 {
+		known := h.do("POST", "/sessions", peer, loginBody("alice@example.com", "wrong guess, long enough"))
+		unknown := h.do("POST", "/sessions", peer, loginBody("nobody@example.com", "wrong guess, long enough"))
+		if known.status != unknown.status || known.body != unknown.body ||
+			known.header.Get("Retry-After") != unknown.header.Get("Retry-After") {
+			t.Fatalf("attempt %d: got %d %q (Retry-After %q) for a known email and %d %q (%q) for an unknown one, want the same",
+				i+1, known.status, known.body, known.header.Get("Retry-After"),
+				unknown.status, unknown.body, unknown.header.Get("Retry-After"))
+		}
+		want := http.StatusUnauthorized
+		if i >= 5 {
+			want = http.StatusTooManyRequests
+		}
+		wantStatus(t, known, want)
+	}
+}

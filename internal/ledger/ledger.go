@@ -95,7 +95,7 @@ type Config struct {
 	// not block. Queries (ListKeys, GetKey, ...) are not observed.
 	Observe func(command string, kind domain.Kind, took time.Duration)
 	// CommonPasswords is the list new passwords must not be on (nil: the
-	// embedded pwlist.Common).
+	// embedded pwlist.Embedded).
 	CommonPasswords domain.PasswordList
 }
 
@@ -118,7 +118,7 @@ func New(cfg Config) (*Service, error) {
 		s.admins = projections.NewAdmins()
 	}
 	if s.common = cfg.CommonPasswords; s.common == nil {
-		s.common = pwlist.Common()
+		s.common = pwlist.Embedded
 	}
 	if s.now == nil {
 		s.now = time.Now

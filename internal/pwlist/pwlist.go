@@ -90,3 +90,12 @@ var Common = sync.OnceValue(func() *List {
 	}
 	return l
 })
+
+// Embedded is the embedded list as a domain.PasswordList that is read on
+// its first lookup, not before: processes that never check a new password
+// never hold it.
+var Embedded domain.PasswordList = embedded{}
+
+type embedded struct{}
+
+func (embedded) Contains(folded string) bool { return Common().Contains(folded) }
