@@ -95,7 +95,8 @@ type Config struct {
 	// not block. Queries (ListKeys, GetKey, ...) are not observed.
 	Observe func(command string, kind domain.Kind, took time.Duration)
 	// CommonPasswords is the list new passwords must not be on (nil: the
-	// embedded pwlist.Embedded).
+	// embedded pwlist.Common, read when the first Service is built, so
+	// that no registration waits for it).
 	CommonPasswords domain.PasswordList
 }
 
@@ -118,7 +119,7 @@ func New(cfg Config) (*Service, error) {
 		s.admins = projections.NewAdmins()
 	}
 	if s.common = cfg.CommonPasswords; s.common == nil {
-		s.common = pwlist.Embedded
+		s.common = pwlist.Common()
 	}
 	if s.now == nil {
 		s.now = time.Now
