@@ -259,18 +259,3 @@ func NormalizeEmail(s string) (string, error) {
 	}
 	return email, nil
 }
-
-// ValidatePassword checks a password against the policy: valid UTF-8, at
-// least MinPasswordLength and at most MaxPasswordLength characters. It never
-// truncates.
-func ValidatePassword(p string) error {
-	switch n := utf8.RuneCountInString(p); {
-	case !utf8.ValidString(p):
-		return Errorf(Invalid, "password must be valid UTF-8")
-	case n < MinPasswordLength:
-		return Errorf(Invalid, "password must be at least %d characters", MinPasswordLength)
-	case n > MaxPasswordLength:
-		return Errorf(Invalid, "password must be at most %d characters", MaxPasswordLength)
-	}
-	return nil
-}

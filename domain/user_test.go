@@ -136,46 +136,6 @@ func TestEmailAggregate(t *testing.T) {
 	}
 }
 
-func TestValidatePassword(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		in      string
-		wantErr bool
-	}{
-		{"ErrEmpty", "", true},
-		{"ErrFourteen", strings.Repeat("a", 14), true},
-		{"OKFifteen", strings.Repeat("a", 15), false},
-		// 15 'é' is 30 bytes: the limit counts characters, not bytes.
-		{"OKFifteenRunes", strings.Repeat("é", 15), false},
-		// 14 'é' is 28 bytes, above 15 bytes but below 15 characters.
-		{"ErrFourteenRunes", strings.Repeat("é", 14), true},
-		{"OKTwoFiftySix", strings.Repeat("p", 256), false},
-		{"OKMax", strings.Repeat("a", 1024), false},
-		// 1024 '€' is 3072 bytes.
-		{"OKMaxRunes", strings.Repeat("€", 1024), false},
-		{"ErrTooLong", strings.Repeat("a", 1025), true},
-		{"ErrTooManyRunes", strings.Repeat("€", 1025), true},
-		{"ErrInvalidUTF8", strings.Repeat("a", 20) + "\xff", true},
-		{"ErrInvalidUTF8Only", strings.Repeat("\xff", 20), true},
-		// An invalid byte far past any bcrypt-style 72-byte cut, and past
-		// 256: the whole password is read, nothing is truncated.
-		{"ErrInvalidUTF8AtEnd", strings.Repeat("a", 300) + "\xc3", true},
-		{"OKSpaces", "correct horse battery staple", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := domain.ValidatePassword(tc.in)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("got %v, want error %v", err, tc.wantErr)
-			}
-			if err != nil && domain.KindOf(err) != domain.Invalid {
-				t.Errorf("kind: got %v, want %v", domain.KindOf(err), domain.Invalid)
-			}
-		})
-	}
-}
-
 func TestUser_Apply(t *testing.T) {
 	t.Parallel()
 	registered := domain.Event{

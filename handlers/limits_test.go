@@ -148,26 +148,26 @@ func TestAPI_LoginFailuresPerAddress_TrustedProxy(t *testing.T) {
 		"X-Forwarded-For", "198.51.100.3"), http.StatusOK)
 }
 
-// TestAPI_LoginOutcomesThatAreNotGuesses: the ledger's per-email throttle
-// answers 429 with Retry-After, and its refusals do not count against the
-// client's address. (A saturated password hasher's 503 is tested through
-// the whole server in cmd/keyledger, TestServe_PasswordHashingCap.)
+// TestAPI_LoginOutcomesThatAreNotGuesses: the ledger's throttle per email
+// and address answers 429 with Retry-After, and its refusals do not count
+// against the client's address. (A saturated password hasher's 503 is
+// tested through the whole server in cmd/keyledger,
+// TestServe_PasswordHashingCap.)
 func TestAPI_LoginOutcomesThatAreNotGuesses(t *testing.T) {
 	t.Parallel()
 	const peer = "192.0.2.1:40000"
-	h := newHarness(t, func(c *handlers.Config) { c.LoginFailures = failures(t, 1, 15*time.Minute) })
-	// Five wrong passwords for alice, each from an address of its own, put
-	// her email in the ledger's throttle (five free failures, then a wait
-	// of a second, doubling).
-	for i := range 5 {
-		r := h.do("POST", "/sessions", fmt.Sprintf("198.51.100.%d:1", i+1), loginBody("alice@example.com", "wrong wrong wrong wrong"))
-		wantStatus(t, r, http.StatusUnauthorized)
+	h := newHarness(t, func(c *handlers.Config) { c.LoginFailures = failures(t, 6, 15*time.Minute) })
+	// Five wrong passwords for alice from peer use its five free failures
+	// for her email (then a wait of a second, doubling), and five of the
+	// address's six.
+	for range 5 {
+		wantStatus(t, h.do("POST", "/sessions", peer, loginBody("alice@example.com", "wrong wrong wrong wrong")), http.StatusUnauthorized)
 	}
 	for range 3 {
 		wantRateLimited(t, h.do("POST", "/sessions", peer, loginBody("alice@example.com", testPassword)), 1)
 	}
-	// Not guesses of this address's: with a budget of one failure it is
-	// still free to log in once the email's wait is over.
+	// Not guesses of this address's: with one failure of its budget left it
+	// is still free to log in once the wait is over.
 	h.clock.Advance(time.Second)
 	wantStatus(t, h.do("POST", "/sessions", peer, loginBody("alice@example.com", testPassword)), http.StatusOK)
 	if got := h.metric(t, `keyledger_limited_requests_total{limit="login_email"}`); got != "3" {

@@ -92,7 +92,7 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, domain.RateLimitedFor(wait, "too many failed logins from this address, try again later"))
 		return
 	}
-	u, err := a.ledger.Login(r.Context(), ledger.Login{Email: req.Email, Password: req.Password})
+	u, err := a.ledger.Login(r.Context(), ledger.Login{Email: req.Email, Password: req.Password, Client: addr})
 	if err != nil {
 		switch kind := domain.KindOf(err); {
 		case kind == domain.Unauthorized:

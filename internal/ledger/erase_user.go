@@ -64,14 +64,15 @@ func (s *Service) EraseMe(ctx context.Context, cmd EraseMe) (err error) {
 	}
 	// Guesses through a stolen session are throttled like logins, under an
 	// account of their own, so they cannot lock the owner's login.
+	// The session is the one client.
 	account := "erase:" + u.ID
-	if wait := s.throttle.Attempt(account, s.now()); wait > 0 {
+	if wait := s.throttle.Attempt(account, "", s.now()); wait > 0 {
 		return domain.RateLimitedFor(wait, "too many wrong passwords, try again later")
 	}
 	good, verr := s.passwords.Verify(u.PasswordHash, cmd.Password)
 	switch {
 	case errors.Is(verr, auth.ErrBusy):
-		s.throttle.Refund(account)
+		s.throttle.Refund(account, "")
 		return verr
 	case verr != nil:
 		s.logger.Error("stored password hash unreadable", "user", u.ID, "err", verr)
@@ -79,7 +80,7 @@ func (s *Service) EraseMe(ctx context.Context, cmd EraseMe) (err error) {
 	case !good:
 		return domain.Errorf(domain.Forbidden, "wrong password: the account was not erased")
 	}
-	s.throttle.Succeed(account)
+	s.throttle.Succeed(account, "")
 	_, err = s.erase(ctx, u.ID, u.ID, "erased at the user's request", nil)
 	return err
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/auth"
+	"github.com/keyledger/keyledger/internal/pwlist"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -57,6 +58,7 @@ type Service struct {
 	dataKeys  DataKeys
 	admins    *projections.Admins
 	passwords *auth.Passwords
+	common    domain.PasswordList
 	throttle  *auth.Throttle
 	logger    *slog.Logger
 	now       func() time.Time
@@ -98,6 +100,10 @@ type Config struct {
 	// command's goroutine, concurrently for concurrent commands, and must
 	// not block. Queries (ListKeys, GetKey, ...) are not observed.
 	Observe func(command string, kind domain.Kind, took time.Duration)
+	// CommonPasswords is the list new passwords must not be on (nil: the
+	// embedded pwlist.Common, read when the first Service is built, so
+	// that no registration waits for it).
+	CommonPasswords domain.PasswordList
 }
 
 // DefaultMaxKeysPerUser is the default bound on a user's unrevoked keys.
@@ -120,6 +126,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.admins == nil {
 		s.admins = projections.NewAdmins()
+	}
+	if s.common = cfg.CommonPasswords; s.common == nil {
+		s.common = pwlist.Common()
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -19,6 +19,10 @@ import (
 type Login struct {
 	Email    string
 	Password string // never logged: see LogValue
+	// Client identifies where the attempt comes from (the client address,
+	// as a rate-limit key); failures are throttled per email and client.
+	// Never logged.
+	Client string
 }
 
 // CommandName implements Command.
@@ -30,9 +34,10 @@ func (c Login) LogValue() slog.Value {
 }
 
 // Login checks cmd's credentials and returns the user. Repeated failures
-// for one address are throttled. When every password hashing slot stays
-// taken, it gives up without checking, and the attempt does not count
-// against the address. Errors: see Login (the type).
+// for one email are throttled per client (see auth.Throttle), so that
+// nobody can lock the owner out of the right password. When every password
+// hashing slot stays taken, it gives up without checking, and the attempt
+// does not count. Errors: see Login (the type).
 func (s *Service) Login(ctx context.Context, cmd Login) (_ domain.User, err error) {
 	defer s.observed(cmd, time.Now(), &err)
 	email, password := cmd.Email, cmd.Password
@@ -41,17 +46,17 @@ func (s *Service) Login(ctx context.Context, cmd Login) (_ domain.User, err erro
 		normalized = email // still throttled and still hashed: same cost
 	}
 	now := s.now()
-	if wait := s.throttle.Attempt(normalized, now); wait > 0 {
+	if wait := s.throttle.Attempt(normalized, cmd.Client, now); wait > 0 {
 		return domain.User{}, domain.RateLimitedFor(wait, "too many failed attempts, try again later")
 	}
 	u, found, ferr := s.findByEmail(ctx, normalized)
 	if ferr != nil {
-		s.throttle.Refund(normalized) // not a guess: nothing was checked
+		s.throttle.Refund(normalized, cmd.Client) // not a guess: nothing was checked
 		return domain.User{}, ferr
 	}
 	ok, verr := s.passwords.Verify(u.PasswordHash, password)
 	if errors.Is(verr, auth.ErrBusy) {
-		s.throttle.Refund(normalized)
+		s.throttle.Refund(normalized, cmd.Client)
 		return domain.User{}, verr
 	}
 	if verr != nil {
@@ -60,7 +65,7 @@ func (s *Service) Login(ctx context.Context, cmd Login) (_ domain.User, err erro
 	if !found || !ok || verr != nil || u.Disabled {
 		return domain.User{}, errBadLogin // counted as a failure by Attempt
 	}
-	s.throttle.Succeed(normalized)
+	s.throttle.Succeed(normalized, cmd.Client)
 	return u, nil
 }
 

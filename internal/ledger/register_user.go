@@ -47,7 +47,7 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	if err != nil {
 		return domain.User{}, err
 	}
-	if err := domain.ValidatePassword(password); err != nil {
+	if err := domain.ValidatePassword(password, email, s.common); err != nil {
 		return domain.User{}, err
 	}
 	if p, err = s.fill(p); err != nil {

@@ -31,11 +31,12 @@ import (
 // configuration says nothing: about 15 MB at most per limiter.
 const DefaultMaxEntries = 100_000
 
-// evict makes room for a new entry in m, which holds max entries or more:
+// Evict makes room for a new entry in m, which holds max entries or more:
 // it drops entries whose expiry has passed, then, while more than nine
-// tenths of max remain, those expiring soonest. Called with the owner's
-// lock held.
-func evict[E any](m map[string]*E, max int, now time.Time, expiry func(*E) time.Time) {
+// tenths of max remain, those expiring soonest. Limiters elsewhere (the
+// login throttle) use it to keep the same bound. Call it with the lock
+// that guards m held.
+func Evict[E any](m map[string]*E, max int, now time.Time, expiry func(*E) time.Time) {
 	for k, e := range m {
 		if !expiry(e).After(now) {
 			delete(m, k)
@@ -187,7 +188,7 @@ func (f *Failures) count(key string, now time.Time) {
 	}
 	if e == nil {
 		if _, ok := f.entries[key]; !ok && len(f.entries) >= f.max {
-			evict(f.entries, f.max, now, func(e *failureEntry) time.Time { return e.expiry(f.window) })
+			Evict(f.entries, f.max, now, func(e *failureEntry) time.Time { return e.expiry(f.window) })
 		}
 		e = &failureEntry{first: now}
 		f.entries[key] = e
@@ -254,7 +255,7 @@ func (b *Bucket) Take(key string, now time.Time) time.Duration {
 	tat := b.tat[key]
 	if tat == nil {
 		if len(b.tat) >= b.max {
-			evict(b.tat, b.max, now, func(t *time.Time) time.Time { return *t })
+			Evict(b.tat, b.max, now, func(t *time.Time) time.Time { return *t })
 		}
 		tat = new(time.Time)
 		b.tat[key] = tat

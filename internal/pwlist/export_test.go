@@ -1,0 +1,4 @@
+package pwlist
+
+// EmbeddedData is the embedded file, for tests that parse it afresh.
+var EmbeddedData = commonGz
