@@ -3,13 +3,11 @@ package validator
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -108,7 +106,8 @@ type Target struct {
 // algorithm comes from the key, never from the request); created must be
 // within the window of the node's clock and the signature not expired; the
 // x-api-key header, if sent, must name the same key, and no secret may
-// travel with it; and each (keyid, nonce) is accepted once on this node.
+// travel with it, nor any credential header twice (see
+// domain.CheckSignedCredentials); and each (keyid, nonce) is accepted once on this node.
 // It returns the identity, the reason (for logs and metrics only), and
 // ErrUnauthorized, ErrNotReady or ErrStale.
 //
@@ -134,7 +133,10 @@ func (v *Validator) ValidateSigned(h http.Header, t Target, body []byte, bodyKno
 }
 
 func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body []byte, bodyKnown bool) (Identity, domain.Reason, error) {
-	if !v.signedHeadersOK(h, sig.KeyID) {
+	if err := domain.CheckSignedCredentials(h.Values("X-Api-Key"), h.Values("X-Api-Secret"), h.Values("Authorization"), sig.KeyID); err != nil {
+		if errors.Is(err, domain.ErrAmbiguousCredentials) {
+			return Identity{}, domain.ReasonAmbiguous, ErrUnauthorized
+		}
 		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 	}
 	now := v.opts.now()
@@ -172,26 +174,6 @@ func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body [
 		}
 	}
 	return Identity{APIKey: sig.KeyID, UserID: res.UserID}, domain.ReasonOK, nil
-}
-
-// signedHeadersOK checks the credential headers beside a signature: no
-// secret, and an x-api-key, if any, naming the signing key.
-func (v *Validator) signedHeadersOK(h http.Header, keyID string) bool {
-	if h.Get("X-Api-Secret") != "" {
-		return false
-	}
-	if scheme, _, _ := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " "); strings.EqualFold(scheme, "apikey") {
-		return false
-	}
-	values := h.Values("X-Api-Key")
-	switch len(values) {
-	case 0:
-		return true
-	case 1:
-		raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(values[0]))
-		return err == nil && string(raw) == keyID
-	}
-	return false
 }
 
 // target returns the Target of a request this node received directly.

@@ -149,6 +149,17 @@ func TestValidator_SignedRequests(t *testing.T) {
 			r.Header.Set("X-Api-Key", b64(domain.APIKeyPrefix+"01JH6Z3Q8X4N6V2R9T5M7K3B1C"))
 		}},
 		{"SecretAlongside", func(r *http.Request) { r.Header.Set("X-Api-Secret", b64(secret.Reveal())) }},
+		// A credential header twice, or an ApiKey Authorization under a
+		// first one, is ambiguous even when the first names the signer.
+		{"KeyHeaderTwice", func(r *http.Request) {
+			r.Header.Add("X-Api-Key", b64(domain.APIKeyPrefix+"01JH6Z3Q8X4N6V2R9T5M7K3B1C"))
+		}},
+		{"ApiKeyUnderBearer", func(r *http.Request) {
+			r.Header["Authorization"] = []string{"Bearer x", "ApiKey " + b64(k.APIKey+":"+secret.Reveal())}
+		}},
+		{"KelvinApiKeyAlongside", func(r *http.Request) {
+			r.Header.Set("Authorization", "Api\u212aey "+b64(k.APIKey+":"+secret.Reveal()))
+		}},
 		{"SignatureByte", func(r *http.Request) {
 			s := r.Header.Get("Signature")
 			i := strings.Index(s, ":") + 5
