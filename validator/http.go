@@ -113,7 +113,8 @@ func (v *Validator) ValidateHandler() http.Handler {
 // validateForwarded validates what /validate is asked about. Plain
 // credentials are read from the headers. A signed request is the original
 // request a forward-auth proxy describes in X-Forwarded-Method, -Proto,
-// -Host and -Uri, or, without them, the request itself. Its body is
+// -Host and -Uri, when the proxy is trusted (see WithTrustedProxy), or,
+// without them, the request itself. Its body is
 // checked when one comes along (Traefik's forwardBody, or a direct call);
 // when a proxy sends none, the signed Content-Digest ("none" if the
 // signature covers no body) is answered in X-Keyledger-Content-Digest, for
@@ -122,7 +123,11 @@ func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (I
 	if !isSigned(r.Header) {
 		return v.ValidateRequest(r)
 	}
-	t, forwarded := forwardedTarget(r)
+	t, forwarded, err := v.forwardedTarget(r)
+	if err != nil {
+		v.metrics.outcome(domain.ReasonMalformedSignature)
+		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
+	}
 	if !forwarded {
 		return v.ValidateRequest(r)
 	}

@@ -24,6 +24,7 @@ func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.StringVar(&c.StateDir, "state-dir", filepath.Join("data", "validator"), "`directory` remembering the log this node read (its trust root, how far it applied it, the newest checkpoint verified): a log that does not extend it is refused; \"\" to remember nothing across restarts")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
+	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "`address` or CIDR prefix of a forward-auth proxy (nginx, Traefik) whose X-Forwarded-Method/-Proto/-Host/-Uri /validate believes for signed requests; repeatable or comma-separated (default: none, a signed request must be the /validate request itself)")
 	httpsFlags(fs, &c.HTTPS, true)
 	natsClientFlags(fs, &c.NATSClient)
 	signedFlags(fs, &c.Signed)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -44,6 +45,10 @@ type NodeConfig struct {
 	HTTPS                 HTTPSConfig
 	NATSClient            NATSClientConfig
 	Signed                SignedRequestsConfig
+	// TrustedProxies are addresses and CIDR prefixes of the forward-auth
+	// proxies whose X-Forwarded-Method, -Proto, -Host and -Uri /validate
+	// believes for signed requests (none: no peer's).
+	TrustedProxies []string
 }
 
 // Node is a running `keyledger validator`: a validation node with its HTTP
@@ -93,6 +98,11 @@ func (n *Node) Open(ctx context.Context) error {
 	opts := []validator.Option{validator.WithStream(cfg.Stream), validator.WithMaxStaleness(cfg.MaxStaleness),
 		validatorOption(cfg.ValidateFailures, cfg.ValidateFailureWindow)}
 	opts = append(opts, cfg.Signed.options()...)
+	proxies, err := handlers.ParseTrustedProxies(cfg.TrustedProxies...)
+	if err != nil {
+		return ConfigError{fmt.Errorf("--trusted-proxy: %w", err)}
+	}
+	opts = append(opts, validator.WithTrustedProxy(proxies.Trusts))
 	if cfg.FailOpen {
 		opts = append(opts, validator.WithFailOpen())
 	}

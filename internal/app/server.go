@@ -259,8 +259,13 @@ func (s *Server) Open(ctx context.Context) error {
 			return fmt.Errorf("checkpoints: %w", err)
 		}
 	}
+	proxies, err := handlers.ParseTrustedProxies(cfg.Limits.TrustedProxies...)
+	if err != nil {
+		return ConfigError{fmt.Errorf("--trusted-proxy: %w", err)}
+	}
 	vopts := append(cfg.Signed.options(), validator.WithStream(cfg.Stream),
-		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow))
+		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow),
+		validator.WithTrustedProxy(proxies.Trusts))
 	if cfg.DataDir != "" {
 		// serve remembers the log it read too: restarted on a re-created
 		// or rolled-back stream it refuses to start.
