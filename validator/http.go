@@ -150,8 +150,9 @@ func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (I
 	return id, reason, err
 }
 
-// Handler serves a validation node: /validate, /healthz, /readyz (200 with
-// the applied sequence once ready, 503 before) and /metrics.
+// Handler serves a validation node: /validate, /healthz and /readyz (200
+// with the applied sequence once ready, 503 before). /metrics is not on
+// it: serve MetricsHandler on a listener that is not public.
 func (v *Validator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/validate", v.ValidateHandler())
@@ -166,7 +167,6 @@ func (v *Validator) Handler() http.Handler {
 		}
 		httperr.WriteJSON(w, code, st)
 	})
-	mux.Handle("GET /metrics", v.MetricsHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		httperr.Write(w, errNoRoute)
 	})

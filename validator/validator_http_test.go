@@ -313,7 +313,7 @@ func TestValidator_Unavailable(t *testing.T) {
 	if r := do(t, http.MethodGet, node.URL+"/healthz", nil); r.status != http.StatusOK {
 		t.Errorf("/healthz during the cut: got %d, want 200 (alive, though not ready)", r.status)
 	}
-	if m := do(t, http.MethodGet, node.URL+"/metrics", nil).body; !strings.Contains(m, "keyledger_validator_ready 0\n") ||
+	if m := scrape(t, v); !strings.Contains(m, "keyledger_validator_ready 0\n") ||
 		!strings.Contains(m, "keyledger_validator_nats_connected 0\n") {
 		t.Errorf("/metrics during the cut: want keyledger_validator_ready 0 and keyledger_validator_nats_connected 0, got\n%s", m)
 	}
@@ -338,6 +338,17 @@ func metricValue(t testing.TB, exposition, name string) float64 {
 		t.Fatalf("metric %s: %v", name, err)
 	}
 	return f
+}
+
+// scrape returns what v's MetricsHandler answers.
+func scrape(t testing.TB, v *validator.Validator) string {
+	t.Helper()
+	w := httptest.NewRecorder()
+	v.MetricsHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if w.Code != http.StatusOK {
+		t.Fatalf("/metrics: got %d, want 200", w.Code)
+	}
+	return w.Body.String()
 }
 
 func TestValidator_Handler(t *testing.T) {
@@ -418,11 +429,11 @@ func TestValidator_Handler(t *testing.T) {
 		t.Errorf("/readyz: got a reason on a ready node: %s", r.body)
 	}
 
-	r = do(t, http.MethodGet, node.URL+"/metrics", nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("/metrics: got %d, want 200", r.status)
+	// /metrics is not on the node's handler: it is served apart.
+	if r := do(t, http.MethodGet, node.URL+"/metrics", nil); r.status != http.StatusNotFound {
+		t.Errorf("/metrics on Handler: got %d, want 404", r.status)
 	}
-	m := r.body
+	m := scrape(t, v)
 	for name, want := range map[string]float64{
 		`keyledger_validations_total{outcome="ok"}`:                    2,
 		`keyledger_validations_total{outcome="wrong_secret"}`:          1,
@@ -481,9 +492,7 @@ func TestValidator_Expiry(t *testing.T) {
 	awaitReady(t, v)
 	wantRejected(t, v, soon.APIKey, soonSecret)
 	wantAccepted(t, v, later, laterSecret)
-	node := httptest.NewServer(v.Handler())
-	t.Cleanup(node.Close)
-	if got := metricValue(t, do(t, http.MethodGet, node.URL+"/metrics", nil).body, `keyledger_validations_total{outcome="expired"}`); got != 1 {
+	if got := metricValue(t, scrape(t, v), `keyledger_validations_total{outcome="expired"}`); got != 1 {
 		t.Errorf(`keyledger_validations_total{outcome="expired"}: got %v, want 1`, got)
 	}
 }

@@ -15,7 +15,8 @@ import (
 // nodeFlags registers the flags of validator, which set c.
 func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the event log (comma-separated URLs)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz, /readyz and /metrics")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz and /readyz")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", app.DefaultNodeMetricsAddr, "`address` of a listener of its own for Prometheus /metrics (plain HTTP); \"api\" to serve it on --http-addr's listener instead, \"off\" for none")
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
