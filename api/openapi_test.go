@@ -20,6 +20,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/keyledger/keyledger/api"
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/idempotency"
 )
@@ -405,7 +406,8 @@ func TestOpenAPI_Document(t *testing.T) {
 
 func TestOpenAPI_Server(t *testing.T) {
 	t.Parallel()
-	ts := apptest.Start(t, t.TempDir())
+	// /metrics on the API's listener, as the document describes it.
+	ts := apptest.StartWith(t, t.TempDir(), func(c *app.ServeConfig) { c.MetricsAddr = app.MetricsOnAPI })
 	defer ts.Stop(t)
 	d := loadOpenAPI(t)
 

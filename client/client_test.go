@@ -36,7 +36,7 @@ func TestSetAPIKeyHeaders(t *testing.T) {
 	if got, want := h.Get("x-api-key"), base64.StdEncoding.EncodeToString([]byte(testKey)); got != want {
 		t.Fatalf("got x-api-key %q, want %q", got, want)
 	}
-	key, s, err := domain.ParseCredentials(h.Get("X-Api-Key"), h.Get("X-Api-Secret"), h.Get("Authorization"))
+	key, s, err := domain.ParseCredentials(h.Values("X-Api-Key"), h.Values("X-Api-Secret"), h.Values("Authorization"))
 	if err != nil {
 		t.Fatalf("ParseCredentials: %v", err)
 	}
@@ -56,7 +56,7 @@ func TestSetAuthorizationAPIKey(t *testing.T) {
 	if b, _ := base64.StdEncoding.DecodeString(param); string(b) != testKey+":"+secret {
 		t.Fatalf("got a parameter that does not decode to key:secret")
 	}
-	key, s, err := domain.ParseCredentials("", "", h.Get("Authorization"))
+	key, s, err := domain.ParseCredentials(nil, nil, h.Values("Authorization"))
 	if err != nil || key != testKey || s.Reveal() != secret {
 		t.Fatalf("ParseCredentials: got %q, %v, want %q and the secret", key, err, testKey)
 	}
@@ -104,7 +104,7 @@ func TestTransport(t *testing.T) {
 			if got := h.Get("Authorization") != ""; got == tc.wantAPIHeaders {
 				t.Fatalf("got Authorization present %v, want %v", got, !tc.wantAPIHeaders)
 			}
-			key, s, err := domain.ParseCredentials(h.Get("X-Api-Key"), h.Get("X-Api-Secret"), h.Get("Authorization"))
+			key, s, err := domain.ParseCredentials(h.Values("X-Api-Key"), h.Values("X-Api-Secret"), h.Values("Authorization"))
 			if err != nil || key != testKey || s.Reveal() != secret {
 				t.Fatalf("ParseCredentials: got %q, %v, want %q and the secret", key, err, testKey)
 			}

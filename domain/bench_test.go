@@ -22,7 +22,7 @@ func BenchmarkParseCredentials(b *testing.B) {
 		k, s := enc([]byte(key)), enc([]byte(secret.Reveal()))
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := domain.ParseCredentials(k, s, ""); err != nil {
+			if _, _, err := domain.ParseCredentials([]string{k}, []string{s}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -31,7 +31,7 @@ func BenchmarkParseCredentials(b *testing.B) {
 		h := "ApiKey " + enc([]byte(key+":"+secret.Reveal()))
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := domain.ParseCredentials("", "", h); err != nil {
+			if _, _, err := domain.ParseCredentials(nil, nil, []string{h}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -164,22 +164,43 @@ func base62(n *big.Int, width int) string {
 	return string(out)
 }
 
-// ParseCredentials extracts an API key and its secret from request header
-// values: either xAPIKey = base64(api_key) and xAPISecret = base64(secret),
-// or authorization = "ApiKey base64(api_key:secret)" (scheme
-// case-insensitive, split on the first colon). An ApiKey Authorization
-// header takes precedence. Every failure is ErrBadCredentials; the secret's
+// ErrAmbiguousCredentials is what ParseCredentials and
+// CheckSignedCredentials return for a request that names its credentials
+// more than once: a credential header sent twice, both header styles at
+// once, or a secret beside a signature. It wraps ErrBadCredentials; its
+// message says what to send instead and nothing about any key.
+var ErrAmbiguousCredentials = Wrap(Unauthorized, ErrBadCredentials,
+	"ambiguous API key credentials: send one x-api-key and one x-api-secret header, or one Authorization: ApiKey header, or a signature, never two of these nor a header twice")
+
+// ParseCredentials extracts an API key and its secret from every value of
+// a request's x-api-key, x-api-secret and Authorization header fields, in
+// the order received: either exactly one xAPIKey = base64(api_key) and one
+// xAPISecret = base64(secret), or exactly one authorization = "ApiKey
+// base64(api_key:secret)" (scheme case-insensitive in ASCII only, split on
+// the first colon). Every failure is ErrBadCredentials; the secret's
 // checksum is checked here, before any lookup.
+//
+// Ambiguity is refused, never settled by picking one: a header field sent
+// more than once (even with the same value), an ApiKey Authorization next
+// to either x- header (even naming the same key), and an Authorization
+// whose scheme is not an RFC 9110 token (such as ApiKey spelt with U+212A
+// KELVIN SIGN, which Unicode case folding would take for a k) all return
+// ErrAmbiguousCredentials or ErrBadCredentials. An Authorization of another
+// scheme (Bearer, Basic) is not an API-key credential and is ignored.
 //
 // The base64 is the standard alphabet, padded or not, in its one canonical
 // form; spaces and tabs around a value are ignored (HTTP's optional
 // whitespace). Anything else is refused rather than normalised: the URL-safe
 // alphabet, non-canonical padding bits, and line breaks anywhere (which
 // Go's decoder would otherwise skip without a word).
-func ParseCredentials(xAPIKey, xAPISecret, authorization string) (apiKey string, secret Secret, err error) {
+func ParseCredentials(xAPIKey, xAPISecret, authorization []string) (apiKey string, secret Secret, err error) {
+	apiKeyAuth, err := credentialStyle(xAPIKey, xAPISecret, authorization)
+	if err != nil {
+		return "", Secret{}, err
+	}
 	var rawKey, rawSecret string
-	if scheme, param, ok := strings.Cut(trimOWS(authorization), " "); ok && strings.EqualFold(scheme, "apikey") {
-		pair, err := decodeBase64(trimOWS(param))
+	if apiKeyAuth != "" {
+		pair, err := decodeBase64(trimOWS(apiKeyAuth))
 		if err != nil {
 			return "", Secret{}, err
 		}
@@ -188,13 +209,13 @@ func ParseCredentials(xAPIKey, xAPISecret, authorization string) (apiKey string,
 			return "", Secret{}, ErrBadCredentials
 		}
 	} else {
-		if xAPIKey == "" || xAPISecret == "" {
+		if len(xAPIKey) != 1 || len(xAPISecret) != 1 {
 			return "", Secret{}, ErrBadCredentials
 		}
-		if rawKey, err = decodeBase64(trimOWS(xAPIKey)); err != nil {
+		if rawKey, err = decodeBase64(trimOWS(xAPIKey[0])); err != nil {
 			return "", Secret{}, err
 		}
-		if rawSecret, err = decodeBase64(trimOWS(xAPISecret)); err != nil {
+		if rawSecret, err = decodeBase64(trimOWS(xAPISecret[0])); err != nil {
 			return "", Secret{}, err
 		}
 	}
@@ -205,6 +226,116 @@ func ParseCredentials(xAPIKey, xAPISecret, authorization string) (apiKey string,
 		return "", Secret{}, err
 	}
 	return rawKey, secret, nil
+}
+
+// CheckSignedCredentials checks the credential header fields that travel
+// beside a signature made by keyID (their every value, as for
+// ParseCredentials): no x-api-secret, no ApiKey Authorization, at most one
+// Authorization of another scheme, and at most one x-api-key, which must
+// be the standard base64 of keyID. It returns nil, ErrAmbiguousCredentials
+// or ErrBadCredentials.
+func CheckSignedCredentials(xAPIKey, xAPISecret, authorization []string, keyID string) error {
+	if len(xAPISecret) > 0 || len(authorization) > 1 || len(xAPIKey) > 1 {
+		return ErrAmbiguousCredentials
+	}
+	if len(authorization) == 1 {
+		if _, ok, err := apiKeyParam(authorization[0]); err != nil {
+			return err
+		} else if ok {
+			return ErrAmbiguousCredentials
+		}
+	}
+	if len(xAPIKey) == 1 {
+		raw, err := decodeBase64(trimOWS(xAPIKey[0]))
+		if err != nil || raw != keyID {
+			return ErrBadCredentials
+		}
+	}
+	return nil
+}
+
+// credentialStyle decides which style a request's credentials use: it
+// returns the parameter of its one ApiKey Authorization, or "" when the
+// x- headers are to be read; ErrAmbiguousCredentials when the fields name
+// credentials more than once.
+func credentialStyle(xAPIKey, xAPISecret, authorization []string) (string, error) {
+	if len(xAPIKey) > 1 || len(xAPISecret) > 1 || len(authorization) > 1 {
+		return "", ErrAmbiguousCredentials
+	}
+	if len(authorization) == 0 {
+		return "", nil
+	}
+	param, ok, err := apiKeyParam(authorization[0])
+	switch {
+	case err != nil:
+		return "", err
+	case !ok:
+		return "", nil
+	case len(xAPIKey) > 0 || len(xAPISecret) > 0:
+		return "", ErrAmbiguousCredentials
+	case param == "":
+		return "", ErrBadCredentials
+	}
+	return param, nil
+}
+
+// apiKeyParam reads an Authorization value: ok when its scheme is ApiKey
+// (compared in ASCII, case-insensitively, per RFC 9110), with the
+// parameter after the spaces that follow it. A value of only spaces and
+// tabs is no scheme at all. A scheme that is not a token, such as one with
+// a non-ASCII letter, is ErrBadCredentials: no reader may take it for
+// ApiKey while another takes it for something else.
+func apiKeyParam(value string) (param string, ok bool, err error) {
+	v := trimOWS(value)
+	if v == "" {
+		return "", false, nil
+	}
+	scheme, param, _ := strings.Cut(v, " ")
+	if !isToken(scheme) {
+		return "", false, ErrBadCredentials
+	}
+	if !EqualFoldASCII(scheme, "apikey") {
+		return "", false, nil
+	}
+	return trimOWS(param), true, nil
+}
+
+// EqualFoldASCII reports whether a and b are equal under ASCII case
+// folding, as RFC 9110 compares authentication schemes: unlike
+// strings.EqualFold, no non-ASCII letter (U+212A KELVIN SIGN, U+017F
+// LATIN SMALL LETTER LONG S) matches an ASCII one.
+func EqualFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// isToken reports whether s is an RFC 9110 token: one or more of the
+// visible ASCII characters that are not delimiters.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // trimOWS trims HTTP's optional whitespace, spaces and tabs, and nothing

@@ -336,14 +336,12 @@ func TestParseCredentials(t *testing.T) {
 		{"OKAuthorizationLowerCase", "", "", "apikey " + b64(apiKey+":"+secret), apiKey, secret},
 		{"OKAuthorizationUpperCase", "", "", "APIKEY " + b64(apiKey+":"+secret), apiKey, secret},
 		{"OKAuthorizationSpaces", "", "", "  ApiKey   " + b64(apiKey+":"+secret) + "  ", apiKey, secret},
-		{"OKAuthorizationWins", b64(otherAPIKey), b64(other), "ApiKey " + b64(apiKey+":"+secret), apiKey, secret},
 		{"OKBearerFallsBack", b64(apiKey), b64(secret), "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x", apiKey, secret},
 		{"OKBasicFallsBack", b64(apiKey), b64(secret), "Basic " + b64("alice:pw"), apiKey, secret},
-		{"OKSchemeOnlyFallsBack", b64(apiKey), b64(secret), "ApiKey", apiKey, secret},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			key, s, err := domain.ParseCredentials(tc.xKey, tc.xSecret, tc.auth)
+			key, s, err := domain.ParseCredentials(values(tc.xKey), values(tc.xSecret), values(tc.auth))
 			if err != nil {
 				t.Fatalf("got %v, want nil", err)
 			}
@@ -368,6 +366,12 @@ func TestParseCredentials(t *testing.T) {
 		{"ErrBlankHeaders", " ", " ", ""},
 		{"ErrBearerOnly", "", "", "Bearer " + b64(apiKey+":"+secret)},
 		{"ErrAuthorizationNoParam", "", "", "ApiKey "},
+		{"ErrSchemeOnlyWithHeaders", b64(apiKey), b64(secret), "ApiKey"},
+		// RFC 9110 compares schemes in ASCII: U+212A KELVIN SIGN folds to
+		// k in Unicode, and U+017F LONG S to s, but neither is a token.
+		{"ErrSchemeKelvinSign", "", "", "Api\u212aey " + b64(apiKey+":"+secret)},
+		{"ErrSchemeKelvinSignWithHeaders", b64(apiKey), b64(secret), "Api\u212aey " + b64(otherAPIKey+":"+other)},
+		{"ErrSchemeTab", "", "", "ApiKey\t" + b64(apiKey+":"+secret)},
 		{"ErrKeyNotBase64", "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", b64(secret), ""},
 		{"ErrKeyBadBase64", "!!!!" + b64(apiKey), b64(secret), ""},
 		{"ErrSecretNotBase64", b64(apiKey), secret, ""},
@@ -414,7 +418,7 @@ func TestParseCredentials(t *testing.T) {
 	}
 	for _, tc := range errTests {
 		t.Run(tc.name, func(t *testing.T) {
-			key, s, err := domain.ParseCredentials(tc.xKey, tc.xSecret, tc.auth)
+			key, s, err := domain.ParseCredentials(values(tc.xKey), values(tc.xSecret), values(tc.auth))
 			if !errors.Is(err, domain.ErrBadCredentials) {
 				t.Errorf("got %v, want %v", err, domain.ErrBadCredentials)
 			}
@@ -434,6 +438,107 @@ func TestParseCredentials(t *testing.T) {
 // key and secret (ASCII letters, digits, '_' and ':') never holds '+' or
 // '/', so a client that encodes with either alphabet sends the same bytes:
 // refusing '-' and '_' turns away no valid credential.
+// values is a header field's values: none for "".
+func values(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// TestParseCredentials_Ambiguous: a request that names its credentials
+// more than once is refused, whichever would have won, even when every
+// value names the same key.
+func TestParseCredentials_Ambiguous(t *testing.T) {
+	t.Parallel()
+	secret := secretVectors[1].want
+	other := secretVectors[2].want
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	auth := "ApiKey " + b64(apiKey+":"+secret)
+	tests := []struct {
+		name                string
+		xKey, xSecret, auth []string
+	}{
+		{"ErrTwoAuthorization", nil, nil, []string{auth, "ApiKey " + b64(otherAPIKey+":"+other)}},
+		{"ErrTwoAuthorizationSame", nil, nil, []string{auth, auth}},
+		{"ErrAuthorizationAndBearer", nil, nil, []string{"Bearer x", auth}},
+		{"ErrTwoAPIKey", []string{b64(apiKey), b64(otherAPIKey)}, []string{b64(secret)}, nil},
+		{"ErrTwoAPIKeySame", []string{b64(apiKey), b64(apiKey)}, []string{b64(secret)}, nil},
+		{"ErrTwoAPISecret", []string{b64(apiKey)}, []string{b64(secret), b64(other)}, nil},
+		{"ErrBothStyles", []string{b64(otherAPIKey)}, []string{b64(other)}, []string{auth}},
+		{"ErrBothStylesSameKey", []string{b64(apiKey)}, []string{b64(secret)}, []string{auth}},
+		{"ErrAuthorizationAndAPIKey", []string{b64(apiKey)}, nil, []string{auth}},
+		{"ErrAuthorizationAndAPISecret", nil, []string{b64(secret)}, []string{auth}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key, s, err := domain.ParseCredentials(tc.xKey, tc.xSecret, tc.auth)
+			if !errors.Is(err, domain.ErrAmbiguousCredentials) || !errors.Is(err, domain.ErrBadCredentials) {
+				t.Errorf("got %v, want %v", err, domain.ErrAmbiguousCredentials)
+			}
+			if got := domain.KindOf(err); got != domain.Unauthorized {
+				t.Errorf("kind: got %v, want %v", got, domain.Unauthorized)
+			}
+			if key != "" || !s.IsZero() {
+				t.Errorf("got %q, %q, want empty results", key, s.Reveal())
+			}
+		})
+	}
+}
+
+func TestCheckSignedCredentials(t *testing.T) {
+	t.Parallel()
+	secret := secretVectors[1].want
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	tests := []struct {
+		name                string
+		xKey, xSecret, auth []string
+		want                error
+	}{
+		{"OKNothing", nil, nil, nil, nil},
+		{"OKAPIKey", []string{b64(apiKey)}, nil, nil, nil},
+		{"OKAPIKeyUnpadded", []string{base64.RawStdEncoding.EncodeToString([]byte(apiKey))}, nil, nil, nil},
+		{"OKBearer", nil, nil, []string{"Bearer x"}, nil},
+		{"ErrOtherAPIKey", []string{b64(otherAPIKey)}, nil, nil, domain.ErrBadCredentials},
+		{"ErrAPIKeyNotBase64", []string{apiKey}, nil, nil, domain.ErrBadCredentials},
+		{"ErrTwoAPIKey", []string{b64(apiKey), b64(apiKey)}, nil, nil, domain.ErrAmbiguousCredentials},
+		{"ErrSecret", []string{b64(apiKey)}, []string{b64(secret)}, nil, domain.ErrAmbiguousCredentials},
+		{"ErrEmptySecret", nil, []string{""}, nil, domain.ErrAmbiguousCredentials},
+		{"ErrApiKeyAuthorization", nil, nil, []string{"apikey " + b64(apiKey+":"+secret)}, domain.ErrAmbiguousCredentials},
+		{"ErrTwoAuthorization", nil, nil, []string{"Bearer x", "ApiKey " + b64(apiKey+":"+secret)}, domain.ErrAmbiguousCredentials},
+		{"ErrKelvinAuthorization", nil, nil, []string{"Api\u212aey " + b64(apiKey+":"+secret)}, domain.ErrBadCredentials},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := domain.CheckSignedCredentials(tc.xKey, tc.xSecret, tc.auth, apiKey)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEqualFoldASCII(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"ApiKey", "apikey", true},
+		{"APIKEY", "apikey", true},
+		{"Api\u212aey", "apikey", false},
+		{"\u017figned", "signed", false},
+		{"apikey", "apikeys", false},
+		{"", "", true},
+		{"[", "{", false},
+	}
+	for _, tc := range tests {
+		if got := domain.EqualFoldASCII(tc.a, tc.b); got != tc.want {
+			t.Errorf("EqualFoldASCII(%q, %q): got %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
 func TestParseCredentials_Base64Alphabets(t *testing.T) {
 	t.Parallel()
 	for _, v := range secretVectors {

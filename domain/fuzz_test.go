@@ -11,17 +11,42 @@ import (
 
 // More seeds are in testdata/fuzz/<FuzzName>.
 
+// fieldValues turns a fuzzed value and 2 bits of mode into a header
+// field's values: 0 none for "" else one, 1 exactly one, 2 the value twice,
+// 3 an empty value then the value.
+func fieldValues(s string, mode uint8) []string {
+	switch mode & 3 {
+	case 1:
+		return []string{s}
+	case 2:
+		return []string{s, s}
+	case 3:
+		return []string{"", s}
+	}
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
 func FuzzParseCredentials(f *testing.F) {
 	secret := secretVectors[1].want
 	b64 := base64.StdEncoding.EncodeToString
-	f.Add(b64([]byte(apiKey)), b64([]byte(secret)), "")
-	f.Add("", "", "ApiKey "+b64([]byte(apiKey+":"+secret)))
-	f.Add(b64([]byte(apiKey)), b64([]byte(secret)), "Bearer x")
-	f.Add("", "", "apikey "+base64.RawStdEncoding.EncodeToString([]byte(apiKey+":"+secret)))
-	f.Add("", "", "ApiKey Og==")
-	f.Add("!", "", "ApiKey")
-	f.Fuzz(func(t *testing.T, xKey, xSecret, auth string) {
-		key, s, err := domain.ParseCredentials(xKey, xSecret, auth)
+	auth := "ApiKey " + b64([]byte(apiKey+":"+secret))
+	f.Add(b64([]byte(apiKey)), b64([]byte(secret)), "", uint8(0))
+	f.Add("", "", auth, uint8(0))
+	f.Add(b64([]byte(apiKey)), b64([]byte(secret)), "Bearer x", uint8(0))
+	f.Add("", "", "apikey "+base64.RawStdEncoding.EncodeToString([]byte(apiKey+":"+secret)), uint8(0))
+	f.Add("", "", "ApiKey Og==", uint8(0))
+	f.Add("!", "", "ApiKey", uint8(0))
+	f.Add(b64([]byte(apiKey)), b64([]byte(secret)), auth, uint8(0))
+	f.Add("", "", auth, uint8(2<<4))
+	f.Add(b64([]byte(apiKey)), b64([]byte(secret)), "", uint8(2))
+	f.Add(b64([]byte(apiKey)), b64([]byte(secret)), "", uint8(3<<2|1))
+	f.Add("", "", "Api\u212aey "+b64([]byte(apiKey+":"+secret)), uint8(0))
+	f.Fuzz(func(t *testing.T, xKey, xSecret, auth string, mode uint8) {
+		keys, secrets, auths := fieldValues(xKey, mode), fieldValues(xSecret, mode>>2), fieldValues(auth, mode>>4)
+		key, s, err := domain.ParseCredentials(keys, secrets, auths)
 		if err != nil {
 			if !errors.Is(err, domain.ErrBadCredentials) || domain.KindOf(err) != domain.Unauthorized {
 				t.Fatalf("error: got %v (kind %v), want %v", err, domain.KindOf(err), domain.ErrBadCredentials)
@@ -34,10 +59,20 @@ func FuzzParseCredentials(f *testing.F) {
 		if !domain.ValidAPIKey(key) {
 			t.Fatalf("api key: got %q, want a valid one", key)
 		}
+		// Every field was sent at most once, and one style was used.
+		if len(keys) > 1 || len(secrets) > 1 || len(auths) > 1 {
+			t.Fatalf("accepted %q, %q, %q: want a field sent twice refused", keys, secrets, auths)
+		}
 		// What was parsed held no line break and nothing outside the
 		// standard alphabet: such input is refused, never normalised.
 		used := xKey + xSecret
-		if scheme, _, _ := strings.Cut(strings.Trim(auth, " \t"), " "); strings.EqualFold(scheme, "apikey") {
+		if scheme, _, _ := strings.Cut(strings.Trim(auth, " \t"), " "); len(auths) == 1 && strings.EqualFold(scheme, "apikey") {
+			if !domain.EqualFoldASCII(scheme, "apikey") {
+				t.Fatalf("accepted scheme %q: want ASCII only", scheme)
+			}
+			if len(keys)+len(secrets) > 0 {
+				t.Fatalf("accepted %q, %q beside %q: want both styles refused", keys, secrets, auths)
+			}
 			used = auth
 		}
 		if strings.ContainsAny(used, "\r\n-_") {
@@ -51,9 +86,9 @@ func FuzzParseCredentials(f *testing.F) {
 			t.Fatalf("api key: got %q, want no colon in it", key)
 		}
 		// The canonical forms of what was parsed parse to the same values.
-		forms := [][3]string{
-			{"", "", "ApiKey " + b64([]byte(key+":"+s.Reveal()))},
-			{b64([]byte(key)), b64([]byte(s.Reveal())), ""},
+		forms := [][3][]string{
+			{nil, nil, {"ApiKey " + b64([]byte(key+":"+s.Reveal()))}},
+			{{b64([]byte(key))}, {b64([]byte(s.Reveal()))}, nil},
 		}
 		for _, form := range forms {
 			k2, s2, err := domain.ParseCredentials(form[0], form[1], form[2])

@@ -71,6 +71,11 @@ const (
 	// extend the log the validator already read (rolled back, re-created,
 	// another genesis).
 	ReasonRollback Reason = "rollback"
+
+	// ReasonAmbiguous is a request that names its credentials more than
+	// once: a credential header twice, both header styles, or a secret
+	// beside a signature (see ParseCredentials).
+	ReasonAmbiguous Reason = "ambiguous_credentials"
 )
 
 // Reasons returns every validation outcome, ReasonOK first.
@@ -80,7 +85,8 @@ func Reasons() []Reason {
 		ReasonUserDisabled,
 		ReasonMalformed, ReasonMalformedSignature, ReasonSignatureExpired, ReasonDigestMismatch, ReasonBadSignature,
 		ReasonReplayed, ReasonReplayCacheFull, ReasonReplayCacheUnavailable,
-		ReasonNotReady, ReasonStale, ReasonRateLimited, ReasonRollback}
+		ReasonNotReady, ReasonStale, ReasonRateLimited, ReasonRollback,
+		ReasonAmbiguous}
 }
 
 // Standing is what decides whether a key may be used, apart from the

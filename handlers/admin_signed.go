@@ -69,7 +69,7 @@ func (a *API) admin(next http.HandlerFunc) http.HandlerFunc {
 		next(w, r.WithContext(context.WithValue(r.Context(), adminKey{}, p)))
 	})
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" || len(r.Header.Values("Signature-Input")) == 0 {
+		if len(r.Header.Values("Authorization")) > 0 || len(r.Header.Values("Signature-Input")) == 0 {
 			session(w, r)
 			return
 		}

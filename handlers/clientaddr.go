@@ -63,6 +63,14 @@ func (p TrustedProxies) String() string {
 	return strings.Join(s, ",")
 }
 
+// Trusts reports whether r came straight from a trusted proxy: its
+// connection's peer is one. Only then may headers a proxy sets, such as
+// X-Forwarded-*, be believed.
+func (p TrustedProxies) Trusts(r *http.Request) bool {
+	peer := parseHostAddr(r.RemoteAddr)
+	return peer.IsValid() && p.trusts(peer)
+}
+
 func (p TrustedProxies) trusts(a netip.Addr) bool {
 	for _, prefix := range p.prefixes {
 		if prefix.Contains(a) {

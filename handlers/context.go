@@ -23,5 +23,3 @@ func cutScheme(h string) (scheme, param string, ok bool) {
 	scheme, param, ok = strings.Cut(strings.TrimSpace(h), " ")
 	return scheme, strings.TrimSpace(param), ok
 }
-
-func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

@@ -121,12 +121,28 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
 
 type userIDKey struct{}
 
+// errAmbiguousSession refuses a request that names its caller twice.
+var errAmbiguousSession = domain.Errorf(domain.Unauthorized,
+	"ambiguous credentials: send one Authorization: Bearer header, or an admin signature, not both nor a header twice")
+
+// isSigned reports whether r carries HTTP message signature fields.
+func isSigned(r *http.Request) bool {
+	return len(r.Header.Values("Signature-Input")) > 0 || len(r.Header.Values("Signature")) > 0
+}
+
 // authenticated requires a valid session token (Authorization: Bearer) and
-// passes the user id on in the request context.
+// passes the user id on in the request context. The token must be the one
+// credential of the request: a second Authorization field or a signature
+// beside it is refused as ambiguous, and the scheme is compared in ASCII.
 func (a *API) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.Header.Values("Authorization")); n > 1 || n == 1 && isSigned(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keyledger", error="invalid_request"`)
+			writeError(w, r, a.logger, errAmbiguousSession)
+			return
+		}
 		scheme, token, ok := cutScheme(r.Header.Get("Authorization"))
-		if !ok || !equalFold(scheme, "bearer") || token == "" {
+		if !ok || !domain.EqualFoldASCII(scheme, "bearer") || token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="keyledger"`)
 			writeError(w, r, a.logger, domain.Errorf(domain.Unauthorized, "missing bearer session token"))
 			return

@@ -333,7 +333,8 @@ func startForwardAuthEnv(t *testing.T) *forwardAuthEnv {
 	logs := &apptest.SyncBuffer{}
 	env.node = &app.Node{
 		Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", MaxStaleness: nodeMaxStaleness,
-			NATSClient: app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Validator)}},
+			NATSClient:     app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Validator)},
+			TrustedProxies: []string{"127.0.0.1", "::1"}}, // nginx and the Traefik emulation run on loopback
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	env.closeNode = sync.OnceValue(func() error {

@@ -2,6 +2,7 @@ package validator
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -29,8 +30,11 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 // base64(secret), or Authorization: ApiKey base64(api_key:secret), or a
 // signature (Signature-Input and Signature, see ValidateSigned; then the
 // body is read, up to MaxSignedBody, to check its digest, and r.Body
-// replaced with a copy). It returns the identity, the reason (for logs and
-// metrics only), and the errors of Validate.
+// replaced with a copy). Exactly one of these: a credential header sent
+// twice, or two styles at once, is refused with
+// domain.ErrAmbiguousCredentials (see domain.ParseCredentials). It returns
+// the identity, the reason (for logs and metrics only), and the errors of
+// Validate.
 func (v *Validator) ValidateRequest(r *http.Request) (Identity, domain.Reason, error) {
 	if isSigned(r.Header) {
 		body, err := readSignedBody(r)
@@ -40,10 +44,14 @@ func (v *Validator) ValidateRequest(r *http.Request) (Identity, domain.Reason, e
 		}
 		return v.ValidateSigned(r.Header, v.target(r), body, true)
 	}
-	apiKey, secret, err := domain.ParseCredentials(r.Header.Get("X-Api-Key"), r.Header.Get("X-Api-Secret"), r.Header.Get("Authorization"))
+	apiKey, secret, err := parseCredentials(r.Header)
 	if err != nil {
-		v.metrics.outcome(domain.ReasonMalformed)
-		return Identity{}, domain.ReasonMalformed, ErrUnauthorized
+		reason := domain.ReasonMalformed
+		if errors.Is(err, domain.ErrAmbiguousCredentials) {
+			reason = domain.ReasonAmbiguous
+		}
+		v.metrics.outcome(reason)
+		return Identity{}, reason, err
 	}
 	return v.validate(apiKey, secret)
 }
@@ -69,7 +77,7 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		r.Header.Set(HeaderUser, id.UserID)
 		r.Header.Set(HeaderKey, id.APIKey)
 		r.Header.Del("X-Api-Secret")
-		if scheme, _, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); strings.EqualFold(scheme, "apikey") {
+		if isAPIKeyAuthorization(r.Header) {
 			r.Header.Del("Authorization")
 		}
 		next.ServeHTTP(w, r)
@@ -105,7 +113,8 @@ func (v *Validator) ValidateHandler() http.Handler {
 // validateForwarded validates what /validate is asked about. Plain
 // credentials are read from the headers. A signed request is the original
 // request a forward-auth proxy describes in X-Forwarded-Method, -Proto,
-// -Host and -Uri, or, without them, the request itself. Its body is
+// -Host and -Uri, when the proxy is trusted (see WithTrustedProxy), or,
+// without them, the request itself. Its body is
 // checked when one comes along (Traefik's forwardBody, or a direct call);
 // when a proxy sends none, the signed Content-Digest ("none" if the
 // signature covers no body) is answered in X-Keyledger-Content-Digest, for
@@ -114,7 +123,11 @@ func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (I
 	if !isSigned(r.Header) {
 		return v.ValidateRequest(r)
 	}
-	t, forwarded := forwardedTarget(r)
+	t, forwarded, err := v.forwardedTarget(r)
+	if err != nil {
+		v.metrics.outcome(domain.ReasonMalformedSignature)
+		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
+	}
 	if !forwarded {
 		return v.ValidateRequest(r)
 	}
@@ -137,8 +150,9 @@ func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (I
 	return id, reason, err
 }
 
-// Handler serves a validation node: /validate, /healthz, /readyz (200 with
-// the applied sequence once ready, 503 before) and /metrics.
+// Handler serves a validation node: /validate, /healthz and /readyz (200
+// with the applied sequence once ready, 503 before). /metrics is not on
+// it: serve MetricsHandler on a listener that is not public.
 func (v *Validator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/validate", v.ValidateHandler())
@@ -153,7 +167,6 @@ func (v *Validator) Handler() http.Handler {
 		}
 		httperr.WriteJSON(w, code, st)
 	})
-	mux.Handle("GET /metrics", v.MetricsHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		httperr.Write(w, errNoRoute)
 	})
@@ -165,7 +178,9 @@ var errNoRoute = domain.Errorf(domain.NotFound, "no such route")
 // refuse answers a validation that failed: 503 or 429, with Retry-After,
 // when err says the node cannot vouch for its view or the key is over its
 // failure limit; for anything else the one 401 every bad credential gets,
-// with WWW-Authenticate: ApiKey. The reason goes to the log only.
+// with WWW-Authenticate: ApiKey. The reason goes to the log only. The one
+// exception is ambiguous credentials, decided before anything is looked
+// up: their 401 says what to send instead.
 func (v *Validator) refuse(w http.ResponseWriter, reason domain.Reason, err error) {
 	v.logger.Debug("validation refused", "reason", reason)
 	switch domain.KindOf(err) {
@@ -174,5 +189,28 @@ func (v *Validator) refuse(w http.ResponseWriter, reason domain.Reason, err erro
 		return
 	}
 	w.Header().Set("WWW-Authenticate", "ApiKey")
+	if reason == domain.ReasonAmbiguous {
+		httperr.Write(w, domain.ErrAmbiguousCredentials)
+		return
+	}
 	httperr.Write(w, ErrUnauthorized)
+}
+
+// parseCredentials reads a request's API-key credentials from every value
+// of its credential header fields: the one place that decides is
+// domain.ParseCredentials.
+func parseCredentials(h http.Header) (string, domain.Secret, error) {
+	return domain.ParseCredentials(h.Values("X-Api-Key"), h.Values("X-Api-Secret"), h.Values("Authorization"))
+}
+
+// isAPIKeyAuthorization reports whether h carries an Authorization of the
+// ApiKey scheme (compared in ASCII).
+func isAPIKeyAuthorization(h http.Header) bool {
+	for _, v := range h.Values("Authorization") {
+		scheme, _, _ := strings.Cut(strings.Trim(v, " \t"), " ")
+		if domain.EqualFoldASCII(scheme, "apikey") {
+			return true
+		}
+	}
+	return false
 }

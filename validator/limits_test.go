@@ -95,7 +95,7 @@ func TestValidator_FailureLimit(t *testing.T) {
 	if r := do(t, http.MethodGet, app.URL+"/anything", xAPIHeaders(k.APIKey, secret.Reveal())); r.status != http.StatusOK || calls.Load() != 1 {
 		t.Fatalf("the right secret during the block: got %d (%d calls), want 200 and one call", r.status, calls.Load())
 	}
-	if got := metricValue(t, do(t, http.MethodGet, node.URL+"/metrics", nil).body, `keyledger_validations_total{outcome="rate_limited"}`); got != 6 {
+	if got := metricValue(t, scrape(t, v), `keyledger_validations_total{outcome="rate_limited"}`); got != 6 {
 		t.Errorf(`keyledger_validations_total{outcome="rate_limited"}: got %v, want 6`, got)
 	}
 }

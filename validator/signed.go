@@ -3,13 +3,11 @@ package validator
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
@@ -80,6 +78,23 @@ func WithOrigin(origin string) Option {
 	}
 }
 
+// WithTrustedProxy sets which peers may describe, in X-Forwarded-Method,
+// -Proto, -Host and -Uri, the original request a signed /validate call is
+// about (forward-auth): trusted reports whether r came from such a proxy,
+// e.g. by its connection's peer address. By default no peer is: those
+// headers are ignored, and a signed request must then be the /validate
+// request itself. Anyone who can reach /validate directly could otherwise
+// have a signature checked against a request of their choosing.
+func WithTrustedProxy(trusted func(r *http.Request) bool) Option {
+	return func(o *options) error {
+		o.proxy = trusted
+		return nil
+	}
+}
+
+// trustedProxy reports whether a request came from a trusted proxy.
+type trustedProxy = func(r *http.Request) bool
+
 // isSigned reports whether a request carries a signature.
 func isSigned(h http.Header) bool {
 	return len(h.Values("Signature-Input")) > 0 || len(h.Values("Signature")) > 0
@@ -108,7 +123,8 @@ type Target struct {
 // algorithm comes from the key, never from the request); created must be
 // within the window of the node's clock and the signature not expired; the
 // x-api-key header, if sent, must name the same key, and no secret may
-// travel with it; and each (keyid, nonce) is accepted once on this node.
+// travel with it, nor any credential header twice (see
+// domain.CheckSignedCredentials); and each (keyid, nonce) is accepted once on this node.
 // It returns the identity, the reason (for logs and metrics only), and
 // ErrUnauthorized, ErrNotReady or ErrStale.
 //
@@ -134,7 +150,10 @@ func (v *Validator) ValidateSigned(h http.Header, t Target, body []byte, bodyKno
 }
 
 func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body []byte, bodyKnown bool) (Identity, domain.Reason, error) {
-	if !v.signedHeadersOK(h, sig.KeyID) {
+	if err := domain.CheckSignedCredentials(h.Values("X-Api-Key"), h.Values("X-Api-Secret"), h.Values("Authorization"), sig.KeyID); err != nil {
+		if errors.Is(err, domain.ErrAmbiguousCredentials) {
+			return Identity{}, domain.ReasonAmbiguous, ErrUnauthorized
+		}
 		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 	}
 	now := v.opts.now()
@@ -174,26 +193,6 @@ func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body [
 	return Identity{APIKey: sig.KeyID, UserID: res.UserID}, domain.ReasonOK, nil
 }
 
-// signedHeadersOK checks the credential headers beside a signature: no
-// secret, and an x-api-key, if any, naming the signing key.
-func (v *Validator) signedHeadersOK(h http.Header, keyID string) bool {
-	if h.Get("X-Api-Secret") != "" {
-		return false
-	}
-	if scheme, _, _ := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " "); strings.EqualFold(scheme, "apikey") {
-		return false
-	}
-	values := h.Values("X-Api-Key")
-	switch len(values) {
-	case 0:
-		return true
-	case 1:
-		raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(values[0]))
-		return err == nil && string(raw) == keyID
-	}
-	return false
-}
-
 // target returns the Target of a request this node received directly.
 func (v *Validator) target(r *http.Request) Target {
 	t := Target(httpsig.TargetOf(r))
@@ -203,17 +202,45 @@ func (v *Validator) target(r *http.Request) Target {
 	return t
 }
 
+// forwardedHeaders are what a forward-auth proxy describes the original
+// request with.
+var forwardedHeaders = []string{"X-Forwarded-Method", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri"}
+
 // forwardedTarget returns the original request a forward-auth proxy asks
 // about, from X-Forwarded-Method, -Proto, -Host and -Uri (Traefik sends
-// them all; nginx must be told to, see docs/forward-auth.md). ok is false
-// when they are absent: the request is then its own target.
-func forwardedTarget(r *http.Request) (Target, bool) {
+// them all; nginx must be told to, see docs/forward-auth.md), when the
+// request comes from a trusted proxy (see WithTrustedProxy). ok is false
+// when they are absent or not believed: the request is then its own
+// target. Each must be sent at most once; a proxy's request with one of
+// them twice is malformed.
+func (v *Validator) forwardedTarget(r *http.Request) (t Target, ok bool, err error) {
+	sent := false
+	for _, name := range forwardedHeaders {
+		if len(r.Header.Values(name)) > 0 {
+			sent = true
+		}
+	}
+	if !sent {
+		return Target{}, false, nil
+	}
+	if v.opts.proxy == nil || !v.opts.proxy(r) {
+		if v.forwardWarned.CompareAndSwap(false, true) {
+			v.logger.Warn("ignoring X-Forwarded-* on /validate from a peer that is not a trusted proxy (set --trusted-proxy for forward-auth proxies); logged once",
+				"peer", r.RemoteAddr)
+		}
+		return Target{}, false, nil
+	}
+	for _, name := range forwardedHeaders {
+		if len(r.Header.Values(name)) > 1 {
+			return Target{}, false, fmt.Errorf("%s sent twice", name)
+		}
+	}
 	uri := r.Header.Get("X-Forwarded-Uri")
 	if uri == "" {
-		return Target{}, false
+		return Target{}, false, nil
 	}
 	return Target{Method: r.Header.Get("X-Forwarded-Method"), Scheme: r.Header.Get("X-Forwarded-Proto"),
-		Authority: r.Header.Get("X-Forwarded-Host"), RequestURI: uri}, true
+		Authority: r.Header.Get("X-Forwarded-Host"), RequestURI: uri}, true, nil
 }
 
 // readSignedBody reads a body for its digest check and puts a copy back

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -149,6 +151,17 @@ func TestValidator_SignedRequests(t *testing.T) {
 			r.Header.Set("X-Api-Key", b64(domain.APIKeyPrefix+"01JH6Z3Q8X4N6V2R9T5M7K3B1C"))
 		}},
 		{"SecretAlongside", func(r *http.Request) { r.Header.Set("X-Api-Secret", b64(secret.Reveal())) }},
+		// A credential header twice, or an ApiKey Authorization under a
+		// first one, is ambiguous even when the first names the signer.
+		{"KeyHeaderTwice", func(r *http.Request) {
+			r.Header.Add("X-Api-Key", b64(domain.APIKeyPrefix+"01JH6Z3Q8X4N6V2R9T5M7K3B1C"))
+		}},
+		{"ApiKeyUnderBearer", func(r *http.Request) {
+			r.Header["Authorization"] = []string{"Bearer x", "ApiKey " + b64(k.APIKey+":"+secret.Reveal())}
+		}},
+		{"KelvinApiKeyAlongside", func(r *http.Request) {
+			r.Header.Set("Authorization", "Api\u212aey "+b64(k.APIKey+":"+secret.Reveal()))
+		}},
 		{"SignatureByte", func(r *http.Request) {
 			s := r.Header.Get("Signature")
 			i := strings.Index(s, ":") + 5
@@ -278,7 +291,13 @@ func TestValidator_SignedForwardAuth(t *testing.T) {
 	t.Parallel()
 	e := startLedger(t)
 	k, secret := e.l.CreateKey(t, e.user.ID)
-	v, _ := openValidator(t, natstest.Connect(t, e.srv))
+	// The proxy's subrequests come from loopback: only such peers are
+	// believed.
+	fromLoopback := func(r *http.Request) bool {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		return err == nil && ap.Addr().IsLoopback()
+	}
+	v, _ := openValidator(t, natstest.Connect(t, e.srv), validator.WithTrustedProxy(fromLoopback))
 	awaitReady(t, v)
 	srv := httptest.NewServer(v.Handler())
 	t.Cleanup(srv.Close)
@@ -353,6 +372,42 @@ func TestValidator_SignedForwardAuth(t *testing.T) {
 		req.Header.Set("X-Forwarded-Method", "DELETE")
 		wantRefused(t, send(t, req), "forwarded with another method")
 	})
+	t.Run("ForwardedHeaderTwice", func(t *testing.T) {
+		req := forward(post(), false)
+		req.Header.Add("X-Forwarded-Uri", "/refunds?id=7")
+		wantRefused(t, send(t, req), "X-Forwarded-Uri twice")
+	})
+
+	// Anyone who reaches /validate directly must not have a signature
+	// checked against a request of their choosing: X-Forwarded-* count
+	// only from a trusted proxy.
+	for name, opts := range map[string][]validator.Option{
+		"NoTrustedProxy":      nil,
+		"PeerNotTrustedProxy": {validator.WithTrustedProxy(func(*http.Request) bool { return false })},
+	} {
+		t.Run("Untrusted/"+name, func(t *testing.T) {
+			untrusted, logs := openValidator(t, natstest.Connect(t, e.srv), opts...)
+			awaitReady(t, untrusted)
+			node := httptest.NewServer(untrusted.Handler())
+			t.Cleanup(node.Close)
+			for i := range 2 {
+				req := forward(post(), false)
+				req.URL, _ = url.Parse(node.URL + "/validate")
+				req.Host = req.URL.Host
+				wantRefused(t, send(t, req), fmt.Sprintf("forwarded by an untrusted peer, #%d", i))
+			}
+			if got := strings.Count(logs.String(), "ignoring X-Forwarded-*"); got != 1 {
+				t.Errorf("log lines about ignored X-Forwarded-*: got %d, want 1 in\n%s", got, logs.String())
+			}
+			// The signed request itself, sent to /validate as it is, still
+			// validates there: only the forwarded description is ignored.
+			direct := signed(t, http.MethodPost, node.URL+"/validate", body, "application/json", k.APIKey, secret, httpsig.SignOptions{})
+			direct.Header.Set("X-Forwarded-Uri", "/orders?id=7")
+			if r := send(t, direct); r.status != http.StatusOK {
+				t.Errorf("the signed /validate request itself: got %d %s, want 200", r.status, r.body)
+			}
+		})
+	}
 }
 
 func TestSigner_RoundTrip(t *testing.T) {

@@ -133,6 +133,7 @@ type options struct {
 	sharedReplays bool
 	stateDir      string
 	trustRoot     string
+	proxy         trustedProxy // nil: no peer's X-Forwarded-* is believed
 }
 
 // WithTrustRoot pins the log's genesis by its fingerprint, as `keyledger
@@ -306,6 +307,10 @@ type Validator struct {
 	replays   *replayCache
 	shared    *sharedReplays      // nil: replays are refused per node only
 	failures  *ratelimit.Failures // nil: no limit on failed validations
+
+	// forwardWarned is set once X-Forwarded-* from an untrusted peer was
+	// logged.
+	forwardWarned atomic.Bool
 
 	// What the node knows of the log it read; touched only by the
 	// freshness loop once New returned.

@@ -107,7 +107,6 @@ func TestValidator_Middleware(t *testing.T) {
 		"XAPIHeadersUnpadded":    {"X-Api-Key": {strings.TrimRight(b64(k.APIKey), "=")}, "X-Api-Secret": {strings.TrimRight(b64(secret.Reveal()), "=")}},
 		"Authorization":          authorizationHeader("ApiKey", k.APIKey, secret.Reveal()),
 		"AuthorizationLowerCase": authorizationHeader("apikey", k.APIKey, secret.Reveal()),
-		"AuthorizationOverXAPI":  merge(authorizationHeader("ApiKey", k.APIKey, secret.Reveal()), xAPIHeaders(other.APIKey, "bad")),
 		"BearerIgnoredForXAPI":   merge(http.Header{"Authorization": {"Bearer abc"}}, xAPIHeaders(k.APIKey, secret.Reveal())),
 	} {
 		t.Run("OK/"+name, func(t *testing.T) {
@@ -127,23 +126,25 @@ func TestValidator_Middleware(t *testing.T) {
 
 	var first *response
 	for name, h := range map[string]http.Header{
-		"NoCredentials":         nil,
-		"WrongSecret":           xAPIHeaders(k.APIKey, otherSecret.Reveal()),
-		"WrongSecretAuthz":      authorizationHeader("ApiKey", k.APIKey, otherSecret.Reveal()),
-		"SecretOfOtherKey":      xAPIHeaders(other.APIKey, secret.Reveal()),
-		"UnknownKey":            xAPIHeaders(domain.APIKeyPrefix+ulid.Make().String(), secret.Reveal()),
-		"RevokedKey":            xAPIHeaders(revoked.APIKey, revokedSecret.Reveal()),
-		"RevokedKeyAuthz":       authorizationHeader("ApiKey", revoked.APIKey, revokedSecret.Reveal()),
-		"KeyOnly":               {"X-Api-Key": {b64(k.APIKey)}},
-		"SecretOnly":            {"X-Api-Secret": {b64(secret.Reveal())}},
-		"NotBase64":             {"X-Api-Key": {k.APIKey}, "X-Api-Secret": {secret.Reveal()}},
-		"AuthzNotBase64":        {"Authorization": {"ApiKey " + k.APIKey + ":" + secret.Reveal()}},
-		"AuthzNoColon":          {"Authorization": {"ApiKey " + b64(k.APIKey+secret.Reveal())}},
-		"AuthzExtraColon":       authorizationHeader("ApiKey", k.APIKey, secret.Reveal()+":"),
-		"AuthzEmpty":            {"Authorization": {"ApiKey "}},
-		"AuthzBadChecksum":      authorizationHeader("ApiKey", k.APIKey, flip(secret.Reveal(), len(secret.Reveal())-1)),
-		"AuthzBadAuthzGoodXAPI": merge(authorizationHeader("ApiKey", k.APIKey, "nope"), xAPIHeaders(k.APIKey, secret.Reveal())),
-		"Oversized":             {"X-Api-Key": {b64(strings.Repeat("a", 4096))}, "X-Api-Secret": {b64(secret.Reveal())}},
+		"NoCredentials":    nil,
+		"WrongSecret":      xAPIHeaders(k.APIKey, otherSecret.Reveal()),
+		"WrongSecretAuthz": authorizationHeader("ApiKey", k.APIKey, otherSecret.Reveal()),
+		"SecretOfOtherKey": xAPIHeaders(other.APIKey, secret.Reveal()),
+		"UnknownKey":       xAPIHeaders(domain.APIKeyPrefix+ulid.Make().String(), secret.Reveal()),
+		"RevokedKey":       xAPIHeaders(revoked.APIKey, revokedSecret.Reveal()),
+		"RevokedKeyAuthz":  authorizationHeader("ApiKey", revoked.APIKey, revokedSecret.Reveal()),
+		"KeyOnly":          {"X-Api-Key": {b64(k.APIKey)}},
+		"SecretOnly":       {"X-Api-Secret": {b64(secret.Reveal())}},
+		"NotBase64":        {"X-Api-Key": {k.APIKey}, "X-Api-Secret": {secret.Reveal()}},
+		"AuthzNotBase64":   {"Authorization": {"ApiKey " + k.APIKey + ":" + secret.Reveal()}},
+		"AuthzNoColon":     {"Authorization": {"ApiKey " + b64(k.APIKey+secret.Reveal())}},
+		"AuthzExtraColon":  authorizationHeader("ApiKey", k.APIKey, secret.Reveal()+":"),
+		"AuthzEmpty":       {"Authorization": {"ApiKey "}},
+		"AuthzBadChecksum": authorizationHeader("ApiKey", k.APIKey, flip(secret.Reveal(), len(secret.Reveal())-1)),
+		// U+212A KELVIN SIGN folds to k in Unicode, not in ASCII.
+		"AuthzKelvinScheme":         authorizationHeader("Api\u212aey", k.APIKey, secret.Reveal()),
+		"AuthzKelvinSchemeGoodXAPI": merge(authorizationHeader("Api\u212aey", other.APIKey, otherSecret.Reveal()), xAPIHeaders(k.APIKey, secret.Reveal())),
+		"Oversized":                 {"X-Api-Key": {b64(strings.Repeat("a", 4096))}, "X-Api-Secret": {b64(secret.Reveal())}},
 	} {
 		t.Run("Unauthorized/"+name, func(t *testing.T) {
 			before := calls.Load()
@@ -170,6 +171,53 @@ func TestValidator_Middleware(t *testing.T) {
 	}
 	if first == nil || !strings.Contains(first.body, `"code":"unauthorized"`) {
 		t.Errorf("401 body: got %v, want an unauthorized error", first)
+	}
+
+	// Credentials named more than once are refused, whichever would win.
+	for name, h := range ambiguousCredentials(k.APIKey, secret.Reveal(), other.APIKey, otherSecret.Reveal()) {
+		t.Run("Ambiguous/"+name, func(t *testing.T) {
+			before := calls.Load()
+			wantAmbiguous(t, do(t, http.MethodGet, srv.URL+"/anything", h))
+			if got := calls.Load() - before; got != 0 {
+				t.Errorf("handler ran %d times, want 0", got)
+			}
+		})
+	}
+}
+
+// ambiguousCredentials are requests that name credentials more than once,
+// by the key k (whose secret is secret) and the key o; each would pass if
+// one of its values were picked.
+func ambiguousCredentials(k, secret, o, oSecret string) map[string]http.Header {
+	authz := authorizationHeader("ApiKey", k, secret)["Authorization"][0]
+	return map[string]http.Header{
+		"TwoAuthorization":     {"Authorization": {authz, authorizationHeader("ApiKey", o, oSecret)["Authorization"][0]}},
+		"TwoAuthorizationSame": {"Authorization": {authz, authz}},
+		"BearerThenApiKey":     {"Authorization": {"Bearer abc", authz}},
+		"TwoXAPIKey":           {"X-Api-Key": {b64(k), b64(o)}, "X-Api-Secret": {b64(secret)}},
+		"TwoXAPISecret":        {"X-Api-Key": {b64(k)}, "X-Api-Secret": {b64(secret), b64(oSecret)}},
+		"BothStyles":           merge(authorizationHeader("ApiKey", k, secret), xAPIHeaders(o, oSecret)),
+		"BothStylesSameKey":    merge(authorizationHeader("ApiKey", k, secret), xAPIHeaders(k, secret)),
+		"BadAuthzGoodXAPI":     merge(authorizationHeader("ApiKey", k, "nope"), xAPIHeaders(k, secret)),
+		"AuthzAndKeyOnly":      merge(authorizationHeader("ApiKey", k, secret), http.Header{"X-Api-Key": {b64(k)}}),
+	}
+}
+
+// wantAmbiguous checks the 401 of ambiguous credentials: it says so, and
+// echoes nothing.
+func wantAmbiguous(t *testing.T, r response) {
+	t.Helper()
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("got %d %s, want 401", r.status, r.body)
+	}
+	if got := r.header.Get("WWW-Authenticate"); got != "ApiKey" {
+		t.Errorf("WWW-Authenticate: got %q, want %q", got, "ApiKey")
+	}
+	if !strings.Contains(r.body, `"code":"unauthorized"`) || !strings.Contains(r.body, "ambiguous API key credentials") {
+		t.Errorf("body: got %q, want an unauthorized error saying the credentials are ambiguous", r.body)
+	}
+	if strings.Contains(r.body, "ak_") || strings.Contains(r.body, "sk_") {
+		t.Errorf("body %q echoes the credentials", r.body)
 	}
 }
 
@@ -265,7 +313,7 @@ func TestValidator_Unavailable(t *testing.T) {
 	if r := do(t, http.MethodGet, node.URL+"/healthz", nil); r.status != http.StatusOK {
 		t.Errorf("/healthz during the cut: got %d, want 200 (alive, though not ready)", r.status)
 	}
-	if m := do(t, http.MethodGet, node.URL+"/metrics", nil).body; !strings.Contains(m, "keyledger_validator_ready 0\n") ||
+	if m := scrape(t, v); !strings.Contains(m, "keyledger_validator_ready 0\n") ||
 		!strings.Contains(m, "keyledger_validator_nats_connected 0\n") {
 		t.Errorf("/metrics during the cut: want keyledger_validator_ready 0 and keyledger_validator_nats_connected 0, got\n%s", m)
 	}
@@ -290,6 +338,17 @@ func metricValue(t testing.TB, exposition, name string) float64 {
 		t.Fatalf("metric %s: %v", name, err)
 	}
 	return f
+}
+
+// scrape returns what v's MetricsHandler answers.
+func scrape(t testing.TB, v *validator.Validator) string {
+	t.Helper()
+	w := httptest.NewRecorder()
+	v.MetricsHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if w.Code != http.StatusOK {
+		t.Fatalf("/metrics: got %d, want 200", w.Code)
+	}
+	return w.Body.String()
 }
 
 func TestValidator_Handler(t *testing.T) {
@@ -339,6 +398,15 @@ func TestValidator_Handler(t *testing.T) {
 	wantUnauthorized(do(t, http.MethodPost, node.URL+"/validate", nil))
 	wantUnauthorized(do(t, http.MethodGet, node.URL+"/validate",
 		xAPIHeaders(domain.APIKeyPrefix+ulid.Make().String(), secret.Reveal())))
+	// Ambiguity is decided before any lookup: the other key need not exist.
+	ambiguous := ambiguousCredentials(k.APIKey, secret.Reveal(), domain.APIKeyPrefix+ulid.Make().String(), otherSecret.Reveal())
+	for name, h := range ambiguous {
+		t.Run("Ambiguous/"+name, func(t *testing.T) {
+			r := do(t, http.MethodGet, node.URL+"/validate", h)
+			wantAmbiguous(t, r)
+			wantUnauthorized(r)
+		})
+	}
 
 	if r := do(t, http.MethodGet, node.URL+"/healthz", nil); r.status != http.StatusOK || !strings.Contains(r.body, `"status":"ok"`) {
 		t.Errorf("/healthz: got %d %s, want 200 ok", r.status, r.body)
@@ -361,22 +429,23 @@ func TestValidator_Handler(t *testing.T) {
 		t.Errorf("/readyz: got a reason on a ready node: %s", r.body)
 	}
 
-	r = do(t, http.MethodGet, node.URL+"/metrics", nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("/metrics: got %d, want 200", r.status)
+	// /metrics is not on the node's handler: it is served apart.
+	if r := do(t, http.MethodGet, node.URL+"/metrics", nil); r.status != http.StatusNotFound {
+		t.Errorf("/metrics on Handler: got %d, want 404", r.status)
 	}
-	m := r.body
+	m := scrape(t, v)
 	for name, want := range map[string]float64{
-		`keyledger_validations_total{outcome="ok"}`:           2,
-		`keyledger_validations_total{outcome="wrong_secret"}`: 1,
-		`keyledger_validations_total{outcome="malformed"}`:    1,
-		`keyledger_validations_total{outcome="unknown_key"}`:  1,
-		`keyledger_validations_total{outcome="not_ready"}`:    0,
-		`keyledger_validations_total{outcome="stale"}`:        0,
-		`keyledger_validator_applied_sequence`:                float64(head),
-		`keyledger_validator_keys`:                            2,
-		`keyledger_validator_ready`:                           1,
-		`keyledger_validator_nats_connected`:                  1,
+		`keyledger_validations_total{outcome="ok"}`:                    2,
+		`keyledger_validations_total{outcome="wrong_secret"}`:          1,
+		`keyledger_validations_total{outcome="malformed"}`:             1,
+		`keyledger_validations_total{outcome="unknown_key"}`:           1,
+		`keyledger_validations_total{outcome="ambiguous_credentials"}`: float64(len(ambiguous)),
+		`keyledger_validations_total{outcome="not_ready"}`:             0,
+		`keyledger_validations_total{outcome="stale"}`:                 0,
+		`keyledger_validator_applied_sequence`:                         float64(head),
+		`keyledger_validator_keys`:                                     2,
+		`keyledger_validator_ready`:                                    1,
+		`keyledger_validator_nats_connected`:                           1,
 	} {
 		if got := metricValue(t, m, name); got != want {
 			t.Errorf("%s: got %v, want %v", name, got, want)
@@ -423,9 +492,7 @@ func TestValidator_Expiry(t *testing.T) {
 	awaitReady(t, v)
 	wantRejected(t, v, soon.APIKey, soonSecret)
 	wantAccepted(t, v, later, laterSecret)
-	node := httptest.NewServer(v.Handler())
-	t.Cleanup(node.Close)
-	if got := metricValue(t, do(t, http.MethodGet, node.URL+"/metrics", nil).body, `keyledger_validations_total{outcome="expired"}`); got != 1 {
+	if got := metricValue(t, scrape(t, v), `keyledger_validations_total{outcome="expired"}`); got != 1 {
 		t.Errorf(`keyledger_validations_total{outcome="expired"}: got %v, want 1`, got)
 	}
 }

@@ -871,6 +871,11 @@ func checkCompose(t *testing.T, d *deployment) {
 					t.Errorf("service %s: %v", name, err)
 					continue
 				}
+				// Published on loopback only: the API lets anyone who
+				// reaches it register and get keys.
+				if hostIP != "127.0.0.1" && hostIP != "[::1]" {
+					t.Errorf("service %s: publishes %q on all interfaces, want 127.0.0.1:... (expose it only with TLS)", name, p)
+				}
 				if other := published[hostIP+":"+hostPort]; other != "" {
 					t.Errorf("services %s and %s both publish host port %s", other, name, hostPort)
 				}
@@ -1115,6 +1120,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	cfg.NATSURL = rewire(cfg.NATSURL)
 	cfg.NATSClient.Creds = d.hostPath(d.ledger.svc, cfg.NATSClient.Creds)
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.MetricsAddr = "127.0.0.1:0" // in-process, the services share one host
 	cfg.DataDir = t.TempDir()
 	cfg.Argon2 = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 
@@ -1176,6 +1182,7 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 		}
 		cfg.StateDir = t.TempDir() // the volume's directory
 		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.MetricsAddr = "127.0.0.1:0"
 		n := &app.Node{Config: cfg, Logger: logger.With("service", v.name)}
 		if err := n.Open(ctx); err != nil {
 			n.Close(context.Background())

@@ -35,7 +35,7 @@ func TestServe_CrashUnderLoad(t *testing.T) {
 	bin := buildKeyledger(t)
 	dir := t.TempDir()
 	httpAddr, natsAddr := apptest.FreeAddr(t), apptest.FreeAddr(t)
-	args := []string{"serve", "--data-dir", dir, "--http-addr", httpAddr, "--nats-listen", natsAddr,
+	args := []string{"serve", "--data-dir", dir, "--http-addr", httpAddr, "--nats-listen", natsAddr, "--metrics-addr", "off",
 		"--checkpoint-interval", "500ms", "--max-keys-per-user", "-1", "--log-level", "info",
 		// Every client here is on loopback: the limits per address would
 		// pace the load this test needs (they are tested on their own).

@@ -38,3 +38,38 @@ func TestParseFlags_TrustedProxy(t *testing.T) {
 		t.Fatalf("bad environment value: got %v, want a usage error", err)
 	}
 }
+
+// TestParseFlags_MetricsAddr: /metrics is on a loopback listener of its
+// own by default, for serve and validator alike (so a public API does not
+// publish them); "api" and "off" pass through.
+func TestParseFlags_MetricsAddr(t *testing.T) {
+	serve := func(args ...string) string {
+		var cfg app.ServeConfig
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		serveFlags(fs, &cfg)
+		if err := parseFlags(fs, args); err != nil {
+			t.Fatal(err)
+		}
+		return cfg.MetricsAddr
+	}
+	node := func(args ...string) string {
+		var cfg app.NodeConfig
+		fs := flag.NewFlagSet("validator", flag.ContinueOnError)
+		nodeFlags(fs, &cfg)
+		if err := parseFlags(fs, args); err != nil {
+			t.Fatal(err)
+		}
+		return cfg.MetricsAddr
+	}
+	for _, tc := range []struct{ got, want string }{
+		{serve(), "127.0.0.1:9464"},
+		{node(), "127.0.0.1:9465"},
+		{serve("--metrics-addr", "api"), app.MetricsOnAPI},
+		{node("--metrics-addr", "off"), app.MetricsOff},
+		{node("--metrics-addr", "127.0.0.1:0"), "127.0.0.1:0"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}

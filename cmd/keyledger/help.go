@@ -39,8 +39,10 @@ gracefully.`,
 		purpose: "run a validation node that follows the event log",
 		usage:   "keyledger validator [flags]",
 		about: `Follows the event log and validates API keys locally on /validate, with
-/healthz, /readyz and /metrics beside it. Answers 503 rather than trust a
-stale view once the log has been out of reach for --max-staleness.`,
+/healthz and /readyz beside it and /metrics on a loopback listener of its
+own (--metrics-addr). Answers 503 rather than trust a stale view once the
+log has been out of reach for --max-staleness. Behind a forward-auth proxy,
+name it with --trusted-proxy for signed requests.`,
 		example: "keyledger validator --nats-url nats://127.0.0.1:4222 --nats-creds data/creds/validator.creds --http-addr 127.0.0.1:8081\n" +
 			`keyledger validator --ledger-key "$(keyledger audit pubkey)"`,
 	},

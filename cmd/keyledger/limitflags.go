@@ -13,7 +13,7 @@ import (
 
 // limitsFlags registers serve's flags of limits, which set c.
 func limitsFlags(fs *flag.FlagSet, c *app.LimitsConfig) {
-	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "`address` or CIDR prefix of a reverse proxy whose X-Forwarded-For tells the client's address for rate limits; repeatable or comma-separated (default: none, the connection's peer is the client)")
+	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "`address` or CIDR prefix of a reverse proxy whose X-Forwarded-For tells the client's address for rate limits, and whose X-Forwarded-Method/-Proto/-Host/-Uri /validate believes for signed requests (forward-auth); repeatable or comma-separated (default: none, the connection's peer is the client)")
 	fs.IntVar(&c.LoginFailures, "login-failures-per-address", app.DefaultLoginFailures, "failed logins one client address may make within --login-failure-window before it is refused with 429 for that long (negative: no limit)")
 	fs.DurationVar(&c.LoginFailureWindow, "login-failure-window", app.DefaultLoginFailureWindow, "window of --login-failures-per-address, and how long an address stays blocked")
 	fs.IntVar(&c.RegistrationBurst, "registrations-per-address", app.DefaultRegistrationBurst, "registrations one client address may make at once; then one more every --registration-interval, else 429 (negative: no limit)")

@@ -62,7 +62,7 @@ func TestRun_GracefulShutdown(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	httpAddr, natsAddr := apptest.FreeAddr(t), apptest.FreeAddr(t)
-	args := []string{"serve", "--data-dir", dir, "--http-addr", httpAddr, "--nats-listen", natsAddr}
+	args := []string{"serve", "--data-dir", dir, "--http-addr", httpAddr, "--nats-listen", natsAddr, "--metrics-addr", apptest.FreeAddr(t)}
 	for round := 0; round < 2; round++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
@@ -95,7 +95,7 @@ func TestRun_DataDirInUse(t *testing.T) {
 	first := apptest.Start(t, dir)
 	defer first.Stop(t)
 	var stderr apptest.SyncBuffer
-	args := []string{"serve", "--data-dir", dir, "--http-addr", apptest.FreeAddr(t), "--nats-listen", apptest.FreeAddr(t)}
+	args := []string{"serve", "--data-dir", dir, "--http-addr", apptest.FreeAddr(t), "--nats-listen", apptest.FreeAddr(t), "--metrics-addr", "off"}
 	if got := run(context.Background(), args, io.Discard, &stderr); got != 1 {
 		t.Fatalf("got exit %d, want 1", got)
 	}

@@ -18,7 +18,7 @@ import (
 func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded NATS store, its credentials (creds/) and the signing keys")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics over plain HTTP on this address only, e.g. 127.0.0.1:9090 (default: on the HTTP API's listener)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", app.DefaultServeMetricsAddr, "`address` of a listener of its own for Prometheus /metrics (plain HTTP); \"api\" to serve it on the HTTP API's listener instead, \"off\" for none")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (loopback only)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "use this NATS server or cluster instead of the embedded one (comma-separated URLs)")
 	fs.IntVar(&c.Replicas, "replicas", 0, "replicas of the event stream, 3 for a replicated log on a cluster (default: 1 for a new stream; an existing stream keeps its count)")

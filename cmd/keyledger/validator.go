@@ -15,7 +15,8 @@ import (
 // nodeFlags registers the flags of validator, which set c.
 func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster holding the event log (comma-separated URLs)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz, /readyz and /metrics")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz and /readyz")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", app.DefaultNodeMetricsAddr, "`address` of a listener of its own for Prometheus /metrics (plain HTTP); \"api\" to serve it on --http-addr's listener instead, \"off\" for none")
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
@@ -24,6 +25,7 @@ func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.StringVar(&c.StateDir, "state-dir", filepath.Join("data", "validator"), "`directory` remembering the log this node read (its trust root, how far it applied it, the newest checkpoint verified): a log that does not extend it is refused; \"\" to remember nothing across restarts")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
+	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "`address` or CIDR prefix of a forward-auth proxy (nginx, Traefik) whose X-Forwarded-Method/-Proto/-Host/-Uri /validate believes for signed requests; repeatable or comma-separated (default: none, a signed request must be the /validate request itself)")
 	httpsFlags(fs, &c.HTTPS, true)
 	natsClientFlags(fs, &c.NATSClient)
 	signedFlags(fs, &c.Signed)

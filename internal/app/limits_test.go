@@ -49,7 +49,7 @@ func startServerWith(t *testing.T, edit func(*app.ServeConfig)) *apptest.Server 
 	logs := &apptest.SyncBuffer{}
 	s := &app.Server{
 		Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
-			Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, CheckpointInterval: -1},
+			MetricsAddr: "127.0.0.1:0", Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}, CheckpointInterval: -1},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	edit(&s.Config)
@@ -114,7 +114,7 @@ func TestServe_RateLimits(t *testing.T) {
 		// The key's owner is not shut out by someone else's failures.
 		apptest.WantStatus(t, ts.Do(t, "GET", "/validate", "", "X-Api-Key", apptest.Base64(k.Key), "X-Api-Secret", apptest.Base64(k.Secret)), http.StatusOK)
 
-		m := ts.Do(t, "GET", "/metrics", "").Body
+		m := ts.Metrics(t)
 		for _, want := range []string{
 			`keyledger_limited_requests_total{limit="registration_address"} 2`,
 			`keyledger_limited_requests_total{limit="login_address"} 3`,
@@ -191,7 +191,7 @@ func TestServe_PasswordHashingCap(t *testing.T) {
 		t.Errorf("peak password hashes in flight: got %d, want 1 or 2", peak)
 	}
 	t.Logf("statuses %v, peak in flight %d", statuses, ts.Passwords().PeakInFlight())
-	m := ts.Do(t, "GET", "/metrics", "").Body
+	m := ts.Metrics(t)
 	for _, want := range []string{"keyledger_password_hashing_in_flight 0\n", "keyledger_password_hashing_max 2\n",
 		`keyledger_limited_requests_total{limit="password_hashing"} ` + strconv.Itoa(statuses[http.StatusServiceUnavailable]) + "\n"} {
 		if !strings.Contains(string(m), want) {

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -209,59 +208,78 @@ func TestServe_Metrics(t *testing.T) {
 	})
 }
 
+// TestServe_MetricsAddr: /metrics is on a listener of its own, on the
+// API's listener only when asked for, and nowhere when off (or unset).
 func TestServe_MetricsAddr(t *testing.T) {
 	t.Parallel()
-	s := &app.Server{
-		Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
-			MetricsAddr: "127.0.0.1:0", Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
-			CheckpointInterval: -1},
-		Logger: slog.New(slog.DiscardHandler),
-	}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	ts := &apptest.Server{Server: s, Base: "http://" + s.HTTPAddr(), Logs: &apptest.SyncBuffer{}}
-	closed := false
-	defer func() {
-		if !closed {
+	for _, tc := range []struct {
+		name, addr        string
+		onListener, onAPI bool
+	}{
+		{"Listener", "127.0.0.1:0", true, false},
+		{"API", app.MetricsOnAPI, false, true},
+		{"Off", app.MetricsOff, false, false},
+		{"Unset", "", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := &app.Server{
+				Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+					MetricsAddr: tc.addr, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
+					CheckpointInterval: -1},
+				Logger: slog.New(slog.DiscardHandler),
+			}
+			if err := s.Open(context.Background()); err != nil {
+				s.Close(context.Background())
+				t.Fatalf("Open: %v", err)
+			}
+			ts := &apptest.Server{Server: s, Base: "http://" + s.HTTPAddr(), Logs: &apptest.SyncBuffer{}}
+			closed := false
+			defer func() {
+				if !closed {
+					ts.Stop(t)
+				}
+			}()
+			natstest.Eventually(t, 10*time.Second, s.Ready, "server ready")
+			ts.Register(t, "alice@example.com", apptest.Password)
+
+			r := ts.Do(t, "GET", "/metrics", "")
+			if tc.onAPI {
+				apptest.WantStatus(t, r, http.StatusOK)
+				wantValue(t, parseMetrics(t, string(r.Body)), 1, "keyledger_commands_total", "command", "register_user", "outcome", "ok")
+			} else {
+				apptest.WantStatus(t, r, http.StatusNotFound)
+				if code := r.ErrorCode(t); code != "not_found" {
+					t.Errorf("GET /metrics on the API: got code %q, want not_found", code)
+				}
+			}
+			if !tc.onListener {
+				if s.MetricsAddr() != "" {
+					t.Errorf("MetricsAddr: got %q, want no listener", s.MetricsAddr())
+				}
+				return
+			}
+
+			metricsURL := "http://" + s.MetricsAddr() + "/metrics"
+			if s.MetricsAddr() == "" || s.MetricsAddr() == s.HTTPAddr() {
+				t.Fatalf("MetricsAddr: got %q, want a listener apart from %q", s.MetricsAddr(), s.HTTPAddr())
+			}
+			samples := parseMetrics(t, ts.Metrics(t))
+			wantValue(t, samples, 1, "keyledger_commands_total", "command", "register_user", "outcome", "ok")
+			if _, ok := value(samples, "keyledger_validations_total"); !ok {
+				t.Error("keyledger_validations_total: missing on the metrics listener")
+			}
+			// Nothing but /metrics on it.
+			if r := apptest.Send(t, "GET", "http://"+s.MetricsAddr()+"/readyz", ""); r.Status != http.StatusNotFound {
+				t.Errorf("GET /readyz on the metrics listener: got %d, want 404", r.Status)
+			}
+
+			closed = true
 			ts.Stop(t)
-		}
-	}()
-	natstest.Eventually(t, 10*time.Second, s.Ready, "server ready")
-	ts.Register(t, "alice@example.com", apptest.Password)
-
-	metricsURL := "http://" + s.MetricsAddr() + "/metrics"
-	if s.MetricsAddr() == "" || s.MetricsAddr() == s.HTTPAddr() {
-		t.Fatalf("MetricsAddr: got %q, want a listener apart from %q", s.MetricsAddr(), s.HTTPAddr())
-	}
-	resp, err := http.Get(metricsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: got %d, want %d", metricsURL, resp.StatusCode, http.StatusOK)
-	}
-	samples := parseMetrics(t, string(body))
-	wantValue(t, samples, 1, "keyledger_commands_total", "command", "register_user", "outcome", "ok")
-	if _, ok := value(samples, "keyledger_validations_total"); !ok {
-		t.Error("keyledger_validations_total: missing on the metrics listener")
-	}
-
-	r := ts.Do(t, "GET", "/metrics", "")
-	apptest.WantStatus(t, r, http.StatusNotFound)
-	if code := r.ErrorCode(t); code != "not_found" {
-		t.Errorf("GET /metrics on the API: got code %q, want not_found", code)
-	}
-
-	closed = true
-	ts.Stop(t)
-	if resp, err := http.Get(metricsURL); err == nil {
-		resp.Body.Close()
-		t.Errorf("GET %s after Close: got %d, want the listener closed", metricsURL, resp.StatusCode)
+			if resp, err := http.Get(metricsURL); err == nil {
+				resp.Body.Close()
+				t.Errorf("GET %s after Close: got %d, want the listener closed", metricsURL, resp.StatusCode)
+			}
+		})
 	}
 }

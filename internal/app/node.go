@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -44,6 +45,15 @@ type NodeConfig struct {
 	HTTPS                 HTTPSConfig
 	NATSClient            NATSClientConfig
 	Signed                SignedRequestsConfig
+	// MetricsAddr is where /metrics is served: a listener of its own
+	// (plain HTTP; the command line's default is DefaultNodeMetricsAddr,
+	// loopback), MetricsOnAPI for HTTPAddr's listener, or MetricsOff (or
+	// "") for nowhere.
+	MetricsAddr string
+	// TrustedProxies are addresses and CIDR prefixes of the forward-auth
+	// proxies whose X-Forwarded-Method, -Proto, -Host and -Uri /validate
+	// believes for signed requests (none: no peer's).
+	TrustedProxies []string
 }
 
 // Node is a running `keyledger validator`: a validation node with its HTTP
@@ -59,6 +69,10 @@ type Node struct {
 	listener  net.Listener
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
+
+	// metricsHTTP is nil unless MetricsAddr is a listener's.
+	metricsHTTP *http.Server
+	metricsLn   net.Listener
 }
 
 // Open connects to NATS, starts following the log and serves HTTP. It
@@ -93,6 +107,11 @@ func (n *Node) Open(ctx context.Context) error {
 	opts := []validator.Option{validator.WithStream(cfg.Stream), validator.WithMaxStaleness(cfg.MaxStaleness),
 		validatorOption(cfg.ValidateFailures, cfg.ValidateFailureWindow)}
 	opts = append(opts, cfg.Signed.options()...)
+	proxies, err := handlers.ParseTrustedProxies(cfg.TrustedProxies...)
+	if err != nil {
+		return ConfigError{fmt.Errorf("--trusted-proxy: %w", err)}
+	}
+	opts = append(opts, validator.WithTrustedProxy(proxies.Trusts))
 	if cfg.FailOpen {
 		opts = append(opts, validator.WithFailOpen())
 	}
@@ -126,8 +145,18 @@ func (n *Node) Open(ctx context.Context) error {
 		return err
 	}
 	n.cert = cert
+	handler := n.validator.Handler()
+	if cfg.MetricsAddr == MetricsOnAPI {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", n.validator.MetricsHandler())
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	if n.metricsHTTP, n.metricsLn, err = openMetrics(cfg.MetricsAddr, n.validator.MetricsHandler(), n.Logger); err != nil {
+		return err
+	}
 	var scheme string
-	if n.http, n.listener, scheme, err = listenHTTP(cfg.HTTPAddr, n.validator.Handler(), tlsConfig, 10*time.Second, 10*time.Second, n.Logger); err != nil {
+	if n.http, n.listener, scheme, err = listenHTTP(cfg.HTTPAddr, handler, tlsConfig, 10*time.Second, 10*time.Second, n.Logger); err != nil {
 		return fmt.Errorf("HTTP: %w", err)
 	}
 	ln := n.listener
@@ -137,6 +166,10 @@ func (n *Node) Open(ctx context.Context) error {
 		n.wg.Go(func() { reloadOnHUP(bg, cert, n.Logger.With("component", "tls")) })
 	}
 	serveHTTP(&n.wg, n.http, ln, n.Logger)
+	if n.metricsHTTP != nil {
+		n.Logger.Info("serving metrics", "http", "http://"+n.metricsLn.Addr().String()+"/metrics")
+		serveHTTP(&n.wg, n.metricsHTTP, n.metricsLn, n.Logger)
+	}
 	n.Logger.Info("validation node started", "http", scheme+"://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
 		"stream", cfg.Stream, "max_staleness", cfg.MaxStaleness)
 	return nil
@@ -144,6 +177,15 @@ func (n *Node) Open(ctx context.Context) error {
 
 // HTTPAddr returns the address the node listens on.
 func (n *Node) HTTPAddr() string { return n.listener.Addr().String() }
+
+// MetricsAddr returns the address of the metrics listener ("" when
+// /metrics is served on the node's HTTP listener, or not at all).
+func (n *Node) MetricsAddr() string {
+	if n.metricsLn == nil {
+		return ""
+	}
+	return n.metricsLn.Addr().String()
+}
 
 // Validator returns the node's validator.
 func (n *Node) Validator() *validator.Validator { return n.validator }
@@ -161,6 +203,15 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 	} else if n.listener != nil {
 		n.listener.Close()
+	}
+	if n.metricsHTTP != nil {
+		if merr := n.metricsHTTP.Shutdown(ctx); merr != nil {
+			n.metricsHTTP.Close()
+			err = errors.Join(err, merr)
+		}
+	}
+	if n.metricsLn != nil {
+		n.metricsLn.Close() // not yet served if Open failed before
 	}
 	n.wg.Wait()
 	if n.validator != nil {

@@ -57,8 +57,10 @@ type ServeConfig struct {
 	// Argon2 overrides the password hashing cost (zero: the default); tests
 	// lower it.
 	Argon2 auth.Argon2Params
-	// MetricsAddr, if set, serves /metrics on a listener of its own (plain
-	// HTTP) instead of on HTTPAddr, so metrics need not be public.
+	// MetricsAddr is where /metrics is served: a listener of its own
+	// (plain HTTP; the command line's default is DefaultServeMetricsAddr,
+	// loopback), MetricsOnAPI for the API's listener, or MetricsOff (or
+	// "") for nowhere.
 	MetricsAddr string
 	// IdempotencyTTL is how long the response to a request with an
 	// Idempotency-Key is kept for its retries (0: the default, 24h).
@@ -114,7 +116,7 @@ type Server struct {
 	checkpoints  *checkpoint.Writer
 	http         *http.Server
 	listener     net.Listener
-	metricsHTTP  *http.Server // nil unless MetricsAddr is set
+	metricsHTTP  *http.Server // nil unless MetricsAddr is a listener's
 	metricsLn    net.Listener
 	stop         context.CancelFunc
 	wg           sync.WaitGroup
@@ -264,8 +266,13 @@ func (s *Server) Open(ctx context.Context) error {
 			return fmt.Errorf("checkpoints: %w", err)
 		}
 	}
+	proxies, err := handlers.ParseTrustedProxies(cfg.Limits.TrustedProxies...)
+	if err != nil {
+		return ConfigError{fmt.Errorf("--trusted-proxy: %w", err)}
+	}
 	vopts := append(cfg.Signed.options(), validator.WithStream(cfg.Stream),
-		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow))
+		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow),
+		validator.WithTrustedProxy(proxies.Trusts))
 	if cfg.DataDir != "" {
 		// serve remembers the log it read too: restarted on a re-created
 		// or rolled-back stream it refuses to start.
@@ -301,19 +308,15 @@ func (s *Server) Open(ctx context.Context) error {
 	if err := cfg.Limits.apply(&apiConfig); err != nil {
 		return err
 	}
-	if cfg.MetricsAddr == "" {
+	if cfg.MetricsAddr == MetricsOnAPI {
 		apiConfig.MetricsHandler = metricsHandler
 	}
 	api, err := handlers.New(apiConfig)
 	if err != nil {
 		return err
 	}
-	if cfg.MetricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metricsHandler)
-		if s.metricsHTTP, s.metricsLn, _, err = listenHTTP(cfg.MetricsAddr, mux, nil, 15*time.Second, 30*time.Second, s.Logger); err != nil {
-			return fmt.Errorf("metrics: %w", err)
-		}
+	if s.metricsHTTP, s.metricsLn, err = openMetrics(cfg.MetricsAddr, metricsHandler, s.Logger); err != nil {
+		return err
 	}
 
 	tlsConfig, httpsCert, err := cfg.HTTPS.load(s.Logger.With("component", "tls"))
@@ -383,7 +386,7 @@ func (s *Server) Idempotency() *idempotency.Store { return s.idempotency }
 func (s *Server) HTTPAddr() string { return s.listener.Addr().String() }
 
 // MetricsAddr returns the address of the metrics listener ("" when
-// /metrics is served on the API's).
+// /metrics is served on the API's, or not at all).
 func (s *Server) MetricsAddr() string {
 	if s.metricsLn == nil {
 		return ""

@@ -84,8 +84,13 @@ func (s *Sessions) Issue(userID string, now time.Time) (string, time.Time, error
 }
 
 // Verify checks a token's algorithm (EdDSA only), signature, kid, exp, iss
-// and aud, and returns its subject. Errors: Unauthorized.
+// and aud, and returns its subject. A token with a crit header, a
+// non-numeric exp, nbf or iat, or a member named twice is refused (see
+// checkStrict). Errors: Unauthorized.
 func (s *Sessions) Verify(token string) (string, error) {
+	if err := checkStrict(token); err != nil {
+		return "", domain.Wrap(domain.Unauthorized, err, "invalid or expired session token")
+	}
 	claims := &jwt.RegisteredClaims{}
 	_, err := s.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		if kid, _ := t.Header["kid"].(string); kid != s.kid {

@@ -301,7 +301,7 @@ func TestREADME_Administration(t *testing.T) {
 
 	httpAddr, natsAddr := apptest.FreeAddr(t), apptest.FreeAddr(t)
 	fields := strings.Fields(goRun.Replace(strings.TrimSpace(strings.SplitN(setup[1], "#", 2)[0])))
-	startProcess(t, dir, "serve", append(fields, "--http-addr", httpAddr, "--nats-listen", natsAddr))
+	startProcess(t, dir, "serve", append(fields, "--http-addr", httpAddr, "--nats-listen", natsAddr, "--metrics-addr", apptest.FreeAddr(t)))
 	base := "http://" + httpAddr
 	waitReady(t, base)
 
@@ -434,13 +434,13 @@ func TestREADME_ValidationNodes(t *testing.T) {
 	goRun := strings.NewReplacer("go run ./cmd/keyledger", bin)
 
 	httpAddr, natsAddr, nodeAddr := apptest.FreeAddr(t), apptest.FreeAddr(t), apptest.FreeAddr(t)
-	startProcess(t, dir, "serve", []string{bin, "serve", "--http-addr", httpAddr, "--nats-listen", natsAddr})
+	startProcess(t, dir, "serve", []string{bin, "serve", "--http-addr", httpAddr, "--nats-listen", natsAddr, "--metrics-addr", apptest.FreeAddr(t)})
 	base := "http://" + httpAddr
 	waitReady(t, base)
 
 	line := strings.TrimSpace(strings.SplitN(strings.TrimSpace(node[0]), "#", 2)[0])
 	line = strings.ReplaceAll(goRun.Replace(line), "nats://127.0.0.1:4222", "nats://"+natsAddr)
-	startProcess(t, dir, "validator", append(strings.Fields(line), "--http-addr", nodeAddr))
+	startProcess(t, dir, "validator", append(strings.Fields(line), "--http-addr", nodeAddr, "--metrics-addr", apptest.FreeAddr(t)))
 	nodeBase := "http://" + nodeAddr
 	waitReady(t, nodeBase)
 

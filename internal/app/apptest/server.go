@@ -58,16 +58,26 @@ type Server struct {
 }
 
 // Start opens a Server with its data in dir and waits until it is ready.
+// Its /metrics is on a listener of its own (see Metrics).
 func Start(t *testing.T, dir string) *Server {
+	t.Helper()
+	return StartWith(t, dir, nil)
+}
+
+// StartWith is Start with the configuration changed by edit (nil: none).
+func StartWith(t *testing.T, dir string, edit func(*app.ServeConfig)) *Server {
 	t.Helper()
 	logs := &SyncBuffer{}
 	s := &app.Server{
-		Config: app.ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		Config: app.ServeConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
 			Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
 			// No checkpoints: tests compare the stream's head before and
 			// after commands that must append nothing.
 			CheckpointInterval: -1},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if edit != nil {
+		edit(&s.Config)
 	}
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatalf("Open: %v", err)
