@@ -335,17 +335,30 @@ func (i *Invitation) Issue(cmd IssueInvitation, now time.Time) ([]Event, error) 
 // address alike.
 var ErrInvitationInvalid = Errorf(Forbidden, "the invitation is invalid, used, expired or for another address")
 
-// Use returns the event that spends the invitation on the registration of
-// userID with the normalised email. Errors: Forbidden (ErrInvitationInvalid).
-func (i *Invitation) Use(token Token, normalizedEmail, userID string, now time.Time) ([]Event, error) {
+// Admits reports whether token, presented with the normalised email,
+// may be used now. Errors: Forbidden (ErrInvitationInvalid).
+func (i *Invitation) Admits(token Token, normalizedEmail string, now time.Time) error {
 	if !i.Exists() || i.UsedBy != "" || token.Aggregate != i.ID || !token.matches(i.TokenHash) || !now.Before(i.ExpiresAt) {
-		return nil, ErrInvitationInvalid
+		return ErrInvitationInvalid
 	}
 	if i.EmailBinding != (Hash{}) {
 		b := InvitationEmailBinding(token, normalizedEmail)
 		if subtle.ConstantTimeCompare(b[:], i.EmailBinding[:]) != 1 {
-			return nil, ErrInvitationInvalid
+			return ErrInvitationInvalid
 		}
+	}
+	return nil
+}
+
+// Use returns the event that spends the invitation on the registration of
+// userID with the normalised email. Errors: Forbidden (ErrInvitationInvalid),
+// Invalid (user id).
+func (i *Invitation) Use(token Token, normalizedEmail, userID string, now time.Time) ([]Event, error) {
+	if err := i.Admits(token, normalizedEmail, now); err != nil {
+		return nil, err
+	}
+	if !ValidUserID(userID) {
+		return nil, Errorf(Invalid, "malformed user id")
 	}
 	return i.record(i.ID, userID, now, InvitationUsed{UserID: userID})
 }

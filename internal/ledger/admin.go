@@ -56,7 +56,7 @@ func (s *Service) AdminListKeys(userID string, statuses []domain.KeyStatus) ([]d
 // Errors: Unauthorized.
 func (s *Service) SessionUser(userID string) (domain.User, error) {
 	u, ok := s.users.ByID(userID)
-	if !ok || u.Disabled {
+	if !ok || u.Disabled || s.verifications.Pending(userID) {
 		return domain.User{}, domain.Errorf(domain.Unauthorized, "invalid or expired session token")
 	}
 	return u, nil

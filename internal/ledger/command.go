@@ -31,6 +31,10 @@ const (
 	nameEnrollAdminKey   = "enroll_admin_key"
 	nameRevokeAdminKey   = "revoke_admin_key"
 	nameBootstrapAdmin   = "bootstrap_admin"
+
+	nameVerifyEmail        = "verify_email"
+	nameResendVerification = "resend_verification"
+	nameCreateInvitation   = "create_invitation"
 )
 
 // CommandNames returns the CommandName of every command, for observers
@@ -38,7 +42,8 @@ const (
 func CommandNames() []string {
 	return []string{nameRegisterUser, nameLogin, nameCreateKey, nameRevokeKey, nameRegenerateSecret,
 		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser,
-		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin}
+		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin,
+		nameVerifyEmail, nameResendVerification, nameCreateInvitation}
 }
 
 var (
@@ -55,6 +60,11 @@ var (
 	_ Command = EnrollAdminKey{}
 	_ Command = RevokeAdminKey{}
 	_ Command = BootstrapAdmin{}
+
+	_ Command = SignUp{}
+	_ Command = VerifyEmail{}
+	_ Command = ResendVerification{}
+	_ Command = CreateInvitation{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

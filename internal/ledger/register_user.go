@@ -38,10 +38,15 @@ func (c RegisterUser) LogValue() slog.Value {
 // Errors: see RegisterUser (the type).
 func (s *Service) RegisterUser(ctx context.Context, cmd RegisterUser) (_ domain.User, err error) {
 	defer s.observed(cmd, time.Now(), &err)
-	return s.register(ctx, "", cmd.Email, cmd.Password, domain.RoleUser, nil, cmd.Preset)
+	return s.register(ctx, "", cmd.Email, cmd.Password, domain.RoleUser, nil, cmd.Preset, nil)
 }
 
-func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role, req *domain.SignedRequest, p Preset) (domain.User, error) {
+// also returns events to append with a registration, in its batch: the
+// sign-up modes' verification or invitation (ids: the Preset's event ids
+// left for them).
+type also func(userID string, ids []string) ([]eventstore.Pending, error)
+
+func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role, req *domain.SignedRequest, p Preset, with also) (domain.User, error) {
 	email, err := domain.NormalizeEmail(email)
 	if err != nil {
 		return domain.User{}, err
@@ -70,6 +75,13 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	pending := make([]eventstore.Pending, len(events))
 	for i, e := range events {
 		pending[i] = eventstore.Pending{Event: e} // both aggregates must be new
+	}
+	if with != nil {
+		more, err := with(p.UserID, p.EventIDs[min(len(events), len(p.EventIDs)):])
+		if err != nil {
+			return domain.User{}, err
+		}
+		pending = append(pending, more...)
 	}
 	if err := s.appendAndWait(ctx, pending...); err != nil {
 		if domain.KindOf(err) != domain.Conflict {
