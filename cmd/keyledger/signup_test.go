@@ -52,4 +52,12 @@ func TestAdmin_InvitationsCreate(t *testing.T) {
 	args = []string{"invitations", "create", "--expires-in", "9999h"}
 	code, stdout, stderr = adminCLI(t, ts, args...)
 	wantExit(t, args, code, stdout, stderr, 1)
+	// The invitation events chain and verify like every other aggregate's,
+	// and replay shows the registration.
+	if out := mustAudit(t, ts, "verify", "--state-dir", ""); !strings.Contains(out, "OK: the log is intact") {
+		t.Errorf("audit verify: got %q, want OK", out)
+	}
+	if out := mustAudit(t, ts, "replay", "--type", "invitation.used"); !strings.Contains(out, "invitation.used") {
+		t.Errorf("audit replay --type invitation.used: got %q, want the use", out)
+	}
 }
