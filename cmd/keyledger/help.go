@@ -34,9 +34,9 @@ existing server or cluster. Runs until SIGINT or SIGTERM, then shuts down
 gracefully.
 
 Who may register (POST /users) is --registration: open on a loopback
---http-addr (nobody else can reach it), else verified by default, which
-mails a link through --smtp-url and refuses to start without one; invite
-and closed need no mail server.`,
+--http-addr without --trusted-proxy (nobody else can reach it), else
+verified by default, which mails a link through --smtp-url and refuses to
+start without one; invite and closed need no mail server.`,
 		example: "keyledger serve --data-dir ./data --http-addr 127.0.0.1:8080\n" +
 			"KEYLEDGER_NATS_URL=nats://nats-1:4222 KEYLEDGER_REPLICAS=3 keyledger serve",
 	},

@@ -15,7 +15,7 @@ import (
 
 // signUpFlags registers serve's flags of who may register, which set c.
 func signUpFlags(fs *flag.FlagSet, c *app.SignUpConfig) {
-	fs.StringVar(&c.Registration, "registration", "", "who may register with POST /users: open, verified (a link mailed to the address must be followed), invite (an admin's invitation) or closed (admins create users) (default open when --http-addr is loopback, else verified)")
+	fs.StringVar(&c.Registration, "registration", "", "who may register with POST /users: open, verified (a link mailed to the address must be followed), invite (an admin's invitation) or closed (admins create users) (default open when --http-addr is loopback and no --trusted-proxy is set, else verified)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail server for sign-up mail: smtp://[user:password@]host[:port] (STARTTLS required unless host is loopback) or smtps://... (better in KEYLEDGER_SMTP_URL than on the command line)")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "sender address of sign-up mail")
 	fs.StringVar(&c.SMTPCA, "smtp-ca", "", "PEM CA bundle that signs the mail server's certificate (default: the system's)")

@@ -17,9 +17,10 @@ import (
 // out.
 type SignUpConfig struct {
 	// Registration is open, verified, invite or closed. Empty: open while
-	// the API listens on loopback only (nobody else can reach it), else
-	// verified, which needs SMTPURL: serve refuses to start with an
-	// API reachable from the network and nothing deciding who may sign up.
+	// the API listens on loopback only and no reverse proxy is trusted
+	// (nobody else can reach it), else verified, which needs SMTPURL:
+	// serve refuses to start with an API reachable from the network and
+	// nothing deciding who may sign up.
 	Registration string
 	// SMTPURL is the mail server: smtp://[user:password@]host[:port]
 	// (STARTTLS required unless host is loopback) or smtps://...
@@ -41,8 +42,10 @@ func (c *ServeConfig) signUp(logger *slog.Logger) (ledger.Registration, *mail.Ou
 	su := c.SignUp
 	mode := ledger.Registration(su.Registration)
 	if mode == "" {
+		// A loopback listener behind a reverse proxy (--trusted-proxy)
+		// is reachable from the network all the same.
 		mode = ledger.RegistrationVerified
-		if loopbackAddr(c.HTTPAddr) {
+		if loopbackAddr(c.HTTPAddr) && len(c.Limits.TrustedProxies) == 0 {
 			mode = ledger.RegistrationOpen
 		}
 	}
@@ -51,7 +54,7 @@ func (c *ServeConfig) signUp(logger *slog.Logger) (ledger.Registration, *mail.Ou
 	}
 	if su.SMTPURL == "" {
 		if mode == ledger.RegistrationVerified {
-			return "", nil, nil, ConfigError{fmt.Errorf("--registration verified (the default when --http-addr %q is not loopback) "+
+			return "", nil, nil, ConfigError{fmt.Errorf("--registration verified (the default when --http-addr %q is not loopback, or behind a --trusted-proxy) "+
 				"mails a link to each new account and needs --smtp-url and --smtp-from; or choose --registration invite, closed or open", c.HTTPAddr)}
 		}
 		return mode, nil, nil, nil

@@ -199,6 +199,14 @@ func TestServe_RegistrationDefault(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--smtp-url") {
 		t.Fatalf("serve on 0.0.0.0 with no registration mode: got %v, want a ConfigError asking for --smtp-url", err)
 	}
+	// On loopback behind a reverse proxy, the network reaches it too.
+	s = &app.Server{Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		Limits: app.LimitsConfig{TrustedProxies: []string{"127.0.0.1"}}}}
+	err = s.Open(context.Background())
+	s.Close(context.Background())
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--smtp-url") {
+		t.Fatalf("serve on loopback behind --trusted-proxy with no registration mode: got %v, want a ConfigError asking for --smtp-url", err)
+	}
 	s = &app.Server{Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "0.0.0.0:0", NATSListen: "127.0.0.1:0",
 		SignUp: app.SignUpConfig{Registration: "verified", SMTPURL: "smtp://127.0.0.1:25", SMTPFrom: "k@example.com"}}}
 	err = s.Open(context.Background())
