@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
@@ -226,4 +227,33 @@ func TestServe_RegistrationDefault(t *testing.T) {
 	defer ts.Stop(t)
 	ts.Register(t, "erin@example.com", apptest.Password)
 	ts.Login(t, "erin@example.com", apptest.Password)
+}
+
+// TestServe_SignUp_MailDown: with the mail server out of reach a
+// registration still answers at once and the account is kept (waiting for
+// its verification: a new link can be asked for later).
+func TestServe_SignUp_MailDown(t *testing.T) {
+	t.Parallel()
+	ts := apptest.StartWith(t, t.TempDir(), func(c *app.ServeConfig) {
+		// A port nothing listens on: every delivery attempt fails.
+		c.SignUp = app.SignUpConfig{Registration: "verified", SMTPURL: "smtp://" + apptest.FreeAddr(t),
+			SMTPFrom: "keyledger@example.com", PublicURL: publicURL}
+	})
+	defer ts.Stop(t)
+	body := `{"email":"ken@example.com","password":"` + apptest.Password + `"}`
+	start := time.Now()
+	r := ts.Do(t, "POST", "/users", body)
+	apptest.WantStatus(t, r, http.StatusAccepted)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("registration with the mail server down took %v, want no wait for mail", took)
+	}
+	// The account exists: the right password is told to verify first.
+	apptest.WantStatus(t, ts.Do(t, "POST", "/sessions", body), http.StatusForbidden)
+	found := false
+	for _, u := range ts.Service().ListUsers() {
+		found = found || u.Email == "ken@example.com"
+	}
+	if !found {
+		t.Error("the account is not in the read model")
+	}
 }

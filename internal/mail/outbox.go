@@ -52,6 +52,7 @@ type Outbox struct {
 	logger   *slog.Logger
 	ctx      context.Context
 	cancel   context.CancelFunc
+	closing  chan struct{} // closed by Close: no more retries
 	done     chan struct{}
 
 	mu     sync.Mutex
@@ -84,7 +85,7 @@ func NewOutbox(s Sender, c OutboxConfig) (*Outbox, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &Outbox{sender: s, queue: make(chan Message, c.QueueSize), attempts: c.Attempts, backoff: c.Backoff,
-		paced: paced, logger: c.Logger, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+		paced: paced, logger: c.Logger, ctx: ctx, cancel: cancel, closing: make(chan struct{}), done: make(chan struct{})}
 	go o.run()
 	return o, nil
 }
@@ -112,12 +113,15 @@ func (o *Outbox) Enqueue(m Message) bool {
 	}
 }
 
-// Close stops delivery: the message in flight is abandoned after ctx ends,
-// those still queued are dropped (with a log line saying how many).
+// Close stops delivery: the attempt in flight may finish until ctx ends,
+// then is abandoned; retries and messages still queued are dropped (with a
+// log line): a shutdown never waits for a mail server that is down. The
+// recipients can ask for a new link.
 func (o *Outbox) Close(ctx context.Context) {
 	o.mu.Lock()
 	if !o.closed {
 		o.closed = true
+		close(o.closing)
 		close(o.queue)
 	}
 	o.mu.Unlock()
@@ -132,11 +136,18 @@ func (o *Outbox) Close(ctx context.Context) {
 
 func (o *Outbox) run() {
 	defer close(o.done)
+	dropped := 0
 	for m := range o.queue {
-		if o.ctx.Err() != nil {
-			continue // drain: closing
+		select {
+		case <-o.closing:
+			dropped++
+			continue
+		default:
 		}
 		o.deliver(m)
+	}
+	if dropped > 0 {
+		o.logger.Warn("mail not sent: shutting down", "dropped", dropped)
 	}
 }
 
@@ -157,8 +168,10 @@ func (o *Outbox) deliver(m Message) {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-o.ctx.Done():
+		case <-o.closing:
 			t.Stop()
+			o.logger.Error("mail not sent: shutting down", "subject", m.Subject, "attempts", attempt)
+			return
 		}
 		wait *= 2
 	}

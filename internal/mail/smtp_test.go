@@ -154,6 +154,32 @@ func TestSMTP_STARTTLS(t *testing.T) {
 	})
 }
 
+// TestSMTP_ImplicitTLS: smtps:// speaks TLS from the first byte, and
+// refuses a certificate it does not trust.
+func TestSMTP_ImplicitTLS(t *testing.T) {
+	t.Parallel()
+	const host = "smtps.keyledger.test"
+	certFile, keyFile, roots := selfSigned(t, host)
+	ms := mailtest.Start(t, mailtest.Options{CertFile: certFile, KeyFile: keyFile, ImplicitTLS: true})
+	_, port, _ := net.SplitHostPort(ms.SMTPAddr)
+	s, err := mail.New("smtps://"+host+":"+port, from, mail.WithDialer(to(ms.SMTPAddr)),
+		mail.WithTLSConfig(&tls.Config{RootCAs: roots}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(testContext(t), mail.Message{To: "gus@example.com", Subject: "implicit TLS", Body: "hi\n"}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	ms.Await(t, "gus@example.com", 1)
+	untrusting, err := mail.New("smtps://"+host+":"+port, from, mail.WithDialer(to(ms.SMTPAddr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := untrusting.Send(testContext(t), mail.Message{To: "hal@example.com", Subject: "x", Body: "x\n"}); err == nil {
+		t.Error("Send with an untrusted certificate: got nil, want an error")
+	}
+}
+
 func TestNew_Invalid(t *testing.T) {
 	t.Parallel()
 	for _, u := range []string{"", "http://mail.example.com", "smtp://", "smtp://host/path", "smtp://host?starttls=none",
@@ -313,5 +339,55 @@ func TestOutbox_PerRecipient(t *testing.T) {
 	o.Close(ctx)
 	if got := len(ms.To(t, "eve@example.com")); got != 2 {
 		t.Errorf("got %d messages to one recipient, want 2", got)
+	}
+}
+
+// TestOutbox_CloseDuringRetries: shutting down never waits out the
+// retries of a mail server that is down.
+func TestOutbox_CloseDuringRetries(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close() // nothing listens there now: every attempt is refused
+	s, err := mail.New("smtp://"+dead, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	o, err := mail.NewOutbox(s, mail.OutboxConfig{Attempts: 5, Backoff: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(syncWriter{&mu, &logs}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Enqueue(mail.Message{To: "ida@example.com", Subject: "x", Body: "x\n"})
+	o.Enqueue(mail.Message{To: "jon@example.com", Subject: "x", Body: "x\n"})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		retrying := strings.Contains(logs.String(), "retrying")
+		mu.Unlock()
+		if retrying {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failed first attempt within 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	o.Close(ctx)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close during an hour's backoff took %v, want at once", took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Errorf("logs: got %q, want the dropped mail said", logs.String())
 	}
 }

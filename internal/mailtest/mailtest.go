@@ -88,6 +88,9 @@ type Options struct {
 	CertFile, KeyFile string
 	// RequireSTARTTLS refuses mail before STARTTLS.
 	RequireSTARTTLS bool
+	// ImplicitTLS makes the SMTP listener speak TLS from the first byte
+	// (smtps://), with CertFile and KeyFile.
+	ImplicitTLS bool
 }
 
 // Start runs mailpit until the test ends. It fails the test under CI, and
@@ -122,6 +125,9 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	}
 	if o.RequireSTARTTLS {
 		args = append(args, "--smtp-require-starttls")
+	}
+	if o.ImplicitTLS {
+		args = append(args, "--smtp-require-tls")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
