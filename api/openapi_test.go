@@ -444,6 +444,7 @@ func TestOpenAPI_Server(t *testing.T) {
 	})
 
 	t.Run("Responses", func(t *testing.T) { walkThrough(t, ts, d) })
+	t.Run("SignUp", func(t *testing.T) { signUpWalkThrough(t, d) })
 
 	// Which documented statuses the walk-through did not produce.
 	var missed []string

@@ -365,6 +365,14 @@ func DecodeEvent(b []byte) (Event, error) {
 		data = decodeData[AdminKeyEnrolled](env.Data)
 	case env.Schema == 1 && env.Type == TypeAdminKeyRevoked:
 		data = decodeData[AdminKeyRevoked](env.Data)
+	case env.Schema == 1 && env.Type == TypeVerificationRequested:
+		data = decodeData[VerificationRequested](env.Data)
+	case env.Schema == 1 && env.Type == TypeVerificationCompleted:
+		data = decodeData[VerificationCompleted](env.Data)
+	case env.Schema == 1 && env.Type == TypeInvitationIssued:
+		data = decodeData[InvitationIssued](env.Data)
+	case env.Schema == 1 && env.Type == TypeInvitationUsed:
+		data = decodeData[InvitationUsed](env.Data)
 	default:
 		return e, fmt.Errorf("decode event %s schema %d: %w", env.Type, env.Schema, ErrUnknownEventType)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -328,7 +329,7 @@ func TestVersion1Events(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join("testdata", "events", "v1")
 	if *update {
-		writeMissingGolden(t, dir, sampleEvents())
+		writeMissingGolden(t, dir, append(sampleEvents(), signupSampleEvents()...))
 	}
 
 	checks := map[string]func(t *testing.T, e domain.Event){
@@ -489,6 +490,7 @@ func TestVersion1Events(t *testing.T) {
 		},
 	}
 
+	maps.Copy(checks, signupEventChecks())
 	checkFrozenEvents(t, dir, 1, checks)
 }
 

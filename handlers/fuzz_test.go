@@ -30,11 +30,14 @@ func bodyRoutes(h *harness, target string) []bodyRoute {
 		{"DELETE", "/admin/keys/ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", auth},
 		{"POST", "/admin/users/" + target + "/disable", auth},
 		{"POST", "/admin/users/" + target + "/revoke-keys", auth},
+		{"POST", "/users/verify", nil},
+		{"POST", "/users/verify/resend", nil},
+		{"POST", "/admin/invitations", auth},
 	}
 }
 
 // numBodyRoutes is len(bodyRoutes(...)), for the seed corpus.
-const numBodyRoutes = 6
+const numBodyRoutes = 9
 
 // statusOfCode is what each error code must be answered with.
 var statusOfCode = map[string]int{

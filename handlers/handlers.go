@@ -54,6 +54,7 @@ type Ledger interface {
 	RevokeAdminKey(ctx context.Context, cmd ledger.RevokeAdminKey) error
 	ListAdmins() []domain.Admin
 	Now() time.Time
+	SignUps
 }
 
 // Sessions issues and verifies session tokens.
@@ -205,6 +206,9 @@ func (a *API) routes() {
 	a.mux.Handle("GET /admin/admin-keys", a.gate(a.admin(a.adminListAdminKeys)))
 	a.mux.Handle("POST /admin/admin-keys", a.gate(a.admin(a.adminEnrollKey)))
 	a.mux.Handle("DELETE /admin/admin-keys/{id}", a.gate(a.admin(a.adminRevokeAdminKey)))
+	a.mux.Handle("POST /users/verify", a.gate(a.verifyEmail))
+	a.mux.Handle("POST /users/verify/resend", a.gate(a.resendVerification))
+	a.mux.Handle("POST /admin/invitations", a.gate(a.admin(a.adminCreateInvitation)))
 }
 
 // ServeHTTP routes a request. Unmatched paths and methods get JSON 404 and

@@ -21,33 +21,6 @@ type userResponse struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// registerUser: POST /users {"email","password"} -> 201 the user.
-func (a *API) registerUser(w http.ResponseWriter, r *http.Request) {
-	var req credentialsRequest
-	if err := readJSON(w, r, &req, false); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	// Every attempt takes a token, whatever its outcome: a taken email is
-	// a 409 that would otherwise let one client probe addresses at will.
-	if wait := a.registrations.Take(limitKey(a.proxies.ClientAddr(r)), a.ledger.Now()); wait > 0 {
-		a.metrics.limited(limitRegistrationAddress)
-		writeError(w, r, a.logger, domain.RateLimitedFor(wait, "too many registrations from this address, try again later"))
-		return
-	}
-	u, err := a.ledger.RegisterUser(r.Context(),
-		ledger.RegisterUser{Email: req.Email, Password: req.Password, Preset: presetFrom(r.Context())})
-	if err != nil {
-		if errors.Is(err, auth.ErrBusy) {
-			a.metrics.limited(limitPasswordHashing)
-		}
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.Header().Set("Location", "/users/"+u.ID)
-	writeJSON(w, http.StatusCreated, userResponse{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt})
-}
-
 type eraseRequest struct {
 	Password string `json:"password"`
 }

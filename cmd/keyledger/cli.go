@@ -22,7 +22,8 @@ var groups = map[string][]string{
 	"":                  {"serve", "validator", "init", "setup", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
 	"cert":              {"csr", "selfsigned"},
 	"audit":             {"verify", "replay", "state", "pubkey", "trust-root"},
-	"admin":             {"keygen", "keys", "users", "admin-keys", "ledger-keys"},
+	"admin":             {"keygen", "keys", "users", "admin-keys", "ledger-keys", "invitations"},
+	"admin invitations": {"create"},
 	"admin admin-keys":  {"list", "enroll", "revoke"},
 	"admin ledger-keys": {"list", "add", "retire"},
 	"admin keys":        {"list", "revoke"},
@@ -106,6 +107,10 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		verb := strings.TrimPrefix(path, "admin users ")
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminUsersAct(ctx, verb, args, s.out, s.err)
+		}
+	case "admin invitations create":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminInvitationsCreate(ctx, args, s.out, s.err)
 		}
 	case "healthcheck":
 		return func(ctx context.Context, args []string, s stdio) error {

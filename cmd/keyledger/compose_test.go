@@ -1121,6 +1121,9 @@ func TestCompose_StackRunsInProcess(t *testing.T) {
 	cfg.NATSClient.Creds = d.hostPath(d.ledger.svc, cfg.NATSClient.Creds)
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.MetricsAddr = "127.0.0.1:0" // in-process, the services share one host
+	// The compose file admits invitation holders only; this test registers
+	// the plain way (invite mode is tested with serve in internal/app).
+	cfg.SignUp.Registration = "open"
 	cfg.DataDir = t.TempDir()
 	cfg.Argon2 = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 

@@ -31,7 +31,12 @@ var docs = map[string]commandDoc{
 		about: `Runs the ledger's HTTP API over the event log: with an embedded NATS server
 (data under --data-dir, listening on loopback) unless --nats-url names an
 existing server or cluster. Runs until SIGINT or SIGTERM, then shuts down
-gracefully.`,
+gracefully.
+
+Who may register (POST /users) is --registration: open on a loopback
+--http-addr without --trusted-proxy (nobody else can reach it), else
+verified by default, which mails a link through --smtp-url and refuses to
+start without one; invite and closed need no mail server.`,
 		example: "keyledger serve --data-dir ./data --http-addr 127.0.0.1:8080\n" +
 			"KEYLEDGER_NATS_URL=nats://nats-1:4222 KEYLEDGER_REPLICAS=3 keyledger serve",
 	},
@@ -308,6 +313,22 @@ revoke every key of the user, and destroy the user's data key, so that the
 email and password hash sealed in the log can no longer be opened by anyone.
 The address may register again. Run it again if it fails half-way.`,
 		example: `keyledger admin users erase usr_01J... --reason "erasure request 2026-12-06"`,
+	},
+	"admin invitations": {
+		purpose: "issue invitations to register (serve --registration invite)",
+		usage:   "keyledger admin invitations <command> [flags]",
+		about:   "Exit codes: as for every admin command (keyledger admin --help).",
+		example: "keyledger admin invitations create --email new.hire@example.com",
+	},
+	"admin invitations create": {
+		purpose: "issue a single-use invitation; prints its token once",
+		usage:   "keyledger admin invitations create [--email E] [--expires-in 168h] [flags]",
+		about: `Issues an invitation to register, for serve --registration invite. The token
+goes to standard output, once: the log keeps only its hash. Hand it to the
+person invited, who registers with POST /users {"email","password",
+"invitation":"<token>"}. It works once, until it expires, and with --email
+only for that address.`,
+		example: "keyledger admin invitations create --email new.hire@example.com --expires-in 72h",
 	},
 	"healthcheck": {
 		purpose: "probe /readyz or /healthz of a running serve or validator",

@@ -40,6 +40,7 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	natsClientFlags(fs, &c.NATSClient)
 	embeddedTLSFlags(fs, &c.NATSTLS)
 	signedFlags(fs, &c.Signed)
+	signUpFlags(fs, &c.SignUp)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {

@@ -50,6 +50,10 @@ type LedgerConfig struct {
 	// Edit, if set, changes the use cases' configuration before they are
 	// built: tests set a clock or a throttle of their own.
 	Edit func(*ledger.Config)
+	// Registration is who may sign up, Mailer sends the sign-up messages
+	// (see ledger.Config).
+	Registration ledger.Registration
+	Mailer       ledger.Mailer
 }
 
 // ReadModels are the ledger's read models and the projector that feeds
@@ -60,6 +64,9 @@ type ReadModels struct {
 	Admins    *projections.Admins
 	Lookup    *projections.Lookup
 	Projector *projections.Projector
+	// Verifications and Invitations are the sign-up aggregates.
+	Verifications *projections.Verifications
+	Invitations   *projections.Invitations
 }
 
 // StartReadModels starts a projector of the ledger's read models (Keys,
@@ -71,7 +78,9 @@ func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.
 	}
 	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(usersOpts...), Admins: projections.NewAdmins(),
 		Lookup: projections.NewLookup(0)}
-	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Admins, m.Lookup)
+	m.Verifications, m.Invitations = projections.NewVerifications(), projections.NewInvitations()
+	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Admins, m.Lookup,
+		m.Verifications, m.Invitations)
 	if err != nil {
 		return ReadModels{}, err
 	}
@@ -137,6 +146,7 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, 
 	lc := ledger.Config{Log: store, Progress: l.Projector, Keys: l.Keys, Users: l.Users, DataKeys: l.DataKeys, Admins: l.Admins,
 		Passwords: l.Passwords, Throttle: auth.NewThrottle(), Logger: cfg.Logger, MaxKeysPerUser: cfg.MaxKeysPerUser,
 		Observe: cfg.Observe}
+	lc.Verifications, lc.Invitations, lc.Registration, lc.Mailer = l.Verifications, l.Invitations, cfg.Registration, cfg.Mailer
 	if cfg.Edit != nil {
 		cfg.Edit(&lc)
 	}

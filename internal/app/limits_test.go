@@ -128,6 +128,7 @@ func TestServe_RateLimits(t *testing.T) {
 	t.Run("TrustedProxy", func(t *testing.T) {
 		ts := startServerWith(t, func(c *app.ServeConfig) {
 			c.Limits = app.LimitsConfig{TrustedProxies: []string{"127.0.0.1", "::1"}, RegistrationBurst: 1, RegistrationEvery: time.Hour}
+			c.SignUp.Registration = "open" // behind a proxy the default is verified
 		})
 		register := func(email, xff string) apptest.Response {
 			return ts.Do(t, "POST", "/users", `{"email":"`+email+`","password":"`+apptest.Password+`"}`, "X-Forwarded-For", xff)

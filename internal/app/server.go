@@ -26,6 +26,7 @@ import (
 	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/mail"
 	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
 	"github.com/keyledger/keyledger/projections"
@@ -79,6 +80,8 @@ type ServeConfig struct {
 	// afterwards it is ignored, with a log line.
 	BootstrapAdmin     string
 	BootstrapAdminName string
+	// SignUp is who may register and how sign-up mail goes out.
+	SignUp SignUpConfig
 }
 
 // DefaultStartTimeout is how long Server and Node wait for NATS and the
@@ -120,6 +123,7 @@ type Server struct {
 	metricsLn    net.Listener
 	stop         context.CancelFunc
 	wg           sync.WaitGroup
+	outbox       *mail.Outbox // sign-up mail; nil without --smtp-url
 }
 
 // Open starts everything and returns once the HTTP API is listening; the
@@ -160,6 +164,11 @@ func (s *Server) Open(ctx context.Context) error {
 			return ConfigError{fmt.Errorf("--bootstrap-admin-name %q: 1 to %d lower-case letters, digits, - or _, starting with a letter", cfg.BootstrapAdminName, domain.MaxAdminNameLength)}
 		}
 	}
+	registration, outbox, notifier, err := cfg.signUp(s.Logger)
+	if err != nil {
+		return err
+	}
+	s.outbox = outbox
 	ledgerKey, err := auth.LoadOrCreateSigningKey(cfg.SigningKeyFile)
 	if err != nil {
 		return fmt.Errorf("ledger signing key: %w", err)
@@ -231,11 +240,13 @@ func (s *Server) Open(ctx context.Context) error {
 	l, err := OpenLedger(sctx, nc, LedgerConfig{Stream: cfg.Stream, Replicas: cfg.Replicas,
 		SigningKey: ledgerKey, Argon2: cfg.Argon2, PasswordOptions: cfg.Limits.passwordOptions(), MaxKeysPerUser: cfg.MaxKeysPerUser,
 		Logger: s.Logger, Observe: metrics.ObserveCommand,
+		Registration: registration, Mailer: mailerOf(notifier),
 		StoreOptions: []eventstore.Option{eventstore.WithMaxBytes(maxBytes(cfg.StreamMaxBytes, DefaultStreamMaxBytes))}})
 	if err != nil {
 		return err
 	}
 	s.projector, s.service, s.passwords = l.Projector, l.Service, l.Passwords
+	s.Logger.Info("registration", "mode", registration, "mail", outbox != nil)
 	store, lookup, svc := l.Store, l.Lookup, l.Service
 	root, genesisSeq := store.TrustRoot()
 	s.Logger.Info("the log's trust root: pin it on validators and auditors with --trust-root", "trust_root", root,
@@ -444,6 +455,9 @@ func (s *Server) Close(ctx context.Context) error {
 		s.metricsLn.Close() // not yet served if Open failed before
 	}
 	s.wg.Wait()
+	if s.outbox != nil {
+		s.outbox.Close(ctx)
+	}
 	if s.validator != nil {
 		s.validator.Close()
 	}

@@ -72,7 +72,7 @@ func (s *Service) AdminListKeys(ctx context.Context, userID string, statuses []d
 // Errors: Unauthorized.
 func (s *Service) SessionUser(userID string) (domain.User, error) {
 	u, ok := s.users.ByID(userID)
-	if !ok || u.Disabled {
+	if !ok || u.Disabled || s.verifications.Pending(userID) {
 		return domain.User{}, domain.Errorf(domain.Unauthorized, "invalid or expired session token")
 	}
 	return u, nil

@@ -18,21 +18,24 @@ type Command interface {
 // Command names, as Observe reports them. They are metric label values:
 // never change one.
 const (
-	nameRegisterUser     = "register_user"
-	nameLogin            = "login"
-	nameCreateKey        = "create_key"
-	nameRevokeKey        = "revoke_key"
-	nameRegenerateSecret = "regenerate_secret"
-	nameAdminRevokeKey   = "admin_revoke_key"
-	nameDisableUser      = "disable_user"
-	nameEnableUser       = "enable_user"
-	nameRevokeUserKeys   = "revoke_user_keys"
-	nameCreateUser       = "create_user"
-	nameEnrollAdminKey   = "enroll_admin_key"
-	nameRevokeAdminKey   = "revoke_admin_key"
-	nameBootstrapAdmin   = "bootstrap_admin"
-	nameEraseUser        = "erase_user"
-	nameEraseMe          = "erase_me"
+	nameRegisterUser       = "register_user"
+	nameLogin              = "login"
+	nameCreateKey          = "create_key"
+	nameRevokeKey          = "revoke_key"
+	nameRegenerateSecret   = "regenerate_secret"
+	nameAdminRevokeKey     = "admin_revoke_key"
+	nameDisableUser        = "disable_user"
+	nameEnableUser         = "enable_user"
+	nameRevokeUserKeys     = "revoke_user_keys"
+	nameCreateUser         = "create_user"
+	nameEnrollAdminKey     = "enroll_admin_key"
+	nameRevokeAdminKey     = "revoke_admin_key"
+	nameBootstrapAdmin     = "bootstrap_admin"
+	nameEraseUser          = "erase_user"
+	nameEraseMe            = "erase_me"
+	nameVerifyEmail        = "verify_email"
+	nameResendVerification = "resend_verification"
+	nameCreateInvitation   = "create_invitation"
 )
 
 // CommandNames returns the CommandName of every command, for observers
@@ -40,7 +43,8 @@ const (
 func CommandNames() []string {
 	return []string{nameRegisterUser, nameLogin, nameCreateKey, nameRevokeKey, nameRegenerateSecret,
 		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser,
-		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin, nameEraseUser, nameEraseMe}
+		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin, nameEraseUser, nameEraseMe,
+		nameVerifyEmail, nameResendVerification, nameCreateInvitation}
 }
 
 var (
@@ -59,6 +63,10 @@ var (
 	_ Command = BootstrapAdmin{}
 	_ Command = EraseUser{}
 	_ Command = EraseMe{}
+	_ Command = SignUp{}
+	_ Command = VerifyEmail{}
+	_ Command = ResendVerification{}
+	_ Command = CreateInvitation{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

@@ -174,6 +174,7 @@ func TestCommandNames(t *testing.T) {
 		ledger.RegenerateSecret{}, ledger.AdminRevokeKey{}, ledger.DisableUser{}, ledger.EnableUser{},
 		ledger.RevokeUserKeys{}, ledger.CreateUser{}, ledger.EnrollAdminKey{}, ledger.RevokeAdminKey{}, ledger.BootstrapAdmin{},
 		ledger.EraseUser{}, ledger.EraseMe{}}
+	commands = append(commands, ledger.VerifyEmail{}, ledger.ResendVerification{}, ledger.CreateInvitation{})
 	var got []string
 	for _, c := range commands {
 		got = append(got, c.CommandName())
@@ -181,6 +182,7 @@ func TestCommandNames(t *testing.T) {
 	want := []string{"register_user", "login", "create_key", "revoke_key", "regenerate_secret", "admin_revoke_key",
 		"disable_user", "enable_user", "revoke_user_keys", "create_user", "enroll_admin_key", "revoke_admin_key", "bootstrap_admin",
 		"erase_user", "erase_me"}
+	want = append(want, "verify_email", "resend_verification", "create_invitation")
 	if !slices.Equal(got, want) {
 		t.Errorf("CommandName: got %v, want %v", got, want)
 	}

@@ -35,5 +35,5 @@ func (c CreateUser) LogValue() slog.Value {
 // Errors: see CreateUser (the type).
 func (s *Service) CreateUser(ctx context.Context, cmd CreateUser) (_ domain.User, err error) {
 	defer s.observed(cmd, time.Now(), &err)
-	return s.register(ctx, cmd.Actor, cmd.Email, cmd.Password, cmd.Role, cmd.Request, Preset{})
+	return s.register(ctx, cmd.Actor, cmd.Email, cmd.Password, cmd.Role, cmd.Request, Preset{}, nil)
 }

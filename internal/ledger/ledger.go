@@ -67,7 +67,11 @@ type Service struct {
 	maxKeys   int
 	observe   func(command string, kind domain.Kind, took time.Duration)
 
-	missingKeys atomic.Uint64
+	missingKeys   atomic.Uint64
+	verifications *projections.Verifications
+	invitations   *projections.Invitations
+	registration  Registration
+	mailer        Mailer
 }
 
 // Config holds a Service's dependencies. All but Logger, Now and Random are
@@ -104,6 +108,18 @@ type Config struct {
 	// embedded pwlist.Common, read when the first Service is built, so
 	// that no registration waits for it).
 	CommonPasswords domain.PasswordList
+
+	// Verifications and Invitations are the read models of the sign-up
+	// aggregates (nil: empty ones, so nobody waits for a verification and
+	// no invitation works).
+	Verifications *projections.Verifications
+	Invitations   *projections.Invitations
+	// Registration is who may sign up (default RegistrationOpen);
+	// RegistrationVerified needs a Mailer.
+	Registration Registration
+	// Mailer sends the sign-up messages (nil: none, which only
+	// RegistrationVerified needs).
+	Mailer Mailer
 }
 
 // DefaultMaxKeysPerUser is the default bound on a user's unrevoked keys.
@@ -141,6 +157,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.maxKeys == 0 {
 		s.maxKeys = DefaultMaxKeysPerUser
+	}
+	if err := s.signUpConfig(cfg); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

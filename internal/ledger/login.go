@@ -13,8 +13,9 @@ import (
 // Login checks an email address and password. A wrong password, an
 // unknown address and a disabled user give the same error after the same
 // work.
-// An erased user's address is unknown.
-// Errors: Unauthorized, RateLimited (with RetryAfter, see domain.RetryAfterOf),
+// An erased user's address is unknown. The right password to an account
+// whose address is not verified yet gives Forbidden.
+// Errors: Unauthorized, Forbidden, RateLimited (with RetryAfter, see domain.RetryAfterOf),
 // Unavailable (auth.ErrBusy, or the data keys cannot be read), Internal.
 type Login struct {
 	Email    string
@@ -66,6 +67,9 @@ func (s *Service) Login(ctx context.Context, cmd Login) (_ domain.User, err erro
 		return domain.User{}, errBadLogin // counted as a failure by Attempt
 	}
 	s.throttle.Succeed(normalized, cmd.Client)
+	if err := s.checkVerified(u.ID); err != nil {
+		return domain.User{}, err
+	}
 	return u, nil
 }
 

@@ -30,7 +30,7 @@ import (
 // The Secret is the raw secret: keep a Preset only where a secret may be.
 type Preset struct {
 	// EventIDs are the ids of the events the command appends, in order
-	// (registration appends two; the others one).
+	// (registration appends two or three; the others one).
 	EventIDs []string
 	// APIKey is the id of the key CreateKey creates.
 	APIKey string
@@ -40,8 +40,9 @@ type Preset struct {
 	Secret domain.Secret
 }
 
-// presetEvents is the most events one command appends.
-const presetEvents = 2
+// presetEvents is the most events one command appends (a registration
+// with its verification or invitation: three).
+const presetEvents = 3
 
 // NewPreset returns a Preset with every field drawn: enough for any
 // command.

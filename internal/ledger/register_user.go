@@ -39,10 +39,15 @@ func (c RegisterUser) LogValue() slog.Value {
 // Errors: see RegisterUser (the type).
 func (s *Service) RegisterUser(ctx context.Context, cmd RegisterUser) (_ domain.User, err error) {
 	defer s.observed(cmd, time.Now(), &err)
-	return s.register(ctx, "", cmd.Email, cmd.Password, domain.RoleUser, nil, cmd.Preset)
+	return s.register(ctx, "", cmd.Email, cmd.Password, domain.RoleUser, nil, cmd.Preset, nil)
 }
 
-func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role, req *domain.SignedRequest, p Preset) (domain.User, error) {
+// also returns events to append with a registration, in its batch: the
+// sign-up modes' verification or invitation (ids: the Preset's event ids
+// left for them).
+type also func(userID string, ids []string) ([]eventstore.Pending, error)
+
+func (s *Service) register(ctx context.Context, actor, email, password string, role domain.Role, req *domain.SignedRequest, p Preset, with also) (domain.User, error) {
 	email, err := domain.NormalizeEmail(email)
 	if err != nil {
 		return domain.User{}, err
@@ -90,6 +95,13 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	pending := []eventstore.Pending{
 		{Event: events[0], ExpectedSeq: reservationSeq},
 		{Event: events[1]}, // the user must be new
+	}
+	if with != nil {
+		more, err := with(p.UserID, p.EventIDs[min(len(events), len(p.EventIDs)):])
+		if err != nil {
+			return domain.User{}, err
+		}
+		pending = append(pending, more...)
 	}
 	if err := s.appendAndWait(ctx, pending...); err != nil {
 		if domain.KindOf(err) != domain.Conflict {
