@@ -86,7 +86,7 @@ func (a *authority) check(e domain.Event) []string {
 		} else {
 			problems = append(problems, fmt.Sprintf("%s by %q carries no kept request: every admin event but the first enrolment needs an admin's signed request", e.Type, e.Actor))
 		}
-	case cat == domain.CategoryUser || cat == domain.CategoryKey || cat == domain.CategoryEmail:
+	case cat == domain.CategoryUser || cat == domain.CategoryKey || cat == domain.CategoryEmail || cat == domain.CategoryInvitation:
 		if name, ok := strings.CutPrefix(e.Actor, domain.AdminActor("")); ok {
 			if domain.ValidUserID(name) {
 				if !a.adminUsers[name] {
@@ -174,6 +174,7 @@ func requestID(r domain.SignedRequest, category string) [sha256.Size]byte {
 //	POST   /admin/users/{id}/erase          user.erased of {id}, key.revoked of every key {id} owns
 //	POST   /admin/users                     email.reserved and user.registered (the id is the ledger's choice)
 //	POST   /admin/admin-keys                admin.key_enrolled (name and key are in the body)
+//	POST   /admin/invitations               invitation.issued (the id is the ledger's choice)
 //	DELETE /admin/admin-keys/{key_id}       admin.key_revoked of {key_id}
 //
 // A request on any other event type fits no route.
@@ -202,6 +203,8 @@ func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin)
 		want = []string{"POST /admin/users"}
 	case domain.AdminKeyEnrolled:
 		want = []string{"POST /admin/admin-keys"}
+	case domain.InvitationIssued:
+		want = []string{"POST /admin/invitations"}
 	case domain.AdminKeyRevoked:
 		want = []string{"DELETE /admin/admin-keys/" + domain.AdminKeyID(d.Key)}
 	default:
