@@ -315,6 +315,8 @@ type Validator struct {
 	refused  atomic.Pointer[domain.Error] // set once: the node refuses the log
 	refusing chan struct{}                // closed when refused is set
 	sealed   atomic.Bool
+	// checkpointSize is the size of the newest checkpoint remembered.
+	checkpointSize atomic.Uint64
 
 	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
 	reconnects   atomic.Uint64
@@ -376,6 +378,9 @@ func New(cfg Config) (*Validator, error) {
 	}
 	if cfg.known != nil {
 		v.known, v.state = cfg.known.record, cfg.known.file
+		if c := v.known.Checkpoint; c != nil {
+			v.checkpointSize.Store(c.Size)
+		}
 	}
 	v.refusing = make(chan struct{})
 	if v.known.Stream == "" {
@@ -447,6 +452,7 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 func (v *Validator) Close() {
 	v.cancel()
 	v.wg.Wait()
+	v.checkCheckpoints()
 	v.save(true)
 	if v.status != nil {
 		v.conn.RemoveStatusListener(v.status)
@@ -491,6 +497,7 @@ func (v *Validator) watchConnection(ctx context.Context) {
 func (v *Validator) watchFreshness(ctx context.Context) {
 	ticker := time.NewTicker(v.opts.interval)
 	defer ticker.Stop()
+	mismatched := v.projector.CheckpointMismatched()
 	for {
 		v.confirmNow(ctx)
 		select {
@@ -498,8 +505,33 @@ func (v *Validator) watchFreshness(ctx context.Context) {
 			return
 		case <-ticker.C:
 		case <-v.confirm:
+		case <-mismatched:
+			v.checkCheckpoints()
+			mismatched = nil // refused for good: nothing more to hear
 		}
 	}
+}
+
+// checkCheckpoints takes in what the projector found checking signed
+// checkpoints against the events it applied: a mismatch makes the node
+// refuse the log for good; the newest match is remembered (saved to the
+// state directory at once), so that a restarted node refuses a log that
+// does not extend it. It reports whether the node may go on.
+func (v *Validator) checkCheckpoints() bool {
+	if err := v.projector.CheckpointMismatch(); err != nil {
+		v.refuseLog(domain.Wrap(domain.Unavailable, err,
+			"the events this node applied do not match a checkpoint the ledger signed: "+err.Error()))
+		return false
+	}
+	c, ok := v.projector.Checkpoint()
+	if !ok || (v.known.Checkpoint != nil && c.Checkpoint.Size <= v.known.Checkpoint.Size) {
+		return true
+	}
+	v.known.Checkpoint = &knownlog.Checkpoint{Size: c.Checkpoint.Size, Root: c.Checkpoint.Root, Seq: c.Seq}
+	v.logger.Debug("remembering a checkpoint verified against the events applied", "seq", c.Seq, "size", c.Checkpoint.Size)
+	v.save(true)
+	v.checkpointSize.Store(c.Checkpoint.Size) // once saved: what the metric shows survives a restart
+	return true
 }
 
 // confirmNow reads the head of the log and waits until the lookup has
@@ -518,6 +550,9 @@ func (v *Validator) confirmNow(ctx context.Context) {
 		return
 	}
 	if err := v.projector.WaitFor(ctx, head); err != nil {
+		return
+	}
+	if !v.checkCheckpoints() {
 		return
 	}
 	v.confirmedAt.Store(asOf.UnixNano())
