@@ -17,8 +17,9 @@ import (
 // its event arrives within that many messages after s. A checkpoint event
 // is appended right after the ledger reads the tree's size, so only the
 // messages stored during that one append come in between; 32768 leaves
-// (1 MiB of hashes, twice that at most) leave room for any burst the
-// ledger can write in that time.
+// leave room for any burst the ledger can write in that time, and cost
+// at most about 4 MiB (up to twice that many leaves, 32 bytes each and a
+// slice header).
 const DefaultCheckpointWindow = 1 << 15
 
 // treeFactory builds the live tree's ranges with hashChildren.
