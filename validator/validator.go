@@ -518,9 +518,7 @@ func (v *Validator) watchFreshness(ctx context.Context) {
 // state directory at once), so that a restarted node refuses a log that
 // does not extend it. It reports whether the node may go on.
 func (v *Validator) checkCheckpoints() bool {
-	if err := v.projector.CheckpointMismatch(); err != nil {
-		v.refuseLog(domain.Wrap(domain.Unavailable, err,
-			"the events this node applied do not match a checkpoint the ledger signed: "+err.Error()))
+	if v.refuseMismatch() {
 		return false
 	}
 	c, ok := v.projector.Checkpoint()
@@ -531,6 +529,23 @@ func (v *Validator) checkCheckpoints() bool {
 	v.logger.Debug("remembering a checkpoint verified against the events applied", "seq", c.Seq, "size", c.Checkpoint.Size)
 	v.save(true)
 	v.checkpointSize.Store(c.Checkpoint.Size) // once saved: what the metric shows survives a restart
+	return true
+}
+
+// refuseMismatch makes the node refuse the log if the projector found
+// a checkpoint that does not match the events it applied, and reports
+// whether it did. It is safe for concurrent use and cheap when there is
+// none: check calls it on every validation, so that no answer comes from
+// such a view even before the freshness loop has heard of it.
+func (v *Validator) refuseMismatch() bool {
+	select {
+	case <-v.projector.CheckpointMismatched():
+	default:
+		return false
+	}
+	err := v.projector.CheckpointMismatch()
+	v.refuseLog(domain.Wrap(domain.Unavailable, err,
+		"the events this node applied do not match a checkpoint the ledger signed: "+err.Error()))
 	return true
 }
 
@@ -672,6 +687,9 @@ func checkKnown(ctx context.Context, log knownlog.Log, dir string, logger *slog.
 func (v *Validator) check() error {
 	if e := v.refused.Load(); e != nil {
 		return e // even failing open: this is not a stale view but a false one
+	}
+	if v.refuseMismatch() {
+		return v.refused.Load()
 	}
 	if !v.projector.Ready() || v.confirmedAt.Load() == 0 {
 		return ErrNotReady
