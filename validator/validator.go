@@ -157,8 +157,10 @@ func WithTrustRoot(fingerprint string) Option {
 // the node refuses to start on a log that does not extend that one (another
 // genesis, a re-created stream, a checkpoint that does not match, a log
 // ending before what was applied), and a running node fails closed
-// (ErrRollback) when it sees the same. Without it a node remembers only
-// while it runs.
+// (ErrRollback) when it sees the same. Each checkpoint the running node
+// verifies against the events it applied is saved at once, so a restart
+// also refuses a log rolled back to before it. Without it a node
+// remembers only while it runs.
 func WithStateDir(dir string) Option {
 	return func(o *options) error {
 		if dir == "" {
