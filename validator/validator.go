@@ -619,9 +619,9 @@ func (v *Validator) head(ctx context.Context) (uint64, error) {
 func (v *Validator) refuseLog(err error) {
 	e := domain.Wrap(domain.Unavailable, fmt.Errorf("%w: %v", ErrRollback, err), ErrRollback.Message+": "+domain.MessageOf(err))
 	if v.refused.CompareAndSwap(nil, e) {
-		close(v.refusing)
 		v.logger.Error("refusing the event log, failing closed until an operator has checked it and restarted the node",
 			"err", domain.MessageOf(err), "applied_seq", v.projector.Position())
+		close(v.refusing) // after the log line: whoever waits on Refusing finds it written
 	}
 }
 

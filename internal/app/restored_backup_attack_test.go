@@ -191,7 +191,8 @@ func TestTrustAttack_CheckpointMismatchWhileRunning(t *testing.T) {
 	if got := e.ts.Validate(t, k); got != http.StatusServiceUnavailable {
 		t.Errorf("serve's validation: got %d, want 503", got)
 	}
-	if logs := e.ts.Logs.String(); !strings.Contains(logs, "refusing the event log") || !strings.Contains(logs, "do not match a checkpoint") {
-		t.Error("serve logged no refusal naming the checkpoint")
-	}
+	natstest.Eventually(t, 30*time.Second, func() bool {
+		logs := e.ts.Logs.String()
+		return strings.Contains(logs, "refusing the event log") && strings.Contains(logs, "do not match a checkpoint")
+	}, "serve logs a refusal naming the checkpoint")
 }
