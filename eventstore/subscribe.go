@@ -24,8 +24,56 @@ type Handler func(e domain.Event, err error)
 
 // ErrCheckpointMismatch is reported (through onErr) when the log does not
 // reproduce the root of its newest signed checkpoint: the subscription
-// then verifies every message's signature instead.
-var ErrCheckpointMismatch = errors.New("the log does not match its newest checkpoint")
+// then verifies every message's signature instead. A subscription that
+// checks checkpoints (WithCheckpointCheck) reports it too for each
+// checkpoint the messages it delivered do not match.
+var ErrCheckpointMismatch = errors.New("the log does not match its checkpoint")
+
+// ErrCheckpointTooOld is reported by a subscription that checks
+// checkpoints (WithCheckpointCheck) for a checkpoint whose size lies
+// further back than the tree it keeps: it could not be checked.
+var ErrCheckpointTooOld = errors.New("checkpoint too old to check")
+
+// CheckpointCheck is the outcome of checking a signed checkpoint a
+// subscription delivered against the messages it delivered before it.
+type CheckpointCheck struct {
+	// Seq is the stream sequence of the checkpoint's event.
+	Seq        uint64
+	Checkpoint domain.LogCheckpoint
+	// Err is nil when the messages 1..Checkpoint.Size delivered give the
+	// checkpoint's root. It wraps ErrCheckpointMismatch when they do not,
+	// or when some of them were never delivered: what the subscriber
+	// applied is not the log the ledger signed. It wraps
+	// ErrCheckpointTooOld when the size lies further back than the
+	// subscription's tree reaches.
+	Err error
+}
+
+// SubscribeOption tunes Subscribe.
+type SubscribeOption func(*subscribeOptions) error
+
+type subscribeOptions struct {
+	check  func(CheckpointCheck)
+	window int
+}
+
+// WithCheckpointCheck has the subscription keep the RFC 6962 Merkle tree
+// of every message it delivers, in stream order (a compact range and the
+// newest DefaultCheckpointWindow or more leaves), and check each
+// checkpoint it delivers - signed by a key the log trusts at its position,
+// as every delivered event - against that tree at the checkpoint's size.
+// f hears each outcome before the handler sees the checkpoint's event;
+// it runs on the subscription's goroutine. The subscription must start at
+// the beginning of the log (from 0 or 1).
+func WithCheckpointCheck(f func(CheckpointCheck)) SubscribeOption {
+	return func(o *subscribeOptions) error {
+		if f == nil {
+			return errors.New("checkpoint check: no function given")
+		}
+		o.check = f
+		return nil
+	}
+}
 
 // Subscription is a running feed of events. Stop ends it.
 type Subscription struct {
@@ -89,11 +137,34 @@ func (s *Subscription) Check(ctx context.Context) error {
 // reproduce its Merkle root they are then delivered without checking each
 // signature (the ledger checked them before signing the checkpoint, which
 // names those it did not write). Otherwise every signature is checked.
-// Errors: Unavailable.
-func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr func(error)) (*Subscription, error) {
+// Errors: Invalid for options that do not fit, Unavailable.
+func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr func(error), opts ...SubscribeOption) (*Subscription, error) {
+	o := subscribeOptions{window: DefaultCheckpointWindow}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, domain.Wrap(domain.Invalid, err, "subscribe: "+err.Error())
+		}
+	}
+	deliver := func(_ RawMessage, e domain.Event, err error) { h(e, err) }
+	if o.check != nil {
+		if from > 1 {
+			return nil, domain.Errorf(domain.Invalid, "subscribe: checking checkpoints needs every message from the log's start, not from %d", from)
+		}
+		tree := newLiveTree(o.window)
+		deliver = func(m RawMessage, e domain.Event, err error) {
+			tree.observe(m.Seq, m.Leaf())
+			if err == nil && e.Type == domain.TypeLogCheckpoint {
+				if c, ok := e.Data.(domain.LogCheckpoint); ok {
+					o.check(CheckpointCheck{Seq: m.Seq, Checkpoint: c, Err: tree.check(m.Seq, c)})
+				}
+			}
+			h(e, err)
+		}
+	}
 	verified := func(m RawMessage) {
 		// Not ctx: it may be a start-up context, long gone while this runs.
-		h(s.Decode(context.Background(), m))
+		e, err := s.Decode(context.Background(), m)
+		deliver(m, e, err)
 	}
 	if from > 1 {
 		return s.SubscribeRaw(ctx, from, verified, onErr)
@@ -133,10 +204,10 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 			case foreign[m.Seq]:
 				e := s.fromSubject(m.Subject)
 				e.Sequence = m.Seq
-				h(e, fmt.Errorf("%w: named by a checkpoint", ErrForged))
+				deliver(m, e, fmt.Errorf("%w: named by a checkpoint", ErrForged))
 			default:
 				e, err := s.decodeUnsigned(m)
-				h(e, err)
+				deliver(m, e, err)
 			}
 		}, onErr)
 		if err != nil {

@@ -685,11 +685,11 @@ type gatedLog struct {
 	gate chan struct{}
 }
 
-func (g *gatedLog) Subscribe(ctx context.Context, from uint64, h eventstore.Handler, onErr func(error)) (*eventstore.Subscription, error) {
+func (g *gatedLog) Subscribe(ctx context.Context, from uint64, h eventstore.Handler, onErr func(error), opts ...eventstore.SubscribeOption) (*eventstore.Subscription, error) {
 	return g.Store.Subscribe(ctx, from, func(e domain.Event, err error) {
 		<-g.gate
 		h(e, err)
-	}, onErr)
+	}, onErr, opts...)
 }
 
 func TestProjector_Start(t *testing.T) {

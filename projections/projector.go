@@ -36,7 +36,7 @@ type Skipper interface {
 // Log is the part of the event store a Projector reads.
 type Log interface {
 	Head(ctx context.Context) (uint64, error)
-	Subscribe(ctx context.Context, from uint64, h eventstore.Handler, onErr func(error)) (*eventstore.Subscription, error)
+	Subscribe(ctx context.Context, from uint64, h eventstore.Handler, onErr func(error), opts ...eventstore.SubscribeOption) (*eventstore.Subscription, error)
 }
 
 // Projector feeds read models from the log. It is safe for concurrent use.
@@ -61,6 +61,10 @@ type Projector struct {
 	probing   bool   // a goroutine checks whether the subscription recovered
 	stopped   chan struct{}
 	stopOnce  sync.Once
+
+	checkpoint eventstore.CheckpointCheck // the newest checkpoint that matched (Seq 0: none yet)
+	mismatch   error                      // the first checkpoint that did not match
+	mismatched chan struct{}              // closed once mismatch is set
 }
 
 // skip is a run of stream sequences the projector handled without applying
@@ -98,7 +102,7 @@ func New(log Log, logger *slog.Logger, models ...Model) (*Projector, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Projector{log: log, models: models, logger: logger, changed: make(chan struct{}),
-		started: make(chan struct{}), stopped: make(chan struct{})}, nil
+		started: make(chan struct{}), stopped: make(chan struct{}), mismatched: make(chan struct{})}, nil
 }
 
 // Start reads the log's head (the point the projector must reach to be
@@ -112,7 +116,7 @@ func (p *Projector) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.target = head
 	p.mu.Unlock()
-	sub, err := p.log.Subscribe(ctx, 1, p.handle, p.trouble)
+	sub, err := p.log.Subscribe(ctx, 1, p.handle, p.trouble, eventstore.WithCheckpointCheck(p.checked))
 	if err != nil {
 		return err
 	}
@@ -272,6 +276,60 @@ func (p *Projector) skip(from, to uint64, reason string) {
 	}
 	p.skips = append(p.skips, skip{from: from, to: to, reason: reason})
 }
+
+// checked notes the outcome of checking a signed checkpoint against the
+// messages the projector was fed before it (see
+// eventstore.WithCheckpointCheck); it runs before the checkpoint's event
+// is handled.
+func (p *Projector) checked(c eventstore.CheckpointCheck) {
+	switch {
+	case c.Err == nil:
+		p.mu.Lock()
+		if c.Checkpoint.Size >= p.checkpoint.Checkpoint.Size {
+			p.checkpoint = c
+		}
+		p.mu.Unlock()
+		p.logger.Debug("checkpoint verified against the events applied", "seq", c.Seq, "size", c.Checkpoint.Size)
+	case errors.Is(c.Err, eventstore.ErrCheckpointTooOld):
+		p.logger.Warn("a checkpoint could not be checked against the events applied: it lies too far back", "seq", c.Seq,
+			"size", c.Checkpoint.Size, "err", c.Err)
+	default:
+		p.mu.Lock()
+		first := p.mismatch == nil
+		if first {
+			p.mismatch = c.Err
+			close(p.mismatched)
+		}
+		p.mu.Unlock()
+		if first {
+			p.logger.Error("the events applied are not the log the ledger checkpointed: the read models hold a log nobody signed",
+				"seq", c.Seq, "size", c.Checkpoint.Size, "err", c.Err)
+		}
+	}
+}
+
+// Checkpoint returns the newest signed checkpoint the projector verified
+// against the messages it was fed (eventstore.CheckpointCheck with a nil
+// Err), and false before the first.
+func (p *Projector) Checkpoint() (eventstore.CheckpointCheck, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checkpoint, p.checkpoint.Seq != 0
+}
+
+// CheckpointMismatch returns why the messages the projector was fed do
+// not match a checkpoint the ledger signed (an error wrapping
+// eventstore.ErrCheckpointMismatch), or nil. Once set it stays: the read
+// models were built from a log that differs from the ledger's.
+func (p *Projector) CheckpointMismatch() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mismatch
+}
+
+// CheckpointMismatched returns a channel closed once CheckpointMismatch
+// is set.
+func (p *Projector) CheckpointMismatched() <-chan struct{} { return p.mismatched }
 
 // Position returns the stream sequence of the last event applied.
 func (p *Projector) Position() uint64 {

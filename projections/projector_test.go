@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testkeys"
 	"github.com/keyledger/keyledger/projections"
@@ -224,5 +226,69 @@ func TestProjector_SubscriptionRecovered(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "event subscription recovered"); n != 1 {
 		t.Errorf("got %d recovered lines, want 1:\n%s", n, logs.String())
+	}
+}
+
+// TestProjector_Checkpoints: the projector remembers the newest checkpoint
+// that matches the events it applied, and reports for good, loudly, one
+// the ledger's key signed over another log.
+func TestProjector_Checkpoints(t *testing.T) {
+	t.Parallel()
+	l := newLog(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	logs := &logBuffer{}
+	keys := projections.NewKeys()
+	p, err := projections.New(l.store, slog.New(slog.NewTextHandler(logs, nil)), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	if _, ok := p.Checkpoint(); ok {
+		t.Fatal("a checkpoint before any was written")
+	}
+	l.createKey(t, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C")
+	w, err := checkpoint.Start(ctx, l.store, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.WaitFor(ctx, l.head(t)); err != nil {
+		t.Fatal(err)
+	}
+	good, err := w.WriteNow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, p, good.Sequence)
+	if got, ok := p.Checkpoint(); !ok || got.Seq != good.Sequence || got.Checkpoint.Root != good.Data.(domain.LogCheckpoint).Root {
+		t.Fatalf("Checkpoint: got %+v, %v, want the one at %d", got, ok, good.Sequence)
+	}
+	if err := p.CheckpointMismatch(); err != nil {
+		t.Fatalf("CheckpointMismatch: %v", err)
+	}
+
+	l.createKey(t, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C")
+	bad := good
+	bad.ID, bad.Version, bad.Prev, bad.Hash, bad.Sequence = "", good.Version+1, good.Hash, domain.Hash{}, 0
+	bad.Data = domain.LogCheckpoint{Size: l.head(t), Root: domain.Hash{0: 0xba, 31: 0xd0}}
+	badSeq := l.append(t, eventstore.Pending{Event: bad, ExpectedSeq: good.Sequence})[0]
+	select {
+	case <-p.CheckpointMismatched():
+	case <-ctx.Done():
+		t.Fatal("no mismatch reported")
+	}
+	if err := p.CheckpointMismatch(); !errors.Is(err, eventstore.ErrCheckpointMismatch) {
+		t.Errorf("CheckpointMismatch: got %v, want ErrCheckpointMismatch", err)
+	}
+	waitFor(t, p, badSeq)
+	if got, _ := p.Checkpoint(); got.Seq != good.Sequence {
+		t.Errorf("Checkpoint after the mismatch: got %+v, want still the one at %d", got, good.Sequence)
+	}
+	if !strings.Contains(logs.String(), "not the log the ledger checkpointed") {
+		t.Errorf("no loud log line: %s", logs.String())
 	}
 }

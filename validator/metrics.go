@@ -51,6 +51,14 @@ func newMetrics(v *Validator) *metrics {
 			Help: "1 when the node refuses the event log for good: it does not extend the log the node already read (re-created, rolled back, another genesis).",
 		}, func() float64 { return boolFloat(v.refused.Load() != nil) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_checkpoint_size",
+			Help: "Size (messages covered) of the newest signed checkpoint the node verified against the events it applied, or checked at start; a restarted node with a state directory refuses a log that does not extend it.",
+		}, func() float64 { return float64(v.checkpointSize.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_checkpoint_mismatch",
+			Help: "1 when the events the node applied do not match a checkpoint the ledger signed: the node refuses the log for good.",
+		}, func() float64 { return boolFloat(v.projector.CheckpointMismatch() != nil) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_log_sealed",
 			Help: "1 when the event log's stream is sealed: no event, not even a revocation, can be stored.",
 		}, func() float64 { return boolFloat(v.sealed.Load()) }),

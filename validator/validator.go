@@ -158,8 +158,10 @@ func WithTrustRoot(fingerprint string) Option {
 // the node refuses to start on a log that does not extend that one (another
 // genesis, a re-created stream, a checkpoint that does not match, a log
 // ending before what was applied), and a running node fails closed
-// (ErrRollback) when it sees the same. Without it a node remembers only
-// while it runs.
+// (ErrRollback) when it sees the same. Each checkpoint the running node
+// verifies against the events it applied is saved at once, so a restart
+// also refuses a log rolled back to before it. Without it a node
+// remembers only while it runs.
 func WithStateDir(dir string) Option {
 	return func(o *options) error {
 		if dir == "" {
@@ -320,6 +322,8 @@ type Validator struct {
 	refused  atomic.Pointer[domain.Error] // set once: the node refuses the log
 	refusing chan struct{}                // closed when refused is set
 	sealed   atomic.Bool
+	// checkpointSize is the size of the newest checkpoint remembered.
+	checkpointSize atomic.Uint64
 
 	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
 	reconnects   atomic.Uint64
@@ -381,6 +385,9 @@ func New(cfg Config) (*Validator, error) {
 	}
 	if cfg.known != nil {
 		v.known, v.state = cfg.known.record, cfg.known.file
+		if c := v.known.Checkpoint; c != nil {
+			v.checkpointSize.Store(c.Size)
+		}
 	}
 	v.refusing = make(chan struct{})
 	if v.known.Stream == "" {
@@ -452,6 +459,7 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 func (v *Validator) Close() {
 	v.cancel()
 	v.wg.Wait()
+	v.checkCheckpoints()
 	v.save(true)
 	if v.status != nil {
 		v.conn.RemoveStatusListener(v.status)
@@ -496,6 +504,7 @@ func (v *Validator) watchConnection(ctx context.Context) {
 func (v *Validator) watchFreshness(ctx context.Context) {
 	ticker := time.NewTicker(v.opts.interval)
 	defer ticker.Stop()
+	mismatched := v.projector.CheckpointMismatched()
 	for {
 		v.confirmNow(ctx)
 		select {
@@ -503,8 +512,48 @@ func (v *Validator) watchFreshness(ctx context.Context) {
 			return
 		case <-ticker.C:
 		case <-v.confirm:
+		case <-mismatched:
+			v.checkCheckpoints()
+			mismatched = nil // refused for good: nothing more to hear
 		}
 	}
+}
+
+// checkCheckpoints takes in what the projector found checking signed
+// checkpoints against the events it applied: a mismatch makes the node
+// refuse the log for good; the newest match is remembered (saved to the
+// state directory at once), so that a restarted node refuses a log that
+// does not extend it. It reports whether the node may go on.
+func (v *Validator) checkCheckpoints() bool {
+	if v.refuseMismatch() {
+		return false
+	}
+	c, ok := v.projector.Checkpoint()
+	if !ok || (v.known.Checkpoint != nil && c.Checkpoint.Size <= v.known.Checkpoint.Size) {
+		return true
+	}
+	v.known.Checkpoint = &knownlog.Checkpoint{Size: c.Checkpoint.Size, Root: c.Checkpoint.Root, Seq: c.Seq}
+	v.logger.Debug("remembering a checkpoint verified against the events applied", "seq", c.Seq, "size", c.Checkpoint.Size)
+	v.save(true)
+	v.checkpointSize.Store(c.Checkpoint.Size) // once saved: what the metric shows survives a restart
+	return true
+}
+
+// refuseMismatch makes the node refuse the log if the projector found
+// a checkpoint that does not match the events it applied, and reports
+// whether it did. It is safe for concurrent use and cheap when there is
+// none: check calls it on every validation, so that no answer comes from
+// such a view even before the freshness loop has heard of it.
+func (v *Validator) refuseMismatch() bool {
+	select {
+	case <-v.projector.CheckpointMismatched():
+	default:
+		return false
+	}
+	err := v.projector.CheckpointMismatch()
+	v.refuseLog(domain.Wrap(domain.Unavailable, err,
+		"the events this node applied do not match a checkpoint the ledger signed: "+err.Error()))
+	return true
 }
 
 // confirmNow reads the head of the log and waits until the lookup has
@@ -523,6 +572,9 @@ func (v *Validator) confirmNow(ctx context.Context) {
 		return
 	}
 	if err := v.projector.WaitFor(ctx, head); err != nil {
+		return
+	}
+	if !v.checkCheckpoints() {
 		return
 	}
 	v.confirmedAt.Store(asOf.UnixNano())
@@ -572,9 +624,9 @@ func (v *Validator) head(ctx context.Context) (uint64, error) {
 func (v *Validator) refuseLog(err error) {
 	e := domain.Wrap(domain.Unavailable, fmt.Errorf("%w: %v", ErrRollback, err), ErrRollback.Message+": "+domain.MessageOf(err))
 	if v.refused.CompareAndSwap(nil, e) {
-		close(v.refusing)
 		v.logger.Error("refusing the event log, failing closed until an operator has checked it and restarted the node",
 			"err", domain.MessageOf(err), "applied_seq", v.projector.Position())
+		close(v.refusing) // after the log line: whoever waits on Refusing finds it written
 	}
 }
 
@@ -642,6 +694,9 @@ func checkKnown(ctx context.Context, log knownlog.Log, dir string, logger *slog.
 func (v *Validator) check() error {
 	if e := v.refused.Load(); e != nil {
 		return e // even failing open: this is not a stale view but a false one
+	}
+	if v.refuseMismatch() {
+		return v.refused.Load()
 	}
 	if !v.projector.Ready() || v.confirmedAt.Load() == 0 {
 		return ErrNotReady
