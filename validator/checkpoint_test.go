@@ -3,7 +3,6 @@ package validator_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,9 @@ import (
 )
 
 // scrape returns the value of the metric name on v.
-func scrape(t testing.TB, v *validator.Validator, name string) float64 {
+func scrapeValue(t testing.TB, v *validator.Validator, name string) float64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	v.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	return metricValue(t, rec.Body.String(), name)
+	return metricValue(t, scrape(t, v), name)
 }
 
 // writeCheckpoint has the ledger checkpoint the whole log now.
@@ -62,7 +59,7 @@ func TestValidator_CheckpointsWhileRunning(t *testing.T) {
 	good := writeCheckpoint(t, e)
 	size := good.Data.(domain.LogCheckpoint).Size
 	natstest.Eventually(t, awaitTimeout, func() bool {
-		return scrape(t, v, "keyledger_validator_checkpoint_size") == float64(size)
+		return scrapeValue(t, v, "keyledger_validator_checkpoint_size") == float64(size)
 	}, "the node remembers the checkpoint")
 	f, err := knownlog.Open(dir, eventstore.DefaultStream)
 	if err != nil {
@@ -72,7 +69,7 @@ func TestValidator_CheckpointsWhileRunning(t *testing.T) {
 	if err != nil || !ok || rec.Checkpoint == nil || rec.Checkpoint.Size != size || rec.Checkpoint.Seq != good.Sequence {
 		t.Fatalf("state: got %+v, %v, %v, want the checkpoint of size %d at %d", rec.Checkpoint, ok, err, size, good.Sequence)
 	}
-	if got := scrape(t, v, "keyledger_validator_checkpoint_mismatch"); got != 0 {
+	if got := scrapeValue(t, v, "keyledger_validator_checkpoint_mismatch"); got != 0 {
 		t.Fatalf("checkpoint_mismatch: got %v, want 0", got)
 	}
 
@@ -102,7 +99,7 @@ func TestValidator_CheckpointsWhileRunning(t *testing.T) {
 	}
 	for name, want := range map[string]float64{"keyledger_validator_checkpoint_mismatch": 1, "keyledger_validator_log_refused": 1,
 		"keyledger_validator_checkpoint_size": float64(size)} {
-		if got := scrape(t, v, name); got != want {
+		if got := scrapeValue(t, v, name); got != want {
 			t.Errorf("%s: got %v, want %v", name, got, want)
 		}
 	}
