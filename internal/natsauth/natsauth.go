@@ -267,8 +267,7 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Pub.Allow.Add(SubjectPrefix + ".>")
 		p.Pub.Allow.Add(readStream(stream)...)
 		for _, b := range []string{idem, nonces} {
-			p.Pub.Allow.Add(readStream(b)...)
-			p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
+			p.Pub.Allow.Add(useBucket(b)...)
 		}
 		// Admin nonces: bind to the bucket and add keys (one token, a
 		// hash), nothing else; no reading, no consumers.
@@ -277,8 +276,7 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		ledgerUserKeys(&p, stream)
 	case Validator:
 		p.Pub.Allow.Add(readStream(stream)...)
-		p.Pub.Allow.Add(readStream(nonces)...)
-		p.Pub.Allow.Add("$KV." + nonces[len("KV_"):] + ".>")
+		p.Pub.Allow.Add(useBucket(nonces)...)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
@@ -303,8 +301,7 @@ func userKeysStream(stream string) string { return "KV_" + stream + "_USER_KEYS"
 // narrowed to the log and the other buckets for this role.
 func ledgerUserKeys(p *jwt.Permissions, stream string) {
 	b := userKeysStream(stream)
-	p.Pub.Allow.Add(readStream(b)...)
-	p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
+	p.Pub.Allow.Add(useBucket(b)...)
 	p.Pub.Allow.Add("$JS.API.STREAM.MSG.DELETE." + b)
 	p.Pub.Deny.Remove("$JS.API.STREAM.MSG.DELETE.>")
 	for _, s := range []string{stream, "KV_" + stream + "_IDEMPOTENCY", "KV_" + stream + "_NONCES", "KV_" + stream + "_ADMIN_NONCES"} {
@@ -315,10 +312,25 @@ func ledgerUserKeys(p *jwt.Permissions, stream string) {
 // denyUserKeys keeps a reader out of the data keys: they decrypt personal
 // data, which no validation node or auditor needs.
 func denyUserKeys(p *jwt.Permissions, stream string) {
-	b := userKeysStream(stream)
-	p.Pub.Deny.Add(readStream(b)...)
-	p.Pub.Deny.Add("$KV." + b[len("KV_"):] + ".>")
-	p.Sub.Deny.Add("$KV." + b[len("KV_"):] + ".>")
+	b := userKeysStream(stream)[len("KV_"):]
+	p.Pub.Deny.Add(bucketAPI(b)...)
+	p.Sub.Deny.Add("$KV." + b + ".>")
+}
+
+// useBucket are the subjects that get, create, update and delete keys of
+// the bucket whose stream is stream (KV_<bucket>): bind (stream info),
+// get (direct or message get) and the bucket's own subjects. No consumers:
+// nothing watches or lists a bucket, and every subject here is part of a
+// user JWT, which with the CONNECT line must stay under the server's
+// 4 KiB control line limit.
+func useBucket(stream string) []string {
+	return []string{
+		"$JS.API.STREAM.INFO." + stream,
+		"$JS.API.STREAM.MSG.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream + ".>",
+		"$KV." + stream[len("KV_"):] + ".>",
+	}
 }
 
 // readStream are the JetStream API subjects that read a stream: its info,
@@ -340,8 +352,13 @@ func readStream(stream string) []string {
 // bucketAPI are the subjects that read or write a bucket, denied outright
 // to the roles that have no business with it (the allow lists leave them
 // out already; see changeStream).
+// The subjects are token wildcards over every JetStream API request that
+// names the bucket's stream (STREAM.INFO, DIRECT.GET, CONSUMER.*,
+// STREAM.MSG.GET, ...): four entries instead of one per request keep the
+// user JWT within the CONNECT line's 4 KiB limit.
 func bucketAPI(bucket string) []string {
-	return append(readStream("KV_"+bucket), "$KV."+bucket+".>")
+	b := "KV_" + bucket
+	return []string{"$JS.API.*.*." + b, "$JS.API.*.*." + b + ".>", "$JS.API.*.*.*." + b, "$KV." + bucket + ".>"}
 }
 
 // changeStream are the JetStream API subjects that create, change or

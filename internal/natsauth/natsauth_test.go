@@ -5,11 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/internal/natsauth"
 )
 
@@ -49,12 +52,31 @@ func TestPermissions_AdminNonces(t *testing.T) {
 	}
 	for _, r := range []natsauth.Role{natsauth.Validator, natsauth.Auditor} {
 		p := natsauth.Permissions(r, "KEYLEDGER")
-		for _, s := range []string{"$KV.KEYLEDGER_ADMIN_NONCES.>", "$JS.API.STREAM.INFO.KV_KEYLEDGER_ADMIN_NONCES"} {
-			if !slices.Contains(p.Pub.Deny, s) {
+		for _, s := range []string{"$KV.KEYLEDGER_ADMIN_NONCES.x", "$JS.API.STREAM.INFO.KV_KEYLEDGER_ADMIN_NONCES",
+			"$JS.API.DIRECT.GET.KV_KEYLEDGER_ADMIN_NONCES.$KV.KEYLEDGER_ADMIN_NONCES.x", "$JS.API.STREAM.MSG.GET.KV_KEYLEDGER_ADMIN_NONCES",
+			"$JS.API.CONSUMER.CREATE.KV_KEYLEDGER_ADMIN_NONCES.c.$KV.KEYLEDGER_ADMIN_NONCES.>"} {
+			if !slices.ContainsFunc(p.Pub.Deny, func(pattern string) bool { return subjectMatches(pattern, s) }) {
 				t.Errorf("%s: %s not denied", r, s)
 			}
 		}
 	}
+}
+
+// subjectMatches reports whether a NATS subject pattern (with the * and >
+// wildcards) covers subject.
+func subjectMatches(pattern, subject string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, tok := range p {
+		switch {
+		case tok == ">":
+			return len(s) > i
+		case i >= len(s):
+			return false
+		case tok != "*" && tok != s[i]:
+			return false
+		}
+	}
+	return len(p) == len(s)
 }
 
 // TestOpen_ReissuesOutdatedCredentials: a role's credentials written with
@@ -118,5 +140,33 @@ func TestOpen_ReissuesOutdatedCredentials(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(auditorFile); !bytes.Equal(got, auditor) {
 		t.Errorf("auditor.creds changed, want kept as it was")
+	}
+}
+
+// TestCredentials_FitTheControlLine: every role connects to a server that
+// requires credentials, also for a long stream name. A user JWT travels in
+// the CONNECT line, which the server caps at 4 KiB: permissions that grow
+// past it lock the role out ("maximum control line exceeded").
+func TestCredentials_FitTheControlLine(t *testing.T) {
+	t.Parallel()
+	for _, stream := range []string{"KEYLEDGER", "KEYLEDGER_PRODUCTION_EU_WEST_0001"} {
+		a, err := natsauth.Open(t.TempDir(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Auth: a.Configure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range natsauth.Roles {
+			nc, err := nats.Connect(s.ClientURL(), nats.UserCredentials(a.CredsFile(r)), nats.MaxReconnects(0))
+			if err != nil {
+				t.Errorf("stream %s, role %s: connect: %v", stream, r, err)
+				continue
+			}
+			nc.Close()
+		}
+		s.Shutdown()
+		s.WaitForShutdown()
 	}
 }
