@@ -30,7 +30,7 @@ func newStore(t *testing.T) *eventstore.Store {
 
 func keyEvent(apiKey string, version uint64) domain.Event {
 	if version == 1 {
-		return domain.Event{Type: domain.TypeKeyCreated, Schema: domain.KeySecretSchema, Aggregate: apiKey, Version: 1,
+		return domain.Event{Type: domain.TypeKeyCreated, Schema: domain.KeyPolicySchema, Aggregate: apiKey, Version: 1,
 			Time: t0, Actor: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C",
 			Data: domain.KeyCreated{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", PublicKey: domain.PublicKey{1}}}
 	}

@@ -41,7 +41,7 @@ func (s *Service) RegenerateSecret(ctx context.Context, cmd RegenerateSecret) (_
 		if k.Exists() && k.UserID == cmd.UserID && domain.SecretMatches(k.SecretHash, p.Secret) {
 			return nil, nil
 		}
-		events, err := k.RegenerateSecret(cmd.UserID, p.Secret.Hash(), public, s.now())
+		events, err := k.RegenerateSecret(cmd.UserID, p.Secret.Hash(), public, 0, s.now())
 		return p.withIDs(events), err
 	})
 	if err != nil {
