@@ -130,7 +130,7 @@ func TestKey_Edit(t *testing.T) {
 		{name: "ErrExpiryPast", given: []domain.Event{created},
 			when: edit(alice, domain.KeyEdit{SetExpiresAt: true, ExpiresAt: t1}), wantKind: domain.Invalid},
 		{name: "ErrBadScopeNothingRecorded", given: []domain.Event{created},
-			when: edit(alice, domain.KeyEdit{SetName: true, Name: "new", SetScopes: true, Scopes: []string{"a b"}}),
+			when:     edit(alice, domain.KeyEdit{SetName: true, Name: "new", SetScopes: true, Scopes: []string{"a b"}}),
 			wantKind: domain.Invalid},
 		{name: "AdminSetsScopes", given: []domain.Event{created},
 			when: func(k *domain.Key) ([]domain.Event, error) {
