@@ -2,6 +2,7 @@ package projections
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -13,9 +14,13 @@ import (
 )
 
 // Lookup is the validation read model: for each key only what validation
-// needs (owner, secret hash, public key, revoked, signed-only, expiry),
+// needs (owner, secret hash, public key, revoked, disabled, signed-only,
+// expiry, scopes, metadata, the previous secret in its grace period),
 // packed so that a validation node holds millions of keys in memory (about
-// 140 bytes a key). Events are
+// 140 bytes a key without metadata). Scope sets are interned: keys share
+// the few distinct sets there are, and an entry holds a 3-byte index.
+// Metadata and previous secrets, which few keys have, live in side maps.
+// Events are
 // folded through domain.Key.Apply like every other model, by unpacking the
 // entry, applying, and packing it again. It is safe for concurrent use.
 type Lookup struct {
@@ -27,7 +32,24 @@ type Lookup struct {
 	index    map[ulid.ULID]uint32
 	entries  []lookupEntry
 	disabled map[ulid.ULID]struct{} // users whose keys must not validate
+
+	scopeSets  []domain.ScopeSet          // interned sets; index 0 is the empty set
+	scopeIndex map[domain.ScopeSet]uint32 // set -> its index in scopeSets
+	metadata   map[uint32]string          // entry index -> metadata, for keys that have some
+	previous   map[uint32]previousSecret  // entry index -> previous secret, for keys that had a grace period
 }
+
+// previousSecret is a key's previous secret, kept for its grace period:
+// the first hashPrefix bytes of its hash, and when the grace period ends
+// (Unix milliseconds rounded down: a grace period never lasts longer).
+type previousSecret struct {
+	hash  [hashPrefix]byte
+	until int64
+}
+
+// maxScopeSets is how many distinct scope sets the lookup can intern: the
+// 3-byte index of an entry.
+const maxScopeSets = 1 << 24
 
 // lookupEntry is a key, packed. Expiry is in Unix milliseconds rounded up
 // (an expiry never comes early), noTime for none.
@@ -42,6 +64,7 @@ type lookupEntry struct {
 	expires int64
 	version uint32
 	flags   uint8
+	scopes  [3]byte // index of the key's scope set in scopeSets
 }
 
 // hashPrefix is how many bytes of a secret's SHA-256 the lookup keeps.
@@ -51,10 +74,13 @@ const hashPrefix = 16
 const (
 	flagRevoked uint8 = 1 << iota
 	flagSignedOnly
+	flagDisabled
+	flagMetadata // the key has metadata in Lookup.metadata
+	flagPrevious // the key has a previous secret in Lookup.previous
 )
 
-// revokedMark stands for a revocation time when a packed key is unpacked:
-// the lookup keeps only that the key is revoked.
+// revokedMark stands for a revocation (or disabling) time when a packed
+// key is unpacked: the lookup keeps only that the key is revoked.
 var revokedMark = time.Unix(1, 0).UTC()
 
 // NewLookup returns an empty Lookup; sizeHint preallocates for that many
@@ -62,7 +88,9 @@ var revokedMark = time.Unix(1, 0).UTC()
 func NewLookup(sizeHint int) *Lookup {
 	sizeHint = max(sizeHint, 0)
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: make([]lookupEntry, 0, sizeHint),
-		disabled: make(map[ulid.ULID]struct{})}
+		disabled: make(map[ulid.ULID]struct{}), scopeSets: []domain.ScopeSet{""},
+		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string),
+		previous: make(map[uint32]previousSecret)}
 }
 
 // Apply folds a key event, and notes users being disabled or enabled;
@@ -90,13 +118,14 @@ func (l *Lookup) Apply(e domain.Event) error {
 	if !ok {
 		return errMalformedAggregate(e)
 	}
+	// Apply runs on the projector's one goroutine: nothing else writes
+	// between this read and the write below.
 	l.mu.RLock()
-	entry, found := l.get(id)
-	l.mu.RUnlock()
 	k := domain.Key{}
-	if found {
-		k = entry.unpack(e.Aggregate)
+	if i, found := l.index[id]; found {
+		k = l.unpack(i, e.Aggregate)
 	}
+	l.mu.RUnlock()
 	if err := k.Apply(e); err != nil {
 		return err
 	}
@@ -105,8 +134,36 @@ func (l *Lookup) Apply(e domain.Event) error {
 		return err
 	}
 	l.mu.Lock()
-	l.put(id, packed)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	return l.store(id, packed, k)
+}
+
+// store packs what an entry refers to (its scope set, metadata, previous
+// secret) and puts it. Called with l.mu held for writing.
+func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
+	set, ok := l.scopeIndex[k.Scopes]
+	if !ok {
+		if len(l.scopeSets) >= maxScopeSets {
+			return fmt.Errorf("key %s: more than %d distinct scope sets", k.APIKey, maxScopeSets)
+		}
+		set = uint32(len(l.scopeSets))
+		l.scopeSets = append(l.scopeSets, k.Scopes)
+		l.scopeIndex[k.Scopes] = set
+	}
+	e.scopes = [3]byte{byte(set >> 16), byte(set >> 8), byte(set)}
+	i := l.put(id, e)
+	if k.Metadata != "" {
+		l.metadata[i] = k.Metadata
+	} else {
+		delete(l.metadata, i)
+	}
+	if e.flags&flagPrevious != 0 {
+		p := previousSecret{until: k.PreviousExpiresAt.UnixMilli()}
+		copy(p.hash[:], k.PreviousSecretHash[:hashPrefix])
+		l.previous[i] = p
+	} else {
+		delete(l.previous, i)
+	}
 	return nil
 }
 
@@ -134,14 +191,17 @@ func (l *Lookup) get(id ulid.ULID) (lookupEntry, bool) {
 	return l.entries[i], true
 }
 
-// put stores a key's entry. Called with l.mu held for writing.
-func (l *Lookup) put(id ulid.ULID, e lookupEntry) {
+// put stores a key's entry and returns its index. Called with l.mu held
+// for writing.
+func (l *Lookup) put(id ulid.ULID, e lookupEntry) uint32 {
 	if i, ok := l.index[id]; ok {
 		l.entries[i] = e
-		return
+		return i
 	}
-	l.index[id] = uint32(len(l.entries))
+	i := uint32(len(l.entries))
+	l.index[id] = i
 	l.entries = append(l.entries, e)
+	return i
 }
 
 // Len returns the number of keys.
@@ -158,16 +218,23 @@ type Result struct {
 	OK     bool
 	UserID string
 	Reason domain.Reason
+	// Scopes and Metadata are the key's, on success. Both are immutable
+	// strings, shared with the lookup.
+	Scopes   domain.ScopeSet
+	Metadata string
 }
 
 // Check validates a key and its secret at now, by domain.Standing's
-// DecideSecret. Whether the key is known or not, it costs one map lookup,
-// one SHA-256 and one constant-time compare.
+// DecideSecrets. Whether the key is known or not, it costs one map lookup,
+// one SHA-256 and two constant-time compares (the current secret and the
+// previous one, zero when there is none).
 func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Result {
-	entry, found, ownerDisabled := l.find(apiKey)
+	f := l.find(apiKey)
 	h := secret.Hash() // on the zero entry too
-	match := subtle.ConstantTimeCompare(h[:hashPrefix], entry.hash[:]) == 1 && !secret.IsZero()
-	return entry.result(entry.standing(found, ownerDisabled).DecideSecret(match, now))
+	current := subtle.ConstantTimeCompare(h[:hashPrefix], f.entry.hash[:]) == 1 && !secret.IsZero()
+	previous := subtle.ConstantTimeCompare(h[:hashPrefix], f.previous.hash[:]) == 1 && !secret.IsZero() &&
+		f.previous.hash != [hashPrefix]byte{}
+	return f.result(f.standing().DecideSecrets(current, previous, now))
 }
 
 // Signer returns the public key that verifies apiKey's signed requests at
@@ -176,49 +243,95 @@ func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Resul
 // disabled). The caller verifies the signature with the key; the
 // algorithm is always Ed25519.
 func (l *Lookup) Signer(apiKey string, now time.Time) (domain.PublicKey, Result) {
-	entry, found, ownerDisabled := l.find(apiKey)
-	res := entry.result(entry.standing(found, ownerDisabled).DecideSigner(now))
+	f := l.find(apiKey)
+	res := f.result(f.standing().DecideSigner(now))
 	if !res.OK {
 		return domain.PublicKey{}, res
 	}
-	return entry.public, res
+	return f.entry.public, res
 }
 
-// find returns a key's entry and whether its owner is disabled.
-func (l *Lookup) find(apiKey string) (entry lookupEntry, found, ownerDisabled bool) {
-	if id, ok := parseID(domain.APIKeyPrefix, apiKey); ok && domain.ValidAPIKey(apiKey) {
-		l.mu.RLock()
-		entry, found = l.get(id)
-		if found && len(l.disabled) > 0 {
-			_, ownerDisabled = l.disabled[entry.owner]
-		}
-		l.mu.RUnlock()
+// found is what find returns of a key: its entry, whether it exists,
+// whether its owner is disabled, and what the entry refers to.
+type found struct {
+	entry         lookupEntry
+	exists        bool
+	ownerDisabled bool
+	scopes        domain.ScopeSet
+	metadata      string
+	previous      previousSecret
+}
+
+// find returns what the lookup holds of a key.
+func (l *Lookup) find(apiKey string) (f found) {
+	id, ok := parseID(domain.APIKeyPrefix, apiKey)
+	if !ok || !domain.ValidAPIKey(apiKey) {
+		return f
 	}
-	return entry, found, ownerDisabled
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	i, ok := l.index[id]
+	if !ok {
+		return f
+	}
+	f.entry, f.exists = l.entries[i], true
+	if len(l.disabled) > 0 {
+		_, f.ownerDisabled = l.disabled[f.entry.owner]
+	}
+	f.scopes = l.scopeSets[f.entry.scopeIndex()]
+	if f.entry.flags&flagMetadata != 0 {
+		f.metadata = l.metadata[i]
+	}
+	if f.entry.flags&flagPrevious != 0 {
+		f.previous = l.previous[i]
+	}
+	return f
+}
+
+// scopeIndex is the index of the entry's scope set.
+func (e lookupEntry) scopeIndex() uint32 {
+	return uint32(e.scopes[0])<<16 | uint32(e.scopes[1])<<8 | uint32(e.scopes[2])
 }
 
 // standing is what the domain decides a packed key's use by.
-func (e lookupEntry) standing(found, ownerDisabled bool) domain.Standing {
-	return domain.Standing{Exists: found, Revoked: e.flags&flagRevoked != 0, ExpiresAt: unixTime(e.expires),
-		SignedOnly: e.flags&flagSignedOnly != 0, CanSign: !e.public.IsZero(), OwnerDisabled: ownerDisabled}
+func (f found) standing() domain.Standing {
+	e := f.entry
+	s := domain.Standing{Exists: f.exists, Revoked: e.flags&flagRevoked != 0, ExpiresAt: unixTime(e.expires),
+		SignedOnly: e.flags&flagSignedOnly != 0, CanSign: !e.public.IsZero(), OwnerDisabled: f.ownerDisabled,
+		Disabled: e.flags&flagDisabled != 0}
+	if e.flags&flagPrevious != 0 {
+		s.PreviousUntil = time.UnixMilli(f.previous.until).UTC()
+	}
+	return s
 }
 
-// result is the Result of a decision about e.
-func (e lookupEntry) result(r domain.Reason) Result {
+// result is the Result of a decision about the key.
+func (f found) result(r domain.Reason) Result {
 	if r != domain.ReasonOK {
 		return Result{Reason: r}
 	}
-	return Result{OK: true, UserID: domain.UserIDPrefix + e.owner.String(), Reason: r}
+	return Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
+		Scopes: f.scopes, Metadata: f.metadata}
 }
 
-// unpack rebuilds the parts of a Key that Apply needs: the secret hash
-// comes back with its kept prefix only, a revocation as revokedMark.
-func (e lookupEntry) unpack(apiKey string) domain.Key {
+// unpack rebuilds the parts of the key at index i that Apply needs: the
+// secret hashes come back with their kept prefix only, a revocation and a
+// disabling as revokedMark. Called with l.mu held.
+func (l *Lookup) unpack(i uint32, apiKey string) domain.Key {
+	e := l.entries[i]
 	k := domain.Key{APIKey: apiKey, UserID: domain.UserIDPrefix + e.owner.String(), PublicKey: e.public,
-		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(e.expires), Version: uint64(e.version)}
+		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(e.expires), Version: uint64(e.version),
+		Scopes: l.scopeSets[e.scopeIndex()], Metadata: l.metadata[i]}
 	copy(k.SecretHash[:], e.hash[:])
 	if e.flags&flagRevoked != 0 {
 		k.RevokedAt = revokedMark
+	}
+	if e.flags&flagDisabled != 0 {
+		k.DisabledAt = revokedMark
+	}
+	if p, ok := l.previous[i]; ok && e.flags&flagPrevious != 0 {
+		copy(k.PreviousSecretHash[:], p.hash[:])
+		k.PreviousExpiresAt = time.UnixMilli(p.until).UTC()
 	}
 	return k
 }
@@ -235,6 +348,15 @@ func pack(k domain.Key) (lookupEntry, error) {
 	}
 	if k.SignedOnly {
 		e.flags |= flagSignedOnly
+	}
+	if k.Disabled() {
+		e.flags |= flagDisabled
+	}
+	if k.Metadata != "" {
+		e.flags |= flagMetadata
+	}
+	if !k.PreviousExpiresAt.IsZero() {
+		e.flags |= flagPrevious
 	}
 	return e, nil
 }
