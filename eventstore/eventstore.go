@@ -370,7 +370,8 @@ type Pending struct {
 }
 
 // Append stores events, all or none, each only if its aggregate's last
-// event is still at its ExpectedSeq. Events without an ID get a new ULID,
+// event is still at its ExpectedSeq (for several events of one aggregate,
+// the first one's ExpectedSeq: the others follow it). Events without an ID get a new ULID,
 // which is also the JetStream message id, so a retried append stores once.
 // It returns each event's stream sequence once JetStream has acknowledged
 // it (acknowledged means durable).
@@ -403,7 +404,12 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 		m := nats.NewMsg(s.Subject(e.Category(), e.Aggregate))
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, e.ID)
-		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(events[i].ExpectedSeq, 10))
+		if !repeatsAggregate(events[:i], *e) {
+			// A later event of the same aggregate follows the one before
+			// it in the batch, which is stored with it or not at all: the
+			// first one's expectation guards them all.
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(events[i].ExpectedSeq, 10))
+		}
 		sum := sha256.Sum256(data)
 		m.Header.Set(HeaderHash, hex.EncodeToString(sum[:]))
 		s.sign(m)
@@ -432,6 +438,17 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 		seqs[i] = last - uint64(len(msgs)-1-i)
 	}
 	return seqs, nil
+}
+
+// repeatsAggregate reports whether one of before is an event of e's
+// aggregate (same category, same id: the same subject).
+func repeatsAggregate(before []Pending, e domain.Event) bool {
+	for _, p := range before {
+		if p.Event.Aggregate == e.Aggregate && p.Event.Category() == e.Category() {
+			return true
+		}
+	}
+	return false
 }
 
 // publishBatch publishes msgs as one JetStream atomic batch and returns the

@@ -17,7 +17,7 @@ import (
 // needs (owner, secret hash, public key, revoked, disabled, signed-only,
 // expiry, scopes, metadata, the previous secret in its grace period),
 // packed so that a validation node holds millions of keys in memory (about
-// 140 bytes a key without metadata). Scope sets are interned: keys share
+// 150 bytes a key without metadata, name included). Scope sets are interned: keys share
 // the few distinct sets there are, and an entry holds a 3-byte index.
 // Metadata and previous secrets, which few keys have, live in side maps.
 // Events are
@@ -37,6 +37,10 @@ type Lookup struct {
 	scopeIndex map[domain.ScopeSet]uint32 // set -> its index in scopeSets
 	metadata   map[uint32]string          // entry index -> metadata, for keys that have some
 	previous   map[uint32]previousSecret  // entry index -> previous secret, for keys that had a grace period
+	// names holds key names, each a 2-byte big-endian length and the
+	// name's bytes, appended as keys are named; byte 0 is unused so that
+	// offset 0 means no name. A rename appends: the old bytes stay.
+	names []byte
 }
 
 // previousSecret is a key's previous secret, kept for its grace period:
@@ -57,12 +61,17 @@ const maxScopeSets = 1 << 24
 // hash keeps the first 128 bits of the secret's SHA-256: finding a secret
 // that matches them still takes 2^128 hashes, the strength of the Ed25519
 // keys beside it, and the 16 bytes saved pay for most of the public key.
+//
+// Expiry takes 6 bytes (milliseconds up to the year 10889, past the
+// log's year 9999), so that the entry has room for the offset of the
+// key's name in Lookup.names and stays 84 bytes.
 type lookupEntry struct {
 	hash    [hashPrefix]byte
 	public  domain.PublicKey
 	owner   ulid.ULID
-	expires int64
 	version uint32
+	name    uint32 // offset of the key's name in Lookup.names; 0: none
+	expires [6]byte
 	flags   uint8
 	scopes  [3]byte // index of the key's scope set in scopeSets
 }
@@ -89,7 +98,7 @@ func NewLookup(sizeHint int) *Lookup {
 	sizeHint = max(sizeHint, 0)
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: make([]lookupEntry, 0, sizeHint),
 		disabled: make(map[ulid.ULID]struct{}), scopeSets: []domain.ScopeSet{""},
-		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string),
+		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string), names: []byte{0},
 		previous: make(map[uint32]previousSecret)}
 }
 
@@ -151,6 +160,16 @@ func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
 		l.scopeIndex[k.Scopes] = set
 	}
 	e.scopes = [3]byte{byte(set >> 16), byte(set >> 8), byte(set)}
+	if i, ok := l.index[id]; ok && l.name(l.entries[i].name) == k.Name {
+		e.name = l.entries[i].name
+	} else if k.Name != "" {
+		if len(l.names)+2+len(k.Name) > math.MaxUint32 || len(k.Name) > math.MaxUint16 {
+			return fmt.Errorf("key %s: no room left for its name", k.APIKey)
+		}
+		e.name = uint32(len(l.names))
+		l.names = append(l.names, byte(len(k.Name)>>8), byte(len(k.Name)))
+		l.names = append(l.names, k.Name...)
+	}
 	i := l.put(id, e)
 	if k.Metadata != "" {
 		l.metadata[i] = k.Metadata
@@ -218,8 +237,8 @@ type Result struct {
 	OK     bool
 	UserID string
 	Reason domain.Reason
-	// Scopes and Metadata are the key's, on success. Both are immutable
-	// strings, shared with the lookup.
+	// Name, Scopes and Metadata are the key's, on success.
+	Name     string
 	Scopes   domain.ScopeSet
 	Metadata string
 }
@@ -258,6 +277,7 @@ type found struct {
 	exists        bool
 	ownerDisabled bool
 	scopes        domain.ScopeSet
+	name          string
 	metadata      string
 	previous      previousSecret
 }
@@ -279,6 +299,7 @@ func (l *Lookup) find(apiKey string) (f found) {
 		_, f.ownerDisabled = l.disabled[f.entry.owner]
 	}
 	f.scopes = l.scopeSets[f.entry.scopeIndex()]
+	f.name = l.name(f.entry.name)
 	if f.entry.flags&flagMetadata != 0 {
 		f.metadata = l.metadata[i]
 	}
@@ -286,6 +307,15 @@ func (l *Lookup) find(apiKey string) (f found) {
 		f.previous = l.previous[i]
 	}
 	return f
+}
+
+// name returns the name at offset off of l.names. Called with l.mu held.
+func (l *Lookup) name(off uint32) string {
+	if off == 0 {
+		return ""
+	}
+	n := int(l.names[off])<<8 | int(l.names[off+1])
+	return string(l.names[off+2 : int(off)+2+n])
 }
 
 // scopeIndex is the index of the entry's scope set.
@@ -296,7 +326,7 @@ func (e lookupEntry) scopeIndex() uint32 {
 // standing is what the domain decides a packed key's use by.
 func (f found) standing() domain.Standing {
 	e := f.entry
-	s := domain.Standing{Exists: f.exists, Revoked: e.flags&flagRevoked != 0, ExpiresAt: unixTime(e.expires),
+	s := domain.Standing{Exists: f.exists, Revoked: e.flags&flagRevoked != 0, ExpiresAt: unixTime(getMilli48(e.expires)),
 		SignedOnly: e.flags&flagSignedOnly != 0, CanSign: !e.public.IsZero(), OwnerDisabled: f.ownerDisabled,
 		Disabled: e.flags&flagDisabled != 0}
 	if e.flags&flagPrevious != 0 {
@@ -311,7 +341,7 @@ func (f found) result(r domain.Reason) Result {
 		return Result{Reason: r}
 	}
 	return Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
-		Scopes: f.scopes, Metadata: f.metadata}
+		Name: f.name, Scopes: f.scopes, Metadata: f.metadata}
 }
 
 // unpack rebuilds the parts of the key at index i that Apply needs: the
@@ -320,8 +350,8 @@ func (f found) result(r domain.Reason) Result {
 func (l *Lookup) unpack(i uint32, apiKey string) domain.Key {
 	e := l.entries[i]
 	k := domain.Key{APIKey: apiKey, UserID: domain.UserIDPrefix + e.owner.String(), PublicKey: e.public,
-		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(e.expires), Version: uint64(e.version),
-		Scopes: l.scopeSets[e.scopeIndex()], Metadata: l.metadata[i]}
+		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(getMilli48(e.expires)), Version: uint64(e.version),
+		Scopes: l.scopeSets[e.scopeIndex()], Metadata: l.metadata[i], Name: l.name(e.name)}
 	copy(k.SecretHash[:], e.hash[:])
 	if e.flags&flagRevoked != 0 {
 		k.RevokedAt = revokedMark
@@ -341,7 +371,7 @@ func pack(k domain.Key) (lookupEntry, error) {
 	if !ok {
 		return lookupEntry{}, errMalformedOwner(k)
 	}
-	e := lookupEntry{public: k.PublicKey, owner: owner, expires: unixMilli(k.ExpiresAt), version: uint32(k.Version)}
+	e := lookupEntry{public: k.PublicKey, owner: owner, expires: putMilli48(unixMilli(k.ExpiresAt)), version: uint32(k.Version)}
 	copy(e.hash[:], k.SecretHash[:hashPrefix])
 	if k.Revoked() {
 		e.flags |= flagRevoked
@@ -381,6 +411,34 @@ func unixMilli(t time.Time) int64 {
 		ms++
 	}
 	return ms
+}
+
+// putMilli48 packs Unix milliseconds into 6 bytes: noTime as all ones;
+// instants at or before the epoch as 1 ms after it and instants past what
+// 6 bytes hold as the largest they do (an expiry that early has passed,
+// one that late is never reached: both keep their meaning).
+func putMilli48(ms int64) [6]byte {
+	const maxMilli = 1<<48 - 2
+	var u uint64
+	switch {
+	case ms == noTime:
+		u = 1<<48 - 1
+	case ms <= 0:
+		u = 1
+	case ms > maxMilli:
+		u = maxMilli
+	default:
+		u = uint64(ms)
+	}
+	return [6]byte{byte(u >> 40), byte(u >> 32), byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)}
+}
+
+func getMilli48(b [6]byte) int64 {
+	u := uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(b[4])<<8 | uint64(b[5])
+	if u == 1<<48-1 {
+		return noTime
+	}
+	return int64(u)
 }
 
 func unixTime(ms int64) time.Time {

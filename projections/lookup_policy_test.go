@@ -69,10 +69,14 @@ func TestLookup_ScopesAndMetadata(t *testing.T) {
 	if res := other.check(s, t0.Add(time.Hour), domain.ReasonOK); res.Scopes != "billing:read orders:*" || res.Metadata != "" {
 		t.Errorf("other key: got %+v, want its scopes and no metadata", res)
 	}
+	h.apply(domain.KeyRenamed{Name: "orders service"})
+	if res := h.check(s, t0.Add(time.Hour), domain.ReasonOK); res.Name != "orders service" {
+		t.Errorf("Name: got %q, want the new name", res.Name)
+	}
 	h.apply(domain.KeyScopesChanged{Scopes: []string{"orders:read"}})
 	h.apply(domain.KeyMetadataChanged{})
 	res = h.check(s, t0.Add(time.Hour), domain.ReasonOK)
-	if res.Scopes != "orders:read" || res.Metadata != "" {
+	if res.Scopes != "orders:read" || res.Metadata != "" || res.Name != "orders service" {
 		t.Errorf("after edits: got scopes %q metadata %q, want orders:read and none", res.Scopes, res.Metadata)
 	}
 	if res := other.check(s, t0.Add(time.Hour), domain.ReasonOK); res.Scopes != "billing:read orders:*" {

@@ -31,6 +31,12 @@ const (
 	nameEnrollAdminKey   = "enroll_admin_key"
 	nameRevokeAdminKey   = "revoke_admin_key"
 	nameBootstrapAdmin   = "bootstrap_admin"
+	nameEditKey          = "edit_key"
+	nameDisableKey       = "disable_key"
+	nameEnableKey        = "enable_key"
+	nameAdminEditKey     = "admin_edit_key"
+	nameAdminDisableKey  = "admin_disable_key"
+	nameAdminEnableKey   = "admin_enable_key"
 )
 
 // CommandNames returns the CommandName of every command, for observers
@@ -38,7 +44,8 @@ const (
 func CommandNames() []string {
 	return []string{nameRegisterUser, nameLogin, nameCreateKey, nameRevokeKey, nameRegenerateSecret,
 		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser,
-		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin}
+		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin,
+		nameEditKey, nameDisableKey, nameEnableKey, nameAdminEditKey, nameAdminDisableKey, nameAdminEnableKey}
 }
 
 var (
@@ -55,6 +62,12 @@ var (
 	_ Command = EnrollAdminKey{}
 	_ Command = RevokeAdminKey{}
 	_ Command = BootstrapAdmin{}
+	_ Command = EditKey{}
+	_ Command = DisableKey{}
+	_ Command = EnableKey{}
+	_ Command = AdminEditKey{}
+	_ Command = AdminDisableKey{}
+	_ Command = AdminEnableKey{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

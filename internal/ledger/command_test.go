@@ -170,13 +170,15 @@ func TestCommandNames(t *testing.T) {
 	t.Parallel()
 	commands := []ledger.Command{ledger.RegisterUser{}, ledger.Login{}, ledger.CreateKey{}, ledger.RevokeKey{},
 		ledger.RegenerateSecret{}, ledger.AdminRevokeKey{}, ledger.DisableUser{}, ledger.EnableUser{},
-		ledger.RevokeUserKeys{}, ledger.CreateUser{}, ledger.EnrollAdminKey{}, ledger.RevokeAdminKey{}, ledger.BootstrapAdmin{}}
+		ledger.RevokeUserKeys{}, ledger.CreateUser{}, ledger.EnrollAdminKey{}, ledger.RevokeAdminKey{}, ledger.BootstrapAdmin{},
+		ledger.EditKey{}, ledger.DisableKey{}, ledger.EnableKey{}, ledger.AdminEditKey{}, ledger.AdminDisableKey{}, ledger.AdminEnableKey{}}
 	var got []string
 	for _, c := range commands {
 		got = append(got, c.CommandName())
 	}
 	want := []string{"register_user", "login", "create_key", "revoke_key", "regenerate_secret", "admin_revoke_key",
-		"disable_user", "enable_user", "revoke_user_keys", "create_user", "enroll_admin_key", "revoke_admin_key", "bootstrap_admin"}
+		"disable_user", "enable_user", "revoke_user_keys", "create_user", "enroll_admin_key", "revoke_admin_key", "bootstrap_admin",
+		"edit_key", "disable_key", "enable_key", "admin_edit_key", "admin_disable_key", "admin_enable_key"}
 	if !slices.Equal(got, want) {
 		t.Errorf("CommandName: got %v, want %v", got, want)
 	}
