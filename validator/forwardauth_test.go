@@ -40,6 +40,36 @@ func TestForwardAuth_Nginx(t *testing.T) {
 	bin := nginxBinary(t)
 	env := startForwardAuthEnv(t)
 	base := startNginx(t, bin, nginxConf{Node: env.node.HTTPAddr(), App: env.app.Listener.Addr().String()})
+
+	// The /admin/ location requires the scope admin:write: a valid key
+	// without it is refused with 403 before the app, one with it (here
+	// through admin:*) passes, and a client cannot lift the requirement.
+	t.Run("RequiredScopes", func(t *testing.T) {
+		admin := env.ledger.CreateKey(t, env.token, `{"scopes":["admin:*"]}`)
+		natstest.Eventually(t, 10*time.Second, func() bool {
+			return apptest.Send(t, "GET", base+"/admin/users", "", apptest.APIKeyAuth(admin)...).Status == http.StatusOK
+		}, "the admin key validates through nginx")
+		calls := env.app.calls.Load()
+		for name, h := range map[string][]string{
+			"Unscoped":           apptest.APIKeyAuth(env.key),
+			"ClientClearsScopes": append(apptest.APIKeyAuth(env.key), validator.HeaderRequiredScopes, " "),
+			"ClientClaimsScopes": append(apptest.APIKeyAuth(env.key), validator.HeaderScopes, "admin:write"),
+		} {
+			if r := apptest.Send(t, "GET", base+"/admin/users", "", h...); r.Status != http.StatusForbidden {
+				t.Errorf("%s: got %d %s, want 403", name, r.Status, r.Body)
+			}
+		}
+		if got := env.app.calls.Load(); got != calls {
+			t.Errorf("the app was called %d times for refused requests, want 0", got-calls)
+		}
+		if r := apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(env.key)...); r.Status != http.StatusOK {
+			t.Errorf("no scope required at /: got %d, want 200", r.Status)
+		}
+		if r := apptest.Send(t, "GET", base+"/hello", "", append(apptest.APIKeyAuth(env.key), validator.HeaderRequiredScopes, "x:y")...); r.Status != http.StatusOK {
+			t.Errorf("a client's own required scopes reach the node: got %d, want 200", r.Status)
+		}
+	})
+
 	testForwardAuth(t, env, base, func(t *testing.T, r apptest.Response) {
 		// nginx answers its own 401 page, with the node's WWW-Authenticate.
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
