@@ -649,6 +649,7 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	admin := apptest.Bearer(want(do("POST", "/sessions", "/sessions", `{"email":"ops@example.com","password":"`+apptest.Password+`"}`), http.StatusOK).JSON(t)["token"].(string))
 	want(do("GET", "/admin/keys", "/admin/keys", "", admin...), http.StatusOK)
 	want(do("GET", "/admin/keys", "/admin/keys?user="+alice+"&status=active,revoked", "", admin...), http.StatusOK)
+	want(do("GET", "/admin/keys", "/admin/keys?status=disabled,expired", "", admin...), http.StatusOK)
 	want(do("GET", "/admin/keys", "/admin/keys?status=bogus", "", admin...), http.StatusBadRequest)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/ak_nope", "", admin...), http.StatusNotFound)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":1}`, admin...), http.StatusBadRequest)

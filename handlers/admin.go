@@ -26,10 +26,10 @@ func (a *API) adminListKeys(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("status"); s != "" {
 		for _, st := range strings.Split(s, ",") {
 			switch k := domain.KeyStatus(strings.TrimSpace(st)); k {
-			case domain.StatusActive, domain.StatusRevoked, domain.StatusExpired:
+			case domain.StatusActive, domain.StatusRevoked, domain.StatusExpired, domain.StatusDisabled:
 				statuses = append(statuses, k)
 			default:
-				writeError(w, r, a.logger, domain.Errorf(domain.Invalid, "status must be active, revoked or expired"))
+				writeError(w, r, a.logger, domain.Errorf(domain.Invalid, "status must be active, revoked, expired or disabled"))
 				return
 			}
 		}
