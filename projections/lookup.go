@@ -17,7 +17,7 @@ import (
 // needs (owner, secret hash, public key, revoked, disabled, signed-only,
 // expiry, scopes, metadata, the previous secret in its grace period),
 // packed so that a validation node holds millions of keys in memory (about
-// 150 bytes a key without metadata, name included). Scope sets are interned: keys share
+// 142 bytes a key without metadata, name included, at a million keys). Scope sets are interned: keys share
 // the few distinct sets there are, and an entry holds a 3-byte index.
 // Metadata and previous secrets, which few keys have, live in side maps.
 // Events are
@@ -26,11 +26,12 @@ import (
 type Lookup struct {
 	mu sync.RWMutex
 	// index maps a key to its entry in entries. A map of small values and
-	// a dense slice take about 130 bytes a key at a million keys, where a
+	// dense chunks take about 140 bytes a key at a million keys, where a
 	// map of whole entries takes 200: map slots are sized to the value, and
-	// a map doubles at once while a slice grows by a quarter.
+	// a map doubles at once while chunks grow by one at a time (a slice
+	// grown by append would hold up to a quarter more than it uses).
 	index    map[ulid.ULID]uint32
-	entries  []lookupEntry
+	entries  entryChunks
 	disabled map[ulid.ULID]struct{} // users whose keys must not validate
 
 	scopeSets  []domain.ScopeSet          // interned sets; index 0 is the empty set
@@ -96,7 +97,7 @@ var revokedMark = time.Unix(1, 0).UTC()
 // keys (0, or less: none, the map grows as keys arrive).
 func NewLookup(sizeHint int) *Lookup {
 	sizeHint = max(sizeHint, 0)
-	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: make([]lookupEntry, 0, sizeHint),
+	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: newEntryChunks(sizeHint),
 		disabled: make(map[ulid.ULID]struct{}), scopeSets: []domain.ScopeSet{""},
 		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string), names: []byte{0},
 		previous: make(map[uint32]previousSecret)}
@@ -160,8 +161,8 @@ func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
 		l.scopeIndex[k.Scopes] = set
 	}
 	e.scopes = [3]byte{byte(set >> 16), byte(set >> 8), byte(set)}
-	if i, ok := l.index[id]; ok && l.name(l.entries[i].name) == k.Name {
-		e.name = l.entries[i].name
+	if i, ok := l.index[id]; ok && l.name(l.entries.at(i).name) == k.Name {
+		e.name = l.entries.at(i).name
 	} else if k.Name != "" {
 		if len(l.names)+2+len(k.Name) > math.MaxUint32 || len(k.Name) > math.MaxUint16 {
 			return fmt.Errorf("key %s: no room left for its name", k.APIKey)
@@ -207,19 +208,18 @@ func (l *Lookup) get(id ulid.ULID) (lookupEntry, bool) {
 	if !ok {
 		return lookupEntry{}, false
 	}
-	return l.entries[i], true
+	return *l.entries.at(i), true
 }
 
 // put stores a key's entry and returns its index. Called with l.mu held
 // for writing.
 func (l *Lookup) put(id ulid.ULID, e lookupEntry) uint32 {
 	if i, ok := l.index[id]; ok {
-		l.entries[i] = e
+		*l.entries.at(i) = e
 		return i
 	}
-	i := uint32(len(l.entries))
+	i := l.entries.add(e)
 	l.index[id] = i
-	l.entries = append(l.entries, e)
 	return i
 }
 
@@ -227,7 +227,7 @@ func (l *Lookup) put(id ulid.ULID, e lookupEntry) uint32 {
 func (l *Lookup) Len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.entries)
+	return l.entries.len()
 }
 
 // Result is the outcome of Check and Signer: the owner on success, and
@@ -277,7 +277,7 @@ type found struct {
 	exists        bool
 	ownerDisabled bool
 	scopes        domain.ScopeSet
-	name          string
+	names         []byte // Lookup.names when found
 	metadata      string
 	previous      previousSecret
 }
@@ -294,12 +294,15 @@ func (l *Lookup) find(apiKey string) (f found) {
 	if !ok {
 		return f
 	}
-	f.entry, f.exists = l.entries[i], true
+	f.entry, f.exists = *l.entries.at(i), true
 	if len(l.disabled) > 0 {
 		_, f.ownerDisabled = l.disabled[f.entry.owner]
 	}
 	f.scopes = l.scopeSets[f.entry.scopeIndex()]
-	f.name = l.name(f.entry.name)
+	// The name is copied out only on success (see result): refusals of
+	// known and unknown keys cost the same. The arena is append-only, so
+	// its bytes up to here stay as they are after the lock is released.
+	f.names = l.names
 	if f.entry.flags&flagMetadata != 0 {
 		f.metadata = l.metadata[i]
 	}
@@ -309,13 +312,52 @@ func (l *Lookup) find(apiKey string) (f found) {
 	return f
 }
 
+// chunkBits sets the size of a chunk of entries: 8192 entries, 672 KiB.
+const chunkBits = 13
+
+// entryChunks is a growable array of entries in fixed-size chunks, so
+// that growing it never copies nor leaves more than one chunk unused.
+type entryChunks struct {
+	chunks [][]lookupEntry
+	n      int
+}
+
+// newEntryChunks returns chunks with room for sizeHint entries.
+func newEntryChunks(sizeHint int) entryChunks {
+	var c entryChunks
+	for range (sizeHint + 1<<chunkBits - 1) >> chunkBits {
+		c.chunks = append(c.chunks, make([]lookupEntry, 0, 1<<chunkBits))
+	}
+	return c
+}
+
+func (c *entryChunks) at(i uint32) *lookupEntry {
+	return &c.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
+}
+
+func (c *entryChunks) len() int { return c.n }
+
+// add appends e and returns its index.
+func (c *entryChunks) add(e lookupEntry) uint32 {
+	k := c.n >> chunkBits
+	if k == len(c.chunks) {
+		c.chunks = append(c.chunks, make([]lookupEntry, 0, 1<<chunkBits))
+	}
+	c.chunks[k] = append(c.chunks[k], e)
+	c.n++
+	return uint32(c.n - 1)
+}
+
 // name returns the name at offset off of l.names. Called with l.mu held.
-func (l *Lookup) name(off uint32) string {
+func (l *Lookup) name(off uint32) string { return nameAt(l.names, off) }
+
+// nameAt returns the name at offset off of a names arena.
+func nameAt(names []byte, off uint32) string {
 	if off == 0 {
 		return ""
 	}
-	n := int(l.names[off])<<8 | int(l.names[off+1])
-	return string(l.names[off+2 : int(off)+2+n])
+	n := int(names[off])<<8 | int(names[off+1])
+	return string(names[off+2 : int(off)+2+n])
 }
 
 // scopeIndex is the index of the entry's scope set.
@@ -341,14 +383,14 @@ func (f found) result(r domain.Reason) Result {
 		return Result{Reason: r}
 	}
 	return Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
-		Name: f.name, Scopes: f.scopes, Metadata: f.metadata}
+		Name: nameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata}
 }
 
 // unpack rebuilds the parts of the key at index i that Apply needs: the
 // secret hashes come back with their kept prefix only, a revocation and a
 // disabling as revokedMark. Called with l.mu held.
 func (l *Lookup) unpack(i uint32, apiKey string) domain.Key {
-	e := l.entries[i]
+	e := *l.entries.at(i)
 	k := domain.Key{APIKey: apiKey, UserID: domain.UserIDPrefix + e.owner.String(), PublicKey: e.public,
 		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(getMilli48(e.expires)), Version: uint64(e.version),
 		Scopes: l.scopeSets[e.scopeIndex()], Metadata: l.metadata[i], Name: l.name(e.name)}
