@@ -17,12 +17,12 @@ import (
 // needs (owner, secret hash, public key, revoked, disabled, signed-only,
 // expiry, scopes, metadata, the previous secret in its grace period),
 // packed so that a validation node holds millions of keys in memory (about
-// 142 bytes a key without metadata, name included, at a million keys). Scope sets are interned: keys share
-// the few distinct sets there are, and an entry holds a 3-byte index.
-// Metadata and previous secrets, which few keys have, live in side maps.
-// Events are
-// folded through domain.Key.Apply like every other model, by unpacking the
-// entry, applying, and packing it again. It is safe for concurrent use.
+// 142 bytes a key at a million keys, name included, metadata not). Scope
+// sets are interned: keys share the few distinct sets there are, and an
+// entry holds a 3-byte index. Metadata and previous secrets, which few
+// keys have, live in side maps. Events are folded through domain.Key.Apply
+// like every other model, by unpacking the entry, applying, and packing it
+// again. It is safe for concurrent use.
 type Lookup struct {
 	mu sync.RWMutex
 	// index maps a key to its entry in entries. A map of small values and
