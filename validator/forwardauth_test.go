@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,6 +125,32 @@ func TestForwardAuth_TraefikSemantics(t *testing.T) {
 	}
 	proxy := httptest.NewServer(chain)
 	t.Cleanup(proxy.Close)
+
+	// The admin router of docs/forward-auth.md: its own forwardAuth
+	// middleware names the scope in the address.
+	t.Run("RequiredScopesPerRouter", func(t *testing.T) {
+		adminChain := *chain
+		adminChain.address += "?scope=admin:write"
+		adminChain.authResponseHeaders = append(slices.Clone(chain.authResponseHeaders), validator.HeaderScopes)
+		adminProxy := httptest.NewServer(&adminChain)
+		t.Cleanup(adminProxy.Close)
+		admin := env.ledger.CreateKey(t, env.token, `{"scopes":["admin:*"]}`)
+		natstest.Eventually(t, 10*time.Second, func() bool {
+			return apptest.Send(t, "GET", adminProxy.URL+"/admin/users", "", apptest.APIKeyAuth(admin)...).Status == http.StatusOK
+		}, "the admin key validates through the admin router")
+		calls := env.app.calls.Load()
+		r := apptest.Send(t, "GET", adminProxy.URL+"/admin/users", "", append(apptest.APIKeyAuth(env.key),
+			validator.HeaderRequiredScopes, "")...)
+		if r.Status != http.StatusForbidden || r.ErrorCode(t) != "forbidden" {
+			t.Errorf("a key without the scope: got %d %s, want the node's 403 forbidden", r.Status, r.Body)
+		}
+		if got := env.app.calls.Load(); got != calls {
+			t.Errorf("the app was called %d times for a refused request, want 0", got-calls)
+		}
+		if r := apptest.Send(t, "GET", proxy.URL+"/hello", "", apptest.APIKeyAuth(env.key)...); r.Status != http.StatusOK {
+			t.Errorf("the router without required scopes: got %d, want 200", r.Status)
+		}
+	})
 
 	testForwardAuth(t, env, proxy.URL, func(t *testing.T, r apptest.Response) {
 		// Traefik returns the auth server's answer as it is.
