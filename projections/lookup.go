@@ -36,12 +36,16 @@ type Lookup struct {
 
 	scopeSets  []domain.ScopeSet          // interned sets; index 0 is the empty set
 	scopeIndex map[domain.ScopeSet]uint32 // set -> its index in scopeSets
+	scopeRefs  []uint32                   // how many keys use each set
+	freeSets   []uint32                   // indexes of sets no key uses, to reuse
 	metadata   map[uint32]string          // entry index -> metadata, for keys that have some
 	previous   map[uint32]previousSecret  // entry index -> previous secret, for keys that had a grace period
 	// names holds key names, each a 2-byte big-endian length and the
 	// name's bytes, appended as keys are named; byte 0 is unused so that
 	// offset 0 means no name. A rename appends: the old bytes stay.
-	names []byte
+	names        []byte
+	namesLive    int // bytes of names keys have now
+	namesGarbage int // bytes of names replaced since the last compaction
 }
 
 // previousSecret is a key's previous secret, kept for its grace period:
@@ -98,7 +102,7 @@ var revokedMark = time.Unix(1, 0).UTC()
 func NewLookup(sizeHint int) *Lookup {
 	sizeHint = max(sizeHint, 0)
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: newEntryChunks(sizeHint),
-		disabled: make(map[ulid.ULID]struct{}), scopeSets: []domain.ScopeSet{""},
+		disabled: make(map[ulid.ULID]struct{}), scopeSets: []domain.ScopeSet{""}, scopeRefs: []uint32{0},
 		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string), names: []byte{0},
 		previous: make(map[uint32]previousSecret)}
 }
@@ -151,25 +155,31 @@ func (l *Lookup) Apply(e domain.Event) error {
 // store packs what an entry refers to (its scope set, metadata, previous
 // secret) and puts it. Called with l.mu held for writing.
 func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
-	set, ok := l.scopeIndex[k.Scopes]
-	if !ok {
-		if len(l.scopeSets) >= maxScopeSets {
-			return fmt.Errorf("key %s: more than %d distinct scope sets", k.APIKey, maxScopeSets)
-		}
-		set = uint32(len(l.scopeSets))
-		l.scopeSets = append(l.scopeSets, k.Scopes)
-		l.scopeIndex[k.Scopes] = set
+	var prev *lookupEntry
+	if i, ok := l.index[id]; ok {
+		prev = l.entries.at(i)
+	}
+	set, err := l.internScopes(k, prev)
+	if err != nil {
+		return err
 	}
 	e.scopes = [3]byte{byte(set >> 16), byte(set >> 8), byte(set)}
-	if i, ok := l.index[id]; ok && l.name(l.entries.at(i).name) == k.Name {
-		e.name = l.entries.at(i).name
-	} else if k.Name != "" {
+	switch {
+	case prev != nil && l.name(prev.name) == k.Name:
+		e.name = prev.name
+	case k.Name != "":
 		if len(l.names)+2+len(k.Name) > math.MaxUint32 || len(k.Name) > math.MaxUint16 {
 			return fmt.Errorf("key %s: no room left for its name", k.APIKey)
 		}
 		e.name = uint32(len(l.names))
 		l.names = append(l.names, byte(len(k.Name)>>8), byte(len(k.Name)))
 		l.names = append(l.names, k.Name...)
+		l.namesLive += 2 + len(k.Name)
+	}
+	if prev != nil && prev.name != 0 && prev.name != e.name {
+		n := 2 + len(l.name(prev.name))
+		l.namesLive -= n
+		l.namesGarbage += n
 	}
 	i := l.put(id, e)
 	if k.Metadata != "" {
@@ -184,7 +194,66 @@ func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
 	} else {
 		delete(l.previous, i)
 	}
+	if l.namesGarbage > l.namesLive && l.namesGarbage > minNamesGarbage {
+		l.compactNames()
+	}
 	return nil
+}
+
+// minNamesGarbage is how many bytes of replaced names the arena keeps
+// before it is compacted (once they also outweigh the live ones).
+const minNamesGarbage = 1 << 20
+
+// internScopes returns the index of k's scope set, interning it, and
+// releases the set prev (the key's entry before, nil for a new key) used:
+// a set no key uses any more is forgotten and its index reused, so that
+// changing scopes over and over does not grow the table. Called with
+// l.mu held for writing.
+func (l *Lookup) internScopes(k domain.Key, prev *lookupEntry) (uint32, error) {
+	set, ok := l.scopeIndex[k.Scopes]
+	if !ok {
+		switch {
+		case len(l.freeSets) > 0:
+			set = l.freeSets[len(l.freeSets)-1]
+			l.freeSets = l.freeSets[:len(l.freeSets)-1]
+			l.scopeSets[set] = k.Scopes
+		case len(l.scopeSets) >= maxScopeSets:
+			return 0, fmt.Errorf("key %s: more than %d distinct scope sets", k.APIKey, maxScopeSets)
+		default:
+			set = uint32(len(l.scopeSets))
+			l.scopeSets = append(l.scopeSets, k.Scopes)
+			l.scopeRefs = append(l.scopeRefs, 0)
+		}
+		l.scopeIndex[k.Scopes] = set
+	}
+	l.scopeRefs[set]++
+	if prev != nil {
+		old := prev.scopeIndex()
+		if l.scopeRefs[old]--; l.scopeRefs[old] == 0 && old != 0 {
+			delete(l.scopeIndex, l.scopeSets[old])
+			l.scopeSets[old] = ""
+			l.freeSets = append(l.freeSets, old)
+		}
+	}
+	return set, nil
+}
+
+// compactNames rewrites the names arena with the live names only. Readers
+// that took the old arena keep it, unchanged, with the offsets they took
+// with it. Called with l.mu held for writing.
+func (l *Lookup) compactNames() {
+	names := make([]byte, 1, 1+l.namesLive)
+	for i := range uint32(l.entries.len()) {
+		e := l.entries.at(i)
+		if e.name == 0 {
+			continue
+		}
+		name := l.name(e.name)
+		e.name = uint32(len(names))
+		names = append(names, byte(len(name)>>8), byte(len(name)))
+		names = append(names, name...)
+	}
+	l.names, l.namesGarbage = names, 0
 }
 
 // Skip records an event of a type this code does not know on a key's
