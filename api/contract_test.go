@@ -186,7 +186,7 @@ func TestServe_Contract(t *testing.T) {
 			"ErrBadExpiry":    `{"expires_at":"tomorrow"}`,
 			"ErrLongName":     `{"name":"` + strings.Repeat("n", 101) + `"}`,
 			"ErrControlChar":  `{"name":"a\u0007b"}`,
-			"ErrUnknownField": `{"scopes":["x"]}`,
+			"ErrUnknownField": `{"permissions":["x"]}`,
 		} {
 			t.Run(name, func(t *testing.T) {
 				apptest.WantStatus(t, ts.Do(t, "POST", "/api-keys", body, auth(aliceToken)...), http.StatusBadRequest)

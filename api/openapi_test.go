@@ -362,7 +362,8 @@ func TestOpenAPI_Document(t *testing.T) {
 	for name, s := range schemas.(map[string]any) {
 		d.schema(t, pointer("components", "schemas", name))
 		m := s.(map[string]any)
-		if m["type"] == "object" && m["additionalProperties"] != false {
+		// Metadata is the caller's own free-form object, returned as given.
+		if m["type"] == "object" && m["additionalProperties"] != false && name != "Metadata" {
 			t.Errorf("components/schemas/%s: an object without additionalProperties: false", name)
 		}
 	}
@@ -528,6 +529,38 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	secret1 = want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", "", auth...), http.StatusOK).JSON(t)["secret"].(string)
 	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusOK)
 
+	// Policies: scopes and metadata, edits, pausing, a grace period.
+	scoped := want(do("POST", "/api-keys", "/api-keys", `{"name":"scoped","scopes":["orders:*"],"metadata":{"plan":"pro"}}`, auth...),
+		http.StatusCreated).JSON(t)
+	scopedKey, scopedSecret := scoped["api_key"].(string), scoped["secret"].(string)
+	scopedCreds := []string{"X-Api-Key", apptest.Base64(scopedKey), "X-Api-Secret", apptest.Base64(scopedSecret)}
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+scopedKey, `{"scopes":["orders:read"],"expires_at":null}`,
+		append(slices.Clone(auth), "If-Match", `"1"`)...), http.StatusOK)
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+scopedKey, `{"name":"x"}`, append(slices.Clone(auth), "If-Match", `"1"`)...),
+		http.StatusPreconditionFailed)
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+scopedKey, `{"status":"x"}`, auth...), http.StatusBadRequest)
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/ak_nope", `{"name":"x"}`, auth...), http.StatusNotFound)
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+scopedKey, `{"name":"x"}`), http.StatusUnauthorized)
+	for _, m := range []string{"GET", "POST"} {
+		want(do(m, "/validate", "/validate?scope=orders:read", "", scopedCreds...), http.StatusOK)
+		want(do(m, "/validate", "/validate?scope=orders:write", "", scopedCreds...), http.StatusForbidden)
+		want(do(m, "/validate", "/validate?scope=a%20b", "", scopedCreds...), http.StatusBadRequest)
+	}
+	for _, op := range []string{"disable", "enable"} {
+		path := "/api-keys/{api_key}/" + op
+		want(do("POST", path, "/api-keys/"+scopedKey+"/"+op, `{"reason":"walk"}`, auth...), http.StatusNoContent)
+		want(do("POST", path, "/api-keys/"+scopedKey+"/"+op, `{"why":"walk"}`, auth...), http.StatusBadRequest)
+		want(do("POST", path, "/api-keys/ak_nope/"+op, "", auth...), http.StatusNotFound)
+		want(do("POST", path, "/api-keys/"+scopedKey+"/"+op, ""), http.StatusUnauthorized)
+	}
+	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+scopedKey+"/regenerate", `{"grace_period":"1h"}`, auth...), http.StatusOK)
+	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+scopedKey+"/regenerate", `{"grace_period":"200h"}`, auth...), http.StatusBadRequest)
+	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+scopedKey, "", auth...), http.StatusOK)
+	want(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+scopedKey, "", auth...), http.StatusNoContent)
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+scopedKey, `{"name":"x"}`, auth...), http.StatusConflict)
+	want(do("POST", "/api-keys/{api_key}/disable", "/api-keys/"+scopedKey+"/disable", "", auth...), http.StatusConflict)
+	want(do("POST", "/api-keys/{api_key}/enable", "/api-keys/"+scopedKey+"/enable", "", auth...), http.StatusConflict)
+
 	// Validation, both styles and every method documented.
 	for _, m := range []string{"GET", "POST"} {
 		want(do(m, "/validate", "/validate", "", "X-Api-Key", apptest.Base64(key1), "X-Api-Secret", apptest.Base64(secret1)), http.StatusOK)
@@ -619,12 +652,30 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	admin := apptest.Bearer(want(do("POST", "/sessions", "/sessions", `{"email":"ops@example.com","password":"`+apptest.Password+`"}`), http.StatusOK).JSON(t)["token"].(string))
 	want(do("GET", "/admin/keys", "/admin/keys", "", admin...), http.StatusOK)
 	want(do("GET", "/admin/keys", "/admin/keys?user="+alice+"&status=active,revoked", "", admin...), http.StatusOK)
+	want(do("GET", "/admin/keys", "/admin/keys?status=disabled,expired", "", admin...), http.StatusOK)
 	want(do("GET", "/admin/keys", "/admin/keys?status=bogus", "", admin...), http.StatusBadRequest)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/ak_nope", "", admin...), http.StatusNotFound)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":1}`, admin...), http.StatusBadRequest)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":"`+strings.Repeat("x", 70<<10)+`"}`, admin...), http.StatusRequestEntityTooLarge)
 	want(do("POST", "/api-keys", "/api-keys", "", auth...), http.StatusCreated)
+	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"scopes":["billing:read"]}`, auth...), http.StatusForbidden)
+	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"scopes":["billing:read"]}`), http.StatusUnauthorized)
+	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"scopes":["billing:read"]}`, admin...), http.StatusOK)
+	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"scopes":"x"}`, admin...), http.StatusBadRequest)
+	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"name":"x"}`, append(slices.Clone(admin), "If-Match", `"1"`)...), http.StatusPreconditionFailed)
+	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/ak_nope", `{"name":"x"}`, admin...), http.StatusNotFound)
+	for _, op := range []string{"disable", "enable"} {
+		path := "/admin/keys/{api_key}/" + op
+		want(do("POST", path, "/admin/keys/"+key2+"/"+op, `{"reason":"walk"}`, auth...), http.StatusForbidden)
+		want(do("POST", path, "/admin/keys/"+key2+"/"+op, ""), http.StatusUnauthorized)
+		want(do("POST", path, "/admin/keys/"+key2+"/"+op, `{"reason":"walk"}`, admin...), http.StatusNoContent)
+		want(do("POST", path, "/admin/keys/"+key2+"/"+op, `{"reason":1}`, admin...), http.StatusBadRequest)
+		want(do("POST", path, "/admin/keys/ak_nope/"+op, "", admin...), http.StatusNotFound)
+	}
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":"leaked"}`, admin...), http.StatusNoContent)
+	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"name":"x"}`, admin...), http.StatusConflict)
+	want(do("POST", "/admin/keys/{api_key}/disable", "/admin/keys/"+key2+"/disable", "", admin...), http.StatusConflict)
+	want(do("POST", "/admin/keys/{api_key}/enable", "/admin/keys/"+key2+"/enable", "", admin...), http.StatusConflict)
 	want(do("POST", "/admin/users/{id}/revoke-keys", "/admin/users/"+alice+"/revoke-keys", "", admin...), http.StatusOK)
 	want(do("POST", "/admin/users/{id}/revoke-keys", "/admin/users/usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C/revoke-keys", "", admin...), http.StatusNotFound)
 	want(do("POST", "/admin/users/{id}/disable", "/admin/users/usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C/disable", "", admin...), http.StatusNotFound)

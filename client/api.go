@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -16,9 +17,10 @@ import (
 
 // Key statuses, as in Key.Status and AdminListKeys' filter.
 const (
-	StatusActive  = "active"
-	StatusRevoked = "revoked"
-	StatusExpired = "expired"
+	StatusActive   = "active"
+	StatusRevoked  = "revoked"
+	StatusExpired  = "expired"
+	StatusDisabled = "disabled"
 )
 
 // User is a registered account.
@@ -63,7 +65,7 @@ func (k JWK) PublicKey() (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
-// CreateKeyRequest describes a new API key. Both fields are optional.
+// CreateKeyRequest describes a new API key. Every field is optional.
 type CreateKeyRequest struct {
 	// Name labels the key for its owner.
 	Name string
@@ -72,33 +74,49 @@ type CreateKeyRequest struct {
 	// SignedOnly makes a key that refuses its secret in headers: only
 	// requests signed with it (see Signer) validate.
 	SignedOnly bool
+	// Scopes are what the key grants ("orders:read", "orders:*", "*").
+	Scopes []string
+	// Metadata is a JSON object (at most 4 KiB) that validation returns
+	// with the key. It stays in the event log: labels, not personal data.
+	Metadata json.RawMessage
 }
 
 // CreatedKey is a new API key with its secret, which the API shows only
 // this once.
 type CreatedKey struct {
-	APIKey     string     `json:"api_key"`
-	Secret     string     `json:"secret"`
-	Name       string     `json:"name"`
-	Status     string     `json:"status"`
-	SignedOnly bool       `json:"signed_only"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
+	APIKey     string          `json:"api_key"`
+	Secret     string          `json:"secret"`
+	Name       string          `json:"name"`
+	Status     string          `json:"status"`
+	SignedOnly bool            `json:"signed_only"`
+	CreatedAt  time.Time       `json:"created_at"`
+	ExpiresAt  *time.Time      `json:"expires_at"`
+	Scopes     []string        `json:"scopes"`
+	Metadata   json.RawMessage `json:"metadata"`
+	Version    uint64          `json:"version"`
 }
 
 // Key is an API key as the API lists it, without its secret.
 type Key struct {
 	APIKey     string `json:"api_key"`
 	Name       string `json:"name"`
-	Status     string `json:"status"` // StatusActive, StatusRevoked or StatusExpired
+	Status     string `json:"status"` // StatusActive, StatusRevoked, StatusExpired or StatusDisabled
 	SignedOnly bool   `json:"signed_only"`
 	// CanSign is false for a key made before signed requests existed and
 	// not regenerated since: the log holds no public key for it.
-	CanSign             bool       `json:"can_sign"`
-	CreatedAt           time.Time  `json:"created_at"`
-	ExpiresAt           *time.Time `json:"expires_at"`
-	RevokedAt           *time.Time `json:"revoked_at"`
-	SecretRegeneratedAt *time.Time `json:"secret_regenerated_at"`
+	CanSign             bool            `json:"can_sign"`
+	CreatedAt           time.Time       `json:"created_at"`
+	ExpiresAt           *time.Time      `json:"expires_at"`
+	RevokedAt           *time.Time      `json:"revoked_at"`
+	SecretRegeneratedAt *time.Time      `json:"secret_regenerated_at"`
+	Scopes              []string        `json:"scopes"`
+	Metadata            json.RawMessage `json:"metadata"`
+	// Version counts the key's changes: pass it to EditKey to change the
+	// key only if nobody changed it since.
+	Version uint64 `json:"version"`
+	// PreviousSecretExpiresAt is when the secret replaced by the last
+	// regeneration stops validating; nil when it does not.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 	// UserID is the owner; only AdminListKeys fills it in.
 	UserID string `json:"user_id,omitempty"`
 }
@@ -126,10 +144,58 @@ type RegeneratedSecret struct {
 	Secret string `json:"secret"`
 }
 
-// Identity is who a validated API key belongs to.
+// Identity is who a validated API key belongs to, and its policy.
 type Identity struct {
-	APIKey string `json:"api_key"`
-	UserID string `json:"user_id"`
+	APIKey   string          `json:"api_key"`
+	UserID   string          `json:"user_id"`
+	Name     string          `json:"name"`
+	Scopes   []string        `json:"scopes"`
+	Metadata json.RawMessage `json:"metadata"`
+}
+
+// KeyEdit is a change to a key (see EditKey). Nil fields stay as they
+// are; ClearExpiry makes the key never expire.
+type KeyEdit struct {
+	Name        *string
+	Scopes      *[]string        // a pointer to nil or empty: no scope
+	Metadata    *json.RawMessage // a pointer to nil: no metadata
+	ExpiresAt   *time.Time
+	ClearExpiry bool
+}
+
+// body is the edit's PATCH body.
+func (e KeyEdit) body() map[string]any {
+	b := map[string]any{}
+	if e.Name != nil {
+		b["name"] = *e.Name
+	}
+	if e.Scopes != nil {
+		b["scopes"] = *e.Scopes
+		if *e.Scopes == nil {
+			b["scopes"] = []string{}
+		}
+	}
+	if e.Metadata != nil {
+		b["metadata"] = *e.Metadata
+		if *e.Metadata == nil {
+			b["metadata"] = nil
+		}
+	}
+	if e.ExpiresAt != nil {
+		b["expires_at"] = e.ExpiresAt.UTC().Format(time.RFC3339Nano)
+	}
+	if e.ClearExpiry {
+		b["expires_at"] = nil
+	}
+	return b
+}
+
+// ifMatch is the If-Match header of a version condition (0: none).
+func ifMatch(version uint64) http.Header {
+	if version == 0 {
+		return nil
+	}
+	return http.Header{"If-Match": {`"` + strconv.FormatUint(version, 10) + `"`}}
 }
 
 // Readiness is the server's progress through the event log.
@@ -186,10 +252,12 @@ func (c *Client) JWKS(ctx context.Context) (JWKS, error) {
 // past) or 401.
 func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (CreatedKey, error) {
 	body := struct {
-		Name       string  `json:"name,omitempty"`
-		ExpiresAt  *string `json:"expires_at,omitempty"`
-		SignedOnly bool    `json:"signed_only,omitempty"`
-	}{Name: req.Name, SignedOnly: req.SignedOnly}
+		Name       string          `json:"name,omitempty"`
+		ExpiresAt  *string         `json:"expires_at,omitempty"`
+		SignedOnly bool            `json:"signed_only,omitempty"`
+		Scopes     []string        `json:"scopes,omitempty"`
+		Metadata   json.RawMessage `json:"metadata,omitempty"`
+	}{Name: req.Name, SignedOnly: req.SignedOnly, Scopes: req.Scopes, Metadata: req.Metadata}
 	if req.ExpiresAt != nil {
 		s := req.ExpiresAt.UTC().Format(time.RFC3339Nano)
 		body.ExpiresAt = &s
@@ -268,6 +336,60 @@ func (c *Client) RegenerateSecret(ctx context.Context, apiKey string) (Regenerat
 	return s, err
 }
 
+// RegenerateSecretWithGrace is RegenerateSecret with a grace period: the
+// old secret keeps validating for grace (up to 168h) on every node. A
+// later regenerate, revoke or disable ends it at once. Errors: as
+// RegenerateSecret, and 400 for a grace period out of range.
+func (c *Client) RegenerateSecretWithGrace(ctx context.Context, apiKey string, grace time.Duration) (RegeneratedSecret, error) {
+	var s RegeneratedSecret
+	body := map[string]string{"grace_period": grace.String()}
+	err := c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/regenerate", body: body,
+		auth: true}, &s)
+	return s, err
+}
+
+// EditKey changes one of the session user's keys: PATCH
+// /api-keys/{api_key}. With ifVersion (not 0) the change is made only if
+// the key is still at that Version. It returns the key as it is then.
+// Errors: ErrNoSession; *Error with status 400, 401, 404, 409 (revoked)
+// or 412 (the key changed since ifVersion).
+func (c *Client) EditKey(ctx context.Context, apiKey string, edit KeyEdit, ifVersion uint64) (Key, error) {
+	var k Key
+	err := c.do(ctx, request{method: http.MethodPatch, path: "/api-keys/" + escape(apiKey), body: edit.body(),
+		header: ifMatch(ifVersion), auth: true}, &k)
+	return k, err
+}
+
+// DisableKey pauses one of the session user's keys, recording reason:
+// POST /api-keys/{api_key}/disable. It is refused everywhere until
+// EnableKey. Errors: ErrNoSession; *Error with status 400, 401, 404 or
+// 409 (revoked).
+func (c *Client) DisableKey(ctx context.Context, apiKey, reason string) error {
+	return c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/disable",
+		body: reasonBody{reason}, auth: true}, nil)
+}
+
+// EnableKey resumes a disabled key: POST /api-keys/{api_key}/enable.
+// Errors: as DisableKey.
+func (c *Client) EnableKey(ctx context.Context, apiKey, reason string) error {
+	return c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/enable",
+		body: reasonBody{reason}, auth: true}, nil)
+}
+
+// ValidateScopes is Validate for a request that requires scopes: every
+// one must be granted. Errors: as Validate, and *Error with status 403
+// (IsForbidden) for a valid key lacking one.
+func (c *Client) ValidateScopes(ctx context.Context, apiKey, secret string, style HeaderStyle, scopes ...string) (Identity, error) {
+	h := http.Header{}
+	if err := setCredentials(h, apiKey, secret, style); err != nil {
+		return Identity{}, err
+	}
+	q := url.Values{"scope": scopes}
+	var id Identity
+	err := c.do(ctx, request{method: http.MethodGet, path: "/validate", query: q, header: h}, &id)
+	return id, err
+}
+
 // Validate checks API-key credentials against /validate, sending them in
 // style, and returns whose key it is. It does not send the session token.
 // Errors: *Error with status 401 for every bad credential (unknown key,
@@ -343,6 +465,31 @@ func (c *Client) AdminListKeys(ctx context.Context, user string, statuses ...str
 // 403 or 404.
 func (c *Client) AdminRevokeKey(ctx context.Context, apiKey, reason string) error {
 	return c.do(ctx, request{method: http.MethodDelete, path: "/admin/keys/" + escape(apiKey),
+		body: reasonBody{reason}, auth: true}, nil)
+}
+
+// AdminEditKey changes anyone's key (its scopes, say): PATCH
+// /admin/keys/{api_key}, recorded with the admin as actor. Errors:
+// ErrNoSession; *Error with status 400, 401, 403, 404, 409 or 412.
+func (c *Client) AdminEditKey(ctx context.Context, apiKey string, edit KeyEdit, ifVersion uint64) (Key, error) {
+	var k Key
+	err := c.do(ctx, request{method: http.MethodPatch, path: "/admin/keys/" + escape(apiKey), body: edit.body(),
+		header: ifMatch(ifVersion), auth: true}, &k)
+	return k, err
+}
+
+// AdminDisableKey pauses anyone's key, recording reason: POST
+// /admin/keys/{api_key}/disable. Errors: ErrNoSession; *Error with status
+// 401, 403, 404 or 409.
+func (c *Client) AdminDisableKey(ctx context.Context, apiKey, reason string) error {
+	return c.do(ctx, request{method: http.MethodPost, path: "/admin/keys/" + escape(apiKey) + "/disable",
+		body: reasonBody{reason}, auth: true}, nil)
+}
+
+// AdminEnableKey resumes anyone's disabled key: POST
+// /admin/keys/{api_key}/enable. Errors: as AdminDisableKey.
+func (c *Client) AdminEnableKey(ctx context.Context, apiKey, reason string) error {
+	return c.do(ctx, request{method: http.MethodPost, path: "/admin/keys/" + escape(apiKey) + "/enable",
 		body: reasonBody{reason}, auth: true}, nil)
 }
 

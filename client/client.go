@@ -181,7 +181,7 @@ type request struct {
 // do sends req and decodes a 2xx body into out (when out is non-nil and
 // the body is not empty). Anything but a 2xx is an *Error.
 func (c *Client) do(ctx context.Context, req request, out any) error {
-	if c.attempts > 1 && ctx != nil && (req.method == http.MethodPost || req.method == http.MethodDelete) {
+	if c.attempts > 1 && ctx != nil && (req.method == http.MethodPost || req.method == http.MethodDelete || req.method == http.MethodPatch) {
 		if _, ok := ctx.Value(idempotencyKey{}).(string); !ok {
 			ctx = WithIdempotencyKey(ctx, randomKey())
 		}
@@ -277,7 +277,7 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 	}
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", userAgent)
-	if key, ok := ctx.Value(idempotencyKey{}).(string); ok && (req.method == http.MethodPost || req.method == http.MethodDelete) {
+	if key, ok := ctx.Value(idempotencyKey{}).(string); ok && (req.method == http.MethodPost || req.method == http.MethodDelete || req.method == http.MethodPatch) {
 		hr.Header.Set("Idempotency-Key", key)
 	}
 	if req.body != nil {

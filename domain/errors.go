@@ -44,6 +44,9 @@ const (
 	// IdempotencyKeyInUse is an idempotency key whose first request is
 	// still running; retrying later gets its outcome.
 	IdempotencyKeyInUse Kind = "idempotency_key_in_use"
+	// PreconditionFailed is a change made on the condition that its
+	// target is still at a version it no longer is (HTTP If-Match).
+	PreconditionFailed Kind = "precondition_failed"
 )
 
 // Error is the error type of keyledger. Message is safe to show to a client;

@@ -21,6 +21,12 @@ const (
 	TypeUserDisabled         = "user.disabled"
 	TypeUserEnabled          = "user.enabled"
 	TypeUserErased           = "user.erased"
+	TypeKeyDisabled          = "key.disabled"
+	TypeKeyEnabled           = "key.enabled"
+	TypeKeyRenamed           = "key.renamed"
+	TypeKeyScopesChanged     = "key.scopes_changed"
+	TypeKeyMetadataChanged   = "key.metadata_changed"
+	TypeKeyExpiryChanged     = "key.expiry_changed"
 )
 
 // Categories name the kind of aggregate an event belongs to; an event type
@@ -40,10 +46,13 @@ const CheckpointAggregate = "checkpoint"
 // each type.
 const CurrentSchema = 1
 
-// KeySecretSchema is the schema written for key.created and
-// key.secret_regenerated: schema 2 adds the public key that verifies
-// signed requests (and, for key.created, signed_only). Schema 1 events of
-// both types still decode, with no public key.
+// KeySecretSchema is the schema written for key.secret_regenerated (and
+// was for key.created): schema 2 adds the public key that verifies signed
+// requests (and, for key.created, signed_only). Schema 1 events of both
+// types still decode, with no public key. The grace period of the previous
+// secret (previous_expires_at) is an optional field of schema 2: a reader
+// that does not know it ends the previous secret at once, which is the
+// safe side.
 const KeySecretSchema = 2
 
 // UserRegisteredSchema is the schema written for user.registered: schema
@@ -52,10 +61,20 @@ const KeySecretSchema = 2
 // clear values.
 const UserRegisteredSchema = 2
 
+// KeyPolicySchema is the schema written for key.created: schema 3 adds
+// scopes and metadata. It is a new schema, not an optional field, because
+// scopes restrict: a reader that ignored them would let a scoped key do
+// everything, where a reader that does not know schema 3 skips the event
+// and refuses the key. Schema 1 and 2 events still decode, with no scopes
+// and no metadata.
+const KeyPolicySchema = 3
+
 // SchemaOf returns the schema this code writes for an event type.
 func SchemaOf(eventType string) int {
 	switch eventType {
-	case TypeKeyCreated, TypeKeySecretRegenerated:
+	case TypeKeyCreated:
+		return KeyPolicySchema
+	case TypeKeySecretRegenerated:
 		return KeySecretSchema
 	case TypeUserRegistered:
 		return UserRegisteredSchema
@@ -189,7 +208,36 @@ type EmailReserved struct {
 // the secret itself never enters the log. PublicKey (schema 2) verifies the
 // key's signed requests; it is zero in schema 1 events. A SignedOnly key
 // refuses its secret sent in headers: only signed requests validate.
+// Scopes and Metadata (schema 3, both optional) are what the key is
+// allowed to do and the labels validation returns with it (a compact JSON
+// object); they are empty in older events.
 type KeyCreated struct {
+	UserID     string          `json:"user_id"`
+	Name       string          `json:"name,omitempty"`
+	SecretHash Hash            `json:"secret_hash"`
+	PublicKey  PublicKey       `json:"public_key"`
+	SignedOnly bool            `json:"signed_only,omitempty"`
+	ExpiresAt  *time.Time      `json:"expires_at,omitempty"`
+	Scopes     []string        `json:"scopes,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+}
+
+// KeySecretRegenerated records a new secret for a key; the old one stops
+// validating, and so do requests signed with the old key pair. PublicKey is
+// zero in schema 1 events. With PreviousExpiresAt (optional) the secret
+// being replaced keeps validating, by its secret, until that instant: a
+// grace period for its users to move to the new one. Without it any
+// previous secret's grace period ends.
+type KeySecretRegenerated struct {
+	SecretHash        Hash       `json:"secret_hash"`
+	PublicKey         PublicKey  `json:"public_key"`
+	PreviousExpiresAt *time.Time `json:"previous_expires_at,omitempty"`
+}
+
+// keyCreatedV2 is the schema 2 payload: no scopes, no metadata. Decoding
+// it through this type keeps stray fields of those names in an old event
+// from being believed.
+type keyCreatedV2 struct {
 	UserID     string     `json:"user_id"`
 	Name       string     `json:"name,omitempty"`
 	SecretHash Hash       `json:"secret_hash"`
@@ -198,13 +246,61 @@ type KeyCreated struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 }
 
-// KeySecretRegenerated records a new secret for a key; the old one stops
-// validating, and so do requests signed with the old key pair. PublicKey is
-// zero in schema 1 events.
-type KeySecretRegenerated struct {
-	SecretHash Hash      `json:"secret_hash"`
-	PublicKey  PublicKey `json:"public_key"`
+func (d keyCreatedV2) upcast() KeyCreated {
+	return KeyCreated{UserID: d.UserID, Name: d.Name, SecretHash: d.SecretHash, PublicKey: d.PublicKey,
+		SignedOnly: d.SignedOnly, ExpiresAt: d.ExpiresAt}
 }
+
+// KeyDisabled records that a key is paused: it stops validating until a
+// KeyEnabled, and any grace period of its previous secret ends.
+type KeyDisabled struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// KeyEnabled lifts a KeyDisabled.
+type KeyEnabled struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// KeyRenamed records a key's new name ("" for none).
+type KeyRenamed struct {
+	Name string `json:"name"`
+}
+
+// KeyScopesChanged records the scopes a key is granted from now on,
+// replacing the previous ones (none: the key grants no scope).
+type KeyScopesChanged struct {
+	Scopes []string `json:"scopes"`
+}
+
+// KeyMetadataChanged records a key's new metadata, a compact JSON object,
+// replacing the previous one (empty: none).
+type KeyMetadataChanged struct {
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// KeyExpiryChanged records a key's new expiry (nil: it never expires).
+type KeyExpiryChanged struct {
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// EventType implements EventData.
+func (KeyDisabled) EventType() string { return TypeKeyDisabled }
+
+// EventType implements EventData.
+func (KeyEnabled) EventType() string { return TypeKeyEnabled }
+
+// EventType implements EventData.
+func (KeyRenamed) EventType() string { return TypeKeyRenamed }
+
+// EventType implements EventData.
+func (KeyScopesChanged) EventType() string { return TypeKeyScopesChanged }
+
+// EventType implements EventData.
+func (KeyMetadataChanged) EventType() string { return TypeKeyMetadataChanged }
+
+// EventType implements EventData.
+func (KeyExpiryChanged) EventType() string { return TypeKeyExpiryChanged }
 
 // keyCreatedV1 and keySecretRegeneratedV1 are the schema 1 payloads: no
 // public key. Decoding them through these types keeps a stray public_key
@@ -338,6 +434,10 @@ func DecodeEvent(b []byte) (Event, error) {
 	case env.Schema == 1 && env.Type == TypeKeyCreated:
 		data = decodeOld[keyCreatedV1](env.Data)
 	case env.Schema == 2 && env.Type == TypeKeyCreated:
+		if d, ok := decodeOld[keyCreatedV2](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() {
+			data = d
+		}
+	case env.Schema == 3 && env.Type == TypeKeyCreated:
 		if d, ok := decodeData[KeyCreated](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() {
 			data = d
 		}
@@ -349,6 +449,18 @@ func DecodeEvent(b []byte) (Event, error) {
 		}
 	case env.Schema == 1 && env.Type == TypeKeyRevoked:
 		data = decodeData[KeyRevoked](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyDisabled:
+		data = decodeData[KeyDisabled](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyEnabled:
+		data = decodeData[KeyEnabled](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyRenamed:
+		data = decodeData[KeyRenamed](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyScopesChanged:
+		data = decodeData[KeyScopesChanged](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyMetadataChanged:
+		data = decodeData[KeyMetadataChanged](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyExpiryChanged:
+		data = decodeData[KeyExpiryChanged](env.Data)
 	case env.Schema == 1 && env.Type == TypeLogCheckpoint:
 		data = decodeData[LogCheckpoint](env.Data)
 	case env.Schema == 1 && env.Type == TypeUserDisabled:

@@ -35,10 +35,11 @@ func sampleEvents() []domain.Event {
 			Data: domain.EmailReserved{UserID: alice},
 		},
 		{
-			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2C", Type: domain.TypeKeyCreated, Schema: 2, Aggregate: apiKey,
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2C", Type: domain.TypeKeyCreated, Schema: 3, Aggregate: apiKey,
 			Version: 1, Time: at, Actor: alice,
 			Data: domain.KeyCreated{UserID: alice, Name: "ci deploy", SecretHash: secretVectorHash(),
-				PublicKey: domain.PublicKey{0: 0xdd, 31: 0x04}, SignedOnly: true, ExpiresAt: &expires},
+				PublicKey: domain.PublicKey{0: 0xdd, 31: 0x04}, SignedOnly: true, ExpiresAt: &expires,
+				Scopes: []string{"deploy:*", "orders:read"}, Metadata: json.RawMessage(`{"plan":"pro","tenant":7}`)},
 		},
 		{
 			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2D", Type: domain.TypeKeySecretRegenerated, Schema: 2, Aggregate: apiKey,
@@ -97,6 +98,36 @@ func sampleEvents() []domain.Event {
 			Data:    domain.AdminKeyRevoked{Key: domain.PublicKey{0: 0xb1, 31: 0x0b}, Reason: "laptop lost"},
 			Request: sampleRequest(),
 		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2Q", Type: domain.TypeKeyDisabled, Schema: 1, Aggregate: apiKey,
+			Version: 4, Time: at.Add(11 * time.Hour), Actor: "admin:root", Prev: domain.Hash{0: 0x11, 31: 0x0d},
+			Data: domain.KeyDisabled{Reason: "suspicious traffic"}, Request: sampleRequest(),
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2R", Type: domain.TypeKeyEnabled, Schema: 1, Aggregate: apiKey,
+			Version: 5, Time: at.Add(12 * time.Hour), Actor: alice, Prev: domain.Hash{0: 0x12, 31: 0x0e},
+			Data: domain.KeyEnabled{Reason: "false alarm"},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2S", Type: domain.TypeKeyRenamed, Schema: 1, Aggregate: apiKey,
+			Version: 6, Time: at.Add(13 * time.Hour), Actor: alice, Prev: domain.Hash{0: 0x13, 31: 0x0f},
+			Data: domain.KeyRenamed{Name: "ci deploy (eu)"},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2T", Type: domain.TypeKeyScopesChanged, Schema: 1, Aggregate: apiKey,
+			Version: 7, Time: at.Add(14 * time.Hour), Actor: alice, Prev: domain.Hash{0: 0x14, 31: 0x10},
+			Data: domain.KeyScopesChanged{Scopes: []string{"orders:read", "orders:write"}},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2V", Type: domain.TypeKeyMetadataChanged, Schema: 1, Aggregate: apiKey,
+			Version: 8, Time: at.Add(15 * time.Hour), Actor: alice, Prev: domain.Hash{0: 0x15, 31: 0x11},
+			Data: domain.KeyMetadataChanged{Metadata: json.RawMessage(`{"plan":"enterprise"}`)},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2W", Type: domain.TypeKeyExpiryChanged, Schema: 1, Aggregate: apiKey,
+			Version: 9, Time: at.Add(16 * time.Hour), Actor: alice, Prev: domain.Hash{0: 0x16, 31: 0x12},
+			Data: domain.KeyExpiryChanged{ExpiresAt: &expires},
+		},
 	}
 }
 
@@ -112,6 +143,18 @@ func sampleSealed() domain.Sealed {
 		panic(err)
 	}
 	return s
+}
+
+// graceRegenerated is a key.secret_regenerated of schema 2 with the
+// optional grace period of the previous secret.
+func graceRegenerated() domain.Event {
+	e := sampleEvents()[3]
+	e.ID = "01JH6Z3Q8X4N6V2R9T5M7K3B2X"
+	until := e.Time.Add(time.Hour)
+	d := e.Data.(domain.KeySecretRegenerated)
+	d.PreviousExpiresAt = &until
+	e.Data = d
+	return e
 }
 
 // sampleRequest is a kept admin request (its values need not verify).
@@ -140,7 +183,13 @@ func TestEncodeDecodeEvent(t *testing.T) {
 	noOptional.Data = domain.KeyCreated{UserID: alice, SecretHash: hashA, PublicKey: pubA}
 	revokedNoReason := events[4]
 	revokedNoReason.Data = domain.KeyRevoked{}
-	events = append(events, noOptional, revokedNoReason)
+	noScopes := events[len(events)-3]
+	noScopes.Data = domain.KeyScopesChanged{}
+	noMetadata := events[len(events)-2]
+	noMetadata.Data = domain.KeyMetadataChanged{}
+	neverExpires := events[len(events)-1]
+	neverExpires.Data = domain.KeyExpiryChanged{}
+	events = append(events, noOptional, revokedNoReason, graceRegenerated(), noScopes, noMetadata, neverExpires)
 
 	for _, e := range events {
 		t.Run(e.Type, func(t *testing.T) {
@@ -197,11 +246,12 @@ func TestDecodeEvent_Unknown(t *testing.T) {
 		name string
 		in   string
 	}{
-		{"UnknownType", `{"type":"key.renamed","schema":1,` + rest + `}`},
+		{"UnknownType", `{"type":"key.frobnicated","schema":1,` + rest + `}`},
 		{"EmptyType", `{"type":"","schema":1,` + rest + `}`},
 		{"MissingType", `{"schema":1,` + rest + `}`},
 		{"TypeCase", `{"type":"Key.Created","schema":1,` + rest + `}`},
-		{"NewerSchema", `{"type":"key.created","schema":3,` + rest + `}`},
+		{"NewerSchema", `{"type":"key.created","schema":4,` + rest + `}`},
+		{"NewerSchemaDisabled", `{"type":"key.disabled","schema":2,` + rest + `}`},
 		{"NewerSchemaRevoked", `{"type":"key.revoked","schema":2,` + rest + `}`},
 		{"SchemaZero", `{"type":"key.revoked","schema":0,` + rest + `}`},
 		{"MissingSchema", `{"type":"key.revoked",` + rest + `}`},
@@ -329,7 +379,13 @@ func TestVersion1Events(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join("testdata", "events", "v1")
 	if *update {
-		writeMissingGolden(t, dir, append(sampleEvents(), signupSampleEvents()...))
+		var v1 []domain.Event
+		for _, e := range append(sampleEvents(), signupSampleEvents()...) {
+			if e.Schema == 1 {
+				v1 = append(v1, e)
+			}
+		}
+		writeMissingGolden(t, dir, v1)
 	}
 
 	checks := map[string]func(t *testing.T, e domain.Event){
@@ -488,6 +544,66 @@ func TestVersion1Events(t *testing.T) {
 			checkField(t, "Reason", d.Reason, "laptop lost")
 			checkRequest(t, e.Request)
 		},
+		"key.disabled": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2Q", "key.disabled",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 4, "2026-11-01T21:30:15.123456789Z", "admin:root")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "11"+strings.Repeat("0", 60)+"0d")
+			d, ok := e.Data.(domain.KeyDisabled)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeyDisabled", e.Data)
+			}
+			checkField(t, "Reason", d.Reason, "suspicious traffic")
+			checkRequest(t, e.Request)
+		},
+		"key.enabled": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2R", "key.enabled",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 5, "2026-11-01T22:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "12"+strings.Repeat("0", 60)+"0e")
+			d, ok := e.Data.(domain.KeyEnabled)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeyEnabled", e.Data)
+			}
+			checkField(t, "Reason", d.Reason, "false alarm")
+		},
+		"key.renamed": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2S", "key.renamed",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 6, "2026-11-01T23:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.KeyRenamed)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeyRenamed", e.Data)
+			}
+			checkField(t, "Name", d.Name, "ci deploy (eu)")
+		},
+		"key.scopes_changed": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2T", "key.scopes_changed",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 7, "2026-11-02T00:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.KeyScopesChanged)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeyScopesChanged", e.Data)
+			}
+			checkField(t, "Scopes", strings.Join(d.Scopes, " "), "orders:read orders:write")
+		},
+		"key.metadata_changed": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2V", "key.metadata_changed",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 8, "2026-11-02T01:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.KeyMetadataChanged)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeyMetadataChanged", e.Data)
+			}
+			checkField(t, "Metadata", string(d.Metadata), `{"plan":"enterprise"}`)
+		},
+		"key.expiry_changed": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2W", "key.expiry_changed",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 9, "2026-11-02T02:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.KeyExpiryChanged)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeyExpiryChanged", e.Data)
+			}
+			if d.ExpiresAt == nil {
+				t.Fatalf("ExpiresAt: got nil, want 2027-11-01T00:00:00Z")
+			}
+			checkField(t, "ExpiresAt", d.ExpiresAt.UTC().Format(time.RFC3339Nano), "2027-11-01T00:00:00Z")
+		},
 	}
 
 	maps.Copy(checks, signupEventChecks())
@@ -645,6 +761,7 @@ func TestVersion2Events(t *testing.T) {
 			}
 		}
 		writeMissingGolden(t, dir, v2)
+		writeMissingFile(t, filepath.Join(dir, "key.secret_regenerated.grace.json"), graceRegenerated())
 	}
 	checks := map[string]func(t *testing.T, e domain.Event){
 		"user.registered": func(t *testing.T, e domain.Event) {
@@ -694,8 +811,81 @@ func TestVersion2Events(t *testing.T) {
 			checkField(t, "PublicKey", hex.EncodeToString(d.PublicKey[:]),
 				"ee000000000000000000000000000000000000000000000000000000000000"+"05")
 		},
+		// The grace period of the previous secret is an optional field of
+		// schema 2: readers that do not know it end the old secret at once.
+		"key.secret_regenerated.grace": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2X", "key.secret_regenerated",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 2, "2026-11-01T11:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.KeySecretRegenerated)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeySecretRegenerated", e.Data)
+			}
+			checkField(t, "SecretHash", hex.EncodeToString(d.SecretHash[:]),
+				"01000000000000000000000000000000000000000000000000000000000000ff")
+			if d.PreviousExpiresAt == nil {
+				t.Fatalf("PreviousExpiresAt: got nil, want 2026-11-01T12:30:15.123456789Z")
+			}
+			checkField(t, "PreviousExpiresAt", d.PreviousExpiresAt.UTC().Format(time.RFC3339Nano), "2026-11-01T12:30:15.123456789Z")
+		},
 	}
 	checkFrozenEvents(t, dir, 2, checks)
+}
+
+// TestVersion3Events decodes the schema-3 key.created committed under
+// testdata/events/v3, which added scopes and metadata. Like
+// TestVersion1Events, it guards the log as written.
+func TestVersion3Events(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("testdata", "events", "v3")
+	if *update {
+		var v3 []domain.Event
+		for _, e := range sampleEvents() {
+			if e.Schema == 3 {
+				v3 = append(v3, e)
+			}
+		}
+		writeMissingGolden(t, dir, v3)
+	}
+	checks := map[string]func(t *testing.T, e domain.Event){
+		"key.created": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2C", "key.created",
+				"ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", 1, "2026-11-01T10:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			d, ok := e.Data.(domain.KeyCreated)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.KeyCreated", e.Data)
+			}
+			checkField(t, "UserID", d.UserID, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			checkField(t, "Name", d.Name, "ci deploy")
+			checkField(t, "SecretHash", hex.EncodeToString(d.SecretHash[:]), secretVectorHashHex)
+			checkField(t, "PublicKey", hex.EncodeToString(d.PublicKey[:]),
+				"dd000000000000000000000000000000000000000000000000000000000000"+"04")
+			checkField(t, "SignedOnly", d.SignedOnly, true)
+			if d.ExpiresAt == nil {
+				t.Fatalf("ExpiresAt: got nil, want 2027-11-01T00:00:00Z")
+			}
+			checkField(t, "ExpiresAt", d.ExpiresAt.UTC().Format(time.RFC3339Nano), "2027-11-01T00:00:00Z")
+			checkField(t, "Scopes", strings.Join(d.Scopes, " "), "deploy:* orders:read")
+			checkField(t, "Metadata", string(d.Metadata), `{"plan":"pro","tenant":7}`)
+		},
+	}
+	checkFrozenEvents(t, dir, 3, checks)
+}
+
+// writeMissingFile writes the encoding of e to path unless that file
+// exists: a frozen event is never rewritten.
+func writeMissingFile(t *testing.T, path string, e domain.Event) {
+	t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	b, err := domain.EncodeEvent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", path)
 }
 
 // TestDecodeEvent_Schema1KeyEvents: schema 1 key events decode with no

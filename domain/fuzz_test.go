@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -177,11 +178,28 @@ func FuzzDecodeEvent(f *testing.F) {
 // dataEqualInstant is dataEqual with times compared as instants only: a
 // decoded expiry keeps the zone it was written with.
 func dataEqualInstant(a, b domain.EventData) bool {
-	ka, okA := a.(domain.KeyCreated)
-	kb, okB := b.(domain.KeyCreated)
-	if okA && okB && ka.ExpiresAt != nil && kb.ExpiresAt != nil && ka.ExpiresAt.Equal(*kb.ExpiresAt) {
-		ka.ExpiresAt, kb.ExpiresAt = nil, nil
-		return ka == kb
+	return dataEqual(utcTimes(a), utcTimes(b))
+}
+
+// utcTimes returns d with its times in UTC.
+func utcTimes(d domain.EventData) domain.EventData {
+	utc := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		u := t.UTC()
+		return &u
 	}
-	return dataEqual(a, b)
+	switch v := d.(type) {
+	case domain.KeyCreated:
+		v.ExpiresAt = utc(v.ExpiresAt)
+		return v
+	case domain.KeySecretRegenerated:
+		v.PreviousExpiresAt = utc(v.PreviousExpiresAt)
+		return v
+	case domain.KeyExpiryChanged:
+		v.ExpiresAt = utc(v.ExpiresAt)
+		return v
+	}
+	return d
 }

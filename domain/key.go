@@ -2,6 +2,7 @@ package domain
 
 import (
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,10 +15,15 @@ type KeyStatus string
 
 // Key statuses.
 const (
-	StatusActive  KeyStatus = "active"
-	StatusRevoked KeyStatus = "revoked"
-	StatusExpired KeyStatus = "expired"
+	StatusActive   KeyStatus = "active"
+	StatusRevoked  KeyStatus = "revoked"
+	StatusExpired  KeyStatus = "expired"
+	StatusDisabled KeyStatus = "disabled"
 )
+
+// MaxGracePeriod is the longest grace period a regenerated key's previous
+// secret may keep validating.
+const MaxGracePeriod = 7 * 24 * time.Hour
 
 // MaxKeyNameLength is the longest key name, in characters.
 const MaxKeyNameLength = 100
@@ -35,8 +41,16 @@ type Key struct {
 	ExpiresAt           time.Time // zero: never expires
 	SecretRegeneratedAt time.Time // zero: never regenerated
 	RevokedAt           time.Time // zero: not revoked
-	Version             uint64
-	LastHash            Hash // Hash of the last event applied: the next event's Prev
+	DisabledAt          time.Time // zero: not disabled
+	Scopes              ScopeSet  // what the key grants; "": no scope
+	Metadata            string    // a compact JSON object; "": none
+	// PreviousSecretHash is the SHA-256 of the secret replaced by the last
+	// regeneration, which validates before PreviousExpiresAt (zero: no
+	// previous secret validates).
+	PreviousSecretHash Hash
+	PreviousExpiresAt  time.Time
+	Version            uint64
+	LastHash           Hash // Hash of the last event applied: the next event's Prev
 }
 
 // Exists reports whether the key has been created.
@@ -45,17 +59,21 @@ func (k *Key) Exists() bool { return k.Version > 0 }
 // Revoked reports whether the key has been revoked.
 func (k *Key) Revoked() bool { return !k.RevokedAt.IsZero() }
 
+// Disabled reports whether the key is disabled.
+func (k *Key) Disabled() bool { return !k.DisabledAt.IsZero() }
+
 // Standing returns what decides whether the key may be used;
 // ownerDisabled says whether its owner is disabled, which the key itself
 // does not know.
 func (k *Key) Standing(ownerDisabled bool) Standing {
 	return Standing{Exists: k.Exists(), Revoked: k.Revoked(), ExpiresAt: k.ExpiresAt, SignedOnly: k.SignedOnly,
-		CanSign: !k.PublicKey.IsZero(), OwnerDisabled: ownerDisabled}
+		CanSign: !k.PublicKey.IsZero(), OwnerDisabled: ownerDisabled, Disabled: k.Disabled(),
+		PreviousUntil: k.PreviousExpiresAt}
 }
 
 // Usable returns whether the key is in force at now, its credential
 // aside: ReasonOK, or ReasonUnknownKey, ReasonRevoked, ReasonExpired,
-// ReasonUserDisabled (see Standing.Decide).
+// ReasonKeyDisabled, ReasonUserDisabled (see Standing.Decide).
 func (k *Key) Usable(now time.Time, ownerDisabled bool) Reason {
 	return k.Standing(ownerDisabled).Decide(now)
 }
@@ -64,6 +82,13 @@ func (k *Key) Usable(now time.Time, ownerDisabled bool) Reason {
 // that does not exist is reported active: check Exists first.
 func (k *Key) StatusAt(now time.Time) KeyStatus {
 	return k.Standing(false).Status(now)
+}
+
+// PreviousInGrace reports whether the previous secret still validates at
+// now (the key itself permitting): whether now is before
+// PreviousExpiresAt.
+func (k *Key) PreviousInGrace(now time.Time) bool {
+	return k.Standing(false).PreviousValid(now)
 }
 
 // Apply folds one event into the key. It is used for new events and replay
@@ -85,20 +110,96 @@ func (k *Key) Apply(e Event) error {
 		if d.ExpiresAt != nil {
 			k.ExpiresAt = d.ExpiresAt.UTC()
 		}
+		if err := k.setPolicy(e, d.Scopes, d.Metadata); err != nil {
+			return err
+		}
 	case KeySecretRegenerated:
-		if !k.Exists() || k.Revoked() {
-			return fmt.Errorf("apply %s to %s: key missing or revoked", e.Type, e.Aggregate)
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		k.PreviousSecretHash, k.PreviousExpiresAt = Hash{}, time.Time{}
+		if d.PreviousExpiresAt != nil && d.PreviousExpiresAt.After(e.Time) {
+			k.PreviousSecretHash, k.PreviousExpiresAt = k.SecretHash, d.PreviousExpiresAt.UTC()
 		}
 		k.SecretHash, k.PublicKey, k.SecretRegeneratedAt = d.SecretHash, d.PublicKey, e.Time
 	case KeyRevoked:
-		if !k.Exists() || k.Revoked() {
-			return fmt.Errorf("apply %s to %s: key missing or revoked", e.Type, e.Aggregate)
+		if err := k.applyable(e); err != nil {
+			return err
 		}
 		k.RevokedAt = e.Time
+		k.PreviousSecretHash, k.PreviousExpiresAt = Hash{}, time.Time{}
+	case KeyDisabled:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		if k.Disabled() {
+			return fmt.Errorf("apply %s to %s: key already disabled", e.Type, e.Aggregate)
+		}
+		k.DisabledAt = e.Time
+		k.PreviousSecretHash, k.PreviousExpiresAt = Hash{}, time.Time{}
+	case KeyEnabled:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		if !k.Disabled() {
+			return fmt.Errorf("apply %s to %s: key not disabled", e.Type, e.Aggregate)
+		}
+		k.DisabledAt = time.Time{}
+	case KeyRenamed:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		k.Name = d.Name
+	case KeyScopesChanged:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		if err := k.setPolicy(e, d.Scopes, []byte(k.Metadata)); err != nil {
+			return err
+		}
+	case KeyMetadataChanged:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		if err := k.setPolicy(e, k.Scopes.List(), d.Metadata); err != nil {
+			return err
+		}
+	case KeyExpiryChanged:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		k.ExpiresAt = time.Time{}
+		if d.ExpiresAt != nil {
+			k.ExpiresAt = d.ExpiresAt.UTC()
+		}
 	default:
 		return fmt.Errorf("apply %s to key %s: not a key event", e.Type, e.Aggregate)
 	}
 	k.Version, k.LastHash = e.Version, e.Hash
+	return nil
+}
+
+// applyable checks that an event other than key.created may apply: the
+// key exists and is not revoked.
+func (k *Key) applyable(e Event) error {
+	if !k.Exists() || k.Revoked() {
+		return fmt.Errorf("apply %s to %s: key missing or revoked", e.Type, e.Aggregate)
+	}
+	return nil
+}
+
+// setPolicy sets the key's scopes and metadata from an event's, which must
+// be valid: a log is not believed beyond what commands may write.
+func (k *Key) setPolicy(e Event, scopes []string, metadata []byte) error {
+	set, err := NewScopeSet(scopes)
+	if err != nil {
+		return fmt.Errorf("apply %s to %s: %w", e.Type, e.Aggregate, err)
+	}
+	meta, err := CompactMetadata(metadata)
+	if err != nil {
+		return fmt.Errorf("apply %s to %s: %w", e.Type, e.Aggregate, err)
+	}
+	k.Scopes, k.Metadata = set, meta
 	return nil
 }
 
@@ -111,11 +212,13 @@ type CreateKey struct {
 	PublicKey  PublicKey // the new secret's PublicKey(APIKey)
 	SignedOnly bool      // refuse the secret in headers; accept only signed requests
 	ExpiresAt  time.Time // zero: never
+	Scopes     []string  // what the key grants (see ScopeSet); none: no scope
+	Metadata   []byte    // a JSON object (see CompactMetadata); empty: none
 }
 
 // Create returns the events that create the key described by cmd. k must be
-// the zero Key. It returns Invalid for a bad name or an expiry not in the
-// future, and Conflict if the key exists.
+// the zero Key. It returns Invalid for a bad name, scopes or metadata, or
+// an expiry not in the future, and Conflict if the key exists.
 func (k *Key) Create(cmd CreateKey, now time.Time) ([]Event, error) {
 	if k.Exists() {
 		return nil, Errorf(Conflict, "key already exists")
@@ -132,8 +235,22 @@ func (k *Key) Create(cmd CreateKey, now time.Time) ([]Event, error) {
 	if err := ValidateKeyName(cmd.Name); err != nil {
 		return nil, err
 	}
+	scopes, err := NewScopeSet(cmd.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := CompactMetadata(cmd.Metadata)
+	if err != nil {
+		return nil, err
+	}
 	d := KeyCreated{UserID: cmd.UserID, Name: cmd.Name, SecretHash: cmd.SecretHash, PublicKey: cmd.PublicKey,
 		SignedOnly: cmd.SignedOnly}
+	if scopes != "" {
+		d.Scopes = scopes.List()
+	}
+	if meta != "" {
+		d.Metadata = json.RawMessage(meta)
+	}
 	if !cmd.ExpiresAt.IsZero() {
 		if !cmd.ExpiresAt.After(now) {
 			return nil, Errorf(Invalid, "expires_at must be in the future")
@@ -175,31 +292,200 @@ func (k *Key) RevokeAsAdmin(actor, reason string, now time.Time) ([]Event, error
 
 // RegenerateSecret returns the events that replace the key's secret with
 // the one hashed to newHash and its public key with newPublic, on behalf of
-// userID. It returns NotFound for a missing key or one userID does not
-// own, Conflict for a revoked or expired key, and Invalid for a missing
-// hash or public key.
-func (k *Key) RegenerateSecret(userID string, newHash Hash, newPublic PublicKey, now time.Time) ([]Event, error) {
+// userID. With a grace period (0 to MaxGracePeriod) the current secret
+// keeps validating until now+grace; without one it stops at once, and so
+// does a previous secret still in its grace period. It returns NotFound
+// for a missing key or one userID does not own, Conflict for a revoked or
+// expired key or a grace period for a disabled one, and Invalid for a
+// missing hash or public key or a grace period out of range.
+func (k *Key) RegenerateSecret(userID string, newHash Hash, newPublic PublicKey, grace time.Duration, now time.Time) ([]Event, error) {
 	if err := k.checkOwner(userID); err != nil {
 		return nil, err
 	}
 	if newHash == (Hash{}) || newPublic.IsZero() {
 		return nil, Errorf(Invalid, "missing secret hash or public key")
 	}
+	if grace < 0 || grace > MaxGracePeriod {
+		return nil, Errorf(Invalid, "grace_period must be between 0 and %s", MaxGracePeriod)
+	}
 	switch k.StatusAt(now) {
 	case StatusRevoked:
 		return nil, Errorf(Conflict, "key is revoked")
 	case StatusExpired:
 		return nil, Errorf(Conflict, "key has expired")
+	case StatusDisabled:
+		if grace > 0 {
+			return nil, Errorf(Conflict, "key is disabled: its secret has no grace period to keep")
+		}
 	}
-	return k.record(k.APIKey, userID, now, KeySecretRegenerated{SecretHash: newHash, PublicKey: newPublic})
+	d := KeySecretRegenerated{SecretHash: newHash, PublicKey: newPublic}
+	if grace > 0 {
+		until := now.Add(grace).UTC()
+		d.PreviousExpiresAt = &until
+	}
+	return k.record(k.APIKey, userID, now, d)
+}
+
+// Disable returns the events that pause the key on behalf of userID (its
+// owner: anyone else gets NotFound), recording the reason. A disabled key
+// is refused until enabled; its previous secret's grace period ends.
+// Disabling a disabled key returns no events. Errors: NotFound, Conflict
+// (revoked), Invalid (reason).
+func (k *Key) Disable(userID, reason string, now time.Time) ([]Event, error) {
+	if err := k.checkOwner(userID); err != nil {
+		return nil, err
+	}
+	return k.setDisabled(userID, true, reason, now)
+}
+
+// Enable returns the events that lift a Disable on behalf of userID (see
+// Disable). Enabling a key that is not disabled returns no events.
+func (k *Key) Enable(userID, reason string, now time.Time) ([]Event, error) {
+	if err := k.checkOwner(userID); err != nil {
+		return nil, err
+	}
+	return k.setDisabled(userID, false, reason, now)
+}
+
+// DisableAsAdmin is Disable on behalf of an admin (actor "admin:<name>"),
+// whoever owns the key. Errors: NotFound, Conflict, Invalid.
+func (k *Key) DisableAsAdmin(actor, reason string, now time.Time) ([]Event, error) {
+	if !k.Exists() {
+		return nil, Errorf(NotFound, "api key not found")
+	}
+	return k.setDisabled(actor, true, reason, now)
+}
+
+// EnableAsAdmin is Enable on behalf of an admin, whoever owns the key.
+// Errors: NotFound, Conflict, Invalid.
+func (k *Key) EnableAsAdmin(actor, reason string, now time.Time) ([]Event, error) {
+	if !k.Exists() {
+		return nil, Errorf(NotFound, "api key not found")
+	}
+	return k.setDisabled(actor, false, reason, now)
+}
+
+func (k *Key) setDisabled(actor string, disable bool, reason string, now time.Time) ([]Event, error) {
+	if k.Revoked() {
+		return nil, Errorf(Conflict, "key is revoked")
+	}
+	if err := ValidateReason(reason); err != nil {
+		return nil, err
+	}
+	switch {
+	case disable && !k.Disabled():
+		return k.record(k.APIKey, actor, now, KeyDisabled{Reason: reason})
+	case !disable && k.Disabled():
+		return k.record(k.APIKey, actor, now, KeyEnabled{Reason: reason})
+	}
+	return nil, nil
+}
+
+// KeyEdit is a change to a key's editable fields. Only the fields marked
+// Set change; each field that changes is one event.
+type KeyEdit struct {
+	SetName      bool
+	Name         string
+	SetScopes    bool
+	Scopes       []string // none: the key grants no scope
+	SetMetadata  bool
+	Metadata     []byte // a JSON object; empty or null: none
+	SetExpiresAt bool
+	ExpiresAt    time.Time // zero: never expires
+}
+
+// Edit returns the events that apply edit to the key on behalf of userID,
+// its owner (anyone else gets NotFound): one event per field whose value
+// changes, none when nothing does. Errors: NotFound, Conflict (revoked),
+// Invalid (a bad name, scopes or metadata, an expiry not in the future).
+func (k *Key) Edit(userID string, edit KeyEdit, now time.Time) ([]Event, error) {
+	if err := k.checkOwner(userID); err != nil {
+		return nil, err
+	}
+	return k.edit(userID, edit, now)
+}
+
+// EditAsAdmin is Edit on behalf of an admin (actor "admin:<name>"),
+// whoever owns the key. Errors: NotFound, Conflict, Invalid.
+func (k *Key) EditAsAdmin(actor string, edit KeyEdit, now time.Time) ([]Event, error) {
+	if !k.Exists() {
+		return nil, Errorf(NotFound, "api key not found")
+	}
+	return k.edit(actor, edit, now)
+}
+
+func (k *Key) edit(actor string, edit KeyEdit, now time.Time) ([]Event, error) {
+	if k.Revoked() {
+		return nil, Errorf(Conflict, "key is revoked")
+	}
+	var changes []EventData
+	if edit.SetName {
+		if err := ValidateKeyName(edit.Name); err != nil {
+			return nil, err
+		}
+		if edit.Name != k.Name {
+			changes = append(changes, KeyRenamed{Name: edit.Name})
+		}
+	}
+	if edit.SetScopes {
+		set, err := NewScopeSet(edit.Scopes)
+		if err != nil {
+			return nil, err
+		}
+		if set != k.Scopes {
+			changes = append(changes, KeyScopesChanged{Scopes: set.List()})
+		}
+	}
+	if edit.SetMetadata {
+		meta, err := CompactMetadata(edit.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		if meta != k.Metadata {
+			d := KeyMetadataChanged{}
+			if meta != "" {
+				d.Metadata = json.RawMessage(meta)
+			}
+			changes = append(changes, d)
+		}
+	}
+	if edit.SetExpiresAt {
+		d := KeyExpiryChanged{}
+		if !edit.ExpiresAt.IsZero() {
+			if !edit.ExpiresAt.After(now) {
+				return nil, Errorf(Invalid, "expires_at must be in the future")
+			}
+			t := edit.ExpiresAt.UTC()
+			d.ExpiresAt = &t
+		}
+		if !edit.ExpiresAt.Equal(k.ExpiresAt) {
+			changes = append(changes, d)
+		}
+	}
+	var out []Event
+	probe := *k
+	for _, d := range changes {
+		events, err := probe.record(probe.APIKey, actor, now, d)
+		if err != nil {
+			return nil, err
+		}
+		if err := probe.Apply(events[0]); err != nil {
+			return nil, Wrap(Internal, err, "")
+		}
+		out = append(out, events...)
+	}
+	return out, nil
 }
 
 // CheckSecret decides a validation of the key by secret at now, with
 // ownerDisabled saying whether its owner is disabled: ReasonOK, or the
-// reason for refusing (see Standing.DecideSecret). The hash comparison
-// takes constant time.
+// reason for refusing (see Standing.DecideSecrets). The secret is
+// compared with the current and the previous secret, each in constant
+// time, whatever the key's state.
 func (k *Key) CheckSecret(secret Secret, ownerDisabled bool, now time.Time) Reason {
-	return k.Standing(ownerDisabled).DecideSecret(SecretMatches(k.SecretHash, secret), now)
+	current := SecretMatches(k.SecretHash, secret)
+	previous := SecretMatches(k.PreviousSecretHash, secret) && k.PreviousSecretHash != (Hash{})
+	return k.Standing(ownerDisabled).DecideSecrets(current, previous, now)
 }
 
 // SecretMatches reports whether secret hashes to stored: one SHA-256 and a

@@ -77,7 +77,7 @@ func revoke(userID string, now time.Time) func(*domain.Key) ([]domain.Event, err
 }
 
 func regenerate(userID string, h domain.Hash, now time.Time) func(*domain.Key) ([]domain.Event, error) {
-	return func(k *domain.Key) ([]domain.Event, error) { return k.RegenerateSecret(userID, h, pubB, now) }
+	return func(k *domain.Key) ([]domain.Event, error) { return k.RegenerateSecret(userID, h, pubB, 0, now) }
 }
 
 func TestKey_Create(t *testing.T) {
@@ -418,7 +418,7 @@ func TestKey_CheckSecret(t *testing.T) {
 		if got := k.CheckSecret(right, false, t0); got != domain.ReasonOK {
 			t.Errorf("after create: got %v, want %v", got, domain.ReasonOK)
 		}
-		apply(k.RegenerateSecret(alice, wrong.Hash(), pubB, t1))
+		apply(k.RegenerateSecret(alice, wrong.Hash(), pubB, 0, t1))
 		if got := k.CheckSecret(right, false, t1); got != domain.ReasonWrongSecret {
 			t.Errorf("old secret after regenerate: got %v, want %v", got, domain.ReasonWrongSecret)
 		}

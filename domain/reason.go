@@ -76,6 +76,11 @@ const (
 	// once: a credential header twice, both header styles, or a secret
 	// beside a signature (see ParseCredentials).
 	ReasonAmbiguous Reason = "ambiguous_credentials"
+	// ReasonKeyDisabled is a key that is disabled (paused) itself.
+	ReasonKeyDisabled Reason = "key_disabled"
+	// ReasonMissingScope is a valid key that lacks a scope the request
+	// requires: the caller is told 403, not 401.
+	ReasonMissingScope Reason = "missing_scope"
 )
 
 // Reasons returns every validation outcome, ReasonOK first.
@@ -86,7 +91,7 @@ func Reasons() []Reason {
 		ReasonMalformed, ReasonMalformedSignature, ReasonSignatureExpired, ReasonDigestMismatch, ReasonBadSignature,
 		ReasonReplayed, ReasonReplayCacheFull, ReasonReplayCacheUnavailable,
 		ReasonNotReady, ReasonStale, ReasonRateLimited, ReasonRollback,
-		ReasonAmbiguous}
+		ReasonAmbiguous, ReasonKeyDisabled, ReasonMissingScope}
 }
 
 // Standing is what decides whether a key may be used, apart from the
@@ -100,12 +105,16 @@ type Standing struct {
 	SignedOnly    bool      // the secret itself is refused
 	CanSign       bool      // the key has a public key for signed requests
 	OwnerDisabled bool      // the key's owner is disabled
+	Disabled      bool      // the key itself is disabled
+	// PreviousUntil is when the grace period of the secret replaced by
+	// the last regeneration ends (zero: there is none).
+	PreviousUntil time.Time
 }
 
 // Decide is the rule that says whether a key is in force at now, once its
 // credential is known to be right: ReasonUnknownKey for a key that does
 // not exist, then ReasonRevoked, ReasonExpired (at or after its expiry),
-// ReasonUserDisabled, in that order, or ReasonOK.
+// ReasonKeyDisabled, ReasonUserDisabled, in that order, or ReasonOK.
 func (s Standing) Decide(now time.Time) Reason {
 	switch {
 	case !s.Exists:
@@ -114,6 +123,8 @@ func (s Standing) Decide(now time.Time) Reason {
 		return ReasonRevoked
 	case !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt):
 		return ReasonExpired
+	case s.Disabled:
+		return ReasonKeyDisabled
 	case s.OwnerDisabled:
 		return ReasonUserDisabled
 	}
@@ -125,6 +136,23 @@ func (s Standing) Decide(now time.Time) Reason {
 // constant time). It returns ReasonUnknownKey, ReasonWrongSecret,
 // ReasonSignedOnly, in that order, or what Decide says.
 func (s Standing) DecideSecret(match bool, now time.Time) Reason {
+	return s.DecideSecrets(match, false, now)
+}
+
+// PreviousValid reports whether the previous secret is in its grace
+// period at now: strictly before PreviousUntil.
+func (s Standing) PreviousValid(now time.Time) bool {
+	return !s.PreviousUntil.IsZero() && now.Before(s.PreviousUntil)
+}
+
+// DecideSecrets decides a validation by secret at now; current and
+// previous say whether the secret hashed to the key's current hash and to
+// its previous one (the caller compares both in constant time). The
+// previous secret counts only during its grace period (PreviousValid). It
+// returns ReasonUnknownKey, ReasonWrongSecret, ReasonSignedOnly, in that
+// order, or what Decide says.
+func (s Standing) DecideSecrets(current, previous bool, now time.Time) Reason {
+	match := current || (previous && s.PreviousValid(now))
 	switch {
 	case !s.Exists:
 		return ReasonUnknownKey
@@ -150,7 +178,7 @@ func (s Standing) DecideSigner(now time.Time) Reason {
 }
 
 // Status is the key's status at now, as listings show it: Decide's answer
-// for the key itself. A disabled owner does not change it: the key stays
+// for the key itself (revoked, expired, disabled or active). A disabled owner does not change it: the key stays
 // active, refused with ReasonUserDisabled while its owner is disabled and
 // back in force once the owner is enabled. A key that does not exist is
 // reported active: check Exists first.
@@ -161,6 +189,8 @@ func (s Standing) Status(now time.Time) KeyStatus {
 		return StatusRevoked
 	case ReasonExpired:
 		return StatusExpired
+	case ReasonKeyDisabled:
+		return StatusDisabled
 	}
 	return StatusActive
 }

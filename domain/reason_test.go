@@ -38,6 +38,12 @@ func TestStanding_Decide(t *testing.T) {
 			domain.ReasonOK, domain.ReasonSignedOnly, domain.ReasonOK, domain.StatusActive},
 		{"ErrSignedOnlyRevoked", with(active, func(s *domain.Standing) { s.SignedOnly, s.Revoked = true, true }), t1,
 			domain.ReasonRevoked, domain.ReasonSignedOnly, domain.ReasonRevoked, domain.StatusRevoked},
+		{"ErrKeyDisabled", with(active, func(s *domain.Standing) { s.Disabled = true }), t1,
+			domain.ReasonKeyDisabled, domain.ReasonKeyDisabled, domain.ReasonKeyDisabled, domain.StatusDisabled},
+		{"ErrKeyDisabledWinsOverUserDisabled", with(active, func(s *domain.Standing) { s.Disabled, s.OwnerDisabled = true, true }), t1,
+			domain.ReasonKeyDisabled, domain.ReasonKeyDisabled, domain.ReasonKeyDisabled, domain.StatusDisabled},
+		{"ErrRevokedWinsOverDisabled", with(active, func(s *domain.Standing) { s.Disabled, s.Revoked = true, true }), t1,
+			domain.ReasonRevoked, domain.ReasonRevoked, domain.ReasonRevoked, domain.StatusRevoked},
 		{"ErrNoPublicKey", with(active, func(s *domain.Standing) { s.CanSign = false }), t1,
 			domain.ReasonOK, domain.ReasonOK, domain.ReasonNoPublicKey, domain.StatusActive},
 	}

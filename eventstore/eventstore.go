@@ -370,7 +370,8 @@ type Pending struct {
 }
 
 // Append stores events, all or none, each only if its aggregate's last
-// event is still at its ExpectedSeq. Events without an ID get a new ULID,
+// event is still at its ExpectedSeq (for several events of one aggregate,
+// the first one's ExpectedSeq: the others follow it). Events without an ID get a new ULID,
 // which is also the JetStream message id, so a retried append stores once.
 // It returns each event's stream sequence once JetStream has acknowledged
 // it (acknowledged means durable).
@@ -388,6 +389,14 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 		return nil, domain.Errorf(domain.Unavailable, "event log unavailable, try again")
 	}
 	msgs := make([]*nats.Msg, len(events))
+	// The hash of each aggregate's latest event in the batch: a later
+	// event of the same aggregate chains to it. Its writer could not know
+	// that hash, which covers the event's id and the request it keeps.
+	type batchLast struct {
+		version uint64
+		hash    domain.Hash
+	}
+	lasts := map[string]batchLast{}
 	for i := range events {
 		e := &events[i].Event
 		if e.ID == "" {
@@ -396,15 +405,25 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 		if !validToken(e.Aggregate) {
 			return nil, domain.Errorf(domain.Invalid, "aggregate id %q is not a subject token", e.Aggregate)
 		}
+		subject := s.Subject(e.Category(), e.Aggregate)
+		if prev, ok := lasts[subject]; ok && e.Version == prev.version+1 {
+			e.Prev = prev.hash
+		}
 		data, err := domain.EncodeEvent(*e)
 		if err != nil {
 			return nil, domain.Wrap(domain.Invalid, err, "cannot encode event")
 		}
-		m := nats.NewMsg(s.Subject(e.Category(), e.Aggregate))
+		m := nats.NewMsg(subject)
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, e.ID)
-		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(events[i].ExpectedSeq, 10))
+		if !repeatsAggregate(events[:i], *e) {
+			// A later event of the same aggregate follows the one before
+			// it in the batch, which is stored with it or not at all: the
+			// first one's expectation guards them all.
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(events[i].ExpectedSeq, 10))
+		}
 		sum := sha256.Sum256(data)
+		lasts[subject] = batchLast{version: e.Version, hash: sum}
 		m.Header.Set(HeaderHash, hex.EncodeToString(sum[:]))
 		s.sign(m)
 		msgs[i] = m
@@ -432,6 +451,17 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 		seqs[i] = last - uint64(len(msgs)-1-i)
 	}
 	return seqs, nil
+}
+
+// repeatsAggregate reports whether one of before is an event of e's
+// aggregate (same category, same id: the same subject).
+func repeatsAggregate(before []Pending, e domain.Event) bool {
+	for _, p := range before {
+		if p.Event.Aggregate == e.Aggregate && p.Event.Category() == e.Category() {
+			return true
+		}
+	}
+	return false
 }
 
 // publishBatch publishes msgs as one JetStream atomic batch and returns the

@@ -30,7 +30,7 @@ func newStore(t *testing.T) *eventstore.Store {
 
 func keyEvent(apiKey string, version uint64) domain.Event {
 	if version == 1 {
-		return domain.Event{Type: domain.TypeKeyCreated, Schema: domain.KeySecretSchema, Aggregate: apiKey, Version: 1,
+		return domain.Event{Type: domain.TypeKeyCreated, Schema: domain.KeyPolicySchema, Aggregate: apiKey, Version: 1,
 			Time: t0, Actor: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C",
 			Data: domain.KeyCreated{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", PublicKey: domain.PublicKey{1}}}
 	}
@@ -106,6 +106,25 @@ func TestStore_Append(t *testing.T) {
 		stored, _, err := s.Load(ctx, domain.CategoryUser, "usr_01JH6Z3Q8X4N6V2R9T5M7K3B4F")
 		if err != nil || len(stored) != 0 {
 			t.Fatalf("got %d events of the losing user (%v), want 0", len(stored), err)
+		}
+	})
+
+	t.Run("BatchChainsOneAggregate", func(t *testing.T) {
+		// Several events of one aggregate in one batch: each chains to
+		// the one before it, whose hash its writer could not know.
+		const k = "ak_01JH6Z3Q8X4N6V2R9T5M7K3B5G"
+		batch := []eventstore.Pending{{Event: keyEvent(k, 1)}, {Event: keyEvent(k, 2)}, {Event: keyEvent(k, 3)}}
+		if _, err := s.Append(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+		events, _, err := s.Load(ctx, domain.CategoryKey, k)
+		if err != nil || len(events) != 3 {
+			t.Fatalf("Load: got %d events (%v), want 3", len(events), err)
+		}
+		for i := 1; i < len(events); i++ {
+			if events[i].Prev != events[i-1].Hash {
+				t.Errorf("event %d: prev %x, want the hash of event %d, %x", i+1, events[i].Prev, i, events[i-1].Hash)
+			}
 		}
 	})
 }

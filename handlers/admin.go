@@ -26,10 +26,10 @@ func (a *API) adminListKeys(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("status"); s != "" {
 		for _, st := range strings.Split(s, ",") {
 			switch k := domain.KeyStatus(strings.TrimSpace(st)); k {
-			case domain.StatusActive, domain.StatusRevoked, domain.StatusExpired:
+			case domain.StatusActive, domain.StatusRevoked, domain.StatusExpired, domain.StatusDisabled:
 				statuses = append(statuses, k)
 			default:
-				writeError(w, r, a.logger, domain.Errorf(domain.Invalid, "status must be active, revoked or expired"))
+				writeError(w, r, a.logger, domain.Errorf(domain.Invalid, "status must be active, revoked, expired or disabled"))
 				return
 			}
 		}
@@ -57,6 +57,53 @@ func (a *API) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd := ledger.AdminRevokeKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: req.Reason}
 	if err := a.ledger.AdminRevokeKey(r.Context(), cmd); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// adminEditKey: PATCH /admin/keys/{key} {"name"?, "scopes"?, "metadata"?,
+// "expires_at"?} with an optional If-Match -> 200 the key.
+func (a *API) adminEditKey(w http.ResponseWriter, r *http.Request) {
+	edit, version, err := readEdit(w, r)
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	k, err := a.ledger.AdminEditKey(r.Context(), ledger.AdminEditKey{Actor: adminActor(r), Request: adminRequest(r),
+		APIKey: r.PathValue("key"), Edit: edit, IfVersion: version})
+	if err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	a.writeKey(w, k)
+}
+
+// adminDisableKey: POST /admin/keys/{key}/disable {"reason"?} -> 204.
+func (a *API) adminDisableKey(w http.ResponseWriter, r *http.Request) {
+	var req reasonRequest
+	if err := readJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	cmd := ledger.AdminDisableKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: req.Reason}
+	if err := a.ledger.AdminDisableKey(r.Context(), cmd); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// adminEnableKey: POST /admin/keys/{key}/enable {"reason"?} -> 204.
+func (a *API) adminEnableKey(w http.ResponseWriter, r *http.Request) {
+	var req reasonRequest
+	if err := readJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	cmd := ledger.AdminEnableKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: req.Reason}
+	if err := a.ledger.AdminEnableKey(r.Context(), cmd); err != nil {
 		writeError(w, r, a.logger, err)
 		return
 	}

@@ -16,6 +16,8 @@ var requestTypes = []func() any{
 	func() any { return new(credentialsRequest) },
 	func() any { return new(createKeyRequest) },
 	func() any { return new(reasonRequest) },
+	func() any { return new(editKeyRequest) },
+	func() any { return new(regenerateRequest) },
 }
 
 func decodeBody(body string, dst any) error {

@@ -37,6 +37,12 @@ type Ledger interface {
 	GetKey(userID, apiKey string) (domain.Key, error)
 	RevokeKey(ctx context.Context, cmd ledger.RevokeKey) error
 	RegenerateSecret(ctx context.Context, cmd ledger.RegenerateSecret) (domain.Secret, error)
+	EditKey(ctx context.Context, cmd ledger.EditKey) (domain.Key, error)
+	DisableKey(ctx context.Context, cmd ledger.DisableKey) error
+	EnableKey(ctx context.Context, cmd ledger.EnableKey) error
+	AdminEditKey(ctx context.Context, cmd ledger.AdminEditKey) (domain.Key, error)
+	AdminDisableKey(ctx context.Context, cmd ledger.AdminDisableKey) error
+	AdminEnableKey(ctx context.Context, cmd ledger.AdminEnableKey) error
 	SessionUser(userID string) (domain.User, error)
 	AdminRevokeKey(ctx context.Context, cmd ledger.AdminRevokeKey) error
 	DisableUser(ctx context.Context, cmd ledger.DisableUser) error
@@ -195,8 +201,14 @@ func (a *API) routes() {
 	a.mux.Handle("GET /api-keys/{key}", a.gate(a.authenticated(a.getKey)))
 	a.mux.Handle("DELETE /api-keys/{key}", a.gate(a.authenticated(a.idempotent(a.revokeKey))))
 	a.mux.Handle("POST /api-keys/{key}/regenerate", a.gate(a.authenticated(a.idempotent(a.regenerateSecret))))
+	a.mux.Handle("PATCH /api-keys/{key}", a.gate(a.authenticated(a.idempotent(a.editKey))))
+	a.mux.Handle("POST /api-keys/{key}/disable", a.gate(a.authenticated(a.idempotent(a.disableKey))))
+	a.mux.Handle("POST /api-keys/{key}/enable", a.gate(a.authenticated(a.idempotent(a.enableKey))))
 	a.mux.Handle("GET /admin/keys", a.gate(a.admin(a.adminListKeys)))
 	a.mux.Handle("DELETE /admin/keys/{key}", a.gate(a.admin(a.adminRevokeKey)))
+	a.mux.Handle("PATCH /admin/keys/{key}", a.gate(a.admin(a.adminEditKey)))
+	a.mux.Handle("POST /admin/keys/{key}/disable", a.gate(a.admin(a.adminDisableKey)))
+	a.mux.Handle("POST /admin/keys/{key}/enable", a.gate(a.admin(a.adminEnableKey)))
 	a.mux.Handle("GET /admin/users", a.gate(a.admin(a.adminListUsers)))
 	a.mux.Handle("POST /admin/users", a.gate(a.admin(a.adminCreateUser)))
 	a.mux.Handle("POST /admin/users/{id}/disable", a.gate(a.admin(a.adminDisableUser)))

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -242,6 +243,31 @@ func BenchmarkLookupMemory(b *testing.B) {
 			for i := range ids {
 				ids[i] = ulid.MustNew(ulid.Timestamp(benchNow), rng)
 			}
+			// Scopes: 3 drawn from a set of 20 for each key; metadata: an
+			// object of 200 bytes, different for every key.
+			pool := make([]string, 20)
+			for i := range pool {
+				pool[i] = fmt.Sprintf("service%02d:read", i)
+			}
+			fillPolicyLookup := func(scopes, metadata bool) any {
+				l := projections.NewLookup(0)
+				pick := rand.New(rand.NewPCG(6, 7))
+				for i, id := range ids {
+					e := benchKeyCreated(b, domain.APIKeyPrefix+id.String(), owners[i/benchKeysPerUser], hash)
+					d := e.Data.(domain.KeyCreated)
+					if scopes {
+						d.Scopes = []string{pool[pick.IntN(20)], pool[pick.IntN(20)], pool[pick.IntN(20)]}
+					}
+					if metadata {
+						d.Metadata = json.RawMessage(fmt.Sprintf(`{"tenant":%10d,"note":"%s"}`, i, strings.Repeat("m", 200-31)))
+					}
+					e.Data = d
+					if err := l.Apply(e); err != nil {
+						b.Fatalf("Apply: %v", err)
+					}
+				}
+				return l
+			}
 			fillLookup := func(sizeHint int) any {
 				l := projections.NewLookup(sizeHint)
 				for i, id := range ids {
@@ -257,6 +283,8 @@ func BenchmarkLookupMemory(b *testing.B) {
 			}{
 				{"Lookup", func() any { return fillLookup(0) }},
 				{"LookupPresized", func() any { return fillLookup(n) }},
+				{"LookupScopes3of20", func() any { return fillPolicyLookup(true, false) }},
+				{"LookupMetadata200B", func() any { return fillPolicyLookup(false, true) }},
 				{"Baseline", func() any {
 					m := make(map[ulid.ULID]benchEntry)
 					for _, id := range ids {

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -13,21 +14,51 @@ import (
 )
 
 // Lookup is the validation read model: for each key only what validation
-// needs (owner, secret hash, public key, revoked, signed-only, expiry),
+// needs (owner, secret hash, public key, revoked, disabled, signed-only,
+// expiry, scopes, metadata, the previous secret in its grace period),
 // packed so that a validation node holds millions of keys in memory (about
-// 140 bytes a key). Events are
-// folded through domain.Key.Apply like every other model, by unpacking the
-// entry, applying, and packing it again. It is safe for concurrent use.
+// 142 bytes a key at a million keys, name included, metadata not). Scope
+// sets are interned: keys share the few distinct sets there are, and an
+// entry holds a 3-byte index. Metadata and previous secrets, which few
+// keys have, live in side maps. Events are folded through domain.Key.Apply
+// like every other model, by unpacking the entry, applying, and packing it
+// again. It is safe for concurrent use.
 type Lookup struct {
 	mu sync.RWMutex
 	// index maps a key to its entry in entries. A map of small values and
-	// a dense slice take about 130 bytes a key at a million keys, where a
+	// dense chunks take about 140 bytes a key at a million keys, where a
 	// map of whole entries takes 200: map slots are sized to the value, and
-	// a map doubles at once while a slice grows by a quarter.
+	// a map doubles at once while chunks grow by one at a time (a slice
+	// grown by append would hold up to a quarter more than it uses).
 	index    map[ulid.ULID]uint32
-	entries  []lookupEntry
+	entries  entryChunks
 	disabled map[ulid.ULID]bool // users whose keys must not validate; true: erased, for good
+
+	scopeSets  []domain.ScopeSet          // interned sets; index 0 is the empty set
+	scopeIndex map[domain.ScopeSet]uint32 // set -> its index in scopeSets
+	scopeRefs  []uint32                   // how many keys use each set
+	freeSets   []uint32                   // indexes of sets no key uses, to reuse
+	metadata   map[uint32]string          // entry index -> metadata, for keys that have some
+	previous   map[uint32]previousSecret  // entry index -> previous secret, for keys that had a grace period
+	// names holds key names, each a 2-byte big-endian length and the
+	// name's bytes, appended as keys are named; byte 0 is unused so that
+	// offset 0 means no name. A rename appends: the old bytes stay.
+	names        []byte
+	namesLive    int // bytes of names keys have now
+	namesGarbage int // bytes of names replaced since the last compaction
 }
+
+// previousSecret is a key's previous secret, kept for its grace period:
+// the first hashPrefix bytes of its hash, and when the grace period ends
+// (Unix milliseconds rounded down: a grace period never lasts longer).
+type previousSecret struct {
+	hash  [hashPrefix]byte
+	until int64
+}
+
+// maxScopeSets is how many distinct scope sets the lookup can intern: the
+// 3-byte index of an entry.
+const maxScopeSets = 1 << 24
 
 // lookupEntry is a key, packed. Expiry is in Unix milliseconds rounded up
 // (an expiry never comes early), noTime for none.
@@ -35,13 +66,19 @@ type Lookup struct {
 // hash keeps the first 128 bits of the secret's SHA-256: finding a secret
 // that matches them still takes 2^128 hashes, the strength of the Ed25519
 // keys beside it, and the 16 bytes saved pay for most of the public key.
+//
+// Expiry takes 6 bytes (milliseconds up to the year 10889, past the
+// log's year 9999), so that the entry has room for the offset of the
+// key's name in Lookup.names and stays 84 bytes.
 type lookupEntry struct {
 	hash    [hashPrefix]byte
 	public  domain.PublicKey
 	owner   ulid.ULID
-	expires int64
 	version uint32
+	name    uint32 // offset of the key's name in Lookup.names; 0: none
+	expires [6]byte
 	flags   uint8
+	scopes  [3]byte // index of the key's scope set in scopeSets
 }
 
 // hashPrefix is how many bytes of a secret's SHA-256 the lookup keeps.
@@ -51,18 +88,23 @@ const hashPrefix = 16
 const (
 	flagRevoked uint8 = 1 << iota
 	flagSignedOnly
+	flagDisabled
+	flagMetadata // the key has metadata in Lookup.metadata
+	flagPrevious // the key has a previous secret in Lookup.previous
 )
 
-// revokedMark stands for a revocation time when a packed key is unpacked:
-// the lookup keeps only that the key is revoked.
+// revokedMark stands for a revocation (or disabling) time when a packed
+// key is unpacked: the lookup keeps only that the key is revoked.
 var revokedMark = time.Unix(1, 0).UTC()
 
 // NewLookup returns an empty Lookup; sizeHint preallocates for that many
 // keys (0, or less: none, the map grows as keys arrive).
 func NewLookup(sizeHint int) *Lookup {
 	sizeHint = max(sizeHint, 0)
-	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: make([]lookupEntry, 0, sizeHint),
-		disabled: make(map[ulid.ULID]bool)}
+	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: newEntryChunks(sizeHint),
+		disabled: make(map[ulid.ULID]bool), scopeSets: []domain.ScopeSet{""}, scopeRefs: []uint32{0},
+		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string), names: []byte{0},
+		previous: make(map[uint32]previousSecret)}
 }
 
 // Apply folds a key event, and notes users being disabled, enabled or
@@ -95,13 +137,14 @@ func (l *Lookup) Apply(e domain.Event) error {
 	if !ok {
 		return errMalformedAggregate(e)
 	}
+	// Apply runs on the projector's one goroutine: nothing else writes
+	// between this read and the write below.
 	l.mu.RLock()
-	entry, found := l.get(id)
-	l.mu.RUnlock()
 	k := domain.Key{}
-	if found {
-		k = entry.unpack(e.Aggregate)
+	if i, found := l.index[id]; found {
+		k = l.unpack(i, e.Aggregate)
 	}
+	l.mu.RUnlock()
 	if err := k.Apply(e); err != nil {
 		return err
 	}
@@ -110,9 +153,112 @@ func (l *Lookup) Apply(e domain.Event) error {
 		return err
 	}
 	l.mu.Lock()
-	l.put(id, packed)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	return l.store(id, packed, k)
+}
+
+// store packs what an entry refers to (its scope set, metadata, previous
+// secret) and puts it. Called with l.mu held for writing.
+func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
+	var prev *lookupEntry
+	if i, ok := l.index[id]; ok {
+		prev = l.entries.at(i)
+	}
+	set, err := l.internScopes(k, prev)
+	if err != nil {
+		return err
+	}
+	e.scopes = [3]byte{byte(set >> 16), byte(set >> 8), byte(set)}
+	switch {
+	case prev != nil && l.name(prev.name) == k.Name:
+		e.name = prev.name
+	case k.Name != "":
+		if len(l.names)+2+len(k.Name) > math.MaxUint32 || len(k.Name) > math.MaxUint16 {
+			return fmt.Errorf("key %s: no room left for its name", k.APIKey)
+		}
+		e.name = uint32(len(l.names))
+		l.names = append(l.names, byte(len(k.Name)>>8), byte(len(k.Name)))
+		l.names = append(l.names, k.Name...)
+		l.namesLive += 2 + len(k.Name)
+	}
+	if prev != nil && prev.name != 0 && prev.name != e.name {
+		n := 2 + len(l.name(prev.name))
+		l.namesLive -= n
+		l.namesGarbage += n
+	}
+	i := l.put(id, e)
+	if k.Metadata != "" {
+		l.metadata[i] = k.Metadata
+	} else {
+		delete(l.metadata, i)
+	}
+	if e.flags&flagPrevious != 0 {
+		p := previousSecret{until: k.PreviousExpiresAt.UnixMilli()}
+		copy(p.hash[:], k.PreviousSecretHash[:hashPrefix])
+		l.previous[i] = p
+	} else {
+		delete(l.previous, i)
+	}
+	if l.namesGarbage > l.namesLive && l.namesGarbage > minNamesGarbage {
+		l.compactNames()
+	}
 	return nil
+}
+
+// minNamesGarbage is how many bytes of replaced names the arena keeps
+// before it is compacted (once they also outweigh the live ones).
+const minNamesGarbage = 1 << 20
+
+// internScopes returns the index of k's scope set, interning it, and
+// releases the set prev (the key's entry before, nil for a new key) used:
+// a set no key uses any more is forgotten and its index reused, so that
+// changing scopes over and over does not grow the table. Called with
+// l.mu held for writing.
+func (l *Lookup) internScopes(k domain.Key, prev *lookupEntry) (uint32, error) {
+	set, ok := l.scopeIndex[k.Scopes]
+	if !ok {
+		switch {
+		case len(l.freeSets) > 0:
+			set = l.freeSets[len(l.freeSets)-1]
+			l.freeSets = l.freeSets[:len(l.freeSets)-1]
+			l.scopeSets[set] = k.Scopes
+		case len(l.scopeSets) >= maxScopeSets:
+			return 0, fmt.Errorf("key %s: more than %d distinct scope sets", k.APIKey, maxScopeSets)
+		default:
+			set = uint32(len(l.scopeSets))
+			l.scopeSets = append(l.scopeSets, k.Scopes)
+			l.scopeRefs = append(l.scopeRefs, 0)
+		}
+		l.scopeIndex[k.Scopes] = set
+	}
+	l.scopeRefs[set]++
+	if prev != nil {
+		old := prev.scopeIndex()
+		if l.scopeRefs[old]--; l.scopeRefs[old] == 0 && old != 0 {
+			delete(l.scopeIndex, l.scopeSets[old])
+			l.scopeSets[old] = ""
+			l.freeSets = append(l.freeSets, old)
+		}
+	}
+	return set, nil
+}
+
+// compactNames rewrites the names arena with the live names only. Readers
+// that took the old arena keep it, unchanged, with the offsets they took
+// with it. Called with l.mu held for writing.
+func (l *Lookup) compactNames() {
+	names := make([]byte, 1, 1+l.namesLive)
+	for i := range uint32(l.entries.len()) {
+		e := l.entries.at(i)
+		if e.name == 0 {
+			continue
+		}
+		name := l.name(e.name)
+		e.name = uint32(len(names))
+		names = append(names, byte(len(name)>>8), byte(len(name)))
+		names = append(names, name...)
+	}
+	l.names, l.namesGarbage = names, 0
 }
 
 // Skip records an event of a type this code does not know on a key's
@@ -136,24 +282,26 @@ func (l *Lookup) get(id ulid.ULID) (lookupEntry, bool) {
 	if !ok {
 		return lookupEntry{}, false
 	}
-	return l.entries[i], true
+	return *l.entries.at(i), true
 }
 
-// put stores a key's entry. Called with l.mu held for writing.
-func (l *Lookup) put(id ulid.ULID, e lookupEntry) {
+// put stores a key's entry and returns its index. Called with l.mu held
+// for writing.
+func (l *Lookup) put(id ulid.ULID, e lookupEntry) uint32 {
 	if i, ok := l.index[id]; ok {
-		l.entries[i] = e
-		return
+		*l.entries.at(i) = e
+		return i
 	}
-	l.index[id] = uint32(len(l.entries))
-	l.entries = append(l.entries, e)
+	i := l.entries.add(e)
+	l.index[id] = i
+	return i
 }
 
 // Len returns the number of keys.
 func (l *Lookup) Len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.entries)
+	return l.entries.len()
 }
 
 // Result is the outcome of Check and Signer: the owner on success, and
@@ -163,16 +311,23 @@ type Result struct {
 	OK     bool
 	UserID string
 	Reason domain.Reason
+	// Name, Scopes and Metadata are the key's, on success.
+	Name     string
+	Scopes   domain.ScopeSet
+	Metadata string
 }
 
 // Check validates a key and its secret at now, by domain.Standing's
-// DecideSecret. Whether the key is known or not, it costs one map lookup,
-// one SHA-256 and one constant-time compare.
+// DecideSecrets. Whether the key is known or not, it costs one map lookup,
+// one SHA-256 and two constant-time compares (the current secret and the
+// previous one, zero when there is none).
 func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Result {
-	entry, found, ownerDisabled := l.find(apiKey)
+	f := l.find(apiKey)
 	h := secret.Hash() // on the zero entry too
-	match := subtle.ConstantTimeCompare(h[:hashPrefix], entry.hash[:]) == 1 && !secret.IsZero()
-	return entry.result(entry.standing(found, ownerDisabled).DecideSecret(match, now))
+	current := subtle.ConstantTimeCompare(h[:hashPrefix], f.entry.hash[:]) == 1 && !secret.IsZero()
+	previous := subtle.ConstantTimeCompare(h[:hashPrefix], f.previous.hash[:]) == 1 && !secret.IsZero() &&
+		f.previous.hash != [hashPrefix]byte{}
+	return f.result(f.standing().DecideSecrets(current, previous, now))
 }
 
 // Signer returns the public key that verifies apiKey's signed requests at
@@ -181,49 +336,148 @@ func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Resul
 // disabled). The caller verifies the signature with the key; the
 // algorithm is always Ed25519.
 func (l *Lookup) Signer(apiKey string, now time.Time) (domain.PublicKey, Result) {
-	entry, found, ownerDisabled := l.find(apiKey)
-	res := entry.result(entry.standing(found, ownerDisabled).DecideSigner(now))
+	f := l.find(apiKey)
+	res := f.result(f.standing().DecideSigner(now))
 	if !res.OK {
 		return domain.PublicKey{}, res
 	}
-	return entry.public, res
+	return f.entry.public, res
 }
 
-// find returns a key's entry and whether its owner is disabled.
-func (l *Lookup) find(apiKey string) (entry lookupEntry, found, ownerDisabled bool) {
-	if id, ok := parseID(domain.APIKeyPrefix, apiKey); ok && domain.ValidAPIKey(apiKey) {
-		l.mu.RLock()
-		entry, found = l.get(id)
-		if found && len(l.disabled) > 0 {
-			_, ownerDisabled = l.disabled[entry.owner]
-		}
-		l.mu.RUnlock()
+// found is what find returns of a key: its entry, whether it exists,
+// whether its owner is disabled, and what the entry refers to.
+type found struct {
+	entry         lookupEntry
+	exists        bool
+	ownerDisabled bool
+	scopes        domain.ScopeSet
+	names         []byte // Lookup.names when found
+	metadata      string
+	previous      previousSecret
+}
+
+// find returns what the lookup holds of a key.
+func (l *Lookup) find(apiKey string) (f found) {
+	id, ok := parseID(domain.APIKeyPrefix, apiKey)
+	if !ok || !domain.ValidAPIKey(apiKey) {
+		return f
 	}
-	return entry, found, ownerDisabled
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	i, ok := l.index[id]
+	if !ok {
+		return f
+	}
+	f.entry, f.exists = *l.entries.at(i), true
+	if len(l.disabled) > 0 {
+		_, f.ownerDisabled = l.disabled[f.entry.owner]
+	}
+	f.scopes = l.scopeSets[f.entry.scopeIndex()]
+	// The name is copied out only on success (see result): refusals of
+	// known and unknown keys cost the same. The arena is append-only, so
+	// its bytes up to here stay as they are after the lock is released.
+	f.names = l.names
+	if f.entry.flags&flagMetadata != 0 {
+		f.metadata = l.metadata[i]
+	}
+	if f.entry.flags&flagPrevious != 0 {
+		f.previous = l.previous[i]
+	}
+	return f
+}
+
+// chunkBits sets the size of a chunk of entries: 8192 entries, 672 KiB.
+const chunkBits = 13
+
+// entryChunks is a growable array of entries in fixed-size chunks, so
+// that growing it never copies nor leaves more than one chunk unused.
+type entryChunks struct {
+	chunks [][]lookupEntry
+	n      int
+}
+
+// newEntryChunks returns chunks with room for sizeHint entries.
+func newEntryChunks(sizeHint int) entryChunks {
+	var c entryChunks
+	for range (sizeHint + 1<<chunkBits - 1) >> chunkBits {
+		c.chunks = append(c.chunks, make([]lookupEntry, 0, 1<<chunkBits))
+	}
+	return c
+}
+
+func (c *entryChunks) at(i uint32) *lookupEntry {
+	return &c.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
+}
+
+func (c *entryChunks) len() int { return c.n }
+
+// add appends e and returns its index.
+func (c *entryChunks) add(e lookupEntry) uint32 {
+	k := c.n >> chunkBits
+	if k == len(c.chunks) {
+		c.chunks = append(c.chunks, make([]lookupEntry, 0, 1<<chunkBits))
+	}
+	c.chunks[k] = append(c.chunks[k], e)
+	c.n++
+	return uint32(c.n - 1)
+}
+
+// name returns the name at offset off of l.names. Called with l.mu held.
+func (l *Lookup) name(off uint32) string { return nameAt(l.names, off) }
+
+// nameAt returns the name at offset off of a names arena.
+func nameAt(names []byte, off uint32) string {
+	if off == 0 {
+		return ""
+	}
+	n := int(names[off])<<8 | int(names[off+1])
+	return string(names[off+2 : int(off)+2+n])
+}
+
+// scopeIndex is the index of the entry's scope set.
+func (e lookupEntry) scopeIndex() uint32 {
+	return uint32(e.scopes[0])<<16 | uint32(e.scopes[1])<<8 | uint32(e.scopes[2])
 }
 
 // standing is what the domain decides a packed key's use by.
-func (e lookupEntry) standing(found, ownerDisabled bool) domain.Standing {
-	return domain.Standing{Exists: found, Revoked: e.flags&flagRevoked != 0, ExpiresAt: unixTime(e.expires),
-		SignedOnly: e.flags&flagSignedOnly != 0, CanSign: !e.public.IsZero(), OwnerDisabled: ownerDisabled}
+func (f found) standing() domain.Standing {
+	e := f.entry
+	s := domain.Standing{Exists: f.exists, Revoked: e.flags&flagRevoked != 0, ExpiresAt: unixTime(getMilli48(e.expires)),
+		SignedOnly: e.flags&flagSignedOnly != 0, CanSign: !e.public.IsZero(), OwnerDisabled: f.ownerDisabled,
+		Disabled: e.flags&flagDisabled != 0}
+	if e.flags&flagPrevious != 0 {
+		s.PreviousUntil = time.UnixMilli(f.previous.until).UTC()
+	}
+	return s
 }
 
-// result is the Result of a decision about e.
-func (e lookupEntry) result(r domain.Reason) Result {
+// result is the Result of a decision about the key.
+func (f found) result(r domain.Reason) Result {
 	if r != domain.ReasonOK {
 		return Result{Reason: r}
 	}
-	return Result{OK: true, UserID: domain.UserIDPrefix + e.owner.String(), Reason: r}
+	return Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
+		Name: nameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata}
 }
 
-// unpack rebuilds the parts of a Key that Apply needs: the secret hash
-// comes back with its kept prefix only, a revocation as revokedMark.
-func (e lookupEntry) unpack(apiKey string) domain.Key {
+// unpack rebuilds the parts of the key at index i that Apply needs: the
+// secret hashes come back with their kept prefix only, a revocation and a
+// disabling as revokedMark. Called with l.mu held.
+func (l *Lookup) unpack(i uint32, apiKey string) domain.Key {
+	e := *l.entries.at(i)
 	k := domain.Key{APIKey: apiKey, UserID: domain.UserIDPrefix + e.owner.String(), PublicKey: e.public,
-		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(e.expires), Version: uint64(e.version)}
+		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(getMilli48(e.expires)), Version: uint64(e.version),
+		Scopes: l.scopeSets[e.scopeIndex()], Metadata: l.metadata[i], Name: l.name(e.name)}
 	copy(k.SecretHash[:], e.hash[:])
 	if e.flags&flagRevoked != 0 {
 		k.RevokedAt = revokedMark
+	}
+	if e.flags&flagDisabled != 0 {
+		k.DisabledAt = revokedMark
+	}
+	if p, ok := l.previous[i]; ok && e.flags&flagPrevious != 0 {
+		copy(k.PreviousSecretHash[:], p.hash[:])
+		k.PreviousExpiresAt = time.UnixMilli(p.until).UTC()
 	}
 	return k
 }
@@ -233,13 +487,22 @@ func pack(k domain.Key) (lookupEntry, error) {
 	if !ok {
 		return lookupEntry{}, errMalformedOwner(k)
 	}
-	e := lookupEntry{public: k.PublicKey, owner: owner, expires: unixMilli(k.ExpiresAt), version: uint32(k.Version)}
+	e := lookupEntry{public: k.PublicKey, owner: owner, expires: putMilli48(unixMilli(k.ExpiresAt)), version: uint32(k.Version)}
 	copy(e.hash[:], k.SecretHash[:hashPrefix])
 	if k.Revoked() {
 		e.flags |= flagRevoked
 	}
 	if k.SignedOnly {
 		e.flags |= flagSignedOnly
+	}
+	if k.Disabled() {
+		e.flags |= flagDisabled
+	}
+	if k.Metadata != "" {
+		e.flags |= flagMetadata
+	}
+	if !k.PreviousExpiresAt.IsZero() {
+		e.flags |= flagPrevious
 	}
 	return e, nil
 }
@@ -264,6 +527,34 @@ func unixMilli(t time.Time) int64 {
 		ms++
 	}
 	return ms
+}
+
+// putMilli48 packs Unix milliseconds into 6 bytes: noTime as all ones;
+// instants at or before the epoch as 1 ms after it and instants past what
+// 6 bytes hold as the largest they do (an expiry that early has passed,
+// one that late is never reached: both keep their meaning).
+func putMilli48(ms int64) [6]byte {
+	const maxMilli = 1<<48 - 2
+	var u uint64
+	switch {
+	case ms == noTime:
+		u = 1<<48 - 1
+	case ms <= 0:
+		u = 1
+	case ms > maxMilli:
+		u = maxMilli
+	default:
+		u = uint64(ms)
+	}
+	return [6]byte{byte(u >> 40), byte(u >> 32), byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)}
+}
+
+func getMilli48(b [6]byte) int64 {
+	u := uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(b[4])<<8 | uint64(b[5])
+	if u == 1<<48-1 {
+		return noTime
+	}
+	return int64(u)
 }
 
 func unixTime(ms int64) time.Time {

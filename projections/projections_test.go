@@ -31,7 +31,7 @@ func newAPIKey() string { return domain.APIKeyPrefix + ulid.Make().String() }
 func newUserID() string { return domain.UserIDPrefix + ulid.Make().String() }
 
 func keyCreated(apiKey, userID string, seq uint64) domain.Event {
-	return domain.Event{Type: domain.TypeKeyCreated, Schema: domain.KeySecretSchema, Aggregate: apiKey,
+	return domain.Event{Type: domain.TypeKeyCreated, Schema: domain.KeyPolicySchema, Aggregate: apiKey,
 		Version: 1, Time: t0, Actor: userID, Sequence: seq,
 		Data: domain.KeyCreated{UserID: userID, Name: "key " + apiKey[len(apiKey)-4:], SecretHash: domain.Hash{0x01},
 			PublicKey: domain.PublicKey{0x01}}}

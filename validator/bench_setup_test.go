@@ -39,6 +39,7 @@ type benchLog struct {
 	store   *eventstore.Store
 	apiKeys []string
 	secrets []domain.Secret
+	scopes  []string // the scopes add gives every key (none: none)
 }
 
 // benchNewLog starts a nats-server and creates the stream through
@@ -89,7 +90,7 @@ func (l *benchLog) add(b *testing.B, n, workers int) (eventsPerSec float64) {
 				apiKey := domain.APIKeyPrefix + ulid.MustNew(ulid.Timestamp(benchT0), rng).String()
 				var k domain.Key
 				events, err := k.Create(domain.CreateKey{APIKey: apiKey, UserID: owner, Name: "bench key",
-					SecretHash: hashes[i%len(hashes)], PublicKey: domain.PublicKey(hashes[i%len(hashes)])}, benchT0)
+					SecretHash: hashes[i%len(hashes)], PublicKey: domain.PublicKey(hashes[i%len(hashes)]), Scopes: l.scopes}, benchT0)
 				if err == nil {
 					_, err = l.store.Append(ctx, eventstore.Pending{Event: events[0]})
 				}

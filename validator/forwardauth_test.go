@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,36 @@ func TestForwardAuth_Nginx(t *testing.T) {
 	bin := nginxBinary(t)
 	env := startForwardAuthEnv(t)
 	base := startNginx(t, bin, nginxConf{Node: env.node.HTTPAddr(), App: env.app.Listener.Addr().String()})
+
+	// The /admin/ location requires the scope admin:write: a valid key
+	// without it is refused with 403 before the app, one with it (here
+	// through admin:*) passes, and a client cannot lift the requirement.
+	t.Run("RequiredScopes", func(t *testing.T) {
+		admin := env.ledger.CreateKey(t, env.token, `{"scopes":["admin:*"]}`)
+		natstest.Eventually(t, 10*time.Second, func() bool {
+			return apptest.Send(t, "GET", base+"/admin/users", "", apptest.APIKeyAuth(admin)...).Status == http.StatusOK
+		}, "the admin key validates through nginx")
+		calls := env.app.calls.Load()
+		for name, h := range map[string][]string{
+			"Unscoped":           apptest.APIKeyAuth(env.key),
+			"ClientClearsScopes": append(apptest.APIKeyAuth(env.key), validator.HeaderRequiredScopes, " "),
+			"ClientClaimsScopes": append(apptest.APIKeyAuth(env.key), validator.HeaderScopes, "admin:write"),
+		} {
+			if r := apptest.Send(t, "GET", base+"/admin/users", "", h...); r.Status != http.StatusForbidden {
+				t.Errorf("%s: got %d %s, want 403", name, r.Status, r.Body)
+			}
+		}
+		if got := env.app.calls.Load(); got != calls {
+			t.Errorf("the app was called %d times for refused requests, want 0", got-calls)
+		}
+		if r := apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(env.key)...); r.Status != http.StatusOK {
+			t.Errorf("no scope required at /: got %d, want 200", r.Status)
+		}
+		if r := apptest.Send(t, "GET", base+"/hello", "", append(apptest.APIKeyAuth(env.key), validator.HeaderRequiredScopes, "x:y")...); r.Status != http.StatusOK {
+			t.Errorf("a client's own required scopes reach the node: got %d, want 200", r.Status)
+		}
+	})
+
 	testForwardAuth(t, env, base, func(t *testing.T, r apptest.Response) {
 		// nginx answers its own 401 page, with the node's WWW-Authenticate.
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
@@ -94,6 +125,32 @@ func TestForwardAuth_TraefikSemantics(t *testing.T) {
 	}
 	proxy := httptest.NewServer(chain)
 	t.Cleanup(proxy.Close)
+
+	// The admin router of docs/forward-auth.md: its own forwardAuth
+	// middleware names the scope in the address.
+	t.Run("RequiredScopesPerRouter", func(t *testing.T) {
+		adminChain := *chain
+		adminChain.address += "?scope=admin:write"
+		adminChain.authResponseHeaders = append(slices.Clone(chain.authResponseHeaders), validator.HeaderScopes)
+		adminProxy := httptest.NewServer(&adminChain)
+		t.Cleanup(adminProxy.Close)
+		admin := env.ledger.CreateKey(t, env.token, `{"scopes":["admin:*"]}`)
+		natstest.Eventually(t, 10*time.Second, func() bool {
+			return apptest.Send(t, "GET", adminProxy.URL+"/admin/users", "", apptest.APIKeyAuth(admin)...).Status == http.StatusOK
+		}, "the admin key validates through the admin router")
+		calls := env.app.calls.Load()
+		r := apptest.Send(t, "GET", adminProxy.URL+"/admin/users", "", append(apptest.APIKeyAuth(env.key),
+			validator.HeaderRequiredScopes, "")...)
+		if r.Status != http.StatusForbidden || r.ErrorCode(t) != "forbidden" {
+			t.Errorf("a key without the scope: got %d %s, want the node's 403 forbidden", r.Status, r.Body)
+		}
+		if got := env.app.calls.Load(); got != calls {
+			t.Errorf("the app was called %d times for a refused request, want 0", got-calls)
+		}
+		if r := apptest.Send(t, "GET", proxy.URL+"/hello", "", apptest.APIKeyAuth(env.key)...); r.Status != http.StatusOK {
+			t.Errorf("the router without required scopes: got %d, want 200", r.Status)
+		}
+	})
 
 	testForwardAuth(t, env, proxy.URL, func(t *testing.T, r apptest.Response) {
 		// Traefik returns the auth server's answer as it is.

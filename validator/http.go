@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
@@ -15,7 +17,77 @@ import (
 const (
 	HeaderUser = "X-Keyledger-User"
 	HeaderKey  = "X-Keyledger-Key"
+	// HeaderScopes carries the key's granted scopes, space-separated.
+	HeaderScopes = "X-Keyledger-Scopes"
+	// HeaderRequiredScopes is what a caller of /validate (a forward-auth
+	// proxy) says the request needs, space-separated; with the query
+	// parameter QueryScope, every scope named must be granted.
+	HeaderRequiredScopes = "X-Keyledger-Required-Scopes"
+	// QueryScope is /validate's query parameter naming one required
+	// scope; it may be repeated.
+	QueryScope = "scope"
 )
+
+// errMissingScope answers a valid key that lacks a required scope: the
+// key is fine, the permission is missing.
+func errMissingScope(scope string) error {
+	return domain.Errorf(domain.Forbidden, "the API key is not granted the required scope %q", scope)
+}
+
+// requiredScopes returns the scopes a /validate request requires: its
+// QueryScope parameters and its HeaderRequiredScopes. Errors: Invalid
+// for a scope that is not valid or too many of them.
+func requiredScopes(r *http.Request) ([]string, error) {
+	var out []string
+	for _, h := range r.Header.Values(HeaderRequiredScopes) {
+		scopes, err := domain.ParseRequiredScopes(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scopes...)
+	}
+	for _, q := range r.URL.Query()[QueryScope] {
+		if !domain.ValidScope(q) {
+			return nil, domain.Errorf(domain.Invalid, "required scope %q is not a valid scope", q)
+		}
+		out = append(out, q)
+	}
+	if len(out) > domain.MaxScopes {
+		return nil, domain.Errorf(domain.Invalid, "at most %d required scopes", domain.MaxScopes)
+	}
+	return out, nil
+}
+
+// RequireScopes returns middleware that lets a request through only when
+// the identity Middleware validated for it is granted every one of
+// scopes: a request without one gets 401 with WWW-Authenticate: ApiKey
+// (RequireScopes must run inside Middleware), a key lacking a scope 403
+// {"error":{"code":"forbidden",...}}. It panics on a scope that is not
+// valid: that is a programming error, and failing at start is safer than
+// refusing or granting at run time.
+func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
+	for _, s := range scopes {
+		if !domain.ValidScope(s) {
+			panic("validator.RequireScopes: invalid scope " + strconv.Quote(s))
+		}
+	}
+	required := slices.Clone(scopes)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, ok := IdentityFrom(r.Context())
+			if !ok {
+				w.Header().Set("WWW-Authenticate", "ApiKey")
+				httperr.Write(w, ErrUnauthorized)
+				return
+			}
+			if missing, ok := id.MissingScope(required...); ok {
+				httperr.Write(w, errMissingScope(missing))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
 
 type identityKey struct{}
 
@@ -58,8 +130,9 @@ func (v *Validator) ValidateRequest(r *http.Request) (Identity, domain.Reason, e
 
 // Middleware lets through requests whose API-key credentials validate,
 // with the identity in the request context (see IdentityFrom) and in the
-// X-Keyledger-User and X-Keyledger-Key headers, which replace any the
-// client sent; the secret's header (x-api-secret, or an ApiKey
+// X-Keyledger-User, X-Keyledger-Key and X-Keyledger-Scopes headers, which
+// replace any the client sent (use RequireScopes after it to demand
+// scopes); the secret's header (x-api-secret, or an ApiKey
 // Authorization) is removed so nothing downstream can log it. Anything
 // else is refused before next runs: 401 with
 // WWW-Authenticate: ApiKey for bad credentials, 429 with Retry-After for a
@@ -76,6 +149,7 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		r.Header = r.Header.Clone()
 		r.Header.Set(HeaderUser, id.UserID)
 		r.Header.Set(HeaderKey, id.APIKey)
+		r.Header.Set(HeaderScopes, strings.Join(id.Scopes, " "))
 		r.Header.Del("X-Api-Secret")
 		if isAPIKeyAuthorization(r.Header) {
 			r.Header.Del("Authorization")
@@ -84,13 +158,17 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// ValidateHandler answers /validate: 200 {"api_key","user_id"} with the
-// identity also in X-Keyledger-User and X-Keyledger-Key; the same 401 with
-// WWW-Authenticate: ApiKey for every bad credential; 429 with Retry-After
-// for a key refused after too many failures (see WithFailureLimit); 503
-// when the node cannot vouch for its view. It reads only headers and
-// accepts any method, so it serves as nginx auth_request and Traefik
-// ForwardAuth target.
+// ValidateHandler answers /validate: 200
+// {"api_key","user_id","name","scopes","metadata"} with the identity also
+// in X-Keyledger-User, X-Keyledger-Key and X-Keyledger-Scopes; the same
+// 401 with WWW-Authenticate: ApiKey for every bad credential; 403
+// forbidden for a valid key lacking a scope the request requires (query
+// parameter scope, repeatable, and header X-Keyledger-Required-Scopes,
+// space-separated: all must be granted); 400 for required scopes that are
+// not valid scopes; 429 with Retry-After for a key refused after too many
+// failures (see WithFailureLimit); 503 when the node cannot vouch for its
+// view. It reads only headers and the query and accepts any method, so it
+// serves as nginx auth_request and Traefik ForwardAuth target.
 func (v *Validator) ValidateHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -99,13 +177,26 @@ func (v *Validator) ValidateHandler() http.Handler {
 			// proxy announced but never sends.
 			w.Header().Set("Connection", "close")
 		}
+		required, err := requiredScopes(r)
+		if err != nil {
+			httperr.Write(w, err)
+			return
+		}
 		id, reason, err := v.validateForwarded(w, r)
 		if err != nil {
 			v.refuse(w, reason, err)
 			return
 		}
+		if missing, ok := id.MissingScope(required...); ok {
+			// Counted besides the credential's own ok outcome.
+			v.metrics.outcome(domain.ReasonMissingScope)
+			v.logger.Debug("validation refused", "reason", domain.ReasonMissingScope)
+			httperr.Write(w, errMissingScope(missing))
+			return
+		}
 		w.Header().Set(HeaderUser, id.UserID)
 		w.Header().Set(HeaderKey, id.APIKey)
+		w.Header().Set(HeaderScopes, strings.Join(id.Scopes, " "))
 		httperr.WriteJSON(w, http.StatusOK, id)
 	})
 }

@@ -20,7 +20,7 @@ import (
 func wantRateLimited(t testing.TB, v *validator.Validator, apiKey string, secret domain.Secret, retryAfter time.Duration) {
 	t.Helper()
 	id, err := v.Validate(context.Background(), apiKey, secret.Reveal())
-	if !errors.Is(err, validator.ErrRateLimited) || id != (validator.Identity{}) {
+	if !errors.Is(err, validator.ErrRateLimited) || id.APIKey != "" {
 		t.Fatalf("Validate(%s): got %+v, %v, want ErrRateLimited", apiKey, id, err)
 	}
 	if domain.KindOf(err) != domain.RateLimited || domain.RetryAfterOf(err) != retryAfter {

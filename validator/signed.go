@@ -190,7 +190,7 @@ func (v *Validator) validateSigned(h http.Header, sig *httpsig.Signature, body [
 			return Identity{}, domain.ReasonReplayed, ErrUnauthorized
 		}
 	}
-	return Identity{APIKey: sig.KeyID, UserID: res.UserID}, domain.ReasonOK, nil
+	return identityOf(sig.KeyID, res), domain.ReasonOK, nil
 }
 
 // target returns the Target of a request this node received directly.

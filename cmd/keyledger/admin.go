@@ -98,13 +98,14 @@ func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var af apiFlags
 	af.register(fs)
 	userID := fs.String("user", "", "only this user's keys")
-	status := fs.String("status", "", "only keys in these statuses (comma-separated: active, revoked, expired)")
+	status := fs.String("status", "", "only keys in these statuses (comma-separated: active, revoked, expired, disabled)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	for _, st := range strings.Split(*status, ",") {
-		if st := domain.KeyStatus(strings.TrimSpace(st)); *status != "" && st != domain.StatusActive && st != domain.StatusRevoked && st != domain.StatusExpired {
-			return usageError{fmt.Errorf("--status %q: want active, revoked or expired", st)}
+		if st := domain.KeyStatus(strings.TrimSpace(st)); *status != "" && st != domain.StatusActive && st != domain.StatusRevoked &&
+			st != domain.StatusExpired && st != domain.StatusDisabled {
+			return usageError{fmt.Errorf("--status %q: want active, revoked, expired or disabled", st)}
 		}
 	}
 	api, err := af.open()
@@ -141,6 +142,67 @@ func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return adminDelete(ctx, args, stdout, "admin keys revoke", "api key", "/admin/keys/", "revoked %s\n")
+}
+
+// adminKeysAct pauses (verb "disable") or resumes ("enable") any user's
+// key, recording the reason and the admin as actor.
+func adminKeysAct(ctx context.Context, verb string, args []string, stdout io.Writer) error {
+	fs := newFlagSet("admin keys " + verb)
+	var af apiFlags
+	af.register(fs)
+	reason := fs.String("reason", "", "why (recorded in the event)")
+	apiKey, err := positional(fs, args, "api key")
+	if err != nil {
+		return err
+	}
+	if *reason == "" && verb == "disable" {
+		return usageError{errors.New("--reason is required")}
+	}
+	api, err := af.open()
+	if err != nil {
+		return err
+	}
+	var body any
+	if *reason != "" {
+		body = map[string]string{"reason": *reason}
+	}
+	if err := api.do(ctx, "POST", "/admin/keys/"+url.PathEscape(apiKey)+"/"+verb, body, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%sd %s\n", verb, apiKey)
+	return nil
+}
+
+// adminKeysSetScopes replaces the scopes of any user's key, in force on
+// every validation node once it answers.
+func adminKeysSetScopes(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("admin keys set-scopes")
+	var af apiFlags
+	af.register(fs)
+	scopes := fs.String("scopes", "", `the key's scopes from now on, comma- or space-separated ("" for none)`)
+	apiKey, err := positional(fs, args, "api key")
+	if err != nil {
+		return err
+	}
+	set := []string{}
+	for _, s := range strings.FieldsFunc(*scopes, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if !domain.ValidScope(s) {
+			return usageError{fmt.Errorf("--scopes: %q is not a scope (A-Z a-z 0-9 . _ : / - and an optional trailing *)", s)}
+		}
+		set = append(set, s)
+	}
+	api, err := af.open()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Scopes []string `json:"scopes"`
+	}
+	if err := api.do(ctx, "PATCH", "/admin/keys/"+url.PathEscape(apiKey), map[string][]string{"scopes": set}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s scopes: %s\n", apiKey, strings.Join(out.Scopes, " "))
+	return nil
 }
 
 // adminDelete is an admin command that deletes one thing with a reason:

@@ -352,7 +352,14 @@ func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		out = map[string]any{"api_key": k.APIKey, "user_id": k.UserID, "name": k.Name,
 			"status": k.StatusAt(when), "created_at": k.CreatedAt, "expires_at": optTime(k.ExpiresAt),
 			"secret_regenerated_at": optTime(k.SecretRegeneratedAt), "revoked_at": optTime(k.RevokedAt),
-			"version": k.Version}
+			"version": k.Version, "scopes": k.Scopes.List(), "metadata": json.RawMessage("{}"),
+			"disabled_at": optTime(k.DisabledAt),
+			// Whether the secret replaced by the last regeneration still
+			// validated at that instant (the key itself permitting).
+			"previous_secret_in_grace": k.PreviousInGrace(when), "previous_secret_expires_at": optTime(k.PreviousExpiresAt)}
+		if k.Metadata != "" {
+			out["metadata"] = json.RawMessage(k.Metadata)
+		}
 	} else {
 		u, evs, err := audit.UserAt(ctx, store, *user, at, *atSeq)
 		if err != nil {
@@ -375,10 +382,15 @@ func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	for _, k := range []string{"api_key", "id", "user_id", "email", "role", "disabled", "erased", "name", "status", "created_at", "secret_regenerated_at", "revoked_at", "expires_at", "version", "as_of", "as_of_seq"} {
+	for _, k := range []string{"api_key", "id", "user_id", "email", "role", "disabled", "erased", "name", "status", "scopes", "metadata", "created_at", "secret_regenerated_at", "revoked_at", "disabled_at", "expires_at", "previous_secret_expires_at", "previous_secret_in_grace", "version", "as_of", "as_of_seq"} {
 		v, ok := out[k]
-		if t, isTime := v.(time.Time); isTime {
+		switch t := v.(type) {
+		case time.Time:
 			v = t.Format(time.RFC3339Nano)
+		case []string:
+			v = strings.Join(t, " ")
+		case json.RawMessage:
+			v = string(t)
 		}
 		if ok && v != nil {
 			fmt.Fprintf(tw, "%s:\t%v\n", k, v)

@@ -26,7 +26,7 @@ var groups = map[string][]string{
 	"admin invitations": {"create"},
 	"admin admin-keys":  {"list", "enroll", "revoke"},
 	"admin ledger-keys": {"list", "add", "retire"},
-	"admin keys":        {"list", "revoke"},
+	"admin keys":        {"list", "revoke", "disable", "enable", "set-scopes"},
 	"admin users":       {"list", "create", "disable", "enable", "revoke-keys", "erase"},
 }
 
@@ -83,6 +83,11 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminKeysRevoke(ctx, args, s.out, s.err)
 		}
+	case "admin keys disable", "admin keys enable":
+		verb := strings.TrimPrefix(path, "admin keys ")
+		return func(ctx context.Context, args []string, s stdio) error { return adminKeysAct(ctx, verb, args, s.out) }
+	case "admin keys set-scopes":
+		return func(ctx context.Context, args []string, s stdio) error { return adminKeysSetScopes(ctx, args, s.out) }
 	case "admin ledger-keys list":
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminLedgerKeysList(ctx, args, s.out, s.err)

@@ -221,20 +221,39 @@ enrols it (keyledger admin admin-keys enroll).`,
 		example: `keyledger admin admin-keys revoke q0bOmm3iQ1tU --reason "laptop lost"`,
 	},
 	"admin keys": {
-		purpose: "list any user's API keys, revoke any of them",
+		purpose: "list any user's API keys; revoke, disable, enable or rescope any of them",
 		usage:   "keyledger admin keys <command> [flags]",
 		about:   "Exit codes: as for every admin command (keyledger admin --help).",
 		example: "keyledger admin keys list --status active",
 	},
 	"admin keys list": {
 		purpose: "list API keys, of every user or of one",
-		usage:   "keyledger admin keys list [--user U] [--status active,revoked,expired] [flags]",
+		usage:   "keyledger admin keys list [--user U] [--status active,revoked,expired,disabled] [flags]",
 		example: "keyledger admin keys list --status active",
 	},
 	"admin keys revoke": {
 		purpose: "revoke any user's key at once, on every validation node",
 		usage:   "keyledger admin keys revoke <api_key> --reason TEXT [flags]",
 		example: `keyledger admin keys revoke ak_01J... --reason "leaked in a public repo"`,
+	},
+	"admin keys disable": {
+		purpose: "pause any user's key on every validation node until it is enabled",
+		usage:   "keyledger admin keys disable <api_key> --reason TEXT [flags]",
+		about:   "The key is refused everywhere (401) until enabled; a grace period of its previous secret ends.",
+		example: `keyledger admin keys disable ak_01J... --reason "suspicious traffic"`,
+	},
+	"admin keys enable": {
+		purpose: "resume a disabled key",
+		usage:   "keyledger admin keys enable <api_key> [--reason TEXT] [flags]",
+		example: `keyledger admin keys enable ak_01J... --reason "false alarm"`,
+	},
+	"admin keys set-scopes": {
+		purpose: "replace the scopes of any user's key",
+		usage:   "keyledger admin keys set-scopes <api_key> --scopes LIST [flags]",
+		about: `LIST is comma- or space-separated; "" leaves the key without scopes (it still
+validates but grants no scope). In force on every validation node once the
+command returns.`,
+		example: `keyledger admin keys set-scopes ak_01J... --scopes orders:read,billing:read`,
 	},
 	"admin ledger-keys": {
 		purpose: "list, add and retire the keys the log trusts to sign its events",

@@ -162,7 +162,7 @@ func TestClient_Walkthrough(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Validate %v: %v", style, err)
 			}
-			if id != (client.Identity{APIKey: key.APIKey, UserID: alice.ID}) {
+			if id.APIKey != key.APIKey || id.UserID != alice.ID {
 				t.Fatalf("Validate %v: got %+v, want %s of %s", style, id, key.APIKey, alice.ID)
 			}
 		}

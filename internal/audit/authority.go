@@ -61,6 +61,7 @@ type keyOrigin struct {
 type keptUse struct {
 	seq       uint64
 	aggregate string
+	version   uint64 // the aggregate's version at the request's latest use
 	bad       string // why the request does not verify with its admin's key ("": it does)
 }
 
@@ -123,7 +124,7 @@ func (a *authority) checkRequest(e domain.Event) []string {
 	id := requestID(r, e.Category())
 	use, seen := a.requests[id]
 	if !seen {
-		use = keptUse{seq: e.Sequence, aggregate: e.Aggregate}
+		use = keptUse{seq: e.Sequence, aggregate: e.Aggregate, version: e.Version}
 		if err := r.Verify(pub); err != nil {
 			use.bad = err.Error()
 		}
@@ -132,12 +133,17 @@ func (a *authority) checkRequest(e domain.Event) []string {
 	if use.bad != "" {
 		return append(problems, fmt.Sprintf("%s keeps a request that does not verify with %s's key %s: %s", e.Type, domain.AdminActor(name), r.KeyID, use.bad))
 	}
-	revokeKeys, routeProblem := fitRoute(e, r, a.keys)
+	kind, routeProblem := fitRoute(e, r, a.keys)
 	if routeProblem != "" {
 		problems = append(problems, routeProblem)
 	}
 	switch {
-	case seen && (!revokeKeys || use.aggregate == e.Aggregate):
+	case seen && kind == routeEdit && use.aggregate == e.Aggregate && e.Version == use.version+1:
+		// One PATCH records each changed field as an event of its own,
+		// appended together: the aggregate's next versions.
+		use.version = e.Version
+		a.requests[id] = use
+	case seen && (kind != routeManyKeys || use.aggregate == e.Aggregate):
 		problems = append(problems, fmt.Sprintf("%s keeps the same signed request as sequence %d (%s): one request is one command", e.Type, use.seq, use.aggregate))
 	case seen && a.keys[e.Aggregate].created > use.seq:
 		// revoke-keys lists the user's keys newest first and pages
@@ -162,12 +168,24 @@ func requestID(r domain.SignedRequest, category string) [sha256.Size]byte {
 	return out
 }
 
+// routeKind is how many events one admin request may cause.
+type routeKind int
+
+const (
+	routeOne      routeKind = iota // one event
+	routeManyKeys                  // one key.revoked per key of a user (revoke-keys, erase)
+	routeEdit                      // one event per changed field of a key (PATCH), in one batch
+)
+
 // fitRoute checks that the kept request's method and path are those of
-// the admin route that causes e, and reports whether that route is
-// revoke-keys or erase (one request, many events). The admin routes and the events
+// the admin route that causes e, and reports how many events that
+// route may cause (routeKind). The admin routes and the events
 // they record (handlers.go):
 //
 //	DELETE /admin/keys/{key}                key.revoked of {key}
+//	PATCH  /admin/keys/{key}                key.renamed, key.scopes_changed, key.metadata_changed, key.expiry_changed of {key}, one batch
+//	POST   /admin/keys/{key}/disable        key.disabled of {key}
+//	POST   /admin/keys/{key}/enable         key.enabled of {key}
 //	POST   /admin/users/{id}/revoke-keys    key.revoked of every key {id} owns
 //	POST   /admin/users/{id}/disable        user.disabled of {id}
 //	POST   /admin/users/{id}/enable         user.enabled of {id}
@@ -178,10 +196,10 @@ func requestID(r domain.SignedRequest, category string) [sha256.Size]byte {
 //	DELETE /admin/admin-keys/{key_id}       admin.key_revoked of {key_id}
 //
 // A request on any other event type fits no route.
-func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin) (revokeKeys bool, problem string) {
+func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin) (kind routeKind, problem string) {
 	method, path, ok := requestRoute(r)
 	if !ok {
-		return false, fmt.Sprintf("%s keeps a request that does not record exactly one method and path", e.Type)
+		return routeOne, fmt.Sprintf("%s keeps a request that does not record exactly one method and path", e.Type)
 	}
 	route := method + " " + path
 	var want []string
@@ -189,10 +207,19 @@ func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin)
 	case domain.KeyRevoked:
 		owner := keys[e.Aggregate].owner
 		if owner != "" && (route == "POST /admin/users/"+owner+"/revoke-keys" || route == "POST /admin/users/"+owner+"/erase") {
-			return true, ""
+			return routeManyKeys, ""
 		}
 		want = []string{"DELETE /admin/keys/" + e.Aggregate, "POST /admin/users/" + cmp.Or(owner, "{owner}") + "/revoke-keys",
 			"POST /admin/users/" + cmp.Or(owner, "{owner}") + "/erase"}
+	case domain.KeyDisabled:
+		want = []string{"POST /admin/keys/" + e.Aggregate + "/disable"}
+	case domain.KeyEnabled:
+		want = []string{"POST /admin/keys/" + e.Aggregate + "/enable"}
+	case domain.KeyRenamed, domain.KeyScopesChanged, domain.KeyMetadataChanged, domain.KeyExpiryChanged:
+		if route == "PATCH /admin/keys/"+e.Aggregate {
+			return routeEdit, ""
+		}
+		want = []string{"PATCH /admin/keys/" + e.Aggregate}
 	case domain.UserDisabled:
 		want = []string{"POST /admin/users/" + e.Aggregate + "/disable"}
 	case domain.UserEnabled:
@@ -208,14 +235,14 @@ func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin)
 	case domain.AdminKeyRevoked:
 		want = []string{"DELETE /admin/admin-keys/" + domain.AdminKeyID(d.Key)}
 	default:
-		return false, fmt.Sprintf("%s keeps an admin request (%s), but no admin route causes a %s event", e.Type, route, e.Type)
+		return routeOne, fmt.Sprintf("%s keeps an admin request (%s), but no admin route causes a %s event", e.Type, route, e.Type)
 	}
 	for _, w := range want {
 		if route == w {
-			return false, ""
+			return routeOne, ""
 		}
 	}
-	return false, fmt.Sprintf("%s keeps a request for %s, which does not cause it (want %s)", e.Type, route, strings.Join(want, " or "))
+	return routeOne, fmt.Sprintf("%s keeps a request for %s, which does not cause it (want %s)", e.Type, route, strings.Join(want, " or "))
 }
 
 // requestRoute returns the method and the decoded path the kept request's

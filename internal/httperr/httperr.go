@@ -31,6 +31,7 @@ var statusOf = map[domain.Kind]int{
 
 	domain.IdempotencyKeyReused: http.StatusUnprocessableEntity,
 	domain.IdempotencyKeyInUse:  http.StatusConflict,
+	domain.PreconditionFailed:   http.StatusPreconditionFailed,
 }
 
 // Status returns the HTTP status for an error kind: 500 for a kind the

@@ -28,6 +28,7 @@ func TestStatus(t *testing.T) {
 		{domain.Forbidden, http.StatusForbidden},
 		{domain.IdempotencyKeyReused, http.StatusUnprocessableEntity},
 		{domain.IdempotencyKeyInUse, http.StatusConflict},
+		{domain.PreconditionFailed, http.StatusPreconditionFailed},
 		{domain.Kind("no_such_kind"), http.StatusInternalServerError},
 	}
 	for _, tc := range tests {

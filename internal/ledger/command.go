@@ -36,6 +36,12 @@ const (
 	nameVerifyEmail        = "verify_email"
 	nameResendVerification = "resend_verification"
 	nameCreateInvitation   = "create_invitation"
+	nameEditKey            = "edit_key"
+	nameDisableKey         = "disable_key"
+	nameEnableKey          = "enable_key"
+	nameAdminEditKey       = "admin_edit_key"
+	nameAdminDisableKey    = "admin_disable_key"
+	nameAdminEnableKey     = "admin_enable_key"
 )
 
 // CommandNames returns the CommandName of every command, for observers
@@ -44,7 +50,8 @@ func CommandNames() []string {
 	return []string{nameRegisterUser, nameLogin, nameCreateKey, nameRevokeKey, nameRegenerateSecret,
 		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser,
 		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin, nameEraseUser, nameEraseMe,
-		nameVerifyEmail, nameResendVerification, nameCreateInvitation}
+		nameVerifyEmail, nameResendVerification, nameCreateInvitation,
+		nameEditKey, nameDisableKey, nameEnableKey, nameAdminEditKey, nameAdminDisableKey, nameAdminEnableKey}
 }
 
 var (
@@ -67,6 +74,12 @@ var (
 	_ Command = VerifyEmail{}
 	_ Command = ResendVerification{}
 	_ Command = CreateInvitation{}
+	_ Command = EditKey{}
+	_ Command = DisableKey{}
+	_ Command = EnableKey{}
+	_ Command = AdminEditKey{}
+	_ Command = AdminDisableKey{}
+	_ Command = AdminEnableKey{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

@@ -175,6 +175,7 @@ func TestCommandNames(t *testing.T) {
 		ledger.RevokeUserKeys{}, ledger.CreateUser{}, ledger.EnrollAdminKey{}, ledger.RevokeAdminKey{}, ledger.BootstrapAdmin{},
 		ledger.EraseUser{}, ledger.EraseMe{}}
 	commands = append(commands, ledger.VerifyEmail{}, ledger.ResendVerification{}, ledger.CreateInvitation{})
+	commands = append(commands, ledger.EditKey{}, ledger.DisableKey{}, ledger.EnableKey{}, ledger.AdminEditKey{}, ledger.AdminDisableKey{}, ledger.AdminEnableKey{})
 	var got []string
 	for _, c := range commands {
 		got = append(got, c.CommandName())
@@ -183,6 +184,7 @@ func TestCommandNames(t *testing.T) {
 		"disable_user", "enable_user", "revoke_user_keys", "create_user", "enroll_admin_key", "revoke_admin_key", "bootstrap_admin",
 		"erase_user", "erase_me"}
 	want = append(want, "verify_email", "resend_verification", "create_invitation")
+	want = append(want, "edit_key", "disable_key", "enable_key", "admin_edit_key", "admin_disable_key", "admin_enable_key")
 	if !slices.Equal(got, want) {
 		t.Errorf("CommandName: got %v, want %v", got, want)
 	}

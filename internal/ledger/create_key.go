@@ -8,13 +8,15 @@ import (
 )
 
 // CreateKey makes a new API key for a user.
-// Errors: Invalid (name, expiry), Conflict (the user holds the maximum of
+// Errors: Invalid (name, expiry, scopes, metadata), Conflict (the user holds the maximum of
 // unrevoked keys, or the Preset's key id is held otherwise), Unavailable.
 type CreateKey struct {
 	UserID     string    // the owner
 	Name       string    // optional label
 	ExpiresAt  time.Time // zero: never
 	SignedOnly bool      // refuse the secret in headers; accept only signed requests
+	Scopes     []string  // what the key grants (see domain.ScopeSet)
+	Metadata   []byte    // a JSON object returned by validation; empty: none
 	// Preset fixes the key id, the secret and the event id (zero fields:
 	// drawn afresh).
 	Preset Preset
@@ -36,7 +38,7 @@ func (s *Service) CreateKey(ctx context.Context, cmd CreateKey) (_ domain.Key, _
 		return domain.Key{}, domain.Secret{}, err
 	}
 	create := domain.CreateKey{APIKey: p.APIKey, UserID: cmd.UserID, Name: cmd.Name, SecretHash: p.Secret.Hash(),
-		SignedOnly: cmd.SignedOnly, ExpiresAt: cmd.ExpiresAt}
+		SignedOnly: cmd.SignedOnly, ExpiresAt: cmd.ExpiresAt, Scopes: cmd.Scopes, Metadata: cmd.Metadata}
 	if create.PublicKey, err = p.Secret.PublicKey(p.APIKey); err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}

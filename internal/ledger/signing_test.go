@@ -30,8 +30,8 @@ func TestService_KeysCarryPublicKeys(t *testing.T) {
 		t.Errorf("created: got SignedOnly %v, PublicKey %x, want true and the secret's public key", k.SignedOnly, k.PublicKey)
 	}
 	events := e.load(t, domain.CategoryKey, k.APIKey)
-	if len(events) != 1 || events[0].Schema != domain.KeySecretSchema {
-		t.Fatalf("got %d events (schema %d), want one key.created of schema %d", len(events), events[0].Schema, domain.KeySecretSchema)
+	if len(events) != 1 || events[0].Schema != domain.KeyPolicySchema {
+		t.Fatalf("got %d events (schema %d), want one key.created of schema %d", len(events), events[0].Schema, domain.KeyPolicySchema)
 	}
 	if d := events[0].Data.(domain.KeyCreated); d.PublicKey != k.PublicKey || !d.SignedOnly {
 		t.Errorf("key.created: got %+v, want the public key and signed_only", d)

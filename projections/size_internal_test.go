@@ -1,0 +1,69 @@
+package projections
+
+import (
+	"fmt"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/keyledger/keyledger/domain"
+)
+
+// TestLookupEntrySize keeps the packed entry at 84 bytes: every byte is
+// paid a million times on a validation node.
+func TestLookupEntrySize(t *testing.T) {
+	if got := unsafe.Sizeof(lookupEntry{}); got != 84 {
+		t.Errorf("lookupEntry: got %d bytes, want 84", got)
+	}
+	for _, ms := range []int64{noTime, 1, 1793529015123, 1<<48 - 2} {
+		if got := getMilli48(putMilli48(ms)); got != ms {
+			t.Errorf("milli48(%d): got %d", ms, got)
+		}
+	}
+	if got := getMilli48(putMilli48(-5)); got != 1 {
+		t.Errorf("milli48(-5): got %d, want 1 (passed long ago)", got)
+	}
+	if got := getMilli48(putMilli48(1 << 50)); got != 1<<48-2 {
+		t.Errorf("milli48(2^50): got %d, want the largest", got)
+	}
+}
+
+// TestLookup_EditsDoNotGrowMemory: a key's owner can rename it and change
+// its scopes as often as they like; the lookup on every validation node
+// must not keep each old name and scope set for good.
+func TestLookup_EditsDoNotGrowMemory(t *testing.T) {
+	l := NewLookup(0)
+	const apiKey = "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C"
+	const owner = "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A"
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	apply := func(v uint64, d domain.EventData) {
+		t.Helper()
+		e := domain.Event{Type: d.EventType(), Schema: domain.SchemaOf(d.EventType()), Aggregate: apiKey,
+			Version: v, Time: at, Actor: owner, Data: d}
+		if err := l.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(1, domain.KeyCreated{UserID: owner, Name: "first", SecretHash: domain.Hash{1}, PublicKey: domain.PublicKey{1},
+		Scopes: []string{"a"}})
+	const edits = 20000
+	for i := range edits {
+		v := uint64(2 + 2*i)
+		apply(v, domain.KeyRenamed{Name: fmt.Sprintf("%0100d", i)})
+		apply(v+1, domain.KeyScopesChanged{Scopes: []string{fmt.Sprintf("s%0120d", i)}})
+	}
+	if len(l.scopeIndex) > 2 || len(l.scopeSets) > 3 {
+		t.Errorf("after %d scope changes: %d sets interned, %d slots, want the one in use (and the empty set)",
+			edits, len(l.scopeIndex), len(l.scopeSets))
+	}
+	if len(l.names) > minNamesGarbage+1000 {
+		t.Errorf("after %d renames: names arena of %d bytes, want it compacted", edits, len(l.names))
+	}
+	f := l.find(apiKey)
+	if got, want := nameAt(f.names, f.entry.name), fmt.Sprintf("%0100d", edits-1); got != want {
+		t.Errorf("name: got %q, want %q", got, want)
+	}
+	if got, want := string(f.scopes), fmt.Sprintf("s%0120d", edits-1); got != want {
+		t.Errorf("scopes: got %q, want %q", got, want)
+	}
+}
