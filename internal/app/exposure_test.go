@@ -57,7 +57,10 @@ func TestServe_ForwardedOnlyFromTrustedProxy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ts := startServerWith(t, func(c *app.ServeConfig) { c.Limits.TrustedProxies = tc.proxies })
+			ts := startServerWith(t, func(c *app.ServeConfig) {
+				c.Limits.TrustedProxies = tc.proxies
+				c.SignUp.Registration = "open" // behind a proxy the default is verified
+			})
 			ts.Register(t, "alice@example.com", apptest.Password)
 			k := ts.CreateKey(t, ts.Login(t, "alice@example.com", apptest.Password), `{"name":"signer"}`)
 			r := apptest.Send(t, "GET", ts.Base+"/validate", "", forwardedSigned(t, k)...)

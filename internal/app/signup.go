@@ -41,11 +41,16 @@ type SignUpConfig struct {
 func (c *ServeConfig) signUp(logger *slog.Logger) (ledger.Registration, *mail.Outbox, *mail.Notifier, error) {
 	su := c.SignUp
 	mode := ledger.Registration(su.Registration)
+	why := "chosen with --registration"
 	if mode == "" {
 		// A loopback listener behind a reverse proxy (--trusted-proxy)
 		// is reachable from the network all the same.
-		mode = ledger.RegistrationVerified
-		if loopbackAddr(c.HTTPAddr) && len(c.Limits.TrustedProxies) == 0 {
+		switch {
+		case !loopbackAddr(c.HTTPAddr):
+			mode, why = ledger.RegistrationVerified, fmt.Sprintf("the default, as --http-addr %q is not loopback only", c.HTTPAddr)
+		case len(c.Limits.TrustedProxies) > 0:
+			mode, why = ledger.RegistrationVerified, "the default behind a --trusted-proxy, which makes a loopback listener reachable from the network"
+		default:
 			mode = ledger.RegistrationOpen
 		}
 	}
@@ -54,8 +59,8 @@ func (c *ServeConfig) signUp(logger *slog.Logger) (ledger.Registration, *mail.Ou
 	}
 	if su.SMTPURL == "" {
 		if mode == ledger.RegistrationVerified {
-			return "", nil, nil, ConfigError{fmt.Errorf("--registration verified (the default when --http-addr %q is not loopback, or behind a --trusted-proxy) "+
-				"mails a link to each new account and needs --smtp-url and --smtp-from; or choose --registration invite, closed or open", c.HTTPAddr)}
+			return "", nil, nil, ConfigError{fmt.Errorf("--registration verified (%s) "+
+				"mails a link to each new account and needs --smtp-url and --smtp-from; or choose --registration invite, closed or open", why)}
 		}
 		return mode, nil, nil, nil
 	}
