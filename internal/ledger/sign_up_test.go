@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func TestService_SignUp_Verified_TakenAddress(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SignUp of a taken address: got %v, want the same answer as for a free one", err)
 	}
-	if again != first {
+	if !reflect.DeepEqual(again, first) {
 		t.Errorf("SignUp of a taken address: got %+v, want %+v as for a free one", again, first)
 	}
 	if h := e.head(t); h != head {
