@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,4 +162,47 @@ func TestService_Sessions(t *testing.T) {
 			t.Errorf("a session issued after enable: %v", err)
 		}
 	})
+}
+
+// TestService_ChangePassword_Race: two changes confirmed with the same
+// current password cannot both win: the second was checked against a
+// password the first replaced, so it fails (Conflict, or Forbidden when it
+// starts after the first is in force), and exactly one new password works.
+func TestService_ChangePassword_Race(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.register(t, "alice@example.com")
+	candidates := []string{"the first new passphrase of alice", "the second new passphrase of alice"}
+	errs := make([]error, len(candidates))
+	var wg sync.WaitGroup
+	for i, next := range candidates {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.svc.ChangePassword(testContext(t), ledger.ChangePassword{UserID: alice.ID,
+				CurrentPassword: password, NewPassword: next})
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch kind := domain.KindOf(err); {
+		case err == nil:
+			won++
+		case kind != domain.Conflict && kind != domain.Forbidden:
+			t.Errorf("change %d: got %v, want nil, Conflict or Forbidden", i, err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("got %d changes in force, want 1 (%v)", won, errs)
+	}
+	works := 0
+	for _, p := range append(candidates, password) {
+		if _, err := e.svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: p}); err == nil {
+			works++
+		}
+	}
+	if works != 1 {
+		t.Errorf("got %d passwords that log in, want 1", works)
+	}
 }
