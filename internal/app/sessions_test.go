@@ -1,9 +1,13 @@
 package app_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 )
 
@@ -122,4 +126,67 @@ func TestSessions_RefusedAfterDisableAndEnable(t *testing.T) {
 	apptest.WantStatus(t, ts.AdminDo(t, root, "POST", "/admin/users/"+alice+"/enable", `{"reason":"cleared"}`), http.StatusNoContent)
 	wantSession(t, "the token issued before disable, after enable", ts, before, http.StatusUnauthorized)
 	wantSession(t, "a token issued after enable", ts, ts.Login(t, "alice@example.com", apptest.Password), http.StatusOK)
+}
+
+// TestClient_Sessions: the Go client's ChangePassword, RevokeSessions,
+// Logout and AdminRevokeSessions end what they say, and a session they
+// ended answers 401 as a *client.Error.
+func TestClient_Sessions(t *testing.T) {
+	t.Parallel()
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	aliceID := ts.Register(t, "alice@example.com", apptest.Password)
+	ts.CreateUser(t, "ops@example.com", true)
+	ts.CaughtUp(t)
+	anon, err := client.New(ts.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(email, password string) *client.Client {
+		t.Helper()
+		s, err := anon.Login(ctx, email, password)
+		if err != nil {
+			t.Fatalf("Login %s: %v", email, err)
+		}
+		return anon.WithSession(s.Token)
+	}
+	wantEnded := func(what string, c *client.Client) {
+		t.Helper()
+		var e *client.Error
+		if _, err := c.ListKeys(ctx, client.ListOptions{}); !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
+			t.Errorf("%s: got %v, want a 401", what, err)
+		}
+	}
+	const newPassword = "a new and long passphrase for alice"
+
+	alice := login("alice@example.com", apptest.Password)
+	var e *client.Error
+	if err := alice.ChangePassword(ctx, "not the password at all", newPassword); !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		t.Errorf("ChangePassword with a wrong current password: got %v, want a 403", err)
+	}
+	if err := alice.ChangePassword(ctx, apptest.Password, newPassword); err != nil {
+		t.Fatalf("ChangePassword: %v", err)
+	}
+	wantEnded("after ChangePassword", alice)
+
+	alice, other := login("alice@example.com", newPassword), login("alice@example.com", newPassword)
+	if err := alice.Logout(ctx); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	wantEnded("after Logout", alice)
+	if _, err := other.ListKeys(ctx, client.ListOptions{}); err != nil {
+		t.Errorf("another session after Logout: %v", err)
+	}
+	if err := other.RevokeSessions(ctx); err != nil {
+		t.Fatalf("RevokeSessions: %v", err)
+	}
+	wantEnded("after RevokeSessions", other)
+
+	alice = login("alice@example.com", newPassword)
+	if err := login("ops@example.com", apptest.Password).AdminRevokeSessions(ctx, aliceID, "laptop stolen"); err != nil {
+		t.Fatalf("AdminRevokeSessions: %v", err)
+	}
+	wantEnded("after AdminRevokeSessions", alice)
 }
