@@ -725,6 +725,28 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	want(signed("POST", "/admin/users/{id}/erase", "/admin/users/"+doraID+"/erase", `{"reason":"erasure request"}`), http.StatusOK)
 	want(signed("GET", "/admin/users", "/admin/users", ""), http.StatusOK)
 
+	// Sessions: a password change, a revocation and a logout each end
+	// sessions (alice keeps her password: the change is to the same one).
+	login := func() []string {
+		t.Helper()
+		return apptest.Bearer(want(do("POST", "/sessions", "/sessions", creds), http.StatusOK).JSON(t)["token"].(string))
+	}
+	aliceToken := login()
+	want(do("POST", "/users/me/password", "/users/me/password", `{"current_password":"wrong wrong wrong wrong","new_password":"`+apptest.Password+`"}`, aliceToken...), http.StatusForbidden)
+	want(do("POST", "/users/me/password", "/users/me/password", `{"current_password":"`+apptest.Password+`","new_password":"short"}`, aliceToken...), http.StatusBadRequest)
+	want(do("POST", "/users/me/password", "/users/me/password", `{"current_password":"`+apptest.Password+`","new_password":"`+apptest.Password+`"}`, aliceToken...), http.StatusNoContent)
+	want(do("POST", "/users/me/password", "/users/me/password", `{"current_password":"`+apptest.Password+`","new_password":"`+apptest.Password+`"}`, aliceToken...), http.StatusUnauthorized)
+	aliceToken = login()
+	want(do("POST", "/users/me/sessions/revoke", "/users/me/sessions/revoke", `{"x":1}`, aliceToken...), http.StatusBadRequest)
+	want(do("POST", "/users/me/sessions/revoke", "/users/me/sessions/revoke", "", aliceToken...), http.StatusNoContent)
+	want(do("POST", "/users/me/sessions/revoke", "/users/me/sessions/revoke", "", aliceToken...), http.StatusUnauthorized)
+	aliceToken = login()
+	want(do("DELETE", "/sessions/current", "/sessions/current", "", aliceToken...), http.StatusNoContent)
+	want(do("DELETE", "/sessions/current", "/sessions/current", "", aliceToken...), http.StatusUnauthorized)
+	want(signed("POST", "/admin/users/{id}/revoke-sessions", "/admin/users/usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C/revoke-sessions", ""), http.StatusNotFound)
+	want(signed("POST", "/admin/users/{id}/revoke-sessions", "/admin/users/"+alice+"/revoke-sessions", `{"reason":1}`), http.StatusBadRequest)
+	want(signed("POST", "/admin/users/{id}/revoke-sessions", "/admin/users/"+alice+"/revoke-sessions", `{"reason":"laptop stolen"}`), http.StatusNoContent)
+
 	// Limits: registrations per address, failed validations per key id.
 	want(do("GET", "/readyz", "/readyz?strict=1", ""), http.StatusOK)
 	for i := 0; ; i++ {

@@ -231,6 +231,33 @@ func (c *Client) EraseMe(ctx context.Context, password string) error {
 		}{password}, auth: true}, nil)
 }
 
+// ChangePassword replaces the session user's password, confirmed with the
+// current one: POST /users/me/password. Every session of the user ends,
+// this client's included: log in again with the new password.
+// Errors: ErrNoSession; *Error with status 400 (the new password breaks
+// the policy), 401, 403 (wrong current password) or 429.
+func (c *Client) ChangePassword(ctx context.Context, current, next string) error {
+	return c.do(ctx, request{method: http.MethodPost, path: "/users/me/password",
+		body: struct {
+			CurrentPassword string `json:"current_password"`
+			NewPassword     string `json:"new_password"`
+		}{current, next}, auth: true}, nil)
+}
+
+// RevokeSessions ends every session of the session's user, on every
+// serve instance, this client's included: POST /users/me/sessions/revoke.
+// Errors: ErrNoSession; *Error with status 401.
+func (c *Client) RevokeSessions(ctx context.Context) error {
+	return c.do(ctx, request{method: http.MethodPost, path: "/users/me/sessions/revoke", auth: true}, nil)
+}
+
+// Logout ends this client's session on every serve instance: DELETE
+// /sessions/current. The user's other sessions hold.
+// Errors: ErrNoSession; *Error with status 401.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.do(ctx, request{method: http.MethodDelete, path: "/sessions/current", auth: true}, nil)
+}
+
 // Login signs in: POST /sessions. Errors: *Error with status 401 (wrong
 // password or unknown email alike) or 429 (throttled; see RetryAfter).
 func (c *Client) Login(ctx context.Context, email, password string) (Session, error) {
@@ -499,6 +526,14 @@ func (c *Client) AdminEnableKey(ctx context.Context, apiKey, reason string) erro
 // 401, 403 or 404.
 func (c *Client) AdminDisableUser(ctx context.Context, id, reason string) error {
 	return c.do(ctx, request{method: http.MethodPost, path: "/admin/users/" + escape(id) + "/disable",
+		body: reasonBody{reason}, auth: true}, nil)
+}
+
+// AdminRevokeSessions ends every session of a user on every serve
+// instance, recording reason: POST /admin/users/{id}/revoke-sessions.
+// Errors: ErrNoSession; *Error with status 401, 403 or 404.
+func (c *Client) AdminRevokeSessions(ctx context.Context, id, reason string) error {
+	return c.do(ctx, request{method: http.MethodPost, path: "/admin/users/" + escape(id) + "/revoke-sessions",
 		body: reasonBody{reason}, auth: true}, nil)
 }
 

@@ -27,6 +27,9 @@ const (
 	TypeKeyScopesChanged     = "key.scopes_changed"
 	TypeKeyMetadataChanged   = "key.metadata_changed"
 	TypeKeyExpiryChanged     = "key.expiry_changed"
+	TypeUserPasswordChanged  = "user.password_changed"
+	TypeUserSessionsRevoked  = "user.sessions_revoked"
+	TypeUserSessionEnded     = "user.session_ended"
 )
 
 // Categories name the kind of aggregate an event belongs to; an event type
@@ -178,6 +181,39 @@ type UserErased struct {
 
 // EventType implements EventData.
 func (UserErased) EventType() string { return TypeUserErased }
+
+// UserPasswordChanged records a user's new password. Personal is the
+// user's email and the new password's argon2id hash, sealed under the
+// user's data key for (user, TypeUserPasswordChanged, schema 1): it
+// replaces what user.registered (or an earlier change) sealed. It ends
+// every session of the user issued before it.
+type UserPasswordChanged struct {
+	Personal Sealed `json:"personal"`
+}
+
+// EventType implements EventData.
+func (UserPasswordChanged) EventType() string { return TypeUserPasswordChanged }
+
+// UserSessionsRevoked records that every session of the user issued
+// before it ends, on every instance: the user's session epoch moves on.
+type UserSessionsRevoked struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// EventType implements EventData.
+func (UserSessionsRevoked) EventType() string { return TypeUserSessionsRevoked }
+
+// UserSessionEnded records that one session token (its jti, TokenID) ends
+// before its expiry (ExpiresAt): a logout. Readers keep ended tokens until
+// they expire, at most MaxEndedSessions per user; one more ends all the
+// user's sessions instead (see User.Apply).
+type UserSessionEnded struct {
+	TokenID   string    `json:"token_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// EventType implements EventData.
+func (UserSessionEnded) EventType() string { return TypeUserSessionEnded }
 
 // UserDisabled records that a user may no longer log in, use sessions, or
 // have keys validated.
@@ -389,6 +425,12 @@ func EncodeEvent(e Event) ([]byte, error) {
 	if d, ok := e.Data.(UserRegistered); ok && (len(d.Personal) == 0 || d.Email != "" || d.PasswordHash != "") {
 		return nil, fmt.Errorf("encode %s: personal data must be sealed, never in clear", e.Type)
 	}
+	if d, ok := e.Data.(UserPasswordChanged); ok && len(d.Personal) == 0 {
+		return nil, fmt.Errorf("encode %s: no sealed personal data", e.Type)
+	}
+	if d, ok := e.Data.(UserSessionEnded); ok && (!ValidTokenID(d.TokenID) || d.ExpiresAt.IsZero()) {
+		return nil, fmt.Errorf("encode %s: malformed token id or no expiry", e.Type)
+	}
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
@@ -463,6 +505,16 @@ func DecodeEvent(b []byte) (Event, error) {
 		data = decodeData[KeyExpiryChanged](env.Data)
 	case env.Schema == 1 && env.Type == TypeLogCheckpoint:
 		data = decodeData[LogCheckpoint](env.Data)
+	case env.Schema == 1 && env.Type == TypeUserPasswordChanged:
+		if d, ok := decodeData[UserPasswordChanged](env.Data).(UserPasswordChanged); ok && len(d.Personal) > 0 {
+			data = d
+		}
+	case env.Schema == 1 && env.Type == TypeUserSessionsRevoked:
+		data = decodeData[UserSessionsRevoked](env.Data)
+	case env.Schema == 1 && env.Type == TypeUserSessionEnded:
+		if d, ok := decodeData[UserSessionEnded](env.Data).(UserSessionEnded); ok && ValidTokenID(d.TokenID) && !d.ExpiresAt.IsZero() {
+			data = d
+		}
 	case env.Schema == 1 && env.Type == TypeUserDisabled:
 		data = decodeData[UserDisabled](env.Data)
 	case env.Schema == 1 && env.Type == TypeUserEnabled:

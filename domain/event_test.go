@@ -67,6 +67,21 @@ func sampleEvents() []domain.Event {
 			Data: domain.UserErased{Reason: "asked to be forgotten"},
 		},
 		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B3A", Type: domain.TypeUserPasswordChanged, Schema: 1, Aggregate: alice,
+			Version: 5, Time: at.Add(17 * time.Hour), Actor: alice, Prev: domain.Hash{0: 0x17, 31: 0x13},
+			Data: domain.UserPasswordChanged{Personal: samplePasswordSealed()},
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B3B", Type: domain.TypeUserSessionsRevoked, Schema: 1, Aggregate: alice,
+			Version: 6, Time: at.Add(18 * time.Hour), Actor: "admin:root", Prev: domain.Hash{0: 0x18, 31: 0x14},
+			Data: domain.UserSessionsRevoked{Reason: "laptop stolen"}, Request: sampleRequest(),
+		},
+		{
+			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B3C", Type: domain.TypeUserSessionEnded, Schema: 1, Aggregate: alice,
+			Version: 7, Time: at.Add(19 * time.Hour), Actor: alice, Prev: domain.Hash{0: 0x19, 31: 0x15},
+			Data: domain.UserSessionEnded{TokenID: "q0bOmm3iQ1tUbm9uY2Vub25j", ExpiresAt: at.Add(20 * time.Hour)},
+		},
+		{
 			ID: "01JH6Z3Q8X4N6V2R9T5M7K3B2H", Type: domain.TypeLogCheckpoint, Schema: 1, Aggregate: domain.CheckpointAggregate,
 			Version: 1, Time: at.Add(5 * time.Hour), Actor: "system",
 			Data: domain.LogCheckpoint{Size: 42, Root: domain.Hash{0: 0xcc, 31: 0x03}, Foreign: []uint64{7, 19}},
@@ -144,6 +159,20 @@ func sampleSealed() domain.Sealed {
 	}
 	return s
 }
+
+// samplePasswordSealed is alice's email and a new password hash sealed
+// under sampleDataKey for user.password_changed, with a fixed nonce.
+func samplePasswordSealed() domain.Sealed {
+	s, err := domain.SealPersonal(sampleDataKey, alice, domain.TypeUserPasswordChanged, 1,
+		domain.Personal{Email: "alice@example.com", PasswordHash: newPasswordHash}, strings.NewReader("fixed nonce?"))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// newPasswordHash is the hash samplePasswordSealed holds.
+const newPasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdG5ld3NhbHQ$bmV3aGFzaG5ld2hhc2huZXdoYXNobmV3aGFzaA"
 
 // graceRegenerated is a key.secret_regenerated of schema 2 with the
 // optional grace period of the previous secret.
@@ -473,6 +502,45 @@ func TestVersion1Events(t *testing.T) {
 				t.Fatalf("Data: got %T, want domain.UserErased", e.Data)
 			}
 			checkField(t, "Reason", d.Reason, "asked to be forgotten")
+		},
+		"user.password_changed": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B3A", "user.password_changed",
+				"usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A", 5, "2026-11-02T03:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "17"+strings.Repeat("0", 60)+"13")
+			d, ok := e.Data.(domain.UserPasswordChanged)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.UserPasswordChanged", e.Data)
+			}
+			p, err := domain.OpenPersonal(sampleDataKey, e.Aggregate, e.Type, e.Schema, d.Personal)
+			if err != nil {
+				t.Fatalf("OpenPersonal: %v", err)
+			}
+			checkField(t, "Email", p.Email, "alice@example.com")
+			checkField(t, "PasswordHash", p.PasswordHash, newPasswordHash)
+		},
+		"user.sessions_revoked": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B3B", "user.sessions_revoked",
+				"usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A", 6, "2026-11-02T04:30:15.123456789Z", "admin:root")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "18"+strings.Repeat("0", 60)+"14")
+			d, ok := e.Data.(domain.UserSessionsRevoked)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.UserSessionsRevoked", e.Data)
+			}
+			checkField(t, "Reason", d.Reason, "laptop stolen")
+			if e.Request == nil || e.Request.KeyID != sampleRequest().KeyID {
+				t.Fatalf("Request: got %+v, want the sample request", e.Request)
+			}
+		},
+		"user.session_ended": func(t *testing.T, e domain.Event) {
+			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B3C", "user.session_ended",
+				"usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A", 7, "2026-11-02T05:30:15.123456789Z", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A")
+			checkField(t, "Prev", hex.EncodeToString(e.Prev[:]), "19"+strings.Repeat("0", 60)+"15")
+			d, ok := e.Data.(domain.UserSessionEnded)
+			if !ok {
+				t.Fatalf("Data: got %T, want domain.UserSessionEnded", e.Data)
+			}
+			checkField(t, "TokenID", d.TokenID, "q0bOmm3iQ1tUbm9uY2Vub25j")
+			checkField(t, "ExpiresAt", d.ExpiresAt.Format(time.RFC3339Nano), "2026-11-02T06:30:15.123456789Z")
 		},
 		"log.checkpoint": func(t *testing.T, e domain.Event) {
 			checkEnvelope(t, e, "01JH6Z3Q8X4N6V2R9T5M7K3B2H", "log.checkpoint",

@@ -26,17 +26,33 @@ const MaxEmailLength = 254
 // kept them in clear; newer events keep them in Personal, sealed under the
 // user's data key, and whoever holds that key fills them in. An Erased user
 // has neither: the events remain, the data key is destroyed.
+//
+// Personal is the latest sealed value, of user.registered or of the last
+// user.password_changed: PersonalType and PersonalSchema are the event type
+// and schema it was sealed for, which OpenPersonal needs.
+//
+// SessionEpoch counts the events that ended all the user's sessions
+// (user.password_changed, user.disabled, user.erased,
+// user.sessions_revoked): a session token carries the epoch it was issued
+// in and is valid only while that is still the user's. EndedSessions holds
+// the ids (jti) of single sessions ended by a logout, with their expiry,
+// until they expire; it is never shared between copies of a User that
+// Apply changed (copy on write).
 type User struct {
-	ID           string
-	Email        string
-	PasswordHash string
-	Personal     Sealed
-	Role         Role
-	Disabled     bool // also true once Erased
-	Erased       bool
-	CreatedAt    time.Time
-	Version      uint64
-	LastHash     Hash // Hash of the last event applied: the next event's Prev
+	ID             string
+	Email          string
+	PasswordHash   string
+	Personal       Sealed
+	PersonalType   string
+	PersonalSchema int
+	SessionEpoch   uint64
+	EndedSessions  map[string]time.Time
+	Role           Role
+	Disabled       bool // also true once Erased
+	Erased         bool
+	CreatedAt      time.Time
+	Version        uint64
+	LastHash       Hash // Hash of the last event applied: the next event's Prev
 }
 
 // Exists reports whether the user has registered.
@@ -57,6 +73,9 @@ func (u *User) Apply(e Event) error {
 		}
 		u.ID, u.Email, u.PasswordHash, u.CreatedAt = e.Aggregate, d.Email, d.PasswordHash, e.Time
 		u.Personal = d.Personal
+		if d.Personal != "" {
+			u.PersonalType, u.PersonalSchema = e.Type, e.Schema
+		}
 		u.Role = d.Role
 		if u.Role == "" {
 			u.Role = RoleUser
@@ -66,6 +85,7 @@ func (u *User) Apply(e Event) error {
 			return fmt.Errorf("apply %s to %s: user missing or disabled", e.Type, e.Aggregate)
 		}
 		u.Disabled = true
+		u.endAllSessions()
 	case UserEnabled:
 		if !u.Exists() || !u.Disabled || u.Erased {
 			return fmt.Errorf("apply %s to %s: user missing, erased or not disabled", e.Type, e.Aggregate)
@@ -77,11 +97,141 @@ func (u *User) Apply(e Event) error {
 		}
 		u.Erased, u.Disabled = true, true
 		u.Email, u.PasswordHash, u.Personal = "", "", ""
+		u.PersonalType, u.PersonalSchema = "", 0
+		u.endAllSessions()
+	case UserPasswordChanged:
+		if !u.Exists() || u.Erased || len(d.Personal) == 0 {
+			return fmt.Errorf("apply %s to %s: user missing or erased, or no sealed data", e.Type, e.Aggregate)
+		}
+		// The clear hash of a schema 1 registration is stale now: only
+		// the sealed value holds the password.
+		u.PasswordHash = ""
+		u.Personal, u.PersonalType, u.PersonalSchema = d.Personal, e.Type, e.Schema
+		u.endAllSessions()
+	case UserSessionsRevoked:
+		if !u.Exists() {
+			return fmt.Errorf("apply %s to %s: user missing", e.Type, e.Aggregate)
+		}
+		u.endAllSessions()
+	case UserSessionEnded:
+		if !u.Exists() || !ValidTokenID(d.TokenID) {
+			return fmt.Errorf("apply %s to %s: user missing or malformed token id", e.Type, e.Aggregate)
+		}
+		u.endSession(d.TokenID, d.ExpiresAt, e.Time)
 	default:
 		return fmt.Errorf("apply %s to user %s: not a user event", e.Type, e.Aggregate)
 	}
 	u.Version, u.LastHash = e.Version, e.Hash
 	return nil
+}
+
+// MaxEndedSessions bounds the single sessions a user has ended (logged
+// out) that have not expired yet, which readers keep in memory. Ending
+// one more ends all the user's sessions instead (the epoch moves on), so
+// no user can grow a reader's memory without limit.
+const MaxEndedSessions = 32
+
+// MaxTokenIDLength bounds a session token id (jti).
+const MaxTokenIDLength = 64
+
+// ValidTokenID reports whether s has the form of a session token id: 1 to
+// MaxTokenIDLength characters of the base64url alphabet.
+func ValidTokenID(s string) bool {
+	if s == "" || len(s) > MaxTokenIDLength {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// endAllSessions moves the session epoch on: every session issued before
+// ends, so the single ended ones need not be kept.
+func (u *User) endAllSessions() {
+	u.SessionEpoch++
+	u.EndedSessions = nil
+}
+
+// endSession keeps tokenID as ended until expiresAt, dropping the ended
+// sessions that expired by now (the event's time). Over MaxEndedSessions
+// it ends all sessions instead. The map is copied, never changed in
+// place: copies of the User may share it.
+func (u *User) endSession(tokenID string, expiresAt, now time.Time) {
+	kept := make(map[string]time.Time, len(u.EndedSessions)+1)
+	for id, exp := range u.EndedSessions {
+		if exp.After(now) {
+			kept[id] = exp
+		}
+	}
+	if _, ended := kept[tokenID]; !ended && len(kept) >= MaxEndedSessions {
+		u.endAllSessions()
+		return
+	}
+	kept[tokenID] = expiresAt
+	u.EndedSessions = kept
+}
+
+// SessionValid reports whether a session token issued in epoch with id
+// tokenID still holds for the user: the user exists, is neither disabled
+// nor erased, no event has ended all sessions since the token was issued,
+// and the token was not ended on its own. The token's signature and
+// expiry are checked by whoever parsed it.
+func (u *User) SessionValid(epoch uint64, tokenID string) bool {
+	if !u.Exists() || u.Disabled || u.Erased || epoch != u.SessionEpoch {
+		return false
+	}
+	_, ended := u.EndedSessions[tokenID]
+	return !ended
+}
+
+// ChangePassword returns the event that replaces the user's password:
+// personal is the user's email and new password hash (a password that
+// passed ValidatePassword), sealed for (u.ID, TypeUserPasswordChanged,
+// schema 1). It ends all the user's sessions. Errors: NotFound (also for
+// an erased user), Forbidden (disabled), Invalid (nothing sealed).
+func (u *User) ChangePassword(personal Sealed, now time.Time) ([]Event, error) {
+	switch {
+	case !u.Exists() || u.Erased:
+		return nil, Errorf(NotFound, "user not found")
+	case u.Disabled:
+		return nil, Errorf(Forbidden, "user disabled")
+	case len(personal) == 0:
+		return nil, Errorf(Invalid, "missing sealed personal data")
+	}
+	return u.record(u.ID, now, UserPasswordChanged{Personal: personal})
+}
+
+// RevokeSessions returns the event that ends every session of the user,
+// by actor (the user or an admin). Errors: NotFound (also for an erased
+// user, whose sessions ended with the erasure), Invalid (reason).
+func (u *User) RevokeSessions(actor, reason string, now time.Time) ([]Event, error) {
+	if !u.Exists() || u.Erased {
+		return nil, Errorf(NotFound, "user not found")
+	}
+	if err := ValidateReason(reason); err != nil {
+		return nil, err
+	}
+	return u.record(actor, now, UserSessionsRevoked{Reason: reason})
+}
+
+// EndSession returns the event that ends one session of the user (a
+// logout): the token with id tokenID, valid until expiresAt. A token that
+// expired by now or was already ended needs no event. Errors: NotFound
+// (also for an erased user), Invalid (malformed token id).
+func (u *User) EndSession(tokenID string, expiresAt, now time.Time) ([]Event, error) {
+	if !u.Exists() || u.Erased {
+		return nil, Errorf(NotFound, "user not found")
+	}
+	if !ValidTokenID(tokenID) {
+		return nil, Errorf(Invalid, "malformed session token id")
+	}
+	if _, ended := u.EndedSessions[tokenID]; ended || !expiresAt.After(now) {
+		return nil, nil
+	}
+	return u.record(u.ID, now, UserSessionEnded{TokenID: tokenID, ExpiresAt: expiresAt.UTC()})
 }
 
 // RegisterUser is the command that registers a user.

@@ -3,6 +3,7 @@ package domain_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -152,7 +153,7 @@ func TestUser_Apply(t *testing.T) {
 			t.Fatalf("got %v, want nil", err)
 		}
 		want := domain.User{ID: alice, Email: "alice@example.com", PasswordHash: passwordHash, Role: domain.RoleUser, CreatedAt: t0, Version: 1}
-		if u != want {
+		if !reflect.DeepEqual(u, want) {
 			t.Errorf("got %+v, want %+v", u, want)
 		}
 		if !u.Exists() {
@@ -190,7 +191,7 @@ func TestUser_Apply(t *testing.T) {
 			if err := u.Apply(tc.apply); err == nil {
 				t.Errorf("got nil error, want one")
 			}
-			if u != before {
+			if !reflect.DeepEqual(u, before) {
 				t.Errorf("failed Apply changed the user: got %+v, want %+v", u, before)
 			}
 		})

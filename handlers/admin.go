@@ -175,6 +175,22 @@ func (a *API) adminRevokeUserKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]string{"revoked": revoked})
 }
 
+// adminRevokeSessions: POST /admin/users/{id}/revoke-sessions
+// {"reason"?} -> 204: every session of the user ends, on every instance.
+func (a *API) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
+	var req reasonRequest
+	if err := readJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	cmd := ledger.RevokeSessions{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: req.Reason}
+	if err := a.ledger.RevokeSessions(r.Context(), cmd); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 type adminUserResponse struct {
 	ID        string    `json:"id"`
 	Email     string    `json:"email"`

@@ -99,7 +99,7 @@ func newHarness(t testing.TB, edit func(*handlers.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := sessions.Issue(alice.ID, time.Now())
+	token, _, err := sessions.Issue(alice.ID, 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func TestAPI_AmbiguousSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bobToken, _, err := h.config.Sessions.Issue(bob.ID, time.Now())
+	bobToken, _, err := h.config.Sessions.Issue(bob.ID, 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

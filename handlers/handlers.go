@@ -43,7 +43,10 @@ type Ledger interface {
 	AdminEditKey(ctx context.Context, cmd ledger.AdminEditKey) (domain.Key, error)
 	AdminDisableKey(ctx context.Context, cmd ledger.AdminDisableKey) error
 	AdminEnableKey(ctx context.Context, cmd ledger.AdminEnableKey) error
-	SessionUser(userID string) (domain.User, error)
+	SessionUser(sess auth.Session) (domain.User, error)
+	ChangePassword(ctx context.Context, cmd ledger.ChangePassword) error
+	RevokeSessions(ctx context.Context, cmd ledger.RevokeSessions) error
+	EndSession(ctx context.Context, cmd ledger.EndSession) error
 	AdminRevokeKey(ctx context.Context, cmd ledger.AdminRevokeKey) error
 	DisableUser(ctx context.Context, cmd ledger.DisableUser) error
 	RevokeUserKeys(ctx context.Context, cmd ledger.RevokeUserKeys) ([]string, error)
@@ -65,9 +68,12 @@ type Ledger interface {
 
 // Sessions issues and verifies session tokens.
 type Sessions interface {
-	Issue(userID string, now time.Time) (string, time.Time, error)
-	// Verify returns the token's user id. Errors: Unauthorized.
-	Verify(token string) (string, error)
+	// Issue returns a token for the user in their session epoch, and its
+	// expiry.
+	Issue(userID string, epoch uint64, now time.Time) (string, time.Time, error)
+	// Verify returns what the token says; whether the session still
+	// holds is the ledger's to say (SessionUser). Errors: Unauthorized.
+	Verify(token string) (auth.Session, error)
 	JWKS() auth.JWKS
 }
 
@@ -194,7 +200,10 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /openapi.json", a.openapi)
 	a.mux.Handle("POST /users", a.gate(a.idempotent(a.registerUser)))
 	a.mux.Handle("DELETE /users/me", a.gate(a.authenticated(a.eraseMe)))
+	a.mux.Handle("POST /users/me/password", a.gate(a.authenticated(a.changePassword)))
+	a.mux.Handle("POST /users/me/sessions/revoke", a.gate(a.authenticated(a.revokeMySessions)))
 	a.mux.Handle("POST /sessions", a.gate(a.createSession))
+	a.mux.Handle("DELETE /sessions/current", a.gate(a.authenticated(a.endSession)))
 	a.mux.Handle("/validate", a.validate)
 	a.mux.Handle("POST /api-keys", a.gate(a.authenticated(a.idempotent(a.createKey))))
 	a.mux.Handle("GET /api-keys", a.gate(a.authenticated(a.listKeys)))
@@ -215,6 +224,7 @@ func (a *API) routes() {
 	a.mux.Handle("POST /admin/users/{id}/enable", a.gate(a.admin(a.adminEnableUser)))
 	a.mux.Handle("POST /admin/users/{id}/revoke-keys", a.gate(a.admin(a.adminRevokeUserKeys)))
 	a.mux.Handle("POST /admin/users/{id}/erase", a.gate(a.admin(a.adminEraseUser)))
+	a.mux.Handle("POST /admin/users/{id}/revoke-sessions", a.gate(a.admin(a.adminRevokeSessions)))
 	a.mux.Handle("GET /admin/admin-keys", a.gate(a.admin(a.adminListAdminKeys)))
 	a.mux.Handle("POST /admin/admin-keys", a.gate(a.admin(a.adminEnrollKey)))
 	a.mux.Handle("DELETE /admin/admin-keys/{id}", a.gate(a.admin(a.adminRevokeAdminKey)))

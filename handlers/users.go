@@ -45,6 +45,59 @@ func (a *API) eraseMe(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword: POST /users/me/password {"current_password",
+// "new_password"} -> 204: the new password holds and every session of the
+// user ends, this one included. A wrong current password is a 403 (the
+// session is good, the confirmation is not) and changes nothing.
+func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
+	var req changePasswordRequest
+	if err := readJSON(w, r, &req, false); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	err := a.ledger.ChangePassword(r.Context(), ledger.ChangePassword{UserID: userIDFrom(r.Context()),
+		CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword})
+	if err != nil {
+		if errors.Is(err, auth.ErrBusy) {
+			a.metrics.limited(limitPasswordHashing)
+		}
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeMySessions: POST /users/me/sessions/revoke -> 204: every session
+// of the user ends, this one included.
+func (a *API) revokeMySessions(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if err := readJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	id := userIDFrom(r.Context())
+	if err := a.ledger.RevokeSessions(r.Context(), ledger.RevokeSessions{Actor: id, UserID: id}); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// endSession: DELETE /sessions/current -> 204: this session token ends
+// on every instance (a logout); the user's other sessions hold.
+func (a *API) endSession(w http.ResponseWriter, r *http.Request) {
+	if err := a.ledger.EndSession(r.Context(), ledger.EndSession{Session: sessionFrom(r.Context())}); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 type sessionResponse struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -83,7 +136,7 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.loginFailures.Forgive(addr)
-	token, exp, err := a.sessions.Issue(u.ID, a.ledger.Now())
+	token, exp, err := a.sessions.Issue(u.ID, u.SessionEpoch, a.ledger.Now())
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return
@@ -120,16 +173,18 @@ func (a *API) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, r, a.logger, domain.Errorf(domain.Unauthorized, "missing bearer session token"))
 			return
 		}
-		userID, err := a.sessions.Verify(token)
+		sess, err := a.sessions.Verify(token)
 		var u domain.User
 		if err == nil {
-			u, err = a.ledger.SessionUser(userID) // disabled users' sessions end at once
+			// Ended sessions (password change, disable, erase, revocation,
+			// logout) are refused at once, on every instance.
+			u, err = a.ledger.SessionUser(sess)
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="keyledger", error="invalid_token"`)
 			writeError(w, r, a.logger, err)
 			return
 		}
-		next(w, r.WithContext(withUser(r.Context(), u)))
+		next(w, r.WithContext(withSession(withUser(r.Context(), u), sess)))
 	}
 }

@@ -341,6 +341,10 @@ func adminUsersAct(ctx context.Context, verb string, args []string, stdout, stde
 		if err := api.do(ctx, "POST", path, body, nil); err != nil {
 			return err
 		}
+		if verb == "revoke-sessions" {
+			fmt.Fprintf(stdout, "revoked the sessions of %s\n", userID)
+			return nil
+		}
 		fmt.Fprintf(stdout, "%sd %s\n", verb, userID)
 		return nil
 	}

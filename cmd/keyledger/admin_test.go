@@ -509,11 +509,12 @@ func TestAdmin_CLI(t *testing.T) {
 			t.Errorf("got %q, want enabled %s", out, carolID)
 		}
 		ts.CaughtUp(t)
-		apptest.WantStatus(t, ts.Do(t, "GET", "/api-keys", "", apptest.Bearer(carolToken)...), http.StatusOK)
+		// The disable ended carol's sessions for good: a new login works.
+		apptest.WantStatus(t, ts.Do(t, "GET", "/api-keys", "", apptest.Bearer(carolToken)...), http.StatusUnauthorized)
 		if got := ts.Validate(t, c1); got != http.StatusOK {
 			t.Errorf("enabled user's key: got %d, want 200", got)
 		}
-		ts.Login(t, "carol@example.com", apptest.Password)
+		apptest.WantStatus(t, ts.Do(t, "GET", "/api-keys", "", apptest.Bearer(ts.Login(t, "carol@example.com", apptest.Password))...), http.StatusOK)
 		evs := replay(t, ts, "--user", carolID, "--from-seq", "1")
 		var types []string
 		for _, e := range evs {
@@ -523,6 +524,21 @@ func TestAdmin_CLI(t *testing.T) {
 		}
 		if want := []string{"user.registered by " + carolID, "user.disabled by admin:root", "user.enabled by admin:root"}; !slices.Equal(types, want) {
 			t.Errorf("got %v, want %v", types, want)
+		}
+	})
+
+	t.Run("UsersRevokeSessions", func(t *testing.T) {
+		token := ts.Login(t, "carol@example.com", apptest.Password)
+		if out := mustAdmin(t, ts, "users", "revoke-sessions", carolID, "--reason", "laptop stolen"); out != "revoked the sessions of "+carolID+"\n" {
+			t.Errorf("got %q, want revoked the sessions of %s", out, carolID)
+		}
+		apptest.WantStatus(t, ts.Do(t, "GET", "/api-keys", "", apptest.Bearer(token)...), http.StatusUnauthorized)
+		if got := ts.Validate(t, c1); got != http.StatusOK {
+			t.Errorf("carol's key after her sessions were revoked: got %d, want 200", got)
+		}
+		if evs := replay(t, ts, "--user", carolID, "--type", "user.sessions_revoked"); len(evs) != 1 || evs[0].Actor != "admin:root" ||
+			!strings.Contains(string(evs[0].Data), "laptop stolen") {
+			t.Errorf("got %+v, want one user.sessions_revoked by admin:root with the reason", evs)
 		}
 	})
 

@@ -35,16 +35,17 @@ func TestAudit_AdminRequests(t *testing.T) {
 	mustAdmin(t, ts, "keys", "revoke", leaked.Key, "--reason", "leaked")
 	mustAdmin(t, ts, "users", "disable", aliceID, "--reason", "audit test")
 	mustAdmin(t, ts, "users", "enable", aliceID)
+	mustAdmin(t, ts, "users", "revoke-sessions", aliceID, "--reason", "laptop stolen")
 
 	verifyArgs := []string{"verify", "--state-dir", ""}
 	var report audit.Report
 	if err := json.Unmarshal([]byte(mustAudit(t, ts, append(verifyArgs, "--json")...)), &report); err != nil {
 		t.Fatal(err)
 	}
-	if !report.OK() || report.AdminRequests != 3 {
-		t.Fatalf("got problems %v, %d admin requests verified, want none and 3", report.Problems, report.AdminRequests)
+	if !report.OK() || report.AdminRequests != 4 {
+		t.Fatalf("got problems %v, %d admin requests verified, want none and 4", report.Problems, report.AdminRequests)
 	}
-	wantContains(t, "verify", mustAudit(t, ts, verifyArgs...), "admin requests verified: 3", "OK: the log is intact")
+	wantContains(t, "verify", mustAudit(t, ts, verifyArgs...), "admin requests verified: 4", "OK: the log is intact")
 
 	// The holder of the ledger's signing key revokes a key as admin root,
 	// without root's signature.
@@ -87,6 +88,6 @@ func TestAudit_AdminRequests(t *testing.T) {
 	wantExit(t, verifyArgs, code, stdout, stderr, 1)
 	wantContains(t, "verify output", stdout,
 		fmt.Sprintf("PROBLEM sequence %d (%s): key.revoked is recorded as admin:root's act but carries no kept request", seqs[0], kept.Key),
-		"admin requests verified: 3")
+		"admin requests verified: 4")
 	wantContains(t, "verify stderr", stderr, fmt.Sprintf("sequence %d", seqs[0]))
 }

@@ -27,7 +27,7 @@ var groups = map[string][]string{
 	"admin admin-keys":  {"list", "enroll", "revoke"},
 	"admin ledger-keys": {"list", "add", "retire"},
 	"admin keys":        {"list", "revoke", "disable", "enable", "set-scopes"},
-	"admin users":       {"list", "create", "disable", "enable", "revoke-keys", "erase"},
+	"admin users":       {"list", "create", "disable", "enable", "revoke-keys", "revoke-sessions", "erase"},
 }
 
 // stdio are a command's standard streams.
@@ -108,7 +108,8 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminUsersCreate(ctx, args, s.in, s.out, s.err)
 		}
-	case "admin users disable", "admin users enable", "admin users revoke-keys", "admin users erase":
+	case "admin users disable", "admin users enable", "admin users revoke-keys", "admin users erase",
+		"admin users revoke-sessions":
 		verb := strings.TrimPrefix(path, "admin users ")
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminUsersAct(ctx, verb, args, s.out, s.err)

@@ -324,6 +324,14 @@ validating on every node (until enabled again).`,
 		usage:   "keyledger admin users revoke-keys <user_id> --reason TEXT [flags]",
 		example: `keyledger admin users revoke-keys usr_01J... --reason "offboarding"`,
 	},
+	"admin users revoke-sessions": {
+		purpose: "end every session of a user, on every serve instance",
+		usage:   "keyledger admin users revoke-sessions <user_id> --reason TEXT [flags]",
+		about: `End every session token of a user issued so far (a stolen token, say), on
+every serve instance and across restarts: records user.sessions_revoked.
+The user logs in again to get a new one; their keys are not touched.`,
+		example: `keyledger admin users revoke-sessions usr_01J... --reason "laptop stolen"`,
+	},
 	"admin users erase": {
 		purpose: "erase a user's personal data for good, revoking their keys",
 		usage:   "keyledger admin users erase <user_id> --reason TEXT [flags]",

@@ -75,7 +75,7 @@ func TestAdminSignature_Attacks(t *testing.T) {
 	if got := ts.Validate(t, k); got != http.StatusOK {
 		t.Fatalf("refused admin requests changed the key: got %d, want 200", got)
 	}
-	if u, _ := ts.Service().SessionUser(alice); u.Disabled {
+	if u, err := ts.Service().UserByID(context.Background(), alice); err != nil || u.Disabled {
 		t.Fatal("a refused admin request disabled alice")
 	}
 
@@ -85,7 +85,7 @@ func TestAdminSignature_Attacks(t *testing.T) {
 		apptest.WantStatus(t, ts.AdminDo(t, root, "POST", "/admin/users/"+alice+"/enable", ""), http.StatusNoContent)
 		// The disable replayed after the enable must not lock alice out again.
 		apptest.WantStatus(t, ts.Do(t, "POST", "/admin/users/"+alice+"/disable", `{"reason":"first"}`, h...), http.StatusUnauthorized)
-		if u, _ := ts.Service().SessionUser(alice); u.Disabled {
+		if u, err := ts.Service().UserByID(context.Background(), alice); err != nil || u.Disabled {
 			t.Error("the replay disabled alice")
 		}
 	})

@@ -101,7 +101,8 @@ func startSecondServe(t *testing.T, ts *apptest.Server) (second *apptest.Server,
 	s := &app.Server{
 		Config: app.ServeConfig{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSURL: ts.NATSURL(),
 			NATSClient:     app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Ledger)},
-			SigningKeyFile: ts.Config.SigningKeyFile, Argon2: auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
+			SigningKeyFile: ts.Config.SigningKeyFile, SessionKeyFile: ts.Config.SessionKeyFile,
+			Argon2:             auth.Argon2Params{Memory: 64, Time: 1, Threads: 1},
 			CheckpointInterval: -1},
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -148,7 +149,7 @@ func TestAdminReplay_AcrossServes(t *testing.T) {
 
 	// Captured once, replayed at the other serve: alice must stay enabled.
 	wantReplayRefused(t, disable.sendTo(t, b))
-	if u, _ := b.Service().SessionUser(alice); u.Disabled {
+	if u, err := b.Service().UserByID(context.Background(), alice); err != nil || u.Disabled {
 		t.Fatal("the replay at the second serve disabled alice")
 	}
 
@@ -170,7 +171,7 @@ func TestAdminReplay_AfterRestart(t *testing.T) {
 	a = apptest.Start(t, dir)
 	defer a.Stop(t)
 	wantReplayRefused(t, disable.sendTo(t, a))
-	if u, _ := a.Service().SessionUser(alice); u.Disabled {
+	if u, err := a.Service().UserByID(context.Background(), alice); err != nil || u.Disabled {
 		t.Fatal("the replay after a restart disabled alice")
 	}
 	// A fresh signature still works.

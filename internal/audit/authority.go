@@ -190,6 +190,7 @@ const (
 //	POST   /admin/users/{id}/disable        user.disabled of {id}
 //	POST   /admin/users/{id}/enable         user.enabled of {id}
 //	POST   /admin/users/{id}/erase          user.erased of {id}, key.revoked of every key {id} owns
+//	POST   /admin/users/{id}/revoke-sessions user.sessions_revoked of {id}
 //	POST   /admin/users                     email.reserved and user.registered (the id is the ledger's choice)
 //	POST   /admin/admin-keys                admin.key_enrolled (name and key are in the body)
 //	POST   /admin/invitations               invitation.issued (the id is the ledger's choice)
@@ -226,6 +227,8 @@ func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin)
 		want = []string{"POST /admin/users/" + e.Aggregate + "/enable"}
 	case domain.UserErased:
 		want = []string{"POST /admin/users/" + e.Aggregate + "/erase"}
+	case domain.UserSessionsRevoked:
+		want = []string{"POST /admin/users/" + e.Aggregate + "/revoke-sessions"}
 	case domain.UserRegistered, domain.EmailReserved:
 		want = []string{"POST /admin/users"}
 	case domain.AdminKeyEnrolled:

@@ -14,22 +14,23 @@ import (
 // bytes.
 const maxTokenLength = 4096
 
-// timeClaims are the claims RFC 7519 defines as NumericDate: a JSON number.
-var timeClaims = []string{"exp", "nbf", "iat"}
+// numericClaims must be JSON numbers: those RFC 7519 defines as
+// NumericDate, and sv, the session epoch.
+var numericClaims = []string{"exp", "nbf", "iat", "sv"}
 
 // registeredClaims are the claims the library reads into
-// jwt.RegisteredClaims. encoding/json matches member names without regard
+// jwt.RegisteredClaims, and sv. encoding/json matches member names without regard
 // to case (Unicode folding included), so "EXP" or "\u017fub" would be
 // read as exp or sub: only the exact spelling is accepted.
-var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sv"}
 
 // checkStrict refuses what the JWT library would let through but a
 // session token must not hold, before anything else is looked at:
 //   - a crit header (RFC 7515 4.1.11): the extensions it lists must be
 //     understood, and Sessions understands none, so crit is refused
 //     whatever it holds, an empty list included;
-//   - exp, nbf or iat that is not a JSON number (the library also takes a
-//     string holding a number);
+//   - exp, nbf, iat or sv that is not a JSON number (the library also
+//     takes a string holding a number);
 //   - a registered claim spelt in another case (encoding/json would read
 //     "EXP" as exp);
 //   - a header or claims set that is not one JSON object, or that names a
@@ -62,7 +63,7 @@ func checkStrict(token string) error {
 			}
 		}
 	}
-	for _, name := range timeClaims {
+	for _, name := range numericClaims {
 		if v, ok := claims[name]; ok && !isJSONNumber(v) {
 			return fmt.Errorf("claims: %s is not a number", name)
 		}

@@ -30,7 +30,7 @@ func TestSessions_VerifyStrict(t *testing.T) {
 	now := time.Now().Unix()
 	header := fmt.Sprintf(`{"alg":"EdDSA","typ":"JWT","kid":%q}`, kid)
 	claims := func(iat, exp string) string {
-		return fmt.Sprintf(`{"iss":%q,"aud":[%q],"sub":%q,"iat":%s,"exp":%s}`, DefaultIssuer, DefaultAudience, testUserID, iat, exp)
+		return fmt.Sprintf(`{"iss":%q,"aud":[%q],"sub":%q,"iat":%s,"exp":%s,"jti":"tok-1","sv":3}`, DefaultIssuer, DefaultAudience, testUserID, iat, exp)
 	}
 	iat, exp := fmt.Sprint(now), fmt.Sprint(now+3600)
 
@@ -42,8 +42,8 @@ func TestSessions_VerifyStrict(t *testing.T) {
 	} {
 		t.Run("OK/"+name, func(t *testing.T) {
 			sub, err := s.Verify(signRaw(key, tc.header, tc.claims))
-			if err != nil || sub != testUserID {
-				t.Errorf("got %q, %v, want %q, nil", sub, err, testUserID)
+			if err != nil || sub.UserID != testUserID || sub.Epoch != 3 || sub.TokenID != "tok-1" {
+				t.Errorf("got %+v, %v, want %q, nil", sub, err, testUserID)
 			}
 		})
 	}
@@ -78,6 +78,17 @@ func TestSessions_VerifyStrict(t *testing.T) {
 		"HeaderNotObject":   {`"EdDSA"`, claims(iat, exp)},
 		"ClaimsNotJSON":     {header, `{"sub":`},
 		"ClaimsEmptyString": {header, ``},
+		// Tokens issued before sessions could be revoked carry no sv (and
+		// no jti): they are refused, and sv must be a whole number.
+		"SvMissing":    {header, strings.Replace(claims(iat, exp), `,"sv":3`, ``, 1)},
+		"SvString":     {header, strings.Replace(claims(iat, exp), `"sv":3`, `"sv":"3"`, 1)},
+		"SvNull":       {header, strings.Replace(claims(iat, exp), `"sv":3`, `"sv":null`, 1)},
+		"SvNegative":   {header, strings.Replace(claims(iat, exp), `"sv":3`, `"sv":-1`, 1)},
+		"SvFraction":   {header, strings.Replace(claims(iat, exp), `"sv":3`, `"sv":3.5`, 1)},
+		"SvOtherCase":  {header, strings.Replace(claims(iat, exp), `"sv":3`, `"SV":3`, 1)},
+		"SvTwice":      {header, strings.Replace(claims(iat, exp), "{", `{"sv":4,`, 1)},
+		"JtiMissing":   {header, strings.Replace(claims(iat, exp), `"jti":"tok-1",`, ``, 1)},
+		"JtiMalformed": {header, strings.Replace(claims(iat, exp), `"jti":"tok-1"`, `"jti":"a b"`, 1)},
 	} {
 		t.Run("Refused/"+name, func(t *testing.T) {
 			wantUnauthorized(t, s, signRaw(key, tc.header, tc.claims))
@@ -104,7 +115,7 @@ func FuzzSessions_VerifyContent(f *testing.F) {
 	kid := Thumbprint(key.Public().(ed25519.PublicKey))
 	header := fmt.Sprintf(`{"alg":"EdDSA","typ":"JWT","kid":%q}`, kid)
 	now := time.Now().Unix()
-	claims := fmt.Sprintf(`{"iss":%q,"aud":[%q],"sub":%q,"iat":%d,"exp":%d}`, DefaultIssuer, DefaultAudience, testUserID, now, now+3600)
+	claims := fmt.Sprintf(`{"iss":%q,"aud":[%q],"sub":%q,"iat":%d,"exp":%d,"jti":"t","sv":0}`, DefaultIssuer, DefaultAudience, testUserID, now, now+3600)
 	f.Add(header, claims)
 	f.Add(strings.Replace(header, "{", `{"crit":["x"],"x":1,`, 1), claims)
 	f.Add(strings.Replace(header, "{", `{"crit":[],`, 1), claims)
@@ -112,6 +123,10 @@ func FuzzSessions_VerifyContent(f *testing.F) {
 	f.Add(header, strings.Replace(claims, "{", `{"nbf":"0",`, 1))
 	f.Add(header, strings.Replace(claims, "{", `{"sub":"x",`, 1))
 	f.Add(`{"alg":"none"}`, claims)
+	f.Add(header, strings.Replace(claims, `"sv":0`, `"sv":"0"`, 1))
+	f.Add(header, strings.Replace(claims, `"sv":0`, `"sv":1e3`, 1))
+	f.Add(header, strings.Replace(claims, `"sv":0`, `"SV":0`, 1))
+	f.Add(header, strings.Replace(claims, `,"jti":"t"`, ``, 1))
 	f.Fuzz(func(t *testing.T, header, claims string) {
 		sub, err := s.Verify(signRaw(key, header, claims))
 		if err != nil {
@@ -120,7 +135,7 @@ func FuzzSessions_VerifyContent(f *testing.F) {
 			}
 			return
 		}
-		if sub == "" {
+		if sub.UserID == "" {
 			t.Fatal("accepted with an empty subject")
 		}
 		h, c := decodeStrict(t, header), decodeStrict(t, claims)
@@ -131,7 +146,7 @@ func FuzzSessions_VerifyContent(f *testing.F) {
 			t.Fatalf("accepted header %s: kid is not %q", header, kid)
 		}
 		for member, v := range c {
-			for _, name := range []string{"exp", "nbf", "iat"} {
+			for _, name := range []string{"exp", "nbf", "iat", "sv"} {
 				if !strings.EqualFold(member, name) {
 					continue
 				}
@@ -145,6 +160,12 @@ func FuzzSessions_VerifyContent(f *testing.F) {
 		}
 		if _, ok := c["exp"]; !ok {
 			t.Fatalf("accepted claims %s without exp", claims)
+		}
+		if n, ok := c["sv"].(json.Number); !ok || n.String() != fmt.Sprint(sub.Epoch) {
+			t.Fatalf("accepted claims %s: sv %v, session epoch %d, want the same whole number", claims, c["sv"], sub.Epoch)
+		}
+		if c["jti"] != sub.TokenID || !domain.ValidTokenID(sub.TokenID) {
+			t.Fatalf("accepted claims %s: jti %v, token id %q", claims, c["jti"], sub.TokenID)
 		}
 	})
 }

@@ -26,8 +26,9 @@ const (
 )
 
 // Sessions issues and verifies session tokens: JWTs signed with Ed25519
-// (alg EdDSA) carrying iss, aud, sub (the user id), iat and exp. It is safe
-// for concurrent use.
+// (alg EdDSA) carrying iss, aud, sub (the user id), iat, exp, jti (a
+// random token id, which a logout names) and sv (the user's session epoch
+// at issue, see domain.User.SessionValid). It is safe for concurrent use.
 type Sessions struct {
 	key      ed25519.PrivateKey
 	kid      string
@@ -62,19 +63,44 @@ func NewSessions(key ed25519.PrivateKey, issuer, audience string, ttl time.Durat
 	return s, nil
 }
 
-// Issue returns a token for userID issued at now, and its expiry.
-func (s *Sessions) Issue(userID string, now time.Time) (string, time.Time, error) {
+// Session is what a verified session token says.
+type Session struct {
+	UserID    string    // sub
+	TokenID   string    // jti
+	Epoch     uint64    // sv: the user's session epoch at issue
+	ExpiresAt time.Time // exp
+}
+
+// claims are a session token's claims.
+type claims struct {
+	jwt.RegisteredClaims
+	// Epoch is a pointer so that a token without sv is told apart from
+	// one issued in epoch 0.
+	Epoch *uint64 `json:"sv,omitempty"`
+}
+
+// tokenIDBytes is the entropy of a token id.
+const tokenIDBytes = 16
+
+// Issue returns a token for userID in the user's session epoch, issued at
+// now, and its expiry.
+func (s *Sessions) Issue(userID string, epoch uint64, now time.Time) (string, time.Time, error) {
 	if userID == "" {
 		return "", time.Time{}, errors.New("sign session: empty user id")
 	}
+	var id [tokenIDBytes]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", time.Time{}, fmt.Errorf("sign session: %w", err)
+	}
 	exp := now.Add(s.ttl).UTC().Truncate(time.Second)
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims{RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    s.issuer,
 		Audience:  jwt.ClaimStrings{s.audience},
 		Subject:   userID,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(exp),
-	})
+		ID:        base64.RawURLEncoding.EncodeToString(id[:]),
+	}, Epoch: &epoch})
 	tok.Header["kid"] = s.kid
 	signed, err := tok.SignedString(s.key)
 	if err != nil {
@@ -84,24 +110,36 @@ func (s *Sessions) Issue(userID string, now time.Time) (string, time.Time, error
 }
 
 // Verify checks a token's algorithm (EdDSA only), signature, kid, exp, iss
-// and aud, and returns its subject. A token with a crit header, a
+// and aud, and returns what it says. A token with a crit header, a
 // non-numeric exp, nbf or iat, or a member named twice is refused (see
-// checkStrict). Errors: Unauthorized.
-func (s *Sessions) Verify(token string) (string, error) {
+// checkStrict), and so is one without a jti of the domain.ValidTokenID
+// form or without a numeric sv (tokens issued before sessions could be
+// revoked). Whether the session still holds is the user's to say (see
+// domain.User.SessionValid). Errors: Unauthorized.
+func (s *Sessions) Verify(token string) (Session, error) {
 	if err := checkStrict(token); err != nil {
-		return "", domain.Wrap(domain.Unauthorized, err, "invalid or expired session token")
+		return Session{}, domain.Wrap(domain.Unauthorized, err, "invalid or expired session token")
 	}
-	claims := &jwt.RegisteredClaims{}
-	_, err := s.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+	c := &claims{}
+	_, err := s.parser.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
 		if kid, _ := t.Header["kid"].(string); kid != s.kid {
 			return nil, errors.New("unknown kid")
 		}
 		return s.key.Public(), nil
 	})
-	if err != nil || claims.Subject == "" {
-		return "", domain.Wrap(domain.Unauthorized, err, "invalid or expired session token")
+	switch {
+	case err != nil:
+	case c.Subject == "":
+		err = errors.New("no sub")
+	case c.Epoch == nil:
+		err = errors.New("no sv: issued before sessions could be revoked")
+	case !domain.ValidTokenID(c.ID):
+		err = errors.New("no jti, or a malformed one")
 	}
-	return claims.Subject, nil
+	if err != nil {
+		return Session{}, domain.Wrap(domain.Unauthorized, err, "invalid or expired session token")
+	}
+	return Session{UserID: c.Subject, TokenID: c.ID, Epoch: *c.Epoch, ExpiresAt: c.ExpiresAt.UTC()}, nil
 }
 
 // JWK is one public key of a JWK Set (RFC 8037 OKP form).

@@ -44,7 +44,7 @@ func newTestSessions(t testing.TB, key ed25519.PrivateKey, issuer, audience stri
 
 func mustIssue(t testing.TB, s *Sessions, userID string, now time.Time) string {
 	t.Helper()
-	token, _, err := s.Issue(userID, now)
+	token, _, err := s.Issue(userID, 0, now)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -75,6 +75,8 @@ func validClaims(now time.Time) map[string]any {
 		"sub": testUserID,
 		"iat": now.Unix(),
 		"exp": now.Add(time.Hour).Unix(),
+		"jti": "tok-1",
+		"sv":  0,
 	}
 }
 
@@ -107,8 +109,8 @@ func wantUnauthorized(t *testing.T, s *Sessions, token string) {
 	if got := domain.KindOf(err); got != domain.Unauthorized {
 		t.Errorf("Verify error kind: got %v (%v), want %v", got, err, domain.Unauthorized)
 	}
-	if sub != "" {
-		t.Errorf("Verify subject: got %v, want empty", sub)
+	if sub != (Session{}) {
+		t.Errorf("Verify session: got %+v, want none", sub)
 	}
 }
 
@@ -118,7 +120,7 @@ func TestSessions_Issue(t *testing.T) {
 	pub := key.Public().(ed25519.PublicKey)
 	s := newTestSessions(t, key, "", "", 0)
 	now := time.Now()
-	token, exp, err := s.Issue(testUserID, now)
+	token, exp, err := s.Issue(testUserID, 7, now)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -136,7 +138,7 @@ func TestSessions_Issue(t *testing.T) {
 
 	t.Run("Claims", func(t *testing.T) {
 		claims := decodeSegment(t, parts[1])
-		for _, name := range []string{"iss", "aud", "sub", "iat", "exp"} {
+		for _, name := range []string{"iss", "aud", "sub", "iat", "exp", "jti", "sv"} {
 			if _, ok := claims[name]; !ok {
 				t.Errorf("claim %s: got none, want one", name)
 			}
@@ -162,6 +164,12 @@ func TestSessions_Issue(t *testing.T) {
 		}
 		if got, want := claims["exp"], float64(now.Add(DefaultTTL).Unix()); got != want {
 			t.Errorf("exp: got %v, want %v", got, want)
+		}
+		if got := claims["sv"]; got != float64(7) {
+			t.Errorf("sv: got %v, want 7", got)
+		}
+		if jti, _ := claims["jti"].(string); len(jti) < 22 {
+			t.Errorf("jti: got %q, want 128 random bits", jti)
 		}
 	})
 
@@ -196,7 +204,7 @@ func TestSessions_Verify(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Verify: %v", err)
 		}
-		if sub != testUserID {
+		if sub.UserID != testUserID {
 			t.Errorf("got %v, want %v", sub, testUserID)
 		}
 	})
@@ -204,7 +212,7 @@ func TestSessions_Verify(t *testing.T) {
 	t.Run("HandBuilt", func(t *testing.T) {
 		// Control for the hand-built cases below: done right, they verify.
 		sub, err := s.Verify(signEdDSA(t, key, edHeader, validClaims(now)))
-		if err != nil || sub != testUserID {
+		if err != nil || sub.UserID != testUserID {
 			t.Errorf("got %v, %v, want %v, nil", sub, err, testUserID)
 		}
 	})
@@ -425,7 +433,7 @@ func TestNewSessions(t *testing.T) {
 		key := newTestKey(t)
 		s := newTestSessions(t, key, "iss", "aud", 10*time.Minute)
 		now := time.Now()
-		token, exp, err := s.Issue(testUserID, now)
+		token, exp, err := s.Issue(testUserID, 7, now)
 		if err != nil {
 			t.Fatalf("Issue: %v", err)
 		}
@@ -436,7 +444,7 @@ func TestNewSessions(t *testing.T) {
 		if claims["iss"] != "iss" {
 			t.Errorf("iss: got %v, want %v", claims["iss"], "iss")
 		}
-		if sub, err := s.Verify(token); err != nil || sub != testUserID {
+		if sub, err := s.Verify(token); err != nil || sub.UserID != testUserID {
 			t.Errorf("Verify: got %v, %v, want %v, nil", sub, err, testUserID)
 		}
 	})
@@ -624,7 +632,7 @@ func FuzzSessions_Verify(f *testing.F) {
 			}
 			return
 		}
-		if sub == "" {
+		if sub.UserID == "" {
 			t.Errorf("Verify(%q): got empty subject and no error", token)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/internal/auth"
 )
 
 // Admin queries. The admin commands are one per file (admin_revoke_key.go,
@@ -67,12 +68,14 @@ func (s *Service) AdminListKeys(ctx context.Context, userID string, statuses []d
 	return out, nil
 }
 
-// SessionUser returns the user a session token names, if that user may
-// still act: sessions of disabled or unknown users are refused.
-// Errors: Unauthorized.
-func (s *Service) SessionUser(userID string) (domain.User, error) {
-	u, ok := s.users.ByID(userID)
-	if !ok || u.Disabled || s.verifications.Pending(userID) {
+// SessionUser returns the user a verified session token names, if the
+// session still holds (see domain.User.SessionValid): sessions of unknown,
+// disabled or erased users, sessions issued before the user's sessions
+// were last ended (password change, disable, erase, revocation), and
+// sessions ended by a logout are refused. Errors: Unauthorized.
+func (s *Service) SessionUser(sess auth.Session) (domain.User, error) {
+	u, ok := s.users.ByID(sess.UserID)
+	if !ok || !u.SessionValid(sess.Epoch, sess.TokenID) || s.verifications.Pending(sess.UserID) {
 		return domain.User{}, domain.Errorf(domain.Unauthorized, "invalid or expired session token")
 	}
 	return u, nil

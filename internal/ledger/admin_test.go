@@ -123,9 +123,9 @@ func TestService_DisableUser(t *testing.T) {
 	})
 
 	t.Run("SessionRefused", func(t *testing.T) {
-		_, err := e.svc.SessionUser(alice.ID)
+		_, err := e.svc.SessionUser(currentSession(t, e.svc, alice.ID))
 		wantKind(t, err, domain.Unauthorized)
-		if u, err := e.svc.SessionUser(bob.ID); err != nil || u.ID != bob.ID {
+		if u, err := e.svc.SessionUser(currentSession(t, e.svc, bob.ID)); err != nil || u.ID != bob.ID {
 			t.Errorf("bob: got %v, %v, want bob", u.ID, err)
 		}
 	})
@@ -167,7 +167,7 @@ func TestService_DisableUser(t *testing.T) {
 		if u, err := e.svc.Login(testContext(t), ledger.Login{Email: "alice@example.com", Password: password}); err != nil || u.ID != alice.ID {
 			t.Errorf("Login: got %v, %v, want alice", u.ID, err)
 		}
-		if u, err := e.svc.SessionUser(alice.ID); err != nil || u.ID != alice.ID {
+		if u, err := e.svc.SessionUser(currentSession(t, e.svc, alice.ID)); err != nil || u.ID != alice.ID {
 			t.Errorf("SessionUser: got %v, %v, want alice", u.ID, err)
 		}
 		for _, c := range []struct {

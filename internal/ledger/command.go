@@ -42,6 +42,9 @@ const (
 	nameAdminEditKey       = "admin_edit_key"
 	nameAdminDisableKey    = "admin_disable_key"
 	nameAdminEnableKey     = "admin_enable_key"
+	nameChangePassword     = "change_password"
+	nameRevokeSessions     = "revoke_sessions"
+	nameEndSession         = "end_session"
 )
 
 // CommandNames returns the CommandName of every command, for observers
@@ -51,7 +54,8 @@ func CommandNames() []string {
 		nameAdminRevokeKey, nameDisableUser, nameEnableUser, nameRevokeUserKeys, nameCreateUser,
 		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin, nameEraseUser, nameEraseMe,
 		nameVerifyEmail, nameResendVerification, nameCreateInvitation,
-		nameEditKey, nameDisableKey, nameEnableKey, nameAdminEditKey, nameAdminDisableKey, nameAdminEnableKey}
+		nameEditKey, nameDisableKey, nameEnableKey, nameAdminEditKey, nameAdminDisableKey, nameAdminEnableKey,
+		nameChangePassword, nameRevokeSessions, nameEndSession}
 }
 
 var (
@@ -80,6 +84,9 @@ var (
 	_ Command = AdminEditKey{}
 	_ Command = AdminDisableKey{}
 	_ Command = AdminEnableKey{}
+	_ Command = ChangePassword{}
+	_ Command = RevokeSessions{}
+	_ Command = EndSession{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

@@ -176,6 +176,7 @@ func TestCommandNames(t *testing.T) {
 		ledger.EraseUser{}, ledger.EraseMe{}}
 	commands = append(commands, ledger.VerifyEmail{}, ledger.ResendVerification{}, ledger.CreateInvitation{})
 	commands = append(commands, ledger.EditKey{}, ledger.DisableKey{}, ledger.EnableKey{}, ledger.AdminEditKey{}, ledger.AdminDisableKey{}, ledger.AdminEnableKey{})
+	commands = append(commands, ledger.ChangePassword{}, ledger.RevokeSessions{}, ledger.EndSession{})
 	var got []string
 	for _, c := range commands {
 		got = append(got, c.CommandName())
@@ -185,6 +186,7 @@ func TestCommandNames(t *testing.T) {
 		"erase_user", "erase_me"}
 	want = append(want, "verify_email", "resend_verification", "create_invitation")
 	want = append(want, "edit_key", "disable_key", "enable_key", "admin_edit_key", "admin_disable_key", "admin_enable_key")
+	want = append(want, "change_password", "revoke_sessions", "end_session")
 	if !slices.Equal(got, want) {
 		t.Errorf("CommandName: got %v, want %v", got, want)
 	}
@@ -205,6 +207,7 @@ func TestCommand_LogValue(t *testing.T) {
 		ledger.Login{Email: "a@example.com", Password: secret},
 		ledger.CreateUser{Actor: "admin:root", Email: "a@example.com", Password: secret, Role: domain.RoleAdmin},
 		ledger.EraseMe{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Password: secret},
+		ledger.ChangePassword{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", CurrentPassword: secret, NewPassword: secret},
 	} {
 		var buf bytes.Buffer
 		slog.New(slog.NewTextHandler(&buf, nil)).Info("run", "cmd", c)

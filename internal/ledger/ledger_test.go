@@ -901,3 +901,14 @@ func TestService_Races(t *testing.T) {
 		}
 	})
 }
+
+// currentSession is a session of userID issued in the user's current
+// session epoch, as a login now would issue it.
+func currentSession(t *testing.T, svc *ledger.Service, userID string) auth.Session {
+	t.Helper()
+	u, err := svc.UserByID(testContext(t), userID)
+	if err != nil {
+		t.Fatalf("UserByID(%s): %v", userID, err)
+	}
+	return auth.Session{UserID: userID, TokenID: "tok-1", Epoch: u.SessionEpoch, ExpiresAt: svc.Now().Add(time.Hour)}
+}

@@ -36,8 +36,9 @@ func (s *Service) emailAggregates(ctx context.Context, email string) (keyed, leg
 	return domain.EmailAggregate(key, email), domain.LegacyEmailAggregate(email), nil
 }
 
-// reveal fills in a user's email and password hash by opening the sealed
-// record with the user's data key. A user without sealed data (registered
+// reveal fills in a user's email and password hash by opening the latest
+// sealed record (of user.registered or the last user.password_changed)
+// with the user's data key. A user without sealed data (registered
 // before sealing, or erased) is returned as is. A user who is not erased
 // but whose data key is missing or does not open the record is an
 // inconsistency: logged, counted, and an Internal error, never a crash.
@@ -49,7 +50,7 @@ func (s *Service) reveal(ctx context.Context, u domain.User) (domain.User, error
 	key, err := s.dataKeys.Get(ctx, u.ID)
 	if err == nil {
 		var p domain.Personal
-		p, err = domain.OpenPersonal(key, u.ID, domain.TypeUserRegistered, domain.UserRegisteredSchema, u.Personal)
+		p, err = domain.OpenPersonal(key, u.ID, u.PersonalType, u.PersonalSchema, u.Personal)
 		if err == nil {
 			u.Email, u.PasswordHash = p.Email, p.PasswordHash
 			return u, nil

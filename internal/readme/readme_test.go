@@ -308,15 +308,18 @@ func TestREADME_Administration(t *testing.T) {
 	script := strings.ReplaceAll(walk[0], "http://127.0.0.1:8080", base) + "\n" + goRun.Replace(admin[1])
 	out := run(script, "KEYLEDGER_URL="+base, "KEYLEDGER_NATS_URL=nats://"+natsAddr)
 	// In order, after the walk-through's own answers: the leaked key
-	// revoked, alice disabled and her session refused, enabled again, her
-	// keys revoked, bob's key enrolled and listed, the admin user created,
-	// the one ledger key the log trusts, and alice erased.
+	// revoked, alice disabled and her session refused, enabled again (the
+	// session still refused), her sessions revoked, her keys revoked,
+	// bob's key enrolled and listed, the admin user created, the one
+	// ledger key the log trusts, and alice erased.
 	rest := out
 	for _, w := range []string{
 		`(?m)^revoked ak_[0-9A-Z]{26}$`,
 		`(?m)^disabled usr_[0-9A-Z]{26}$`,
 		`(?m)^401$`,
 		`(?m)^enabled usr_[0-9A-Z]{26}$`,
+		`(?m)^401$`, // the session the disable ended stays ended
+		`(?m)^revoked the sessions of usr_[0-9A-Z]{26}$`,
 		`(?m)^\d+ keys? revoked$`,
 		`(?m)^enrolled admin key \S+ for bob$`,
 		`(?m)^\S+\s+bob\s+active\s+admin:ops\s`,
