@@ -57,6 +57,18 @@ func refused(err error) error {
 	return exitError{1, errors.New(domain.MessageOf(err))}
 }
 
+// keyIDLike reports whether arg, which starts with '-', is a key id
+// (twelve base64url characters, as domain.LedgerKeyID and
+// domain.AdminKeyID make, a quarter of which start with '-' or '_')
+// rather than a flag of fs.
+func keyIDLike(fs *flag.FlagSet, arg string) bool {
+	if len(arg) != 12 || fs.Lookup(strings.TrimLeft(arg, "-")) != nil {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(arg)
+	return err == nil
+}
+
 // runAdmin runs `keyledger admin keys|users <command>`.
 func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "admin", args, stdio{in: stdin, out: stdout, err: stderr})
@@ -66,7 +78,7 @@ func runAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // before or after one positional argument (the id the command acts on).
 func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
 	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || keyIDLike(fs, args[0])) {
 		id, args = args[0], args[1:]
 	}
 	envErr := applyEnv(fs)
