@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"time"
 
 	"net/http"
@@ -12,6 +13,21 @@ import (
 
 type reasonRequest struct {
 	Reason string `json:"reason"`
+}
+
+// reasonCommand runs a command whose body is an optional {"reason"} and
+// answers 204.
+func (a *API) reasonCommand(w http.ResponseWriter, r *http.Request, run func(ctx context.Context, reason string) error) {
+	var req reasonRequest
+	if err := readJSON(w, r, &req, true); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	if err := run(r.Context(), req.Reason); err != nil {
+		writeError(w, r, a.logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 type adminKeyResponse struct {
@@ -50,17 +66,9 @@ func (a *API) adminListKeys(w http.ResponseWriter, r *http.Request) {
 
 // adminRevokeKey: DELETE /admin/keys/{key} {"reason"?} -> 204.
 func (a *API) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.AdminRevokeKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: req.Reason}
-	if err := a.ledger.AdminRevokeKey(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.AdminRevokeKey(ctx, ledger.AdminRevokeKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: reason})
+	})
 }
 
 // adminEditKey: PATCH /admin/keys/{key} {"name"?, "scopes"?, "metadata"?,
@@ -82,47 +90,23 @@ func (a *API) adminEditKey(w http.ResponseWriter, r *http.Request) {
 
 // adminDisableKey: POST /admin/keys/{key}/disable {"reason"?} -> 204.
 func (a *API) adminDisableKey(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.AdminDisableKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: req.Reason}
-	if err := a.ledger.AdminDisableKey(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.AdminDisableKey(ctx, ledger.AdminDisableKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: reason})
+	})
 }
 
 // adminEnableKey: POST /admin/keys/{key}/enable {"reason"?} -> 204.
 func (a *API) adminEnableKey(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.AdminEnableKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: req.Reason}
-	if err := a.ledger.AdminEnableKey(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.AdminEnableKey(ctx, ledger.AdminEnableKey{Actor: adminActor(r), Request: adminRequest(r), APIKey: r.PathValue("key"), Reason: reason})
+	})
 }
 
 // adminDisableUser: POST /admin/users/{id}/disable {"reason"?} -> 204.
 func (a *API) adminDisableUser(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.DisableUser{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: req.Reason}
-	if err := a.ledger.DisableUser(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.DisableUser(ctx, ledger.DisableUser{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: reason})
+	})
 }
 
 // errEraseSignedOnly refuses an erasure asked for with a session: it
@@ -178,17 +162,9 @@ func (a *API) adminRevokeUserKeys(w http.ResponseWriter, r *http.Request) {
 // adminRevokeSessions: POST /admin/users/{id}/revoke-sessions
 // {"reason"?} -> 204: every session of the user ends, on every instance.
 func (a *API) adminRevokeSessions(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.RevokeSessions{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: req.Reason}
-	if err := a.ledger.RevokeSessions(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.RevokeSessions(ctx, ledger.RevokeSessions{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: reason})
+	})
 }
 
 type adminUserResponse struct {
@@ -263,17 +239,9 @@ func (a *API) adminCreateUser(w http.ResponseWriter, r *http.Request) {
 
 // adminEnableUser: POST /admin/users/{id}/enable {"reason"?} -> 204.
 func (a *API) adminEnableUser(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.EnableUser{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: req.Reason}
-	if err := a.ledger.EnableUser(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.EnableUser(ctx, ledger.EnableUser{Actor: adminActor(r), Request: adminRequest(r), UserID: r.PathValue("id"), Reason: reason})
+	})
 }
 
 type adminKeyView struct {
@@ -337,15 +305,7 @@ func (a *API) adminRevokeAdminKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, errSignedOnly)
 		return
 	}
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.RevokeAdminKey{Actor: adminActor(r), Request: adminRequest(r), KeyID: r.PathValue("id"), Reason: req.Reason}
-	if err := a.ledger.RevokeAdminKey(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.RevokeAdminKey(ctx, ledger.RevokeAdminKey{Actor: adminActor(r), Request: adminRequest(r), KeyID: r.PathValue("id"), Reason: reason})
+	})
 }

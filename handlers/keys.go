@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -268,34 +269,18 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 
 // disableKey: POST /api-keys/{key}/disable {"reason"?} -> 204.
 func (a *API) disableKey(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.DisableKey{UserID: userIDFrom(r.Context()), APIKey: r.PathValue("key"), Reason: req.Reason,
-		Preset: presetFrom(r.Context())}
-	if err := a.ledger.DisableKey(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.DisableKey(ctx, ledger.DisableKey{UserID: userIDFrom(ctx), APIKey: r.PathValue("key"), Reason: reason,
+			Preset: presetFrom(ctx)})
+	})
 }
 
 // enableKey: POST /api-keys/{key}/enable {"reason"?} -> 204.
 func (a *API) enableKey(w http.ResponseWriter, r *http.Request) {
-	var req reasonRequest
-	if err := readJSON(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	cmd := ledger.EnableKey{UserID: userIDFrom(r.Context()), APIKey: r.PathValue("key"), Reason: req.Reason,
-		Preset: presetFrom(r.Context())}
-	if err := a.ledger.EnableKey(r.Context(), cmd); err != nil {
-		writeError(w, r, a.logger, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.reasonCommand(w, r, func(ctx context.Context, reason string) error {
+		return a.ledger.EnableKey(ctx, ledger.EnableKey{UserID: userIDFrom(ctx), APIKey: r.PathValue("key"), Reason: reason,
+			Preset: presetFrom(ctx)})
+	})
 }
 
 // revokeKey: DELETE /api-keys/{key} -> 204.

@@ -3,12 +3,10 @@ package ledger
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/keyledger/keyledger/domain"
-	"github.com/keyledger/keyledger/internal/auth"
 )
 
 // ChangePassword is a user replacing their password, confirmed with the
@@ -47,24 +45,9 @@ func (s *Service) ChangePassword(ctx context.Context, cmd ChangePassword) (err e
 	if err := domain.ValidatePassword(cmd.NewPassword, u.Email, s.common); err != nil {
 		return err
 	}
-	// Guesses through a stolen session are throttled like logins, under an
-	// account of their own, so they cannot lock the owner's login.
-	account := "password:" + u.ID
-	if wait := s.throttle.Attempt(account, "", s.now()); wait > 0 {
-		return domain.RateLimitedFor(wait, "too many wrong passwords, try again later")
+	if err := s.confirmPassword(u, cmd.CurrentPassword, "wrong current password: the password was not changed"); err != nil {
+		return err
 	}
-	good, verr := s.passwords.Verify(u.PasswordHash, cmd.CurrentPassword)
-	switch {
-	case errors.Is(verr, auth.ErrBusy):
-		s.throttle.Refund(account, "")
-		return verr
-	case verr != nil:
-		s.logger.Error("stored password hash unreadable", "user", u.ID, "err", verr)
-		return domain.Wrap(domain.Internal, verr, "internal error")
-	case !good:
-		return domain.Errorf(domain.Forbidden, "wrong current password: the password was not changed")
-	}
-	s.throttle.Succeed(account, "")
 	hash, err := s.passwords.Hash(cmd.NewPassword)
 	if err != nil {
 		return err

@@ -62,27 +62,37 @@ func (s *Service) EraseMe(ctx context.Context, cmd EraseMe) (err error) {
 	if u, err = s.reveal(ctx, u); err != nil {
 		return err
 	}
-	// Guesses through a stolen session are throttled like logins, under an
-	// account of their own, so they cannot lock the owner's login.
-	// The session is the one client.
-	account := "erase:" + u.ID
+	if err := s.confirmPassword(u, cmd.Password, "wrong password: the account was not erased"); err != nil {
+		return err
+	}
+	_, err = s.erase(ctx, u.ID, u.ID, "erased at the user's request", nil)
+	return err
+}
+
+// confirmPassword checks the password a signed-in user gives to confirm
+// a change of their account (u with its hash opened). Guesses through a
+// stolen session are throttled like logins, under an account of their own
+// (the session is its one client), so they cannot lock the owner's login;
+// erasure and password changes share it. wrong is the Forbidden message.
+// Errors: RateLimited, Unavailable (auth.ErrBusy), Forbidden, Internal.
+func (s *Service) confirmPassword(u domain.User, password, wrong string) error {
+	account := "confirm:" + u.ID
 	if wait := s.throttle.Attempt(account, "", s.now()); wait > 0 {
 		return domain.RateLimitedFor(wait, "too many wrong passwords, try again later")
 	}
-	good, verr := s.passwords.Verify(u.PasswordHash, cmd.Password)
+	good, err := s.passwords.Verify(u.PasswordHash, password)
 	switch {
-	case errors.Is(verr, auth.ErrBusy):
+	case errors.Is(err, auth.ErrBusy):
 		s.throttle.Refund(account, "")
-		return verr
-	case verr != nil:
-		s.logger.Error("stored password hash unreadable", "user", u.ID, "err", verr)
-		return domain.Wrap(domain.Internal, verr, "internal error")
+		return err
+	case err != nil:
+		s.logger.Error("stored password hash unreadable", "user", u.ID, "err", err)
+		return domain.Wrap(domain.Internal, err, "internal error")
 	case !good:
-		return domain.Errorf(domain.Forbidden, "wrong password: the account was not erased")
+		return domain.Errorf(domain.Forbidden, "%s", wrong)
 	}
 	s.throttle.Succeed(account, "")
-	_, err = s.erase(ctx, u.ID, u.ID, "erased at the user's request", nil)
-	return err
+	return nil
 }
 
 // keyReasonErased is the reason recorded on the keys an erasure revokes.
