@@ -21,8 +21,10 @@ import (
 	"github.com/keyledger/keyledger/internal/testkeys"
 )
 
-// timeout bounds every call a test makes.
-const timeout = 10 * time.Second
+// timeout bounds each test's calls together (a test shares one context):
+// generous, since every wait is for a condition, and a loaded machine
+// running -race takes seconds to append and re-read a few thousand events.
+const timeout = 90 * time.Second
 
 func testContext(t testing.TB) context.Context {
 	t.Helper()
