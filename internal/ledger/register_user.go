@@ -69,8 +69,19 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 		return domain.User{}, errEmailTaken
 	}
 	// An address whose holder was erased is reserved again after the
-	// reservation's last event; a new one from scratch.
-	reservation, reservationSeq, _ := s.users.Reservation(keyed)
+	// reservation's last event; a new one from scratch. A reservation
+	// whose holder is not erased is taken, also while the holder's
+	// registration, appended with it, is still on its way to the read
+	// models.
+	reservation, reservationSeq, holder := s.users.Reservation(keyed)
+	if holder != "" {
+		if holder == p.UserID {
+			if u, ok, err := s.registered(ctx, p.UserID, email); err != nil || ok {
+				return u, err
+			}
+		}
+		return domain.User{}, errEmailTaken
+	}
 	hash, err := s.passwords.Hash(password)
 	if err != nil {
 		return domain.User{}, err
