@@ -19,7 +19,11 @@
 //   - validator: reads the log (stream info, ordered consumers, direct and
 //     message get) and writes the nonce bucket; nothing else, never the
 //     admin nonce bucket, and it cannot read S_USER_KEYS.
-//   - auditor: reads the log; nothing else. It cannot read S_USER_KEYS.
+//   - auditor: reads the log and the usage stream (S_USAGE); nothing
+//     else. It cannot read S_USER_KEYS.
+//
+// The validator also publishes its usage reports to the usage stream's
+// subjects (keyledger_usage.>), and the ledger reads that stream.
 package natsauth
 
 import (
@@ -274,21 +278,40 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Pub.Allow.Add("$JS.API.STREAM.INFO.KV_"+adminNonces, "$KV."+adminNonces+".*")
 		p.Pub.Deny.Add(changeStream()...)
 		ledgerUserKeys(&p, stream)
+		p.Pub.Allow.Add(readUsage(stream)...)
 	case Validator:
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Allow.Add(useBucket(nonces)...)
+		p.Pub.Allow.Add(UsageSubjects)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
 		denyUserKeys(&p, stream)
 	case Auditor:
 		p.Pub.Allow.Add(readStream(stream)...)
+		p.Pub.Allow.Add(readUsage(stream)...)
+		p.Pub.Deny.Add(UsageSubjects)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
 		denyUserKeys(&p, stream)
 	}
 	return p
+}
+
+// UsageSubjects are the subjects of the usage stream (<stream>_USAGE,
+// see internal/usage), outside the log's: the validation nodes publish
+// their usage reports there, and may publish nothing else outside the
+// JetStream API.
+const UsageSubjects = "keyledger_usage.>"
+
+// readUsage are the JetStream API subjects that read the usage stream:
+// token wildcards over its requests (info, ordered consumers, pulls,
+// message gets), three entries to keep the user JWT small; the deny list
+// of changeStream still keeps out creating, changing or purging it.
+func readUsage(stream string) []string {
+	u := stream + "_USAGE"
+	return []string{"$JS.API.*.*." + u, "$JS.API.*.*." + u + ".>", "$JS.API.*.*.*." + u + ".>"}
 }
 
 // userKeysStream is the stream of the bucket of per-user data keys

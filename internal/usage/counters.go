@@ -138,6 +138,8 @@ func (c *Counters) Take(node string, now time.Time) Report {
 		keys := s.keys
 		if len(keys) > 0 {
 			s.keys = make(map[string]*counts, len(keys))
+		} else {
+			keys = nil // the shard keeps its empty map; Records may fill it now
 		}
 		s.mu.Unlock()
 		c.size.Add(-int64(len(keys)))

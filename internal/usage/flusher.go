@@ -174,6 +174,16 @@ func (f *Flusher) Flush(ctx context.Context) error {
 		}
 	}
 	for len(f.pending) > 0 {
+		// A publish while disconnected would sit in the client's reconnect
+		// buffer, outside this bounded one, and arrive later even if
+		// dropped here: publish only while connected. A report caught by a
+		// disconnect mid-publish may arrive twice; its message id makes
+		// the stream keep it once.
+		if !f.cfg.Conn.IsConnected() {
+			err := errors.New("usage: NATS is unreachable")
+			f.cfg.Logger.Warn("usage report not published; kept for the next flush", "pending", len(f.pending), "error", err)
+			return err
+		}
 		p := f.pending[0]
 		pctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 		msg := nats.NewMsg(Subject(f.cfg.Node))

@@ -246,6 +246,9 @@ func (f *Fold) Follow(ctx context.Context, nc *nats.Conn, stream string) (stop f
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		r, err := ParseReport(m.Data())
+		if err == nil && m.Subject() != Subject(r.Node) {
+			err = errors.New("usage report: published on another node's subject")
+		}
 		if err != nil {
 			f.rejected.Add(1)
 			f.cfg.Logger.Warn("usage report refused", "subject", m.Subject(), "error", err)

@@ -83,7 +83,7 @@ func (r Report) Split(max int) []Report {
 // ParseReport decodes and checks a report as read from the usage stream,
 // which any node with the validator's credentials may write: unknown
 // fields, a wrong version, a bad node name, an interval that ends before
-// it starts or lasts longer than a day, a key that is not a key id, the
+// it starts or lasts longer than a day, a last use after its end, a key that is not a key id, the
 // same key twice, a reason the domain does not name, or more than
 // MaxReportBytes are refused.
 func ParseReport(data []byte) (Report, error) {
@@ -122,8 +122,8 @@ func ParseReport(data []byte) (Report, error) {
 				return Report{}, errors.New("usage report: unknown reason")
 			}
 		}
-		if k.LastUsed != nil && (k.LastUsed.Before(r.Start) || k.LastUsed.After(r.End)) {
-			return Report{}, errors.New("usage report: last use outside the interval")
+		if k.LastUsed != nil && k.LastUsed.After(r.End) {
+			return Report{}, errors.New("usage report: last use after the interval")
 		}
 	}
 	return r, nil
