@@ -23,7 +23,9 @@
 //     else. It cannot read S_USER_KEYS.
 //
 // The validator also publishes its usage reports to the usage stream's
-// subjects (keyledger_usage.>), and the ledger reads that stream.
+// subjects (keyledger_usage.>). The ledger's JWT has no room left for
+// reading the usage stream within the CONNECT line: serve folds usage
+// over the operator's connection of its embedded server.
 package natsauth
 
 import (
@@ -278,7 +280,6 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Pub.Allow.Add("$JS.API.STREAM.INFO.KV_"+adminNonces, "$KV."+adminNonces+".*")
 		p.Pub.Deny.Add(changeStream()...)
 		ledgerUserKeys(&p, stream)
-		p.Pub.Allow.Add(readUsage(stream)...)
 	case Validator:
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Allow.Add(useBucket(nonces)...)
@@ -305,13 +306,14 @@ func Permissions(r Role, stream string) jwt.Permissions {
 // JetStream API.
 const UsageSubjects = "keyledger_usage.>"
 
-// readUsage are the JetStream API subjects that read the usage stream:
-// token wildcards over its requests (info, ordered consumers, pulls,
-// message gets), three entries to keep the user JWT small; the deny list
-// of changeStream still keeps out creating, changing or purging it.
+// readUsage are the JetStream API subjects that read the usage stream
+// with an ordered consumer: token wildcards over the consumer requests
+// (create, info, delete, next), two entries to keep the user JWT within
+// the control line; none names the stream alone, so neither stream info
+// nor a change to the stream is allowed by them.
 func readUsage(stream string) []string {
 	u := stream + "_USAGE"
-	return []string{"$JS.API.*.*." + u, "$JS.API.*.*." + u + ".>", "$JS.API.*.*.*." + u + ".>"}
+	return []string{"$JS.API.*.*." + u + ".>", "$JS.API.*.*.*." + u + ".>"}
 }
 
 // userKeysStream is the stream of the bucket of per-user data keys
