@@ -329,7 +329,7 @@ func (s *Server) Open(ctx context.Context) error {
 	metricsHandler := metrics.Handler(s.validator.Registry())
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
-		Logger: s.Logger.With("component", "http"), Metrics: metrics}
+		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold}
 	if err := cfg.Limits.apply(&apiConfig); err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +75,45 @@ func TestUsage_TwoNodesAndServe(t *testing.T) {
 	}, "12 valid and 2 refused validations in the read model")
 	if last, ok := fold.LastUsed(k.Key); !ok || last.Before(before) {
 		t.Fatalf("last used: got %v, %v, want after %v", last, ok, before)
+	}
+
+	// Over HTTP: the owner sees the buckets and last_used_at; another
+	// user gets 404; bad queries are 400.
+	r := ts.Do(t, "GET", "/api-keys/"+k.Key+"/usage?bucket=1d", "", apptest.Bearer(token)...)
+	var got struct {
+		Buckets []struct {
+			Start   time.Time         `json:"start"`
+			Valid   uint64            `json:"valid"`
+			Refused map[string]uint64 `json:"refused"`
+		} `json:"buckets"`
+	}
+	if r.Status != 200 || json.Unmarshal(r.Body, &got) != nil || len(got.Buckets) != 1 ||
+		got.Buckets[0].Valid != 12 || got.Buckets[0].Refused["wrong_secret"] != 2 {
+		t.Fatalf("usage: got %d %s, want one day with 12 valid and 2 wrong_secret", r.Status, r.Body)
+	}
+	if view := ts.Do(t, "GET", "/api-keys/"+k.Key, "", apptest.Bearer(token)...).JSON(t); view["last_used_at"] == nil {
+		t.Fatalf("key view: last_used_at is null: %v", view)
+	}
+	ts.Register(t, "mallory@example.com", "correct horse battery staple")
+	other := ts.Login(t, "mallory@example.com", "correct horse battery staple")
+	if r := ts.Do(t, "GET", "/api-keys/"+k.Key+"/usage", "", apptest.Bearer(other)...); r.Status != 404 {
+		t.Fatalf("another user's usage: got %d %s, want 404", r.Status, r.Body)
+	}
+	for _, q := range []string{"bucket=5m", "from=yesterday", "from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z"} {
+		if r := ts.Do(t, "GET", "/api-keys/"+k.Key+"/usage?"+q, "", apptest.Bearer(token)...); r.Status != 400 {
+			t.Fatalf("usage?%s: got %d %s, want 400", q, r.Status, r.Body)
+		}
+	}
+	if r := ts.Do(t, "GET", "/admin/usage", "", apptest.Bearer(token)...); r.Status < 400 || r.Status >= 500 {
+		t.Fatalf("admin usage as a user: got %d, want refused", r.Status)
+	}
+	admin := ts.RootAdmin(t)
+	r = ts.AdminDo(t, admin, "GET", "/admin/usage?window=2h&top=5", "")
+	if r.Status != 200 || !strings.Contains(string(r.Body), k.Key) {
+		t.Fatalf("admin usage: got %d %s, want the key", r.Status, r.Body)
+	}
+	if r := ts.AdminDo(t, admin, "GET", "/admin/usage?top=0", ""); r.Status != 400 {
+		t.Fatalf("admin usage top=0: got %d, want 400", r.Status)
 	}
 }
 
