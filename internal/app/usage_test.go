@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
@@ -93,6 +94,28 @@ func TestUsage_TwoNodesAndServe(t *testing.T) {
 	}
 	if view := ts.Do(t, "GET", "/api-keys/"+k.Key, "", apptest.Bearer(token)...).JSON(t); view["last_used_at"] == nil {
 		t.Fatalf("key view: last_used_at is null: %v", view)
+	}
+	// The Go client reads the same.
+	c, err := client.New(ts.Base, client.WithToken(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets, err := c.KeyUsage(ctx, k.Key, client.UsageQuery{Bucket: "1h", From: before.Add(-2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cvalid uint64
+	for _, b := range buckets {
+		cvalid += b.Valid
+	}
+	if cvalid != 12 {
+		t.Fatalf("client KeyUsage: got %+v, want 12 valid", buckets)
+	}
+	if ck, err := c.GetKey(ctx, k.Key); err != nil || ck.LastUsedAt == nil {
+		t.Fatalf("client GetKey: %+v, %v, want last_used_at", ck, err)
+	}
+	if _, err := c.AdminUsage(ctx, 0, 0); err == nil {
+		t.Fatal("client AdminUsage as a user: want refused")
 	}
 	ts.Register(t, "mallory@example.com", "correct horse battery staple")
 	other := ts.Login(t, "mallory@example.com", "correct horse battery staple")
