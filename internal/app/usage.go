@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/usage"
@@ -46,6 +48,16 @@ func (s *Server) openUsage(ctx context.Context, counters *usage.Counters, lookup
 			_, res := lookup.Signer(apiKey, time.Now())
 			return res.Reason != domain.ReasonUnknownKey
 		}})
+	fold := s.usageFold
+	if err := m.Register(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keyledger_usage_gaps_total",
+			Help: "Times a node's usage report started later than its previous one ended: the counts of a node that died, or reports it dropped."},
+			func() float64 { n, _ := fold.Gaps(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keyledger_usage_refused_reports_total",
+			Help: "Usage reports refused as malformed or published on another node's subject."},
+			func() float64 { _, r := fold.Applied(); return float64(r) })); err != nil {
+		return err
+	}
 	if s.usageStop, err = s.usageFold.Follow(ctx, s.nc, cfg.Stream); err != nil {
 		s.Logger.Error("cannot read the usage stream: last use and usage stay empty (run keyledger setup with the operator's credentials)",
 			"stream", usage.StreamName(cfg.Stream), "err", err)

@@ -206,3 +206,58 @@ func TestUsage_ForgedReports(t *testing.T) {
 		t.Fatalf("forged usage in the read model: %+v", top)
 	}
 }
+
+// TestUsage_KilledNode: a node that dies loses only the counts of the
+// interval it was in; its restart shows the gap in the fold, which counts
+// it, and the intervals before and after arrive whole.
+func TestUsage_KilledNode(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv)
+	setUpStream(t, nc)
+	t0 := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	var clock time.Time
+	now := func() time.Time { return clock }
+	ctx := context.Background()
+	c := usage.NewCounters(0, t0)
+	f := newFlusher(t, natstest.Connect(t, srv), "node-a", c, 0, now)
+	for i := range 2 {
+		for range 5 {
+			c.Record(key(1), domain.ReasonOK, t0)
+		}
+		clock = t0.Add(time.Duration(i+1) * 10 * time.Second)
+		if err := f.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Killed at t0+25s: 7 validations of its third interval are never
+	// published (no Close, no Flush).
+	for range 7 {
+		c.Record(key(1), domain.ReasonOK, t0)
+	}
+	// Restarted at t0+40s.
+	restart := t0.Add(40 * time.Second)
+	c2 := usage.NewCounters(0, restart)
+	f2 := newFlusher(t, natstest.Connect(t, srv), "node-a", c2, 0, now)
+	for range 3 {
+		c2.Record(key(1), domain.ReasonOK, restart)
+	}
+	clock = restart.Add(10 * time.Second)
+	if err := f2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fold := usage.NewFold(usage.FoldConfig{})
+	stop, err := fold.Follow(ctx, nc, "KEYLEDGER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	natstest.Eventually(t, awaitTimeout, func() bool { a, _ := fold.Applied(); return a == 3 }, "fold applied 3 reports")
+	b := fold.Buckets(key(1), t0.Add(-time.Hour), t0.Add(time.Hour), usage.Hour)
+	if len(b) != 1 || b[0].Valid != 13 {
+		t.Fatalf("buckets: got %+v, want 13 valid (5+5+3; the killed interval's 7 lost)", b)
+	}
+	if n, covered := fold.Gaps(); n != 1 || covered != 20*time.Second {
+		t.Fatalf("gaps: got %d covering %v, want 1 covering 20s", n, covered)
+	}
+}

@@ -97,7 +97,20 @@ type Fold struct {
 	newest   time.Time // the newest report's end: the fold's clock for pruning
 	applied  atomic.Uint64
 	rejected atomic.Uint64
+	// nodes is each node's newest interval end: a report that starts
+	// after it shows a gap, counts lost by a node that died (or reports
+	// dropped while NATS was unreachable). At most maxNodes are kept.
+	nodes   map[string]time.Time
+	gaps    uint64
+	gapTime time.Duration
 }
+
+// maxNodes bounds the nodes a Fold remembers for its gap count.
+const maxNodes = 10_000
+
+// gapSlack is how much later than the previous report's end a node's next
+// report may start without counting as a gap: the flush itself takes time.
+const gapSlack = time.Second
 
 // NewFold returns an empty Fold.
 func NewFold(cfg FoldConfig) *Fold {
@@ -106,7 +119,7 @@ func NewFold(cfg FoldConfig) *Fold {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Fold{cfg: cfg, keys: make(map[string]*keyUsage)}
+	return &Fold{cfg: cfg, keys: make(map[string]*keyUsage), nodes: make(map[string]time.Time)}
 }
 
 // Apply adds a report's counts.
@@ -116,6 +129,15 @@ func (f *Fold) Apply(r Report) {
 	defer f.mu.Unlock()
 	if r.End.After(f.newest) {
 		f.newest = r.End
+	}
+	if prev, ok := f.nodes[r.Node]; ok && r.Start.Sub(prev) > gapSlack {
+		f.gaps++
+		f.gapTime += r.Start.Sub(prev)
+	}
+	if _, ok := f.nodes[r.Node]; ok || len(f.nodes) < maxNodes {
+		if r.End.After(f.nodes[r.Node]) {
+			f.nodes[r.Node] = r.End
+		}
 	}
 	for _, k := range r.Keys {
 		if f.cfg.Known != nil && !f.cfg.Known(k.APIKey) {
@@ -274,4 +296,14 @@ func ParseBucket(s string) (time.Duration, error) {
 		return Day, nil
 	}
 	return 0, ErrBadBucket
+}
+
+// Gaps returns how many times a node's report started later than its
+// previous one ended, and the time those gaps cover: the intervals whose
+// counts never arrived (a node killed loses at most the interval it was
+// in; its next start shows the gap).
+func (f *Fold) Gaps() (n uint64, covered time.Duration) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.gaps, f.gapTime
 }
