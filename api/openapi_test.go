@@ -523,6 +523,10 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, "", auth...), http.StatusOK)
 	want(do("GET", "/api-keys/{api_key}", "/api-keys/ak_nope", "", auth...), http.StatusNotFound)
 	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+key1, ""), http.StatusUnauthorized)
+	want(do("GET", "/api-keys/{api_key}/usage", "/api-keys/"+key1+"/usage?bucket=1d", "", auth...), http.StatusOK)
+	want(do("GET", "/api-keys/{api_key}/usage", "/api-keys/"+key1+"/usage?bucket=5m", "", auth...), http.StatusBadRequest)
+	want(do("GET", "/api-keys/{api_key}/usage", "/api-keys/ak_nope/usage", "", auth...), http.StatusNotFound)
+	want(do("GET", "/api-keys/{api_key}/usage", "/api-keys/"+key1+"/usage", ""), http.StatusUnauthorized)
 	want(do("PUT", "/api-keys/{api_key}", "/api-keys/"+key1, "{}", auth...), http.StatusMethodNotAllowed)
 	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/ak_nope/regenerate", "", auth...), http.StatusNotFound)
 	want(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+key1+"/regenerate", ""), http.StatusUnauthorized)
@@ -640,6 +644,7 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	// CLI, as the README shows) is not.
 	for _, rt := range []struct{ method, docPath, path string }{
 		{"GET", "/admin/keys", "/admin/keys"},
+		{"GET", "/admin/usage", "/admin/usage"},
 		{"DELETE", "/admin/keys/{api_key}", "/admin/keys/" + key2},
 		{"POST", "/admin/users/{id}/disable", "/admin/users/" + alice + "/disable"},
 		{"POST", "/admin/users/{id}/revoke-keys", "/admin/users/" + alice + "/revoke-keys"},
@@ -654,6 +659,8 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	want(do("GET", "/admin/keys", "/admin/keys?user="+alice+"&status=active,revoked", "", admin...), http.StatusOK)
 	want(do("GET", "/admin/keys", "/admin/keys?status=disabled,expired", "", admin...), http.StatusOK)
 	want(do("GET", "/admin/keys", "/admin/keys?status=bogus", "", admin...), http.StatusBadRequest)
+	want(do("GET", "/admin/usage", "/admin/usage?window=2h&top=5", "", admin...), http.StatusOK)
+	want(do("GET", "/admin/usage", "/admin/usage?top=0", "", admin...), http.StatusBadRequest)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/ak_nope", "", admin...), http.StatusNotFound)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":1}`, admin...), http.StatusBadRequest)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":"`+strings.Repeat("x", 70<<10)+`"}`, admin...), http.StatusRequestEntityTooLarge)

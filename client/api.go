@@ -117,6 +117,10 @@ type Key struct {
 	// PreviousSecretExpiresAt is when the secret replaced by the last
 	// regeneration stops validating; nil when it does not.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	// LastUsedAt is the key's last valid use, as precise as the
+	// validation nodes' usage interval; nil: never used, or not reported
+	// yet.
+	LastUsedAt *time.Time `json:"last_used_at"`
 	// UserID is the owner; only AdminListKeys fills it in.
 	UserID string `json:"user_id,omitempty"`
 }
@@ -547,4 +551,68 @@ func (c *Client) AdminRevokeUserKeys(ctx context.Context, id, reason string) ([]
 	err := c.do(ctx, request{method: http.MethodPost, path: "/admin/users/" + escape(id) + "/revoke-keys",
 		body: reasonBody{reason}, auth: true}, &out)
 	return out.Revoked, err
+}
+
+// UsageBucket is a key's validations in one hour or day from Start.
+type UsageBucket struct {
+	Start time.Time `json:"start"`
+	Valid uint64    `json:"valid"`
+	// Refused counts refused validations by reason (wrong_secret,
+	// revoked, ...).
+	Refused map[string]uint64 `json:"refused"`
+}
+
+// UsageQuery selects buckets of KeyUsage: those starting in [From, To)
+// (zero: the server's defaults, the last 7 days of hours or 90 of days,
+// up to now), of size Bucket ("1h", the default, or "1d").
+type UsageQuery struct {
+	From, To time.Time
+	Bucket   string
+}
+
+// KeyUsage returns the usage of one of the session user's keys, oldest
+// bucket first, buckets with counts only: GET /api-keys/{api_key}/usage.
+// Errors: ErrNoSession; *Error with status 400, 401 or 404.
+func (c *Client) KeyUsage(ctx context.Context, apiKey string, uq UsageQuery) ([]UsageBucket, error) {
+	q := url.Values{}
+	if !uq.From.IsZero() {
+		q.Set("from", uq.From.UTC().Format(time.RFC3339))
+	}
+	if !uq.To.IsZero() {
+		q.Set("to", uq.To.UTC().Format(time.RFC3339))
+	}
+	if uq.Bucket != "" {
+		q.Set("bucket", uq.Bucket)
+	}
+	var out struct {
+		Buckets []UsageBucket `json:"buckets"`
+	}
+	err := c.do(ctx, request{method: http.MethodGet, path: "/api-keys/" + escape(apiKey) + "/usage", query: q, auth: true}, &out)
+	return out.Buckets, err
+}
+
+// BusyKey is one of the busiest keys of AdminUsage.
+type BusyKey struct {
+	APIKey     string            `json:"api_key"`
+	Valid      uint64            `json:"valid"`
+	Refused    map[string]uint64 `json:"refused"`
+	LastUsedAt *time.Time        `json:"last_used_at"`
+}
+
+// AdminUsage returns the top keys with the most validations within window
+// (zero: 24h; at most 168h), busiest first (top zero: 20): GET
+// /admin/usage. Errors: ErrNoSession; *Error with status 400, 401 or 403.
+func (c *Client) AdminUsage(ctx context.Context, window time.Duration, top int) ([]BusyKey, error) {
+	q := url.Values{}
+	if window != 0 {
+		q.Set("window", window.String())
+	}
+	if top != 0 {
+		q.Set("top", strconv.Itoa(top))
+	}
+	var out struct {
+		Keys []BusyKey `json:"keys"`
+	}
+	err := c.do(ctx, request{method: http.MethodGet, path: "/admin/usage", query: q, auth: true}, &out)
+	return out.Keys, err
 }

@@ -133,6 +133,9 @@ type Config struct {
 	// AdminNonces refuses replayed admin signatures on every serve.
 	AdminNonces AdminNonces
 	Logger      *slog.Logger
+	// Usage, if set, answers the keys' last use and usage (GET
+	// /api-keys/{key}/usage, GET /admin/usage); nil: never used, no usage.
+	Usage Usage
 	// Metrics, if set, counts and times every request. Commands are
 	// counted by the ledger: pass Metrics.ObserveCommand as its Observe.
 	Metrics *Metrics
@@ -167,6 +170,7 @@ type API struct {
 	registrations *ratelimit.Bucket
 	maxStaleness  time.Duration
 	adminNonces   AdminNonces
+	usage         Usage // nil: no usage read model
 	mux           *http.ServeMux
 }
 
@@ -180,7 +184,7 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("handlers: negative ReadyMaxStaleness")
 	}
 	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
-		idempotency: cfg.Idempotency, adminNonces: cfg.AdminNonces, logger: cfg.Logger, metrics: cfg.Metrics, proxies: cfg.Proxies,
+		idempotency: cfg.Idempotency, adminNonces: cfg.AdminNonces, usage: cfg.Usage, logger: cfg.Logger, metrics: cfg.Metrics, proxies: cfg.Proxies,
 		loginFailures: cfg.LoginFailures, registrations: cfg.Registrations, maxStaleness: cfg.ReadyMaxStaleness,
 		mux: http.NewServeMux()}
 	if a.logger == nil {
@@ -208,6 +212,8 @@ func (a *API) routes() {
 	a.mux.Handle("POST /api-keys", a.gate(a.authenticated(a.idempotent(a.createKey))))
 	a.mux.Handle("GET /api-keys", a.gate(a.authenticated(a.listKeys)))
 	a.mux.Handle("GET /api-keys/{key}", a.gate(a.authenticated(a.getKey)))
+	a.mux.Handle("GET /api-keys/{key}/usage", a.gate(a.authenticated(a.keyUsage)))
+	a.mux.Handle("GET /admin/usage", a.gate(a.admin(a.adminUsage)))
 	a.mux.Handle("DELETE /api-keys/{key}", a.gate(a.authenticated(a.idempotent(a.revokeKey))))
 	a.mux.Handle("POST /api-keys/{key}/regenerate", a.gate(a.authenticated(a.idempotent(a.regenerateSecret))))
 	a.mux.Handle("PATCH /api-keys/{key}", a.gate(a.authenticated(a.idempotent(a.editKey))))

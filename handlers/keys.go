@@ -48,6 +48,9 @@ type keyResponse struct {
 	Metadata                jsontext.Value `json:"metadata"`
 	Version                 uint64         `json:"version"`
 	PreviousSecretExpiresAt *time.Time     `json:"previous_secret_expires_at"`
+	// LastUsedAt is the key's last valid use, as precise as the nodes'
+	// usage interval; null: never used (or not yet reported).
+	LastUsedAt *time.Time `json:"last_used_at"`
 }
 
 // editKeyRequest is PATCH /api-keys/{key}: a field left out stays as it
@@ -87,7 +90,7 @@ func (a *API) keyView(k domain.Key) keyResponse {
 		SignedOnly: k.SignedOnly, CanSign: !k.PublicKey.IsZero(),
 		CreatedAt: k.CreatedAt, ExpiresAt: timePtr(k.ExpiresAt), RevokedAt: timePtr(k.RevokedAt),
 		SecretRegeneratedAt: timePtr(k.SecretRegeneratedAt), Scopes: k.Scopes.List(), Metadata: metadataView(k),
-		Version: k.Version}
+		Version: k.Version, LastUsedAt: a.lastUsed(k.APIKey)}
 	if k.PreviousInGrace(now) && !k.Revoked() && !k.Disabled() {
 		v.PreviousSecretExpiresAt = timePtr(k.PreviousExpiresAt)
 	}

@@ -142,10 +142,14 @@ func (v *Validator) ValidateSigned(h http.Header, t Target, body []byte, bodyKno
 		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 	}
 	id, reason, err := v.validateSigned(h, sig, body, bodyKnown)
+	known := keyKnown(reason)
 	if errors.Is(err, ErrUnauthorized) {
 		reason, err = v.failed(sig.KeyID, reason, v.opts.now())
 	}
 	v.metrics.outcome(reason)
+	if known {
+		v.opts.usage.Record(sig.KeyID, reason, v.opts.now())
+	}
 	return id, reason, err
 }
 
@@ -285,4 +289,15 @@ func CheckForwardedBody(digest string, body []byte) error {
 		return nil
 	}
 	return httpsig.CheckContentDigest(digest, body)
+}
+
+// keyKnown reports whether validateSigned reached its reason after it
+// found the key in the lookup: only such validations count as the key's
+// usage (see WithUsage).
+func keyKnown(reason domain.Reason) bool {
+	switch reason {
+	case domain.ReasonAmbiguous, domain.ReasonMalformedSignature, domain.ReasonSignatureExpired, domain.ReasonUnknownKey:
+		return false
+	}
+	return true
 }

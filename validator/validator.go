@@ -35,6 +35,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/knownlog"
 	"github.com/keyledger/keyledger/internal/ratelimit"
+	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -163,7 +164,8 @@ type options struct {
 	sharedReplays bool
 	stateDir      string
 	trustRoot     string
-	proxy         trustedProxy // nil: no peer's X-Forwarded-* is believed
+	proxy         trustedProxy    // nil: no peer's X-Forwarded-* is believed
+	usage         *usage.Counters // nil: usage is not counted
 }
 
 // WithTrustRoot pins the log's genesis by its fingerprint, as `keyledger
@@ -224,6 +226,17 @@ func WithFailureLimit(limit int, window time.Duration) Option {
 		if window != 0 {
 			o.failureWindow = window
 		}
+		return nil
+	}
+}
+
+// WithUsage counts every validation of a key the node knows in c (valid,
+// refused by reason, last use; see internal/usage): an increment in
+// memory, nothing that waits. Key ids the log does not hold are not
+// counted, so that no client can grow the counters by making them up.
+func WithUsage(c *usage.Counters) Option {
+	return func(o *options) error {
+		o.usage = c
 		return nil
 	}
 }
@@ -780,9 +793,13 @@ func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, dom
 	if !res.OK {
 		reason, err := v.failed(apiKey, res.Reason, now)
 		v.metrics.outcome(reason)
+		if res.Reason != domain.ReasonUnknownKey {
+			v.opts.usage.Record(apiKey, reason, now)
+		}
 		return Identity{}, reason, err
 	}
 	v.metrics.outcome(res.Reason)
+	v.opts.usage.Record(apiKey, res.Reason, now)
 	return identityOf(apiKey, res), res.Reason, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -442,4 +443,48 @@ func adminAdminKeysEnroll(ctx context.Context, args []string, stdout, stderr io.
 
 func adminAdminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return adminDelete(ctx, args, stdout, "admin admin-keys revoke", "admin key id", "/admin/admin-keys/", "revoked admin key %s\n")
+}
+
+func adminUsage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("admin usage")
+	var af apiFlags
+	af.register(fs)
+	window := fs.Duration("window", 24*time.Hour, "count the validations within this `duration` (at most 168h)")
+	top := fs.Int("top", 20, "list this many keys (1 to 1000)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *window <= 0 || *window > 168*time.Hour {
+		return usageError{fmt.Errorf("--window %v: want a duration up to 168h", *window)}
+	}
+	if *top < 1 || *top > 1000 {
+		return usageError{fmt.Errorf("--top %d: want 1 to 1000", *top)}
+	}
+	api, err := af.open()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"window": {window.String()}, "top": {strconv.Itoa(*top)}}
+	var list struct {
+		Keys []struct {
+			APIKey     string            `json:"api_key"`
+			Valid      uint64            `json:"valid"`
+			Refused    map[string]uint64 `json:"refused"`
+			LastUsedAt *time.Time        `json:"last_used_at"`
+		} `json:"keys"`
+	}
+	return api.list(ctx, "/admin/usage?"+q.Encode(), af.asJSON, stdout, &list, func(tw io.Writer) {
+		fmt.Fprintln(tw, "API KEY\tVALID\tREFUSED\tLAST USED")
+		for _, k := range list.Keys {
+			var refused uint64
+			for _, n := range k.Refused {
+				refused += n
+			}
+			last := "-"
+			if k.LastUsedAt != nil {
+				last = k.LastUsedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", k.APIKey, k.Valid, refused, last)
+		}
+	})
 }

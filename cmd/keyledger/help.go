@@ -220,6 +220,11 @@ enrols it (keyledger admin admin-keys enroll).`,
 		usage:   "keyledger admin admin-keys revoke <key_id> --reason TEXT [flags]",
 		example: `keyledger admin admin-keys revoke q0bOmm3iQ1tU --reason "laptop lost"`,
 	},
+	"admin usage": {
+		purpose: "list the busiest API keys: valid and refused validations within a window, from the nodes' usage reports",
+		usage:   "keyledger admin usage [--window 24h] [--top 20] [flags]",
+		example: "keyledger admin usage --window 24h --top 20",
+	},
 	"admin keys": {
 		purpose: "list any user's API keys; revoke, disable, enable or rescope any of them",
 		usage:   "keyledger admin keys <command> [flags]",

@@ -12,6 +12,7 @@ import (
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/usage"
 )
 
 // serveFlags registers the flags of serve, which set c.
@@ -35,6 +36,8 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.StringVar(&c.BootstrapAdmin, "bootstrap-admin", "", "admin public key file (from `keyledger admin keygen`) to enroll as the first admin while no admin key is enrolled; ignored afterwards")
 	fs.StringVar(&c.BootstrapAdminName, "bootstrap-admin-name", "admin", "the name of the --bootstrap-admin admin: recorded as actor admin:<name>")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")
+	fs.DurationVar(&c.UsageInterval, "usage-interval", usage.DefaultInterval, "how often /validate's per-key usage counts are published to the usage stream")
+	usageStreamFlags(fs, c)
 	limitsFlags(fs, &c.Limits)
 	httpsFlags(fs, &c.HTTPS, false)
 	natsClientFlags(fs, &c.NATSClient)
@@ -48,4 +51,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	return runDaemon(ctx, "serve", args, stderr, func(fs *flag.FlagSet) { serveFlags(fs, &cfg) }, func(logger *slog.Logger) daemon {
 		return configErrorsAreUsage{&app.Server{Config: cfg, Logger: logger}}
 	})
+}
+
+// usageStreamFlags are the usage stream's limits, for serve and setup.
+func usageStreamFlags(fs *flag.FlagSet, c *app.ServeConfig) {
+	fs.DurationVar(&c.UsageRetention, "usage-retention", usage.DefaultRetention, "how long the usage stream (<stream>_USAGE) keeps the nodes' usage reports")
+	fs.Int64Var(&c.UsageMaxBytes, "usage-max-bytes", usage.DefaultMaxBytes, "size limit of the usage stream in bytes; past it the oldest reports go")
 }

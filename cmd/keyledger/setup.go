@@ -25,6 +25,7 @@ func setupFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", app.DefaultIdempotencyMaxBytes, "as serve's --idempotency-max-bytes")
 	fs.Int64Var(&c.NoncesMaxBytes, "nonces-max-bytes", app.DefaultNoncesMaxBytes, "as serve's --nonces-max-bytes")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "as serve's --idempotency-ttl")
+	usageStreamFlags(fs, c)
 	fs.DurationVar(&c.Signed.Window, "signature-window", validator.DefaultSignatureWindow, "as serve's --signature-window (the nonce bucket keeps entries twice that)")
 	natsClientFlags(fs, &c.NATSClient)
 }

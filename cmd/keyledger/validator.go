@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -25,6 +26,8 @@ func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.StringVar(&c.StateDir, "state-dir", filepath.Join("data", "validator"), "`directory` remembering the log this node read (its trust root, how far it applied it, the newest checkpoint verified): a log that does not extend it is refused; \"\" to remember nothing across restarts")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
+	fs.StringVar(&c.NodeName, "node-name", "", "this node's `name` in its usage reports: letters, digits, - and _ (default: the host name)")
+	fs.DurationVar(&c.UsageInterval, "usage-interval", usage.DefaultInterval, "how often this node publishes its per-key usage counts to the usage stream")
 	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "`address` or CIDR prefix of a forward-auth proxy (nginx, Traefik) whose X-Forwarded-Method/-Proto/-Host/-Uri /validate believes for signed requests; repeatable or comma-separated (default: none, a signed request must be the /validate request itself)")
 	httpsFlags(fs, &c.HTTPS, true)
 	natsClientFlags(fs, &c.NATSClient)

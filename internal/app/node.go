@@ -18,6 +18,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
+	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -54,6 +55,11 @@ type NodeConfig struct {
 	// proxies whose X-Forwarded-Method, -Proto, -Host and -Uri /validate
 	// believes for signed requests (none: no peer's).
 	TrustedProxies []string
+	// NodeName names the node in its usage reports (letters, digits, -
+	// and _; "": the host name, cleaned up), UsageInterval is how often it
+	// publishes them (0: usage.DefaultInterval).
+	NodeName      string
+	UsageInterval time.Duration
 }
 
 // Node is a running `keyledger validator`: a validation node with its HTTP
@@ -64,6 +70,7 @@ type Node struct {
 
 	nc        *nats.Conn
 	validator *validator.Validator
+	usage     *usage.Flusher
 	cert      *tlsconfig.Certificate
 	http      *http.Server
 	listener  net.Listener
@@ -136,10 +143,26 @@ func (n *Node) Open(ctx context.Context) error {
 	if cfg.StateDir != "" {
 		opts = append(opts, validator.WithStateDir(cfg.StateDir))
 	}
+	name, err := nodeName(cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	counters := usage.NewCounters(0, time.Now())
+	opts = append(opts, validator.WithUsage(counters))
 	n.validator, err = validator.Open(sctx, nc, n.Logger.With("component", "validator"), opts...)
 	if err != nil {
 		return fmt.Errorf("validation node: %w", err)
 	}
+	if n.usage, err = usage.NewFlusher(usage.FlusherConfig{Counters: counters, Conn: nc, Node: name,
+		Interval: cfg.UsageInterval, Logger: n.Logger.With("component", "usage")}); err != nil {
+		return ConfigError{err}
+	}
+	for _, c := range n.usage.Collectors() {
+		if err := n.validator.Registry().Register(c); err != nil {
+			return err
+		}
+	}
+	n.usage.Start()
 	tlsConfig, cert, err := cfg.HTTPS.load(n.Logger.With("component", "tls"))
 	if err != nil {
 		return err
@@ -214,6 +237,9 @@ func (n *Node) Close(ctx context.Context) error {
 		n.metricsLn.Close() // not yet served if Open failed before
 	}
 	n.wg.Wait()
+	if n.usage != nil {
+		n.usage.Close() // publishes the last interval's counts
+	}
 	if n.validator != nil {
 		n.validator.Close()
 	}

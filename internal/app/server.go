@@ -29,6 +29,7 @@ import (
 	"github.com/keyledger/keyledger/internal/mail"
 	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
+	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -82,6 +83,12 @@ type ServeConfig struct {
 	BootstrapAdminName string
 	// SignUp is who may register and how sign-up mail goes out.
 	SignUp SignUpConfig
+	// UsageInterval is how often serve's /validate publishes what it
+	// counted (0: usage.DefaultInterval); UsageRetention and
+	// UsageMaxBytes bound the usage stream (0: 90 days, 1 GiB).
+	UsageInterval  time.Duration
+	UsageRetention time.Duration
+	UsageMaxBytes  int64
 }
 
 // DefaultStartTimeout is how long Server and Node wait for NATS and the
@@ -124,6 +131,9 @@ type Server struct {
 	stop         context.CancelFunc
 	wg           sync.WaitGroup
 	outbox       *mail.Outbox // sign-up mail; nil without --smtp-url
+	usage        *usage.Flusher
+	usageFold    *usage.Fold
+	usageStop    func() // stops following the usage stream; nil when not
 }
 
 // Open starts everything and returns once the HTTP API is listening; the
@@ -281,7 +291,8 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return ConfigError{fmt.Errorf("--trusted-proxy: %w", err)}
 	}
-	vopts := append(cfg.Signed.options(), validator.WithStream(cfg.Stream),
+	counters := usage.NewCounters(0, time.Now())
+	vopts := append(cfg.Signed.options(), validator.WithStream(cfg.Stream), validator.WithUsage(counters),
 		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow),
 		validator.WithTrustedProxy(proxies.Trusts))
 	if cfg.DataDir != "" {
@@ -292,6 +303,9 @@ func (s *Server) Open(ctx context.Context) error {
 	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
 		Logger: s.Logger.With("component", "validator"), Options: vopts})
 	if err != nil {
+		return err
+	}
+	if err := s.openUsage(sctx, counters, lookup, metrics); err != nil {
 		return err
 	}
 	if err := serveMetrics(metrics, s.projector, nc, s.passwords); err != nil {
@@ -315,7 +329,7 @@ func (s *Server) Open(ctx context.Context) error {
 	metricsHandler := metrics.Handler(s.validator.Registry())
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
-		Logger: s.Logger.With("component", "http"), Metrics: metrics}
+		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold}
 	if err := cfg.Limits.apply(&apiConfig); err != nil {
 		return err
 	}
@@ -458,6 +472,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.outbox != nil {
 		s.outbox.Close(ctx)
 	}
+	s.closeUsage()
 	if s.validator != nil {
 		s.validator.Close()
 	}

@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/datakeys"
 	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/validator"
 )
 
@@ -59,6 +62,9 @@ func SetUp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) error {
 	if err := datakeys.SetUp(ctx, nc, datakeys.WithBucket(datakeys.BucketFor(cfg.Stream)), datakeys.WithReplicas(cfg.Replicas)); err != nil {
 		return fmt.Errorf("user keys: %w", err)
 	}
+	if err := usage.SetUp(ctx, nc, cfg.usageStream()); err != nil {
+		return err
+	}
 	logger.Info("the event stream and its buckets are set up", "stream", cfg.Stream, "replicas", cfg.Replicas)
 	return nil
 }
@@ -67,4 +73,9 @@ func SetUp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) error {
 // twice the signature window, past which a request is refused anyway.
 func (c *ServeConfig) nonceTTL() time.Duration {
 	return 2 * cmp.Or(c.Signed.Window, validator.DefaultSignatureWindow)
+}
+
+// usageStream is the configuration of the usage stream beside the log.
+func (c *ServeConfig) usageStream() jetstream.StreamConfig {
+	return usage.StreamConfig(c.Stream, c.Replicas, c.UsageRetention, maxBytes(c.UsageMaxBytes, usage.DefaultMaxBytes))
 }

@@ -19,7 +19,13 @@
 //   - validator: reads the log (stream info, ordered consumers, direct and
 //     message get) and writes the nonce bucket; nothing else, never the
 //     admin nonce bucket, and it cannot read S_USER_KEYS.
-//   - auditor: reads the log; nothing else. It cannot read S_USER_KEYS.
+//   - auditor: reads the log and the usage stream (S_USAGE); nothing
+//     else. It cannot read S_USER_KEYS.
+//
+// The validator also publishes its usage reports to the usage stream's
+// subjects (keyledger_usage.>). The ledger's JWT has no room left for
+// reading the usage stream within the CONNECT line: serve folds usage
+// over the operator's connection of its embedded server.
 package natsauth
 
 import (
@@ -277,18 +283,37 @@ func Permissions(r Role, stream string) jwt.Permissions {
 	case Validator:
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Allow.Add(useBucket(nonces)...)
+		p.Pub.Allow.Add(UsageSubjects)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
 		denyUserKeys(&p, stream)
 	case Auditor:
 		p.Pub.Allow.Add(readStream(stream)...)
+		p.Pub.Allow.Add(readUsage(stream)...)
+		p.Pub.Deny.Add(UsageSubjects)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
 		denyUserKeys(&p, stream)
 	}
 	return p
+}
+
+// UsageSubjects are the subjects of the usage stream (<stream>_USAGE,
+// see internal/usage), outside the log's: the validation nodes publish
+// their usage reports there, and may publish nothing else outside the
+// JetStream API.
+const UsageSubjects = "keyledger_usage.>"
+
+// readUsage are the JetStream API subjects that read the usage stream
+// with an ordered consumer: token wildcards over the consumer requests
+// (create, info, delete, next), two entries to keep the user JWT within
+// the control line; none names the stream alone, so neither stream info
+// nor a change to the stream is allowed by them.
+func readUsage(stream string) []string {
+	u := stream + "_USAGE"
+	return []string{"$JS.API.*.*." + u + ".>", "$JS.API.*.*.*." + u + ".>"}
 }
 
 // userKeysStream is the stream of the bucket of per-user data keys
