@@ -54,6 +54,8 @@ type NodeConfig struct {
 	// proxies whose X-Forwarded-Method, -Proto, -Host and -Uri /validate
 	// believes for signed requests (none: no peer's).
 	TrustedProxies []string
+	// Fleet names the node in its heartbeats.
+	Fleet FleetConfig
 }
 
 // Node is a running `keyledger validator`: a validation node with its HTTP
@@ -136,6 +138,13 @@ func (n *Node) Open(ctx context.Context) error {
 	if cfg.StateDir != "" {
 		opts = append(opts, validator.WithStateDir(cfg.StateDir))
 	}
+	if err := cfg.Fleet.check(); err != nil {
+		return err
+	}
+	nodeName, err := cfg.Fleet.nodeName("")
+	if err != nil {
+		return err
+	}
 	n.validator, err = validator.Open(sctx, nc, n.Logger.With("component", "validator"), opts...)
 	if err != nil {
 		return fmt.Errorf("validation node: %w", err)
@@ -166,11 +175,12 @@ func (n *Node) Open(ctx context.Context) error {
 		n.wg.Go(func() { reloadOnHUP(bg, cert, n.Logger.With("component", "tls")) })
 	}
 	serveHTTP(&n.wg, n.http, ln, n.Logger)
+	announce(bg, &n.wg, nc, nodeName, cfg.Fleet.HeartbeatInterval, validatorSource{n.validator}, n.Logger.With("component", "fleet"))
 	if n.metricsHTTP != nil {
 		n.Logger.Info("serving metrics", "http", "http://"+n.metricsLn.Addr().String()+"/metrics")
 		serveHTTP(&n.wg, n.metricsHTTP, n.metricsLn, n.Logger)
 	}
-	n.Logger.Info("validation node started", "http", scheme+"://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
+	n.Logger.Info("validation node started", "node", nodeName, "http", scheme+"://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
 		"stream", cfg.Stream, "max_staleness", cfg.MaxStaleness)
 	return nil
 }

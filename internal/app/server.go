@@ -24,6 +24,7 @@ import (
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/embedded"
+	"github.com/keyledger/keyledger/internal/fleet"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/mail"
@@ -82,6 +83,9 @@ type ServeConfig struct {
 	BootstrapAdminName string
 	// SignUp is who may register and how sign-up mail goes out.
 	SignUp SignUpConfig
+	// Fleet is how serve announces its own projector and follows the
+	// validation nodes' heartbeats.
+	Fleet FleetConfig
 }
 
 // DefaultStartTimeout is how long Server and Node wait for NATS and the
@@ -124,6 +128,7 @@ type Server struct {
 	stop         context.CancelFunc
 	wg           sync.WaitGroup
 	outbox       *mail.Outbox // sign-up mail; nil without --smtp-url
+	fleet        *fleet.View
 }
 
 // Open starts everything and returns once the HTTP API is listening; the
@@ -313,9 +318,20 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	// One /metrics for the API's registry and the validator's.
 	metricsHandler := metrics.Handler(s.validator.Registry())
+	if err := cfg.Fleet.check(); err != nil {
+		return err
+	}
+	nodeName, err := cfg.Fleet.nodeName("serve:")
+	if err != nil {
+		return err
+	}
+	s.fleet = fleet.NewView(fleet.WithLiveness(cfg.Fleet.Liveness), fleet.WithClock(cfg.Fleet.Clock))
+	if _, err := s.fleet.Subscribe(nc, s.Logger.With("component", "fleet")); err != nil {
+		return fmt.Errorf("node heartbeats: %w", err)
+	}
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
-		Logger: s.Logger.With("component", "http"), Metrics: metrics}
+		Logger: s.Logger.With("component", "http"), Metrics: metrics, Fleet: s.fleet, WaitTimeout: cfg.Fleet.WaitTimeout}
 	if err := cfg.Limits.apply(&apiConfig); err != nil {
 		return err
 	}
@@ -353,6 +369,7 @@ func (s *Server) Open(ctx context.Context) error {
 		s.Logger.Info("serving metrics", "http", "http://"+s.metricsLn.Addr().String()+"/metrics")
 		serveHTTP(&s.wg, s.metricsHTTP, s.metricsLn, s.Logger)
 	}
+	announce(bg, &s.wg, nc, nodeName, cfg.Fleet.HeartbeatInterval, serveSource{s.projector, s.validator}, s.Logger.With("component", "fleet"))
 	s.wg.Go(func() {
 		select {
 		case <-bg.Done():
@@ -380,6 +397,9 @@ func (s *Server) Open(ctx context.Context) error {
 
 // Conn returns the server's NATS connection (nil before Open).
 func (s *Server) Conn() *nats.Conn { return s.nc }
+
+// Fleet returns serve's view of the nodes heard from.
+func (s *Server) Fleet() *fleet.View { return s.fleet }
 
 // Projector returns the projector of the server's read models.
 func (s *Server) Projector() *projections.Projector { return s.projector }
