@@ -341,6 +341,16 @@ email and password hash sealed in the log can no longer be opened by anyone.
 The address may register again. Run it again if it fails half-way.`,
 		example: `keyledger admin users erase usr_01J... --reason "erasure request 2026-12-06"`,
 	},
+	"admin nodes": {
+		purpose: "list the validation nodes and serves heard from, and how far each applied the log",
+		usage:   "keyledger admin nodes [flags]",
+		about: `Every node announces itself (its name, version, applied stream sequence and
+staleness) every second and right after applying the log. A node not heard
+within serve's --node-liveness is shown as not live; ?wait=nodes on the
+commands that take a key out of service waits for the live ones. LAG is how
+many sequences a node is behind serve.`,
+		example: "keyledger admin nodes --json",
+	},
 	"admin invitations": {
 		purpose: "issue invitations to register (serve --registration invite)",
 		usage:   "keyledger admin invitations <command> [flags]",

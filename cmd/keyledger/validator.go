@@ -18,6 +18,7 @@ func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8081", "HTTP listen address of /validate, /healthz and /readyz")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", app.DefaultNodeMetricsAddr, "`address` of a listener of its own for Prometheus /metrics (plain HTTP); \"api\" to serve it on --http-addr's listener instead, \"off\" for none")
 	fs.StringVar(&c.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
+	fs.StringVar(&c.Fleet.NodeName, "node-name", "", "this node's name in its heartbeats (keyledger admin nodes; default the host name)")
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", validator.DefaultMaxStaleness, "answer 503 once the event log has been out of reach this long")
 	fs.BoolVar(&c.FailOpen, "fail-open", false, "keep validating from a stale view instead of answering 503 (not recommended)")
 	fs.StringVar(&c.LedgerKeys, "ledger-key", "", "pin the trust root: accept only a log whose genesis one of these ledger public `keys` (comma-separated, as printed by keyledger audit pubkey) signed")
