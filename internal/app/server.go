@@ -326,12 +326,20 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	s.fleet = fleet.NewView(fleet.WithLiveness(cfg.Fleet.Liveness), fleet.WithClock(cfg.Fleet.Clock))
-	if _, err := s.fleet.Subscribe(nc, s.Logger.With("component", "fleet")); err != nil {
+	var fleetView handlers.Fleet = s.fleet
+	if _, err := s.fleet.Subscribe(nc, s.Logger.With("component", "fleet")); errors.Is(err, fleet.ErrNotPermitted) {
+		// Credentials from before heartbeats: serve runs, but a view that
+		// hears no one would let every ?wait=nodes pass as 0/0, so
+		// /admin/nodes and ?wait=nodes answer 503 instead.
+		s.Logger.Error("cannot hear the nodes' heartbeats: GET /admin/nodes and ?wait=nodes answer 503 until serve's NATS credentials are issued again (keyledger init --force)",
+			"err", err)
+		fleetView = nil
+	} else if err != nil {
 		return fmt.Errorf("node heartbeats: %w", err)
 	}
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
-		Logger: s.Logger.With("component", "http"), Metrics: metrics, Fleet: s.fleet, WaitTimeout: cfg.Fleet.WaitTimeout}
+		Logger: s.Logger.With("component", "http"), Metrics: metrics, Fleet: fleetView, WaitTimeout: cfg.Fleet.WaitTimeout}
 	if err := cfg.Limits.apply(&apiConfig); err != nil {
 		return err
 	}

@@ -2,12 +2,17 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testclock"
 )
@@ -155,5 +160,27 @@ func TestAnnouncer_Wait(t *testing.T) {
 	defer cancelLong()
 	if c := v.Wait(long, 5); !c.Complete() || c.Applied != 3 {
 		t.Fatalf("got %+v, want 3/3", c)
+	}
+}
+
+// Credentials that may not hear heartbeats make Subscribe fail, instead
+// of a View that hears no one and lets every wait pass as 0/0.
+func TestView_SubscribeRefused(t *testing.T) {
+	s, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Auth: func(o *server.Options) error {
+		o.Users = []*server.User{{Username: "old", Password: "old-password-0123",
+			Permissions: &server.Permissions{Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}}}}}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("old", "old-password-0123"), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := NewView().Subscribe(nc, nil); !errors.Is(err, ErrNotPermitted) {
+		t.Fatalf("got %v, want ErrNotPermitted", err)
 	}
 }

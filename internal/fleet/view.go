@@ -2,8 +2,10 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -201,14 +203,21 @@ func (v *View) Wait(ctx context.Context, seq uint64) Confirmation {
 	}
 }
 
+// ErrNotPermitted is the error of Subscribe when the connection's
+// credentials may not hear heartbeats (credentials issued before this
+// version, say).
+var ErrNotPermitted = errors.New("fleet: these NATS credentials may not subscribe to " + SubjectAll)
+
 // Subscribe feeds the View with the heartbeats published on nc until the
 // subscription is unsubscribed or drained. Malformed heartbeats are
-// dropped and logged (their subject only).
+// dropped and logged (their subject only). It round-trips to the server
+// first, so that a subscription the server refuses is ErrNotPermitted
+// here instead of a View that silently hears no one.
 func (v *View) Subscribe(nc *nats.Conn, logger *slog.Logger) (*nats.Subscription, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return nc.Subscribe(SubjectAll, func(m *nats.Msg) {
+	sub, err := nc.Subscribe(SubjectAll, func(m *nats.Msg) {
 		hb, err := Parse(m.Subject, m.Data)
 		if err != nil {
 			logger.Warn("dropped a malformed node heartbeat", "subject", m.Subject, "bytes", len(m.Data))
@@ -216,4 +225,18 @@ func (v *View) Subscribe(nc *nats.Conn, logger *slog.Logger) (*nats.Subscription
 		}
 		v.Observe(hb)
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The server answers a refused SUB with -ERR before the PONG of the
+	// flush, so the refusal is known once Flush returns.
+	if err := nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	if err := nc.LastError(); err != nil && errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), SubjectAll) {
+		_ = sub.Unsubscribe()
+		return nil, ErrNotPermitted
+	}
+	return sub, nil
 }
