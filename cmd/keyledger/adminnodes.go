@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -42,4 +44,30 @@ func adminNodes(ctx context.Context, args []string, stdout io.Writer) error {
 				n.StalenessSeconds, n.LastHeard.UTC().Format(time.RFC3339))
 		}
 	})
+}
+
+// registerWaitNodes adds --wait-nodes to a command that takes a key out
+// of service.
+func registerWaitNodes(fs *flag.FlagSet, wait *bool) {
+	fs.BoolVar(wait, "wait-nodes", false, "return once every live validation node applied it (?wait=nodes); exit 4 naming the nodes that did not confirm within serve's --wait-timeout")
+}
+
+// doWait sends a command without an answer body, with ?wait=nodes if
+// wait. A 202 (in force, some live node did not confirm) is exit 4.
+func (a *adminAPI) doWait(ctx context.Context, wait bool, method, path string, body any) error {
+	if !wait {
+		return a.do(ctx, method, path, body, nil)
+	}
+	var pending struct {
+		NodesApplied string   `json:"nodes_applied"`
+		PendingNodes []string `json:"pending_nodes"`
+	}
+	if err := a.do(ctx, method, path+"?wait=nodes", body, &pending); err != nil {
+		return err
+	}
+	if pending.NodesApplied != "" {
+		return exitError{4, fmt.Errorf("in force, but only %s live nodes confirmed within serve's --wait-timeout; not confirmed: %s",
+			pending.NodesApplied, strings.Join(pending.PendingNodes, ", "))}
+	}
+	return nil
 }

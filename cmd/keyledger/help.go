@@ -187,7 +187,8 @@ NATS credentials. The first admin key is enrolled by serve
 ledger-keys acts on the log's trust with the ledger's signing key.
 
 Exit codes: 0 success, 1 the command was refused (not found, conflict, bad
-signature, ...), 2 usage error, 3 serve or the log could not be reached.`,
+signature, ...), 2 usage error, 3 serve or the log could not be reached, 4
+in force but not confirmed by every live validation node (--wait-nodes).`,
 		example: `keyledger admin keys revoke ak_01J... --reason "leaked in a public repo"`,
 	},
 	"admin keygen": {
