@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/fleet"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/validator"
@@ -97,3 +99,31 @@ func (s serveSource) Applied() (uint64, float64) {
 }
 
 func (s serveSource) WaitFor(ctx context.Context, seq uint64) error { return s.p.WaitFor(ctx, seq) }
+
+// registerFleetMetrics exports how many nodes are live and how far the
+// furthest behind of them is.
+func registerFleetMetrics(m *handlers.Metrics, view *fleet.View, p *projections.Projector) error {
+	live := func() (n int, maxLag uint64) {
+		head := p.Status().Applied
+		for _, node := range view.Nodes() {
+			if !node.Live {
+				continue
+			}
+			n++
+			if head > node.AppliedSeq {
+				maxLag = max(maxLag, head-node.AppliedSeq)
+			}
+		}
+		return n, maxLag
+	}
+	if err := m.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "keyledger_fleet_live_nodes",
+		Help: "Nodes (validation nodes and serves) heard within --node-liveness; ?wait=nodes waits for each.",
+	}, func() float64 { n, _ := live(); return float64(n) })); err != nil {
+		return err
+	}
+	return m.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "keyledger_fleet_max_lag",
+		Help: "Stream sequences the live node furthest behind this serve has yet to apply.",
+	}, func() float64 { _, lag := live(); return float64(lag) }))
+}

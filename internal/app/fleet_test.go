@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -89,10 +90,11 @@ func TestFleet_WaitNodes(t *testing.T) {
 		}
 		return true
 	}, "serve and three nodes listed live")
-	for _, n := range nodes {
-		if _, err := n.Validator().Validate(context.Background(), keys[0].Key, keys[0].Secret); err != nil {
-			t.Fatalf("before the revocation: %v", err)
-		}
+	for i, n := range nodes {
+		natstest.Eventually(t, 10*time.Second, func() bool {
+			_, err := n.Validator().Validate(context.Background(), keys[0].Key, keys[0].Secret)
+			return err == nil
+		}, fmt.Sprintf("the key valid on node-%d before the revocation", i+1))
 	}
 
 	t.Run("BadWaitRefusedBeforeTheCommand", func(t *testing.T) {
@@ -129,6 +131,9 @@ func TestFleet_WaitNodes(t *testing.T) {
 		if len(pending) != 1 || pending[0] != "node-3" || body["nodes_applied"] != "3/4" {
 			t.Fatalf("got %s, want node-3 pending", r.Body)
 		}
+		if m := ts.Metrics(t); strings.Contains(m, "\nkeyledger_fleet_max_lag 0\n") || !strings.Contains(m, "\nkeyledger_fleet_live_nodes 4\n") {
+			t.Errorf("metrics while node-3 is behind: want 4 live nodes and a lag; got\n%s", m)
+		}
 		// The command itself is in force: the key is disabled.
 		if r := ts.Do(t, "GET", "/api-keys/"+keys[1].Key, "", apptest.Bearer(token)...); r.JSON(t)["status"] != "disabled" {
 			t.Fatalf("the key after a 202: %s, want disabled", r.Body)
@@ -150,6 +155,9 @@ func TestFleet_WaitNodes(t *testing.T) {
 		if r.Status != 200 || r.Header.Get("Keyledger-Nodes-Applied") != "3/3" || r.JSON(t)["secret"] == "" {
 			t.Fatalf("got %d %q %s, want 200 with 3/3", r.Status, r.Header.Get("Keyledger-Nodes-Applied"), r.Body)
 		}
+		natstest.Eventually(t, 10*time.Second, func() bool {
+			return strings.Contains(ts.Metrics(t), "\nkeyledger_fleet_live_nodes 3\n")
+		}, "keyledger_fleet_live_nodes 3")
 		names := slices.Sorted(func(yield func(string) bool) {
 			for name := range listed {
 				if !yield(name) {

@@ -337,6 +337,9 @@ func (s *Server) Open(ctx context.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("node heartbeats: %w", err)
 	}
+	if err := registerFleetMetrics(metrics, s.fleet, s.projector); err != nil {
+		return err
+	}
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
 		Logger: s.Logger.With("component", "http"), Metrics: metrics, Fleet: fleetView, WaitTimeout: cfg.Fleet.WaitTimeout}
