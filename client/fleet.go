@@ -38,6 +38,7 @@ type NodesPendingError struct {
 	Pending []string `json:"pending_nodes"`
 }
 
+// Error says the command is in force and which nodes have not confirmed.
 func (e *NodesPendingError) Error() string {
 	return fmt.Sprintf("keyledger: in force, but %s nodes confirmed (pending: %v)", e.Applied, e.Pending)
 }

@@ -81,11 +81,15 @@ func announce(ctx context.Context, wg *sync.WaitGroup, nc *nats.Conn, name strin
 // validatorSource is a validation node as a heartbeat's source.
 type validatorSource struct{ v *validator.Validator }
 
+var _ fleet.Source = validatorSource{}
+
+// Applied returns the node's applied sequence and staleness.
 func (s validatorSource) Applied() (uint64, float64) {
 	st := s.v.Status()
 	return st.AppliedSeq, st.StalenessSeconds
 }
 
+// WaitFor waits until the node applied seq.
 func (s validatorSource) WaitFor(ctx context.Context, seq uint64) error { return s.v.WaitFor(ctx, seq) }
 
 // serveSource is serve's projector (its /validate) as a heartbeat's source.
@@ -94,10 +98,14 @@ type serveSource struct {
 	v *validator.Validator
 }
 
+var _ fleet.Source = serveSource{}
+
+// Applied returns the projector's applied sequence and serve's staleness.
 func (s serveSource) Applied() (uint64, float64) {
 	return s.p.Status().Applied, s.v.Status().StalenessSeconds
 }
 
+// WaitFor waits until the projector applied seq.
 func (s serveSource) WaitFor(ctx context.Context, seq uint64) error { return s.p.WaitFor(ctx, seq) }
 
 // registerFleetMetrics exports how many nodes are live and how far the
