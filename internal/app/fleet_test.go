@@ -102,6 +102,13 @@ func TestFleet_WaitNodes(t *testing.T) {
 		if r.Status != 400 {
 			t.Fatalf("got %d %s, want 400", r.Status, r.Body)
 		}
+		// Someone else's key stays a 404, answered at once with no wait.
+		ts.Register(t, "mallory@example.com", "correct horse battery staple")
+		mallory := ts.Login(t, "mallory@example.com", "correct horse battery staple")
+		if r := ts.Do(t, "DELETE", "/api-keys/"+keys[0].Key+"?wait=nodes", "", apptest.Bearer(mallory)...); r.Status != 404 ||
+			r.Header.Get("Keyledger-Nodes-Applied") != "" {
+			t.Fatalf("another user's key with ?wait=nodes: got %d %q, want 404 without a count", r.Status, r.Header.Get("Keyledger-Nodes-Applied"))
+		}
 		if r := ts.Do(t, "GET", "/api-keys/"+keys[0].Key, "", apptest.Bearer(token)...); r.JSON(t)["status"] != "active" {
 			t.Fatalf("the key after a refused wait: %s, want active", r.Body)
 		}
