@@ -16,13 +16,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/keyledger/keyledger/api"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/natsauth"
+	"github.com/keyledger/keyledger/internal/natstest"
 )
 
 const openAPIURL = "file:///keyledger/openapi.json"
@@ -408,7 +412,12 @@ func TestOpenAPI_Document(t *testing.T) {
 func TestOpenAPI_Server(t *testing.T) {
 	t.Parallel()
 	// /metrics on the API's listener, as the document describes it.
-	ts := apptest.StartWith(t, t.TempDir(), func(c *app.ServeConfig) { c.MetricsAddr = app.MetricsOnAPI })
+	ts := apptest.StartWith(t, t.TempDir(), func(c *app.ServeConfig) {
+		c.MetricsAddr = app.MetricsOnAPI
+		// ?wait=nodes: a node announced by the test stays live throughout,
+		// and waits for it end soon.
+		c.Fleet = app.FleetConfig{Liveness: time.Hour, WaitTimeout: 100 * time.Millisecond}
+	})
 	defer ts.Stop(t)
 	d := loadOpenAPI(t)
 
@@ -446,6 +455,7 @@ func TestOpenAPI_Server(t *testing.T) {
 
 	t.Run("Responses", func(t *testing.T) { walkThrough(t, ts, d) })
 	t.Run("SignUp", func(t *testing.T) { signUpWalkThrough(t, d) })
+	t.Run("WaitNodes", func(t *testing.T) { waitNodesWalkThrough(t, ts, d) })
 
 	// Which documented statuses the walk-through did not produce.
 	var missed []string
@@ -778,4 +788,55 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 		}
 	}
 	want(do("POST", "/validate", "/validate", "", unknown...), http.StatusTooManyRequests)
+}
+
+// waitNodesWalkThrough lists the fleet and runs the commands that take a
+// key out of service with ?wait=nodes while a node announced by the test
+// (live, never applying) keeps them at 202.
+func waitNodesWalkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
+	do := func(method, docPath, path, body string, headers ...string) apptest.Response {
+		t.Helper()
+		r := ts.Do(t, method, path, body, headers...)
+		d.check(t, method, docPath, r)
+		return r
+	}
+	root := ts.RootAdmin(t)
+	signed := func(method, docPath, path, body string) apptest.Response {
+		t.Helper()
+		return do(method, docPath, path, body, ts.AdminSigned(t, root, method, path, body)...)
+	}
+	nc, err := nats.Connect(ts.NATSURL(), nats.UserCredentials(ts.CredsFile(natsauth.Validator)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Publish("keyledger_fleet.ghost", []byte(`{"name":"ghost","version":"v0","applied_seq":0,"staleness_seconds":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, func() bool {
+		r := signed("GET", "/admin/nodes", "/admin/nodes", "")
+		return r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"ghost"`))
+	}, "the announced node listed")
+	// Registrations from this address are spent by the walk-through: an
+	// admin creates the user.
+	apptest.WantStatus(t, signed("POST", "/admin/users", "/admin/users",
+		`{"email":"wanda@example.com","password":"`+apptest.Password+`","salt":"abcdefghijklmnopqrstuvwxyz"}`), http.StatusCreated)
+	token := ts.Login(t, "wanda@example.com", apptest.Password)
+	auth := apptest.Bearer(token)
+	keys := []string{ts.CreateKey(t, token, "").Key, ts.CreateKey(t, token, "").Key}
+	accepted := func(r apptest.Response) {
+		t.Helper()
+		apptest.WantStatus(t, r, http.StatusAccepted)
+		if got := r.Header.Get("Keyledger-Nodes-Applied"); !strings.HasSuffix(got, "/2") {
+			t.Errorf("Keyledger-Nodes-Applied: got %q, want serve and the ghost counted", got)
+		}
+	}
+	apptest.WantStatus(t, do("POST", "/api-keys/{api_key}/disable", "/api-keys/"+keys[0]+"/disable?wait=all", "", auth...), http.StatusBadRequest)
+	accepted(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+keys[0]+"?wait=nodes", `{"name":"w"}`, auth...))
+	accepted(do("POST", "/api-keys/{api_key}/regenerate", "/api-keys/"+keys[0]+"/regenerate?wait=nodes", "", auth...))
+	accepted(do("POST", "/api-keys/{api_key}/disable", "/api-keys/"+keys[0]+"/disable?wait=nodes", "", auth...))
+	accepted(do("DELETE", "/api-keys/{api_key}", "/api-keys/"+keys[0]+"?wait=nodes", "", auth...))
+	accepted(signed("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+keys[1]+"?wait=nodes", `{"name":"w"}`))
+	accepted(signed("POST", "/admin/keys/{api_key}/disable", "/admin/keys/"+keys[1]+"/disable?wait=nodes", ""))
+	accepted(signed("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+keys[1]+"?wait=nodes", ""))
 }

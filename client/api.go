@@ -355,7 +355,7 @@ func (c *Client) GetKey(ctx context.Context, apiKey string) (Key, error) {
 // /api-keys/{api_key}. Revoking a revoked key succeeds. Errors:
 // ErrNoSession; *Error with status 401 or 404.
 func (c *Client) RevokeKey(ctx context.Context, apiKey string) error {
-	return c.do(ctx, request{method: http.MethodDelete, path: "/api-keys/" + escape(apiKey), auth: true}, nil)
+	return c.do(ctx, request{method: http.MethodDelete, path: "/api-keys/" + escape(apiKey), auth: true, waitable: true}, nil)
 }
 
 // RegenerateSecret replaces a key's secret; the old one stops validating:
@@ -363,7 +363,7 @@ func (c *Client) RevokeKey(ctx context.Context, apiKey string) error {
 // status 401, 404 or 409 (the key is revoked or expired).
 func (c *Client) RegenerateSecret(ctx context.Context, apiKey string) (RegeneratedSecret, error) {
 	var s RegeneratedSecret
-	err := c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/regenerate", auth: true}, &s)
+	err := c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/regenerate", auth: true, waitable: true}, &s)
 	return s, err
 }
 
@@ -375,7 +375,7 @@ func (c *Client) RegenerateSecretWithGrace(ctx context.Context, apiKey string, g
 	var s RegeneratedSecret
 	body := map[string]string{"grace_period": grace.String()}
 	err := c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/regenerate", body: body,
-		auth: true}, &s)
+		auth: true, waitable: true}, &s)
 	return s, err
 }
 
@@ -387,7 +387,7 @@ func (c *Client) RegenerateSecretWithGrace(ctx context.Context, apiKey string, g
 func (c *Client) EditKey(ctx context.Context, apiKey string, edit KeyEdit, ifVersion uint64) (Key, error) {
 	var k Key
 	err := c.do(ctx, request{method: http.MethodPatch, path: "/api-keys/" + escape(apiKey), body: edit.body(),
-		header: ifMatch(ifVersion), auth: true}, &k)
+		header: ifMatch(ifVersion), auth: true, waitable: true}, &k)
 	return k, err
 }
 
@@ -397,7 +397,7 @@ func (c *Client) EditKey(ctx context.Context, apiKey string, edit KeyEdit, ifVer
 // 409 (revoked).
 func (c *Client) DisableKey(ctx context.Context, apiKey, reason string) error {
 	return c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/disable",
-		body: reasonBody{reason}, auth: true}, nil)
+		body: reasonBody{reason}, auth: true, waitable: true}, nil)
 }
 
 // EnableKey resumes a disabled key: POST /api-keys/{api_key}/enable.
@@ -496,7 +496,7 @@ func (c *Client) AdminListKeys(ctx context.Context, user string, statuses ...str
 // 403 or 404.
 func (c *Client) AdminRevokeKey(ctx context.Context, apiKey, reason string) error {
 	return c.do(ctx, request{method: http.MethodDelete, path: "/admin/keys/" + escape(apiKey),
-		body: reasonBody{reason}, auth: true}, nil)
+		body: reasonBody{reason}, auth: true, waitable: true}, nil)
 }
 
 // AdminEditKey changes anyone's key (its scopes, say): PATCH
@@ -505,7 +505,7 @@ func (c *Client) AdminRevokeKey(ctx context.Context, apiKey, reason string) erro
 func (c *Client) AdminEditKey(ctx context.Context, apiKey string, edit KeyEdit, ifVersion uint64) (Key, error) {
 	var k Key
 	err := c.do(ctx, request{method: http.MethodPatch, path: "/admin/keys/" + escape(apiKey), body: edit.body(),
-		header: ifMatch(ifVersion), auth: true}, &k)
+		header: ifMatch(ifVersion), auth: true, waitable: true}, &k)
 	return k, err
 }
 
@@ -514,7 +514,7 @@ func (c *Client) AdminEditKey(ctx context.Context, apiKey string, edit KeyEdit, 
 // 401, 403, 404 or 409.
 func (c *Client) AdminDisableKey(ctx context.Context, apiKey, reason string) error {
 	return c.do(ctx, request{method: http.MethodPost, path: "/admin/keys/" + escape(apiKey) + "/disable",
-		body: reasonBody{reason}, auth: true}, nil)
+		body: reasonBody{reason}, auth: true, waitable: true}, nil)
 }
 
 // AdminEnableKey resumes anyone's disabled key: POST

@@ -176,6 +176,9 @@ type request struct {
 	body   any  // JSON-encoded when non-nil
 	auth   bool // needs the session token
 	header http.Header
+	// waitable commands take a key out of service: with WithWaitForNodes
+	// they ask ?wait=nodes.
+	waitable bool
 }
 
 // do sends req and decodes a 2xx body into out (when out is non-nil and
@@ -215,6 +218,9 @@ func (c *Client) once(ctx context.Context, req request, out any) error {
 	defer drainClose(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return parseError(resp)
+	}
+	if resp.StatusCode == http.StatusAccepted && req.waitable && waitsForNodes(ctx) {
+		return nodesPending(req, resp, out)
 	}
 	return decodeBody(req, resp, out)
 }
@@ -257,6 +263,14 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 	}
 	// The base has no query or fragment and req.path is escaped already.
 	target := c.base.String() + req.path
+	if req.waitable && waitsForNodes(ctx) {
+		q := url.Values{}
+		for k, v := range req.query {
+			q[k] = v
+		}
+		q.Set("wait", "nodes")
+		req.query = q
+	}
 	if q := req.query.Encode(); q != "" {
 		target += "?" + q
 	}

@@ -154,6 +154,11 @@ type Config struct {
 	// read models have not been confirmed complete for this long; zero
 	// keeps it 200 while they serve reads, however stale.
 	ReadyMaxStaleness time.Duration
+	// Fleet, if set, serves GET /admin/nodes and ?wait=nodes on the
+	// commands that take a key out of service; nil: both answer 503.
+	Fleet Fleet
+	// WaitTimeout bounds ?wait=nodes (0: DefaultWaitTimeout).
+	WaitTimeout time.Duration
 }
 
 // API is the HTTP API. It implements http.Handler.
@@ -171,6 +176,8 @@ type API struct {
 	maxStaleness  time.Duration
 	adminNonces   AdminNonces
 	usage         Usage // nil: no usage read model
+	fleet         Fleet
+	waitTimeout   time.Duration
 	mux           *http.ServeMux
 }
 
@@ -186,7 +193,13 @@ func New(cfg Config) (*API, error) {
 	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
 		idempotency: cfg.Idempotency, adminNonces: cfg.AdminNonces, usage: cfg.Usage, logger: cfg.Logger, metrics: cfg.Metrics, proxies: cfg.Proxies,
 		loginFailures: cfg.LoginFailures, registrations: cfg.Registrations, maxStaleness: cfg.ReadyMaxStaleness,
-		mux: http.NewServeMux()}
+		fleet: cfg.Fleet, waitTimeout: cfg.WaitTimeout, mux: http.NewServeMux()}
+	if cfg.WaitTimeout < 0 {
+		return nil, errors.New("handlers: negative WaitTimeout")
+	}
+	if a.waitTimeout == 0 {
+		a.waitTimeout = DefaultWaitTimeout
+	}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
@@ -214,16 +227,17 @@ func (a *API) routes() {
 	a.mux.Handle("GET /api-keys/{key}", a.gate(a.authenticated(a.getKey)))
 	a.mux.Handle("GET /api-keys/{key}/usage", a.gate(a.authenticated(a.keyUsage)))
 	a.mux.Handle("GET /admin/usage", a.gate(a.admin(a.adminUsage)))
-	a.mux.Handle("DELETE /api-keys/{key}", a.gate(a.authenticated(a.idempotent(a.revokeKey))))
-	a.mux.Handle("POST /api-keys/{key}/regenerate", a.gate(a.authenticated(a.idempotent(a.regenerateSecret))))
-	a.mux.Handle("PATCH /api-keys/{key}", a.gate(a.authenticated(a.idempotent(a.editKey))))
-	a.mux.Handle("POST /api-keys/{key}/disable", a.gate(a.authenticated(a.idempotent(a.disableKey))))
+	a.mux.Handle("DELETE /api-keys/{key}", a.gate(a.authenticated(a.waitNodes(a.idempotent(a.revokeKey)))))
+	a.mux.Handle("POST /api-keys/{key}/regenerate", a.gate(a.authenticated(a.waitNodes(a.idempotent(a.regenerateSecret)))))
+	a.mux.Handle("PATCH /api-keys/{key}", a.gate(a.authenticated(a.waitNodes(a.idempotent(a.editKey)))))
+	a.mux.Handle("POST /api-keys/{key}/disable", a.gate(a.authenticated(a.waitNodes(a.idempotent(a.disableKey)))))
 	a.mux.Handle("POST /api-keys/{key}/enable", a.gate(a.authenticated(a.idempotent(a.enableKey))))
 	a.mux.Handle("GET /admin/keys", a.gate(a.admin(a.adminListKeys)))
-	a.mux.Handle("DELETE /admin/keys/{key}", a.gate(a.admin(a.adminRevokeKey)))
-	a.mux.Handle("PATCH /admin/keys/{key}", a.gate(a.admin(a.adminEditKey)))
-	a.mux.Handle("POST /admin/keys/{key}/disable", a.gate(a.admin(a.adminDisableKey)))
+	a.mux.Handle("DELETE /admin/keys/{key}", a.gate(a.admin(a.waitNodes(a.adminRevokeKey))))
+	a.mux.Handle("PATCH /admin/keys/{key}", a.gate(a.admin(a.waitNodes(a.adminEditKey))))
+	a.mux.Handle("POST /admin/keys/{key}/disable", a.gate(a.admin(a.waitNodes(a.adminDisableKey))))
 	a.mux.Handle("POST /admin/keys/{key}/enable", a.gate(a.admin(a.adminEnableKey)))
+	a.mux.Handle("GET /admin/nodes", a.gate(a.admin(a.adminNodes)))
 	a.mux.Handle("GET /admin/users", a.gate(a.admin(a.adminListUsers)))
 	a.mux.Handle("POST /admin/users", a.gate(a.admin(a.adminCreateUser)))
 	a.mux.Handle("POST /admin/users/{id}/disable", a.gate(a.admin(a.adminDisableUser)))

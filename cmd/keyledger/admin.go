@@ -154,7 +154,7 @@ func adminKeysList(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func adminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return adminDelete(ctx, args, stdout, "admin keys revoke", "api key", "/admin/keys/", "revoked %s\n")
+	return adminDelete(ctx, args, stdout, "admin keys revoke", "api key", "/admin/keys/", "revoked %s\n", true)
 }
 
 // adminKeysAct pauses (verb "disable") or resumes ("enable") any user's
@@ -164,6 +164,10 @@ func adminKeysAct(ctx context.Context, verb string, args []string, stdout io.Wri
 	var af apiFlags
 	af.register(fs)
 	reason := fs.String("reason", "", "why (recorded in the event)")
+	wait := new(bool)
+	if verb == "disable" {
+		registerWaitNodes(fs, wait)
+	}
 	apiKey, err := positional(fs, args, "api key")
 	if err != nil {
 		return err
@@ -179,7 +183,7 @@ func adminKeysAct(ctx context.Context, verb string, args []string, stdout io.Wri
 	if *reason != "" {
 		body = map[string]string{"reason": *reason}
 	}
-	if err := api.do(ctx, "POST", "/admin/keys/"+url.PathEscape(apiKey)+"/"+verb, body, nil); err != nil {
+	if err := api.doWait(ctx, *wait, "POST", "/admin/keys/"+url.PathEscape(apiKey)+"/"+verb, body); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%sd %s\n", verb, apiKey)
@@ -221,11 +225,15 @@ func adminKeysSetScopes(ctx context.Context, args []string, stdout io.Writer) er
 // adminDelete is an admin command that deletes one thing with a reason:
 // its one argument (what) names it under the route prefix, and done is
 // printed with it once the ledger has answered.
-func adminDelete(ctx context.Context, args []string, stdout io.Writer, path, what, prefix, done string) error {
+func adminDelete(ctx context.Context, args []string, stdout io.Writer, path, what, prefix, done string, waitable bool) error {
 	fs := newFlagSet(path)
 	var af apiFlags
 	af.register(fs)
 	reason := fs.String("reason", "", "why (recorded in the event)")
+	wait := new(bool)
+	if waitable {
+		registerWaitNodes(fs, wait)
+	}
 	id, err := positional(fs, args, what)
 	if err != nil {
 		return err
@@ -237,7 +245,7 @@ func adminDelete(ctx context.Context, args []string, stdout io.Writer, path, wha
 	if err != nil {
 		return err
 	}
-	if err := api.do(ctx, "DELETE", prefix+url.PathEscape(id), map[string]string{"reason": *reason}, nil); err != nil {
+	if err := api.doWait(ctx, *wait, "DELETE", prefix+url.PathEscape(id), map[string]string{"reason": *reason}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, done, id)
@@ -442,7 +450,7 @@ func adminAdminKeysEnroll(ctx context.Context, args []string, stdout, stderr io.
 }
 
 func adminAdminKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return adminDelete(ctx, args, stdout, "admin admin-keys revoke", "admin key id", "/admin/admin-keys/", "revoked admin key %s\n")
+	return adminDelete(ctx, args, stdout, "admin admin-keys revoke", "admin key id", "/admin/admin-keys/", "revoked admin key %s\n", false)
 }
 
 func adminUsage(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -21,7 +21,7 @@ func TestAdminUsage(t *testing.T) {
 	ts.Register(t, "alice@example.com", "correct horse battery staple")
 	token := ts.Login(t, "alice@example.com", "correct horse battery staple")
 	k := ts.CreateKey(t, token, "")
-	node := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", NodeName: "cli-node",
+	node := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", Fleet: app.FleetConfig{NodeName: "cli-node"},
 		UsageInterval: time.Hour, NATSClient: app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Validator)}}}
 	ctx := context.Background()
 	if err := node.Open(ctx); err != nil {

@@ -187,7 +187,8 @@ NATS credentials. The first admin key is enrolled by serve
 ledger-keys acts on the log's trust with the ledger's signing key.
 
 Exit codes: 0 success, 1 the command was refused (not found, conflict, bad
-signature, ...), 2 usage error, 3 serve or the log could not be reached.`,
+signature, ...), 2 usage error, 3 serve or the log could not be reached, 4
+in force but not confirmed by every live validation node (--wait-nodes).`,
 		example: `keyledger admin keys revoke ak_01J... --reason "leaked in a public repo"`,
 	},
 	"admin keygen": {
@@ -345,6 +346,16 @@ revoke every key of the user, and destroy the user's data key, so that the
 email and password hash sealed in the log can no longer be opened by anyone.
 The address may register again. Run it again if it fails half-way.`,
 		example: `keyledger admin users erase usr_01J... --reason "erasure request 2026-12-06"`,
+	},
+	"admin nodes": {
+		purpose: "list the validation nodes and serves heard from, and how far each applied the log",
+		usage:   "keyledger admin nodes [flags]",
+		about: `Every node announces itself (its name, version, applied stream sequence and
+staleness) every second and right after applying the log. A node not heard
+within serve's --node-liveness is shown as not live; ?wait=nodes on the
+commands that take a key out of service waits for the live ones. LAG is how
+many sequences a node is behind serve.`,
+		example: "keyledger admin nodes --json",
 	},
 	"admin invitations": {
 		purpose: "issue invitations to register (serve --registration invite)",

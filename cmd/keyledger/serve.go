@@ -7,9 +7,11 @@ import (
 	"log/slog"
 
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/handlers"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/checkpoint"
+	"github.com/keyledger/keyledger/internal/fleet"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/usage"
@@ -35,6 +37,9 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.Int64Var(&c.NoncesMaxBytes, "nonces-max-bytes", app.DefaultNoncesMaxBytes, "size limit of the shared replay cache's bucket in bytes (negative: no limit)")
 	fs.StringVar(&c.BootstrapAdmin, "bootstrap-admin", "", "admin public key file (from `keyledger admin keygen`) to enroll as the first admin while no admin key is enrolled; ignored afterwards")
 	fs.StringVar(&c.BootstrapAdminName, "bootstrap-admin-name", "admin", "the name of the --bootstrap-admin admin: recorded as actor admin:<name>")
+	fs.StringVar(&c.Fleet.NodeName, "node-name", "", "this serve's name in the fleet (GET /admin/nodes; default serve:<host name>)")
+	fs.DurationVar(&c.Fleet.Liveness, "node-liveness", fleet.DefaultLiveness, "how long a node counts as live after its last heartbeat (?wait=nodes waits for live nodes)")
+	fs.DurationVar(&c.Fleet.WaitTimeout, "wait-timeout", handlers.DefaultWaitTimeout, "how long ?wait=nodes waits for every live node before answering 202")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")
 	fs.DurationVar(&c.UsageInterval, "usage-interval", usage.DefaultInterval, "how often /validate's per-key usage counts are published to the usage stream")
 	usageStreamFlags(fs, c)

@@ -55,10 +55,10 @@ type NodeConfig struct {
 	// proxies whose X-Forwarded-Method, -Proto, -Host and -Uri /validate
 	// believes for signed requests (none: no peer's).
 	TrustedProxies []string
-	// NodeName names the node in its usage reports (letters, digits, -
-	// and _; "": the host name, cleaned up), UsageInterval is how often it
-	// publishes them (0: usage.DefaultInterval).
-	NodeName      string
+	// Fleet names the node in its heartbeats and usage reports.
+	Fleet FleetConfig
+	// UsageInterval is how often it publishes its usage reports (0:
+	// usage.DefaultInterval).
 	UsageInterval time.Duration
 }
 
@@ -143,7 +143,10 @@ func (n *Node) Open(ctx context.Context) error {
 	if cfg.StateDir != "" {
 		opts = append(opts, validator.WithStateDir(cfg.StateDir))
 	}
-	name, err := nodeName(cfg.NodeName)
+	if err := cfg.Fleet.check(); err != nil {
+		return err
+	}
+	nodeName, err := cfg.Fleet.nodeName("")
 	if err != nil {
 		return err
 	}
@@ -153,7 +156,7 @@ func (n *Node) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("validation node: %w", err)
 	}
-	if n.usage, err = usage.NewFlusher(usage.FlusherConfig{Counters: counters, Conn: nc, Node: name,
+	if n.usage, err = usage.NewFlusher(usage.FlusherConfig{Counters: counters, Conn: nc, Node: nodeName,
 		Interval: cfg.UsageInterval, Logger: n.Logger.With("component", "usage")}); err != nil {
 		return ConfigError{err}
 	}
@@ -189,11 +192,12 @@ func (n *Node) Open(ctx context.Context) error {
 		n.wg.Go(func() { reloadOnHUP(bg, cert, n.Logger.With("component", "tls")) })
 	}
 	serveHTTP(&n.wg, n.http, ln, n.Logger)
+	announce(bg, &n.wg, nc, nodeName, cfg.Fleet.HeartbeatInterval, validatorSource{n.validator}, n.Logger.With("component", "fleet"))
 	if n.metricsHTTP != nil {
 		n.Logger.Info("serving metrics", "http", "http://"+n.metricsLn.Addr().String()+"/metrics")
 		serveHTTP(&n.wg, n.metricsHTTP, n.metricsLn, n.Logger)
 	}
-	n.Logger.Info("validation node started", "http", scheme+"://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
+	n.Logger.Info("validation node started", "node", nodeName, "http", scheme+"://"+ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(),
 		"stream", cfg.Stream, "max_staleness", cfg.MaxStaleness)
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/keyledger/keyledger/internal/auth"
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/embedded"
+	"github.com/keyledger/keyledger/internal/fleet"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/mail"
@@ -89,6 +90,9 @@ type ServeConfig struct {
 	UsageInterval  time.Duration
 	UsageRetention time.Duration
 	UsageMaxBytes  int64
+	// Fleet is how serve announces its own projector and follows the
+	// validation nodes' heartbeats.
+	Fleet FleetConfig
 }
 
 // DefaultStartTimeout is how long Server and Node wait for NATS and the
@@ -134,6 +138,7 @@ type Server struct {
 	usage        *usage.Flusher
 	usageFold    *usage.Fold
 	usageStop    func() // stops following the usage stream; nil when not
+	fleet        *fleet.View
 }
 
 // Open starts everything and returns once the HTTP API is listening; the
@@ -291,6 +296,13 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return ConfigError{fmt.Errorf("--trusted-proxy: %w", err)}
 	}
+	if err := cfg.Fleet.check(); err != nil {
+		return err
+	}
+	nodeName, err := cfg.Fleet.nodeName("serve:")
+	if err != nil {
+		return err
+	}
 	counters := usage.NewCounters(0, time.Now())
 	vopts := append(cfg.Signed.options(), validator.WithStream(cfg.Stream), validator.WithUsage(counters),
 		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow),
@@ -305,7 +317,7 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.openUsage(sctx, counters, lookup, metrics); err != nil {
+	if err := s.openUsage(sctx, nodeName, counters, lookup, metrics); err != nil {
 		return err
 	}
 	if err := serveMetrics(metrics, s.projector, nc, s.passwords); err != nil {
@@ -327,9 +339,24 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	// One /metrics for the API's registry and the validator's.
 	metricsHandler := metrics.Handler(s.validator.Registry())
+	s.fleet = fleet.NewView(fleet.WithLiveness(cfg.Fleet.Liveness), fleet.WithClock(cfg.Fleet.Clock))
+	var fleetView handlers.Fleet = s.fleet
+	if _, err := s.fleet.Subscribe(nc, s.Logger.With("component", "fleet")); errors.Is(err, fleet.ErrNotPermitted) {
+		// Credentials from before heartbeats: serve runs, but a view that
+		// hears no one would let every ?wait=nodes pass as 0/0, so
+		// /admin/nodes and ?wait=nodes answer 503 instead.
+		s.Logger.Error("cannot hear the nodes' heartbeats: GET /admin/nodes and ?wait=nodes answer 503 until serve's NATS credentials are issued again (keyledger init --force)",
+			"err", err)
+		fleetView = nil
+	} else if err != nil {
+		return fmt.Errorf("node heartbeats: %w", err)
+	}
+	if err := registerFleetMetrics(metrics, s.fleet, s.projector); err != nil {
+		return err
+	}
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
-		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold}
+		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold, Fleet: fleetView, WaitTimeout: cfg.Fleet.WaitTimeout}
 	if err := cfg.Limits.apply(&apiConfig); err != nil {
 		return err
 	}
@@ -367,6 +394,7 @@ func (s *Server) Open(ctx context.Context) error {
 		s.Logger.Info("serving metrics", "http", "http://"+s.metricsLn.Addr().String()+"/metrics")
 		serveHTTP(&s.wg, s.metricsHTTP, s.metricsLn, s.Logger)
 	}
+	announce(bg, &s.wg, nc, nodeName, cfg.Fleet.HeartbeatInterval, serveSource{s.projector, s.validator}, s.Logger.With("component", "fleet"))
 	s.wg.Go(func() {
 		select {
 		case <-bg.Done():
@@ -394,6 +422,9 @@ func (s *Server) Open(ctx context.Context) error {
 
 // Conn returns the server's NATS connection (nil before Open).
 func (s *Server) Conn() *nats.Conn { return s.nc }
+
+// Fleet returns serve's view of the nodes heard from.
+func (s *Server) Fleet() *fleet.View { return s.fleet }
 
 // Projector returns the projector of the server's read models.
 func (s *Server) Projector() *projections.Projector { return s.projector }

@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,24 +12,21 @@ import (
 	"github.com/keyledger/keyledger/projections"
 )
 
-// serveNode is the node name serve's own /validate reports its usage
-// under.
-const serveNode = "serve"
-
 // openUsage sets up the usage stream (with the embedded server, whose
 // operator credentials serve holds; with an outside NATS `keyledger
 // setup` creates it), starts publishing what serve's /validate counts, and
 // folds the usage stream into the read model of last use and buckets.
+// serve reports under its fleet name (node).
 // Usage is advisory: a usage stream serve cannot read is logged loudly and
 // leaves the read model empty; it stops nothing else.
-func (s *Server) openUsage(ctx context.Context, counters *usage.Counters, lookup *projections.Lookup, m *handlers.Metrics) error {
+func (s *Server) openUsage(ctx context.Context, node string, counters *usage.Counters, lookup *projections.Lookup, m *handlers.Metrics) error {
 	cfg := &s.Config
 	if s.ns != nil {
 		if err := usage.SetUp(ctx, s.nc, cfg.usageStream()); err != nil {
 			return err
 		}
 	}
-	f, err := usage.NewFlusher(usage.FlusherConfig{Counters: counters, Conn: s.nc, Node: serveNode,
+	f, err := usage.NewFlusher(usage.FlusherConfig{Counters: counters, Conn: s.nc, Node: node,
 		Interval: cfg.UsageInterval, Logger: s.Logger.With("component", "usage")})
 	if err != nil {
 		return ConfigError{err}
@@ -80,25 +74,3 @@ func (s *Server) closeUsage() {
 
 // Usage returns serve's usage read model (nil before Open).
 func (s *Server) Usage() *usage.Fold { return s.usageFold }
-
-// nodeName is name, or the host name made a valid node name when name is
-// empty.
-func nodeName(name string) (string, error) {
-	if name == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			host = "node"
-		}
-		name = strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-				return r
-			}
-			return '-'
-		}, host)
-		name = name[:min(len(name), usage.MaxNodeName)]
-	}
-	if !usage.ValidNodeName(name) {
-		return "", ConfigError{fmt.Errorf("--node-name %q: want 1 to %d letters, digits, - or _", name, usage.MaxNodeName)}
-	}
-	return name, nil
-}

@@ -21,7 +21,7 @@ import (
 // openUsageNode opens a validation node with the validator's credentials.
 func openUsageNode(t *testing.T, ts *apptest.Server, name string) *app.Node {
 	t.Helper()
-	node := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", NodeName: name,
+	node := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", Fleet: app.FleetConfig{NodeName: name},
 		UsageInterval: time.Hour, NATSClient: app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Validator)}}}
 	if err := node.Open(context.Background()); err != nil {
 		t.Fatalf("open node %s: %v", name, err)

@@ -17,7 +17,8 @@
 //     S_USER_KEYS (a user's data key, destroyed on erasure). The admin
 //     commands use it.
 //   - validator: reads the log (stream info, ordered consumers, direct and
-//     message get) and writes the nonce bucket; nothing else, never the
+//     message get), writes the nonce bucket and publishes heartbeats
+//     (keyledger_fleet.*, which the ledger role hears); nothing else, never the
 //     admin nonce bucket, and it cannot read S_USER_KEYS.
 //   - auditor: reads the log and the usage stream (S_USAGE); nothing
 //     else. It cannot read S_USER_KEYS.
@@ -61,6 +62,10 @@ var Roles = []Role{Operator, Ledger, Validator, Auditor}
 
 // SubjectPrefix is the first token of the log's subjects.
 const SubjectPrefix = "keyledger"
+
+// FleetSubjects are the subjects of the nodes' heartbeats
+// (internal/fleet.SubjectAll): core NATS, outside the log's subjects.
+const FleetSubjects = "keyledger_fleet.*"
 
 // AccountName is the name given to keyledger's account in its JWT.
 const AccountName = "KEYLEDGER"
@@ -280,7 +285,12 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Pub.Allow.Add("$JS.API.STREAM.INFO.KV_"+adminNonces, "$KV."+adminNonces+".*")
 		p.Pub.Deny.Add(changeStream()...)
 		ledgerUserKeys(&p, stream)
+		// serve announces its projector and hears every node's
+		// heartbeats (internal/fleet).
+		p.Pub.Allow.Add(FleetSubjects)
+		p.Sub.Allow.Add(FleetSubjects)
 	case Validator:
+		p.Pub.Allow.Add(FleetSubjects)
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Allow.Add(useBucket(nonces)...)
 		p.Pub.Allow.Add(UsageSubjects)

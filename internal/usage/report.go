@@ -52,13 +52,13 @@ const Subjects = SubjectPrefix + ".>"
 func Subject(node string) string { return SubjectPrefix + "." + node }
 
 // ValidNodeName reports whether name may name a node: 1 to MaxNodeName
-// letters, digits, '-' or '_' (one subject token).
+// letters, digits, '-', '_' or ':' (one subject token).
 func ValidNodeName(name string) bool {
 	if name == "" || len(name) > MaxNodeName {
 		return false
 	}
 	for _, c := range []byte(name) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == ':') {
 			return false
 		}
 	}
