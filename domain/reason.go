@@ -81,6 +81,19 @@ const (
 	// ReasonMissingScope is a valid key that lacks a scope the request
 	// requires: the caller is told 403, not 401.
 	ReasonMissingScope Reason = "missing_scope"
+
+	// The key's own limits (429).
+
+	// ReasonRateLimitExceeded is a valid key past its rate limit in the
+	// current window, counted across every node.
+	ReasonRateLimitExceeded Reason = "rate_limit_exceeded"
+	// ReasonUsageExceeded is a valid key without credits enough left for
+	// the request's cost.
+	ReasonUsageExceeded Reason = "usage_exceeded"
+	// ReasonLimitsUnavailable is a valid key with limits that could not be
+	// counted: the shared counters are out of reach and the node is set to
+	// deny then (--limits-unreachable deny).
+	ReasonLimitsUnavailable Reason = "limits_unavailable"
 )
 
 // Reasons returns every validation outcome, ReasonOK first.
@@ -91,7 +104,8 @@ func Reasons() []Reason {
 		ReasonMalformed, ReasonMalformedSignature, ReasonSignatureExpired, ReasonDigestMismatch, ReasonBadSignature,
 		ReasonReplayed, ReasonReplayCacheFull, ReasonReplayCacheUnavailable,
 		ReasonNotReady, ReasonStale, ReasonRateLimited, ReasonRollback,
-		ReasonAmbiguous, ReasonKeyDisabled, ReasonMissingScope}
+		ReasonAmbiguous, ReasonKeyDisabled, ReasonMissingScope,
+		ReasonRateLimitExceeded, ReasonUsageExceeded, ReasonLimitsUnavailable}
 }
 
 // Standing is what decides whether a key may be used, apart from the

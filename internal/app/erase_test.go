@@ -192,7 +192,7 @@ func TestNATSAuth_UserKeysBucket(t *testing.T) {
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
 	userID := ts.Register(t, "alice@example.com", apptest.Password)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ledgerNC, _ := connectAs(t, ts, natsauth.Ledger)
 	keys, err := datakeys.Open(ctx, ledgerNC)

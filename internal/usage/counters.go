@@ -52,7 +52,7 @@ type counts struct {
 
 // domainReasons sizes counts.byReason; a test checks it against
 // domain.Reasons.
-var domainReasons = [23]struct{}{}
+var domainReasons = [26]struct{}{}
 
 // shard is one lock's share of the keys.
 type shard struct {
