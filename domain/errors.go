@@ -47,6 +47,8 @@ const (
 	// PreconditionFailed is a change made on the condition that its
 	// target is still at a version it no longer is (HTTP If-Match).
 	PreconditionFailed Kind = "precondition_failed"
+	// UsageExceeded is a key without credits enough left for the request.
+	UsageExceeded Kind = "usage_exceeded"
 )
 
 // Error is the error type of keyledger. Message is safe to show to a client;

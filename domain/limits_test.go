@@ -49,3 +49,25 @@ func TestCreditPolicy_PeriodAt(t *testing.T) {
 		t.Fatalf("no refill: period %d, next %v", i, next)
 	}
 }
+
+func FuzzParsePeriod(f *testing.F) {
+	for _, s := range []string{"1s", "1m", "24h", "1d", "366d", "0s", "01m", "1w", "", "99999999999d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePeriod(s, time.Second, MaxRefillInterval)
+		if err != nil {
+			if KindOf(err) != Invalid {
+				t.Fatalf("error of kind %v", KindOf(err))
+			}
+			return
+		}
+		if p.Duration() < time.Second || p.Duration() > MaxRefillInterval {
+			t.Fatalf("%q: %v out of bounds", s, p)
+		}
+		q, err := ParsePeriod(p.String(), time.Second, MaxRefillInterval)
+		if err != nil || q != p {
+			t.Fatalf("%q -> %v -> %q -> %v, %v", s, p, p.String(), q, err)
+		}
+	})
+}

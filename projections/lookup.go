@@ -315,6 +315,9 @@ type Result struct {
 	Name     string
 	Scopes   domain.ScopeSet
 	Metadata string
+	// Limits are the key's rate limit and credits, on success; nil: none.
+	// The lookup never changes a Limits it handed out.
+	Limits *domain.Limits
 }
 
 // Check validates a key and its secret at now, by domain.Standing's

@@ -108,13 +108,26 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 // the identity, the reason (for logs and metrics only), and the errors of
 // Validate.
 func (v *Validator) ValidateRequest(r *http.Request) (Identity, domain.Reason, error) {
+	id, reason, err := v.validateRequest(r)
+	if err != nil {
+		return Identity{}, reason, err
+	}
+	if reason, err := v.admit(r.Context(), &id, 1); err != nil {
+		return Identity{}, reason, err
+	}
+	return id, reason, nil
+}
+
+// validateRequest is ValidateRequest before the key's limits (see
+// validate).
+func (v *Validator) validateRequest(r *http.Request) (Identity, domain.Reason, error) {
 	if isSigned(r.Header) {
 		body, err := readSignedBody(r)
 		if err != nil {
 			v.metrics.outcome(domain.ReasonMalformedSignature)
 			return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 		}
-		return v.ValidateSigned(r.Header, v.target(r), body, true)
+		return v.signed(r.Header, v.target(r), body, true)
 	}
 	apiKey, secret, err := parseCredentials(r.Header)
 	if err != nil {
@@ -137,10 +150,17 @@ func (v *Validator) ValidateRequest(r *http.Request) (Identity, domain.Reason, e
 // else is refused before next runs: 401 with
 // WWW-Authenticate: ApiKey for bad credentials, 429 with Retry-After for a
 // key refused after too many failures, 503 when the node cannot vouch for
-// its view.
+// its view. A key with limits is charged 1 for each request let through:
+// past its rate limit 429 rate_limited, out of credits 429
+// usage_exceeded; the RateLimit-Policy, RateLimit and
+// X-Keyledger-Credits-Remaining headers tell the client where it stands.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, reason, err := v.ValidateRequest(r)
+		id, reason, err := v.validateRequest(r)
+		if err == nil {
+			reason, err = v.admit(r.Context(), &id, 1)
+			writeLimitHeaders(w.Header(), id)
+		}
 		if err != nil {
 			v.refuse(w, reason, err)
 			return
@@ -167,7 +187,13 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 // space-separated: all must be granted); 400 for required scopes that are
 // not valid scopes; 429 with Retry-After for a key refused after too many
 // failures (see WithFailureLimit); 503 when the node cannot vouch for its
-// view. It reads only headers and the query and accepts any method, so it
+// view. A key with limits is charged the request's cost (query parameter
+// cost or header X-Keyledger-Cost, 1 by default; 400 when malformed):
+// past its rate limit 429 rate_limited, out of credits 429
+// usage_exceeded, its limits out of reach 503; the answer (200 or 429)
+// carries rate_limit and credits in the body and the RateLimit-Policy,
+// RateLimit and X-Keyledger-Credits-Remaining headers for a proxy to pass
+// on. It reads only headers and the query and accepts any method, so it
 // serves as nginx auth_request and Traefik ForwardAuth target.
 func (v *Validator) ValidateHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -182,16 +208,30 @@ func (v *Validator) ValidateHandler() http.Handler {
 			httperr.Write(w, err)
 			return
 		}
+		cost, err := ParseCost(r.URL.Query()["cost"], r.Header.Values(HeaderCost))
+		if err != nil {
+			httperr.Write(w, err)
+			return
+		}
 		id, reason, err := v.validateForwarded(w, r)
 		if err != nil {
 			v.refuse(w, reason, err)
 			return
 		}
 		if missing, ok := id.MissingScope(required...); ok {
-			// Counted besides the credential's own ok outcome.
+			// Counted besides the credential's own ok outcome; not charged
+			// to the key's limits.
+			v.metrics.outcome(domain.ReasonOK)
 			v.metrics.outcome(domain.ReasonMissingScope)
+			v.opts.usage.Record(id.APIKey, domain.ReasonMissingScope, v.opts.now())
 			v.logger.Debug("validation refused", "reason", domain.ReasonMissingScope)
 			httperr.Write(w, errMissingScope(missing))
+			return
+		}
+		reason, err = v.admit(r.Context(), &id, cost)
+		writeLimitHeaders(w.Header(), id)
+		if err != nil {
+			v.refuse(w, reason, err)
 			return
 		}
 		w.Header().Set(HeaderUser, id.UserID)
@@ -212,7 +252,7 @@ func (v *Validator) ValidateHandler() http.Handler {
 // the upstream to check with CheckForwardedBody.
 func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (Identity, domain.Reason, error) {
 	if !isSigned(r.Header) {
-		return v.ValidateRequest(r)
+		return v.validateRequest(r)
 	}
 	t, forwarded, err := v.forwardedTarget(r)
 	if err != nil {
@@ -220,7 +260,7 @@ func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (I
 		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 	}
 	if !forwarded {
-		return v.ValidateRequest(r)
+		return v.validateRequest(r)
 	}
 	if r.ContentLength != 0 {
 		body, err := readSignedBody(r)
@@ -228,9 +268,9 @@ func (v *Validator) validateForwarded(w http.ResponseWriter, r *http.Request) (I
 			v.metrics.outcome(domain.ReasonMalformedSignature)
 			return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 		}
-		return v.ValidateSigned(r.Header, t, body, true)
+		return v.signed(r.Header, t, body, true)
 	}
-	id, reason, err := v.ValidateSigned(r.Header, t, nil, false)
+	id, reason, err := v.signed(r.Header, t, nil, false)
 	if err == nil {
 		digest := r.Header.Get("Content-Digest")
 		if digest == "" {
@@ -275,7 +315,7 @@ var errNoRoute = domain.Errorf(domain.NotFound, "no such route")
 func (v *Validator) refuse(w http.ResponseWriter, reason domain.Reason, err error) {
 	v.logger.Debug("validation refused", "reason", reason)
 	switch domain.KindOf(err) {
-	case domain.Unavailable, domain.RateLimited:
+	case domain.Unavailable, domain.RateLimited, domain.UsageExceeded:
 		httperr.Write(w, err)
 		return
 	}

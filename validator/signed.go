@@ -2,6 +2,7 @@ package validator
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -131,6 +132,18 @@ type Target struct {
 // Failures of a parsed signature count against its keyid's failure limit
 // (see WithFailureLimit), like wrong secrets.
 func (v *Validator) ValidateSigned(h http.Header, t Target, body []byte, bodyKnown bool) (Identity, domain.Reason, error) {
+	id, reason, err := v.signed(h, t, body, bodyKnown)
+	if err != nil {
+		return Identity{}, reason, err
+	}
+	if reason, err := v.admit(context.Background(), &id, 1); err != nil {
+		return Identity{}, reason, err
+	}
+	return id, reason, nil
+}
+
+// signed is ValidateSigned before the key's limits (see validate).
+func (v *Validator) signed(h http.Header, t Target, body []byte, bodyKnown bool) (Identity, domain.Reason, error) {
 	if err := v.check(); err != nil {
 		reason := unavailableReason(err)
 		v.metrics.outcome(reason)
@@ -142,6 +155,9 @@ func (v *Validator) ValidateSigned(h http.Header, t Target, body []byte, bodyKno
 		return Identity{}, domain.ReasonMalformedSignature, ErrUnauthorized
 	}
 	id, reason, err := v.validateSigned(h, sig, body, bodyKnown)
+	if err == nil {
+		return id, reason, nil
+	}
 	known := keyKnown(reason)
 	if errors.Is(err, ErrUnauthorized) {
 		reason, err = v.failed(sig.KeyID, reason, v.opts.now())

@@ -74,6 +74,12 @@ type Identity struct {
 	Name     string          `json:"name"`
 	Scopes   []string        `json:"scopes"`
 	Metadata json.RawMessage `json:"metadata"`
+	// RateLimit and Credits are where the key stands in its limits after
+	// this request; nil when it has none.
+	RateLimit *RateLimitInfo `json:"rate_limit,omitempty"`
+	Credits   *CreditsInfo   `json:"credits,omitempty"`
+
+	limits *domain.Limits // the key's limits, charged by admit
 }
 
 // identityOf is the identity of a key the lookup validated.
@@ -82,7 +88,8 @@ func identityOf(apiKey string, res projections.Result) Identity {
 	if res.Metadata != "" {
 		meta = json.RawMessage(res.Metadata)
 	}
-	return Identity{APIKey: apiKey, UserID: res.UserID, Name: res.Name, Scopes: res.Scopes.List(), Metadata: meta}
+	return Identity{APIKey: apiKey, UserID: res.UserID, Name: res.Name, Scopes: res.Scopes.List(), Metadata: meta,
+		limits: res.Limits}
 }
 
 // MissingScope returns the first of required that the identity's key is
@@ -166,6 +173,7 @@ type options struct {
 	trustRoot     string
 	proxy         trustedProxy    // nil: no peer's X-Forwarded-* is believed
 	usage         *usage.Counters // nil: usage is not counted
+	limiter       Limiter         // nil: keys with limits are refused
 }
 
 // WithTrustRoot pins the log's genesis by its fingerprint, as `keyledger
@@ -778,10 +786,18 @@ func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identi
 		return Identity{}, ErrUnauthorized
 	}
 	id, _, err := v.validate(apiKey, s)
-	return id, err
+	if err != nil {
+		return Identity{}, err
+	}
+	if _, err := v.admit(ctx, &id, 1); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
 }
 
-// validate is Validate on parsed credentials, with the reason.
+// validate is Validate on parsed credentials, with the reason, before
+// the key's limits: a valid key's request is counted (metrics, usage) by
+// admit, which charges it.
 func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, domain.Reason, error) {
 	if err := v.check(); err != nil {
 		reason := unavailableReason(err)
@@ -798,8 +814,6 @@ func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, dom
 		}
 		return Identity{}, reason, err
 	}
-	v.metrics.outcome(res.Reason)
-	v.opts.usage.Record(apiKey, res.Reason, now)
 	return identityOf(apiKey, res), res.Reason, nil
 }
 

@@ -32,6 +32,7 @@ var statusOf = map[domain.Kind]int{
 	domain.IdempotencyKeyReused: http.StatusUnprocessableEntity,
 	domain.IdempotencyKeyInUse:  http.StatusConflict,
 	domain.PreconditionFailed:   http.StatusPreconditionFailed,
+	domain.UsageExceeded:        http.StatusTooManyRequests,
 }
 
 // Status returns the HTTP status for an error kind: 500 for a kind the

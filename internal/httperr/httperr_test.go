@@ -29,6 +29,7 @@ func TestStatus(t *testing.T) {
 		{domain.IdempotencyKeyReused, http.StatusUnprocessableEntity},
 		{domain.IdempotencyKeyInUse, http.StatusConflict},
 		{domain.PreconditionFailed, http.StatusPreconditionFailed},
+		{domain.UsageExceeded, http.StatusTooManyRequests},
 		{domain.Kind("no_such_kind"), http.StatusInternalServerError},
 	}
 	for _, tc := range tests {
