@@ -184,6 +184,10 @@ func TestUsage_ForgedReports(t *testing.T) {
 		{"keyledger_usage.n1", `{"v":1,"node":"n1","start":"2026-01-01T00:00:00Z","end":"2025-01-01T00:00:00Z","keys":[]}`},
 		{"keyledger_usage.n1", fmt.Sprintf(`{"v":1,"node":"n1","start":%q,"end":%q,"keys":[{"api_key":"ak_nope","valid":1}]}`,
 			now.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))},
+		{"keyledger_usage.n1", fmt.Sprintf(`{"v":1,"node":"n1","start":%q,"end":%q,"keys":[{"api_key":%q,"valid":1099511627777}]}`,
+			now.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano), key(2))}, // a count past MaxCount
+		{"keyledger_usage.n1", fmt.Sprintf(`{"v":1,"node":"n1","start":%q,"end":%q,"keys":[{"api_key":%q,"refused":{"revoked":1099511627777}}]}`,
+			now.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano), key(2))},
 		{"keyledger_usage.other", good}, // n1's report under another node's subject
 		{"keyledger_usage.n1", good},    // accepted, but the key does not exist
 	}
@@ -199,8 +203,8 @@ func TestUsage_ForgedReports(t *testing.T) {
 	}
 	defer stop()
 	natstest.Eventually(t, awaitTimeout, func() bool { a, r := fold.Applied(); return a+r == uint64(len(forged)) }, "fold read every report")
-	if _, r := fold.Applied(); r != 4 {
-		t.Fatalf("refused: got %d, want 4", r)
+	if _, r := fold.Applied(); r != 6 {
+		t.Fatalf("refused: got %d, want 6", r)
 	}
 	if top := fold.Top(now.Add(-time.Hour), 10); len(top) != 0 {
 		t.Fatalf("forged usage in the read model: %+v", top)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,19 +41,29 @@ type Counts struct {
 func (c Counts) Total() uint64 {
 	n := c.Valid
 	for _, v := range c.Refused {
-		n += v
+		n = addSat(n, v)
 	}
 	return n
 }
 
+// add adds k's counts, saturating: reports are written by every
+// validation node, and no run of them may wrap a count to a small one.
 func (c *Counts) add(k KeyUsage) {
-	c.Valid += k.Valid
+	c.Valid = addSat(c.Valid, k.Valid)
 	for r, v := range k.Refused {
 		if c.Refused == nil {
 			c.Refused = make(map[domain.Reason]uint64)
 		}
-		c.Refused[r] += v
+		c.Refused[r] = addSat(c.Refused[r], v)
 	}
+}
+
+// addSat is a+b, or the largest uint64 when that overflows.
+func addSat(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
 }
 
 func (c *Counts) addCounts(o Counts) {

@@ -20,6 +20,11 @@ const MaxReportBytes = 512 * 1024
 // MaxNodeName caps a node's name.
 const MaxNodeName = 64
 
+// MaxCount bounds one count of one key in one report: 2^40, about 12
+// days at a billion validations a second, far more than any node does in
+// an interval. A report above it is refused as forged.
+const MaxCount = 1 << 40
+
 // Report is what one node counted in one interval [Start, End).
 type Report struct {
 	Version int        `json:"v"`
@@ -117,9 +122,15 @@ func ParseReport(data []byte) (Report, error) {
 			return Report{}, errors.New("usage report: a key twice")
 		}
 		seen[k.APIKey] = struct{}{}
-		for reason := range k.Refused {
+		if k.Valid > MaxCount {
+			return Report{}, errors.New("usage report: count out of range")
+		}
+		for reason, n := range k.Refused {
 			if _, ok := reasonIndex[reason]; !ok || reason == domain.ReasonOK {
 				return Report{}, errors.New("usage report: unknown reason")
+			}
+			if n > MaxCount {
+				return Report{}, errors.New("usage report: count out of range")
 			}
 		}
 		if k.LastUsed != nil && k.LastUsed.After(r.End) {
