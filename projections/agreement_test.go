@@ -34,7 +34,7 @@ func (h *agreementHistory) append(aggregate string, data domain.EventData) uint6
 	h.t.Helper()
 	h.verOf[aggregate]++
 	v := h.verOf[aggregate]
-	e := domain.Event{Type: data.EventType(), Schema: domain.SchemaOf(data.EventType()), Aggregate: aggregate,
+	e := domain.Event{Type: data.EventType(), Schema: domain.SchemaFor(data), Aggregate: aggregate,
 		Version: v, Time: t0.Add(time.Duration(v) * time.Minute), Actor: h.userID, Data: data}
 	seq := h.log.append(h.t, eventstore.Pending{Event: e, ExpectedSeq: h.seqOf[aggregate]})[0]
 	h.seqOf[aggregate] = seq

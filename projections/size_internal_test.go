@@ -38,7 +38,7 @@ func TestLookup_EditsDoNotGrowMemory(t *testing.T) {
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	apply := func(v uint64, d domain.EventData) {
 		t.Helper()
-		e := domain.Event{Type: d.EventType(), Schema: domain.SchemaOf(d.EventType()), Aggregate: apiKey,
+		e := domain.Event{Type: d.EventType(), Schema: domain.SchemaFor(d), Aggregate: apiKey,
 			Version: v, Time: at, Actor: owner, Data: d}
 		if err := l.Apply(e); err != nil {
 			t.Fatal(err)
