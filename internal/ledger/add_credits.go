@@ -53,6 +53,8 @@ type AdminAddCredits struct {
 	Reason string // optional, recorded in the event
 	// Request is the admin's signed request, kept in the event.
 	Request *domain.SignedRequest
+	// Preset fixes the event id (drawn if zero), as AddCredits's does.
+	Preset Preset
 }
 
 // CommandName implements Command.
@@ -62,9 +64,13 @@ func (AdminAddCredits) CommandName() string { return nameAdminAddCredits }
 // Errors: see AdminAddCredits (the type).
 func (s *Service) AdminAddCredits(ctx context.Context, cmd AdminAddCredits) (_ domain.Key, err error) {
 	defer s.observed(cmd, time.Now(), &err)
+	p, err := s.fill(cmd.Preset)
+	if err != nil {
+		return domain.Key{}, err
+	}
 	err = s.updateKey(ctx, cmd.APIKey, func(k *domain.Key) ([]domain.Event, error) {
 		events, err := k.AddCreditsAsAdmin(cmd.Actor, cmd.Add, cmd.Reason, s.now())
-		return withRequest(events, cmd.Request), err
+		return withRequest(p.withIDs(events), cmd.Request), err
 	})
 	if err != nil {
 		return domain.Key{}, err
