@@ -219,3 +219,44 @@ func TestClient_KeyLimits(t *testing.T) {
 		t.Errorf("AdminAddCredits by a user: got %v, want 403", err)
 	}
 }
+
+// TestServe_AdminTopUpIdempotency: a signed admin top-up retried with its
+// Idempotency-Key (signed anew: a signature is never accepted twice) is
+// answered from the first one's record and adds once; another admin using
+// the same Idempotency-Key runs a command of its own. Records of signed
+// requests are kept per admin, never in one scope shared by every admin.
+func TestServe_AdminTopUpIdempotency(t *testing.T) {
+	t.Parallel()
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	ts.Register(t, "alice@example.com", apptest.Password)
+	k := ts.CreateKey(t, ts.Login(t, "alice@example.com", apptest.Password), `{"credits":{"remaining":10}}`)
+	root := ts.RootAdmin(t)
+	ops := apptest.NewAdminKey(t, t.TempDir(), "ops")
+	text, _ := ops.Public.MarshalText()
+	apptest.WantStatus(t, ts.AdminDo(t, root, "POST", "/admin/admin-keys", `{"name":"ops","key":"`+string(text)+`"}`), http.StatusCreated)
+	ts.CaughtUp(t)
+
+	path, body := "/admin/keys/"+k.Key+"/credits", `{"add":5,"reason":"ticket 9"}`
+	topUp := func(admin apptest.AdminKey) apptest.Response {
+		t.Helper()
+		h := append(ts.AdminSigned(t, admin, "POST", path, body), "Idempotency-Key", "top-up-9")
+		r := ts.Do(t, "POST", path, body, h...)
+		apptest.WantStatus(t, r, http.StatusOK)
+		return r
+	}
+	remaining := func(r apptest.Response) any { return r.JSON(t)["credits"].(map[string]any)["remaining"] }
+	if r := topUp(root); remaining(r) != float64(15) {
+		t.Fatalf("root's top-up: got %s, want 15 remaining", r.Body)
+	}
+	ts.WantAppended(t, 0, func() {
+		if r := topUp(root); r.Header.Get("Idempotent-Replayed") != "true" || remaining(r) != float64(15) {
+			t.Errorf("root's retry: got %v %s, want the first answer replayed", r.Header, r.Body)
+		}
+	})
+	ts.WantAppended(t, 1, func() {
+		if r := topUp(ops); r.Header.Get("Idempotent-Replayed") != "" || remaining(r) != float64(20) {
+			t.Errorf("ops's top-up with the same Idempotency-Key: got %v %s, want a top-up of its own, 20 remaining", r.Header, r.Body)
+		}
+	})
+}
