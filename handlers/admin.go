@@ -58,8 +58,10 @@ func (a *API) adminListKeys(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Keys []adminKeyResponse `json:"keys"`
 	}{Keys: make([]adminKeyResponse, len(keys))}
+	ctx, cancel := context.WithTimeout(r.Context(), CreditsListTimeout)
+	defer cancel()
 	for i, k := range keys {
-		out.Keys[i] = adminKeyResponse{keyResponse: a.keyView(r.Context(), k), UserID: k.UserID}
+		out.Keys[i] = adminKeyResponse{keyResponse: a.keyView(ctx, k), UserID: k.UserID}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

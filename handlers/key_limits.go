@@ -17,10 +17,18 @@ import (
 // enforcement engine knows that; serve plugs it in as Config.Credits.
 type CreditsReader interface {
 	// Remaining returns the credits apiKey has left under p, its policy
-	// as the log sets it. It must not block for long: key views wait for
-	// it. Any error makes the view show the granted credits instead.
+	// as the log sets it. Key views wait for it, at most CreditsTimeout a
+	// key (and a listing CreditsListTimeout in all); past that, or on any
+	// error, the view shows the granted credits instead.
 	Remaining(ctx context.Context, apiKey string, p domain.CreditPolicy) (uint64, error)
 }
+
+// How long key views wait for a CreditsReader: per key, and for a whole
+// listing, past which the rest of its keys show their granted credits.
+const (
+	CreditsTimeout     = 250 * time.Millisecond
+	CreditsListTimeout = time.Second
+)
 
 // creditsView is a key's credits in its views: the remaining credits
 // (live when a CreditsReader answers, else those the policy grants at
@@ -38,11 +46,13 @@ func (a *API) creditsOf(ctx context.Context, k domain.Key, now time.Time) *credi
 		return nil
 	}
 	v := &creditsView{Remaining: p.Granted(now), Refill: p.Refill, NextRefillAt: timePtr(p.NextRefill(now))}
-	if a.credits != nil {
+	if a.credits != nil && ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(ctx, CreditsTimeout)
 		n, err := a.credits.Remaining(ctx, k.APIKey, *p)
+		cancel()
 		if err == nil {
 			v.Remaining = n
-		} else if ctx.Err() == nil {
+		} else {
 			a.logger.Warn("live credits unavailable: the view shows the credits granted", "kind", domain.KindOf(err), "err", err)
 		}
 	}

@@ -157,3 +157,53 @@ func TestAPI_KeyLimitsBadValues(t *testing.T) {
 		}
 	}
 }
+
+// stuckCredits is a CreditsReader that never answers before its context
+// ends, and records how long it was given.
+type stuckCredits struct {
+	mu    sync.Mutex
+	given []time.Duration
+}
+
+func (s *stuckCredits) Remaining(ctx context.Context, _ string, _ domain.CreditPolicy) (uint64, error) {
+	d, ok := ctx.Deadline()
+	s.mu.Lock()
+	if ok {
+		s.given = append(s.given, time.Until(d))
+	} else {
+		s.given = append(s.given, -1)
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestAPI_KeyLimitsStuckReader: a CreditsReader that hangs does not hang
+// the key views: each call gets at most CreditsTimeout, and the view
+// shows the credits granted.
+func TestAPI_KeyLimitsStuckReader(t *testing.T) {
+	t.Parallel()
+	reader := &stuckCredits{}
+	h := newHarness(t, func(c *handlers.Config) { c.Credits = reader })
+	auth := []string{"Authorization", "Bearer " + h.token, "Content-Type", "application/json"}
+	r := h.do("POST", "/api-keys", "192.0.2.1:1", `{"credits":{"remaining":12}}`, auth...)
+	wantStatus(t, r, http.StatusCreated)
+	if v := decodeLimits(t, r); v.Credits == nil || v.Credits.Remaining != 12 {
+		t.Fatalf("create with a stuck reader: got %s, want the 12 credits granted", r.body)
+	}
+	r = h.do("GET", "/api-keys", "192.0.2.1:1", "", auth...)
+	wantStatus(t, r, http.StatusOK)
+	if !strings.Contains(r.body, `"remaining":12`) {
+		t.Errorf("list with a stuck reader: got %s, want the 12 credits granted", r.body)
+	}
+	reader.mu.Lock()
+	defer reader.mu.Unlock()
+	if len(reader.given) == 0 {
+		t.Fatal("the reader was never asked")
+	}
+	for _, d := range reader.given {
+		if d < 0 || d > handlers.CreditsTimeout {
+			t.Errorf("the reader was given %v, want a deadline within %v", d, handlers.CreditsTimeout)
+		}
+	}
+}

@@ -209,8 +209,10 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := listKeysResponse{Keys: make([]keyResponse, len(keys))}
+	ctx, cancel := context.WithTimeout(r.Context(), CreditsListTimeout)
+	defer cancel()
 	for i, k := range keys {
-		resp.Keys[i] = a.keyView(r.Context(), k)
+		resp.Keys[i] = a.keyView(ctx, k)
 	}
 	if next != "" {
 		resp.NextCursor = &next
