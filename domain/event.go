@@ -67,8 +67,9 @@ const KeySecretSchema = 2
 // clear values.
 const UserRegisteredSchema = 2
 
-// KeyPolicySchema is the schema written for key.created: schema 3 adds
-// scopes and metadata. It is a new schema, not an optional field, because
+// KeyPolicySchema is the schema written for a key.created without limits
+// (KeyLimitsSchema is that of one with them): schema 3 adds scopes and
+// metadata. It is a new schema, not an optional field, because
 // scopes restrict: a reader that ignored them would let a scoped key do
 // everything, where a reader that does not know schema 3 skips the event
 // and refuses the key. Schema 1 and 2 events still decode, with no scopes
