@@ -575,6 +575,23 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	want(do("POST", "/api-keys/{api_key}/disable", "/api-keys/"+scopedKey+"/disable", "", auth...), http.StatusConflict)
 	want(do("POST", "/api-keys/{api_key}/enable", "/api-keys/"+scopedKey+"/enable", "", auth...), http.StatusConflict)
 
+	// Limits: set on create, changed and removed by PATCH, credits topped
+	// up; a key without credits is 409, bad values 400.
+	limited := want(do("POST", "/api-keys", "/api-keys",
+		`{"name":"metered","rate_limit":{"limit":5,"window":"1m"},"credits":{"remaining":100,"refill":{"amount":100,"interval":"24h"}}}`, auth...),
+		http.StatusCreated).JSON(t)["api_key"].(string)
+	want(do("POST", "/api-keys", "/api-keys", `{"rate_limit":{"limit":0,"window":"1m"}}`, auth...), http.StatusBadRequest)
+	want(do("POST", "/api-keys", "/api-keys", `{"credits":{"remaining":1,"refill":{"amount":1,"interval":"1s"}}}`, auth...), http.StatusBadRequest)
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+limited, `{"rate_limit":{"limit":10,"window":"1h"},"credits":null}`, auth...), http.StatusOK)
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+limited, `{"rate_limit":{"limit":10,"window":"2d"}}`, auth...), http.StatusBadRequest)
+	want(do("POST", "/api-keys/{api_key}/credits", "/api-keys/"+limited+"/credits", `{"add":5}`, auth...), http.StatusConflict)
+	want(do("PATCH", "/api-keys/{api_key}", "/api-keys/"+limited, `{"credits":{"remaining":10}}`, auth...), http.StatusOK)
+	want(do("POST", "/api-keys/{api_key}/credits", "/api-keys/"+limited+"/credits", `{"add":5}`, auth...), http.StatusOK)
+	want(do("POST", "/api-keys/{api_key}/credits", "/api-keys/"+limited+"/credits", `{"add":0}`, auth...), http.StatusBadRequest)
+	want(do("POST", "/api-keys/{api_key}/credits", "/api-keys/ak_nope/credits", `{"add":1}`, auth...), http.StatusNotFound)
+	want(do("POST", "/api-keys/{api_key}/credits", "/api-keys/"+limited+"/credits", `{"add":1}`), http.StatusUnauthorized)
+	want(do("GET", "/api-keys/{api_key}", "/api-keys/"+limited, "", auth...), http.StatusOK)
+
 	// Validation, both styles and every method documented.
 	for _, m := range []string{"GET", "POST"} {
 		want(do(m, "/validate", "/validate", "", "X-Api-Key", apptest.Base64(key1), "X-Api-Secret", apptest.Base64(secret1)), http.StatusOK)
@@ -689,7 +706,14 @@ func walkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 		want(do("POST", path, "/admin/keys/"+key2+"/"+op, `{"reason":1}`, admin...), http.StatusBadRequest)
 		want(do("POST", path, "/admin/keys/ak_nope/"+op, "", admin...), http.StatusNotFound)
 	}
+	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"credits":{"remaining":3}}`, admin...), http.StatusOK)
+	want(do("POST", "/admin/keys/{api_key}/credits", "/admin/keys/"+key2+"/credits", `{"add":2,"reason":"walk"}`, auth...), http.StatusForbidden)
+	want(do("POST", "/admin/keys/{api_key}/credits", "/admin/keys/"+key2+"/credits", `{"add":2}`), http.StatusUnauthorized)
+	want(do("POST", "/admin/keys/{api_key}/credits", "/admin/keys/"+key2+"/credits", `{"add":2,"reason":"walk"}`, admin...), http.StatusOK)
+	want(do("POST", "/admin/keys/{api_key}/credits", "/admin/keys/"+key2+"/credits", `{"add":-2}`, admin...), http.StatusBadRequest)
+	want(do("POST", "/admin/keys/{api_key}/credits", "/admin/keys/ak_nope/credits", `{"add":2}`, admin...), http.StatusNotFound)
 	want(do("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"reason":"leaked"}`, admin...), http.StatusNoContent)
+	want(do("POST", "/admin/keys/{api_key}/credits", "/admin/keys/"+key2+"/credits", `{"add":2}`, admin...), http.StatusConflict)
 	want(do("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+key2, `{"name":"x"}`, admin...), http.StatusConflict)
 	want(do("POST", "/admin/keys/{api_key}/disable", "/admin/keys/"+key2+"/disable", "", admin...), http.StatusConflict)
 	want(do("POST", "/admin/keys/{api_key}/enable", "/admin/keys/"+key2+"/enable", "", admin...), http.StatusConflict)

@@ -65,6 +65,37 @@ func (k JWK) PublicKey() (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
+// RateLimit allows at most Limit accepted requests in each Window,
+// counted across every validation node together. Window is a whole
+// number and one unit of s, m, h or d, from "1s" to "1d": "1m", "1h".
+type RateLimit struct {
+	Limit  uint64 `json:"limit"`
+	Window string `json:"window"`
+}
+
+// Refill sets a key's remaining credits back up to Amount every
+// Interval ("1m" to "366d": "24h", "30d") after they were set.
+type Refill struct {
+	Amount   uint64 `json:"amount"`
+	Interval string `json:"interval"`
+}
+
+// Credits are a key's credits as they are set: each accepted validation
+// costs one (or the request's cost) until none remain.
+type Credits struct {
+	Remaining uint64  `json:"remaining"`
+	Refill    *Refill `json:"refill,omitempty"`
+}
+
+// KeyCredits are a key's credits as its views show them. Remaining is
+// live as the validation nodes count it, or, when serve cannot ask them,
+// what the key's policy grants with none spent.
+type KeyCredits struct {
+	Remaining    uint64     `json:"remaining"`
+	Refill       *Refill    `json:"refill"`
+	NextRefillAt *time.Time `json:"next_refill_at"`
+}
+
 // CreateKeyRequest describes a new API key. Every field is optional.
 type CreateKeyRequest struct {
 	// Name labels the key for its owner.
@@ -79,6 +110,9 @@ type CreateKeyRequest struct {
 	// Metadata is a JSON object (at most 4 KiB) that validation returns
 	// with the key. It stays in the event log: labels, not personal data.
 	Metadata json.RawMessage
+	// RateLimit and Credits are the key's limits; nil: none.
+	RateLimit *RateLimit
+	Credits   *Credits
 }
 
 // CreatedKey is a new API key with its secret, which the API shows only
@@ -93,6 +127,8 @@ type CreatedKey struct {
 	ExpiresAt  *time.Time      `json:"expires_at"`
 	Scopes     []string        `json:"scopes"`
 	Metadata   json.RawMessage `json:"metadata"`
+	RateLimit  *RateLimit      `json:"rate_limit"`
+	Credits    *KeyCredits     `json:"credits"`
 	Version    uint64          `json:"version"`
 }
 
@@ -121,6 +157,9 @@ type Key struct {
 	// validation nodes' usage interval; nil: never used, or not reported
 	// yet.
 	LastUsedAt *time.Time `json:"last_used_at"`
+	// RateLimit and Credits are the key's limits; nil: none.
+	RateLimit *RateLimit  `json:"rate_limit"`
+	Credits   *KeyCredits `json:"credits"`
 	// UserID is the owner; only AdminListKeys fills it in.
 	UserID string `json:"user_id,omitempty"`
 }
@@ -165,6 +204,13 @@ type KeyEdit struct {
 	Metadata    *json.RawMessage // a pointer to nil: no metadata
 	ExpiresAt   *time.Time
 	ClearExpiry bool
+	// RateLimit sets the key's rate limit; ClearRateLimit removes it.
+	RateLimit      *RateLimit
+	ClearRateLimit bool
+	// Credits sets the key's credits anew (a new credit epoch: what was
+	// spent no longer counts); ClearCredits removes them.
+	Credits      *Credits
+	ClearCredits bool
 }
 
 // body is the edit's PATCH body.
@@ -190,6 +236,18 @@ func (e KeyEdit) body() map[string]any {
 	}
 	if e.ClearExpiry {
 		b["expires_at"] = nil
+	}
+	if e.RateLimit != nil {
+		b["rate_limit"] = e.RateLimit
+	}
+	if e.ClearRateLimit {
+		b["rate_limit"] = nil
+	}
+	if e.Credits != nil {
+		b["credits"] = e.Credits
+	}
+	if e.ClearCredits {
+		b["credits"] = nil
 	}
 	return b
 }
@@ -288,7 +346,10 @@ func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (CreatedKe
 		SignedOnly bool            `json:"signed_only,omitempty"`
 		Scopes     []string        `json:"scopes,omitempty"`
 		Metadata   json.RawMessage `json:"metadata,omitempty"`
-	}{Name: req.Name, SignedOnly: req.SignedOnly, Scopes: req.Scopes, Metadata: req.Metadata}
+		RateLimit  *RateLimit      `json:"rate_limit,omitempty"`
+		Credits    *Credits        `json:"credits,omitempty"`
+	}{Name: req.Name, SignedOnly: req.SignedOnly, Scopes: req.Scopes, Metadata: req.Metadata, RateLimit: req.RateLimit,
+		Credits: req.Credits}
 	if req.ExpiresAt != nil {
 		s := req.ExpiresAt.UTC().Format(time.RFC3339Nano)
 		body.ExpiresAt = &s
@@ -388,6 +449,19 @@ func (c *Client) EditKey(ctx context.Context, apiKey string, edit KeyEdit, ifVer
 	var k Key
 	err := c.do(ctx, request{method: http.MethodPatch, path: "/api-keys/" + escape(apiKey), body: edit.body(),
 		header: ifMatch(ifVersion), auth: true, waitable: true}, &k)
+	return k, err
+}
+
+// AddCredits tops up one of the session user's keys by n credits: POST
+// /api-keys/{api_key}/credits. It returns the key as it is then. Errors:
+// ErrNoSession; *Error with status 400 (n not 1 to 10^12), 401, 404 or
+// 409 (the key has no credits, or is revoked).
+func (c *Client) AddCredits(ctx context.Context, apiKey string, n uint64) (Key, error) {
+	var k Key
+	err := c.do(ctx, request{method: http.MethodPost, path: "/api-keys/" + escape(apiKey) + "/credits",
+		body: struct {
+			Add uint64 `json:"add"`
+		}{n}, auth: true}, &k)
 	return k, err
 }
 
@@ -506,6 +580,19 @@ func (c *Client) AdminEditKey(ctx context.Context, apiKey string, edit KeyEdit, 
 	var k Key
 	err := c.do(ctx, request{method: http.MethodPatch, path: "/admin/keys/" + escape(apiKey), body: edit.body(),
 		header: ifMatch(ifVersion), auth: true, waitable: true}, &k)
+	return k, err
+}
+
+// AdminAddCredits tops up anyone's key by n credits, recording reason:
+// POST /admin/keys/{api_key}/credits. It returns the key as it is then.
+// Errors: ErrNoSession; *Error with status 400, 401, 403, 404 or 409.
+func (c *Client) AdminAddCredits(ctx context.Context, apiKey string, n uint64, reason string) (Key, error) {
+	var k Key
+	err := c.do(ctx, request{method: http.MethodPost, path: "/admin/keys/" + escape(apiKey) + "/credits",
+		body: struct {
+			Add    uint64 `json:"add"`
+			Reason string `json:"reason,omitempty"`
+		}{n, reason}, auth: true}, &k)
 	return k, err
 }
 

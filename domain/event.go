@@ -30,6 +30,9 @@ const (
 	TypeUserPasswordChanged  = "user.password_changed"
 	TypeUserSessionsRevoked  = "user.sessions_revoked"
 	TypeUserSessionEnded     = "user.session_ended"
+	TypeKeyRateLimitChanged  = "key.rate_limit_changed"
+	TypeKeyCreditsChanged    = "key.credits_changed"
+	TypeKeyCreditsAdded      = "key.credits_added"
 )
 
 // Categories name the kind of aggregate an event belongs to; an event type
@@ -64,25 +67,46 @@ const KeySecretSchema = 2
 // clear values.
 const UserRegisteredSchema = 2
 
-// KeyPolicySchema is the schema written for key.created: schema 3 adds
-// scopes and metadata. It is a new schema, not an optional field, because
+// KeyPolicySchema is the schema written for a key.created without limits
+// (KeyLimitsSchema is that of one with them): schema 3 adds scopes and
+// metadata. It is a new schema, not an optional field, because
 // scopes restrict: a reader that ignored them would let a scoped key do
 // everything, where a reader that does not know schema 3 skips the event
 // and refuses the key. Schema 1 and 2 events still decode, with no scopes
 // and no metadata.
 const KeyPolicySchema = 3
 
-// SchemaOf returns the schema this code writes for an event type.
+// KeyLimitsSchema is the schema written for a key.created that sets a
+// rate limit or credits: schema 4 adds them. Like scopes, limits
+// restrict, so a reader that does not know schema 4 skips the event and
+// refuses the key rather than validate it without its limits. A
+// key.created without limits is still written as schema 3
+// (KeyPolicySchema), which readers that do not know limits accept.
+const KeyLimitsSchema = 4
+
+// SchemaOf returns the newest schema this code writes for an event type
+// (SchemaFor gives the one it writes for a given payload).
 func SchemaOf(eventType string) int {
 	switch eventType {
 	case TypeKeyCreated:
-		return KeyPolicySchema
+		return KeyLimitsSchema
 	case TypeKeySecretRegenerated:
 		return KeySecretSchema
 	case TypeUserRegistered:
 		return UserRegisteredSchema
 	}
 	return CurrentSchema
+}
+
+// SchemaFor returns the schema this code writes for a payload: that of
+// its type (SchemaOf), but KeyPolicySchema for a key.created without
+// limits, so that readers that do not know limits keep accepting keys
+// that have none.
+func SchemaFor(d EventData) int {
+	if c, ok := d.(KeyCreated); ok && c.RateLimit == nil && c.Credits == nil {
+		return KeyPolicySchema
+	}
+	return SchemaOf(d.EventType())
 }
 
 // ErrUnknownEventType is returned by DecodeEvent for a type (or schema) this
@@ -246,7 +270,8 @@ type EmailReserved struct {
 // refuses its secret sent in headers: only signed requests validate.
 // Scopes and Metadata (schema 3, both optional) are what the key is
 // allowed to do and the labels validation returns with it (a compact JSON
-// object); they are empty in older events.
+// object); they are empty in older events. RateLimit and Credits (schema
+// 4, both optional) are the key's limits; nil in older events.
 type KeyCreated struct {
 	UserID     string          `json:"user_id"`
 	Name       string          `json:"name,omitempty"`
@@ -256,7 +281,58 @@ type KeyCreated struct {
 	ExpiresAt  *time.Time      `json:"expires_at,omitempty"`
 	Scopes     []string        `json:"scopes,omitempty"`
 	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	RateLimit  *RateLimit      `json:"rate_limit,omitempty"`
+	Credits    *Credits        `json:"credits,omitempty"`
 }
+
+// keyCreatedV3 is the schema 3 payload: no limits. Decoding it through
+// this type keeps stray limit fields in an older event from being
+// believed.
+type keyCreatedV3 struct {
+	UserID     string          `json:"user_id"`
+	Name       string          `json:"name,omitempty"`
+	SecretHash Hash            `json:"secret_hash"`
+	PublicKey  PublicKey       `json:"public_key"`
+	SignedOnly bool            `json:"signed_only,omitempty"`
+	ExpiresAt  *time.Time      `json:"expires_at,omitempty"`
+	Scopes     []string        `json:"scopes,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+}
+
+func (d keyCreatedV3) upcast() KeyCreated {
+	return KeyCreated{UserID: d.UserID, Name: d.Name, SecretHash: d.SecretHash, PublicKey: d.PublicKey,
+		SignedOnly: d.SignedOnly, ExpiresAt: d.ExpiresAt, Scopes: d.Scopes, Metadata: d.Metadata}
+}
+
+// KeyRateLimitChanged records a key's rate limit from now on (nil: the
+// key has none any more).
+type KeyRateLimitChanged struct {
+	RateLimit *RateLimit `json:"rate_limit"`
+}
+
+// KeyCreditsChanged records a key's credits set anew (nil: the key has
+// none any more): the remaining credits from this event on, and the
+// refill, anchored at this event's time. It starts a new credit epoch:
+// what was spent and added before no longer counts.
+type KeyCreditsChanged struct {
+	Credits *Credits `json:"credits"`
+}
+
+// KeyCreditsAdded records a top-up of a key that has credits: Add more
+// credits in its current epoch. Reason is an admin's (optional).
+type KeyCreditsAdded struct {
+	Add    uint64 `json:"add"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// EventType implements EventData.
+func (KeyRateLimitChanged) EventType() string { return TypeKeyRateLimitChanged }
+
+// EventType implements EventData.
+func (KeyCreditsChanged) EventType() string { return TypeKeyCreditsChanged }
+
+// EventType implements EventData.
+func (KeyCreditsAdded) EventType() string { return TypeKeyCreditsAdded }
 
 // KeySecretRegenerated records a new secret for a key; the old one stops
 // validating, and so do requests signed with the old key pair. PublicKey is
@@ -410,14 +486,14 @@ type envelope struct {
 
 // EncodeEvent returns the JSON envelope of e. Time is written in UTC.
 func EncodeEvent(e Event) ([]byte, error) {
-	if e.Schema != SchemaOf(e.Type) {
+	if e.Data == nil {
+		return nil, fmt.Errorf("encode %s: no data", e.Type)
+	}
+	if e.Schema != SchemaFor(e.Data) {
 		return nil, fmt.Errorf("encode %s: schema %d: %w", e.Type, e.Schema, ErrUnknownEventType)
 	}
 	if err := checkEnvelope(e); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
-	}
-	if e.Data == nil {
-		return nil, fmt.Errorf("encode %s: no data", e.Type)
 	}
 	if e.Data.EventType() != e.Type {
 		return nil, fmt.Errorf("encode %s: data is for %s", e.Type, e.Data.EventType())
@@ -480,9 +556,21 @@ func DecodeEvent(b []byte) (Event, error) {
 			data = d
 		}
 	case env.Schema == 3 && env.Type == TypeKeyCreated:
-		if d, ok := decodeData[KeyCreated](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() {
+		if d, ok := decodeOld[keyCreatedV3](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() {
 			data = d
 		}
+	case env.Schema == 4 && env.Type == TypeKeyCreated:
+		// Schema 4 is written only for a key with limits (SchemaFor).
+		if d, ok := decodeData[KeyCreated](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() &&
+			(d.RateLimit != nil || d.Credits != nil) {
+			data = d
+		}
+	case env.Schema == 1 && env.Type == TypeKeyRateLimitChanged:
+		data = decodeData[KeyRateLimitChanged](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyCreditsChanged:
+		data = decodeData[KeyCreditsChanged](env.Data)
+	case env.Schema == 1 && env.Type == TypeKeyCreditsAdded:
+		data = decodeData[KeyCreditsAdded](env.Data)
 	case env.Schema == 1 && env.Type == TypeKeySecretRegenerated:
 		data = decodeOld[keySecretRegeneratedV1](env.Data)
 	case env.Schema == 2 && env.Type == TypeKeySecretRegenerated:

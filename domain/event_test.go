@@ -279,7 +279,8 @@ func TestDecodeEvent_Unknown(t *testing.T) {
 		{"EmptyType", `{"type":"","schema":1,` + rest + `}`},
 		{"MissingType", `{"schema":1,` + rest + `}`},
 		{"TypeCase", `{"type":"Key.Created","schema":1,` + rest + `}`},
-		{"NewerSchema", `{"type":"key.created","schema":4,` + rest + `}`},
+		{"NewerSchema", `{"type":"key.created","schema":5,` + rest + `}`},
+		{"NewerSchemaCreditsAdded", `{"type":"key.credits_added","schema":2,` + rest + `}`},
 		{"NewerSchemaDisabled", `{"type":"key.disabled","schema":2,` + rest + `}`},
 		{"NewerSchemaRevoked", `{"type":"key.revoked","schema":2,` + rest + `}`},
 		{"SchemaZero", `{"type":"key.revoked","schema":0,` + rest + `}`},
@@ -409,7 +410,7 @@ func TestVersion1Events(t *testing.T) {
 	dir := filepath.Join("testdata", "events", "v1")
 	if *update {
 		var v1 []domain.Event
-		for _, e := range append(sampleEvents(), signupSampleEvents()...) {
+		for _, e := range append(append(sampleEvents(), signupSampleEvents()...), limitsSampleEvents()...) {
 			if e.Schema == 1 {
 				v1 = append(v1, e)
 			}
@@ -675,6 +676,7 @@ func TestVersion1Events(t *testing.T) {
 	}
 
 	maps.Copy(checks, signupEventChecks())
+	maps.Copy(checks, limitsEventChecks())
 	checkFrozenEvents(t, dir, 1, checks)
 }
 

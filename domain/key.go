@@ -49,8 +49,13 @@ type Key struct {
 	// previous secret validates).
 	PreviousSecretHash Hash
 	PreviousExpiresAt  time.Time
-	Version            uint64
-	LastHash           Hash // Hash of the last event applied: the next event's Prev
+	// RateLimit and Credits are the key's limits (nil: none). Apply never
+	// changes what they point to, it replaces them: copies of a Key may
+	// share them.
+	RateLimit *RateLimit
+	Credits   *CreditPolicy
+	Version   uint64
+	LastHash  Hash // Hash of the last event applied: the next event's Prev
 }
 
 // Exists reports whether the key has been created.
@@ -111,6 +116,33 @@ func (k *Key) Apply(e Event) error {
 			k.ExpiresAt = d.ExpiresAt.UTC()
 		}
 		if err := k.setPolicy(e, d.Scopes, d.Metadata); err != nil {
+			return err
+		}
+		if err := k.setRateLimit(e, d.RateLimit); err != nil {
+			return err
+		}
+		if err := k.setCredits(e, d.Credits); err != nil {
+			return err
+		}
+	case KeyRateLimitChanged:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		if err := k.setRateLimit(e, d.RateLimit); err != nil {
+			return err
+		}
+	case KeyCreditsChanged:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		if err := k.setCredits(e, d.Credits); err != nil {
+			return err
+		}
+	case KeyCreditsAdded:
+		if err := k.applyable(e); err != nil {
+			return err
+		}
+		if err := k.addCredits(e, d.Add); err != nil {
 			return err
 		}
 	case KeySecretRegenerated:
@@ -203,6 +235,63 @@ func (k *Key) setPolicy(e Event, scopes []string, metadata []byte) error {
 	return nil
 }
 
+// setRateLimit sets the key's rate limit from an event's (nil: none),
+// which must be valid.
+func (k *Key) setRateLimit(e Event, r *RateLimit) error {
+	if r == nil {
+		k.RateLimit = nil
+		return nil
+	}
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("apply %s to %s: %w", e.Type, e.Aggregate, err)
+	}
+	v := *r
+	k.RateLimit = &v
+	return nil
+}
+
+// setCredits starts a new credit epoch at e from an event's credits
+// (nil: none), which must be valid.
+func (k *Key) setCredits(e Event, c *Credits) error {
+	if c == nil {
+		k.Credits = nil
+		return nil
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("apply %s to %s: %w", e.Type, e.Aggregate, err)
+	}
+	p := &CreditPolicy{Epoch: e.Version, Since: e.Time.UTC(), Initial: c.Remaining}
+	if c.Refill != nil {
+		r := *c.Refill
+		p.Refill = &r
+	}
+	k.Credits = p
+	return nil
+}
+
+// addCredits adds a top-up to the key's current credit epoch, within the
+// bounds AddCredits checks.
+func (k *Key) addCredits(e Event, n uint64) error {
+	if k.Credits == nil {
+		return fmt.Errorf("apply %s to %s: the key has no credits", e.Type, e.Aggregate)
+	}
+	if err := k.Credits.checkTopUp(n); err != nil {
+		return fmt.Errorf("apply %s to %s: %w", e.Type, e.Aggregate, err)
+	}
+	p := *k.Credits
+	p.Added += n
+	k.Credits = &p
+	return nil
+}
+
+// Limits returns the key's limits, nil when it has none.
+func (k *Key) Limits() *Limits {
+	if k.RateLimit == nil && k.Credits == nil {
+		return nil
+	}
+	return &Limits{RateLimit: k.RateLimit, Credits: k.Credits}
+}
+
 // CreateKey is the command that makes a new key for a user.
 type CreateKey struct {
 	APIKey     string    // a fresh NewAPIKey value
@@ -214,11 +303,14 @@ type CreateKey struct {
 	ExpiresAt  time.Time // zero: never
 	Scopes     []string  // what the key grants (see ScopeSet); none: no scope
 	Metadata   []byte    // a JSON object (see CompactMetadata); empty: none
+	RateLimit  *RateLimit
+	Credits    *Credits // remaining from creation on, and an optional refill
 }
 
 // Create returns the events that create the key described by cmd. k must be
 // the zero Key. It returns Invalid for a bad name, scopes or metadata, or
-// an expiry not in the future, and Conflict if the key exists.
+// an expiry not in the future, limits out of bounds, and Conflict if the
+// key exists.
 func (k *Key) Create(cmd CreateKey, now time.Time) ([]Event, error) {
 	if k.Exists() {
 		return nil, Errorf(Conflict, "key already exists")
@@ -250,6 +342,19 @@ func (k *Key) Create(cmd CreateKey, now time.Time) ([]Event, error) {
 	}
 	if meta != "" {
 		d.Metadata = json.RawMessage(meta)
+	}
+	if cmd.RateLimit != nil {
+		if err := cmd.RateLimit.Validate(); err != nil {
+			return nil, err
+		}
+		r := *cmd.RateLimit
+		d.RateLimit = &r
+	}
+	if cmd.Credits != nil {
+		if err := cmd.Credits.Validate(); err != nil {
+			return nil, err
+		}
+		d.Credits = cmd.Credits.clone()
 	}
 	if !cmd.ExpiresAt.IsZero() {
 		if !cmd.ExpiresAt.After(now) {
@@ -392,12 +497,20 @@ type KeyEdit struct {
 	Metadata     []byte // a JSON object; empty or null: none
 	SetExpiresAt bool
 	ExpiresAt    time.Time // zero: never expires
+	SetRateLimit bool
+	RateLimit    *RateLimit // nil: none
+	// SetCredits with Credits sets the key's credits anew, a new credit
+	// epoch, even when they equal the current ones (the remaining credits
+	// go back to Credits.Remaining); with nil it removes them.
+	SetCredits bool
+	Credits    *Credits
 }
 
 // Edit returns the events that apply edit to the key on behalf of userID,
 // its owner (anyone else gets NotFound): one event per field whose value
-// changes, none when nothing does. Errors: NotFound, Conflict (revoked),
-// Invalid (a bad name, scopes or metadata, an expiry not in the future).
+// changes (credits set count as a change, see KeyEdit), none when nothing
+// does. Errors: NotFound, Conflict (revoked), Invalid (a bad name, scopes
+// or metadata, an expiry not in the future, limits out of bounds).
 func (k *Key) Edit(userID string, edit KeyEdit, now time.Time) ([]Event, error) {
 	if err := k.checkOwner(userID); err != nil {
 		return nil, err
@@ -462,6 +575,31 @@ func (k *Key) edit(actor string, edit KeyEdit, now time.Time) ([]Event, error) {
 			changes = append(changes, d)
 		}
 	}
+	if edit.SetRateLimit {
+		d := KeyRateLimitChanged{}
+		if edit.RateLimit != nil {
+			if err := edit.RateLimit.Validate(); err != nil {
+				return nil, err
+			}
+			r := *edit.RateLimit
+			d.RateLimit = &r
+		}
+		if !equalRateLimits(d.RateLimit, k.RateLimit) {
+			changes = append(changes, d)
+		}
+	}
+	if edit.SetCredits {
+		d := KeyCreditsChanged{}
+		if edit.Credits != nil {
+			if err := edit.Credits.Validate(); err != nil {
+				return nil, err
+			}
+			d.Credits = edit.Credits.clone()
+		}
+		if d.Credits != nil || k.Credits != nil {
+			changes = append(changes, d)
+		}
+	}
 	var out []Event
 	probe := *k
 	for _, d := range changes {
@@ -506,7 +644,7 @@ func (k *Key) checkOwner(userID string) error {
 // checks it applies.
 func (k *Key) record(apiKey, actor string, now time.Time, d EventData) ([]Event, error) {
 	e := Event{
-		Type: d.EventType(), Schema: SchemaOf(d.EventType()), Aggregate: apiKey,
+		Type: d.EventType(), Schema: SchemaFor(d), Aggregate: apiKey,
 		Version: k.Version + 1, Time: now.UTC(), Actor: actor, Prev: k.LastHash, Data: d,
 	}
 	probe := *k

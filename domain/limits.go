@@ -194,3 +194,60 @@ type Limits struct {
 
 // None reports whether l limits nothing.
 func (l *Limits) None() bool { return l == nil || (l.RateLimit == nil && l.Credits == nil) }
+
+// clone returns a copy of c that shares nothing with it.
+func (c Credits) clone() *Credits {
+	out := c
+	if c.Refill != nil {
+		r := *c.Refill
+		out.Refill = &r
+	}
+	return &out
+}
+
+// equalRateLimits reports whether two rate limits (nil: none) are the
+// same.
+func equalRateLimits(a, b *RateLimit) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// checkTopUp checks a top-up of n credits: 1 to MaxCredits, and the
+// credits granted in the epoch (Initial, Added and n) at most MaxCredits,
+// so that no sum of them overflows. Errors: Invalid, Conflict.
+func (c CreditPolicy) checkTopUp(n uint64) error {
+	if n < 1 || n > MaxCredits {
+		return Errorf(Invalid, "add: want 1 to %d", uint64(MaxCredits))
+	}
+	if c.Initial+c.Added > MaxCredits-n {
+		return Errorf(Conflict, "the key would be granted more than %d credits since they were set: set its credits anew instead",
+			uint64(MaxCredits))
+	}
+	return nil
+}
+
+// Granted returns the credits the policy grants at t, before anything is
+// spent: Initial plus Added until the first refill, and from then on at
+// least the refill's amount (a refill tops the credits up to Amount, and
+// never takes away what was added beyond it). It is what a key's
+// remaining credits are when nobody knows better (the nodes count what
+// was spent).
+func (c CreditPolicy) Granted(t time.Time) uint64 {
+	g := c.Initial + c.Added
+	if c.Refill == nil {
+		return g
+	}
+	if i, _ := c.PeriodAt(t); i > 0 && g < c.Refill.Amount {
+		g = c.Refill.Amount
+	}
+	return g
+}
+
+// NextRefill returns when the credits next refill after t (zero without
+// a refill).
+func (c CreditPolicy) NextRefill(t time.Time) time.Time {
+	_, next := c.PeriodAt(t)
+	return next
+}

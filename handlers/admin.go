@@ -58,8 +58,10 @@ func (a *API) adminListKeys(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Keys []adminKeyResponse `json:"keys"`
 	}{Keys: make([]adminKeyResponse, len(keys))}
+	ctx, cancel := context.WithTimeout(r.Context(), CreditsListTimeout)
+	defer cancel()
 	for i, k := range keys {
-		out.Keys[i] = adminKeyResponse{keyResponse: a.keyView(k), UserID: k.UserID}
+		out.Keys[i] = adminKeyResponse{keyResponse: a.keyView(ctx, k), UserID: k.UserID}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -72,7 +74,7 @@ func (a *API) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // adminEditKey: PATCH /admin/keys/{key} {"name"?, "scopes"?, "metadata"?,
-// "expires_at"?} with an optional If-Match -> 200 the key.
+// "expires_at"?, "rate_limit"?, "credits"?} with an optional If-Match -> 200 the key.
 func (a *API) adminEditKey(w http.ResponseWriter, r *http.Request) {
 	edit, version, err := readEdit(w, r)
 	if err != nil {
@@ -85,7 +87,7 @@ func (a *API) adminEditKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	a.writeKey(w, k)
+	a.writeKey(w, r, k)
 }
 
 // adminDisableKey: POST /admin/keys/{key}/disable {"reason"?} -> 204.

@@ -33,11 +33,14 @@ func bodyRoutes(h *harness, target string) []bodyRoute {
 		{"POST", "/users/verify", nil},
 		{"POST", "/users/verify/resend", nil},
 		{"POST", "/admin/invitations", auth},
+		{"POST", "/api-keys/ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C/credits", auth},
+		{"PATCH", "/api-keys/ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", auth},
+		{"POST", "/admin/keys/ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C/credits", auth},
 	}
 }
 
 // numBodyRoutes is len(bodyRoutes(...)), for the seed corpus.
-const numBodyRoutes = 9
+const numBodyRoutes = 12
 
 // statusOfCode is what each error code must be answered with.
 var statusOfCode = map[string]int{
@@ -56,6 +59,13 @@ func FuzzAPI_RequestBody(f *testing.F) {
 		`{"name":"ci","expires_at":"2001-01-01T00:00:00Z"}`,
 		`{"expires_at":"tomorrow"}`,
 		`{"reason":"leaked"}`,
+		`{"rate_limit":{"limit":5,"window":"1m"},"credits":{"remaining":10,"refill":{"amount":5,"interval":"1h"}}}`,
+		`{"rate_limit":{"limit":-1,"window":"1m"}}`,
+		`{"rate_limit":{"limit":1,"window":"99999999999d"}}`,
+		`{"credits":{"remaining":1e3,"refill":null}}`,
+		`{"credits":{"remaining":1,"refill":{"amount":1}}}`,
+		`{"rate_limit":null,"credits":null}`,
+		`{"add":5}`, `{"add":0}`, `{"add":18446744073709551616}`, `{"add":1,"reason":"x"}`,
 		`{"email":"a","email":"b"}`,
 		`{"Email":"a@example.com","Password":"correct horse battery staple"}`,
 		"{\"name\":\"\xff\"}",

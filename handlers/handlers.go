@@ -43,6 +43,8 @@ type Ledger interface {
 	AdminEditKey(ctx context.Context, cmd ledger.AdminEditKey) (domain.Key, error)
 	AdminDisableKey(ctx context.Context, cmd ledger.AdminDisableKey) error
 	AdminEnableKey(ctx context.Context, cmd ledger.AdminEnableKey) error
+	AddCredits(ctx context.Context, cmd ledger.AddCredits) (domain.Key, error)
+	AdminAddCredits(ctx context.Context, cmd ledger.AdminAddCredits) (domain.Key, error)
 	SessionUser(sess auth.Session) (domain.User, error)
 	ChangePassword(ctx context.Context, cmd ledger.ChangePassword) error
 	RevokeSessions(ctx context.Context, cmd ledger.RevokeSessions) error
@@ -159,6 +161,9 @@ type Config struct {
 	Fleet Fleet
 	// WaitTimeout bounds ?wait=nodes (0: DefaultWaitTimeout).
 	WaitTimeout time.Duration
+	// Credits, if set, tells the keys' live remaining credits for their
+	// views; nil (or an error from it): views show the credits granted.
+	Credits CreditsReader
 }
 
 // API is the HTTP API. It implements http.Handler.
@@ -178,6 +183,7 @@ type API struct {
 	usage         Usage // nil: no usage read model
 	fleet         Fleet
 	waitTimeout   time.Duration
+	credits       CreditsReader // nil: views show the credits granted
 	mux           *http.ServeMux
 }
 
@@ -193,7 +199,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
 		idempotency: cfg.Idempotency, adminNonces: cfg.AdminNonces, usage: cfg.Usage, logger: cfg.Logger, metrics: cfg.Metrics, proxies: cfg.Proxies,
 		loginFailures: cfg.LoginFailures, registrations: cfg.Registrations, maxStaleness: cfg.ReadyMaxStaleness,
-		fleet: cfg.Fleet, waitTimeout: cfg.WaitTimeout, mux: http.NewServeMux()}
+		fleet: cfg.Fleet, waitTimeout: cfg.WaitTimeout, credits: cfg.Credits, mux: http.NewServeMux()}
 	if cfg.WaitTimeout < 0 {
 		return nil, errors.New("handlers: negative WaitTimeout")
 	}
@@ -232,11 +238,13 @@ func (a *API) routes() {
 	a.mux.Handle("PATCH /api-keys/{key}", a.gate(a.authenticated(a.waitNodes(a.idempotent(a.editKey)))))
 	a.mux.Handle("POST /api-keys/{key}/disable", a.gate(a.authenticated(a.waitNodes(a.idempotent(a.disableKey)))))
 	a.mux.Handle("POST /api-keys/{key}/enable", a.gate(a.authenticated(a.idempotent(a.enableKey))))
+	a.mux.Handle("POST /api-keys/{key}/credits", a.gate(a.authenticated(a.idempotent(a.addCredits))))
 	a.mux.Handle("GET /admin/keys", a.gate(a.admin(a.adminListKeys)))
 	a.mux.Handle("DELETE /admin/keys/{key}", a.gate(a.admin(a.waitNodes(a.adminRevokeKey))))
 	a.mux.Handle("PATCH /admin/keys/{key}", a.gate(a.admin(a.waitNodes(a.adminEditKey))))
 	a.mux.Handle("POST /admin/keys/{key}/disable", a.gate(a.admin(a.waitNodes(a.adminDisableKey))))
 	a.mux.Handle("POST /admin/keys/{key}/enable", a.gate(a.admin(a.adminEnableKey)))
+	a.mux.Handle("POST /admin/keys/{key}/credits", a.gate(a.admin(a.idempotent(a.adminAddCredits))))
 	a.mux.Handle("GET /admin/nodes", a.gate(a.admin(a.adminNodes)))
 	a.mux.Handle("GET /admin/users", a.gate(a.admin(a.adminListUsers)))
 	a.mux.Handle("POST /admin/users", a.gate(a.admin(a.adminCreateUser)))

@@ -87,6 +87,9 @@ func (a *API) idempotent(next http.HandlerFunc) http.HandlerFunc {
 		scope := userIDFrom(r.Context())
 		if scope == "" {
 			scope = anonymousScope
+			if p := adminFrom(r.Context()); p.actor != "" {
+				scope = p.actor // an admin's signed request: no user, but an admin
+			}
 		}
 		fp := idempotency.Fingerprint(r.Method, r.Pattern, pathValues(r), scope, body)
 		preset, err := a.ledger.NewPreset()

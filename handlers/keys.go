@@ -19,19 +19,23 @@ type createKeyRequest struct {
 	SignedOnly bool           `json:"signed_only"`
 	Scopes     []string       `json:"scopes"`
 	Metadata   jsontext.Value `json:"metadata,omitempty"`
+	RateLimit  jsontext.Value `json:"rate_limit,omitempty"`
+	Credits    jsontext.Value `json:"credits,omitempty"`
 }
 
 type createKeyResponse struct {
-	APIKey     string         `json:"api_key"`
-	Secret     string         `json:"secret"`
-	Name       string         `json:"name"`
-	Status     string         `json:"status"`
-	SignedOnly bool           `json:"signed_only"`
-	CreatedAt  time.Time      `json:"created_at"`
-	ExpiresAt  *time.Time     `json:"expires_at"`
-	Scopes     []string       `json:"scopes"`
-	Metadata   jsontext.Value `json:"metadata"`
-	Version    uint64         `json:"version"`
+	APIKey     string            `json:"api_key"`
+	Secret     string            `json:"secret"`
+	Name       string            `json:"name"`
+	Status     string            `json:"status"`
+	SignedOnly bool              `json:"signed_only"`
+	CreatedAt  time.Time         `json:"created_at"`
+	ExpiresAt  *time.Time        `json:"expires_at"`
+	Scopes     []string          `json:"scopes"`
+	Metadata   jsontext.Value    `json:"metadata"`
+	RateLimit  *domain.RateLimit `json:"rate_limit"`
+	Credits    *creditsView      `json:"credits"`
+	Version    uint64            `json:"version"`
 }
 
 type keyResponse struct {
@@ -51,16 +55,21 @@ type keyResponse struct {
 	// LastUsedAt is the key's last valid use, as precise as the nodes'
 	// usage interval; null: never used (or not yet reported).
 	LastUsedAt *time.Time `json:"last_used_at"`
+	// RateLimit and Credits are the key's limits; null: none.
+	RateLimit *domain.RateLimit `json:"rate_limit"`
+	Credits   *creditsView      `json:"credits"`
 }
 
 // editKeyRequest is PATCH /api-keys/{key}: a field left out stays as it
 // is; null clears it (the name to none, the scopes to none, the metadata
-// to none, the expiry to never).
+// to none, the expiry to never, the rate limit and credits to none).
 type editKeyRequest struct {
 	Name      jsontext.Value `json:"name,omitempty"`
 	Scopes    jsontext.Value `json:"scopes,omitempty"`
 	Metadata  jsontext.Value `json:"metadata,omitempty"`
 	ExpiresAt jsontext.Value `json:"expires_at,omitempty"`
+	RateLimit jsontext.Value `json:"rate_limit,omitempty"`
+	Credits   jsontext.Value `json:"credits,omitempty"`
 }
 
 type regenerateRequest struct {
@@ -84,13 +93,13 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func (a *API) keyView(k domain.Key) keyResponse {
+func (a *API) keyView(ctx context.Context, k domain.Key) keyResponse {
 	now := a.ledger.Now()
 	v := keyResponse{APIKey: k.APIKey, Name: k.Name, Status: string(k.StatusAt(now)),
 		SignedOnly: k.SignedOnly, CanSign: !k.PublicKey.IsZero(),
 		CreatedAt: k.CreatedAt, ExpiresAt: timePtr(k.ExpiresAt), RevokedAt: timePtr(k.RevokedAt),
 		SecretRegeneratedAt: timePtr(k.SecretRegeneratedAt), Scopes: k.Scopes.List(), Metadata: metadataView(k),
-		Version: k.Version, LastUsedAt: a.lastUsed(k.APIKey)}
+		Version: k.Version, LastUsedAt: a.lastUsed(k.APIKey), RateLimit: k.RateLimit, Credits: a.creditsOf(ctx, k, now)}
 	if k.PreviousInGrace(now) && !k.Revoked() && !k.Disabled() {
 		v.PreviousSecretExpiresAt = timePtr(k.PreviousExpiresAt)
 	}
@@ -110,9 +119,9 @@ func metadataView(k domain.Key) jsontext.Value {
 func etag(k domain.Key) string { return `"` + strconv.FormatUint(k.Version, 10) + `"` }
 
 // writeKey answers one key's view with its ETag.
-func (a *API) writeKey(w http.ResponseWriter, k domain.Key) {
+func (a *API) writeKey(w http.ResponseWriter, r *http.Request, k domain.Key) {
 	w.Header().Set("ETag", etag(k))
-	writeJSON(w, http.StatusOK, a.keyView(k))
+	writeJSON(w, http.StatusOK, a.keyView(r.Context(), k))
 }
 
 // ifMatch reads an If-Match header of the form "<version>" (as ETag
@@ -151,9 +160,23 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		}
 		expires = t
 	}
-	k, secret, err := a.ledger.CreateKey(r.Context(), ledger.CreateKey{UserID: userIDFrom(r.Context()), Name: req.Name,
+	cmd := ledger.CreateKey{UserID: userIDFrom(r.Context()), Name: req.Name,
 		ExpiresAt: expires, SignedOnly: req.SignedOnly, Scopes: req.Scopes, Metadata: req.Metadata,
-		Preset: presetFrom(r.Context())})
+		Preset: presetFrom(r.Context())}
+	var err error
+	if req.RateLimit != nil {
+		if cmd.RateLimit, err = parseRateLimit(req.RateLimit); err != nil {
+			writeError(w, r, a.logger, err)
+			return
+		}
+	}
+	if req.Credits != nil {
+		if cmd.Credits, err = parseCredits(req.Credits); err != nil {
+			writeError(w, r, a.logger, err)
+			return
+		}
+	}
+	k, secret, err := a.ledger.CreateKey(r.Context(), cmd)
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return
@@ -163,7 +186,8 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", etag(k))
 	writeJSON(w, http.StatusCreated, createKeyResponse{APIKey: k.APIKey, Secret: secret.Reveal(), Name: k.Name,
 		Status: string(k.StatusAt(a.ledger.Now())), SignedOnly: k.SignedOnly, CreatedAt: k.CreatedAt, ExpiresAt: timePtr(k.ExpiresAt),
-		Scopes: k.Scopes.List(), Metadata: metadataView(k), Version: k.Version})
+		Scopes: k.Scopes.List(), Metadata: metadataView(k), RateLimit: k.RateLimit, Credits: a.creditsOf(r.Context(), k, a.ledger.Now()),
+		Version: k.Version})
 }
 
 // listKeys: GET /api-keys?limit=&cursor= -> 200 the caller's keys, newest
@@ -185,8 +209,10 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := listKeysResponse{Keys: make([]keyResponse, len(keys))}
+	ctx, cancel := context.WithTimeout(r.Context(), CreditsListTimeout)
+	defer cancel()
 	for i, k := range keys {
-		resp.Keys[i] = a.keyView(k)
+		resp.Keys[i] = a.keyView(ctx, k)
 	}
 	if next != "" {
 		resp.NextCursor = &next
@@ -201,7 +227,7 @@ func (a *API) getKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	a.writeKey(w, k)
+	a.writeKey(w, r, k)
 }
 
 // readEdit decodes a PATCH body into an edit and its version condition.
@@ -216,7 +242,6 @@ func readEdit(w http.ResponseWriter, r *http.Request) (domain.KeyEdit, uint64, e
 	if err := readJSON(w, r, &req, false); err != nil {
 		return edit, 0, err
 	}
-	isNull := func(v jsontext.Value) bool { return string(v) == "null" }
 	if req.Name != nil {
 		edit.SetName = true
 		if !isNull(req.Name) {
@@ -250,11 +275,23 @@ func readEdit(w http.ResponseWriter, r *http.Request) (domain.KeyEdit, uint64, e
 			edit.ExpiresAt = t
 		}
 	}
+	if req.RateLimit != nil {
+		edit.SetRateLimit = true
+		if edit.RateLimit, err = parseRateLimit(req.RateLimit); err != nil {
+			return edit, 0, err
+		}
+	}
+	if req.Credits != nil {
+		edit.SetCredits = true
+		if edit.Credits, err = parseCredits(req.Credits); err != nil {
+			return edit, 0, err
+		}
+	}
 	return edit, version, nil
 }
 
 // editKey: PATCH /api-keys/{key} {"name"?, "scopes"?, "metadata"?,
-// "expires_at"?} with an optional If-Match: "<version>" -> 200 the key.
+// "expires_at"?, "rate_limit"?, "credits"?} with an optional If-Match: "<version>" -> 200 the key.
 func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 	edit, version, err := readEdit(w, r)
 	if err != nil {
@@ -267,7 +304,7 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.logger, err)
 		return
 	}
-	a.writeKey(w, k)
+	a.writeKey(w, r, k)
 }
 
 // disableKey: POST /api-keys/{key}/disable {"reason"?} -> 204.

@@ -34,7 +34,7 @@ func (h *agreementHistory) append(aggregate string, data domain.EventData) uint6
 	h.t.Helper()
 	h.verOf[aggregate]++
 	v := h.verOf[aggregate]
-	e := domain.Event{Type: data.EventType(), Schema: domain.SchemaOf(data.EventType()), Aggregate: aggregate,
+	e := domain.Event{Type: data.EventType(), Schema: domain.SchemaFor(data), Aggregate: aggregate,
 		Version: v, Time: t0.Add(time.Duration(v) * time.Minute), Actor: h.userID, Data: data}
 	seq := h.log.append(h.t, eventstore.Pending{Event: e, ExpectedSeq: h.seqOf[aggregate]})[0]
 	h.seqOf[aggregate] = seq
@@ -45,6 +45,14 @@ func (h *agreementHistory) create(signedOnly bool, expires *time.Time) uint64 {
 	h.secret = h.newSecret()
 	return h.append(h.apiKey, domain.KeyCreated{UserID: h.userID, Name: "agreement", SecretHash: h.secret.Hash(),
 		PublicKey: domain.PublicKey{0x0c, 31: h.n}, SignedOnly: signedOnly, ExpiresAt: expires})
+}
+
+// createLimited creates the key with a rate limit and credits.
+func (h *agreementHistory) createLimited() uint64 {
+	h.secret = h.newSecret()
+	return h.append(h.apiKey, domain.KeyCreated{UserID: h.userID, Name: "agreement", SecretHash: h.secret.Hash(),
+		PublicKey: domain.PublicKey{0x0c, 31: h.n}, RateLimit: &domain.RateLimit{Limit: 10, Window: domain.Period(time.Second)},
+		Credits: &domain.Credits{Remaining: 100, Refill: &domain.Refill{Amount: 100, Interval: domain.Period(time.Hour)}}})
 }
 
 func (h *agreementHistory) regenerate() uint64 {
@@ -146,6 +154,25 @@ func TestReadModelsAgree(t *testing.T) {
 				{time.Minute, domain.ReasonRevoked, domain.ReasonRevoked, domain.StatusRevoked},
 			}},
 		}},
+		{"Limits", []step{
+			{"CreateLimited", func(h *agreementHistory) uint64 { return h.createLimited() }, []agreementInstant{usable(time.Minute)}},
+			{"TopUp", func(h *agreementHistory) uint64 { return h.append(h.apiKey, domain.KeyCreditsAdded{Add: 5}) },
+				[]agreementInstant{usable(time.Minute), usable(3 * time.Hour)}},
+			{"ChangeRateLimit", func(h *agreementHistory) uint64 {
+				return h.append(h.apiKey, domain.KeyRateLimitChanged{RateLimit: &domain.RateLimit{Limit: 1, Window: domain.Period(time.Hour)}})
+			}, []agreementInstant{usable(time.Minute)}},
+			{"CreditsAnew", func(h *agreementHistory) uint64 {
+				return h.append(h.apiKey, domain.KeyCreditsChanged{Credits: &domain.Credits{Remaining: 3}})
+			}, []agreementInstant{usable(time.Minute)}},
+			{"RemoveRateLimit", func(h *agreementHistory) uint64 { return h.append(h.apiKey, domain.KeyRateLimitChanged{}) },
+				[]agreementInstant{usable(time.Minute)}},
+			{"RemoveCredits", func(h *agreementHistory) uint64 { return h.append(h.apiKey, domain.KeyCreditsChanged{}) },
+				[]agreementInstant{usable(time.Minute)}},
+			{"AddLimitsAndRevoke", func(h *agreementHistory) uint64 {
+				h.append(h.apiKey, domain.KeyCreditsChanged{Credits: &domain.Credits{Remaining: 1}})
+				return h.revoke()
+			}, []agreementInstant{{time.Minute, domain.ReasonRevoked, domain.ReasonRevoked, domain.StatusRevoked}}},
+		}},
 		{"SignedOnly", []step{
 			{"Create", func(h *agreementHistory) uint64 { return h.create(true, nil) }, []agreementInstant{
 				{time.Minute, domain.ReasonSignedOnly, domain.ReasonOK, domain.StatusActive},
@@ -231,6 +258,11 @@ func checkAgreement(t *testing.T, step string, h *agreementHistory, keys *projec
 	}
 	if got := k.StatusAt(now); got != wantStatus {
 		t.Errorf("%s: listing status %v disagrees with the lookup's %v", at, got, signer.Reason)
+	}
+
+	// A key the lookup accepts hands out the limits the listing shows.
+	if res.OK {
+		checkLimits(t, at+": lookup Limits vs listed key", res.Limits, k.Limits())
 	}
 
 	// Secrets regenerated away are refused by both.

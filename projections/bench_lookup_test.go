@@ -249,7 +249,9 @@ func BenchmarkLookupMemory(b *testing.B) {
 			for i := range pool {
 				pool[i] = fmt.Sprintf("service%02d:read", i)
 			}
-			fillPolicyLookup := func(scopes, metadata bool) any {
+			limits := &domain.RateLimit{Limit: 100, Window: domain.Period(time.Minute)}
+			credits := &domain.Credits{Remaining: 1000, Refill: &domain.Refill{Amount: 1000, Interval: domain.Period(24 * time.Hour)}}
+			fillPolicyLookup := func(scopes, metadata, limited bool) any {
 				l := projections.NewLookup(0)
 				pick := rand.New(rand.NewPCG(6, 7))
 				for i, id := range ids {
@@ -260,6 +262,10 @@ func BenchmarkLookupMemory(b *testing.B) {
 					}
 					if metadata {
 						d.Metadata = json.RawMessage(fmt.Sprintf(`{"tenant":%10d,"note":"%s"}`, i, strings.Repeat("m", 200-31)))
+					}
+					if limited {
+						d.RateLimit, d.Credits = limits, credits
+						e.Schema = domain.KeyLimitsSchema
 					}
 					e.Data = d
 					if err := l.Apply(e); err != nil {
@@ -283,8 +289,9 @@ func BenchmarkLookupMemory(b *testing.B) {
 			}{
 				{"Lookup", func() any { return fillLookup(0) }},
 				{"LookupPresized", func() any { return fillLookup(n) }},
-				{"LookupScopes3of20", func() any { return fillPolicyLookup(true, false) }},
-				{"LookupMetadata200B", func() any { return fillPolicyLookup(false, true) }},
+				{"LookupScopes3of20", func() any { return fillPolicyLookup(true, false, false) }},
+				{"LookupMetadata200B", func() any { return fillPolicyLookup(false, true, false) }},
+				{"LookupLimits", func() any { return fillPolicyLookup(false, false, true) }},
 				{"Baseline", func() any {
 					m := make(map[ulid.ULID]benchEntry)
 					for _, id := range ids {

@@ -15,12 +15,14 @@ import (
 
 // Lookup is the validation read model: for each key only what validation
 // needs (owner, secret hash, public key, revoked, disabled, signed-only,
-// expiry, scopes, metadata, the previous secret in its grace period),
+// expiry, scopes, metadata, limits, the previous secret in its grace
+// period),
 // packed so that a validation node holds millions of keys in memory (about
 // 142 bytes a key at a million keys, name included, metadata not). Scope
 // sets are interned: keys share the few distinct sets there are, and an
 // entry holds a 3-byte index. Metadata and previous secrets, which few
-// keys have, live in side maps. Events are folded through domain.Key.Apply
+// keys have, live in side maps, and so do limits, which a key without
+// any does not pay for. Events are folded through domain.Key.Apply
 // like every other model, by unpacking the entry, applying, and packing it
 // again. It is safe for concurrent use.
 type Lookup struct {
@@ -40,6 +42,9 @@ type Lookup struct {
 	freeSets   []uint32                   // indexes of sets no key uses, to reuse
 	metadata   map[uint32]string          // entry index -> metadata, for keys that have some
 	previous   map[uint32]previousSecret  // entry index -> previous secret, for keys that had a grace period
+	// limits maps an entry index to the key's limits, for keys that have
+	// some. A *Limits handed out is never changed: a change stores a new one.
+	limits map[uint32]*domain.Limits
 	// names holds key names, each a 2-byte big-endian length and the
 	// name's bytes, appended as keys are named; byte 0 is unused so that
 	// offset 0 means no name. A rename appends: the old bytes stay.
@@ -91,6 +96,7 @@ const (
 	flagDisabled
 	flagMetadata // the key has metadata in Lookup.metadata
 	flagPrevious // the key has a previous secret in Lookup.previous
+	flagLimits   // the key has limits in Lookup.limits
 )
 
 // revokedMark stands for a revocation (or disabling) time when a packed
@@ -104,7 +110,7 @@ func NewLookup(sizeHint int) *Lookup {
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: newEntryChunks(sizeHint),
 		disabled: make(map[ulid.ULID]bool), scopeSets: []domain.ScopeSet{""}, scopeRefs: []uint32{0},
 		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string), names: []byte{0},
-		previous: make(map[uint32]previousSecret)}
+		previous: make(map[uint32]previousSecret), limits: make(map[uint32]*domain.Limits)}
 }
 
 // Apply folds a key event, and notes users being disabled, enabled or
@@ -191,6 +197,14 @@ func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
 		l.metadata[i] = k.Metadata
 	} else {
 		delete(l.metadata, i)
+	}
+	if e.flags&flagLimits != 0 {
+		// Replace, never change: readers may hold the one stored before.
+		if old := l.limits[i]; old == nil || old.RateLimit != k.RateLimit || old.Credits != k.Credits {
+			l.limits[i] = &domain.Limits{RateLimit: k.RateLimit, Credits: k.Credits}
+		}
+	} else {
+		delete(l.limits, i)
 	}
 	if e.flags&flagPrevious != 0 {
 		p := previousSecret{until: k.PreviousExpiresAt.UnixMilli()}
@@ -315,8 +329,9 @@ type Result struct {
 	Name     string
 	Scopes   domain.ScopeSet
 	Metadata string
-	// Limits are the key's rate limit and credits, on success; nil: none.
-	// The lookup never changes a Limits it handed out.
+	// Limits are the key's rate limit and credits, on success; nil when
+	// it has none. The lookup never changes a Limits it handed out (a
+	// change of the key's limits stores a new one), so it may be kept.
 	Limits *domain.Limits
 }
 
@@ -357,6 +372,7 @@ type found struct {
 	names         []byte // Lookup.names when found
 	metadata      string
 	previous      previousSecret
+	limits        *domain.Limits
 }
 
 // find returns what the lookup holds of a key.
@@ -385,6 +401,9 @@ func (l *Lookup) find(apiKey string) (f found) {
 	}
 	if f.entry.flags&flagPrevious != 0 {
 		f.previous = l.previous[i]
+	}
+	if f.entry.flags&flagLimits != 0 {
+		f.limits = l.limits[i]
 	}
 	return f
 }
@@ -460,7 +479,8 @@ func (f found) result(r domain.Reason) Result {
 		return Result{Reason: r}
 	}
 	return Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
-		Name: nameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata}
+		Name: nameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata,
+		Limits: f.limits}
 }
 
 // unpack rebuilds the parts of the key at index i that Apply needs: the
@@ -477,6 +497,9 @@ func (l *Lookup) unpack(i uint32, apiKey string) domain.Key {
 	}
 	if e.flags&flagDisabled != 0 {
 		k.DisabledAt = revokedMark
+	}
+	if lim := l.limits[i]; lim != nil && e.flags&flagLimits != 0 {
+		k.RateLimit, k.Credits = lim.RateLimit, lim.Credits
 	}
 	if p, ok := l.previous[i]; ok && e.flags&flagPrevious != 0 {
 		copy(k.PreviousSecretHash[:], p.hash[:])
@@ -506,6 +529,9 @@ func pack(k domain.Key) (lookupEntry, error) {
 	}
 	if !k.PreviousExpiresAt.IsZero() {
 		e.flags |= flagPrevious
+	}
+	if k.RateLimit != nil || k.Credits != nil {
+		e.flags |= flagLimits
 	}
 	return e, nil
 }

@@ -30,7 +30,7 @@ func newPolicyHistory(t *testing.T, lookup *projections.Lookup, d domain.KeyCrea
 func (h *policyHistory) apply(d domain.EventData) {
 	h.t.Helper()
 	h.version++
-	e := domain.Event{Type: d.EventType(), Schema: domain.SchemaOf(d.EventType()), Aggregate: h.apiKey,
+	e := domain.Event{Type: d.EventType(), Schema: domain.SchemaFor(d), Aggregate: h.apiKey,
 		Version: h.version, Time: t0.Add(time.Duration(h.version) * time.Minute), Actor: h.userID, Data: d}
 	if err := h.key.Apply(e); err != nil {
 		h.t.Fatalf("domain Apply(%s): %v", e.Type, err)

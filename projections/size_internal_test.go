@@ -38,7 +38,7 @@ func TestLookup_EditsDoNotGrowMemory(t *testing.T) {
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	apply := func(v uint64, d domain.EventData) {
 		t.Helper()
-		e := domain.Event{Type: d.EventType(), Schema: domain.SchemaOf(d.EventType()), Aggregate: apiKey,
+		e := domain.Event{Type: d.EventType(), Schema: domain.SchemaFor(d), Aggregate: apiKey,
 			Version: v, Time: at, Actor: owner, Data: d}
 		if err := l.Apply(e); err != nil {
 			t.Fatal(err)
@@ -65,5 +65,42 @@ func TestLookup_EditsDoNotGrowMemory(t *testing.T) {
 	}
 	if got, want := string(f.scopes), fmt.Sprintf("s%0120d", edits-1); got != want {
 		t.Errorf("scopes: got %q, want %q", got, want)
+	}
+}
+
+// TestLookup_LimitsSideMap: only keys with limits have an entry in the
+// limits side map; removing a key's limits removes its entry, and
+// changing them over and over keeps one.
+func TestLookup_LimitsSideMap(t *testing.T) {
+	l := NewLookup(0)
+	const owner = "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1A"
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	apply := func(apiKey string, v uint64, d domain.EventData) {
+		t.Helper()
+		e := domain.Event{Type: d.EventType(), Schema: domain.SchemaFor(d), Aggregate: apiKey,
+			Version: v, Time: at, Actor: owner, Data: d}
+		if err := l.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain, limited := "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1D"
+	apply(plain, 1, domain.KeyCreated{UserID: owner, SecretHash: domain.Hash{1}, PublicKey: domain.PublicKey{1}})
+	apply(limited, 1, domain.KeyCreated{UserID: owner, SecretHash: domain.Hash{1}, PublicKey: domain.PublicKey{1},
+		Credits: &domain.Credits{Remaining: 1}})
+	if len(l.limits) != 1 || l.find(plain).entry.flags&flagLimits != 0 {
+		t.Fatalf("got %d limits entries (plain key flagged: %v), want the limited key's only", len(l.limits),
+			l.find(plain).entry.flags&flagLimits != 0)
+	}
+	const edits = 1000
+	for i := range uint64(edits) {
+		apply(limited, 2+i, domain.KeyRateLimitChanged{RateLimit: &domain.RateLimit{Limit: 1 + i, Window: domain.Period(time.Second)}})
+	}
+	if len(l.limits) != 1 || l.find(limited).limits.RateLimit.Limit != edits {
+		t.Errorf("after %d changes: %d limits entries, want 1 with the last limit", edits, len(l.limits))
+	}
+	apply(limited, 2+edits, domain.KeyRateLimitChanged{})
+	apply(limited, 3+edits, domain.KeyCreditsChanged{})
+	if len(l.limits) != 0 || l.find(limited).entry.flags&flagLimits != 0 {
+		t.Errorf("after removing them: %d limits entries, want none", len(l.limits))
 	}
 }

@@ -360,6 +360,9 @@ func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if k.Metadata != "" {
 			out["metadata"] = json.RawMessage(k.Metadata)
 		}
+		if out["rate_limit"], out["credits"], err = limitsState(k, when); err != nil {
+			return err
+		}
 	} else {
 		u, evs, err := audit.UserAt(ctx, store, *user, at, *atSeq)
 		if err != nil {
@@ -382,7 +385,7 @@ func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	for _, k := range []string{"api_key", "id", "user_id", "email", "role", "disabled", "erased", "name", "status", "scopes", "metadata", "created_at", "secret_regenerated_at", "revoked_at", "disabled_at", "expires_at", "previous_secret_expires_at", "previous_secret_in_grace", "version", "as_of", "as_of_seq"} {
+	for _, k := range []string{"api_key", "id", "user_id", "email", "role", "disabled", "erased", "name", "status", "scopes", "metadata", "created_at", "secret_regenerated_at", "revoked_at", "disabled_at", "expires_at", "previous_secret_expires_at", "previous_secret_in_grace", "rate_limit", "credits", "version", "as_of", "as_of_seq"} {
 		v, ok := out[k]
 		switch t := v.(type) {
 		case time.Time:
@@ -401,6 +404,37 @@ func auditState(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(tw, "  %d\t%s\t%s\tby %s\n", e.Sequence, e.Time.Format(time.RFC3339), e.Type, e.Actor)
 	}
 	return tw.Flush()
+}
+
+// limitsState is a key's rate limit and credit policy at when, as audit
+// state shows them (JSON; nil: none): the credits granted by then (none
+// spent: what was spent is not in the log), what set them (the epoch,
+// the key's version that set them, since), the top-ups since, the refill
+// and when it is next due.
+func limitsState(k domain.Key, when time.Time) (rate, credits any, err error) {
+	if k.RateLimit != nil {
+		b, err := json.Marshal(k.RateLimit)
+		if err != nil {
+			return nil, nil, err
+		}
+		rate = json.RawMessage(b)
+	}
+	if c := k.Credits; c != nil {
+		b, err := json.Marshal(struct {
+			Granted      uint64         `json:"granted"`
+			Initial      uint64         `json:"initial"`
+			Added        uint64         `json:"added"`
+			Epoch        uint64         `json:"epoch"`
+			Since        time.Time      `json:"since"`
+			Refill       *domain.Refill `json:"refill"`
+			NextRefillAt any            `json:"next_refill_at"`
+		}{c.Granted(when), c.Initial, c.Added, c.Epoch, c.Since, c.Refill, optTime(c.NextRefill(when))})
+		if err != nil {
+			return nil, nil, err
+		}
+		credits = json.RawMessage(b)
+	}
+	return rate, credits, nil
 }
 
 func stateError(err error) error {

@@ -26,7 +26,7 @@ var groups = map[string][]string{
 	"admin invitations": {"create"},
 	"admin admin-keys":  {"list", "enroll", "revoke"},
 	"admin ledger-keys": {"list", "add", "retire"},
-	"admin keys":        {"list", "revoke", "disable", "enable", "set-scopes"},
+	"admin keys":        {"list", "revoke", "disable", "enable", "set-scopes", "add-credits"},
 	"admin users":       {"list", "create", "disable", "enable", "revoke-keys", "revoke-sessions", "erase"},
 }
 
@@ -92,6 +92,8 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		return func(ctx context.Context, args []string, s stdio) error { return adminKeysAct(ctx, verb, args, s.out) }
 	case "admin keys set-scopes":
 		return func(ctx context.Context, args []string, s stdio) error { return adminKeysSetScopes(ctx, args, s.out) }
+	case "admin keys add-credits":
+		return func(ctx context.Context, args []string, s stdio) error { return adminKeysAddCredits(ctx, args, s.out) }
 	case "admin ledger-keys list":
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminLedgerKeysList(ctx, args, s.out, s.err)

@@ -227,7 +227,7 @@ enrols it (keyledger admin admin-keys enroll).`,
 		example: "keyledger admin usage --window 24h --top 20",
 	},
 	"admin keys": {
-		purpose: "list any user's API keys; revoke, disable, enable or rescope any of them",
+		purpose: "list any user's API keys; revoke, disable, enable, rescope or top up any of them",
 		usage:   "keyledger admin keys <command> [flags]",
 		about:   "Exit codes: as for every admin command (keyledger admin --help).",
 		example: "keyledger admin keys list --status active",
@@ -260,6 +260,15 @@ enrols it (keyledger admin admin-keys enroll).`,
 validates but grants no scope). In force on every validation node once the
 command returns.`,
 		example: `keyledger admin keys set-scopes ak_01J... --scopes orders:read,billing:read`,
+	},
+	"admin keys add-credits": {
+		purpose: "top up the credits of any user's key",
+		usage:   "keyledger admin keys add-credits <api_key> <n> [--reason TEXT] [flags]",
+		about: `Adds n credits (1 to 1000000000000) to those the key has left: a
+key.credits_added event, recorded with the admin as actor and the reason. A key
+without credits, or a revoked one, is refused (exit 1). In force on every
+validation node once the command returns.`,
+		example: `keyledger admin keys add-credits ak_01J... 5000 --reason "goodwill after the outage"`,
 	},
 	"admin ledger-keys": {
 		purpose: "list, add and retire the keys the log trusts to sign its events",

@@ -143,7 +143,7 @@ func forgedKey(t *testing.T, owner string) (domain.Event, apptest.CreatedKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := domain.Event{Type: domain.TypeKeyCreated, Schema: domain.SchemaOf(domain.TypeKeyCreated), Aggregate: apiKey,
+	e := domain.Event{Type: domain.TypeKeyCreated, Schema: domain.KeyPolicySchema, Aggregate: apiKey,
 		Version: 1, Time: time.Now().UTC(), Actor: owner,
 		Data: domain.KeyCreated{UserID: owner, Name: "forged", SecretHash: secret.Hash(), PublicKey: pub}}
 	return e, apptest.CreatedKey{Key: apiKey, Secret: secret.Reveal()}

@@ -183,7 +183,9 @@ const (
 // they record (handlers.go):
 //
 //	DELETE /admin/keys/{key}                key.revoked of {key}
-//	PATCH  /admin/keys/{key}                key.renamed, key.scopes_changed, key.metadata_changed, key.expiry_changed of {key}, one batch
+//	PATCH  /admin/keys/{key}                key.renamed, key.scopes_changed, key.metadata_changed, key.expiry_changed,
+//	                                        key.rate_limit_changed, key.credits_changed of {key}, one batch
+//	POST   /admin/keys/{key}/credits        key.credits_added of {key}
 //	POST   /admin/keys/{key}/disable        key.disabled of {key}
 //	POST   /admin/keys/{key}/enable         key.enabled of {key}
 //	POST   /admin/users/{id}/revoke-keys    key.revoked of every key {id} owns
@@ -216,7 +218,10 @@ func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin)
 		want = []string{"POST /admin/keys/" + e.Aggregate + "/disable"}
 	case domain.KeyEnabled:
 		want = []string{"POST /admin/keys/" + e.Aggregate + "/enable"}
-	case domain.KeyRenamed, domain.KeyScopesChanged, domain.KeyMetadataChanged, domain.KeyExpiryChanged:
+	case domain.KeyCreditsAdded:
+		want = []string{"POST /admin/keys/" + e.Aggregate + "/credits"}
+	case domain.KeyRenamed, domain.KeyScopesChanged, domain.KeyMetadataChanged, domain.KeyExpiryChanged,
+		domain.KeyRateLimitChanged, domain.KeyCreditsChanged:
 		if route == "PATCH /admin/keys/"+e.Aggregate {
 			return routeEdit, ""
 		}

@@ -130,7 +130,7 @@ func (a *adminLog) forge(t *testing.T, category, aggregate, actor string, data d
 	if err != nil {
 		t.Fatalf("Load(%s %s): %v", category, aggregate, err)
 	}
-	e := domain.Event{Type: data.EventType(), Schema: domain.SchemaOf(data.EventType()), Aggregate: aggregate, Version: 1,
+	e := domain.Event{Type: data.EventType(), Schema: domain.SchemaFor(data), Aggregate: aggregate, Version: 1,
 		Time: time.Now().UTC(), Actor: actor, Data: data, Request: req}
 	if n := len(events); n > 0 {
 		e.Version, e.Prev = events[n-1].Version+1, events[n-1].Hash

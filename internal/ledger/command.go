@@ -45,6 +45,8 @@ const (
 	nameChangePassword     = "change_password"
 	nameRevokeSessions     = "revoke_sessions"
 	nameEndSession         = "end_session"
+	nameAddCredits         = "add_credits"
+	nameAdminAddCredits    = "admin_add_credits"
 )
 
 // CommandNames returns the CommandName of every command, for observers
@@ -55,7 +57,7 @@ func CommandNames() []string {
 		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin, nameEraseUser, nameEraseMe,
 		nameVerifyEmail, nameResendVerification, nameCreateInvitation,
 		nameEditKey, nameDisableKey, nameEnableKey, nameAdminEditKey, nameAdminDisableKey, nameAdminEnableKey,
-		nameChangePassword, nameRevokeSessions, nameEndSession}
+		nameChangePassword, nameRevokeSessions, nameEndSession, nameAddCredits, nameAdminAddCredits}
 }
 
 var (
@@ -87,6 +89,8 @@ var (
 	_ Command = ChangePassword{}
 	_ Command = RevokeSessions{}
 	_ Command = EndSession{}
+	_ Command = AddCredits{}
+	_ Command = AdminAddCredits{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

@@ -8,7 +8,7 @@ import (
 )
 
 // CreateKey makes a new API key for a user.
-// Errors: Invalid (name, expiry, scopes, metadata), Conflict (the user holds the maximum of
+// Errors: Invalid (name, expiry, scopes, metadata, limits), Conflict (the user holds the maximum of
 // unrevoked keys, or the Preset's key id is held otherwise), Unavailable.
 type CreateKey struct {
 	UserID     string    // the owner
@@ -17,6 +17,8 @@ type CreateKey struct {
 	SignedOnly bool      // refuse the secret in headers; accept only signed requests
 	Scopes     []string  // what the key grants (see domain.ScopeSet)
 	Metadata   []byte    // a JSON object returned by validation; empty: none
+	RateLimit  *domain.RateLimit
+	Credits    *domain.Credits // credits from creation on, and an optional refill
 	// Preset fixes the key id, the secret and the event id (zero fields:
 	// drawn afresh).
 	Preset Preset
@@ -38,7 +40,8 @@ func (s *Service) CreateKey(ctx context.Context, cmd CreateKey) (_ domain.Key, _
 		return domain.Key{}, domain.Secret{}, err
 	}
 	create := domain.CreateKey{APIKey: p.APIKey, UserID: cmd.UserID, Name: cmd.Name, SecretHash: p.Secret.Hash(),
-		SignedOnly: cmd.SignedOnly, ExpiresAt: cmd.ExpiresAt, Scopes: cmd.Scopes, Metadata: cmd.Metadata}
+		SignedOnly: cmd.SignedOnly, ExpiresAt: cmd.ExpiresAt, Scopes: cmd.Scopes, Metadata: cmd.Metadata,
+		RateLimit: cmd.RateLimit, Credits: cmd.Credits}
 	if create.PublicKey, err = p.Secret.PublicKey(p.APIKey); err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}

@@ -7,8 +7,8 @@ import (
 	"github.com/keyledger/keyledger/domain"
 )
 
-// EditKey changes one of a user's keys: its name, scopes, metadata or
-// expiry. Errors: NotFound (missing, or not the caller's), Conflict
+// EditKey changes one of a user's keys: its name, scopes, metadata,
+// expiry, rate limit or credits. Errors: NotFound (missing, or not the caller's), Conflict
 // (revoked key), Invalid (a bad value), PreconditionFailed (IfVersion no
 // longer holds), Unavailable.
 type EditKey struct {

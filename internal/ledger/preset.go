@@ -40,9 +40,9 @@ type Preset struct {
 	Secret domain.Secret
 }
 
-// presetEvents is the most events one command appends (a registration
-// with its verification or invitation: three).
-const presetEvents = 3
+// presetEvents is the most events one command appends (an edit of a
+// key's name, scopes, metadata, expiry, rate limit and credits: six).
+const presetEvents = 6
 
 // NewPreset returns a Preset with every field drawn: enough for any
 // command.
