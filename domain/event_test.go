@@ -409,7 +409,7 @@ func TestVersion1Events(t *testing.T) {
 	dir := filepath.Join("testdata", "events", "v1")
 	if *update {
 		var v1 []domain.Event
-		for _, e := range append(sampleEvents(), signupSampleEvents()...) {
+		for _, e := range append(append(sampleEvents(), signupSampleEvents()...), identitySampleEvents()...) {
 			if e.Schema == 1 {
 				v1 = append(v1, e)
 			}
@@ -675,6 +675,7 @@ func TestVersion1Events(t *testing.T) {
 	}
 
 	maps.Copy(checks, signupEventChecks())
+	maps.Copy(checks, identityEventChecks())
 	checkFrozenEvents(t, dir, 1, checks)
 }
 

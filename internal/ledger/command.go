@@ -55,7 +55,7 @@ func CommandNames() []string {
 		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin, nameEraseUser, nameEraseMe,
 		nameVerifyEmail, nameResendVerification, nameCreateInvitation,
 		nameEditKey, nameDisableKey, nameEnableKey, nameAdminEditKey, nameAdminDisableKey, nameAdminEnableKey,
-		nameChangePassword, nameRevokeSessions, nameEndSession}
+		nameChangePassword, nameRevokeSessions, nameEndSession, nameOIDCLogin, nameLinkIdentity}
 }
 
 var (
