@@ -159,6 +159,9 @@ type Config struct {
 	Fleet Fleet
 	// WaitTimeout bounds ?wait=nodes (0: DefaultWaitTimeout).
 	WaitTimeout time.Duration
+	// OIDC, if set, serves the OpenID Connect login (/oidc/...); nil:
+	// those routes answer 404.
+	OIDC *OIDCConfig
 }
 
 // API is the HTTP API. It implements http.Handler.
@@ -178,6 +181,7 @@ type API struct {
 	usage         Usage // nil: no usage read model
 	fleet         Fleet
 	waitTimeout   time.Duration
+	oidc          *OIDCConfig // nil: no OpenID Connect login
 	mux           *http.ServeMux
 }
 
@@ -197,6 +201,10 @@ func New(cfg Config) (*API, error) {
 	if cfg.WaitTimeout < 0 {
 		return nil, errors.New("handlers: negative WaitTimeout")
 	}
+	if cfg.OIDC != nil && (cfg.OIDC.Flow == nil || cfg.OIDC.Ledger == nil) {
+		return nil, errors.New("handlers: OIDC without its flow or ledger")
+	}
+	a.oidc = cfg.OIDC
 	if a.waitTimeout == 0 {
 		a.waitTimeout = DefaultWaitTimeout
 	}
@@ -221,6 +229,9 @@ func (a *API) routes() {
 	a.mux.Handle("POST /users/me/sessions/revoke", a.gate(a.authenticated(a.revokeMySessions)))
 	a.mux.Handle("POST /sessions", a.gate(a.createSession))
 	a.mux.Handle("DELETE /sessions/current", a.gate(a.authenticated(a.endSession)))
+	a.mux.Handle("GET /oidc/login", a.gate(a.oidcLogin))
+	a.mux.Handle("GET /oidc/callback", a.gate(a.oidcCallback))
+	a.mux.Handle("POST /oidc/link", a.gate(a.oidcLink))
 	a.mux.Handle("/validate", a.validate)
 	a.mux.Handle("POST /api-keys", a.gate(a.authenticated(a.idempotent(a.createKey))))
 	a.mux.Handle("GET /api-keys", a.gate(a.authenticated(a.listKeys)))
