@@ -61,7 +61,9 @@ func (a *API) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, st.Cookie)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, st.URL, http.StatusFound)
+	// No body: http.Redirect would add an HTML one.
+	w.Header().Set("Location", st.URL)
+	w.WriteHeader(http.StatusFound)
 }
 
 // oidcCallback: GET /oidc/callback?code&state -> 200 a session, 409 a

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/oidc/oidctest"
@@ -416,5 +417,35 @@ func TestOIDC_ConfigErrors(t *testing.T) {
 		if !errors.As(err, &ce) {
 			t.Errorf("%s: got %v, want a configuration error", name, err)
 		}
+	}
+}
+
+// TestClient_LinkOIDC: the Go client completes a link and its session
+// works; a wrong password is a 401 *client.Error.
+func TestClient_LinkOIDC(t *testing.T) {
+	t.Parallel()
+	ts, p := oidcServer(t, nil)
+	ts.Register(t, "bob.oidc@example.com", apptest.Password)
+	r := oidcLogin(t, ts, p, "bob")
+	apptest.WantStatus(t, r, http.StatusConflict)
+	link, _ := r.JSON(t)["link_token"].(string)
+	c, err := client.New(ts.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.OIDCLoginURL(); got != ts.Base+"/oidc/login" {
+		t.Errorf("OIDCLoginURL: got %s, want %s/oidc/login", got, ts.Base)
+	}
+	ctx := context.Background()
+	var ce *client.Error
+	if _, err := c.LinkOIDC(ctx, link, "wrong wrong wrong wrong"); !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong password: got %v, want a 401 *client.Error", err)
+	}
+	s, err := c.LinkOIDC(ctx, link, apptest.Password)
+	if err != nil || s.Token == "" || !strings.HasPrefix(s.UserID, "usr_") {
+		t.Fatalf("LinkOIDC: got %+v, %v, want a session", s, err)
+	}
+	if _, err := c.WithSession(s.Token).ListKeys(ctx, client.ListOptions{}); err != nil {
+		t.Errorf("ListKeys with the linked session: %v", err)
 	}
 }
