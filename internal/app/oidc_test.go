@@ -216,6 +216,12 @@ func TestOIDC_Refused(t *testing.T) {
 		session(t, callback(t, back, cookie))
 		r := callback(t, back, cookie)
 		apptest.WantStatus(t, r, http.StatusUnauthorized)
+		// Neither the code, the state nor the cookie reach serve's log.
+		for _, s := range []string{back.Query().Get("code"), back.Query().Get("state"), cookie.Value} {
+			if strings.Contains(ts.Logs.String(), s) {
+				t.Errorf("serve's log holds %q", s)
+			}
+		}
 	})
 	t.Run("ErrUnverifiedEmail", func(t *testing.T) {
 		r := oidcLogin(t, ts, p, "mallory")
