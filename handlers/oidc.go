@@ -82,7 +82,19 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(oidc.CookieName); err == nil {
 		cb.Cookie = c.Value
 	}
+	// A refused callback is a failed login of the client's address: an
+	// address that keeps sending made-up codes is blocked before serve
+	// asks the provider about each.
+	addr := limitKey(a.proxies.ClientAddr(r))
+	if wait := a.loginFailures.Attempt(addr, a.ledger.Now()); wait > 0 {
+		a.metrics.limited(limitLoginAddress)
+		writeError(w, r, a.logger, domain.RateLimitedFor(wait, "too many failed logins from this address, try again later"))
+		return
+	}
 	id, err := flow.Finish(r.Context(), cb)
+	if domain.KindOf(err) != domain.Unauthorized {
+		a.loginFailures.Forgive(addr)
+	}
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return

@@ -455,3 +455,29 @@ func TestClient_LinkOIDC(t *testing.T) {
 		t.Errorf("ListKeys with the linked session: %v", err)
 	}
 }
+
+// TestOIDC_CallbackThrottled: refused callbacks count as failed logins of
+// the client's address; past --login-failures-per-address the callback
+// answers 429 without asking the provider, and a good login from that
+// address waits too.
+func TestOIDC_CallbackThrottled(t *testing.T) {
+	t.Parallel()
+	ts, p := oidcServer(t, func(c *app.ServeConfig) { c.Limits.LoginFailures = 3 })
+	loc, cookie := startLogin(t, ts)
+	u, err := url.Parse(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := url.QueryEscape(u.Query().Get("state"))
+	for i := range 3 {
+		back, _ := url.Parse(ts.Base + "/oidc/callback?code=made-up-" + string(rune('a'+i)) + "&state=" + state)
+		apptest.WantStatus(t, callback(t, back, cookie), http.StatusUnauthorized)
+	}
+	back, _ := url.Parse(ts.Base + "/oidc/callback?code=made-up-d&state=" + state)
+	r := callback(t, back, cookie)
+	apptest.WantStatus(t, r, http.StatusTooManyRequests)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	apptest.WantStatus(t, oidcLogin(t, ts, p, "alice"), http.StatusTooManyRequests)
+}
