@@ -455,6 +455,7 @@ func TestOpenAPI_Server(t *testing.T) {
 
 	t.Run("Responses", func(t *testing.T) { walkThrough(t, ts, d) })
 	t.Run("SignUp", func(t *testing.T) { signUpWalkThrough(t, d) })
+	t.Run("OIDC", func(t *testing.T) { oidcWalkThrough(t, d) })
 	t.Run("WaitNodes", func(t *testing.T) { waitNodesWalkThrough(t, ts, d) })
 
 	// Which documented statuses the walk-through did not produce.

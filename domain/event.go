@@ -625,6 +625,10 @@ func DecodeEvent(b []byte) (Event, error) {
 		data = decodeData[InvitationIssued](env.Data)
 	case env.Schema == 1 && env.Type == TypeInvitationUsed:
 		data = decodeData[InvitationUsed](env.Data)
+	case env.Schema == 1 && env.Type == TypeIdentityLinked:
+		if d, ok := decodeData[IdentityLinked](env.Data).(IdentityLinked); ok && ValidUserID(d.UserID) {
+			data = d
+		}
 	default:
 		return e, fmt.Errorf("decode event %s schema %d: %w", env.Type, env.Schema, ErrUnknownEventType)
 	}

@@ -410,7 +410,7 @@ func TestVersion1Events(t *testing.T) {
 	dir := filepath.Join("testdata", "events", "v1")
 	if *update {
 		var v1 []domain.Event
-		for _, e := range append(append(sampleEvents(), signupSampleEvents()...), limitsSampleEvents()...) {
+		for _, e := range append(append(append(sampleEvents(), signupSampleEvents()...), limitsSampleEvents()...), identitySampleEvents()...) {
 			if e.Schema == 1 {
 				v1 = append(v1, e)
 			}
@@ -677,6 +677,7 @@ func TestVersion1Events(t *testing.T) {
 
 	maps.Copy(checks, signupEventChecks())
 	maps.Copy(checks, limitsEventChecks())
+	maps.Copy(checks, identityEventChecks())
 	checkFrozenEvents(t, dir, 1, checks)
 }
 

@@ -164,6 +164,9 @@ type Config struct {
 	// Credits, if set, tells the keys' live remaining credits for their
 	// views; nil (or an error from it): views show the credits granted.
 	Credits CreditsReader
+	// OIDC, if set, serves the OpenID Connect login (/oidc/...); nil:
+	// those routes answer 404.
+	OIDC *OIDCConfig
 }
 
 // API is the HTTP API. It implements http.Handler.
@@ -184,6 +187,7 @@ type API struct {
 	fleet         Fleet
 	waitTimeout   time.Duration
 	credits       CreditsReader // nil: views show the credits granted
+	oidc          *OIDCConfig   // nil: no OpenID Connect login
 	mux           *http.ServeMux
 }
 
@@ -203,6 +207,10 @@ func New(cfg Config) (*API, error) {
 	if cfg.WaitTimeout < 0 {
 		return nil, errors.New("handlers: negative WaitTimeout")
 	}
+	if cfg.OIDC != nil && (cfg.OIDC.Flow == nil || cfg.OIDC.Ledger == nil) {
+		return nil, errors.New("handlers: OIDC without its flow or ledger")
+	}
+	a.oidc = cfg.OIDC
 	if a.waitTimeout == 0 {
 		a.waitTimeout = DefaultWaitTimeout
 	}
@@ -227,6 +235,9 @@ func (a *API) routes() {
 	a.mux.Handle("POST /users/me/sessions/revoke", a.gate(a.authenticated(a.revokeMySessions)))
 	a.mux.Handle("POST /sessions", a.gate(a.createSession))
 	a.mux.Handle("DELETE /sessions/current", a.gate(a.authenticated(a.endSession)))
+	a.mux.Handle("GET /oidc/login", a.gate(a.oidcLogin))
+	a.mux.Handle("GET /oidc/callback", a.gate(a.oidcCallback))
+	a.mux.Handle("POST /oidc/link", a.gate(a.oidcLink))
 	a.mux.Handle("/validate", a.validate)
 	a.mux.Handle("POST /api-keys", a.gate(a.authenticated(a.idempotent(a.createKey))))
 	a.mux.Handle("GET /api-keys", a.gate(a.authenticated(a.listKeys)))

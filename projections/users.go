@@ -155,3 +155,10 @@ func (m *Users) Reservation(aggregate string) (state domain.Reservation, seq uin
 	}
 	return r.state, r.seq, r.userID
 }
+
+// erased reports whether a user is erased.
+func (m *Users) erased(userID string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.erasedLocked(userID)
+}

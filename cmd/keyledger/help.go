@@ -36,9 +36,17 @@ gracefully.
 Who may register (POST /users) is --registration: open on a loopback
 --http-addr without --trusted-proxy (nobody else can reach it), else
 verified by default, which mails a link through --smtp-url and refuses to
-start without one; invite and closed need no mail server.`,
+start without one; invite and closed need no mail server.
+
+With --oidc-issuer, --oidc-client-id and --oidc-client-secret-file, users
+also log in through an OpenID provider (GET /oidc/login): a first login
+with a verified address creates the account (not with --registration
+closed; with invite only for --oidc-allowed-domains), and an address that
+belongs to an account links to it once its password confirms (POST
+/oidc/link).`,
 		example: "keyledger serve --data-dir ./data --http-addr 127.0.0.1:8080\n" +
-			"KEYLEDGER_NATS_URL=nats://nats-1:4222 KEYLEDGER_REPLICAS=3 keyledger serve",
+			"KEYLEDGER_NATS_URL=nats://nats-1:4222 KEYLEDGER_REPLICAS=3 keyledger serve\n" +
+			"keyledger serve --oidc-issuer https://accounts.google.com --oidc-client-id ID --oidc-client-secret-file oidc-secret --oidc-allowed-domains example.com --public-url https://keys.example.com",
 	},
 	"validator": {
 		purpose: "run a validation node that follows the event log",

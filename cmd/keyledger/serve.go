@@ -49,6 +49,7 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	embeddedTLSFlags(fs, &c.NATSTLS)
 	signedFlags(fs, &c.Signed)
 	signUpFlags(fs, &c.SignUp)
+	oidcFlags(fs, &c.OIDC)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {

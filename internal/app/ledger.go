@@ -67,6 +67,8 @@ type ReadModels struct {
 	// Verifications and Invitations are the sign-up aggregates.
 	Verifications *projections.Verifications
 	Invitations   *projections.Invitations
+	// Identities are the identities at OpenID providers linked to users.
+	Identities *projections.Identities
 }
 
 // StartReadModels starts a projector of the ledger's read models (Keys,
@@ -79,8 +81,9 @@ func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.
 	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(usersOpts...), Admins: projections.NewAdmins(),
 		Lookup: projections.NewLookup(0)}
 	m.Verifications, m.Invitations = projections.NewVerifications(), projections.NewInvitations()
+	m.Identities = projections.NewIdentities(m.Users)
 	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Admins, m.Lookup,
-		m.Verifications, m.Invitations)
+		m.Verifications, m.Invitations, m.Identities)
 	if err != nil {
 		return ReadModels{}, err
 	}
@@ -147,6 +150,7 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, 
 		Passwords: l.Passwords, Throttle: auth.NewThrottle(), Logger: cfg.Logger, MaxKeysPerUser: cfg.MaxKeysPerUser,
 		Observe: cfg.Observe}
 	lc.Verifications, lc.Invitations, lc.Registration, lc.Mailer = l.Verifications, l.Invitations, cfg.Registration, cfg.Mailer
+	lc.Identities = l.Identities
 	if cfg.Edit != nil {
 		cfg.Edit(&lc)
 	}

@@ -93,6 +93,8 @@ type ServeConfig struct {
 	// Fleet is how serve announces its own projector and follows the
 	// validation nodes' heartbeats.
 	Fleet FleetConfig
+	// OIDC is the OpenID Connect login (zero: none).
+	OIDC OIDCConfig
 }
 
 // DefaultStartTimeout is how long Server and Node wait for NATS and the
@@ -187,6 +189,10 @@ func (s *Server) Open(ctx context.Context) error {
 	ledgerKey, err := auth.LoadOrCreateSigningKey(cfg.SigningKeyFile)
 	if err != nil {
 		return fmt.Errorf("ledger signing key: %w", err)
+	}
+	oidcFlow, err := cfg.oidcFlow(ledgerKey, registration, s.Logger)
+	if err != nil {
+		return err
 	}
 	url := cfg.NATSURL
 	if url == "" {
@@ -357,6 +363,9 @@ func (s *Server) Open(ctx context.Context) error {
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
 		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold, Fleet: fleetView, WaitTimeout: cfg.Fleet.WaitTimeout}
+	if oidcFlow != nil {
+		apiConfig.OIDC = &handlers.OIDCConfig{Flow: oidcFlow, Ledger: svc}
+	}
 	if err := cfg.Limits.apply(&apiConfig); err != nil {
 		return err
 	}

@@ -87,7 +87,8 @@ func (a *authority) check(e domain.Event) []string {
 		} else {
 			problems = append(problems, fmt.Sprintf("%s by %q carries no kept request: every admin event but the first enrolment needs an admin's signed request", e.Type, e.Actor))
 		}
-	case cat == domain.CategoryUser || cat == domain.CategoryKey || cat == domain.CategoryEmail || cat == domain.CategoryInvitation:
+	case cat == domain.CategoryUser || cat == domain.CategoryKey || cat == domain.CategoryEmail || cat == domain.CategoryInvitation ||
+		cat == domain.CategoryIdentity:
 		if name, ok := strings.CutPrefix(e.Actor, domain.AdminActor("")); ok {
 			if domain.ValidUserID(name) {
 				if !a.adminUsers[name] {

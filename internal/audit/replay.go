@@ -137,8 +137,10 @@ func selectRecord(ctx context.Context, store *eventstore.Store, m eventstore.Raw
 		if d, ok := e.Data.(domain.KeyCreated); ok && d.UserID == f.User && err == nil {
 			owned[e.Aggregate] = true
 		}
+		linked, _ := e.Data.(domain.IdentityLinked)
 		mine := (e.Category() == domain.CategoryUser && e.Aggregate == f.User) ||
-			(e.Category() == domain.CategoryKey && owned[e.Aggregate])
+			(e.Category() == domain.CategoryKey && owned[e.Aggregate]) ||
+			(e.Category() == domain.CategoryIdentity && linked.UserID == f.User && err == nil)
 		if !mine {
 			return Record{}, false
 		}

@@ -57,7 +57,8 @@ func CommandNames() []string {
 		nameEnrollAdminKey, nameRevokeAdminKey, nameBootstrapAdmin, nameEraseUser, nameEraseMe,
 		nameVerifyEmail, nameResendVerification, nameCreateInvitation,
 		nameEditKey, nameDisableKey, nameEnableKey, nameAdminEditKey, nameAdminDisableKey, nameAdminEnableKey,
-		nameChangePassword, nameRevokeSessions, nameEndSession, nameAddCredits, nameAdminAddCredits}
+		nameChangePassword, nameRevokeSessions, nameEndSession, nameAddCredits, nameAdminAddCredits,
+		nameOIDCLogin, nameLinkIdentity}
 }
 
 var (

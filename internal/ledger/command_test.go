@@ -178,6 +178,7 @@ func TestCommandNames(t *testing.T) {
 	commands = append(commands, ledger.EditKey{}, ledger.DisableKey{}, ledger.EnableKey{}, ledger.AdminEditKey{}, ledger.AdminDisableKey{}, ledger.AdminEnableKey{})
 	commands = append(commands, ledger.ChangePassword{}, ledger.RevokeSessions{}, ledger.EndSession{})
 	commands = append(commands, ledger.AddCredits{}, ledger.AdminAddCredits{})
+	commands = append(commands, ledger.OIDCLogin{}, ledger.LinkIdentity{})
 	var got []string
 	for _, c := range commands {
 		got = append(got, c.CommandName())
@@ -189,6 +190,7 @@ func TestCommandNames(t *testing.T) {
 	want = append(want, "edit_key", "disable_key", "enable_key", "admin_edit_key", "admin_disable_key", "admin_enable_key")
 	want = append(want, "change_password", "revoke_sessions", "end_session")
 	want = append(want, "add_credits", "admin_add_credits")
+	want = append(want, "oidc_login", "link_identity")
 	if !slices.Equal(got, want) {
 		t.Errorf("CommandName: got %v, want %v", got, want)
 	}

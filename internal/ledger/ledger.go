@@ -72,6 +72,7 @@ type Service struct {
 	invitations   *projections.Invitations
 	registration  Registration
 	mailer        Mailer
+	identities    *projections.Identities
 }
 
 // Config holds a Service's dependencies. All but Logger, Now and Random are
@@ -120,6 +121,10 @@ type Config struct {
 	// Mailer sends the sign-up messages (nil: none, which only
 	// RegistrationVerified needs).
 	Mailer Mailer
+	// Identities is the read model of identities at OpenID providers
+	// linked to users (nil: an empty one over Users, so no identity is
+	// linked).
+	Identities *projections.Identities
 }
 
 // DefaultMaxKeysPerUser is the default bound on a user's unrevoked keys.
@@ -157,6 +162,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.maxKeys == 0 {
 		s.maxKeys = DefaultMaxKeysPerUser
+	}
+	if s.identities = cfg.Identities; s.identities == nil {
+		s.identities = projections.NewIdentities(cfg.Users)
 	}
 	if err := s.signUpConfig(cfg); err != nil {
 		return nil, err

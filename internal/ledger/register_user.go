@@ -55,6 +55,14 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	if err := domain.ValidatePassword(password, email, s.common); err != nil {
 		return domain.User{}, err
 	}
+	return s.registerHashed(ctx, actor, email, func() (string, error) { return s.passwords.Hash(password) }, role, req, p, with)
+}
+
+// registerHashed registers a normalised address with the password hash
+// hash returns ("" for a user without password, who logs in through an
+// OpenID provider only); hash runs only once the address proved free.
+func (s *Service) registerHashed(ctx context.Context, actor, email string, hash func() (string, error), role domain.Role, req *domain.SignedRequest, p Preset, with also) (domain.User, error) {
+	var err error
 	if p, err = s.fill(p); err != nil {
 		return domain.User{}, err
 	}
@@ -82,7 +90,7 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 		}
 		return domain.User{}, errEmailTaken
 	}
-	hash, err := s.passwords.Hash(password)
+	passwordHash, err := hash()
 	if err != nil {
 		return domain.User{}, err
 	}
@@ -93,7 +101,7 @@ func (s *Service) register(ctx context.Context, actor, email, password string, r
 	// The nonce always comes from crypto/rand, never from s.random (which
 	// tests fix): a nonce repeated under one key would undo GCM.
 	sealed, err := domain.SealPersonal(dataKey, p.UserID, domain.TypeUserRegistered, domain.UserRegisteredSchema,
-		domain.Personal{Email: email, PasswordHash: hash}, rand.Reader)
+		domain.Personal{Email: email, PasswordHash: passwordHash}, rand.Reader)
 	if err != nil {
 		return domain.User{}, err
 	}
