@@ -1,0 +1,40 @@
+package limits
+
+import "time"
+
+// SetIdle sets how long a key goes unused before the node gives back what
+// it holds (tests keep leases still while they count them).
+func (l *Limiter) SetIdle(d time.Duration) { l.idle.Store(int64(d)) }
+
+// Held returns the rate tokens and credits the node holds of a key.
+func (l *Limiter) Held(apiKey string) (tokens, credits uint64) {
+	l.mu.RLock()
+	ks := l.keys[apiKey]
+	l.mu.RUnlock()
+	if ks == nil {
+		return 0, 0
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if ks.rate != nil {
+		tokens = ks.rate.avail
+	}
+	if ks.cr != nil {
+		credits = ks.cr.avail
+	}
+	return tokens, credits
+}
+
+// LeaseID returns the id of the node's credits leases.
+func (l *Limiter) LeaseID() string { return l.leaseID }
+
+// CreditRecord is the credits record as the bucket holds it.
+type CreditRecord = creditRecord
+
+// DecodeCredits and DecodeRate read records strictly.
+var (
+	DecodeCredits = decodeCredits
+	DecodeRate    = decodeRate
+	CreditsKey    = creditsKey
+	RateKey       = rateKey
+)
