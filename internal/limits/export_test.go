@@ -38,3 +38,6 @@ var (
 	CreditsKey    = creditsKey
 	RateKey       = rateKey
 )
+
+// Connected reports whether the node's NATS connection is up.
+func (l *Limiter) Connected() bool { return l.cfg.Conn.IsConnected() }
