@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/limits"
+	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testclock"
 )
 
@@ -121,5 +122,47 @@ func TestTake_BadInput(t *testing.T) {
 	}
 	if d := l.Take(context.Background(), keyA, nil, 1); d.Reason != domain.ReasonOK || d.RoundTrip || d.Rate != nil || d.Credits != nil {
 		t.Errorf("no limits: %+v, want ok at once", d)
+	}
+}
+
+// TestTake_MalformedRecord: whoever may write the bucket (a stolen
+// validator credential) can put anything in a record; a record that is
+// not one the nodes write is refused: the key's decision fails closed
+// with limits_unavailable, nothing panics, nothing is granted, and the
+// key view's Remaining reports an error.
+func TestTake_MalformedRecord(t *testing.T) {
+	e := newEnv(t)
+	clock := testclock.New(t0)
+	l := node(t, e.s.ClientURL(), "n", func(c *limits.Config) { c.Clock = clock.Now })
+	rl := domain.RateLimit{Limit: 5, Window: domain.Period(time.Minute)}
+	p := domain.CreditPolicy{Epoch: 1, Since: t0, Initial: 5}
+	i, _ := rl.WindowAt(t0)
+	for _, bad := range []string{`{"v":1,"limit":5,"taken":-1}`, `{"v":1,"limit":5}x`, `{"v":1,"limit":5,"Taken":0,"taken":0}`, "\xff"} {
+		if _, err := e.kv.Put(context.Background(), limits.RateKey(keyA, time.Minute, i), []byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+		natstest.Eventually(t, 5*time.Second, func() bool {
+			d := l.Take(context.Background(), keyA, &domain.Limits{RateLimit: &rl}, 1)
+			if d.Reason != domain.ReasonLimitsUnavailable {
+				t.Fatalf("rate record %q: %s, want limits_unavailable", bad, d.Reason)
+			}
+			return d.RoundTrip
+		}, "not refused after a round trip")
+	}
+	for _, bad := range []string{`{"v":1,"epoch":1,"period":0,"added":0,"pool":18446744073709551615}`,
+		`{"v":1,"epoch":1,"period":0,"added":0,"pool":5,"leases":[{"id":"x","amount":0,"expires":1}]}`, `[]`} {
+		if _, err := e.kv.Put(context.Background(), limits.CreditsKey(keyB), []byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+		natstest.Eventually(t, 5*time.Second, func() bool {
+			d := l.Take(context.Background(), keyB, &domain.Limits{Credits: &p}, 1)
+			if d.Reason != domain.ReasonLimitsUnavailable {
+				t.Fatalf("credits record %q: %s, want limits_unavailable", bad, d.Reason)
+			}
+			return d.RoundTrip
+		}, "not refused after a round trip")
+		if _, err := limits.Remaining(context.Background(), e.kv, keyB, p, clock.Now()); err == nil {
+			t.Errorf("credits record %q: Remaining without an error", bad)
+		}
 	}
 }

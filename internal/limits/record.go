@@ -1,12 +1,11 @@
 package limits
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/keyledger/keyledger/domain"
 )
@@ -73,19 +72,15 @@ type lease struct {
 	Expires int64 `json:"expires"`
 }
 
-// decodeStrict decodes one JSON object into v, refusing unknown fields,
-// trailing data and oversized input.
+// decodeStrict decodes one JSON object into v: member names exact (case
+// sensitive), none unknown or repeated, no trailing data, valid UTF-8, at
+// most maxRecordBytes.
 func decodeStrict(data []byte, v any) error {
 	if len(data) > maxRecordBytes {
 		return fmt.Errorf("%w: %d bytes", errBadRecord, len(data))
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(data, v, json.RejectUnknownMembers(true)); err != nil {
 		return fmt.Errorf("%w: %v", errBadRecord, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: trailing data", errBadRecord)
 	}
 	return nil
 }
@@ -117,6 +112,9 @@ func decodeCredits(data []byte) (creditRecord, error) {
 	}
 	if err := r.check(); err != nil {
 		return creditRecord{}, err
+	}
+	if len(r.Leases) == 0 {
+		r.Leases = nil
 	}
 	return r, nil
 }
