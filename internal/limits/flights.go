@@ -339,33 +339,51 @@ func (l *Limiter) releaseCredits(ctx context.Context, ks *keyState) error {
 	return fmt.Errorf("return credits: %d compare-and-set attempts lost", casTries)
 }
 
-// giveBack returns what the node holds of a key: unused rate tokens of
-// the current window and the credits lease. all: whatever the key's use
-// (Close); else only when idle.
+// giveBack returns what the node holds of a key, all of it (Close) or
+// what an idle key holds where others may want it:
+//   - rate tokens of the current window, once the key is idle (unused for
+//     the idle time) and the window is contended (at least half of it
+//     taken when the node last asked); tokens of an ended window die;
+//   - the credits lease, once the key is idle and the pool is small
+//     beside it (less than maxShare times what the node holds), or when
+//     the lease nears its expiry unused since it was last renewed; a
+//     lease in use is renewed then instead.
+//
+// An idle key whose limits nobody else competes for keeps its tokens, so
+// that a quiet key costs no waiting round trip per request.
 func (l *Limiter) giveBack(ctx context.Context, ks *keyState, all bool) error {
 	mono := time.Now()
+	now := l.cfg.Clock()
 	ks.mu.Lock()
 	idle := all || mono.Sub(ks.lastUse) >= time.Duration(l.idle.Load())
 	var rateBack func() error
-	if rs := ks.rate; rs != nil && idle && rs.avail > 0 && rs.flight == nil {
-		n, key, end, w, now := rs.avail, rateKey(ks.apiKey, rs.window, rs.index), rs.end, rs.window, l.cfg.Clock()
-		rs.avail = 0
-		rateBack = func() error { return l.returnTokens(ctx, key, n, end, w, now) }
+	if rs := ks.rate; rs != nil && rs.avail > 0 && rs.flight == nil {
+		switch {
+		case !now.Before(rs.end):
+			rs.avail = 0 // the window ended: its record counts them
+		case all || (idle && rs.takenSeen >= rs.limit/2):
+			n, key, end, w := rs.avail, rateKey(ks.apiKey, rs.window, rs.index), rs.end, rs.window
+			rs.avail = 0
+			rateBack = func() error { return l.returnTokens(ctx, key, n, end, w, now) }
+		}
 	}
-	renew := false
-	var p domain.CreditPolicy
-	if cs := ks.cr; cs != nil && cs.held && !idle && cs.flight == nil && cs.deadline.Sub(mono) < l.cfg.LeaseTTL/2 {
-		renew, p = true, cs.policy
-	}
-	if renew {
-		l.creditFlight(ks, p, l.cfg.Clock(), 0)
+	release := false
+	if cs := ks.cr; cs != nil && cs.held && cs.flight == nil {
+		expiring := cs.deadline.Sub(mono) < l.cfg.LeaseTTL/2
+		usedSince := ks.lastUse.After(cs.lastFetch)
+		switch {
+		case all || (idle && cs.poolSeen < cs.avail*maxShare) || (expiring && !usedSince):
+			release = true
+		case expiring:
+			l.creditFlight(ks, cs.policy, now, 0)
+		}
 	}
 	ks.mu.Unlock()
 	var errs []error
 	if rateBack != nil {
 		errs = append(errs, rateBack())
 	}
-	if idle {
+	if release {
 		errs = append(errs, l.releaseCredits(ctx, ks))
 	}
 	return errors.Join(errs...)

@@ -155,15 +155,18 @@ type Limiter struct {
 	cfg     Config
 	st      *store
 	leaseID string
-	idle    atomic.Int64 // time.Duration; settable by tests
-	log     *slog.Logger
-	m       *metrics
+	// wallClock: Config.Clock is time.Now (the decision's one reading
+	// serves both).
+	wallClock bool
+	idle      atomic.Int64 // time.Duration; settable by tests
+	log       *slog.Logger
+	m         *metrics
 
 	mu   sync.RWMutex
 	keys map[string]*keyState
 
-	life   sync.Mutex // guards closed and wg.Add against Close
-	closed bool
+	life   sync.Mutex // orders wg.Add against Close
+	closed atomic.Bool
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -204,6 +207,7 @@ func New(cfg Config) (*Limiter, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	wallClock := cfg.Clock == nil
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -218,8 +222,8 @@ func New(cfg Config) (*Limiter, error) {
 	_, _ = rand.Read(suffix[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Limiter{cfg: cfg, st: &store{js: js, bucket: BucketFor(cfg.Stream)},
-		leaseID: cfg.Node + "/" + hex.EncodeToString(suffix[:]),
-		log:     cfg.Logger, m: newMetrics(), keys: make(map[string]*keyState), ctx: ctx, cancel: cancel}
+		leaseID: cfg.Node + "/" + hex.EncodeToString(suffix[:]), wallClock: wallClock,
+		log: cfg.Logger, m: newMetrics(), keys: make(map[string]*keyState), ctx: ctx, cancel: cancel}
 	l.idle.Store(int64(defaultIdle))
 	l.wg.Add(1)
 	go l.janitor()
@@ -246,8 +250,13 @@ func (l *Limiter) take(ctx context.Context, apiKey string, lim *domain.Limits, c
 	if !domain.ValidAPIKey(apiKey) || cost > domain.MaxCost || l.isClosed() {
 		return Decision{Reason: domain.ReasonLimitsUnavailable}
 	}
-	now := l.cfg.Clock()
+	// time.Now is most of a decision's cost: read once (twice with a
+	// clock of its own), and again only after waiting.
 	start := time.Now()
+	now := start
+	if !l.wallClock {
+		now = l.cfg.Clock()
+	}
 	deadline := start.Add(l.cfg.Timeout)
 	ks := l.state(apiKey)
 	ks.mu.Lock()
@@ -259,8 +268,8 @@ func (l *Limiter) take(ctx context.Context, apiKey string, lim *domain.Limits, c
 	defer ks.mu.Unlock()
 	ks.lastUse = start
 	var d Decision
+	mono := start
 	for {
-		mono := time.Now()
 		var rs *rateLocal
 		var cs *creditLocal
 		rateNeed, creditNeed, local := false, false, false
@@ -301,7 +310,7 @@ func (l *Limiter) take(ctx context.Context, apiKey string, lim *domain.Limits, c
 			}
 		}
 		if !rateNeed && !creditNeed {
-			return l.commit(d, ks, rs, cs, cost, local, now)
+			return l.commit(d, ks, rs, cs, cost, local, now, mono)
 		}
 		var waits []chan struct{}
 		if rateNeed {
@@ -325,11 +334,12 @@ func (l *Limiter) take(ctx context.Context, apiKey string, lim *domain.Limits, c
 		}
 		timer.Stop()
 		ks.mu.Lock()
+		mono = time.Now()
 	}
 }
 
 // commit spends what the decision takes and prefetches the next leases.
-func (l *Limiter) commit(d Decision, ks *keyState, rs *rateLocal, cs *creditLocal, cost uint64, local bool, now time.Time) Decision {
+func (l *Limiter) commit(d Decision, ks *keyState, rs *rateLocal, cs *creditLocal, cost uint64, local bool, now, mono time.Time) Decision {
 	d.Reason = domain.ReasonOK
 	if rs != nil {
 		if !local {
@@ -339,7 +349,7 @@ func (l *Limiter) commit(d Decision, ks *keyState, rs *rateLocal, cs *creditLoca
 		rs.served++
 		d.Rate = rs.state(now)
 		if !local && rs.flight == nil && rs.avail <= rs.lastLease/2 && rs.accepted+rs.avail < rs.limit &&
-			rs.exhaustedUntil.IsZero() && l.reachable(time.Now()) {
+			rs.exhaustedUntil.IsZero() && l.reachable(mono) {
 			l.rateFlight(ks, now)
 		}
 	}
@@ -348,7 +358,7 @@ func (l *Limiter) commit(d Decision, ks *keyState, rs *rateLocal, cs *creditLoca
 		cs.served += cost
 		left := satAdd(cs.avail, cs.poolSeen)
 		d.Credits = &left
-		if cs.flight == nil && cs.avail <= cs.lastLease/2 && cs.poolSeen > 0 && l.reachable(time.Now()) {
+		if cs.flight == nil && cs.avail <= cs.lastLease/2 && cs.poolSeen > 0 && l.reachable(mono) {
 			l.creditFlight(ks, cs.policy, now, 0)
 		}
 	}
@@ -362,11 +372,11 @@ func (l *Limiter) commit(d Decision, ks *keyState, rs *rateLocal, cs *creditLoca
 // with limits_unavailable.
 func (l *Limiter) Close(ctx context.Context) error {
 	l.life.Lock()
-	if l.closed {
+	if l.closed.Load() {
 		l.life.Unlock()
 		return nil
 	}
-	l.closed = true
+	l.closed.Store(true)
 	l.life.Unlock()
 	l.cancel()
 	l.wg.Wait()
@@ -379,17 +389,13 @@ func (l *Limiter) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (l *Limiter) isClosed() bool {
-	l.life.Lock()
-	defer l.life.Unlock()
-	return l.closed
-}
+func (l *Limiter) isClosed() bool { return l.closed.Load() }
 
 // spawn runs f on a goroutine the Limiter owns, unless it is closed.
 func (l *Limiter) spawn(f func(ctx context.Context)) bool {
 	l.life.Lock()
 	defer l.life.Unlock()
-	if l.closed {
+	if l.closed.Load() {
 		return false
 	}
 	l.wg.Add(1)

@@ -2,6 +2,8 @@ package limits
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyledger/keyledger/domain"
 )
 
 // metrics are the Limiter's counters. They name no key.
@@ -9,12 +11,13 @@ type metrics struct {
 	roundTrips  prometheus.Counter
 	leases      *prometheus.CounterVec
 	decisions   *prometheus.CounterVec
+	byReason    map[domain.Reason]prometheus.Counter // resolved once: the hot path looks up no labels
 	waited      prometheus.Counter
 	unreachable prometheus.Counter
 }
 
 func newMetrics() *metrics {
-	return &metrics{
+	m := &metrics{
 		roundTrips: prometheus.NewCounter(prometheus.CounterOpts{Name: "keyledger_limits_round_trips_total",
 			Help: "Requests to the limits bucket (reads and compare-and-set writes)."}),
 		leases: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keyledger_limits_lease_units_total",
@@ -27,11 +30,16 @@ func newMetrics() *metrics {
 		unreachable: prometheus.NewCounter(prometheus.CounterOpts{Name: "keyledger_limits_unreachable_decisions_total",
 			Help: "Decisions that needed a lease and could not get one in time (NATS out of reach, failing, or slower than the timeout): refused, or in local mode decided locally."}),
 	}
+	m.byReason = make(map[domain.Reason]prometheus.Counter)
+	for _, r := range []domain.Reason{domain.ReasonOK, domain.ReasonRateLimitExceeded, domain.ReasonUsageExceeded, domain.ReasonLimitsUnavailable} {
+		m.byReason[r] = m.decisions.WithLabelValues(string(r))
+	}
+	return m
 }
 
 // decided counts a decision.
 func (m *metrics) decided(d Decision) {
-	m.decisions.WithLabelValues(string(d.Reason)).Inc()
+	m.byReason[d.Reason].Inc()
 	if d.RoundTrip {
 		m.waited.Inc()
 	}
