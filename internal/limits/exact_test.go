@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/limits"
+	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/testclock"
 )
 
@@ -80,5 +81,28 @@ func TestTake_CreditsExactAcrossNodes(t *testing.T) {
 	r = e.creditRecord(t, keyA)
 	if len(r.Leases) != 0 || c.cost+r.Pool != 1000 {
 		t.Errorf("after close: accepted %d + pool %d with leases %v, want 1000 and no lease", c.cost, r.Pool, r.Leases)
+	}
+}
+
+// TestTake_IdleTokensComeBack: a node that stops using a key gives its
+// unused tokens back once the window is contended, so another node gets
+// the whole limit: fairness costs at most the idle time.
+func TestTake_IdleTokensComeBack(t *testing.T) {
+	e := newEnv(t)
+	clock := testclock.New(t0)
+	ls := nodes(t, e.s.ClientURL(), 2, clock, nil)
+	ls[0].SetIdle(100 * time.Millisecond)
+	rl := domain.RateLimit{Limit: 100, Window: domain.Period(time.Minute)}
+	lim := &domain.Limits{RateLimit: &rl}
+	c := hammer(ls[:1], 2, 30, keyA, lim, one, domain.ReasonRateLimitExceeded)
+	natstest.Eventually(t, 10*time.Second, func() bool { n, _ := ls[0].Held(keyA); return n > 0 }, "node 1 holds no tokens")
+	first := c.ok()
+	var second int
+	natstest.Eventually(t, 20*time.Second, func() bool {
+		second += hammer(ls[1:], 2, 200, keyA, lim, one, domain.ReasonRateLimitExceeded).ok()
+		return first+second == 100
+	}, "node 2 never got the tokens node 1 left idle")
+	if n, _ := ls[0].Held(keyA); n != 0 {
+		t.Errorf("node 1 still holds %d tokens", n)
 	}
 }
