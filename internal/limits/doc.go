@@ -18,9 +18,10 @@
 // .WindowAt). The record rl.<key>.<window seconds>.<window index> counts
 // the tokens taken in that window ({"v":1,"limit":L,"taken":T}); a lease
 // adds to T, never past L. The lease size is the demand the node expects
-// over the next 100ms at its observed rate, at least 1, and at most a
-// quarter of what is left (rounded up), so that busy nodes share the rest
-// and the last tokens go one by one. When the block runs down to half the
+// over the next 100ms at its observed rate (over the next second while
+// the window is less than half taken), at least 1, and at most a quarter
+// of what is left (rounded up), so that busy nodes share the rest and the
+// last tokens go one by one. When the block runs down to half the
 // last lease, the node prefetches the next one in the background: a hot
 // key waits for no round trip. A window found spent is remembered for
 // 100ms (then asked again, to notice tokens given back), so a refused
@@ -60,7 +61,8 @@
 // A lease is renewed in one compare-and-set that settles what its holder
 // spent: the lease's amount becomes what the holder may still spend plus
 // what it takes from the pool now (the shortfall of the request waiting,
-// or its demand over 100ms, at most a quarter of the pool beyond the
+// or its demand over 100ms, over a second while that is at most a
+// sixteenth of the pool; at most a quarter of the pool beyond the
 // shortfall). The holder stops using a lease at its deadline, LeaseTTL
 // after the write was sent, by its monotonic clock; the record's expiry
 // is the same instant by its wall clock, and other nodes remove the lease

@@ -8,12 +8,11 @@ func (l *Limiter) SetIdle(d time.Duration) { l.idle.Store(int64(d)) }
 
 // Held returns the rate tokens and credits the node holds of a key.
 func (l *Limiter) Held(apiKey string) (tokens, credits uint64) {
-	l.mu.RLock()
-	ks := l.keys[apiKey]
-	l.mu.RUnlock()
-	if ks == nil {
+	v, ok := l.keys.Load(apiKey)
+	if !ok {
 		return 0, 0
 	}
+	ks := v.(*keyState)
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if ks.rate != nil {

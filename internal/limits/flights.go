@@ -20,7 +20,11 @@ func (l *Limiter) rateFlight(ks *keyState, now time.Time) chan struct{} {
 	mono := time.Now()
 	rs.rate = estimate(rs.rate, rs.served, rs.lastFetch, mono)
 	rs.served, rs.lastFetch = 0, mono
-	want := demand(rs.rate)
+	horizon := leaseHorizon
+	if rs.takenSeen < rs.limit/2 {
+		horizon = quietHorizon
+	}
+	want := demand(rs.rate, horizon)
 	if room := rs.limit - min(rs.accepted+rs.avail, rs.limit); want > room {
 		want = max(room, 1)
 	}
@@ -155,7 +159,11 @@ func (l *Limiter) creditFlight(ks *keyState, p domain.CreditPolicy, now time.Tim
 	if cost > cs.avail {
 		short = cost - cs.avail
 	}
-	want := max(demand(cs.rate), short)
+	want := demand(cs.rate, leaseHorizon)
+	if quiet := demand(cs.rate, quietHorizon); quiet <= cs.poolSeen/(maxShare*maxShare) {
+		want = quiet
+	}
+	want = max(want, short)
 	done := make(chan struct{})
 	cs.flight = done
 	snap, epoch, period := cs.avail, cs.epoch, cs.period
@@ -395,6 +403,7 @@ func (l *Limiter) janitor() {
 	defer l.wg.Done()
 	tick := time.NewTicker(min(l.cfg.LeaseTTL/4, 250*time.Millisecond))
 	defer tick.Stop()
+	lastEvict := time.Now()
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -411,16 +420,19 @@ func (l *Limiter) janitor() {
 			}
 			_ = l.giveBack(l.ctx, ks, false)
 		}
-		l.evict(mono)
+		if mono.Sub(lastEvict) >= evictAfter/4 {
+			l.evict(mono)
+			lastEvict = mono
+		}
 	}
 }
 
 // evict forgets the keys unused for evictAfter that hold nothing.
 func (l *Limiter) evict(mono time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, ks := range l.keys {
+	l.keys.Range(func(k, v any) bool {
+		ks := v.(*keyState)
 		ks.mu.Lock()
+		defer ks.mu.Unlock()
 		quiet := mono.Sub(ks.lastUse) >= evictAfter &&
 			(ks.rate == nil || (ks.rate.avail == 0 && ks.rate.flight == nil)) &&
 			(ks.cr == nil || (!ks.cr.held && ks.cr.flight == nil))
@@ -428,8 +440,8 @@ func (l *Limiter) evict(mono time.Time) {
 			// A Take that found it before it went holds it: dead tells
 			// it to look again, so that a key never has two states.
 			ks.dead = true
-			delete(l.keys, k)
+			l.keys.Delete(k)
 		}
-		ks.mu.Unlock()
-	}
+		return true
+	})
 }

@@ -30,9 +30,13 @@ const (
 
 // Tuning of the leases; see the package documentation.
 const (
-	// leaseHorizon is the demand a lease covers: what the node used in
-	// the last leaseHorizon, as its rate goes.
+	// leaseHorizon is the demand a lease covers: what the node would use
+	// in leaseHorizon at its rate; quietHorizon when nobody competes (a
+	// window less than half taken, a pool far larger than the lease), so
+	// that keys used now and then renew their leases ten times less
+	// often.
 	leaseHorizon = 100 * time.Millisecond
+	quietHorizon = time.Second
 	// maxShare: a lease takes at most 1/maxShare of what is left
 	// (rounded up), so that busy nodes share the rest.
 	maxShare = 4
@@ -162,8 +166,9 @@ type Limiter struct {
 	log       *slog.Logger
 	m         *metrics
 
-	mu   sync.RWMutex
-	keys map[string]*keyState
+	// keys maps API key ids to *keyState: a sync.Map, read-mostly, so
+	// that decisions on different cores share no lock to find a key.
+	keys sync.Map
 
 	life   sync.Mutex // orders wg.Add against Close
 	closed atomic.Bool
@@ -223,7 +228,7 @@ func New(cfg Config) (*Limiter, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Limiter{cfg: cfg, st: &store{js: js, bucket: BucketFor(cfg.Stream)},
 		leaseID: cfg.Node + "/" + hex.EncodeToString(suffix[:]), wallClock: wallClock,
-		log: cfg.Logger, m: newMetrics(), keys: make(map[string]*keyState), ctx: ctx, cancel: cancel}
+		log: cfg.Logger, m: newMetrics(), ctx: ctx, cancel: cancel}
 	l.idle.Store(int64(defaultIdle))
 	l.wg.Add(1)
 	go l.janitor()
@@ -292,7 +297,7 @@ func (l *Limiter) take(ctx context.Context, apiKey string, lim *domain.Limits, c
 			}
 		}
 		if rateNeed || creditNeed {
-			failing := (rateNeed && rs.failedUntil.After(mono)) || (creditNeed && cs.failedUntil.After(mono))
+			failing := (rateNeed && rs.failedUntil.After(mono)) || (creditNeed && cs.failedUntil.After(mono)) || l.isClosed()
 			if failing || !mono.Before(deadline) || !l.reachable(mono) || ctx.Err() != nil {
 				// No lease to be had in time: decided locally.
 				l.m.unreachable.Inc()
@@ -408,29 +413,20 @@ func (l *Limiter) spawn(f func(ctx context.Context)) bool {
 
 // state returns the key's local state, made on first use.
 func (l *Limiter) state(apiKey string) *keyState {
-	l.mu.RLock()
-	ks := l.keys[apiKey]
-	l.mu.RUnlock()
-	if ks != nil {
-		return ks
+	if v, ok := l.keys.Load(apiKey); ok {
+		return v.(*keyState)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if ks = l.keys[apiKey]; ks == nil {
-		ks = &keyState{apiKey: apiKey}
-		l.keys[apiKey] = ks
-	}
-	return ks
+	v, _ := l.keys.LoadOrStore(apiKey, &keyState{apiKey: apiKey})
+	return v.(*keyState)
 }
 
 // snapshot lists the keys' states.
 func (l *Limiter) snapshot() []*keyState {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	out := make([]*keyState, 0, len(l.keys))
-	for _, ks := range l.keys {
-		out = append(out, ks)
-	}
+	var out []*keyState
+	l.keys.Range(func(_, v any) bool {
+		out = append(out, v.(*keyState))
+		return true
+	})
 	return out
 }
 
@@ -467,10 +463,10 @@ func ceilDiv(a, b uint64) uint64 {
 	return (a + b - 1) / b
 }
 
-// demand is what a node expects to need over the lease horizon at rate
-// per second, at least 1.
-func demand(rate float64) uint64 {
-	n := math.Ceil(rate * leaseHorizon.Seconds())
+// demand is what a node expects to need over horizon at rate per second,
+// at least 1.
+func demand(rate float64, horizon time.Duration) uint64 {
+	n := math.Ceil(rate * horizon.Seconds())
 	if n < 1 || math.IsNaN(n) {
 		return 1
 	}
