@@ -40,3 +40,15 @@ var (
 
 // Connected reports whether the node's NATS connection is up.
 func (l *Limiter) Connected() bool { return l.cfg.Conn.IsConnected() }
+
+// InFlight reports whether a round trip for the key is in flight.
+func (l *Limiter) InFlight(apiKey string) bool {
+	v, ok := l.keys.Load(apiKey)
+	if !ok {
+		return false
+	}
+	ks := v.(*keyState)
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return (ks.rate != nil && ks.rate.flight != nil) || (ks.cr != nil && ks.cr.flight != nil)
+}

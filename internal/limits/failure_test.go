@@ -72,8 +72,8 @@ func TestTake_KilledNode(t *testing.T) {
 	}
 	natstest.Eventually(t, 10*time.Second, func() bool {
 		tok, cr := dead.Held(keyA)
-		return tok > 0 && cr > 0
-	}, "the node to kill holds no tokens or credits")
+		return tok > 0 && cr > 0 && !dead.InFlight(keyA)
+	}, "the node to kill holds no tokens or credits, or is still leasing")
 	heldTokens, _ := dead.Held(keyA)
 	proxy.Cut()
 	// The dead node's lease as it stays in the record.
@@ -151,7 +151,7 @@ func TestTake_Unreachable(t *testing.T) {
 			if ok, _ := takeN(l, 2, apiKey, lim); ok != 2 {
 				t.Fatalf("accepted %d of 2 before the cut", ok)
 			}
-			natstest.Eventually(t, 10*time.Second, func() bool { n, _ := l.Held(apiKey); return n > 0 }, "no token held")
+			natstest.Eventually(t, 10*time.Second, func() bool { n, _ := l.Held(apiKey); return n > 0 && !l.InFlight(apiKey) }, "no token held, or still leasing")
 			held, _ := l.Held(apiKey)
 			proxy.Cut()
 			natstest.Eventually(t, 10*time.Second, func() bool { return !l.Connected() }, "still connected")
@@ -186,8 +186,8 @@ func TestTake_Unreachable(t *testing.T) {
 			natstest.Eventually(t, 10*time.Second, func() bool {
 				l.Take(context.Background(), creditKey, credits, 1)
 				_, n := l.Held(creditKey)
-				return n > 0
-			}, "no credits held")
+				return n > 0 && !l.InFlight(creditKey)
+			}, "no credits held, or still leasing")
 			_, cr := l.Held(creditKey)
 			proxy.Cut()
 			natstest.Eventually(t, 10*time.Second, func() bool { return !l.Connected() }, "still connected")

@@ -166,3 +166,37 @@ func TestTake_MalformedRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestParseMode: the flag's two values and nothing else.
+func TestParseMode(t *testing.T) {
+	for s, want := range map[string]limits.Mode{"deny": limits.Deny, "local": limits.Local} {
+		if got, err := limits.ParseMode(s); err != nil || got != want || got.String() != s {
+			t.Errorf("%s: %v, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"", "Deny", "allow", "local "} {
+		if _, err := limits.ParseMode(s); err == nil {
+			t.Errorf("%q: no error", s)
+		}
+	}
+}
+
+// TestNew_Config: a missing connection, stream or node name, a node name
+// unfit for a lease id, or a negative duration is refused.
+func TestNew_Config(t *testing.T) {
+	e := newEnv(t)
+	nc := natstest.Connect(t, e.s)
+	for name, cfg := range map[string]limits.Config{
+		"no connection": {Stream: stream, Node: "n"},
+		"no stream":     {Conn: nc, Node: "n"},
+		"no node":       {Conn: nc, Stream: stream},
+		"node name":     {Conn: nc, Stream: stream, Node: "a b"},
+		"timeout":       {Conn: nc, Stream: stream, Node: "n", Timeout: -1},
+		"mode":          {Conn: nc, Stream: stream, Node: "n", Unreachable: 7},
+	} {
+		if l, err := limits.New(cfg); err == nil {
+			l.Close(context.Background())
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
