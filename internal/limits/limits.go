@@ -252,7 +252,7 @@ func (l *Limiter) Take(ctx context.Context, apiKey string, lim *domain.Limits, c
 }
 
 func (l *Limiter) take(ctx context.Context, apiKey string, lim *domain.Limits, cost uint64) Decision {
-	if !domain.ValidAPIKey(apiKey) || cost > domain.MaxCost || l.isClosed() {
+	if !domain.ValidAPIKey(apiKey) || cost > domain.MaxCost || l.isClosed() || !validLimits(lim) {
 		return Decision{Reason: domain.ReasonLimitsUnavailable}
 	}
 	// time.Now is most of a decision's cost: read once (twice with a
@@ -453,6 +453,21 @@ func (l *Limiter) roundTripDone(err error) {
 	}
 	l.backoff = min(max(2*l.backoff, minBackoff), maxBackoff)
 	l.downUntil = time.Now().Add(l.backoff)
+}
+
+// validLimits reports whether lim is within the domain's bounds: a
+// read model hands out only those, and a zero window or interval would
+// divide by zero.
+func validLimits(lim *domain.Limits) bool {
+	if rl := lim.RateLimit; rl != nil && rl.Validate() != nil {
+		return false
+	}
+	return lim.Credits == nil || validPolicy(*lim.Credits)
+}
+
+// validPolicy reports whether a credit policy's refill has an interval.
+func validPolicy(p domain.CreditPolicy) bool {
+	return p.Refill == nil || p.Refill.Interval.Duration() >= domain.MinRefillInterval
 }
 
 // ceilDiv divides rounding up.

@@ -120,6 +120,13 @@ func TestTake_BadInput(t *testing.T) {
 	if d := l.Take(context.Background(), keyA, lim, domain.MaxCost+1); d.Reason != domain.ReasonLimitsUnavailable {
 		t.Errorf("cost past MaxCost: %s, want limits_unavailable", d.Reason)
 	}
+	zero := domain.RateLimit{Limit: 5}
+	noInterval := domain.CreditPolicy{Epoch: 1, Initial: 5, Refill: &domain.Refill{Amount: 5}}
+	for name, bad := range map[string]*domain.Limits{"zero window": {RateLimit: &zero}, "refill without interval": {Credits: &noInterval}} {
+		if d := l.Take(context.Background(), keyA, bad, 1); d.Reason != domain.ReasonLimitsUnavailable {
+			t.Errorf("%s: %s, want limits_unavailable", name, d.Reason)
+		}
+	}
 	if d := l.Take(context.Background(), keyA, nil, 1); d.Reason != domain.ReasonOK || d.RoundTrip || d.Rate != nil || d.Credits != nil {
 		t.Errorf("no limits: %+v, want ok at once", d)
 	}

@@ -173,6 +173,9 @@ func Remaining(ctx context.Context, kv jetstream.KeyValue, apiKey string, p doma
 	if !domain.ValidAPIKey(apiKey) {
 		return 0, fmt.Errorf("limits: %q is not an API key", truncate(apiKey))
 	}
+	if !validPolicy(p) {
+		return 0, errors.New("limits: a refill without an interval")
+	}
 	e, err := kv.Get(ctx, creditsKey(apiKey))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return freshCredits(p, now).Pool, nil
