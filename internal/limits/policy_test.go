@@ -207,3 +207,31 @@ func TestNew_Config(t *testing.T) {
 		}
 	}
 }
+
+// TestTake_ResetCounterAttack: a holder of validator credentials resets a
+// window's count in the bucket; an honest node still accepts at most the
+// limit in the window by itself, also after asking the bucket again.
+func TestTake_ResetCounterAttack(t *testing.T) {
+	e := newEnv(t)
+	clock := testclock.New(t0)
+	l := node(t, e.s.ClientURL(), "honest", func(c *limits.Config) { c.Clock = clock.Now })
+	rl := domain.RateLimit{Limit: 20, Window: domain.Period(time.Minute)}
+	lim := &domain.Limits{RateLimit: &rl}
+	i, _ := rl.WindowAt(t0)
+	total := hammer([]*limits.Limiter{l}, 2, 50, keyA, lim, one, "").ok()
+	for round := range 3 {
+		if _, err := e.kv.Put(context.Background(), limits.RateKey(keyA, time.Minute, i), []byte(`{"v":1,"limit":20,"taken":0}`)); err != nil {
+			t.Fatal(err)
+		}
+		// Take for half a second, five times as long as a node remembers
+		// a spent window before it asks the bucket again.
+		for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+			if d := l.Take(context.Background(), keyA, lim, 1); d.Reason == domain.ReasonOK {
+				total++
+			}
+		}
+		if total != 20 {
+			t.Errorf("round %d: the node accepted %d in the window, want 20 whatever the bucket says", round, total)
+		}
+	}
+}
