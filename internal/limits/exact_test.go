@@ -106,3 +106,21 @@ func TestTake_IdleTokensComeBack(t *testing.T) {
 		t.Errorf("node 1 still holds %d tokens", n)
 	}
 }
+
+// TestTake_HotKeyNoRoundTrips: three nodes taking one hot key with a rate
+// limit and credits wait for NATS in at most 1% of their decisions.
+func TestTake_HotKeyNoRoundTrips(t *testing.T) {
+	e := newEnv(t)
+	ls := nodes(t, e.s.ClientURL(), 3, testclock.New(t0), nil)
+	lim := &domain.Limits{RateLimit: &domain.RateLimit{Limit: domain.MaxRateLimit, Window: domain.Period(24 * time.Hour)},
+		Credits: &domain.CreditPolicy{Epoch: 1, Since: t0, Initial: domain.MaxCredits}}
+	const n = 20000
+	c := hammer(ls, 2, n, keyA, lim, one, domain.ReasonLimitsUnavailable)
+	t.Logf("%v, %d of %d waited for NATS", c.byReason, c.trips, 3*2*n)
+	if c.ok() != 3*2*n {
+		t.Fatalf("accepted %d of %d", c.ok(), 3*2*n)
+	}
+	if c.trips > 3*2*n/100 {
+		t.Errorf("%d of %d decisions waited for NATS, want at most 1%%", c.trips, 3*2*n)
+	}
+}
