@@ -124,3 +124,27 @@ func TestTake_HotKeyNoRoundTrips(t *testing.T) {
 		t.Errorf("%d of %d decisions waited for NATS, want at most 1%%", c.trips, 3*2*n)
 	}
 }
+
+// TestClose_GivesTokensBack: a node that closes gives back the rate
+// tokens it did not use: the window's count is what it accepted.
+func TestClose_GivesTokensBack(t *testing.T) {
+	e := newEnv(t)
+	clock := testclock.New(t0)
+	l := node(t, e.s.ClientURL(), "closing", func(c *limits.Config) { c.Clock = clock.Now })
+	l.SetIdle(time.Hour)
+	rl := domain.RateLimit{Limit: 1000, Window: domain.Period(time.Minute)}
+	c := hammer([]*limits.Limiter{l}, 2, 100, keyA, &domain.Limits{RateLimit: &rl}, one, "")
+	natstest.Eventually(t, 10*time.Second, func() bool { return !l.InFlight(keyA) }, "still leasing")
+	if held, _ := l.Held(keyA); held == 0 || e.taken(t, keyA, rl, t0) != uint64(c.ok())+held {
+		t.Fatalf("held %d, taken %d, accepted %d: want tokens held and counted", held, e.taken(t, keyA, rl, t0), c.ok())
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.taken(t, keyA, rl, t0); got != uint64(c.ok()) {
+		t.Errorf("after close the window counts %d taken, want the %d accepted", got, c.ok())
+	}
+	if d := l.Take(context.Background(), keyA, &domain.Limits{RateLimit: &rl}, 1); d.Reason != domain.ReasonLimitsUnavailable {
+		t.Errorf("after close: %s, want limits_unavailable", d.Reason)
+	}
+}
