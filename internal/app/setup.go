@@ -19,7 +19,7 @@ import (
 
 // SetUp creates on an outside NATS cluster (cfg.NATSURL) what serve would
 // create at start, as serve would configure it: the event stream and the
-// idempotency, nonce and admin nonce buckets (stream, replicas, size
+// idempotency, nonce, admin nonce and limits buckets (stream, replicas, size
 // limits, TTLs and the signature window from cfg, its other fields
 // ignored). It writes no
 // event: the genesis is serve's, signed with its key. Run with the
@@ -63,6 +63,9 @@ func SetUp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) error {
 		return fmt.Errorf("user keys: %w", err)
 	}
 	if err := usage.SetUp(ctx, nc, cfg.usageStream()); err != nil {
+		return err
+	}
+	if err := setUpLimits(ctx, nc, cfg.Stream); err != nil {
 		return err
 	}
 	logger.Info("the event stream and its buckets are set up", "stream", cfg.Stream, "replicas", cfg.Replicas)

@@ -52,7 +52,8 @@ func TestSetUp_ServeOnLedgerCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams := []string{eventstore.DefaultStream, "KV_" + eventstore.DefaultStream + "_IDEMPOTENCY", "KV_" + eventstore.DefaultStream + "_NONCES"}
+	streams := []string{eventstore.DefaultStream, "KV_" + eventstore.DefaultStream + "_IDEMPOTENCY", "KV_" + eventstore.DefaultStream + "_NONCES",
+		"KV_" + eventstore.DefaultStream + "_LIMITS"}
 	configs := func() map[string]jetstream.StreamConfig {
 		t.Helper()
 		m := map[string]jetstream.StreamConfig{}

@@ -25,6 +25,9 @@ func (s *Server) openUsage(ctx context.Context, node string, counters *usage.Cou
 		if err := usage.SetUp(ctx, s.nc, cfg.usageStream()); err != nil {
 			return err
 		}
+		if err := setUpLimits(ctx, s.nc, cfg.Stream); err != nil {
+			return err
+		}
 	}
 	f, err := usage.NewFlusher(usage.FlusherConfig{Counters: counters, Conn: s.nc, Node: node,
 		Interval: cfg.UsageInterval, Logger: s.Logger.With("component", "usage")})

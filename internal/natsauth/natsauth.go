@@ -7,21 +7,26 @@
 // stock `nats --creds` CLI read.
 //
 // The roles, for a stream S (subjects keyledger.>, buckets S_IDEMPOTENCY,
-// S_NONCES, S_ADMIN_NONCES and S_USER_KEYS):
+// S_NONCES, S_ADMIN_NONCES, S_USER_KEYS and S_LIMITS):
 //   - operator: everything in the account: creates and updates the stream
 //     and the buckets. serve connects with it in embedded mode.
-//   - ledger: publishes events, reads the log, manages its consumers,
-//     writes the idempotency, nonce and user keys buckets, and adds keys to
-//     the admin nonce bucket (no reading it); it cannot create, change,
+//   - ledger: publishes events, reads the streams of the account but the
+//     admin nonce bucket (info, direct and message get), follows the log
+//     with consumers, writes the idempotency, nonce, limits and user keys
+//     buckets, and adds keys to the admin nonce bucket (no reading it);
+//     it cannot create, change,
 //     seal, purge or delete a stream, nor delete a message, but one of
 //     S_USER_KEYS (a user's data key, destroyed on erasure). The admin
 //     commands use it.
 //   - validator: reads the log (stream info, ordered consumers, direct and
-//     message get), writes the nonce bucket and publishes heartbeats
+//     message get), reads and writes the nonce and limits buckets (rate
+//     limit tokens and credits leased with compare-and-set: a stolen
+//     validator credential can loosen or tighten any key's limits, see
+//     internal/limits), and publishes heartbeats
 //     (keyledger_fleet.*, which the ledger role hears); nothing else, never the
 //     admin nonce bucket, and it cannot read S_USER_KEYS.
 //   - auditor: reads the log and the usage stream (S_USAGE); nothing
-//     else. It cannot read S_USER_KEYS.
+//     else. It cannot read S_USER_KEYS nor S_LIMITS.
 //
 // The validator also publishes its usage reports to the usage stream's
 // subjects (keyledger_usage.>). The ledger's JWT has no room left for
@@ -276,13 +281,20 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Sub.Allow.Add(">")
 	case Ledger:
 		p.Pub.Allow.Add(SubjectPrefix + ".>")
-		p.Pub.Allow.Add(readStream(stream)...)
-		for _, b := range []string{idem, nonces} {
-			p.Pub.Allow.Add(useBucket(b)...)
+		// The ledger reads every stream of its account (info, direct
+		// and message get: token wildcards, four entries instead of
+		// four per bucket, keep its JWT within the CONNECT line), follows
+		// the log with consumers, and writes its buckets one by one.
+		p.Pub.Allow.Add(readAnyStream()...)
+		p.Pub.Allow.Add(consumeStream(stream)...)
+		for _, b := range []string{idem, nonces, limitsStream(stream)} {
+			p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
 		}
 		// Admin nonces: bind to the bucket and add keys (one token, a
 		// hash), nothing else; no reading, no consumers.
-		p.Pub.Allow.Add("$JS.API.STREAM.INFO.KV_"+adminNonces, "$KV."+adminNonces+".*")
+		p.Pub.Allow.Add("$KV." + adminNonces + ".*")
+		p.Pub.Deny.Add("$JS.API.DIRECT.GET.KV_"+adminNonces, "$JS.API.DIRECT.GET.KV_"+adminNonces+".>",
+			"$JS.API.STREAM.MSG.GET.KV_"+adminNonces)
 		p.Pub.Deny.Add(changeStream()...)
 		ledgerUserKeys(&p, stream)
 		// serve announces its projector and hears every node's
@@ -293,6 +305,10 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Pub.Allow.Add(FleetSubjects)
 		p.Pub.Allow.Add(readStream(stream)...)
 		p.Pub.Allow.Add(useBucket(nonces)...)
+		// Limits: bind, get the last message of a key (direct get by
+		// subject), write keys; three entries.
+		ls := limitsStream(stream)
+		p.Pub.Allow.Add("$JS.API.STREAM.INFO."+ls, "$JS.API.DIRECT.GET."+ls+".>", "$KV."+ls[len("KV_"):]+".>")
 		p.Pub.Allow.Add(UsageSubjects)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
@@ -306,6 +322,7 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
 		denyUserKeys(&p, stream)
+		denyBucket(&p, limitsStream(stream)[len("KV_"):])
 	}
 	return p
 }
@@ -336,10 +353,10 @@ func userKeysStream(stream string) string { return "KV_" + stream + "_USER_KEYS"
 // narrowed to the log and the other buckets for this role.
 func ledgerUserKeys(p *jwt.Permissions, stream string) {
 	b := userKeysStream(stream)
-	p.Pub.Allow.Add(useBucket(b)...)
+	p.Pub.Allow.Add("$KV." + b[len("KV_"):] + ".>")
 	p.Pub.Allow.Add("$JS.API.STREAM.MSG.DELETE." + b)
 	p.Pub.Deny.Remove("$JS.API.STREAM.MSG.DELETE.>")
-	for _, s := range []string{stream, "KV_" + stream + "_IDEMPOTENCY", "KV_" + stream + "_NONCES", "KV_" + stream + "_ADMIN_NONCES"} {
+	for _, s := range []string{stream, "KV_" + stream + "_IDEMPOTENCY", "KV_" + stream + "_NONCES", "KV_" + stream + "_ADMIN_NONCES", limitsStream(stream)} {
 		p.Pub.Deny.Add("$JS.API.STREAM.MSG.DELETE." + s)
 	}
 }
@@ -347,9 +364,41 @@ func ledgerUserKeys(p *jwt.Permissions, stream string) {
 // denyUserKeys keeps a reader out of the data keys: they decrypt personal
 // data, which no validation node or auditor needs.
 func denyUserKeys(p *jwt.Permissions, stream string) {
-	b := userKeysStream(stream)[len("KV_"):]
-	p.Pub.Deny.Add(bucketAPI(b)...)
-	p.Sub.Deny.Add("$KV." + b + ".>")
+	denyBucket(p, userKeysStream(stream)[len("KV_"):])
+}
+
+// denyBucket keeps a role out of a bucket: no request naming its stream,
+// no write and no subscription to its subjects.
+func denyBucket(p *jwt.Permissions, bucket string) {
+	p.Pub.Deny.Add(bucketAPI(bucket)...)
+	p.Sub.Deny.Add("$KV." + bucket + ".>")
+}
+
+// limitsStream is the stream of the bucket of rate limit tokens and
+// credits the validation nodes share (internal/limits).
+func limitsStream(stream string) string { return "KV_" + stream + "_LIMITS" }
+
+// readAnyStream are the JetStream API subjects that read any stream of the
+// account: its info, and single messages (direct or message get).
+func readAnyStream() []string {
+	return []string{
+		"$JS.API.STREAM.INFO.*",
+		"$JS.API.STREAM.MSG.GET.*",
+		"$JS.API.DIRECT.GET.*",
+		"$JS.API.DIRECT.GET.*.>",
+	}
+}
+
+// consumeStream are the JetStream API subjects of ordered (ephemeral)
+// consumers of a stream.
+func consumeStream(stream string) []string {
+	return []string{
+		"$JS.API.CONSUMER.CREATE." + stream,
+		"$JS.API.CONSUMER.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.DELETE." + stream + ".>",
+		"$JS.API.CONSUMER.INFO." + stream + ".>",
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
+	}
 }
 
 // useBucket are the subjects that get, create, update and delete keys of
@@ -371,17 +420,12 @@ func useBucket(stream string) []string {
 // readStream are the JetStream API subjects that read a stream: its info,
 // ordered (ephemeral) consumers, and single messages.
 func readStream(stream string) []string {
-	return []string{
+	return append([]string{
 		"$JS.API.STREAM.INFO." + stream,
 		"$JS.API.STREAM.MSG.GET." + stream,
 		"$JS.API.DIRECT.GET." + stream,
 		"$JS.API.DIRECT.GET." + stream + ".>",
-		"$JS.API.CONSUMER.CREATE." + stream,
-		"$JS.API.CONSUMER.CREATE." + stream + ".>",
-		"$JS.API.CONSUMER.DELETE." + stream + ".>",
-		"$JS.API.CONSUMER.INFO." + stream + ".>",
-		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
-	}
+	}, consumeStream(stream)...)
 }
 
 // bucketAPI are the subjects that read or write a bucket, denied outright

@@ -40,8 +40,15 @@ func userOf(t *testing.T, path string) *jwt.UserClaims {
 func TestPermissions_AdminNonces(t *testing.T) {
 	l := natsauth.Permissions(natsauth.Ledger, "KEYLEDGER")
 	for _, s := range []string{"$JS.API.STREAM.INFO.KV_KEYLEDGER_ADMIN_NONCES", "$KV.KEYLEDGER_ADMIN_NONCES.*"} {
-		if !slices.Contains(l.Pub.Allow, s) {
+		if !slices.ContainsFunc(l.Pub.Allow, func(pattern string) bool { return subjectMatches(pattern, s) }) {
 			t.Errorf("ledger: %s not allowed", s)
+		}
+	}
+	// The ledger reads every stream but this one.
+	for _, s := range []string{"$JS.API.DIRECT.GET.KV_KEYLEDGER_ADMIN_NONCES", "$JS.API.DIRECT.GET.KV_KEYLEDGER_ADMIN_NONCES.$KV.KEYLEDGER_ADMIN_NONCES.x",
+		"$JS.API.STREAM.MSG.GET.KV_KEYLEDGER_ADMIN_NONCES"} {
+		if !slices.ContainsFunc(l.Pub.Deny, func(pattern string) bool { return subjectMatches(pattern, s) }) {
+			t.Errorf("ledger: %s not denied", s)
 		}
 	}
 	for _, s := range l.Pub.Allow {
@@ -168,5 +175,33 @@ func TestCredentials_FitTheControlLine(t *testing.T) {
 		}
 		s.Shutdown()
 		s.WaitForShutdown()
+	}
+}
+
+// TestPermissions_LimitsBucket: the validator and the ledger may bind to
+// the limits bucket, get and write its keys, and nothing more on it (no
+// purge, no message delete, no consumers); the auditor may not touch it.
+func TestPermissions_LimitsBucket(t *testing.T) {
+	allowed := func(p jwt.Permissions, s string) bool {
+		match := func(pattern string) bool { return subjectMatches(pattern, s) }
+		return slices.ContainsFunc(p.Pub.Allow, match) && !slices.ContainsFunc(p.Pub.Deny, match)
+	}
+	use := []string{"$JS.API.STREAM.INFO.KV_KEYLEDGER_LIMITS", "$JS.API.DIRECT.GET.KV_KEYLEDGER_LIMITS.$KV.KEYLEDGER_LIMITS.cr.ak_1",
+		"$KV.KEYLEDGER_LIMITS.cr.ak_1", "$KV.KEYLEDGER_LIMITS.rl.ak_1.60.1"}
+	never := []string{"$JS.API.STREAM.PURGE.KV_KEYLEDGER_LIMITS", "$JS.API.STREAM.MSG.DELETE.KV_KEYLEDGER_LIMITS",
+		"$JS.API.STREAM.UPDATE.KV_KEYLEDGER_LIMITS", "$JS.API.STREAM.DELETE.KV_KEYLEDGER_LIMITS",
+		"$JS.API.CONSUMER.CREATE.KV_KEYLEDGER_LIMITS.c.$KV.KEYLEDGER_LIMITS.>"}
+	for _, r := range []natsauth.Role{natsauth.Validator, natsauth.Ledger, natsauth.Auditor} {
+		p := natsauth.Permissions(r, "KEYLEDGER")
+		for _, s := range use {
+			if got, want := allowed(p, s), r != natsauth.Auditor; got != want {
+				t.Errorf("%s: %s allowed %v, want %v", r, s, got, want)
+			}
+		}
+		for _, s := range never {
+			if allowed(p, s) {
+				t.Errorf("%s: %s allowed, want denied", r, s)
+			}
+		}
 	}
 }
