@@ -169,13 +169,26 @@ func TestUsage_Permissions(t *testing.T) {
 	if _, err := ajs.Publish(denied(), usage.Subject("node-a"), []byte(`{}`)); err == nil {
 		t.Fatal("an auditor published a usage report")
 	}
+	// serve on an outside NATS holds the ledger's credentials: it
+	// publishes its own /validate's reports and folds everyone's.
+	lnc, ljs := connectAs(t, ts, natsauth.Ledger)
+	if _, err := ljs.Publish(ctx, usage.Subject("serve:outside"), []byte(`{}`)); err != nil {
+		t.Fatalf("ledger publishing a report: %v", err)
+	}
+	fold := usage.NewFold(usage.FoldConfig{Known: func(string) bool { return true }})
+	stop, err := fold.Follow(ctx, lnc, "KEYLEDGER")
+	if err != nil {
+		t.Fatalf("ledger following the usage stream: %v", err)
+	}
+	natstest.Eventually(t, 10*time.Second, func() bool { a, r := fold.Applied(); return a+r == 2 }, "the ledger's fold read both reports")
+	stop()
 	_, ojs := connectAs(t, ts, natsauth.Operator)
 	s, err := ojs.Stream(ctx, usage.StreamName("KEYLEDGER"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.CachedInfo().State.Msgs != 1 {
-		t.Fatalf("usage stream: %d messages, want the validator's one", s.CachedInfo().State.Msgs)
+	if s.CachedInfo().State.Msgs != 2 {
+		t.Fatalf("usage stream: %d messages, want the validator's and the ledger's", s.CachedInfo().State.Msgs)
 	}
 	// Not even the operator purges it: the stream denies purges.
 	if err := s.Purge(ctx); err == nil {

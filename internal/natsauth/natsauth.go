@@ -301,6 +301,10 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		// heartbeats (internal/fleet).
 		p.Pub.Allow.Add(FleetSubjects)
 		p.Sub.Allow.Add(FleetSubjects)
+		// serve publishes its own /validate's usage reports and folds
+		// every node's (internal/usage).
+		p.Pub.Allow.Add(UsageSubjects)
+		p.Pub.Allow.Add(readUsage(stream)...)
 	case Validator:
 		p.Pub.Allow.Add(FleetSubjects)
 		p.Pub.Allow.Add(readStream(stream)...)
