@@ -42,6 +42,7 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.DurationVar(&c.Fleet.WaitTimeout, "wait-timeout", handlers.DefaultWaitTimeout, "how long ?wait=nodes waits for every live node before answering 202")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", idempotency.DefaultTTL, "how long the response to a request with an Idempotency-Key is kept for its retries (at least 1m)")
 	fs.DurationVar(&c.UsageInterval, "usage-interval", usage.DefaultInterval, "how often /validate's per-key usage counts are published to the usage stream")
+	keyLimitsFlags(fs, &c.KeyLimits)
 	usageStreamFlags(fs, c)
 	limitsFlags(fs, &c.Limits)
 	httpsFlags(fs, &c.HTTPS, false)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/limits"
 	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/validator"
 )
@@ -28,6 +29,7 @@ func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
 	fs.DurationVar(&c.UsageInterval, "usage-interval", usage.DefaultInterval, "how often this node publishes its per-key usage counts to the usage stream")
+	keyLimitsFlags(fs, &c.KeyLimits)
 	fs.Var(&proxyList{list: &c.TrustedProxies}, "trusted-proxy", "`address` or CIDR prefix of a forward-auth proxy (nginx, Traefik) whose X-Forwarded-Method/-Proto/-Host/-Uri /validate believes for signed requests; repeatable or comma-separated (default: none, a signed request must be the /validate request itself)")
 	httpsFlags(fs, &c.HTTPS, true)
 	natsClientFlags(fs, &c.NATSClient)
@@ -39,4 +41,11 @@ func runValidator(ctx context.Context, args []string, stderr io.Writer) error {
 	return runDaemon(ctx, "validator", args, stderr, func(fs *flag.FlagSet) { nodeFlags(fs, &cfg) }, func(logger *slog.Logger) daemon {
 		return configErrorsAreUsage{&app.Node{Config: cfg, Logger: logger}}
 	})
+}
+
+// keyLimitsFlags registers the flags of how keys' rate limits and
+// credits are counted, shared by serve and validator.
+func keyLimitsFlags(fs *flag.FlagSet, c *app.KeyLimitsConfig) {
+	fs.StringVar(&c.Unreachable, "limits-unreachable", "deny", "when a key's limits need the shared counters and NATS is out of reach: `deny` (429/503, never more than the limit) or local (each node enforces limit/--limits-expected-nodes alone)")
+	fs.IntVar(&c.ExpectedNodes, "limits-expected-nodes", limits.DefaultExpectedNodes, "how many nodes share keys' rate limits, which each enforces alone at limit/`n` with --limits-unreachable local")
 }

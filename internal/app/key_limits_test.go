@@ -56,22 +56,23 @@ func TestServe_KeyLimits(t *testing.T) {
 	wantLimits("get", ts.Do(t, "GET", "/api-keys/"+key, "", alice...).JSON(t), `{"limit":5,"window":"1m"}`, 100, `{"amount":100,"interval":"1d"}`)
 	list := ts.Do(t, "GET", "/api-keys", "", alice...).JSON(t)["keys"].([]any)
 	wantLimits("list", list[0].(map[string]any), `{"limit":5,"window":"1m"}`, 100, `{"amount":100,"interval":"1d"}`)
-	// A key with limits validates: enforcing them is the nodes' part.
+	// A key with limits validates, and the request costs a credit.
 	creds := []string{"X-Api-Key", apptest.Base64(key), "X-Api-Secret", apptest.Base64(created["secret"].(string))}
 	apptest.WantStatus(t, ts.Do(t, "GET", "/validate", "", creds...), http.StatusOK)
+	wantLimits("after a validation", ts.Do(t, "GET", "/api-keys/"+key, "", alice...).JSON(t), `{"limit":5,"window":"1m"}`, 99, `{"amount":100,"interval":"1d"}`)
 
 	t.Run("TopUp", func(t *testing.T) {
 		idem := append(append([]string{}, alice...), "Idempotency-Key", "top-up-1")
 		first := ts.Do(t, "POST", "/api-keys/"+key+"/credits", `{"add":20}`, idem...)
 		apptest.WantStatus(t, first, http.StatusOK)
-		wantLimits("top-up", first.JSON(t), `{"limit":5,"window":"1m"}`, 120, `{"amount":100,"interval":"1d"}`)
+		wantLimits("top-up", first.JSON(t), `{"limit":5,"window":"1m"}`, 119, `{"amount":100,"interval":"1d"}`)
 		again := ts.Do(t, "POST", "/api-keys/"+key+"/credits", `{"add":20}`, idem...)
 		apptest.WantStatus(t, again, http.StatusOK)
 		if again.Header.Get("Idempotent-Replayed") != "true" {
 			t.Errorf("retry: got no Idempotent-Replayed, want the first answer replayed")
 		}
 		wantLimits("after the retry", ts.Do(t, "GET", "/api-keys/"+key, "", alice...).JSON(t),
-			`{"limit":5,"window":"1m"}`, 120, `{"amount":100,"interval":"1d"}`)
+			`{"limit":5,"window":"1m"}`, 119, `{"amount":100,"interval":"1d"}`)
 	})
 
 	t.Run("OtherUser", func(t *testing.T) {
@@ -91,7 +92,7 @@ func TestServe_KeyLimits(t *testing.T) {
 			t.Errorf("mallory's attempts appended to the log: head %d -> %d", head, got)
 		}
 		wantLimits("after mallory", ts.Do(t, "GET", "/api-keys/"+key, "", alice...).JSON(t),
-			`{"limit":5,"window":"1m"}`, 120, `{"amount":100,"interval":"1d"}`)
+			`{"limit":5,"window":"1m"}`, 119, `{"amount":100,"interval":"1d"}`)
 	})
 
 	t.Run("BadValues", func(t *testing.T) {

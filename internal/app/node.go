@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/handlers"
+	"github.com/keyledger/keyledger/internal/limits"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
 	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/validator"
@@ -60,6 +61,9 @@ type NodeConfig struct {
 	// UsageInterval is how often it publishes its usage reports (0:
 	// usage.DefaultInterval).
 	UsageInterval time.Duration
+	// KeyLimits is how the node counts keys' rate limits and credits
+	// with the others.
+	KeyLimits KeyLimitsConfig
 }
 
 // Node is a running `keyledger validator`: a validation node with its HTTP
@@ -71,6 +75,7 @@ type Node struct {
 	nc        *nats.Conn
 	validator *validator.Validator
 	usage     *usage.Flusher
+	limiter   *limits.Limiter
 	cert      *tlsconfig.Certificate
 	http      *http.Server
 	listener  net.Listener
@@ -152,6 +157,10 @@ func (n *Node) Open(ctx context.Context) error {
 	}
 	counters := usage.NewCounters(0, time.Now())
 	opts = append(opts, validator.WithUsage(counters))
+	if n.limiter, err = cfg.KeyLimits.openLimiter(nc, cfg.Stream, nodeName, n.Logger.With("component", "limits")); err != nil {
+		return err
+	}
+	opts = append(opts, validator.WithLimiter(keyLimiter{n.limiter}))
 	n.validator, err = validator.Open(sctx, nc, n.Logger.With("component", "validator"), opts...)
 	if err != nil {
 		return fmt.Errorf("validation node: %w", err)
@@ -160,7 +169,7 @@ func (n *Node) Open(ctx context.Context) error {
 		Interval: cfg.UsageInterval, Logger: n.Logger.With("component", "usage")}); err != nil {
 		return ConfigError{err}
 	}
-	for _, c := range n.usage.Collectors() {
+	for _, c := range append(n.usage.Collectors(), n.limiter.Collectors()...) {
 		if err := n.validator.Registry().Register(c); err != nil {
 			return err
 		}
@@ -243,6 +252,12 @@ func (n *Node) Close(ctx context.Context) error {
 	n.wg.Wait()
 	if n.usage != nil {
 		n.usage.Close() // publishes the last interval's counts
+	}
+	if n.limiter != nil {
+		// Gives back what the node holds of keys' limits while NATS is up.
+		if lerr := n.limiter.Close(ctx); lerr != nil && err == nil {
+			err = fmt.Errorf("limits: %w", lerr)
+		}
 	}
 	if n.validator != nil {
 		n.validator.Close()

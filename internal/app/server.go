@@ -27,6 +27,7 @@ import (
 	"github.com/keyledger/keyledger/internal/fleet"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/limits"
 	"github.com/keyledger/keyledger/internal/mail"
 	"github.com/keyledger/keyledger/internal/natsauth"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
@@ -93,6 +94,9 @@ type ServeConfig struct {
 	// Fleet is how serve announces its own projector and follows the
 	// validation nodes' heartbeats.
 	Fleet FleetConfig
+	// KeyLimits is how serve's /validate counts keys' rate limits and
+	// credits with the validation nodes.
+	KeyLimits KeyLimitsConfig
 	// OIDC is the OpenID Connect login (zero: none).
 	OIDC OIDCConfig
 }
@@ -141,6 +145,7 @@ type Server struct {
 	usageFold    *usage.Fold
 	usageStop    func() // stops following the usage stream; nil when not
 	fleet        *fleet.View
+	limiter      *limits.Limiter
 }
 
 // Open starts everything and returns once the HTTP API is listening; the
@@ -310,7 +315,14 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	counters := usage.NewCounters(0, time.Now())
+	if s.limiter, err = cfg.KeyLimits.openLimiter(nc, cfg.Stream, nodeName, s.Logger.With("component", "limits")); err != nil {
+		return err
+	}
+	if err := metrics.Register(s.limiter.Collectors()...); err != nil {
+		return err
+	}
 	vopts := append(cfg.Signed.options(), validator.WithStream(cfg.Stream), validator.WithUsage(counters),
+		validator.WithLimiter(keyLimiter{s.limiter}),
 		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow),
 		validator.WithTrustedProxy(proxies.Trusts))
 	if cfg.DataDir != "" {
@@ -361,6 +373,7 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
+		Credits:  &creditsReader{nc: nc, stream: cfg.Stream, now: cfg.KeyLimits.now},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
 		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold, Fleet: fleetView, WaitTimeout: cfg.Fleet.WaitTimeout}
 	if oidcFlow != nil {
@@ -513,6 +526,12 @@ func (s *Server) Close(ctx context.Context) error {
 		s.outbox.Close(ctx)
 	}
 	s.closeUsage()
+	if s.limiter != nil {
+		// Gives back what serve holds of keys' limits while NATS is up.
+		if err := s.limiter.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("limits: %w", err))
+		}
+	}
 	if s.validator != nil {
 		s.validator.Close()
 	}
