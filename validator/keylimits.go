@@ -36,7 +36,7 @@ type LimitDecision struct {
 type RateState struct {
 	Limit     uint64
 	Remaining uint64
-	Reset     time.Time // when the window ends
+	ResetIn   time.Duration // until the window ends
 	Window    time.Duration
 }
 
@@ -98,10 +98,9 @@ func (v *Validator) charge(ctx context.Context, id *Identity, cost uint64) (doma
 		return domain.ReasonLimitsUnavailable, ErrLimitsUnavailable
 	}
 	d := v.opts.limiter.Take(ctx, id.APIKey, id.limits, cost)
-	now := v.opts.now()
 	if r := d.Rate; r != nil {
 		id.RateLimit = &RateLimitInfo{Limit: r.Limit, Remaining: r.Remaining,
-			Reset: int64(domain.RetryAfterSeconds(r.Reset.Sub(now))), window: int64(r.Window / time.Second)}
+			Reset: int64(domain.RetryAfterSeconds(r.ResetIn)), window: int64(r.Window / time.Second)}
 	}
 	if d.Credits != nil {
 		id.Credits = &CreditsInfo{Remaining: *d.Credits}

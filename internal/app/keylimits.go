@@ -61,15 +61,19 @@ func (c KeyLimitsConfig) openLimiter(nc *nats.Conn, stream, node string, logger 
 	return l, nil
 }
 
-// keyLimiter is internal/limits as validation's validator.Limiter.
-type keyLimiter struct{ l *limits.Limiter }
+// keyLimiter is internal/limits as validation's validator.Limiter; now is
+// the limiter's clock, which the time left in a window is counted by.
+type keyLimiter struct {
+	l   *limits.Limiter
+	now func() time.Time
+}
 
 // Take charges one request to the key's limits.
 func (a keyLimiter) Take(ctx context.Context, apiKey string, lim *domain.Limits, cost uint64) validator.LimitDecision {
 	d := a.l.Take(ctx, apiKey, lim, cost)
 	out := validator.LimitDecision{Reason: d.Reason, RetryAfter: d.RetryAfter, Credits: d.Credits}
 	if r := d.Rate; r != nil {
-		out.Rate = &validator.RateState{Limit: r.Limit, Remaining: r.Remaining, Reset: r.Reset, Window: r.Window}
+		out.Rate = &validator.RateState{Limit: r.Limit, Remaining: r.Remaining, ResetIn: r.Reset.Sub(a.now()), Window: r.Window}
 	}
 	return out
 }
@@ -77,9 +81,10 @@ func (a keyLimiter) Take(ctx context.Context, apiKey string, lim *domain.Limits,
 // creditsReader reads keys' live credits from the limits bucket for the
 // key views (handlers.CreditsReader), binding the bucket on first use.
 type creditsReader struct {
-	nc     *nats.Conn
-	stream string
-	now    func() time.Time
+	nc      *nats.Conn
+	stream  string
+	now     func() time.Time
+	limiter *limits.Limiter // serve's own: its unspent lease counts, not the whole lease
 
 	mu sync.Mutex
 	kv jetstream.KeyValue
@@ -91,7 +96,7 @@ func (r *creditsReader) Remaining(ctx context.Context, apiKey string, p domain.C
 	if err != nil {
 		return 0, err
 	}
-	return limits.Remaining(ctx, kv, apiKey, p, r.now())
+	return r.limiter.Remaining(ctx, kv, apiKey, p, r.now())
 }
 
 func (r *creditsReader) bucket(ctx context.Context) (jetstream.KeyValue, error) {

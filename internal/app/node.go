@@ -160,7 +160,7 @@ func (n *Node) Open(ctx context.Context) error {
 	if n.limiter, err = cfg.KeyLimits.openLimiter(nc, cfg.Stream, nodeName, n.Logger.With("component", "limits")); err != nil {
 		return err
 	}
-	opts = append(opts, validator.WithLimiter(keyLimiter{n.limiter}))
+	opts = append(opts, validator.WithLimiter(keyLimiter{n.limiter, cfg.KeyLimits.now}))
 	n.validator, err = validator.Open(sctx, nc, n.Logger.With("component", "validator"), opts...)
 	if err != nil {
 		return fmt.Errorf("validation node: %w", err)

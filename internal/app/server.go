@@ -322,7 +322,7 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	vopts := append(cfg.Signed.options(), validator.WithStream(cfg.Stream), validator.WithUsage(counters),
-		validator.WithLimiter(keyLimiter{s.limiter}),
+		validator.WithLimiter(keyLimiter{s.limiter, cfg.KeyLimits.now}),
 		validatorOption(cfg.Limits.ValidateFailures, cfg.Limits.ValidateFailureWindow),
 		validator.WithTrustedProxy(proxies.Trusts))
 	if cfg.DataDir != "" {
@@ -373,7 +373,7 @@ func (s *Server) Open(ctx context.Context) error {
 		return err
 	}
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
-		Credits:  &creditsReader{nc: nc, stream: cfg.Stream, now: cfg.KeyLimits.now},
+		Credits:  &creditsReader{nc: nc, stream: cfg.Stream, now: cfg.KeyLimits.now, limiter: s.limiter},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
 		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold, Fleet: fleetView, WaitTimeout: cfg.Fleet.WaitTimeout}
 	if oidcFlow != nil {

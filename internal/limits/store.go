@@ -170,6 +170,12 @@ func (s *store) put(ctx context.Context, key string, value []byte, rev uint64, t
 // bound, current within a lease's life). A key no node has used yet has
 // its policy's credits. Errors: a NATS error, or a malformed record.
 func Remaining(ctx context.Context, kv jetstream.KeyValue, apiKey string, p domain.CreditPolicy, now time.Time) (uint64, error) {
+	return remaining(ctx, kv, apiKey, p, now, (*creditRecord).held)
+}
+
+// remaining is Remaining with what the nodes hold counted by held.
+func remaining(ctx context.Context, kv jetstream.KeyValue, apiKey string, p domain.CreditPolicy, now time.Time,
+	held func(*creditRecord) uint64) (uint64, error) {
 	if !domain.ValidAPIKey(apiKey) {
 		return 0, fmt.Errorf("limits: %q is not an API key", truncate(apiKey))
 	}
@@ -188,7 +194,7 @@ func Remaining(ctx context.Context, kv jetstream.KeyValue, apiKey string, p doma
 		return 0, err
 	}
 	r.settle(p, now, now, 0)
-	return satAdd(r.Pool, r.held()), nil
+	return satAdd(r.Pool, held(&r)), nil
 }
 
 // truncate shortens untrusted input for an error message.
@@ -197,4 +203,29 @@ func truncate(s string) string {
 		s = s[:40]
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// Remaining is the package's Remaining corrected by what this Limiter
+// knows of its own lease of the key: only its unspent part counts. A key
+// used through one node alone (serve's own /validate) is then exact; the
+// other nodes' leases still count whole until they give back what they
+// did not spend.
+func (l *Limiter) Remaining(ctx context.Context, kv jetstream.KeyValue, apiKey string, p domain.CreditPolicy, now time.Time) (uint64, error) {
+	return remaining(ctx, kv, apiKey, p, now, func(r *creditRecord) uint64 {
+		i := r.leaseOf(l.leaseID)
+		if i < 0 {
+			return r.held()
+		}
+		own := r.Leases[i].Amount
+		var avail uint64
+		if v, ok := l.keys.Load(apiKey); ok {
+			ks := v.(*keyState)
+			ks.mu.Lock()
+			if c := ks.cr; c != nil && c.held && c.epoch == r.Epoch && c.period == r.Period {
+				avail = min(c.avail, own)
+			}
+			ks.mu.Unlock()
+		}
+		return r.held() - own + avail
+	})
 }
