@@ -70,10 +70,16 @@ type keyLimiter struct {
 
 // Take charges one request to the key's limits.
 func (a keyLimiter) Take(ctx context.Context, apiKey string, lim *domain.Limits, cost uint64) validator.LimitDecision {
-	d := a.l.Take(ctx, apiKey, lim, cost)
+	return ValidatorDecision(a.l.Take(ctx, apiKey, lim, cost), a.now())
+}
+
+// ValidatorDecision is a limiter's decision as validation takes it; now
+// is the limiter's clock reading, which the time left in the window is
+// counted from.
+func ValidatorDecision(d limits.Decision, now time.Time) validator.LimitDecision {
 	out := validator.LimitDecision{Reason: d.Reason, RetryAfter: d.RetryAfter, Credits: d.Credits}
 	if r := d.Rate; r != nil {
-		out.Rate = &validator.RateState{Limit: r.Limit, Remaining: r.Remaining, ResetIn: r.Reset.Sub(a.now()), Window: r.Window}
+		out.Rate = &validator.RateState{Limit: r.Limit, Remaining: r.Remaining, ResetIn: r.Reset.Sub(now), Window: r.Window}
 	}
 	return out
 }

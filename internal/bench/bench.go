@@ -177,7 +177,7 @@ func progress(cfg Config, format string, args ...any) {
 
 // Scenarios returns the scenarios this package runs on its own, in order:
 // append, validate, validate-signed, validate-http, revocation, replay,
-// usage-flush and memory.
+// limits, usage-flush and memory.
 // (http-create needs the whole server, which `keyledger bench` brings.)
 func Scenarios() []Scenario {
 	return []Scenario{
@@ -187,6 +187,7 @@ func Scenarios() []Scenario {
 		{Name: "validate-http", Doc: "/validate over loopback HTTP vs a bare 200 handler", Run: runValidateHTTP},
 		{Name: "revocation", Doc: "revocation propagation to 3 validation nodes vs raw JetStream delivery", Run: runRevocation},
 		{Name: "replay", Doc: "projection rebuild and validation node time to ready, events/s, without and with a checkpoint, vs a raw ordered consumer", Run: runReplay},
+		{Name: "limits", Doc: "Validate of keys with a rate limit and credits vs keys without, hot key and 10k cold keys, and the share of decisions that waited for NATS", Run: runLimits},
 		{Name: "usage-flush", Doc: "usage counting on the hot path and one flush of an interval's reports at 50k validations/s vs the same validations uncounted", Run: runUsageFlush},
 		{Name: "memory", Doc: "heap bytes per key of the validation lookup vs a naive map[string]*record", Run: runMemory},
 	}

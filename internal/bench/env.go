@@ -189,6 +189,12 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 // fillLog appends n key.created events with Store.Append from workers
 // goroutines, each append waiting for its PubAck.
 func fillLog(ctx context.Context, store *eventstore.Store, n, workers int) (*keySet, error) {
+	return fillLogWith(ctx, store, n, workers, 0, nil)
+}
+
+// fillLogWith is fillLog with each key's creation changed by edit (nil:
+// none); seed tells the key ids of one call from another's.
+func fillLogWith(ctx context.Context, store *eventstore.Store, n, workers int, seed byte, edit func(*domain.CreateKey)) (*keySet, error) {
 	rng := mrand.NewChaCha8([32]byte{7})
 	ks := &keySet{apiKeys: make([]string, n)}
 	for range min(n, secretPool) {
@@ -203,7 +209,7 @@ func fillLog(ctx context.Context, store *eventstore.Store, n, workers int) (*key
 	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Go(func() {
-			rng := mrand.NewChaCha8([32]byte{8, byte(w)})
+			rng := mrand.NewChaCha8([32]byte{8, byte(w), seed})
 			var owner string
 			for i, j := w, 0; i < n; i, j = i+workers, j+1 {
 				if j%keysPerUser == 0 {
@@ -211,8 +217,12 @@ func fillLog(ctx context.Context, store *eventstore.Store, n, workers int) (*key
 				}
 				apiKey := domain.APIKeyPrefix + ulid.MustNew(ulid.Timestamp(t0), rng).String()
 				var k domain.Key
-				events, err := k.Create(domain.CreateKey{APIKey: apiKey, UserID: owner, Name: "bench key",
-					SecretHash: ks.hashes[i%len(ks.hashes)], PublicKey: domain.PublicKey(ks.hashes[i%len(ks.hashes)])}, t0)
+				cmd := domain.CreateKey{APIKey: apiKey, UserID: owner, Name: "bench key",
+					SecretHash: ks.hashes[i%len(ks.hashes)], PublicKey: domain.PublicKey(ks.hashes[i%len(ks.hashes)])}
+				if edit != nil {
+					edit(&cmd)
+				}
+				events, err := k.Create(cmd, t0)
 				if err == nil {
 					_, err = store.Append(ctx, eventstore.Pending{Event: events[0]})
 				}
