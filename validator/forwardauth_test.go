@@ -71,6 +71,39 @@ func TestForwardAuth_Nginx(t *testing.T) {
 		}
 	})
 
+	// A key with a rate limit: nginx passes the node's RateLimit headers
+	// on with the app's answer, and its 429 with Retry-After and the code,
+	// without calling the app.
+	t.Run("KeyLimits", func(t *testing.T) {
+		limited := env.ledger.CreateKey(t, env.token, `{"rate_limit":{"limit":2,"window":"1h"},"credits":{"remaining":10}}`)
+		var first apptest.Response
+		natstest.Eventually(t, 10*time.Second, func() bool {
+			first = apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(limited)...)
+			return first.Status == http.StatusOK
+		}, "the limited key validates through nginx")
+		if got := first.Header.Get("RateLimit-Policy"); got != `"key";q=2;w=3600` {
+			t.Errorf("first: RateLimit-Policy %q, want the key's policy", got)
+		}
+		if got := first.Header.Get("X-Keyledger-Credits-Remaining"); got != "9" {
+			t.Errorf("first: X-Keyledger-Credits-Remaining %q, want 9", got)
+		}
+		apptest.WantStatus(t, apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(limited)...), http.StatusOK)
+		calls := env.app.calls.Load()
+		r := apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(limited)...)
+		if r.Status != http.StatusTooManyRequests || r.ErrorCode(t) != "rate_limited" || r.Header.Get("Retry-After") == "" ||
+			!strings.HasPrefix(r.Header.Get("RateLimit"), `"key";r=0;`) {
+			t.Errorf("third: got %d %q, Retry-After %q, RateLimit %q; want 429 rate_limited with both headers",
+				r.Status, r.Body, r.Header.Get("Retry-After"), r.Header.Get("RateLimit"))
+		}
+		if got := env.app.calls.Load(); got != calls {
+			t.Errorf("the app was called %d times for a refused request, want 0", got-calls)
+		}
+		// A key without limits gets no limit headers.
+		if r := apptest.Send(t, "GET", base+"/hello", "", apptest.APIKeyAuth(env.key)...); r.Header.Get("RateLimit") != "" {
+			t.Errorf("a key without limits got RateLimit %q, want none", r.Header.Get("RateLimit"))
+		}
+	})
+
 	testForwardAuth(t, env, base, func(t *testing.T, r apptest.Response) {
 		// nginx answers its own 401 page, with the node's WWW-Authenticate.
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {

@@ -314,8 +314,11 @@ var errNoRoute = domain.Errorf(domain.NotFound, "no such route")
 // up: their 401 says what to send instead.
 func (v *Validator) refuse(w http.ResponseWriter, reason domain.Reason, err error) {
 	v.logger.Debug("validation refused", "reason", reason)
-	switch domain.KindOf(err) {
+	switch k := domain.KindOf(err); k {
 	case domain.Unavailable, domain.RateLimited, domain.UsageExceeded:
+		// The body's code as a header too, for a proxy that cannot read
+		// the body (nginx's auth_request).
+		w.Header().Set(HeaderError, string(k))
 		httperr.Write(w, err)
 		return
 	}

@@ -128,6 +128,10 @@ const (
 	HeaderRateLimit       = "RateLimit"
 	// HeaderCreditsRemaining is the key's credits left after the request.
 	HeaderCreditsRemaining = "X-Keyledger-Credits-Remaining"
+	// HeaderError is the error code of a 429 or 503 from /validate (as
+	// in its body), for a forward-auth proxy that passes the refusal on
+	// without reading the body.
+	HeaderError = "X-Keyledger-Error"
 	// HeaderCost is how much a request costs in credits (1 when absent),
 	// sent to /validate by the proxy that asks; the query parameter cost
 	// says the same.

@@ -527,9 +527,10 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closeUsage()
 	if s.limiter != nil {
-		// Gives back what serve holds of keys' limits while NATS is up.
+		// Gives back what serve holds of keys' limits, if NATS is there
+		// to take it (see Node.Close).
 		if err := s.limiter.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("limits: %w", err))
+			s.Logger.Warn("limits: could not give back what serve holds", "err", err)
 		}
 	}
 	if s.validator != nil {

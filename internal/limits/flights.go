@@ -117,7 +117,7 @@ func (l *Limiter) returnTokens(ctx context.Context, key string, n uint64, end ti
 	if !now.Before(end) || n == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	ctx, cancel := l.giveBackContext(ctx)
 	defer cancel()
 	for range casTries {
 		data, rev, err := l.st.get(ctx, key)
@@ -311,7 +311,7 @@ func (l *Limiter) releaseCredits(ctx context.Context, ks *keyState) error {
 		close(done)
 		ks.mu.Unlock()
 	}()
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	ctx, cancel := l.giveBackContext(ctx)
 	defer cancel()
 	key := creditsKey(ks.apiKey)
 	for range casTries {
@@ -444,4 +444,14 @@ func (l *Limiter) evict(mono time.Time) {
 		}
 		return true
 	})
+}
+
+// giveBackContext bounds a give-back: by the decision timeout while the
+// Limiter runs, by the caller's context alone once Close began (shutdown
+// may take longer than a decision, and what is not given back is lost).
+func (l *Limiter) giveBackContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if l.isClosed() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, l.cfg.Timeout)
 }

@@ -385,6 +385,11 @@ func (l *Limiter) Close(ctx context.Context) error {
 	l.life.Unlock()
 	l.cancel()
 	l.wg.Wait()
+	if !l.cfg.Conn.IsConnected() {
+		// Nobody to give back to: what the node holds stays leased
+		// until it expires or its window ends.
+		return errors.New("limits: NATS is not connected: nothing given back")
+	}
 	var errs []error
 	for _, ks := range l.snapshot() {
 		if err := l.giveBack(ctx, ks, true); err != nil {
