@@ -188,12 +188,30 @@ type RegeneratedSecret struct {
 }
 
 // Identity is who a validated API key belongs to, and its policy.
+// RateLimit and Credits are where a key with limits stands after this
+// validation (nil for a key without).
 type Identity struct {
-	APIKey   string          `json:"api_key"`
-	UserID   string          `json:"user_id"`
-	Name     string          `json:"name"`
-	Scopes   []string        `json:"scopes"`
-	Metadata json.RawMessage `json:"metadata"`
+	APIKey    string             `json:"api_key"`
+	UserID    string             `json:"user_id"`
+	Name      string             `json:"name"`
+	Scopes    []string           `json:"scopes"`
+	Metadata  json.RawMessage    `json:"metadata"`
+	RateLimit *RateLimitStanding `json:"rate_limit,omitempty"`
+	Credits   *CreditsStanding   `json:"credits,omitempty"`
+}
+
+// RateLimitStanding is a key's rate limit as a validation leaves it: the
+// limit, what is left of it in the window, and the seconds until the
+// window ends.
+type RateLimitStanding struct {
+	Limit     uint64 `json:"limit"`
+	Remaining uint64 `json:"remaining"`
+	Reset     int64  `json:"reset"`
+}
+
+// CreditsStanding is a key's credits as a validation leaves them.
+type CreditsStanding struct {
+	Remaining uint64 `json:"remaining"`
 }
 
 // KeyEdit is a change to a key (see EditKey). Nil fields stay as they
@@ -490,6 +508,24 @@ func (c *Client) ValidateScopes(ctx context.Context, apiKey, secret string, styl
 		return Identity{}, err
 	}
 	q := url.Values{"scope": scopes}
+	var id Identity
+	err := c.do(ctx, request{method: http.MethodGet, path: "/validate", query: q, header: h}, &id)
+	return id, err
+}
+
+// ValidateCost is Validate for a request that costs cost credits (1 to
+// 1,000,000; 0 means 1) of a key with credits. Errors: those of Validate,
+// and *Error with status 429 (code rate_limited or usage_exceeded, and
+// RetryAfter) for a key past its limits.
+func (c *Client) ValidateCost(ctx context.Context, apiKey, secret string, style HeaderStyle, cost uint64) (Identity, error) {
+	h := http.Header{}
+	if err := setCredentials(h, apiKey, secret, style); err != nil {
+		return Identity{}, err
+	}
+	q := url.Values{}
+	if cost > 0 {
+		q.Set("cost", strconv.FormatUint(cost, 10))
+	}
 	var id Identity
 	err := c.do(ctx, request{method: http.MethodGet, path: "/validate", query: q, header: h}, &id)
 	return id, err

@@ -31,6 +31,12 @@ const (
 	CodeIdempotencyKeyInUse = "idempotency_key_in_use"
 	CodeUnavailable         = "unavailable"
 	CodeInternal            = "internal"
+	// CodeUsageExceeded: the key has no credits enough left for the
+	// request (429).
+	CodeUsageExceeded = "usage_exceeded"
+	// CodePreconditionFailed: the key is no longer at the version
+	// If-Match named (412).
+	CodePreconditionFailed = "precondition_failed"
 )
 
 // codeOfStatus gives the code of an answer whose body is not a JSON error

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -260,4 +261,34 @@ func TestServe_AdminTopUpIdempotency(t *testing.T) {
 			t.Errorf("ops's top-up with the same Idempotency-Key: got %v %s, want a top-up of its own, 20 remaining", r.Header, r.Body)
 		}
 	})
+}
+
+// TestClient_ValidateLimits: the Go client's validation of a key with
+// limits reads where the key stands, pays the cost asked, and reads a 429
+// with its code and Retry-After.
+func TestClient_ValidateLimits(t *testing.T) {
+	t.Parallel()
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	ts.Register(t, "dan@example.com", apptest.Password)
+	k := ts.CreateKey(t, ts.Login(t, "dan@example.com", apptest.Password), `{"rate_limit":{"limit":100,"window":"1h"},"credits":{"remaining":10}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.New(ts.Base, client.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.ValidateCost(ctx, k.Key, k.Secret, client.StyleAuthorization, 7)
+	if err != nil || id.Credits == nil || id.Credits.Remaining != 3 || id.RateLimit == nil || id.RateLimit.Limit != 100 ||
+		id.RateLimit.Remaining != 99 || id.RateLimit.Reset < 1 || id.RateLimit.Reset > 3600 {
+		t.Fatalf("ValidateCost(7): got %+v (%+v, %+v), %v; want 3 credits left and 99 of 100 requests", id, id.Credits, id.RateLimit, err)
+	}
+	_, err = c.ValidateCost(ctx, k.Key, k.Secret, client.StyleAuthorization, 4)
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusTooManyRequests || e.Code != client.CodeUsageExceeded {
+		t.Fatalf("ValidateCost(4) with 3 credits left: got %v, want 429 usage_exceeded", err)
+	}
+	if id, err := c.Validate(ctx, k.Key, k.Secret, client.StyleAuthorization); err != nil || id.Credits == nil || id.Credits.Remaining != 2 {
+		t.Fatalf("Validate (cost 1): got %+v, %v; want 2 credits left", id, err)
+	}
 }
