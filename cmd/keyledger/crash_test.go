@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,10 +193,10 @@ func awaitReady(t *testing.T, api *client.Client) {
 	}, "keyledger serve ready")
 }
 
-// buildKeyledger builds this command into a temporary directory, with the
-// race detector if this test binary has it (it then reuses the test
-// build's compiled packages). Without a go command it skips the test,
-// unless CI is set.
+// buildKeyledger builds this command once per test run into a temporary
+// directory (removed by TestMain), with the race detector if this test
+// binary has it (it then reuses the test build's compiled packages).
+// Without a go command it skips the test, unless CI is set.
 func buildKeyledger(t *testing.T) string {
 	t.Helper()
 	goCmd, err := exec.LookPath("go")
@@ -204,16 +206,46 @@ func buildKeyledger(t *testing.T) string {
 		}
 		t.Skip("no go command on PATH to build the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "keyledger")
-	args := []string{"build", "-o", bin}
-	if raceEnabled() {
-		args = append(args, "-race")
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "keyledger-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir = dir
+		bin := filepath.Join(dir, "keyledger")
+		args := []string{"build", "-o", bin}
+		if raceEnabled() {
+			args = append(args, "-race")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, goCmd, append(args, ".")...).CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go %s .: %v\n%s", strings.Join(args, " "), err, out)
+			return
+		}
+		built.bin = bin
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	cmd := exec.CommandContext(t.Context(), goCmd, append(args, ".")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s .: %v\n%s", strings.Join(args, " "), err, out)
+	return built.bin
+}
+
+// built is the binary buildKeyledger built for this test run.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// TestMain removes the binary buildKeyledger built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
 	}
-	return bin
+	os.Exit(code)
 }
 
 // raceEnabled reports whether this binary was built with -race.
