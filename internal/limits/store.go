@@ -17,7 +17,7 @@ import (
 
 // DefaultMaxBytes caps the limits bucket. Past it writes are refused, and
 // keys with limits are refused with limits_unavailable (fail closed).
-const DefaultMaxBytes = 1 << 30
+const DefaultMaxBytes = 256 << 20
 
 // BucketFor returns the name of the limits bucket beside the stream.
 func BucketFor(stream string) string { return stream + "_LIMITS" }
