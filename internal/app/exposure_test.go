@@ -12,6 +12,7 @@ import (
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/natsauth"
+	"github.com/keyledger/keyledger/internal/natstest"
 )
 
 // forwardedSigned is the subrequest a forward-auth proxy sends to
@@ -104,6 +105,9 @@ func TestNode_MetricsAddr(t *testing.T) {
 			if err := n.Validator().WaitFor(ctx, head); err != nil {
 				t.Fatal(err)
 			}
+			// Applied is not ready: the node also confirms its view
+			// complete before it answers anything but 503.
+			natstest.Eventually(t, 30*time.Second, func() bool { return n.Validator().Status().Ready }, "node ready")
 			base := "http://" + n.HTTPAddr()
 
 			r := apptest.Send(t, "GET", base+"/metrics", "")
