@@ -317,6 +317,37 @@ never trusted again. The key id is the ID column of ledger-keys list.`,
 		about:   "Exit codes: as for every admin command (keyledger admin --help).",
 		example: "keyledger admin users list --json",
 	},
+	"admin teams": {
+		purpose: "list teams, give one an owner, disable and enable teams",
+		usage:   "keyledger admin teams <command> [flags]",
+		about:   "Exit codes: as for every admin command (keyledger admin --help).",
+		example: "keyledger admin teams list --json",
+	},
+	"admin teams list": {
+		purpose: "list every team",
+		usage:   "keyledger admin teams list [flags]",
+		example: "keyledger admin teams list --json",
+	},
+	"admin teams transfer": {
+		purpose: "make a user an owner of a team",
+		usage:   "keyledger admin teams transfer <team_id> --owner USER_ID [--reason TEXT] [flags]",
+		about: `Make a user an owner of a team (a member, if they were not one): how a team
+whose owners left or were erased gets an owner again. Records
+team.ownership_transferred with the signed request.`,
+		example: `keyledger admin teams transfer tm_01J... --owner usr_01J... --reason "owner left"`,
+	},
+	"admin teams disable": {
+		purpose: "stop every key of a team, on every node at once",
+		usage:   "keyledger admin teams disable <team_id> --reason TEXT [flags]",
+		about: `Disable a team: none of its keys validate, on every validation node, until it
+is enabled again. Members keep their roles and their own keys.`,
+		example: `keyledger admin teams disable tm_01J... --reason "abuse report"`,
+	},
+	"admin teams enable": {
+		purpose: "let a disabled team's keys validate again",
+		usage:   "keyledger admin teams enable <team_id> [--reason TEXT] [flags]",
+		example: `keyledger admin teams enable tm_01J... --reason "cleared"`,
+	},
 	"admin users list": {
 		purpose: "list every user",
 		usage:   "keyledger admin users list [flags]",
