@@ -205,3 +205,28 @@ func TestTeam_ApplyDoesNotShareMaps(t *testing.T) {
 		t.Error("a copy of the team lost the member: Apply changed a shared map")
 	}
 }
+
+// FuzzParseTeamInvitationToken: the token POST /teams/join reads is
+// refused as Invalid or parsed back exactly as given, and never a
+// sign-up token (nor one of those a team's).
+func FuzzParseTeamInvitationToken(f *testing.F) {
+	f.Add("tmi_01JH6Z3Q8X4N6V2R9T5M7K3B6A.AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE")
+	f.Add("inv_01JH6Z3Q8X4N6V2R9T5M7K3B6A.AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE")
+	f.Add("tmi_.AAAA")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := domain.ParseTeamInvitationToken(s)
+		if err != nil {
+			if domain.KindOf(err) != domain.Invalid || !tok.IsZero() {
+				t.Fatalf("got %v (kind %v), want Invalid and a zero token", err, domain.KindOf(err))
+			}
+			return
+		}
+		if tok.Reveal() != s || !domain.ValidTeamInvitationID(tok.Aggregate) {
+			t.Fatalf("got %q of %q, want the input back with a team invitation id", tok.Reveal(), tok.Aggregate)
+		}
+		if _, err := domain.ParseToken(s); err == nil {
+			t.Fatalf("ParseToken accepts the team token %q", s)
+		}
+	})
+}
