@@ -59,6 +59,9 @@ const (
 	// MaxTeamInvitations bounds a team's open invitations (neither used
 	// nor expired).
 	MaxTeamInvitations = 100
+	// MaxTeamsPerUser bounds the teams a user is a member of: creating or
+	// joining one more is refused.
+	MaxTeamsPerUser = 100
 	// MaxServiceAccounts bounds a team's service accounts, deleted ones
 	// included.
 	MaxServiceAccounts = 100

@@ -42,7 +42,8 @@ func (s *Service) updateTeam(ctx context.Context, teamID string, decide func(t *
 }
 
 // CreateTeam makes a new team whose first owner is UserID.
-// Errors: Invalid (name), Unavailable.
+// Errors: Invalid (name), Conflict (UserID is in domain.MaxTeamsPerUser
+// teams already), Unavailable.
 type CreateTeam struct {
 	UserID string
 	Name   string
@@ -55,6 +56,9 @@ func (CreateTeam) CommandName() string { return nameCreateTeam }
 // type).
 func (s *Service) CreateTeam(ctx context.Context, cmd CreateTeam) (_ domain.Team, err error) {
 	defer s.observed(cmd, time.Now(), &err)
+	if err := s.checkTeamCount(cmd.UserID); err != nil {
+		return domain.Team{}, err
+	}
 	id := s.newID(domain.TeamIDPrefix)
 	err = s.updateTeam(ctx, id, func(t *domain.Team) ([]domain.Event, error) {
 		return s.withNewIDs(t.CreateTeam(id, cmd.Name, cmd.UserID, s.now()))
@@ -64,6 +68,16 @@ func (s *Service) CreateTeam(ctx context.Context, cmd CreateTeam) (_ domain.Team
 	}
 	t, _, _ := s.teams.Get(id)
 	return t, nil
+}
+
+// checkTeamCount refuses a user one more team past
+// domain.MaxTeamsPerUser: a bound against floods, not a guarantee under
+// concurrent commands.
+func (s *Service) checkTeamCount(userID string) error {
+	if n := len(s.teams.OfUser(userID)); n >= domain.MaxTeamsPerUser {
+		return domain.Errorf(domain.Conflict, "team limit reached: a user is in at most %d teams; leave one first", domain.MaxTeamsPerUser)
+	}
+	return nil
 }
 
 // withNewIDs gives events fresh ids.
@@ -194,7 +208,8 @@ func (s *Service) InviteMember(ctx context.Context, cmd InviteMember) (_ TeamInv
 // JoinTeam makes UserID a member of the team whose invitation Token is,
 // with its role, using the invitation up. Errors: Invalid (malformed
 // token), NotFound (no such open invitation: unknown, used, expired or a
-// wrong secret alike), Conflict (already a member), Unavailable.
+// wrong secret alike), Conflict (already a member, or in
+// domain.MaxTeamsPerUser teams), Unavailable.
 type JoinTeam struct {
 	UserID string
 	Token  string // never logged: see LogValue
@@ -219,6 +234,9 @@ func (s *Service) JoinTeam(ctx context.Context, cmd JoinTeam) (_ domain.Team, er
 	teamID := s.teams.ByInvitation(token.Aggregate)
 	if teamID == "" {
 		return domain.Team{}, domain.Errorf(domain.NotFound, "invitation not found, used or expired")
+	}
+	if err := s.checkTeamCount(cmd.UserID); err != nil {
+		return domain.Team{}, err
 	}
 	err = s.updateTeam(ctx, teamID, func(t *domain.Team) ([]domain.Event, error) {
 		return s.withNewIDs(t.Join(cmd.UserID, token, s.now()))
