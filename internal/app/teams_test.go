@@ -199,6 +199,10 @@ func TestTeams_RemovedMember(t *testing.T) {
 	if id["owner_type"] != "team" || id["owner_id"] != f.team || id["created_by"] != f.ids["dev1"] || id["user_id"] != f.ids["dev1"] {
 		t.Fatalf("validation of a team key: got %s", r.Body)
 	}
+	if r.Header.Get("X-Keyledger-Owner") != f.team || r.Header.Get("X-Keyledger-Owner-Type") != "team" {
+		t.Errorf("validation headers of a team key: got owner %q of type %q, want the team",
+			r.Header.Get("X-Keyledger-Owner"), r.Header.Get("X-Keyledger-Owner-Type"))
+	}
 	apptest.WantStatus(t, ts.Do(t, "DELETE", "/teams/"+f.team+"/members/"+f.ids["dev1"], "", f.auth["admin"]...), http.StatusNoContent)
 	if got := ts.Validate(t, k); got != http.StatusOK {
 		t.Errorf("the removed member's key: got %d, want 200", got)
