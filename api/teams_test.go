@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"net/http"
 	"testing"
 
@@ -67,6 +68,10 @@ func teamsWalkThrough(t *testing.T, d *openAPIDoc) {
 	apptest.WantStatus(t, do("DELETE", "/teams/{team}/members/{user}", "/teams/"+team+"/members/"+bobID, "", bob...), http.StatusNoContent)
 
 	apptest.WantStatus(t, signed("GET", "/admin/teams", "/admin/teams", ""), http.StatusOK)
+	// Every key, the team's with their owner.
+	if r := signed("GET", "/admin/keys", "/admin/keys", ""); r.Status != http.StatusOK || !bytes.Contains(r.Body, []byte(`"owner":{"type":"team"`)) {
+		t.Errorf("GET /admin/keys: got %d %s, want the team's keys with their owner", r.Status, r.Body)
+	}
 	apptest.WantStatus(t, signed("GET", "/admin/teams/{team}/members", "/admin/teams/"+team+"/members", ""), http.StatusOK)
 	apptest.WantStatus(t, signed("POST", "/admin/teams/{team}/transfer", "/admin/teams/"+team+"/transfer", `{"owner":"`+bobID+`"}`), http.StatusNoContent)
 	apptest.WantStatus(t, signed("POST", "/admin/teams/{team}/disable", "/admin/teams/"+team+"/disable", `{"reason":"abuse"}`), http.StatusNoContent)
