@@ -242,23 +242,13 @@ func (a *API) removeMember(w http.ResponseWriter, r *http.Request) {
 // createTeamKey: POST /teams/{team}/api-keys (the body of POST /api-keys)
 // -> 201 a key of the team, created by the caller (developers and up).
 func (a *API) createTeamKey(w http.ResponseWriter, r *http.Request) {
-	a.createKeyFor(w, r, teamPathID(r), "")
+	a.createKeyFor(w, r, r.PathValue("team"), "")
 }
 
 // createServiceAccountKey: POST /teams/{team}/service-accounts/{sa}/api-keys
 // -> 201 a key of the service account (owners and admins).
 func (a *API) createServiceAccountKey(w http.ResponseWriter, r *http.Request) {
-	a.createKeyFor(w, r, teamPathID(r), r.PathValue("sa"))
-}
-
-// teamPathID is the {team} of the path, or a well-formed id that names no
-// team when it is malformed: the answer is then the 404 of a team the
-// caller is not in.
-func teamPathID(r *http.Request) string {
-	if id := r.PathValue("team"); domain.ValidTeamID(id) {
-		return id
-	}
-	return domain.TeamIDPrefix + "00000000000000000000000000"
+	a.createKeyFor(w, r, r.PathValue("team"), r.PathValue("sa"))
 }
 
 // listTeamKeys: GET /teams/{team}/api-keys?limit=&cursor= -> 200 the

@@ -129,6 +129,14 @@ func TestTeams_RoleMatrix(t *testing.T) {
 			}
 		})
 	}
+	// A made-up or malformed team is the same 404 as another's.
+	for _, p := range []string{"/teams/garbage", "/teams/tm_00000000000000000000000000", "/teams/garbage/members"} {
+		apptest.WantStatus(t, ts.Do(t, "GET", p, "", f.auth["owner"]...), http.StatusNotFound)
+	}
+	for p, body := range map[string]string{"/teams/garbage/api-keys": `{}`, "/teams/garbage/invitations": `{"role":"viewer"}`,
+		"/teams/" + f.team + "/service-accounts/sa_x/api-keys": `{}`} {
+		apptest.WantStatus(t, ts.Do(t, "POST", p, body, f.auth["owner"]...), http.StatusNotFound)
+	}
 	// The team's keys never show in anyone's own listing.
 	for _, role := range f.roles {
 		r := ts.Do(t, "GET", "/api-keys", "", f.auth[role]...)
