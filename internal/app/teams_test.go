@@ -186,6 +186,18 @@ func TestTeams_Invitation(t *testing.T) {
 		apptest.WantStatus(t, join("eve", id+"."+strings.Repeat("A", 43)), http.StatusNotFound)
 		apptest.WantStatus(t, join("eve", "garbage"), http.StatusBadRequest)
 	})
+	t.Run("TokenNeverLogged", func(t *testing.T) {
+		tok, _ := invite(`{"role":"viewer","email":"someone@example.com"}`)
+		apptest.WantStatus(t, join("eve", tok), http.StatusOK)
+		_, secret, _ := strings.Cut(tok, ".")
+		logs := ts.Logs.String()
+		if strings.Contains(logs, secret) || strings.Contains(logs, "someone@example.com") {
+			t.Error("serve's log holds an invitation token or the address it was for")
+		}
+		if data := string(apptest.AllStreamData(t, ts)); strings.Contains(data, secret) || strings.Contains(data, "someone@example.com") {
+			t.Error("the log holds an invitation token or the address it was for")
+		}
+	})
 	t.Run("ErrLastOwner", func(t *testing.T) {
 		apptest.WantStatus(t, ts.Do(t, "DELETE", "/teams/"+f.team+"/members/"+f.ids["owner"], "", f.auth["owner"]...), http.StatusConflict)
 		apptest.WantStatus(t, ts.Do(t, "PATCH", "/teams/"+f.team+"/members/"+f.ids["owner"], `{"role":"admin"}`, f.auth["owner"]...), http.StatusConflict)
