@@ -3,11 +3,33 @@ package api_test
 import (
 	"bytes"
 	"net/http"
+	"regexp"
 	"testing"
 
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 )
+
+// teamIDs are the team ids a team golden file masks (the other volatile
+// parts golden masks itself).
+var teamIDs = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`tmi_[0-9A-Z]{26}\.[A-Za-z0-9_-]{43}`), "tmi_ULID.TOKEN"},
+	{regexp.MustCompile(`tmi_[0-9A-Z]{26}`), "tmi_ULID"},
+	{regexp.MustCompile(`tm_[0-9A-Z]{26}`), "tm_ULID"},
+	{regexp.MustCompile(`sa_[0-9A-Z]{26}`), "sa_ULID"},
+}
+
+// teamGolden is golden with the team ids masked too.
+func teamGolden(t *testing.T, name string, body []byte) {
+	t.Helper()
+	for _, m := range teamIDs {
+		body = m.re.ReplaceAll(body, []byte(m.with))
+	}
+	golden(t, name, body)
+}
 
 // teamsWalkThrough checks the team routes against the document: each
 // success and the refusals a member or an outsider meets.
@@ -33,6 +55,7 @@ func teamsWalkThrough(t *testing.T, d *openAPIDoc) {
 
 	r := do("POST", "/teams", "/teams", `{"name":"Payments"}`, olga...)
 	apptest.WantStatus(t, r, http.StatusCreated)
+	teamGolden(t, "create_team", r.Body)
 	team := r.JSON(t)["id"].(string)
 	apptest.WantStatus(t, do("POST", "/teams", "/teams", `{"name":""}`, olga...), http.StatusBadRequest)
 	apptest.WantStatus(t, do("GET", "/teams", "/teams", "", olga...), http.StatusOK)
@@ -42,6 +65,7 @@ func teamsWalkThrough(t *testing.T, d *openAPIDoc) {
 
 	r = do("POST", "/teams/{team}/invitations", "/teams/"+team+"/invitations", `{"role":"developer","expires_in":"1h"}`, olga...)
 	apptest.WantStatus(t, r, http.StatusCreated)
+	teamGolden(t, "team_invitation", r.Body)
 	token := r.JSON(t)["token"].(string)
 	apptest.WantStatus(t, do("POST", "/teams/join", "/teams/join", `{"token":"`+token+`"}`, bob...), http.StatusOK)
 	apptest.WantStatus(t, do("POST", "/teams/join", "/teams/join", `{"token":"`+token+`"}`, bob...), http.StatusNotFound)
@@ -56,7 +80,13 @@ func teamsWalkThrough(t *testing.T, d *openAPIDoc) {
 	sa := r.JSON(t)["id"].(string)
 	saPath := "/teams/" + team + "/service-accounts/" + sa
 	apptest.WantStatus(t, do("GET", "/teams/{team}/service-accounts", "/teams/"+team+"/service-accounts", "", bob...), http.StatusOK)
-	apptest.WantStatus(t, do("POST", "/teams/{team}/service-accounts/{sa}/api-keys", saPath+"/api-keys", `{}`, olga...), http.StatusCreated)
+	r = do("POST", "/teams/{team}/service-accounts/{sa}/api-keys", saPath+"/api-keys", `{"name":"deploy"}`, olga...)
+	apptest.WantStatus(t, r, http.StatusCreated)
+	teamGolden(t, "create_service_account_key", r.Body)
+	saKey, saSecret := r.JSON(t)["api_key"].(string), r.JSON(t)["secret"].(string)
+	r = ts.Do(t, "GET", "/validate", "", "X-Api-Key", apptest.Base64(saKey), "X-Api-Secret", apptest.Base64(saSecret))
+	apptest.WantStatus(t, r, http.StatusOK)
+	teamGolden(t, "validate_service_account_key", r.Body)
 	apptest.WantStatus(t, do("POST", "/teams/{team}/service-accounts/{sa}/api-keys", saPath+"/api-keys", `{}`, bob...), http.StatusForbidden)
 	apptest.WantStatus(t, do("POST", "/teams/{team}/service-accounts/{sa}/disable", saPath+"/disable", `{"reason":"rotate"}`, olga...), http.StatusNoContent)
 	apptest.WantStatus(t, do("POST", "/teams/{team}/service-accounts/{sa}/enable", saPath+"/enable", ``, olga...), http.StatusNoContent)
