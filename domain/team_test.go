@@ -230,3 +230,43 @@ func FuzzParseTeamInvitationToken(f *testing.F) {
 		}
 	})
 }
+
+// TestKey_TeamOwner: a team's key is nobody's own, its creator's neither:
+// only a member the ledger handed it to (ForMember, after the role check)
+// passes the key's owner checks, and the events record that member.
+func TestKey_TeamOwner(t *testing.T) {
+	t.Parallel()
+	var k domain.Key
+	events, err := k.Create(domain.CreateKey{APIKey: apiKey, UserID: alice, SecretHash: hashA, PublicKey: pubA, TeamID: teamID}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events[0].Schema != domain.KeyTeamSchema {
+		t.Errorf("schema: got %d, want %d", events[0].Schema, domain.KeyTeamSchema)
+	}
+	if err := k.Apply(events[0]); err != nil {
+		t.Fatal(err)
+	}
+	if k.TeamID != teamID || k.CreatedBy() != alice {
+		t.Fatalf("got team %q created by %q", k.TeamID, k.CreatedBy())
+	}
+	if _, err := k.Revoke(alice, t1); domain.KindOf(err) != domain.NotFound {
+		t.Errorf("the creator revoking without a role check: got %v, want NotFound", err)
+	}
+	if _, err := k.Edit(bob, domain.KeyEdit{SetName: true, Name: "x"}, t1); domain.KindOf(err) != domain.NotFound {
+		t.Errorf("another user editing: got %v, want NotFound", err)
+	}
+	handed := k.ForMember(bob)
+	events, err = handed.Revoke(bob, t1)
+	if err != nil || len(events) != 1 || events[0].Actor != bob {
+		t.Fatalf("the member handed the key: got %v, %v, want one event by bob", events, err)
+	}
+	if _, err := handed.Revoke(alice, t1); domain.KindOf(err) != domain.NotFound {
+		t.Errorf("someone else on a key handed to bob: got %v, want NotFound", err)
+	}
+	var fresh domain.Key
+	if _, err := fresh.Create(domain.CreateKey{APIKey: otherAPIKey, UserID: alice, SecretHash: hashA, PublicKey: pubA,
+		ServiceAccount: teamSA}, t0); domain.KindOf(err) != domain.Invalid {
+		t.Errorf("a service account's key without a team: got %v, want Invalid", err)
+	}
+}
