@@ -184,8 +184,8 @@ default it reads the local serve's key file.`,
 	},
 	"admin": {
 		purpose: "revoke keys, disable users, enrol admins: requests signed with your admin key",
-		usage:   "keyledger admin <keygen|keys|users|admin-keys|ledger-keys> [command] [flags]",
-		about: `Act on the ledger as an admin. keys, users and admin-keys send requests to
+		usage:   "keyledger admin <keygen|keys|users|teams|admin-keys|ledger-keys> [command] [flags]",
+		about: `Act on the ledger as an admin. keys, users, teams and admin-keys send requests to
 serve's admin API (--url) signed with your own admin key (--key, RFC 9421,
 tag keyledger-admin-v1); serve verifies them against the admin keys the log
 enrolled, records your admin as the actor (admin:<name>) and keeps the
