@@ -217,6 +217,8 @@ func TestCommand_LogValue(t *testing.T) {
 		ledger.CreateUser{Actor: "admin:root", Email: "a@example.com", Password: secret, Role: domain.RoleAdmin},
 		ledger.EraseMe{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Password: secret},
 		ledger.ChangePassword{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", CurrentPassword: secret, NewPassword: secret},
+		ledger.JoinTeam{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Token: secret},
+		ledger.InviteMember{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Email: secret},
 	} {
 		var buf bytes.Buffer
 		slog.New(slog.NewTextHandler(&buf, nil)).Info("run", "cmd", c)
