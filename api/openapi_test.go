@@ -442,7 +442,8 @@ func TestOpenAPI_Server(t *testing.T) {
 	// Every documented operation reaches a handler: no JSON 404 "no such
 	// route", no 405.
 	t.Run("DocumentedRoutesExist", func(t *testing.T) {
-		fill := strings.NewReplacer("{api_key}", "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "{id}", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C")
+		fill := strings.NewReplacer("{api_key}", "ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "{id}", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C",
+			"{team}", "tm_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "{user}", "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", "{sa}", "sa_01JH6Z3Q8X4N6V2R9T5M7K3B1C")
 		for _, op := range d.operations() {
 			method, path, _ := strings.Cut(op, " ")
 			r := ts.Do(t, method, fill.Replace(path), "")
@@ -457,6 +458,7 @@ func TestOpenAPI_Server(t *testing.T) {
 	t.Run("SignUp", func(t *testing.T) { signUpWalkThrough(t, d) })
 	t.Run("OIDC", func(t *testing.T) { oidcWalkThrough(t, d) })
 	t.Run("WaitNodes", func(t *testing.T) { waitNodesWalkThrough(t, ts, d) })
+	t.Run("Teams", func(t *testing.T) { teamsWalkThrough(t, d) })
 
 	// Which documented statuses the walk-through did not produce.
 	var missed []string

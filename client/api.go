@@ -130,6 +130,18 @@ type CreatedKey struct {
 	RateLimit  *RateLimit      `json:"rate_limit"`
 	Credits    *KeyCredits     `json:"credits"`
 	Version    uint64          `json:"version"`
+	// Owner is set on a team's key only.
+	Owner *KeyOwner `json:"owner,omitempty"`
+}
+
+// KeyOwner is who owns a team's key: Type "team", the team's ID, the
+// member who created it and, for a service account's key, the service
+// account.
+type KeyOwner struct {
+	Type           string `json:"type"`
+	ID             string `json:"id"`
+	CreatedBy      string `json:"created_by"`
+	ServiceAccount string `json:"service_account,omitempty"`
 }
 
 // Key is an API key as the API lists it, without its secret.
@@ -162,6 +174,8 @@ type Key struct {
 	Credits   *KeyCredits `json:"credits"`
 	// UserID is the owner; only AdminListKeys fills it in.
 	UserID string `json:"user_id,omitempty"`
+	// Owner is set on a team's key only.
+	Owner *KeyOwner `json:"owner,omitempty"`
 }
 
 // ListOptions page through ListKeys. The zero value asks for the first
@@ -191,13 +205,21 @@ type RegeneratedSecret struct {
 // RateLimit and Credits are where a key with limits stands after this
 // validation (nil for a key without).
 type Identity struct {
-	APIKey    string             `json:"api_key"`
-	UserID    string             `json:"user_id"`
-	Name      string             `json:"name"`
-	Scopes    []string           `json:"scopes"`
-	Metadata  json.RawMessage    `json:"metadata"`
-	RateLimit *RateLimitStanding `json:"rate_limit,omitempty"`
-	Credits   *CreditsStanding   `json:"credits,omitempty"`
+	APIKey string `json:"api_key"`
+	// UserID is the owner, or for a team's key the member who created it.
+	UserID string `json:"user_id"`
+	// OwnerType is "user" or "team", OwnerID the user or the team.
+	OwnerType string `json:"owner_type"`
+	OwnerID   string `json:"owner_id"`
+	// CreatedBy is the user who created the key, or for a service
+	// account's key the service account (also in ServiceAccount).
+	CreatedBy      string             `json:"created_by"`
+	ServiceAccount string             `json:"service_account,omitempty"`
+	Name           string             `json:"name"`
+	Scopes         []string           `json:"scopes"`
+	Metadata       json.RawMessage    `json:"metadata"`
+	RateLimit      *RateLimitStanding `json:"rate_limit,omitempty"`
+	Credits        *CreditsStanding   `json:"credits,omitempty"`
 }
 
 // RateLimitStanding is a key's rate limit as a validation leaves it: the
@@ -358,6 +380,11 @@ func (c *Client) JWKS(ctx context.Context) (JWKS, error) {
 // Errors: ErrNoSession; *Error with status 400 (e.g. an expiry in the
 // past) or 401.
 func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (CreatedKey, error) {
+	return c.createKeyAt(ctx, "/api-keys", req)
+}
+
+// createKeyAt creates a key with a POST of req to path.
+func (c *Client) createKeyAt(ctx context.Context, path string, req CreateKeyRequest) (CreatedKey, error) {
 	body := struct {
 		Name       string          `json:"name,omitempty"`
 		ExpiresAt  *string         `json:"expires_at,omitempty"`
@@ -373,7 +400,7 @@ func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest) (CreatedKe
 		body.ExpiresAt = &s
 	}
 	var k CreatedKey
-	err := c.do(ctx, request{method: http.MethodPost, path: "/api-keys", body: body, auth: true}, &k)
+	err := c.do(ctx, request{method: http.MethodPost, path: path, body: body, auth: true}, &k)
 	return k, err
 }
 

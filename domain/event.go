@@ -84,12 +84,21 @@ const KeyPolicySchema = 3
 // (KeyPolicySchema), which readers that do not know limits accept.
 const KeyLimitsSchema = 4
 
+// KeyTeamSchema is the schema written for a key.created of a key a team
+// owns (team_id, and service_account for a service account's key),
+// limits or not. A key of a user is still written as schema 3 or 4. It
+// is a new schema because ownership decides who may stop a key: a reader
+// that did not know team_id would validate the key as its creator's own,
+// and a disabled team could not stop it there; a reader that does not
+// know schema 5 skips the event and refuses the key.
+const KeyTeamSchema = 5
+
 // SchemaOf returns the newest schema this code writes for an event type
 // (SchemaFor gives the one it writes for a given payload).
 func SchemaOf(eventType string) int {
 	switch eventType {
 	case TypeKeyCreated:
-		return KeyLimitsSchema
+		return KeyTeamSchema
 	case TypeKeySecretRegenerated:
 		return KeySecretSchema
 	case TypeUserRegistered:
@@ -99,12 +108,19 @@ func SchemaOf(eventType string) int {
 }
 
 // SchemaFor returns the schema this code writes for a payload: that of
-// its type (SchemaOf), but KeyPolicySchema for a key.created without
-// limits, so that readers that do not know limits keep accepting keys
-// that have none.
+// its type (SchemaOf), but for key.created the oldest schema that holds
+// it: KeyTeamSchema for a team's key, else KeyLimitsSchema for a key with
+// limits, else KeyPolicySchema, so that readers that do not know teams or
+// limits keep accepting the keys that need neither.
 func SchemaFor(d EventData) int {
-	if c, ok := d.(KeyCreated); ok && c.RateLimit == nil && c.Credits == nil {
-		return KeyPolicySchema
+	if c, ok := d.(KeyCreated); ok {
+		switch {
+		case c.TeamID != "" || c.ServiceAccount != "":
+			return KeyTeamSchema
+		case c.RateLimit == nil && c.Credits == nil:
+			return KeyPolicySchema
+		}
+		return KeyLimitsSchema
 	}
 	return SchemaOf(d.EventType())
 }
@@ -283,6 +299,33 @@ type KeyCreated struct {
 	Metadata   json.RawMessage `json:"metadata,omitempty"`
 	RateLimit  *RateLimit      `json:"rate_limit,omitempty"`
 	Credits    *Credits        `json:"credits,omitempty"`
+	// TeamID and ServiceAccount (schema 5 only) make the key a team's,
+	// and one of its service accounts'; UserID is then the member who
+	// created it.
+	TeamID         string `json:"team_id,omitempty"`
+	ServiceAccount string `json:"service_account,omitempty"`
+}
+
+// keyCreatedV4 is the schema 4 payload: no team. Decoding it through
+// this type keeps stray team fields in an older event from being
+// believed.
+type keyCreatedV4 struct {
+	UserID     string          `json:"user_id"`
+	Name       string          `json:"name,omitempty"`
+	SecretHash Hash            `json:"secret_hash"`
+	PublicKey  PublicKey       `json:"public_key"`
+	SignedOnly bool            `json:"signed_only,omitempty"`
+	ExpiresAt  *time.Time      `json:"expires_at,omitempty"`
+	Scopes     []string        `json:"scopes,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	RateLimit  *RateLimit      `json:"rate_limit,omitempty"`
+	Credits    *Credits        `json:"credits,omitempty"`
+}
+
+func (d keyCreatedV4) upcast() KeyCreated {
+	return KeyCreated{UserID: d.UserID, Name: d.Name, SecretHash: d.SecretHash, PublicKey: d.PublicKey,
+		SignedOnly: d.SignedOnly, ExpiresAt: d.ExpiresAt, Scopes: d.Scopes, Metadata: d.Metadata,
+		RateLimit: d.RateLimit, Credits: d.Credits}
 }
 
 // keyCreatedV3 is the schema 3 payload: no limits. Decoding it through
@@ -561,10 +604,18 @@ func DecodeEvent(b []byte) (Event, error) {
 		}
 	case env.Schema == 4 && env.Type == TypeKeyCreated:
 		// Schema 4 is written only for a key with limits (SchemaFor).
-		if d, ok := decodeData[KeyCreated](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() &&
+		if d, ok := decodeOld[keyCreatedV4](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() &&
 			(d.RateLimit != nil || d.Credits != nil) {
 			data = d
 		}
+	case env.Schema == 5 && env.Type == TypeKeyCreated:
+		// Schema 5 is written only for a team's key (SchemaFor).
+		if d, ok := decodeData[KeyCreated](env.Data).(KeyCreated); ok && !d.PublicKey.IsZero() &&
+			ValidTeamID(d.TeamID) && (d.ServiceAccount == "" || ValidServiceAccountID(d.ServiceAccount)) {
+			data = d
+		}
+	case env.Schema == 1 && teamTypes[env.Type]:
+		data = decodeTeamEvent(env.Type, env.Data)
 	case env.Schema == 1 && env.Type == TypeKeyRateLimitChanged:
 		data = decodeData[KeyRateLimitChanged](env.Data)
 	case env.Schema == 1 && env.Type == TypeKeyCreditsChanged:

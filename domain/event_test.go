@@ -279,7 +279,9 @@ func TestDecodeEvent_Unknown(t *testing.T) {
 		{"EmptyType", `{"type":"","schema":1,` + rest + `}`},
 		{"MissingType", `{"schema":1,` + rest + `}`},
 		{"TypeCase", `{"type":"Key.Created","schema":1,` + rest + `}`},
-		{"NewerSchema", `{"type":"key.created","schema":5,` + rest + `}`},
+		{"NewerSchema", `{"type":"key.created","schema":6,` + rest + `}`},
+		{"NewerSchemaTeam", `{"type":"team.created","schema":2,` + rest + `}`},
+		{"UnknownTeamType", `{"type":"team.frobnicated","schema":1,` + rest + `}`},
 		{"NewerSchemaCreditsAdded", `{"type":"key.credits_added","schema":2,` + rest + `}`},
 		{"NewerSchemaDisabled", `{"type":"key.disabled","schema":2,` + rest + `}`},
 		{"NewerSchemaRevoked", `{"type":"key.revoked","schema":2,` + rest + `}`},
@@ -410,7 +412,7 @@ func TestVersion1Events(t *testing.T) {
 	dir := filepath.Join("testdata", "events", "v1")
 	if *update {
 		var v1 []domain.Event
-		for _, e := range append(append(append(sampleEvents(), signupSampleEvents()...), limitsSampleEvents()...), identitySampleEvents()...) {
+		for _, e := range append(append(append(sampleEvents(), signupSampleEvents()...), limitsSampleEvents()...), append(identitySampleEvents(), teamSampleEvents()[1:]...)...) {
 			if e.Schema == 1 {
 				v1 = append(v1, e)
 			}
@@ -678,6 +680,7 @@ func TestVersion1Events(t *testing.T) {
 	maps.Copy(checks, signupEventChecks())
 	maps.Copy(checks, limitsEventChecks())
 	maps.Copy(checks, identityEventChecks())
+	maps.Copy(checks, teamEventChecks())
 	checkFrozenEvents(t, dir, 1, checks)
 }
 

@@ -54,8 +54,46 @@ type Key struct {
 	// share them.
 	RateLimit *RateLimit
 	Credits   *CreditPolicy
-	Version   uint64
-	LastHash  Hash // Hash of the last event applied: the next event's Prev
+	// TeamID is the team that owns the key ("": the key is UserID's);
+	// UserID is then the member who created it. ServiceAccount, on a
+	// team key, is the team's service account the key belongs to.
+	TeamID         string
+	ServiceAccount string
+	Version        uint64
+	LastHash       Hash // Hash of the last event applied: the next event's Prev
+	// member is the team member a team key is handed to by ForMember: the
+	// owner checks of the key's commands accept them.
+	member string
+}
+
+// OwnedBy reports whether userID may act on the key as its owner: the
+// key exists and is userID's own, or it is a team key handed to userID by
+// ForMember once their role allowed it.
+func (k *Key) OwnedBy(userID string) bool {
+	if !k.Exists() || userID == "" {
+		return false
+	}
+	if k.TeamID != "" {
+		return k.member == userID
+	}
+	return k.UserID == userID
+}
+
+// ForMember returns a copy of the team key on which userID acts as its
+// owner would, the events recording userID as the actor. The caller must
+// have checked the member's role first (Team.KeyAccess).
+func (k Key) ForMember(userID string) Key {
+	k.member = userID
+	return k
+}
+
+// CreatedBy returns who created the key: its service account for a key
+// of one, else the user who created it.
+func (k *Key) CreatedBy() string {
+	if k.ServiceAccount != "" {
+		return k.ServiceAccount
+	}
+	return k.UserID
 }
 
 // Exists reports whether the key has been created.
@@ -112,6 +150,7 @@ func (k *Key) Apply(e Event) error {
 		}
 		k.APIKey, k.UserID, k.Name, k.SecretHash, k.CreatedAt = e.Aggregate, d.UserID, d.Name, d.SecretHash, e.Time
 		k.PublicKey, k.SignedOnly = d.PublicKey, d.SignedOnly
+		k.TeamID, k.ServiceAccount = d.TeamID, d.ServiceAccount
 		if d.ExpiresAt != nil {
 			k.ExpiresAt = d.ExpiresAt.UTC()
 		}
@@ -305,6 +344,11 @@ type CreateKey struct {
 	Metadata   []byte    // a JSON object (see CompactMetadata); empty: none
 	RateLimit  *RateLimit
 	Credits    *Credits // remaining from creation on, and an optional refill
+	// TeamID makes the key the team's (UserID is then the member who
+	// creates it); ServiceAccount, with TeamID, gives it to one of the
+	// team's service accounts.
+	TeamID         string
+	ServiceAccount string
 }
 
 // Create returns the events that create the key described by cmd. k must be
@@ -335,8 +379,11 @@ func (k *Key) Create(cmd CreateKey, now time.Time) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cmd.TeamID != "" && !ValidTeamID(cmd.TeamID) || cmd.ServiceAccount != "" && (cmd.TeamID == "" || !ValidServiceAccountID(cmd.ServiceAccount)) {
+		return nil, Errorf(Invalid, "malformed team or service account id")
+	}
 	d := KeyCreated{UserID: cmd.UserID, Name: cmd.Name, SecretHash: cmd.SecretHash, PublicKey: cmd.PublicKey,
-		SignedOnly: cmd.SignedOnly}
+		SignedOnly: cmd.SignedOnly, TeamID: cmd.TeamID, ServiceAccount: cmd.ServiceAccount}
 	if scopes != "" {
 		d.Scopes = scopes.List()
 	}
@@ -634,7 +681,7 @@ func SecretMatches(stored Hash, secret Secret) bool {
 }
 
 func (k *Key) checkOwner(userID string) error {
-	if !k.Exists() || k.UserID != userID {
+	if !k.OwnedBy(userID) {
 		return Errorf(NotFound, "api key not found")
 	}
 	return nil

@@ -21,7 +21,7 @@ type bodyRoute struct {
 // bodyRoutes are the routes that read a JSON body, as h's admin alice
 // calls them. The admin routes act on a user of their own, so that
 // disabling it does not lock alice out.
-func bodyRoutes(h *harness, target string) []bodyRoute {
+func bodyRoutes(h *harness, target, team string) []bodyRoute {
 	auth := []string{"Authorization", "Bearer " + h.token}
 	return []bodyRoute{
 		{"POST", "/users", nil},
@@ -36,11 +36,19 @@ func bodyRoutes(h *harness, target string) []bodyRoute {
 		{"POST", "/api-keys/ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C/credits", auth},
 		{"PATCH", "/api-keys/ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C", auth},
 		{"POST", "/admin/keys/ak_01JH6Z3Q8X4N6V2R9T5M7K3B1C/credits", auth},
+		{"POST", "/teams", auth},
+		{"POST", "/teams/join", auth},
+		{"POST", "/teams/" + team + "/invitations", auth},
+		{"PATCH", "/teams/" + team + "/members/" + target, auth},
+		{"POST", "/teams/" + team + "/api-keys", auth},
+		{"POST", "/teams/" + team + "/service-accounts", auth},
+		{"POST", "/admin/teams/" + team + "/transfer", auth},
+		{"POST", "/admin/teams/" + team + "/disable", auth},
 	}
 }
 
 // numBodyRoutes is len(bodyRoutes(...)), for the seed corpus.
-const numBodyRoutes = 12
+const numBodyRoutes = 20
 
 // statusOfCode is what each error code must be answered with.
 var statusOfCode = map[string]int{
@@ -67,6 +75,10 @@ func FuzzAPI_RequestBody(f *testing.F) {
 		`{"rate_limit":null,"credits":null}`,
 		`{"add":5}`, `{"add":0}`, `{"add":18446744073709551616}`, `{"add":1,"reason":"x"}`,
 		`{"email":"a","email":"b"}`,
+		`{"name":"Payments"}`, `{"name":""}`, `{"role":"developer","email":"dev@example.com","expires_in":"1h"}`,
+		`{"role":"owner"}`, `{"role":"god"}`, `{"role":"viewer","expires_in":"-1h"}`, `{"role":"viewer","expires_in":"9999h"}`,
+		`{"token":"tmi_01JH6Z3Q8X4N6V2R9T5M7K3B1C.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`, `{"token":"inv_x.y"}`,
+		`{"owner":"usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C","reason":"left"}`, `{"owner":"nobody"}`,
 		`{"Email":"a@example.com","Password":"correct horse battery staple"}`,
 		"{\"name\":\"\xff\"}",
 		`{"name":"\u0000"}`,
@@ -86,7 +98,11 @@ func FuzzAPI_RequestBody(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	routes := bodyRoutes(h, target.ID)
+	team, err := h.service.CreateTeam(ledgertest.Context(f), ledger.CreateTeam{UserID: h.alice.ID, Name: "fuzzed"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	routes := bodyRoutes(h, target.ID, team.ID)
 	if len(routes) != numBodyRoutes {
 		f.Fatalf("numBodyRoutes is %d, want %d", numBodyRoutes, len(routes))
 	}

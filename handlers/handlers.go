@@ -66,6 +66,7 @@ type Ledger interface {
 	ListAdmins() []domain.Admin
 	Now() time.Time
 	SignUps
+	TeamLedger
 }
 
 // Sessions issues and verifies session tokens.
@@ -188,6 +189,7 @@ type API struct {
 	waitTimeout   time.Duration
 	credits       CreditsReader // nil: views show the credits granted
 	oidc          *OIDCConfig   // nil: no OpenID Connect login
+	teams         TeamLedger
 	mux           *http.ServeMux
 }
 
@@ -211,6 +213,7 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("handlers: OIDC without its flow or ledger")
 	}
 	a.oidc = cfg.OIDC
+	a.teams = cfg.Ledger
 	if a.waitTimeout == 0 {
 		a.waitTimeout = DefaultWaitTimeout
 	}
@@ -270,6 +273,27 @@ func (a *API) routes() {
 	a.mux.Handle("POST /users/verify", a.gate(a.verifyEmail))
 	a.mux.Handle("POST /users/verify/resend", a.gate(a.resendVerification))
 	a.mux.Handle("POST /admin/invitations", a.gate(a.admin(a.adminCreateInvitation)))
+	a.mux.Handle("POST /teams", a.gate(a.authenticated(a.createTeam)))
+	a.mux.Handle("GET /teams", a.gate(a.authenticated(a.listTeams)))
+	a.mux.Handle("POST /teams/join", a.gate(a.authenticated(a.joinTeam)))
+	a.mux.Handle("GET /teams/{team}", a.gate(a.authenticated(a.getTeam)))
+	a.mux.Handle("GET /teams/{team}/members", a.gate(a.authenticated(a.listMembers)))
+	a.mux.Handle("POST /teams/{team}/invitations", a.gate(a.authenticated(a.inviteMember)))
+	a.mux.Handle("PATCH /teams/{team}/members/{user}", a.gate(a.authenticated(a.changeMemberRole)))
+	a.mux.Handle("DELETE /teams/{team}/members/{user}", a.gate(a.authenticated(a.removeMember)))
+	a.mux.Handle("POST /teams/{team}/api-keys", a.gate(a.authenticated(a.idempotent(a.createTeamKey))))
+	a.mux.Handle("GET /teams/{team}/api-keys", a.gate(a.authenticated(a.listTeamKeys)))
+	a.mux.Handle("POST /teams/{team}/service-accounts", a.gate(a.authenticated(a.createServiceAccount)))
+	a.mux.Handle("GET /teams/{team}/service-accounts", a.gate(a.authenticated(a.listServiceAccounts)))
+	a.mux.Handle("POST /teams/{team}/service-accounts/{sa}/api-keys", a.gate(a.authenticated(a.idempotent(a.createServiceAccountKey))))
+	a.mux.Handle("POST /teams/{team}/service-accounts/{sa}/disable", a.gate(a.authenticated(a.waitNodes(a.disableServiceAccount))))
+	a.mux.Handle("POST /teams/{team}/service-accounts/{sa}/enable", a.gate(a.authenticated(a.enableServiceAccount)))
+	a.mux.Handle("DELETE /teams/{team}/service-accounts/{sa}", a.gate(a.authenticated(a.waitNodes(a.deleteServiceAccount))))
+	a.mux.Handle("GET /admin/teams", a.gate(a.admin(a.adminListTeams)))
+	a.mux.Handle("GET /admin/teams/{team}/members", a.gate(a.admin(a.adminListMembers)))
+	a.mux.Handle("POST /admin/teams/{team}/transfer", a.gate(a.admin(a.adminTransferTeam)))
+	a.mux.Handle("POST /admin/teams/{team}/disable", a.gate(a.admin(a.waitNodes(a.adminDisableTeam))))
+	a.mux.Handle("POST /admin/teams/{team}/enable", a.gate(a.admin(a.adminEnableTeam)))
 }
 
 // ServeHTTP routes a request. Unmatched paths and methods get JSON 404 and

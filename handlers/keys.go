@@ -36,6 +36,24 @@ type createKeyResponse struct {
 	RateLimit  *domain.RateLimit `json:"rate_limit"`
 	Credits    *creditsView      `json:"credits"`
 	Version    uint64            `json:"version"`
+	// Owner is set on a team's key only: a user's own key has none.
+	Owner *keyOwnerView `json:"owner,omitempty"`
+}
+
+// keyOwnerView is who owns a team's key, as its views show it.
+type keyOwnerView struct {
+	Type           string `json:"type"` // always "team"
+	ID             string `json:"id"`   // the team
+	CreatedBy      string `json:"created_by"`
+	ServiceAccount string `json:"service_account,omitempty"`
+}
+
+// ownerView is a team key's owner view; nil for a user's own key.
+func ownerView(k domain.Key) *keyOwnerView {
+	if k.TeamID == "" {
+		return nil
+	}
+	return &keyOwnerView{Type: "team", ID: k.TeamID, CreatedBy: k.UserID, ServiceAccount: k.ServiceAccount}
 }
 
 type keyResponse struct {
@@ -58,6 +76,8 @@ type keyResponse struct {
 	// RateLimit and Credits are the key's limits; null: none.
 	RateLimit *domain.RateLimit `json:"rate_limit"`
 	Credits   *creditsView      `json:"credits"`
+	// Owner is set on a team's key only: a user's own key has none.
+	Owner *keyOwnerView `json:"owner,omitempty"`
 }
 
 // editKeyRequest is PATCH /api-keys/{key}: a field left out stays as it
@@ -99,7 +119,8 @@ func (a *API) keyView(ctx context.Context, k domain.Key) keyResponse {
 		SignedOnly: k.SignedOnly, CanSign: !k.PublicKey.IsZero(),
 		CreatedAt: k.CreatedAt, ExpiresAt: timePtr(k.ExpiresAt), RevokedAt: timePtr(k.RevokedAt),
 		SecretRegeneratedAt: timePtr(k.SecretRegeneratedAt), Scopes: k.Scopes.List(), Metadata: metadataView(k),
-		Version: k.Version, LastUsedAt: a.lastUsed(k.APIKey), RateLimit: k.RateLimit, Credits: a.creditsOf(ctx, k, now)}
+		Version: k.Version, LastUsedAt: a.lastUsed(k.APIKey), RateLimit: k.RateLimit, Credits: a.creditsOf(ctx, k, now),
+		Owner: ownerView(k)}
 	if k.PreviousInGrace(now) && !k.Revoked() && !k.Disabled() {
 		v.PreviousSecretExpiresAt = timePtr(k.PreviousExpiresAt)
 	}
@@ -146,6 +167,12 @@ func ifMatch(r *http.Request) (uint64, error) {
 // createKey: POST /api-keys {"name"?, "expires_at"?} -> 201 the key and
 // its secret, the only response that ever holds it.
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
+	a.createKeyFor(w, r, "", "")
+}
+
+// createKeyFor creates a key of the caller's (team ""), of a team
+// created by the caller, or of one of the team's service accounts.
+func (a *API) createKeyFor(w http.ResponseWriter, r *http.Request, team, account string) {
 	var req createKeyRequest
 	if err := readJSON(w, r, &req, true); err != nil {
 		writeError(w, r, a.logger, err)
@@ -162,7 +189,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd := ledger.CreateKey{UserID: userIDFrom(r.Context()), Name: req.Name,
 		ExpiresAt: expires, SignedOnly: req.SignedOnly, Scopes: req.Scopes, Metadata: req.Metadata,
-		Preset: presetFrom(r.Context())}
+		Preset: presetFrom(r.Context()), TeamID: team, ServiceAccount: account}
 	var err error
 	if req.RateLimit != nil {
 		if cmd.RateLimit, err = parseRateLimit(req.RateLimit); err != nil {
@@ -187,12 +214,19 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, createKeyResponse{APIKey: k.APIKey, Secret: secret.Reveal(), Name: k.Name,
 		Status: string(k.StatusAt(a.ledger.Now())), SignedOnly: k.SignedOnly, CreatedAt: k.CreatedAt, ExpiresAt: timePtr(k.ExpiresAt),
 		Scopes: k.Scopes.List(), Metadata: metadataView(k), RateLimit: k.RateLimit, Credits: a.creditsOf(r.Context(), k, a.ledger.Now()),
-		Version: k.Version})
+		Version: k.Version, Owner: ownerView(k)})
 }
 
 // listKeys: GET /api-keys?limit=&cursor= -> 200 the caller's keys, newest
 // first.
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
+	a.listKeysOf(w, r, func(limit int, cursor string) ([]domain.Key, string, error) {
+		return a.ledger.ListKeys(userIDFrom(r.Context()), limit, cursor)
+	})
+}
+
+// listKeysOf answers a page of the keys list returns.
+func (a *API) listKeysOf(w http.ResponseWriter, r *http.Request, list func(limit int, cursor string) ([]domain.Key, string, error)) {
 	q := r.URL.Query()
 	limit := 0
 	if s := q.Get("limit"); s != "" {
@@ -203,7 +237,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	keys, next, err := a.ledger.ListKeys(userIDFrom(r.Context()), limit, q.Get("cursor"))
+	keys, next, err := list(limit, q.Get("cursor"))
 	if err != nil {
 		writeError(w, r, a.logger, err)
 		return

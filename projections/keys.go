@@ -15,7 +15,8 @@ import (
 type Keys struct {
 	mu     sync.RWMutex
 	keys   map[string]*keyEntry
-	byUser map[string][]string // user id -> api keys, oldest first
+	byUser map[string][]string // user id -> their own api keys, oldest first
+	byTeam map[string][]string // team id -> the team's api keys, oldest first
 }
 
 type keyEntry struct {
@@ -25,7 +26,7 @@ type keyEntry struct {
 
 // NewKeys returns an empty Keys.
 func NewKeys() *Keys {
-	return &Keys{keys: make(map[string]*keyEntry), byUser: make(map[string][]string)}
+	return &Keys{keys: make(map[string]*keyEntry), byUser: make(map[string][]string), byTeam: make(map[string][]string)}
 }
 
 // Apply folds a key event through domain.Key.Apply; other events are
@@ -47,7 +48,11 @@ func (m *Keys) Apply(e domain.Event) error {
 	if entry == nil {
 		entry = &keyEntry{}
 		m.keys[e.Aggregate] = entry
-		m.byUser[next.UserID] = append(m.byUser[next.UserID], e.Aggregate)
+		if next.TeamID != "" {
+			m.byTeam[next.TeamID] = append(m.byTeam[next.TeamID], e.Aggregate)
+		} else {
+			m.byUser[next.UserID] = append(m.byUser[next.UserID], e.Aggregate)
+		}
 	}
 	entry.key, entry.seq = next, e.Sequence
 	return nil
@@ -77,13 +82,24 @@ func (m *Keys) Get(apiKey string) (domain.Key, uint64, bool) {
 	return entry.key, entry.seq, true
 }
 
-// ActiveCount returns how many of a user's keys are not revoked; an
-// expired key counts until it is revoked.
+// ActiveCount returns how many of a user's own keys (a team's keys
+// aside) are not revoked; an expired key counts until it is revoked.
 func (m *Keys) ActiveCount(userID string) int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	return m.activeCount(m.byUser[userID])
+}
+
+// TeamActiveCount is ActiveCount of a team's keys.
+func (m *Keys) TeamActiveCount(teamID string) int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.activeCount(m.byTeam[teamID])
+}
+
+func (m *Keys) activeCount(ids []string) int {
 	n := 0
-	for _, id := range m.byUser[userID] {
+	for _, id := range ids {
 		if !m.keys[id].key.Revoked() {
 			n++
 		}
@@ -98,17 +114,29 @@ func (m *Keys) Len() int {
 	return len(m.keys)
 }
 
-// ListByUser returns up to limit of the user's keys, newest first, starting
-// after cursor ("" for the first page), and the cursor of the next page (""
-// when there is none). Cursors stay valid while keys are added. Errors:
-// Invalid for a cursor this code did not issue.
+// ListByUser returns up to limit of the user's own keys (not their
+// teams'), newest first, starting after cursor ("" for the first page),
+// and the cursor of the next page ("" when there is none). Cursors stay
+// valid while keys are added. Errors: Invalid for a cursor this code did
+// not issue.
 func (m *Keys) ListByUser(userID string, limit int, cursor string) ([]domain.Key, string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.list(m.byUser[userID], limit, cursor)
+}
+
+// ListByTeam is ListByUser of a team's keys.
+func (m *Keys) ListByTeam(teamID string, limit int, cursor string) ([]domain.Key, string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.list(m.byTeam[teamID], limit, cursor)
+}
+
+// list pages through ids. Called with m.mu held.
+func (m *Keys) list(ids []string, limit int, cursor string) ([]domain.Key, string, error) {
 	if limit < 1 {
 		return nil, "", domain.Errorf(domain.Invalid, "limit must be at least 1")
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	ids := m.byUser[userID]
 	end := len(ids) // exclusive upper bound of the indexes still to list
 	if cursor != "" {
 		n, ok := decodeCursor(cursor)

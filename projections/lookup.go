@@ -45,12 +45,26 @@ type Lookup struct {
 	// limits maps an entry index to the key's limits, for keys that have
 	// some. A *Limits handed out is never changed: a change stores a new one.
 	limits map[uint32]*domain.Limits
+	// teamKeys maps an entry index to the team (and service account) that
+	// owns the key, for team keys only; the entry's owner is then the
+	// member who created it, whose being disabled does not stop the key.
+	teamKeys      map[uint32]teamOwner
+	disabledTeams map[ulid.ULID]bool // teams whose keys must not validate
+	// blockedAccounts are service accounts whose keys must not validate;
+	// true: deleted, for good.
+	blockedAccounts map[ulid.ULID]bool
 	// names holds key names, each a 2-byte big-endian length and the
 	// name's bytes, appended as keys are named; byte 0 is unused so that
 	// offset 0 means no name. A rename appends: the old bytes stay.
 	names        []byte
 	namesLive    int // bytes of names keys have now
 	namesGarbage int // bytes of names replaced since the last compaction
+}
+
+// teamOwner is who owns a team key: the team, and its service account
+// (zero: none).
+type teamOwner struct {
+	team, account ulid.ULID
 }
 
 // previousSecret is a key's previous secret, kept for its grace period:
@@ -97,6 +111,7 @@ const (
 	flagMetadata // the key has metadata in Lookup.metadata
 	flagPrevious // the key has a previous secret in Lookup.previous
 	flagLimits   // the key has limits in Lookup.limits
+	flagTeam     // a team owns the key: see Lookup.teamKeys
 )
 
 // revokedMark stands for a revocation (or disabling) time when a packed
@@ -110,13 +125,19 @@ func NewLookup(sizeHint int) *Lookup {
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: newEntryChunks(sizeHint),
 		disabled: make(map[ulid.ULID]bool), scopeSets: []domain.ScopeSet{""}, scopeRefs: []uint32{0},
 		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string), names: []byte{0},
-		previous: make(map[uint32]previousSecret), limits: make(map[uint32]*domain.Limits)}
+		previous: make(map[uint32]previousSecret), limits: make(map[uint32]*domain.Limits),
+		teamKeys: make(map[uint32]teamOwner), disabledTeams: make(map[ulid.ULID]bool), blockedAccounts: make(map[ulid.ULID]bool)}
 }
 
 // Apply folds a key event, and notes users being disabled, enabled or
-// erased (an erased user's keys never validate again); other events are
+// erased (an erased user's keys never validate again), and teams and
+// service accounts being disabled, enabled or deleted; other events are
 // ignored.
 func (l *Lookup) Apply(e domain.Event) error {
+	if e.Category() == domain.CategoryTeam {
+		l.applyTeam(e)
+		return nil
+	}
 	if e.Category() == domain.CategoryUser {
 		id, ok := parseID(domain.UserIDPrefix, e.Aggregate)
 		if !ok {
@@ -163,6 +184,35 @@ func (l *Lookup) Apply(e domain.Event) error {
 	return l.store(id, packed, k)
 }
 
+// applyTeam notes a team or a service account that stops or resumes.
+func (l *Lookup) applyTeam(e domain.Event) {
+	id, ok := parseID(domain.TeamIDPrefix, e.Aggregate)
+	if !ok {
+		return
+	}
+	account := func(s string) ulid.ULID {
+		a, _ := parseID(domain.ServiceAccountIDPrefix, s)
+		return a
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch d := e.Data.(type) {
+	case domain.TeamDisabled:
+		l.disabledTeams[id] = true
+	case domain.TeamEnabled:
+		delete(l.disabledTeams, id)
+	case domain.TeamServiceAccountDisabled:
+		a := account(d.ServiceAccount)
+		l.blockedAccounts[a] = l.blockedAccounts[a] // stays true if deleted
+	case domain.TeamServiceAccountEnabled:
+		if a := account(d.ServiceAccount); !l.blockedAccounts[a] {
+			delete(l.blockedAccounts, a)
+		}
+	case domain.TeamServiceAccountDeleted:
+		l.blockedAccounts[account(d.ServiceAccount)] = true
+	}
+}
+
 // store packs what an entry refers to (its scope set, metadata, previous
 // secret) and puts it. Called with l.mu held for writing.
 func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
@@ -205,6 +255,16 @@ func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
 		}
 	} else {
 		delete(l.limits, i)
+	}
+	if e.flags&flagTeam != 0 {
+		team, _ := parseID(domain.TeamIDPrefix, k.TeamID)
+		var account ulid.ULID
+		if k.ServiceAccount != "" {
+			account, _ = parseID(domain.ServiceAccountIDPrefix, k.ServiceAccount)
+		}
+		l.teamKeys[i] = teamOwner{team: team, account: account}
+	} else {
+		delete(l.teamKeys, i)
 	}
 	if e.flags&flagPrevious != 0 {
 		p := previousSecret{until: k.PreviousExpiresAt.UnixMilli()}
@@ -333,6 +393,11 @@ type Result struct {
 	// it has none. The lookup never changes a Limits it handed out (a
 	// change of the key's limits stores a new one), so it may be kept.
 	Limits *domain.Limits
+	// TeamID is the team that owns the key, on success ("": UserID owns
+	// it; for a team's key UserID is the member who created it), and
+	// ServiceAccount the team's service account it belongs to ("": none).
+	TeamID         string
+	ServiceAccount string
 }
 
 // Check validates a key and its secret at now, by domain.Standing's
@@ -373,6 +438,7 @@ type found struct {
 	metadata      string
 	previous      previousSecret
 	limits        *domain.Limits
+	team          teamOwner
 }
 
 // find returns what the lookup holds of a key.
@@ -388,7 +454,11 @@ func (l *Lookup) find(apiKey string) (f found) {
 		return f
 	}
 	f.entry, f.exists = *l.entries.at(i), true
-	if len(l.disabled) > 0 {
+	if f.entry.flags&flagTeam != 0 {
+		f.team = l.teamKeys[i]
+		_, accountBlocked := l.blockedAccounts[f.team.account]
+		f.ownerDisabled = l.disabledTeams[f.team.team] || accountBlocked && f.team.account != ulid.ULID{}
+	} else if len(l.disabled) > 0 {
 		_, f.ownerDisabled = l.disabled[f.entry.owner]
 	}
 	f.scopes = l.scopeSets[f.entry.scopeIndex()]
@@ -478,9 +548,16 @@ func (f found) result(r domain.Reason) Result {
 	if r != domain.ReasonOK {
 		return Result{Reason: r}
 	}
-	return Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
+	res := Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
 		Name: nameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata,
 		Limits: f.limits}
+	if f.entry.flags&flagTeam != 0 {
+		res.TeamID = domain.TeamIDPrefix + f.team.team.String()
+		if f.team.account != (ulid.ULID{}) {
+			res.ServiceAccount = domain.ServiceAccountIDPrefix + f.team.account.String()
+		}
+	}
+	return res
 }
 
 // unpack rebuilds the parts of the key at index i that Apply needs: the
@@ -500,6 +577,12 @@ func (l *Lookup) unpack(i uint32, apiKey string) domain.Key {
 	}
 	if lim := l.limits[i]; lim != nil && e.flags&flagLimits != 0 {
 		k.RateLimit, k.Credits = lim.RateLimit, lim.Credits
+	}
+	if o, ok := l.teamKeys[i]; ok && e.flags&flagTeam != 0 {
+		k.TeamID = domain.TeamIDPrefix + o.team.String()
+		if o.account != (ulid.ULID{}) {
+			k.ServiceAccount = domain.ServiceAccountIDPrefix + o.account.String()
+		}
 	}
 	if p, ok := l.previous[i]; ok && e.flags&flagPrevious != 0 {
 		copy(k.PreviousSecretHash[:], p.hash[:])
@@ -532,6 +615,12 @@ func pack(k domain.Key) (lookupEntry, error) {
 	}
 	if k.RateLimit != nil || k.Credits != nil {
 		e.flags |= flagLimits
+	}
+	if k.TeamID != "" {
+		if _, ok := parseID(domain.TeamIDPrefix, k.TeamID); !ok {
+			return lookupEntry{}, fmt.Errorf("key %s: malformed team id %q", k.APIKey, k.TeamID)
+		}
+		e.flags |= flagTeam
 	}
 	return e, nil
 }

@@ -17,6 +17,12 @@ import (
 const (
 	HeaderUser = "X-Keyledger-User"
 	HeaderKey  = "X-Keyledger-Key"
+	// HeaderOwner and HeaderOwnerType say who owns the key: the owner's id
+	// (a user's usr_..., or a team's tm_...) and "user" or "team". A team's
+	// key carries in HeaderUser the member who created it: authorize by
+	// the owner.
+	HeaderOwner     = "X-Keyledger-Owner"
+	HeaderOwnerType = "X-Keyledger-Owner-Type"
 	// HeaderScopes carries the key's granted scopes, space-separated.
 	HeaderScopes = "X-Keyledger-Scopes"
 	// HeaderRequiredScopes is what a caller of /validate (a forward-auth
@@ -168,6 +174,8 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 		r.Header = r.Header.Clone()
 		r.Header.Set(HeaderUser, id.UserID)
+		r.Header.Set(HeaderOwner, id.OwnerID)
+		r.Header.Set(HeaderOwnerType, id.OwnerType)
 		r.Header.Set(HeaderKey, id.APIKey)
 		r.Header.Set(HeaderScopes, strings.Join(id.Scopes, " "))
 		r.Header.Del("X-Api-Secret")
@@ -179,8 +187,9 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 }
 
 // ValidateHandler answers /validate: 200
-// {"api_key","user_id","name","scopes","metadata"} with the identity also
-// in X-Keyledger-User, X-Keyledger-Key and X-Keyledger-Scopes; the same
+// {"api_key","user_id","owner_type","owner_id","created_by","name","scopes","metadata"}
+// with the identity also in X-Keyledger-User, X-Keyledger-Owner,
+// X-Keyledger-Owner-Type, X-Keyledger-Key and X-Keyledger-Scopes; the same
 // 401 with WWW-Authenticate: ApiKey for every bad credential; 403
 // forbidden for a valid key lacking a scope the request requires (query
 // parameter scope, repeatable, and header X-Keyledger-Required-Scopes,
@@ -235,6 +244,8 @@ func (v *Validator) ValidateHandler() http.Handler {
 			return
 		}
 		w.Header().Set(HeaderUser, id.UserID)
+		w.Header().Set(HeaderOwner, id.OwnerID)
+		w.Header().Set(HeaderOwnerType, id.OwnerType)
 		w.Header().Set(HeaderKey, id.APIKey)
 		w.Header().Set(HeaderScopes, strings.Join(id.Scopes, " "))
 		httperr.WriteJSON(w, http.StatusOK, id)

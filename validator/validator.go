@@ -69,11 +69,21 @@ const maxCheckInterval = time.Second
 // ({} when it has none). Each Identity has its own copies: changing them
 // changes nothing else.
 type Identity struct {
-	APIKey   string          `json:"api_key"`
-	UserID   string          `json:"user_id"`
-	Name     string          `json:"name"`
-	Scopes   []string        `json:"scopes"`
-	Metadata json.RawMessage `json:"metadata"`
+	APIKey string `json:"api_key"`
+	// UserID is the user who owns the key, or for a team's key the
+	// member who created it.
+	UserID string `json:"user_id"`
+	// OwnerType is "user" or "team"; OwnerID is the user or the team.
+	OwnerType string `json:"owner_type"`
+	OwnerID   string `json:"owner_id"`
+	// CreatedBy is who the key acts for: the user who created it, or for
+	// a service account's key the service account (also in
+	// ServiceAccount, "" for other keys).
+	CreatedBy      string          `json:"created_by"`
+	ServiceAccount string          `json:"service_account,omitempty"`
+	Name           string          `json:"name"`
+	Scopes         []string        `json:"scopes"`
+	Metadata       json.RawMessage `json:"metadata"`
 	// RateLimit and Credits are where the key stands in its limits after
 	// this request; nil when it has none.
 	RateLimit *RateLimitInfo `json:"rate_limit,omitempty"`
@@ -88,9 +98,22 @@ func identityOf(apiKey string, res projections.Result) Identity {
 	if res.Metadata != "" {
 		meta = json.RawMessage(res.Metadata)
 	}
-	return Identity{APIKey: apiKey, UserID: res.UserID, Name: res.Name, Scopes: res.Scopes.List(), Metadata: meta,
-		limits: res.Limits}
+	id := Identity{APIKey: apiKey, UserID: res.UserID, OwnerType: OwnerUser, OwnerID: res.UserID, CreatedBy: res.UserID,
+		Name: res.Name, Scopes: res.Scopes.List(), Metadata: meta, limits: res.Limits}
+	if res.TeamID != "" {
+		id.OwnerType, id.OwnerID, id.ServiceAccount = OwnerTeam, res.TeamID, res.ServiceAccount
+		if res.ServiceAccount != "" {
+			id.CreatedBy = res.ServiceAccount
+		}
+	}
+	return id
 }
+
+// Owner types of an Identity.
+const (
+	OwnerUser = "user"
+	OwnerTeam = "team"
+)
 
 // MissingScope returns the first of required that the identity's key is
 // not granted (a required scope that is not a valid scope never is), and

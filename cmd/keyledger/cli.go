@@ -22,12 +22,13 @@ var groups = map[string][]string{
 	"":                  {"serve", "validator", "init", "setup", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
 	"cert":              {"csr", "selfsigned"},
 	"audit":             {"verify", "replay", "state", "pubkey", "trust-root"},
-	"admin":             {"keygen", "keys", "users", "admin-keys", "ledger-keys", "invitations", "usage", "nodes"},
+	"admin":             {"keygen", "keys", "users", "teams", "admin-keys", "ledger-keys", "invitations", "usage", "nodes"},
 	"admin invitations": {"create"},
 	"admin admin-keys":  {"list", "enroll", "revoke"},
 	"admin ledger-keys": {"list", "add", "retire"},
 	"admin keys":        {"list", "revoke", "disable", "enable", "set-scopes", "add-credits"},
 	"admin users":       {"list", "create", "disable", "enable", "revoke-keys", "revoke-sessions", "erase"},
+	"admin teams":       {"list", "transfer", "disable", "enable"},
 }
 
 // stdio are a command's standard streams.
@@ -119,6 +120,19 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		verb := strings.TrimPrefix(path, "admin users ")
 		return func(ctx context.Context, args []string, s stdio) error {
 			return adminUsersAct(ctx, verb, args, s.out, s.err)
+		}
+	case "admin teams list":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminTeamsList(ctx, args, s.out, s.err)
+		}
+	case "admin teams transfer":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminTeamsTransfer(ctx, args, s.out, s.err)
+		}
+	case "admin teams disable", "admin teams enable":
+		verb := strings.TrimPrefix(path, "admin teams ")
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminTeamsAct(ctx, verb, args, s.out, s.err)
 		}
 	case "admin invitations create":
 		return func(ctx context.Context, args []string, s stdio) error {

@@ -184,8 +184,8 @@ default it reads the local serve's key file.`,
 	},
 	"admin": {
 		purpose: "revoke keys, disable users, enrol admins: requests signed with your admin key",
-		usage:   "keyledger admin <keygen|keys|users|admin-keys|ledger-keys> [command] [flags]",
-		about: `Act on the ledger as an admin. keys, users and admin-keys send requests to
+		usage:   "keyledger admin <keygen|keys|users|teams|admin-keys|ledger-keys> [command] [flags]",
+		about: `Act on the ledger as an admin. keys, users, teams and admin-keys send requests to
 serve's admin API (--url) signed with your own admin key (--key, RFC 9421,
 tag keyledger-admin-v1); serve verifies them against the admin keys the log
 enrolled, records your admin as the actor (admin:<name>) and keeps the
@@ -316,6 +316,37 @@ never trusted again. The key id is the ID column of ledger-keys list.`,
 		usage:   "keyledger admin users <command> [flags]",
 		about:   "Exit codes: as for every admin command (keyledger admin --help).",
 		example: "keyledger admin users list --json",
+	},
+	"admin teams": {
+		purpose: "list teams, give one an owner, disable and enable teams",
+		usage:   "keyledger admin teams <command> [flags]",
+		about:   "Exit codes: as for every admin command (keyledger admin --help).",
+		example: "keyledger admin teams list --json",
+	},
+	"admin teams list": {
+		purpose: "list every team",
+		usage:   "keyledger admin teams list [flags]",
+		example: "keyledger admin teams list --json",
+	},
+	"admin teams transfer": {
+		purpose: "make a user an owner of a team",
+		usage:   "keyledger admin teams transfer <team_id> --owner USER_ID [--reason TEXT] [flags]",
+		about: `Make a user an owner of a team (a member, if they were not one): how a team
+whose owners left or were erased gets an owner again. Records
+team.ownership_transferred with the signed request.`,
+		example: `keyledger admin teams transfer tm_01J... --owner usr_01J... --reason "owner left"`,
+	},
+	"admin teams disable": {
+		purpose: "stop every key of a team, on every node at once",
+		usage:   "keyledger admin teams disable <team_id> --reason TEXT [flags]",
+		about: `Disable a team: none of its keys validate, on every validation node, until it
+is enabled again. Members keep their roles and their own keys.`,
+		example: `keyledger admin teams disable tm_01J... --reason "abuse report"`,
+	},
+	"admin teams enable": {
+		purpose: "let a disabled team's keys validate again",
+		usage:   "keyledger admin teams enable <team_id> [--reason TEXT] [flags]",
+		example: `keyledger admin teams enable tm_01J... --reason "cleared"`,
 	},
 	"admin users list": {
 		purpose: "list every user",

@@ -69,6 +69,8 @@ type ReadModels struct {
 	Invitations   *projections.Invitations
 	// Identities are the identities at OpenID providers linked to users.
 	Identities *projections.Identities
+	// Teams are the teams, their members and service accounts.
+	Teams *projections.Teams
 }
 
 // StartReadModels starts a projector of the ledger's read models (Keys,
@@ -82,8 +84,9 @@ func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.
 		Lookup: projections.NewLookup(0)}
 	m.Verifications, m.Invitations = projections.NewVerifications(), projections.NewInvitations()
 	m.Identities = projections.NewIdentities(m.Users)
+	m.Teams = projections.NewTeams()
 	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Admins, m.Lookup,
-		m.Verifications, m.Invitations, m.Identities)
+		m.Verifications, m.Invitations, m.Identities, m.Teams)
 	if err != nil {
 		return ReadModels{}, err
 	}
@@ -150,7 +153,7 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, 
 		Passwords: l.Passwords, Throttle: auth.NewThrottle(), Logger: cfg.Logger, MaxKeysPerUser: cfg.MaxKeysPerUser,
 		Observe: cfg.Observe}
 	lc.Verifications, lc.Invitations, lc.Registration, lc.Mailer = l.Verifications, l.Invitations, cfg.Registration, cfg.Mailer
-	lc.Identities = l.Identities
+	lc.Identities, lc.Teams = l.Identities, l.Teams
 	if cfg.Edit != nil {
 		cfg.Edit(&lc)
 	}

@@ -88,7 +88,7 @@ func (a *authority) check(e domain.Event) []string {
 			problems = append(problems, fmt.Sprintf("%s by %q carries no kept request: every admin event but the first enrolment needs an admin's signed request", e.Type, e.Actor))
 		}
 	case cat == domain.CategoryUser || cat == domain.CategoryKey || cat == domain.CategoryEmail || cat == domain.CategoryInvitation ||
-		cat == domain.CategoryIdentity:
+		cat == domain.CategoryIdentity || cat == domain.CategoryTeam:
 		if name, ok := strings.CutPrefix(e.Actor, domain.AdminActor("")); ok {
 			if domain.ValidUserID(name) {
 				if !a.adminUsers[name] {
@@ -144,9 +144,9 @@ func (a *authority) checkRequest(e domain.Event) []string {
 		// appended together: the aggregate's next versions.
 		use.version = e.Version
 		a.requests[id] = use
-	case seen && (kind != routeManyKeys || use.aggregate == e.Aggregate):
+	case seen && (kind != routeManyKeys && kind != routeManyTeams || use.aggregate == e.Aggregate):
 		problems = append(problems, fmt.Sprintf("%s keeps the same signed request as sequence %d (%s): one request is one command", e.Type, use.seq, use.aggregate))
-	case seen && a.keys[e.Aggregate].created > use.seq:
+	case seen && kind == routeManyKeys && a.keys[e.Aggregate].created > use.seq:
 		// revoke-keys lists the user's keys newest first and pages
 		// towards older ones, so a key created once the command had
 		// begun is not among those it revokes.
@@ -173,9 +173,10 @@ func requestID(r domain.SignedRequest, category string) [sha256.Size]byte {
 type routeKind int
 
 const (
-	routeOne      routeKind = iota // one event
-	routeManyKeys                  // one key.revoked per key of a user (revoke-keys, erase)
-	routeEdit                      // one event per changed field of a key (PATCH), in one batch
+	routeOne       routeKind = iota // one event
+	routeManyKeys                   // one key.revoked per key of a user (revoke-keys, erase)
+	routeEdit                       // one event per changed field of a key (PATCH), in one batch
+	routeManyTeams                  // one team.member_removed per team of an erased user (erase)
 )
 
 // fitRoute checks that the kept request's method and path are those of
@@ -198,6 +199,10 @@ const (
 //	POST   /admin/admin-keys                admin.key_enrolled (name and key are in the body)
 //	POST   /admin/invitations               invitation.issued (the id is the ledger's choice)
 //	DELETE /admin/admin-keys/{key_id}       admin.key_revoked of {key_id}
+//	POST   /admin/teams/{team}/transfer     team.ownership_transferred of {team}
+//	POST   /admin/teams/{team}/disable      team.disabled of {team}
+//	POST   /admin/teams/{team}/enable       team.enabled of {team}
+//	POST   /admin/users/{id}/erase          also team.member_removed of {id} in every team {id} was in
 //
 // A request on any other event type fits no route.
 func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin) (kind routeKind, problem string) {
@@ -243,6 +248,17 @@ func fitRoute(e domain.Event, r domain.SignedRequest, keys map[string]keyOrigin)
 		want = []string{"POST /admin/invitations"}
 	case domain.AdminKeyRevoked:
 		want = []string{"DELETE /admin/admin-keys/" + domain.AdminKeyID(d.Key)}
+	case domain.TeamOwnershipTransferred:
+		want = []string{"POST /admin/teams/" + e.Aggregate + "/transfer"}
+	case domain.TeamDisabled:
+		want = []string{"POST /admin/teams/" + e.Aggregate + "/disable"}
+	case domain.TeamEnabled:
+		want = []string{"POST /admin/teams/" + e.Aggregate + "/enable"}
+	case domain.TeamMemberRemoved:
+		if route == "POST /admin/users/"+d.UserID+"/erase" {
+			return routeManyTeams, ""
+		}
+		want = []string{"POST /admin/users/" + d.UserID + "/erase"}
 	default:
 		return routeOne, fmt.Sprintf("%s keeps an admin request (%s), but no admin route causes a %s event", e.Type, route, e.Type)
 	}
@@ -320,6 +336,11 @@ func (a *authority) fold(e domain.Event, clean bool, problems *[]string) {
 			a.adminUsers[e.Aggregate] = true
 		}
 	case domain.KeyCreated:
-		a.keys[e.Aggregate] = keyOrigin{owner: d.UserID, created: e.Sequence}
+		// A team's key is no user's: revoke-keys and erase never revoke it.
+		owner := d.UserID
+		if d.TeamID != "" {
+			owner = ""
+		}
+		a.keys[e.Aggregate] = keyOrigin{owner: owner, created: e.Sequence}
 	}
 }

@@ -14,6 +14,7 @@ import (
 type Filter struct {
 	Key     string    // one API key's events
 	User    string    // a user's own events and those of every key the user owns
+	Team    string    // a team's events and those of every key the team owns
 	Type    string    // one event type, e.g. "key.revoked"
 	Since   time.Time // events at or after
 	Until   time.Time // events before
@@ -59,8 +60,8 @@ func Replay(ctx context.Context, store *eventstore.Store, f Filter, follow bool,
 		}
 	}
 	from := max(f.FromSeq, 1)
-	if f.User != "" {
-		// Which keys are the user's is learnt from their key.created
+	if f.User != "" || f.Team != "" {
+		// Which keys are the user's (or the team's) is learnt from their key.created
 		// events, which may come before FromSeq: read from the start and
 		// emit from FromSeq on.
 		from = 1
@@ -134,7 +135,7 @@ func selectRecord(ctx context.Context, store *eventstore.Store, m eventstore.Raw
 		}
 	}
 	if f.User != "" {
-		if d, ok := e.Data.(domain.KeyCreated); ok && d.UserID == f.User && err == nil {
+		if d, ok := e.Data.(domain.KeyCreated); ok && d.UserID == f.User && d.TeamID == "" && err == nil {
 			owned[e.Aggregate] = true
 		}
 		linked, _ := e.Data.(domain.IdentityLinked)
@@ -142,6 +143,14 @@ func selectRecord(ctx context.Context, store *eventstore.Store, m eventstore.Raw
 			(e.Category() == domain.CategoryKey && owned[e.Aggregate]) ||
 			(e.Category() == domain.CategoryIdentity && linked.UserID == f.User && err == nil)
 		if !mine {
+			return Record{}, false
+		}
+	}
+	if f.Team != "" {
+		if d, ok := e.Data.(domain.KeyCreated); ok && d.TeamID == f.Team && err == nil {
+			owned[e.Aggregate] = true
+		}
+		if !(e.Category() == domain.CategoryTeam && e.Aggregate == f.Team) && !(e.Category() == domain.CategoryKey && owned[e.Aggregate]) {
 			return Record{}, false
 		}
 	}
@@ -208,6 +217,30 @@ func UserAt(ctx context.Context, store *eventstore.Store, userID string, at time
 		return domain.User{}, nil, domain.Errorf(domain.NotFound, "user %s did not exist then", userID)
 	}
 	return u, folded, nil
+}
+
+// TeamAt is KeyAt for a team: its members, roles and service accounts
+// at that point.
+func TeamAt(ctx context.Context, store *eventstore.Store, teamID string, at time.Time, atSeq uint64) (domain.Team, []domain.Event, error) {
+	events, _, err := store.Load(ctx, domain.CategoryTeam, teamID)
+	if err != nil {
+		return domain.Team{}, nil, err
+	}
+	var t domain.Team
+	var folded []domain.Event
+	for _, e := range events {
+		if !inRange(e, at, atSeq) {
+			break
+		}
+		if err := t.Apply(e); err != nil {
+			return domain.Team{}, nil, domain.Wrap(domain.Internal, err, "the team's history does not fold")
+		}
+		folded = append(folded, e)
+	}
+	if !t.Exists() {
+		return domain.Team{}, nil, domain.Errorf(domain.NotFound, "team %s did not exist then", teamID)
+	}
+	return t, folded, nil
 }
 
 func inRange(e domain.Event, at time.Time, atSeq uint64) bool {

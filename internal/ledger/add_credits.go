@@ -34,6 +34,9 @@ func (s *Service) AddCredits(ctx context.Context, cmd AddCredits) (_ domain.Key,
 		return domain.Key{}, err
 	}
 	err = s.updateKey(ctx, cmd.APIKey, func(k *domain.Key) ([]domain.Event, error) {
+		if err := s.forCaller(k, cmd.UserID, domain.KeyManage); err != nil {
+			return nil, err
+		}
 		events, err := k.AddCredits(cmd.UserID, cmd.Add, s.now())
 		return p.withIDs(events), err
 	})

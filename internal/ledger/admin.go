@@ -29,8 +29,9 @@ func (s *Service) ListUsers(ctx context.Context) ([]domain.User, error) {
 	return users, nil
 }
 
-// AdminListKeys returns a page of a user's keys (all users' when userID is
-// empty, by the users' email, newest first within each user), keeping
+// AdminListKeys returns a page of a user's own keys (all users' when
+// userID is empty, by the users' email, newest first within each user,
+// then every team's keys, team by team, oldest team first), keeping
 // those whose status at now is in statuses (all when empty).
 // Errors: Invalid, Unavailable, Internal.
 func (s *Service) AdminListKeys(ctx context.Context, userID string, statuses []domain.KeyStatus) ([]domain.Key, error) {
@@ -47,10 +48,23 @@ func (s *Service) AdminListKeys(ctx context.Context, userID string, statuses []d
 	}
 	now := s.now()
 	var out []domain.Key
+	type owner struct {
+		id   string
+		list func(id string, limit int, cursor string) ([]domain.Key, string, error)
+	}
+	var owners []owner
 	for _, id := range ids {
+		owners = append(owners, owner{id, s.keys.ListByUser})
+	}
+	if userID == "" {
+		for _, t := range s.teams.All() {
+			owners = append(owners, owner{t.ID, s.keys.ListByTeam})
+		}
+	}
+	for _, o := range owners {
 		cursor := ""
 		for {
-			page, next, err := s.keys.ListByUser(id, MaxPageSize, cursor)
+			page, next, err := o.list(o.id, MaxPageSize, cursor)
 			if err != nil {
 				return nil, err
 			}

@@ -58,7 +58,8 @@ func CommandNames() []string {
 		nameVerifyEmail, nameResendVerification, nameCreateInvitation,
 		nameEditKey, nameDisableKey, nameEnableKey, nameAdminEditKey, nameAdminDisableKey, nameAdminEnableKey,
 		nameChangePassword, nameRevokeSessions, nameEndSession, nameAddCredits, nameAdminAddCredits,
-		nameOIDCLogin, nameLinkIdentity}
+		nameOIDCLogin, nameLinkIdentity, nameCreateTeam, nameInviteMember, nameJoinTeam, nameChangeMemberRole,
+		nameRemoveMember, nameCreateServiceAccount, nameChangeServiceAccount, nameAdminTransferTeam, nameAdminSetTeamDisabled}
 }
 
 var (
@@ -92,6 +93,15 @@ var (
 	_ Command = EndSession{}
 	_ Command = AddCredits{}
 	_ Command = AdminAddCredits{}
+	_ Command = CreateTeam{}
+	_ Command = InviteMember{}
+	_ Command = JoinTeam{}
+	_ Command = ChangeMemberRole{}
+	_ Command = RemoveMember{}
+	_ Command = CreateServiceAccount{}
+	_ Command = ChangeServiceAccount{}
+	_ Command = AdminTransferTeam{}
+	_ Command = AdminSetTeamDisabled{}
 )
 
 // observed reports a command's outcome (*err) and the time since start to

@@ -179,6 +179,9 @@ func TestCommandNames(t *testing.T) {
 	commands = append(commands, ledger.ChangePassword{}, ledger.RevokeSessions{}, ledger.EndSession{})
 	commands = append(commands, ledger.AddCredits{}, ledger.AdminAddCredits{})
 	commands = append(commands, ledger.OIDCLogin{}, ledger.LinkIdentity{})
+	commands = append(commands, ledger.CreateTeam{}, ledger.InviteMember{}, ledger.JoinTeam{}, ledger.ChangeMemberRole{},
+		ledger.RemoveMember{}, ledger.CreateServiceAccount{}, ledger.ChangeServiceAccount{}, ledger.AdminTransferTeam{},
+		ledger.AdminSetTeamDisabled{})
 	var got []string
 	for _, c := range commands {
 		got = append(got, c.CommandName())
@@ -191,6 +194,8 @@ func TestCommandNames(t *testing.T) {
 	want = append(want, "change_password", "revoke_sessions", "end_session")
 	want = append(want, "add_credits", "admin_add_credits")
 	want = append(want, "oidc_login", "link_identity")
+	want = append(want, "create_team", "invite_member", "join_team", "change_member_role", "remove_member",
+		"create_service_account", "change_service_account", "admin_transfer_team", "admin_set_team_disabled")
 	if !slices.Equal(got, want) {
 		t.Errorf("CommandName: got %v, want %v", got, want)
 	}
@@ -212,6 +217,8 @@ func TestCommand_LogValue(t *testing.T) {
 		ledger.CreateUser{Actor: "admin:root", Email: "a@example.com", Password: secret, Role: domain.RoleAdmin},
 		ledger.EraseMe{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Password: secret},
 		ledger.ChangePassword{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", CurrentPassword: secret, NewPassword: secret},
+		ledger.JoinTeam{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Token: secret},
+		ledger.InviteMember{UserID: "usr_01JH6Z3Q8X4N6V2R9T5M7K3B1C", Email: secret},
 	} {
 		var buf bytes.Buffer
 		slog.New(slog.NewTextHandler(&buf, nil)).Info("run", "cmd", c)

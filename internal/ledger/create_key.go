@@ -19,6 +19,12 @@ type CreateKey struct {
 	Metadata   []byte    // a JSON object returned by validation; empty: none
 	RateLimit  *domain.RateLimit
 	Credits    *domain.Credits // credits from creation on, and an optional refill
+	// TeamID, if set, makes the key the team's, created by UserID, a
+	// member whose role allows it (developers and up); ServiceAccount, if
+	// also set, gives it to one of the team's service accounts (owners
+	// and admins only).
+	TeamID         string
+	ServiceAccount string
 	// Preset fixes the key id, the secret and the event id (zero fields:
 	// drawn afresh).
 	Preset Preset
@@ -41,21 +47,25 @@ func (s *Service) CreateKey(ctx context.Context, cmd CreateKey) (_ domain.Key, _
 	}
 	create := domain.CreateKey{APIKey: p.APIKey, UserID: cmd.UserID, Name: cmd.Name, SecretHash: p.Secret.Hash(),
 		SignedOnly: cmd.SignedOnly, ExpiresAt: cmd.ExpiresAt, Scopes: cmd.Scopes, Metadata: cmd.Metadata,
-		RateLimit: cmd.RateLimit, Credits: cmd.Credits}
+		RateLimit: cmd.RateLimit, Credits: cmd.Credits, TeamID: cmd.TeamID, ServiceAccount: cmd.ServiceAccount}
 	if create.PublicKey, err = p.Secret.PublicKey(p.APIKey); err != nil {
 		return domain.Key{}, domain.Secret{}, err
 	}
 	err = s.update(ctx, domain.CategoryKey, p.APIKey, func() ([]domain.Event, uint64, error) {
 		k, seq, _ := s.keys.Get(p.APIKey)
 		if k.Exists() {
-			if k.UserID == cmd.UserID && domain.SecretMatches(k.SecretHash, p.Secret) {
+			if k.UserID == cmd.UserID && k.TeamID == cmd.TeamID && domain.SecretMatches(k.SecretHash, p.Secret) {
 				return nil, seq, nil // created by an earlier run with p
 			}
 			return nil, 0, domain.Errorf(domain.Conflict, "key already exists")
 		}
-		// A bound against floods, not a guarantee under concurrent creates:
-		// two racing requests may both pass at the limit.
-		if s.maxKeys > 0 && s.keys.ActiveCount(cmd.UserID) >= s.maxKeys {
+		if cmd.TeamID != "" {
+			if err := s.checkTeamCreate(cmd); err != nil {
+				return nil, 0, err
+			}
+		} else if s.maxKeys > 0 && s.keys.ActiveCount(cmd.UserID) >= s.maxKeys {
+			// A bound against floods, not a guarantee under concurrent
+			// creates: two racing requests may both pass at the limit.
 			return nil, 0, domain.Errorf(domain.Conflict,
 				"key limit reached: at most %d unrevoked keys per user; revoke one first", s.maxKeys)
 		}
@@ -69,7 +79,7 @@ func (s *Service) CreateKey(ctx context.Context, cmd CreateKey) (_ domain.Key, _
 	if !ok {
 		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Internal, "created key %s not in read model", p.APIKey)
 	}
-	if created.UserID != cmd.UserID {
+	if created.UserID != cmd.UserID || created.TeamID != cmd.TeamID {
 		// p was used before for another owner, within the duplicate
 		// window: JetStream dropped this append as a repeat of that one.
 		return domain.Key{}, domain.Secret{}, domain.Errorf(domain.Conflict, "key already exists")

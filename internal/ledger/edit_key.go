@@ -35,6 +35,9 @@ func (s *Service) EditKey(ctx context.Context, cmd EditKey) (_ domain.Key, err e
 		return domain.Key{}, err
 	}
 	err = s.updateKey(ctx, cmd.APIKey, func(k *domain.Key) ([]domain.Event, error) {
+		if err := s.forCaller(k, cmd.UserID, domain.KeyManage); err != nil {
+			return nil, err
+		}
 		if err := checkVersion(k, cmd.UserID, cmd.IfVersion); err != nil {
 			return nil, err
 		}
@@ -53,7 +56,7 @@ func (s *Service) EditKey(ctx context.Context, cmd EditKey) (_ domain.Key, err e
 // not owner's (owner "": any owner), before anything else is said of it,
 // and PreconditionFailed for one at another version.
 func checkVersion(k *domain.Key, owner string, want uint64) error {
-	if !k.Exists() || (owner != "" && k.UserID != owner) {
+	if !k.Exists() || (owner != "" && !k.OwnedBy(owner)) {
 		return domain.Errorf(domain.NotFound, "api key not found")
 	}
 	if want != 0 && k.Version != want {

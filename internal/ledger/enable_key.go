@@ -29,6 +29,9 @@ func (s *Service) EnableKey(ctx context.Context, cmd EnableKey) (err error) {
 		return err
 	}
 	return s.updateKey(ctx, cmd.APIKey, func(k *domain.Key) ([]domain.Event, error) {
+		if err := s.forCaller(k, cmd.UserID, domain.KeyManage); err != nil {
+			return nil, err
+		}
 		events, err := k.Enable(cmd.UserID, cmd.Reason, s.now())
 		return p.withIDs(events), err
 	})

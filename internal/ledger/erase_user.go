@@ -110,6 +110,12 @@ func (s *Service) erase(ctx context.Context, actor, userID, reason string, req *
 	if err != nil {
 		return revoked, err
 	}
+	// The user leaves their teams; the teams' keys stay the teams'. A team
+	// whose last owner this was stays, with no owner, until an admin
+	// transfers it.
+	if err := s.leaveTeams(ctx, actor, userID, req); err != nil {
+		return revoked, err
+	}
 	if err := s.dataKeys.Destroy(ctx, userID); err != nil {
 		s.logger.Error("erased user's data key not destroyed: run the erasure again", "user", userID, "err", err)
 		return revoked, err

@@ -73,6 +73,7 @@ type Service struct {
 	registration  Registration
 	mailer        Mailer
 	identities    *projections.Identities
+	teams         *projections.Teams
 }
 
 // Config holds a Service's dependencies. All but Logger, Now and Random are
@@ -125,6 +126,9 @@ type Config struct {
 	// linked to users (nil: an empty one over Users, so no identity is
 	// linked).
 	Identities *projections.Identities
+	// Teams is the read model of teams (nil: an empty one, so no team
+	// exists for this service's reads).
+	Teams *projections.Teams
 }
 
 // DefaultMaxKeysPerUser is the default bound on a user's unrevoked keys.
@@ -165,6 +169,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.identities = cfg.Identities; s.identities == nil {
 		s.identities = projections.NewIdentities(cfg.Users)
+	}
+	if s.teams = cfg.Teams; s.teams == nil {
+		s.teams = projections.NewTeams()
 	}
 	if err := s.signUpConfig(cfg); err != nil {
 		return nil, err

@@ -25,11 +25,17 @@ func (s *Service) ListKeys(userID string, limit int, cursor string) ([]domain.Ke
 	return s.keys.ListByUser(userID, limit, cursor)
 }
 
-// GetKey returns one of userID's keys. Errors: NotFound (missing, or not
-// the caller's: the two are indistinguishable).
+// GetKey returns one of userID's keys, or a key of a team userID is a
+// member of. Errors: NotFound (missing, or not the caller's: the two are
+// indistinguishable).
 func (s *Service) GetKey(userID, apiKey string) (domain.Key, error) {
 	k, _, ok := s.keys.Get(apiKey)
-	if !ok || k.UserID != userID {
+	if ok {
+		if err := s.forCaller(&k, userID, domain.KeyRead); err != nil {
+			return domain.Key{}, err
+		}
+	}
+	if !ok || !k.OwnedBy(userID) {
 		return domain.Key{}, domain.Errorf(domain.NotFound, "api key not found")
 	}
 	return k, nil

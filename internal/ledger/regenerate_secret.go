@@ -43,7 +43,10 @@ func (s *Service) RegenerateSecret(ctx context.Context, cmd RegenerateSecret) (_
 		return domain.Secret{}, err
 	}
 	err = s.updateKey(ctx, cmd.APIKey, func(k *domain.Key) ([]domain.Event, error) {
-		if k.Exists() && k.UserID == cmd.UserID && domain.SecretMatches(k.SecretHash, p.Secret) {
+		if err := s.forCaller(k, cmd.UserID, domain.KeyManage); err != nil {
+			return nil, err
+		}
+		if k.OwnedBy(cmd.UserID) && domain.SecretMatches(k.SecretHash, p.Secret) {
 			return nil, nil
 		}
 		events, err := k.RegenerateSecret(cmd.UserID, p.Secret.Hash(), public, cmd.GracePeriod, s.now())

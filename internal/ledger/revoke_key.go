@@ -31,6 +31,9 @@ func (s *Service) RevokeKey(ctx context.Context, cmd RevokeKey) (err error) {
 		return err
 	}
 	return s.updateKey(ctx, cmd.APIKey, func(k *domain.Key) ([]domain.Event, error) {
+		if err := s.forCaller(k, cmd.UserID, domain.KeyManage); err != nil {
+			return nil, err
+		}
 		events, err := k.Revoke(cmd.UserID, s.now())
 		return p.withIDs(events), err
 	})

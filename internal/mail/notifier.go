@@ -3,6 +3,7 @@ package mail
 import (
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/keyledger/keyledger/domain"
@@ -12,6 +13,7 @@ import (
 const (
 	SubjectVerification      = "Confirm your email address for keyledger"
 	SubjectAlreadyRegistered = "Someone tried to register with your address at keyledger"
+	SubjectTeamInvitation    = "You are invited to a team at keyledger"
 )
 
 // Notifier writes the sign-up messages and queues them on an Outbox. It
@@ -63,3 +65,18 @@ func (n *Notifier) AlreadyRegistered(to string) {
 		"  curl -X POST " + n.base + "/users/verify/resend -d '{\"email\":\"<this address>\"}'\n\n" +
 		"If it was not you, you need not do anything.\n"})
 }
+
+// TeamInvitation queues the message that carries a team invitation's
+// token to the address it was issued for. It implements the ledger's
+// TeamMailer.
+func (n *Notifier) TeamInvitation(to, team string, t domain.Token) {
+	n.outbox.Enqueue(Message{To: to, Subject: SubjectTeamInvitation, Body: "Hello,\n\n" +
+		"you are invited to join the team " + strconvQuote(team) + " at keyledger (" + n.base + ").\n" +
+		"Log in (or register) and send the token within its expiry, once:\n\n" +
+		"  curl -X POST " + n.base + "/teams/join -H 'Authorization: Bearer <your session>' -d '{\"token\":\"" + t.Reveal() + "\"}'\n\n" +
+		"If you did not expect this, ignore this message.\n"})
+}
+
+// strconvQuote quotes a team's name so that nothing in it reads as part
+// of the message around it.
+func strconvQuote(s string) string { return strconv.Quote(s) }

@@ -102,7 +102,7 @@ func TestREADME_SignedRequests(t *testing.T) {
 			`^Content-Digest: sha-256=:[A-Za-z0-9+/=]+:$`,
 			`^Signature-Input: sig1=\("@method" "@target-uri" "content-type" "content-digest"\);created=\d+;expires=\d+;keyid="ak_[0-9A-Z]{26}";nonce="[^"]+";alg="ed25519";tag="keyledger-v1"$`,
 			`^Signature: sig1=:[A-Za-z0-9+/=]+:$`,
-			`^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`,
+			`^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","owner_type":"user","owner_id":"usr_[0-9A-Z]{26}","created_by":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`,
 			`^401$`,
 		}
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -138,7 +138,7 @@ func TestREADME_SignedRequests(t *testing.T) {
 		if err != nil {
 			t.Fatalf("go run: %v\n%s", err, out)
 		}
-		want := regexp.MustCompile(`^200 \{"api_key":"` + k.Key + `","user_id":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`)
+		want := regexp.MustCompile(`^200 \{"api_key":"` + k.Key + `","user_id":"usr_[0-9A-Z]{26}","owner_type":"user","owner_id":"usr_[0-9A-Z]{26}","created_by":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`)
 		if got := strings.TrimSpace(string(out)); !want.MatchString(got) {
 			t.Errorf("got %q, want %s", got, want)
 		}
@@ -254,8 +254,8 @@ func TestREADME_WalkThrough(t *testing.T) {
 	want := []string{
 		`(?m)^\{"id":"usr_[0-9A-Z]{26}","email":"alice@example.com","created_at":"[^"]+"\}$`,
 		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","secret":"sk_[0-9A-Za-z]{49}","name":"ci","status":"active",`,
-		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`,
-		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`,
+		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","owner_type":"user","owner_id":"usr_[0-9A-Z]{26}","created_by":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`,
+		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","owner_type":"user","owner_id":"usr_[0-9A-Z]{26}","created_by":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`,
 		`(?m)^\{"keys":\[\{"api_key":"ak_[0-9A-Z]{26}","name":"ci","status":"active"`,
 		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","secret":"sk_[0-9A-Za-z]{49}"\}$`,
 		`(?m)^401$`, `(?m)^200$`, `(?m)^204$`,
@@ -455,7 +455,7 @@ func TestREADME_ValidationNodes(t *testing.T) {
 	rest := out[strings.LastIndex(out, `"status":"revoked"`):]
 	for _, w := range []string{
 		`(?m)^\{"ready":true,"applied_seq":\d+`,
-		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`,
+		`(?m)^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","owner_type":"user","owner_id":"usr_[0-9A-Z]{26}","created_by":"usr_[0-9A-Z]{26}","name":"[^"]*","scopes":\[[^\]]*\],"metadata":\{.*\}\}$`,
 		`(?m)^204$`,
 		`(?m)^401$`,
 	} {
@@ -489,12 +489,47 @@ func TestREADME_KeyPolicies(t *testing.T) {
 		t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
 	want := []string{
-		`^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","name":"reporting","scopes":\["orders:read"\],"metadata":\{"plan":"pro"\}\}$`,
+		`^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","owner_type":"user","owner_id":"usr_[0-9A-Z]{26}","created_by":"usr_[0-9A-Z]{26}","name":"reporting","scopes":\["orders:read"\],"metadata":\{"plan":"pro"\}\}$`,
 		`^403$`, `^200$`, `^200$`, `^204$`, `^401$`, `^204$`, `^200$`,
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), out.String())
+	}
+	for i, w := range want {
+		if !regexp.MustCompile(w).MatchString(lines[i]) {
+			t.Errorf("line %d: got %q, want %s", i+1, lines[i], w)
+		}
+	}
+}
+
+// TestREADME_Teams runs the "Teams" section's sh block verbatim against
+// a real serve: a team key validates as the team's, and keeps validating
+// once its creator has left the team.
+func TestREADME_Teams(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "sh", "curl", "sed", "base64")
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	blocks := readmeBlocks(t, "Teams")
+	if len(blocks["sh"]) != 1 {
+		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base))
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	want := []string{
+		`^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"(usr_[0-9A-Z]{26})","owner_type":"team","owner_id":"tm_[0-9A-Z]{26}","created_by":"(usr_[0-9A-Z]{26})","name":"checkout","scopes":\[\],"metadata":\{\}\}$`,
+		`^204$`, `^200$`, `^404$`,
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d:\n%s\nstderr:\n%s", len(lines), len(want), out.String(), errOut.String())
 	}
 	for i, w := range want {
 		if !regexp.MustCompile(w).MatchString(lines[i]) {
