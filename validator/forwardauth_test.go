@@ -145,7 +145,7 @@ func TestForwardAuth_TraefikSemantics(t *testing.T) {
 	chain := &traefikForwardAuth{
 		address:             "http://" + env.node.HTTPAddr() + "/validate",
 		authRequestHeaders:  []string{"Authorization", "X-Api-Key", "X-Api-Secret", "Signature-Input", "Signature", "Content-Digest", "Content-Type"},
-		authResponseHeaders: []string{validator.HeaderUser, validator.HeaderKey, "X-Keyledger-Content-Digest"},
+		authResponseHeaders: []string{validator.HeaderUser, validator.HeaderOwner, validator.HeaderOwnerType, validator.HeaderKey, "X-Keyledger-Content-Digest"},
 		client: &http.Client{
 			// A new connection for every auth request, as nginx does: on a
 			// reused one the node's header size limit was seen to let a
@@ -243,8 +243,9 @@ func testForwardAuth(t *testing.T, env *forwardAuthEnv, base string, refused fun
 		t.Helper()
 		apptest.WantStatus(t, r, http.StatusOK)
 		s := r.Seen(t)
-		if s.User != env.userID || s.Key != env.key.Key {
-			t.Fatalf("the app got identity %q %q, want %q %q", s.User, s.Key, env.userID, env.key.Key)
+		if s.User != env.userID || s.Key != env.key.Key || s.Owner != env.userID || s.OwnerType != "user" {
+			t.Fatalf("the app got identity %q %q owned by %s %q, want %q %q owned by user %q", s.User, s.Key, s.OwnerType, s.Owner,
+				env.userID, env.key.Key, env.userID)
 		}
 		if s.Authorization != "" || s.APIKey != "" || s.APISecret != "" {
 			t.Fatalf("the app got credentials %+v, want them stripped", s)
@@ -483,6 +484,7 @@ func startEchoApp(t *testing.T) *echoApp {
 		_ = json.NewEncoder(w).Encode(apptest.SeenRequest{
 			Method: r.Method, URI: r.RequestURI,
 			User: r.Header.Get(validator.HeaderUser), Key: r.Header.Get(validator.HeaderKey),
+			Owner: r.Header.Get(validator.HeaderOwner), OwnerType: r.Header.Get(validator.HeaderOwnerType),
 			Authorization: r.Header.Get("Authorization"),
 			APIKey:        r.Header.Get("X-Api-Key"), APISecret: r.Header.Get("X-Api-Secret"),
 			BodyLen: len(body), BodySHA256: hex.EncodeToString(sum[:]),

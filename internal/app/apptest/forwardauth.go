@@ -14,6 +14,8 @@ type SeenRequest struct {
 	Method        string `json:"method"`
 	URI           string `json:"uri"`
 	User          string `json:"user"`
+	Owner         string `json:"owner"`
+	OwnerType     string `json:"owner_type"`
 	Key           string `json:"key"`
 	Authorization string `json:"authorization"`
 	APIKey        string `json:"api_key"`
