@@ -17,6 +17,8 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /console/login", c.login)
 	c.mux.HandleFunc("GET /console/signup", c.signupPage)
 	c.mux.HandleFunc("POST /console/signup", c.signup)
+	c.mux.HandleFunc("GET /console/verify", c.verifyPage)
+	c.mux.HandleFunc("POST /console/verify", c.verify)
 	c.mux.HandleFunc("POST /console/logout", c.logout)
 	c.mux.HandleFunc("GET /console/keys", c.signedIn(c.keys))
 	c.mux.HandleFunc("GET /console/keys/new", c.signedIn(c.newKeyPage))
@@ -132,6 +134,21 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusCreated, "login", page{Title: "Log in", Notice: "Your account is ready: log in.",
 		Data: credentialsForm{Email: res.Email}})
+}
+
+// verifyPage is where a sign-up mail's link lands (serve's --public-url
+// set to the console's address, like https://keys.example.com/console):
+// a GET verifies nothing, the page posts the token on the user's click.
+func (c *Console) verifyPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "verify", page{Title: "Confirm your address", Data: r.URL.Query().Get("token")})
+}
+
+func (c *Console) verify(w http.ResponseWriter, r *http.Request) {
+	if err := c.api.VerifyEmail(r.Context(), r.PostForm.Get("token")); err != nil {
+		c.apiFailed(w, r, "Confirm your address", "verify", page{Data: ""}, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Notice: "Your address is confirmed: log in.", Data: credentialsForm{}})
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {

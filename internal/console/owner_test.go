@@ -1,0 +1,305 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/internal/app"
+	"github.com/keyledger/keyledger/internal/app/apptest"
+	"github.com/keyledger/keyledger/internal/mailtest"
+)
+
+var (
+	secretOnPage = regexp.MustCompile(`<code id="secret">([^<]+)</code>`)
+	keyOnPage    = regexp.MustCompile(`<code id="api-key">([^<]+)</code>`)
+)
+
+// secretPage reads the key and the secret off a secret page, and checks
+// the page is one no cache keeps.
+func secretPage(t *testing.T, p page) (key, secret string) {
+	t.Helper()
+	s, k := secretOnPage.FindStringSubmatch(p.body), keyOnPage.FindStringSubmatch(p.body)
+	if s == nil || k == nil {
+		t.Fatalf("no key and secret on the page (status %d): %s", p.status, p.body)
+	}
+	if got := p.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("secret page: Cache-Control = %q, want no-store", got)
+	}
+	if loc := p.header.Get("Location"); loc != "" {
+		t.Errorf("secret page redirects to %q: the secret must be in this answer only", loc)
+	}
+	if !strings.Contains(p.body, "shown this once") {
+		t.Error("secret page: no warning that the secret is shown once")
+	}
+	return k[1], s[1]
+}
+
+// validates reports whether the API's /validate accepts the key with
+// secret and scopes.
+func validates(t *testing.T, ts *apptest.Server, key, secret string, scopes ...string) bool {
+	t.Helper()
+	cl, err := client.New(ts.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = cl.ValidateScopes(ctx, key, secret, client.StyleAPIKeyHeaders, scopes...)
+	return err == nil
+}
+
+func TestConsole_OwnerFlow(t *testing.T) {
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	b := newBrowser(t, ts.Base, nil)
+	b.signUpAndLogIn("owner@example.com", password)
+
+	if p := b.get("/console/keys"); p.status != http.StatusOK || !strings.Contains(p.body, "no keys yet") {
+		t.Fatalf("empty key list: got %d: %s", p.status, p.body)
+	}
+	tok := b.get("/console/keys/new").csrf(t)
+	p := b.post("/console/keys", url.Values{"csrf": {tok}, "name": {"billing"}, "scopes": {"orders:read, orders:write"},
+		"metadata": {`{"team":"billing"}`}, "expires_at": {"2099-01-02T03:04"}, "rate_limit": {"100"}, "rate_window": {"1m"},
+		"credits": {"1000"}})
+	if p.status != http.StatusCreated {
+		t.Fatalf("create: got %d, want 201: %s", p.status, p.body)
+	}
+	key, secret := secretPage(t, p)
+	if !validates(t, ts, key, secret, "orders:read") {
+		t.Fatal("the new key does not validate with its scope")
+	}
+	if validates(t, ts, key, secret, "admin") {
+		t.Error("the new key validates for a scope it was not given")
+	}
+	if l := b.get("/console/keys"); !strings.Contains(l.body, key) || !strings.Contains(l.body, "billing") ||
+		!strings.Contains(l.body, "100 per 1m") || !strings.Contains(l.body, "2099-01-02 03:04 UTC") || strings.Contains(l.body, secret) {
+		t.Errorf("key list: want the key, its name, limits and expiry, and never its secret: %s", l.body)
+	}
+	kp := b.get("/console/keys/" + key)
+	if kp.status != http.StatusOK || strings.Contains(kp.body, secret) {
+		t.Fatalf("key page: got %d (or it shows the secret): %s", kp.status, kp.body)
+	}
+	tok = kp.csrf(t)
+	version := regexp.MustCompile(`name="version" value="(\d+)"`).FindStringSubmatch(kp.body)[1]
+
+	// Edit: the name and scopes change; a stale version is refused.
+	edit := url.Values{"csrf": {tok}, "version": {version}, "name": {"billing-2"}, "scopes": {"orders:read"},
+		"metadata": {`{"team":"billing"}`}, "rate_limit": {"100"}, "rate_window": {"1m"}}
+	if p := b.post("/console/keys/"+key+"/edit", edit); p.status != http.StatusOK || !strings.Contains(p.body, "billing-2") {
+		t.Fatalf("edit: got %d: %s", p.status, p.body)
+	}
+	if p := b.post("/console/keys/"+key+"/edit", edit); p.status != http.StatusPreconditionFailed {
+		t.Errorf("edit with a stale version: got %d, want 412", p.status)
+	}
+	if validates(t, ts, key, secret, "orders:write") {
+		t.Error("the key still validates for a scope the edit removed")
+	}
+
+	// Rotate with an hour's grace: both secrets validate.
+	p = b.post("/console/keys/"+key+"/rotate", url.Values{"csrf": {tok}, "grace": {"1h"}})
+	if p.status != http.StatusOK {
+		t.Fatalf("rotate: got %d: %s", p.status, p.body)
+	}
+	_, secret2 := secretPage(t, p)
+	if secret2 == secret || !validates(t, ts, key, secret2) || !validates(t, ts, key, secret) {
+		t.Fatal("after a rotation with grace, want a new secret and both to validate")
+	}
+	if !strings.Contains(p.body, "still validates until") {
+		t.Error("rotation page: does not say until when the previous secret validates")
+	}
+	if p := b.post("/console/keys/"+key+"/rotate", url.Values{"csrf": {tok}, "grace": {"9999h"}}); p.status != http.StatusBadRequest {
+		t.Errorf("rotate with a grace not offered: got %d, want 400", p.status)
+	}
+
+	// Disable, enable.
+	if p := b.post("/console/keys/"+key+"/disable", url.Values{"csrf": {tok}, "reason": {"incident"}}); p.status != http.StatusOK ||
+		!strings.Contains(p.body, `id="status">disabled<`) {
+		t.Fatalf("disable: got %d: %s", p.status, p.body)
+	}
+	if validates(t, ts, key, secret2) {
+		t.Error("a disabled key validates")
+	}
+	if p := b.post("/console/keys/"+key+"/enable", url.Values{"csrf": {tok}}); p.status != http.StatusOK {
+		t.Fatalf("enable: got %d: %s", p.status, p.body)
+	}
+	if !validates(t, ts, key, secret2) {
+		t.Error("an enabled key does not validate")
+	}
+
+	// Revoke: the confirmation page first; unconfirmed is refused.
+	if p := b.get("/console/keys/" + key + "/revoke"); p.status != http.StatusOK || !strings.Contains(p.body, `name="confirm"`) {
+		t.Fatalf("revoke page: got %d: %s", p.status, p.body)
+	}
+	if p := b.post("/console/keys/"+key+"/revoke", url.Values{"csrf": {tok}}); p.status != http.StatusBadRequest {
+		t.Errorf("revoke without confirmation: got %d, want 400", p.status)
+	}
+	if !validates(t, ts, key, secret2) {
+		t.Fatal("an unconfirmed revocation took effect")
+	}
+	if p := b.post("/console/keys/"+key+"/revoke", url.Values{"csrf": {tok}, "confirm": {"yes"}}); p.status != http.StatusOK ||
+		!strings.Contains(p.body, `id="status">revoked<`) {
+		t.Fatalf("revoke: got %d: %s", p.status, p.body)
+	}
+	if validates(t, ts, key, secret2) || validates(t, ts, key, secret) {
+		t.Error("a revoked key validates")
+	}
+}
+
+// TestConsole_OthersKeys: a user sees and changes only their own keys;
+// another's key is a 404, as in the API, and stays as it was.
+func TestConsole_OthersKeys(t *testing.T) {
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	alice := newBrowser(t, ts.Base, nil)
+	alice.signUpAndLogIn("alice@example.com", password)
+	p := alice.post("/console/keys", url.Values{"csrf": {alice.get("/console/keys/new").csrf(t)}, "name": {"alice's"}})
+	key, secret := secretPage(t, p)
+
+	mallory := newBrowser(t, ts.Base, nil)
+	mallory.signUpAndLogIn("mallory@example.com", password)
+	tok := mallory.get("/console/keys").csrf(t)
+	if p := mallory.get("/console/keys/" + key); p.status != http.StatusNotFound || strings.Contains(p.body, "alice's") {
+		t.Errorf("another's key page: got %d, want 404 without its details", p.status)
+	}
+	if p := mallory.get("/console/keys/" + key + "/revoke"); p.status != http.StatusNotFound {
+		t.Errorf("another's key revoke page: got %d, want 404", p.status)
+	}
+	for _, action := range []string{"revoke", "disable", "rotate", "edit"} {
+		form := url.Values{"csrf": {tok}, "confirm": {"yes"}, "grace": {"0s"}, "version": {"1"}, "name": {"taken"}}
+		if p := mallory.post("/console/keys/"+key+"/"+action, form); p.status != http.StatusNotFound {
+			t.Errorf("%s another's key: got %d, want 404", action, p.status)
+		}
+	}
+	if !validates(t, ts, key, secret) {
+		t.Error("alice's key no longer validates after mallory's attempts")
+	}
+	if l := mallory.get("/console/keys"); strings.Contains(l.body, key) {
+		t.Error("mallory's key list shows alice's key")
+	}
+}
+
+// TestConsole_BadInput: what a form cannot hold is a 400 with a clear
+// message, never a 500, and creates nothing.
+func TestConsole_BadInput(t *testing.T) {
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	b := newBrowser(t, ts.Base, nil)
+	b.signUpAndLogIn("bad@example.com", password)
+	tok := b.get("/console/keys/new").csrf(t)
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"Metadata", url.Values{"metadata": {"{not json"}}, "metadata must be a JSON object"},
+		{"MetadataArray", url.Values{"metadata": {"[1]"}}, "metadata must be a JSON object"},
+		{"Expiry", url.Values{"expires_at": {"tomorrow"}}, "expiry must be a date"},
+		{"RateLimit", url.Values{"rate_limit": {"lots"}}, "rate limit must be a whole number"},
+		{"RateWindow", url.Values{"rate_limit": {"10"}, "rate_window": {"1y"}}, "window"},
+		{"Credits", url.Values{"credits": {"-1"}}, "credits must be a whole number"},
+		{"Scope", url.Values{"scopes": {"bad scope\x00"}}, "scope"},
+		{"Name", url.Values{"name": {strings.Repeat("n", 500)}}, "name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.form.Set("csrf", tok)
+			p := b.post("/console/keys", tc.form)
+			if p.status != http.StatusBadRequest || !strings.Contains(p.body, tc.want) || !strings.Contains(p.body, `role="alert"`) {
+				t.Errorf("got %d, want 400 saying %q: %s", p.status, tc.want, p.body)
+			}
+		})
+	}
+	if keys, err := listKeys(t, ts, b); err != nil || len(keys) != 0 {
+		t.Errorf("bad forms created %d keys (%v), want 0", len(keys), err)
+	}
+	big := url.Values{"csrf": {tok}, "name": {strings.Repeat("x", 70<<10)}}
+	if p := b.post("/console/keys", big); p.status/100 != 4 {
+		t.Errorf("a form over the size cap: got %d, want 4xx", p.status)
+	}
+}
+
+func TestConsole_Account(t *testing.T) {
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	b := newBrowser(t, ts.Base, nil)
+	b.signUpAndLogIn("acct@example.com", password)
+	key, secret := secretPage(t, b.post("/console/keys", url.Values{"csrf": {b.get("/console/keys/new").csrf(t)}}))
+	tok := b.get("/console/account").csrf(t)
+	const newPassword = "another horse battery staple 43"
+	if p := b.post("/console/account/password", url.Values{"csrf": {tok}, "current_password": {"wrong password 1234"},
+		"new_password": {newPassword}, "new_password_again": {newPassword}}); p.status != http.StatusForbidden {
+		t.Errorf("change password with a wrong current one: got %d, want 403", p.status)
+	}
+	p := b.post("/console/account/password", url.Values{"csrf": {tok}, "current_password": {password},
+		"new_password": {newPassword}, "new_password_again": {newPassword}})
+	if p.status != http.StatusOK || !strings.Contains(p.body, "log in again") {
+		t.Fatalf("change password: got %d: %s", p.status, p.body)
+	}
+	if p := b.get("/console/keys"); p.status != http.StatusSeeOther {
+		t.Errorf("keys after a password change: got %d, want 303 to log in", p.status)
+	}
+	login := b.get("/console/login")
+	if p := b.post("/console/login", url.Values{"csrf": {login.csrf(t)}, "email": {"acct@example.com"}, "password": {password}}); p.status != http.StatusUnauthorized {
+		t.Errorf("log in with the old password: got %d, want 401", p.status)
+	}
+	if p := b.post("/console/login", url.Values{"csrf": {login.csrf(t)}, "email": {"acct@example.com"}, "password": {newPassword}}); p.status != http.StatusSeeOther {
+		t.Fatalf("log in with the new password: got %d: %s", p.status, p.body)
+	}
+	tok = b.get("/console/account").csrf(t)
+	if p := b.post("/console/account/erase", url.Values{"csrf": {tok}, "password": {newPassword}}); p.status != http.StatusBadRequest {
+		t.Errorf("erase without confirmation: got %d, want 400", p.status)
+	}
+	if p := b.post("/console/account/erase", url.Values{"csrf": {tok}, "password": {"wrong password 1234"}, "confirm": {"yes"}}); p.status != http.StatusForbidden {
+		t.Errorf("erase with a wrong password: got %d, want 403", p.status)
+	}
+	if !validates(t, ts, key, secret) {
+		t.Fatal("an unconfirmed erasure revoked the key")
+	}
+	if p := b.post("/console/account/erase", url.Values{"csrf": {tok}, "password": {newPassword}, "confirm": {"yes"}}); p.status != http.StatusOK {
+		t.Fatalf("erase: got %d: %s", p.status, p.body)
+	}
+	if validates(t, ts, key, secret) {
+		t.Error("a key of an erased account validates")
+	}
+}
+
+// TestConsole_SignUpVerified: in verified mode the console says to check
+// the mail, and the mailed link's page confirms the address on a click.
+func TestConsole_SignUpVerified(t *testing.T) {
+	ms := mailtest.Start(t, mailtest.Options{})
+	ts := apptest.StartWith(t, t.TempDir(), func(c *app.ServeConfig) {
+		c.SignUp = app.SignUpConfig{Registration: "verified", SMTPURL: "smtp://" + ms.SMTPAddr,
+			SMTPFrom: "keyledger@example.com", PublicURL: "http://127.0.0.1:8080/console"}
+	})
+	defer ts.Stop(t)
+	b := newBrowser(t, ts.Base, nil)
+	p := b.post("/console/signup", url.Values{"csrf": {b.get("/console/signup").csrf(t)}, "email": {"new@example.com"}, "password": {password}})
+	if p.status != http.StatusAccepted || !strings.Contains(p.body, "Check your mail") {
+		t.Fatalf("verified sign-up: got %d: %s", p.status, p.body)
+	}
+	link := regexp.MustCompile(`http://127\.0\.0\.1:8080(/console/verify\?token=[^\s]+)`).FindStringSubmatch(ms.Await(t, "new@example.com", 1)[0].Text)
+	if link == nil {
+		t.Fatal("no console link in the mail")
+	}
+	login := b.get("/console/login")
+	if p := b.post("/console/login", url.Values{"csrf": {login.csrf(t)}, "email": {"new@example.com"}, "password": {password}}); p.status != http.StatusForbidden {
+		t.Errorf("log in before verification: got %d, want 403", p.status)
+	}
+	v := b.get(link[1])
+	if v.status != http.StatusOK {
+		t.Fatalf("verify page: got %d", v.status)
+	}
+	form := url.Values{"csrf": {v.csrf(t)}}
+	form.Set("token", regexp.MustCompile(`name="token"[^>]*value="([^"]+)"`).FindStringSubmatch(v.body)[1])
+	if p := b.post("/console/verify", form); p.status != http.StatusOK || !strings.Contains(p.body, "confirmed") {
+		t.Fatalf("verify: got %d: %s", p.status, p.body)
+	}
+	if p := b.post("/console/login", url.Values{"csrf": {login.csrf(t)}, "email": {"new@example.com"}, "password": {password}}); p.status != http.StatusSeeOther {
+		t.Errorf("log in after verification: got %d, want 303", p.status)
+	}
+}
