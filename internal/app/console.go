@@ -1,9 +1,14 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/keyledger/keyledger/domain"
+	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/audit"
 	"github.com/keyledger/keyledger/internal/console"
 )
 
@@ -11,8 +16,8 @@ import (
 // beside the API, which keeps every other path. The console calls the API
 // in process, so its pages go through the API's gates, limits and use
 // cases.
-func withConsole(api http.Handler, tls bool, logger *slog.Logger) (http.Handler, error) {
-	c, err := console.New(console.Config{API: api, TLS: tls, Logger: logger.With("component", "console")})
+func withConsole(api http.Handler, store *eventstore.Store, tls bool, logger *slog.Logger) (http.Handler, error) {
+	c, err := console.New(console.Config{API: api, History: keyHistory{store}, TLS: tls, Logger: logger.With("component", "console")})
 	if err != nil {
 		return nil, err
 	}
@@ -21,4 +26,13 @@ func withConsole(api http.Handler, tls bool, logger *slog.Logger) (http.Handler,
 	mux.HandleFunc("GET /{$}", console.RedirectRoot)
 	mux.Handle("/", api)
 	return mux, nil
+}
+
+// keyHistory replays a key's events for the console, as `audit key` does.
+type keyHistory struct{ store *eventstore.Store }
+
+// KeyHistory implements console.History.
+func (h keyHistory) KeyHistory(ctx context.Context, apiKey string) ([]domain.Event, error) {
+	_, events, err := audit.KeyAt(ctx, h.store, apiKey, time.Time{}, 0)
+	return events, err
 }

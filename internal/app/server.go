@@ -400,7 +400,7 @@ func (s *Server) Open(ctx context.Context) error {
 	if httpsCert != nil {
 		s.certs = append(s.certs, httpsCert)
 	}
-	web, err := withConsole(api, tlsConfig != nil, s.Logger)
+	web, err := withConsole(api, store, tlsConfig != nil, s.Logger)
 	if err != nil {
 		return err
 	}

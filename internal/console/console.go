@@ -51,6 +51,9 @@ type Config struct {
 	// TLS says the console is served over HTTPS: its cookies are then
 	// Secure and carry the __Host- prefix.
 	TLS bool
+	// History, if set, replays a key's events for its history page;
+	// nil: the page says it cannot.
+	History History
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -59,6 +62,7 @@ type Config struct {
 // under Prefix.
 type Console struct {
 	api     *client.Client
+	history History
 	tls     bool
 	logger  *slog.Logger
 	pages   map[string]*template.Template
@@ -80,7 +84,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{api: api, tls: cfg.TLS, logger: cfg.Logger, origin: http.NewCrossOriginProtection(), mux: http.NewServeMux(),
+	c := &Console{api: api, history: cfg.History, tls: cfg.TLS, logger: cfg.Logger, origin: http.NewCrossOriginProtection(), mux: http.NewServeMux(),
 		session: "kl_session", pre: "kl_pre"}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)

@@ -149,6 +149,26 @@ func TestConsole_OwnerFlow(t *testing.T) {
 	if validates(t, ts, key, secret2) || validates(t, ts, key, secret) {
 		t.Error("a revoked key validates")
 	}
+
+	// The history lists every change, newest first, from the log.
+	h := b.get("/console/keys/" + key + "/history")
+	if h.status != http.StatusOK {
+		t.Fatalf("history: got %d: %s", h.status, h.body)
+	}
+	last := -1
+	for _, want := range []string{"key.revoked", "key.enabled", "key.disabled", "key.secret_regenerated", "key.renamed", "key.created"} {
+		i := strings.Index(h.body, "<code>"+want+"</code>")
+		if i < 0 || i < last {
+			t.Errorf("history: %s missing or out of order", want)
+		}
+		last = i
+	}
+	if !strings.Contains(h.body, "reason: &#34;incident&#34;") || !strings.Contains(h.body, "name: &#34;billing-2&#34;") {
+		t.Errorf("history does not say what changed: %s", h.body)
+	}
+	if strings.Contains(h.body, "secret_hash") || strings.Contains(h.body, "secret hash") || strings.Contains(h.body, secret) {
+		t.Error("history shows a secret or its digest")
+	}
 }
 
 // TestConsole_OthersKeys: a user sees and changes only their own keys;
@@ -166,6 +186,9 @@ func TestConsole_OthersKeys(t *testing.T) {
 	tok := mallory.get("/console/keys").csrf(t)
 	if p := mallory.get("/console/keys/" + key); p.status != http.StatusNotFound || strings.Contains(p.body, "alice's") {
 		t.Errorf("another's key page: got %d, want 404 without its details", p.status)
+	}
+	if p := mallory.get("/console/keys/" + key + "/history"); p.status != http.StatusNotFound || strings.Contains(p.body, "key.created") {
+		t.Errorf("another's key history: got %d, want 404 without events", p.status)
 	}
 	if p := mallory.get("/console/keys/" + key + "/revoke"); p.status != http.StatusNotFound {
 		t.Errorf("another's key revoke page: got %d, want 404", p.status)
