@@ -12,7 +12,8 @@ import (
 	"github.com/keyledger/keyledger/internal/console"
 )
 
-// withConsole serves the web console under /console/ (and sends / there)
+// withConsole serves the web console under /console/ (and sends / and a
+// sign-up mail's /verify link there)
 // beside the API, which keeps every other path. The console calls the API
 // in process, so its pages go through the API's gates, limits and use
 // cases.
@@ -24,6 +25,8 @@ func withConsole(api http.Handler, store *eventstore.Store, tls bool, logger *sl
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, c)
 	mux.HandleFunc("GET /{$}", console.RedirectRoot)
+	// A sign-up mail links to <public-url>/verify?token=...: its page.
+	mux.HandleFunc("GET /verify", console.RedirectVerify)
 	mux.Handle("/", api)
 	return mux, nil
 }

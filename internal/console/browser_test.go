@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +127,37 @@ func (tb *tab) submit(where, sel string) int64 {
 	return resp.Status
 }
 
+// shot writes screenshots of the current page, at a desktop's width and
+// at 360 px, into $KEYLEDGER_CONSOLE_SCREENSHOTS (unset: none), as
+// <name>-desktop.png and <name>-360.png. It also checks that the page
+// needs no sideways scrolling at 360 px.
+func (tb *tab) shot(name string) {
+	tb.t.Helper()
+	dir := os.Getenv("KEYLEDGER_CONSOLE_SCREENSHOTS")
+	for _, size := range []struct {
+		suffix        string
+		width, height int64
+	}{{"360", 360, 740}, {"desktop", 1280, 800}} {
+		tb.do("viewport "+size.suffix, chromedp.EmulateViewport(size.width, size.height))
+		if size.width == 360 {
+			over, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > 360`))
+			if err != nil || over {
+				tb.t.Errorf("%s: the page is wider than 360 px (%v)", name, err)
+			}
+		}
+		if dir == "" {
+			continue
+		}
+		png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			tb.t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+"-"+size.suffix+".png"), png, 0o644); err != nil {
+			tb.t.Fatal(err)
+		}
+	}
+}
+
 func (tb *tab) text(sel string) string {
 	tb.t.Helper()
 	s, err := chromedp.Run(tb.ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -159,6 +191,7 @@ func TestBrowser_OwnerWalkthrough(t *testing.T) {
 		t.Fatalf("/ led to %s, want the login page", loc)
 	}
 	tb.clean("login page")
+	tb.shot("login")
 	tb.do("go to sign up", chromedp.Click(chromedp.CSS(`nav a[href="/console/signup"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/console/signup"]`)))
 	tb.clean("sign-up page")
@@ -178,6 +211,7 @@ func TestBrowser_OwnerWalkthrough(t *testing.T) {
 
 	tb.do("new key", chromedp.Click(chromedp.CSS(`a[href="/console/keys/new"]`)), chromedp.WaitVisible(chromedp.ID("scopes")))
 	tb.clean("new key page")
+	tb.shot("new-key")
 	tb.do("fill new key", chromedp.SendKeys(chromedp.ID("name"), "walkthrough"), chromedp.SendKeys(chromedp.ID("scopes"), "orders:read"))
 	if st := tb.submit("create key", `form[action="/console/keys"] button[type=submit]`); st != http.StatusCreated {
 		t.Fatalf("create key: status %d, want 201", st)
@@ -203,6 +237,7 @@ func TestBrowser_OwnerWalkthrough(t *testing.T) {
 	// Rotate with an hour's grace.
 	tb.do("to the key", chromedp.Click(chromedp.CSS(`a[href="/console/keys/`+key+`"]`)), chromedp.WaitVisible(chromedp.ID("grace")))
 	tb.clean("key page")
+	tb.shot("key")
 	tb.do("choose grace", chromedp.SetValue(chromedp.ID("grace"), "1h"))
 	tb.submit("rotate", `form[action$="/rotate"] button[type=submit]`)
 	secret2 := tb.text("#secret")
@@ -222,6 +257,13 @@ func TestBrowser_OwnerWalkthrough(t *testing.T) {
 	if validates(t, ts, key, secret2) || validates(t, ts, key, secret) {
 		t.Error("/validate accepts a revoked key")
 	}
+	// The secret page, shot once its secrets no longer validate anywhere.
+	tb.do("rotate page", chromedp.Navigate(ts.Base+"/console/keys/"+key+"/history"), chromedp.WaitVisible(chromedp.CSS("table")))
+	tb.clean("history page")
+	tb.shot("history")
+	tb.do("key list", chromedp.Navigate(ts.Base+"/console/keys"), chromedp.WaitVisible(chromedp.CSS("table")))
+	tb.clean("key list")
+	tb.shot("keys")
 
 	tb.do("account", chromedp.Click(chromedp.CSS(`nav a[href="/console/account"]`)), chromedp.WaitVisible(chromedp.ID("current_password")))
 	tb.clean("account page")

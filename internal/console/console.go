@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -288,4 +289,17 @@ func (c *Console) clearSession(w http.ResponseWriter) {
 // RedirectRoot answers GET / with a redirect to the console.
 func RedirectRoot(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
+}
+
+// RedirectVerify answers GET /verify, where a sign-up mail's link points,
+// with a redirect to the console's confirmation page, keeping the query.
+// Like that page, it verifies nothing by itself.
+func RedirectVerify(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Cache-Control", "no-store")
+	target := Prefix + "verify"
+	if q := r.URL.Query().Get("token"); q != "" {
+		target += "?token=" + url.QueryEscape(q)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }

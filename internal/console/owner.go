@@ -137,9 +137,9 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 		Data: credentialsForm{Email: res.Email}})
 }
 
-// verifyPage is where a sign-up mail's link lands (serve's --public-url
-// set to the console's address, like https://keys.example.com/console):
-// a GET verifies nothing, the page posts the token on the user's click.
+// verifyPage is where a sign-up mail's link lands (GET /verify redirects
+// here): a GET verifies nothing, the page posts the token on the user's
+// click.
 func (c *Console) verifyPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "verify", page{Title: "Confirm your address", Data: r.URL.Query().Get("token")})
 }

@@ -297,7 +297,7 @@ func TestConsole_SignUpVerified(t *testing.T) {
 	ms := mailtest.Start(t, mailtest.Options{})
 	ts := apptest.StartWith(t, t.TempDir(), func(c *app.ServeConfig) {
 		c.SignUp = app.SignUpConfig{Registration: "verified", SMTPURL: "smtp://" + ms.SMTPAddr,
-			SMTPFrom: "keyledger@example.com", PublicURL: "http://127.0.0.1:8080/console"}
+			SMTPFrom: "keyledger@example.com", PublicURL: "http://127.0.0.1:8080"}
 	})
 	defer ts.Stop(t)
 	b := newBrowser(t, ts.Base, nil)
@@ -305,7 +305,7 @@ func TestConsole_SignUpVerified(t *testing.T) {
 	if p.status != http.StatusAccepted || !strings.Contains(p.body, "Check your mail") {
 		t.Fatalf("verified sign-up: got %d: %s", p.status, p.body)
 	}
-	link := regexp.MustCompile(`http://127\.0\.0\.1:8080(/console/verify\?token=[^\s]+)`).FindStringSubmatch(ms.Await(t, "new@example.com", 1)[0].Text)
+	link := regexp.MustCompile(`http://127\.0\.0\.1:8080(/verify\?token=[^\s]+)`).FindStringSubmatch(ms.Await(t, "new@example.com", 1)[0].Text)
 	if link == nil {
 		t.Fatal("no console link in the mail")
 	}
@@ -313,7 +313,11 @@ func TestConsole_SignUpVerified(t *testing.T) {
 	if p := b.post("/console/login", url.Values{"csrf": {login.csrf(t)}, "email": {"new@example.com"}, "password": {password}}); p.status != http.StatusForbidden {
 		t.Errorf("log in before verification: got %d, want 403", p.status)
 	}
-	v := b.get(link[1])
+	r := b.get(link[1])
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/console/verify?token=") {
+		t.Fatalf("the mail's link: got %d to %q, want 303 to the console's page", r.status, r.header.Get("Location"))
+	}
+	v := b.get(r.header.Get("Location"))
 	if v.status != http.StatusOK {
 		t.Fatalf("verify page: got %d", v.status)
 	}
