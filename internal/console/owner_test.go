@@ -330,3 +330,30 @@ func TestConsole_SignUpVerified(t *testing.T) {
 		t.Errorf("log in after verification: got %d, want 303", p.status)
 	}
 }
+
+// TestConsole_SharesAPILimits: the console's logins count against the
+// browser's address exactly as the API's do, and a forged
+// X-Forwarded-For (no proxy is trusted) gets no fresh budget.
+func TestConsole_SharesAPILimits(t *testing.T) {
+	ts := apptest.StartWith(t, t.TempDir(), func(c *app.ServeConfig) { c.Limits.LoginFailures = 3 })
+	defer ts.Stop(t)
+	b := newBrowser(t, ts.Base, nil)
+	tok := b.get("/console/login").csrf(t)
+	wrong := url.Values{"csrf": {tok}, "email": {"nobody@example.com"}, "password": {"wrong password 1234"}}
+	for i := range 3 {
+		if p := b.post("/console/login", wrong); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong login %d: got %d, want 401", i+1, p.status)
+		}
+	}
+	p := b.post("/console/login", wrong)
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" {
+		t.Fatalf("login over the budget: got %d, Retry-After %q, want 429 with one", p.status, p.header.Get("Retry-After"))
+	}
+	if p := b.post("/console/login", wrong, "X-Forwarded-For", "203.0.113.9"); p.status != http.StatusTooManyRequests {
+		t.Errorf("login with a forged X-Forwarded-For: got %d, want 429", p.status)
+	}
+	// The API sees the same address's budget spent.
+	if r := ts.Do(t, "POST", "/sessions", `{"email":"nobody@example.com","password":"wrong password 1234"}`); r.Status != http.StatusTooManyRequests {
+		t.Errorf("API login from the same address: got %d, want 429", r.Status)
+	}
+}
