@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -89,10 +90,39 @@ func newTab(t *testing.T) *tab {
 	return tb
 }
 
+// axeSource is axe-core, vendored (testdata/axe/README.md).
+//
+//go:embed testdata/axe/axe.min.js
+var axeSource string
+
+// axeRun runs axe on the page and lists its serious and critical
+// violations.
+const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(function (r) {
+  return r.violations.filter(function (v) { return v.impact === "serious" || v.impact === "critical"; })
+    .map(function (v) { return v.impact + " " + v.id + ": " + v.help + " (" + v.nodes.map(function (n) { return n.target.join(" "); }).join(", ") + ")"; });
+})`
+
+// accessible fails the test if axe-core finds a serious or critical
+// accessibility violation on the current page.
+func (tb *tab) accessible(where string) {
+	tb.t.Helper()
+	if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[chromedp.Void](axeSource)); err != nil {
+		tb.t.Fatalf("%s: inject axe-core: %v", where, err)
+	}
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]string](axeRun, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("%s: run axe-core: %v", where, err)
+	}
+	for _, s := range v {
+		tb.t.Errorf("%s: accessibility: %s", where, s)
+	}
+}
+
 // clean fails the test if the current page reported a CSP violation or
-// the tab logged an error.
+// the tab logged an error, or axe-core finds it inaccessible.
 func (tb *tab) clean(where string) {
 	tb.t.Helper()
+	tb.accessible(where)
 	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]string](`window.__cspViolations || []`))
 	if err != nil {
 		tb.t.Fatalf("%s: read CSP violations: %v", where, err)
