@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -294,6 +295,17 @@ func TestBrowser_OwnerWalkthrough(t *testing.T) {
 	tb.do("key list", chromedp.Navigate(ts.Base+"/console/keys"), chromedp.WaitVisible(chromedp.CSS("table")))
 	tb.clean("key list")
 	tb.shot("keys")
+	// The dark theme passes the same checks.
+	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tb.do("key page, dark", chromedp.Navigate(ts.Base+"/console/keys/"+key), chromedp.WaitVisible(chromedp.CSS("dl")))
+	tb.clean("key page, dark")
+	tb.shot("key-dark")
+	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		t.Fatal(err)
+	}
 
 	tb.do("account", chromedp.Click(chromedp.CSS(`nav a[href="/console/account"]`)), chromedp.WaitVisible(chromedp.ID("current_password")))
 	tb.clean("account page")
