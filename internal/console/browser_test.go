@@ -295,6 +295,9 @@ func TestBrowser_OwnerWalkthrough(t *testing.T) {
 	tb.do("key list", chromedp.Navigate(ts.Base+"/console/keys"), chromedp.WaitVisible(chromedp.CSS("table")))
 	tb.clean("key list")
 	tb.shot("keys")
+	tb.do("usage page", chromedp.Navigate(ts.Base+"/console/keys/"+key+"/usage"), chromedp.WaitVisible(chromedp.CSS("svg")))
+	tb.clean("usage page")
+	tb.shot("usage")
 	// The dark theme passes the same checks.
 	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {

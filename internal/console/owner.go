@@ -29,6 +29,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /console/keys/{key}/disable", c.signedIn(c.disableKey))
 	c.mux.HandleFunc("POST /console/keys/{key}/enable", c.signedIn(c.enableKey))
 	c.mux.HandleFunc("GET /console/keys/{key}/history", c.signedIn(c.keyHistory))
+	c.mux.HandleFunc("GET /console/keys/{key}/usage", c.signedIn(c.keyUsage))
 	c.mux.HandleFunc("GET /console/keys/{key}/revoke", c.signedIn(c.revokePage))
 	c.mux.HandleFunc("POST /console/keys/{key}/revoke", c.signedIn(c.revokeKey))
 	c.mux.HandleFunc("GET /console/account", c.signedIn(c.accountPage))

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -10,9 +11,12 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/mailtest"
+	"github.com/keyledger/keyledger/internal/natsauth"
+	"github.com/keyledger/keyledger/internal/natstest"
 )
 
 var (
@@ -355,5 +359,54 @@ func TestConsole_SharesAPILimits(t *testing.T) {
 	// The API sees the same address's budget spent.
 	if r := ts.Do(t, "POST", "/sessions", `{"email":"nobody@example.com","password":"wrong password 1234"}`); r.Status != http.StatusTooManyRequests {
 		t.Errorf("API login from the same address: got %d, want 429", r.Status)
+	}
+}
+
+// TestConsole_Usage: the usage page charts what a validation node
+// counted, valid and refused, from the API's usage route.
+func TestConsole_Usage(t *testing.T) {
+	ts := apptest.Start(t, t.TempDir())
+	defer ts.Stop(t)
+	b := newBrowser(t, ts.Base, nil)
+	b.signUpAndLogIn("usage@example.com", password)
+	key, secret := secretPage(t, b.post("/console/keys", url.Values{"csrf": {b.get("/console/keys/new").csrf(t)}}))
+	node := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", Fleet: app.FleetConfig{NodeName: "usage-node"},
+		UsageInterval: time.Hour, NATSClient: app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Validator)}}}
+	ctx := context.Background()
+	if err := node.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, time.Minute, func() bool { return node.Validator().Status().Ready }, "node ready")
+	for range 3 {
+		if _, err := node.Validator().Validate(ctx, key, secret); err != nil {
+			t.Fatalf("validate: %v", err)
+		}
+	}
+	wrong, err := domain.NewSecret(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := node.Validator().Validate(ctx, key, wrong.Reveal()); err == nil {
+			t.Fatal("a wrong secret validates")
+		}
+	}
+	// A closing node publishes its last interval.
+	if err := node.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := `Last 24 hours, by hour: <span class="total">3 valid</span>, 2 refused`
+	var last page
+	natstest.Eventually(t, time.Minute, func() bool {
+		last = b.get("/console/keys/" + key + "/usage")
+		return last.status == http.StatusOK && strings.Contains(last.body, want)
+	}, "the usage page counts 3 valid and 2 refused")
+	if !strings.Contains(last.body, `Last 30 days, by day: <span class="total">3 valid</span>, 2 refused`) || !strings.Contains(last.body, "<svg") {
+		t.Errorf("usage page: want the 30-day chart with the same counts: %s", last.body)
+	}
+	other := newBrowser(t, ts.Base, nil)
+	other.signUpAndLogIn("other@example.com", password)
+	if p := other.get("/console/keys/" + key + "/usage"); p.status != http.StatusNotFound {
+		t.Errorf("another's key usage: got %d, want 404", p.status)
 	}
 }
