@@ -19,6 +19,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /console/signup", c.signup)
 	c.mux.HandleFunc("GET /console/verify", c.verifyPage)
 	c.mux.HandleFunc("POST /console/verify", c.verify)
+	c.mux.HandleFunc("POST /console/verify/resend", c.resend)
 	c.mux.HandleFunc("POST /console/logout", c.logout)
 	c.mux.HandleFunc("GET /console/keys", c.signedIn(c.keys))
 	c.mux.HandleFunc("GET /console/keys/new", c.signedIn(c.newKeyPage))
@@ -130,8 +131,9 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Pending() {
-		c.render(w, r, http.StatusAccepted, "message", page{Title: "Check your mail",
-			Notice: "Check your mail: a link to confirm your address is on its way. Log in once you have confirmed it."})
+		c.render(w, r, http.StatusAccepted, "pending", page{Title: "Check your mail",
+			Notice: "Check your mail: a link to confirm your address is on its way. Log in once you have confirmed it.",
+			Data:   credentialsForm{Email: res.Email}})
 		return
 	}
 	c.render(w, r, http.StatusCreated, "login", page{Title: "Log in", Notice: "Your account is ready: log in.",
@@ -151,6 +153,18 @@ func (c *Console) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Notice: "Your address is confirmed: log in.", Data: credentialsForm{}})
+}
+
+// resend asks for another confirmation mail; the API answers alike for
+// any well-formed address, and draws on the address's registration budget.
+func (c *Console) resend(w http.ResponseWriter, r *http.Request) {
+	f := credentialsForm{Email: r.PostForm.Get("email")}
+	if err := c.api.ResendVerification(r.Context(), f.Email); err != nil {
+		c.apiFailed(w, r, "Check your mail", "pending", page{Data: f}, err)
+		return
+	}
+	c.render(w, r, http.StatusAccepted, "pending", page{Title: "Check your mail", Data: f,
+		Notice: "If this address waits for its confirmation, a new link is on its way."})
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {

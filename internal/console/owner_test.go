@@ -313,6 +313,9 @@ func TestConsole_SignUpVerified(t *testing.T) {
 	if link == nil {
 		t.Fatal("no console link in the mail")
 	}
+	if !strings.Contains(p.body, `action="/console/verify/resend"`) {
+		t.Error("the check-your-mail page offers no way to get another link")
+	}
 	login := b.get("/console/login")
 	if p := b.post("/console/login", url.Values{"csrf": {login.csrf(t)}, "email": {"new@example.com"}, "password": {password}}); p.status != http.StatusForbidden {
 		t.Errorf("log in before verification: got %d, want 403", p.status)
@@ -332,6 +335,20 @@ func TestConsole_SignUpVerified(t *testing.T) {
 	}
 	if p := b.post("/console/login", url.Values{"csrf": {login.csrf(t)}, "email": {"new@example.com"}, "password": {password}}); p.status != http.StatusSeeOther {
 		t.Errorf("log in after verification: got %d, want 303", p.status)
+	}
+	// Asking for another link answers alike for any address.
+	fresh := newBrowser(t, ts.Base, nil)
+	tok := fresh.get("/console/verify").csrf(t)
+	var bodies []string
+	for _, email := range []string{"new@example.com", "nobody@example.com"} {
+		p := fresh.post("/console/verify/resend", url.Values{"csrf": {tok}, "email": {email}})
+		if p.status != http.StatusAccepted || !strings.Contains(p.body, "new link is on its way") {
+			t.Errorf("resend for %s: got %d: %s", email, p.status, p.body)
+		}
+		bodies = append(bodies, strings.ReplaceAll(p.body, email, ""))
+	}
+	if bodies[0] != bodies[1] {
+		t.Error("resend answers differ between a registered address and an unknown one")
 	}
 }
 
