@@ -400,8 +400,12 @@ func (s *Server) Open(ctx context.Context) error {
 	if httpsCert != nil {
 		s.certs = append(s.certs, httpsCert)
 	}
+	web, err := withConsole(api, store, tlsConfig != nil, s.Logger)
+	if err != nil {
+		return err
+	}
 	var scheme string
-	if s.http, s.listener, scheme, err = listenHTTP(cfg.HTTPAddr, api, tlsConfig, 15*time.Second, 30*time.Second, s.Logger); err != nil {
+	if s.http, s.listener, scheme, err = listenHTTP(cfg.HTTPAddr, web, tlsConfig, 15*time.Second, 30*time.Second, s.Logger); err != nil {
 		return fmt.Errorf("HTTP: %w", err)
 	}
 	ln := s.listener
