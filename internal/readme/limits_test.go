@@ -1,12 +1,7 @@
 package readme
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"os/exec"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,18 +26,7 @@ func TestREADME_LimitsAndUsage(t *testing.T) {
 		c.UsageInterval = 200 * time.Millisecond
 	})
 	defer ts.Stop(t)
-	blocks := readmeBlocks(t, "Limits and usage")
-	if len(blocks["sh"]) != 1 {
-		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base))
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-	}
+	out := runSection(t, ts, "Limits and usage")
 	want := []string{
 		`^"rate_limit":\{"limit":5,"remaining":4,"reset":60\},"credits":\{"remaining":90\}$`,
 		`^200$`, `^200$`, `^200$`, `^200$`,
@@ -53,15 +37,7 @@ func TestREADME_LimitsAndUsage(t *testing.T) {
 		`^credits remaining: 86$`,
 		`^\{"buckets":\[\{"start":"[0-9T:Z-]+",.*\]\}$`,
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != len(want) {
-		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), out.String())
-	}
-	for i, w := range want {
-		if !regexp.MustCompile(w).MatchString(lines[i]) {
-			t.Errorf("line %d: got %q, want %s", i+1, lines[i], w)
-		}
-	}
+	lines := wantLines(t, out, want)
 	// The requests fall in one hourly bucket, or two when an hour turned
 	// between them: the sums are what was sent.
 	var usage struct {

@@ -145,6 +145,41 @@ func TestREADME_SignedRequests(t *testing.T) {
 	})
 }
 
+// runSection runs the one sh block of the README section heading against
+// ts (its address for http://127.0.0.1:8080) and returns what it printed.
+func runSection(t *testing.T, ts *apptest.Server, heading string) string {
+	t.Helper()
+	blocks := readmeBlocks(t, heading)
+	if len(blocks["sh"]) != 1 {
+		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base))
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// wantLines checks out line by line against the regular expressions want
+// and returns its lines.
+func wantLines(t *testing.T, out string, want []string) []string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, w := range want {
+		if !regexp.MustCompile(w).MatchString(lines[i]) {
+			t.Errorf("line %d: got %q, want %s", i+1, lines[i], w)
+		}
+	}
+	return lines
+}
+
 // TestREADME_ReliabilityTestsExist: every test the README's Reliability
 // and Threat model sections cite as proof exists, in the package named
 // before it (a
@@ -236,18 +271,7 @@ func TestREADME_WalkThrough(t *testing.T) {
 	requireTools(t, "sh", "curl", "sed", "base64")
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
-	blocks := readmeBlocks(t, "Walk-through")
-	if len(blocks["sh"]) != 1 {
-		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base))
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-	}
+	out := runSection(t, ts, "Walk-through")
 	// In order: the registration, the created key, two validations, the
 	// listing, the new secret, 401 and 200 for the old and new secret, 204
 	// for the revocation, the full 401 answer, and the key shown revoked.
@@ -263,11 +287,11 @@ func TestREADME_WalkThrough(t *testing.T) {
 		`(?mi)^www-authenticate: ApiKey\r?$`,
 		`"status":"revoked"`,
 	}
-	rest := out.String()
+	rest := out
 	for _, w := range want {
 		loc := regexp.MustCompile(w).FindStringIndex(rest)
 		if loc == nil {
-			t.Fatalf("output lacks %s after what came before; output:\n%s", w, out.String())
+			t.Fatalf("output lacks %s after what came before; output:\n%s", w, out)
 		}
 		rest = rest[loc[1]:]
 	}
@@ -476,31 +500,12 @@ func TestREADME_KeyPolicies(t *testing.T) {
 	requireTools(t, "sh", "curl", "sed", "base64")
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
-	blocks := readmeBlocks(t, "Key policies")
-	if len(blocks["sh"]) != 1 {
-		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base))
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-	}
+	out := runSection(t, ts, "Key policies")
 	want := []string{
 		`^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"usr_[0-9A-Z]{26}","owner_type":"user","owner_id":"usr_[0-9A-Z]{26}","created_by":"usr_[0-9A-Z]{26}","name":"reporting","scopes":\["orders:read"\],"metadata":\{"plan":"pro"\}\}$`,
 		`^403$`, `^200$`, `^200$`, `^204$`, `^401$`, `^204$`, `^200$`,
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != len(want) {
-		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), out.String())
-	}
-	for i, w := range want {
-		if !regexp.MustCompile(w).MatchString(lines[i]) {
-			t.Errorf("line %d: got %q, want %s", i+1, lines[i], w)
-		}
-	}
+	wantLines(t, out, want)
 }
 
 // TestREADME_Teams runs the "Teams" section's sh block verbatim against
@@ -511,29 +516,10 @@ func TestREADME_Teams(t *testing.T) {
 	requireTools(t, "sh", "curl", "sed", "base64")
 	ts := apptest.Start(t, t.TempDir())
 	defer ts.Stop(t)
-	blocks := readmeBlocks(t, "Teams")
-	if len(blocks["sh"]) != 1 {
-		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base))
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sh: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-	}
+	out := runSection(t, ts, "Teams")
 	want := []string{
 		`^\{"api_key":"ak_[0-9A-Z]{26}","user_id":"(usr_[0-9A-Z]{26})","owner_type":"team","owner_id":"tm_[0-9A-Z]{26}","created_by":"(usr_[0-9A-Z]{26})","name":"checkout","scopes":\[\],"metadata":\{\}\}$`,
 		`^204$`, `^200$`, `^404$`,
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != len(want) {
-		t.Fatalf("got %d lines, want %d:\n%s\nstderr:\n%s", len(lines), len(want), out.String(), errOut.String())
-	}
-	for i, w := range want {
-		if !regexp.MustCompile(w).MatchString(lines[i]) {
-			t.Errorf("line %d: got %q, want %s", i+1, lines[i], w)
-		}
-	}
+	wantLines(t, out, want)
 }
