@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/oklog/ulid/v2"
 
@@ -405,10 +406,28 @@ type Result struct {
 // one SHA-256 and two constant-time compares (the current secret and the
 // previous one, zero when there is none).
 func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Result {
-	f := l.find(apiKey)
+	id, ok := domain.ParseAPIKeyID(apiKey)
 	h := secret.Hash() // on the zero entry too
-	current := subtle.ConstantTimeCompare(h[:hashPrefix], f.entry.hash[:]) == 1 && !secret.IsZero()
-	previous := subtle.ConstantTimeCompare(h[:hashPrefix], f.previous.hash[:]) == 1 && !secret.IsZero() &&
+	if secret.IsZero() {
+		h = domain.Hash{} // matches nothing
+	}
+	return l.check(l.findID(id, ok), h, now)
+}
+
+// CheckParsed is Check of credentials parsed already: the key's id as
+// domain.ParseAPIKeyID returns it and the SHA-256 of the secret as
+// domain.ParseSecretHash does. A zero hash matches no key. Whether the key
+// is known or not, it costs one map lookup and two constant-time
+// compares; on success it allocates only the owner's id.
+func (l *Lookup) CheckParsed(id [16]byte, secretHash domain.Hash, now time.Time) Result {
+	return l.check(l.findID(id, true), secretHash, now)
+}
+
+// check decides on a key found (or not) and the hash of the secret given.
+func (l *Lookup) check(f found, h domain.Hash, now time.Time) Result {
+	given := h != domain.Hash{}
+	current := subtle.ConstantTimeCompare(h[:hashPrefix], f.entry.hash[:]) == 1 && given
+	previous := subtle.ConstantTimeCompare(h[:hashPrefix], f.previous.hash[:]) == 1 && given &&
 		f.previous.hash != [hashPrefix]byte{}
 	return f.result(f.standing().DecideSecrets(current, previous, now))
 }
@@ -442,14 +461,17 @@ type found struct {
 }
 
 // find returns what the lookup holds of a key.
-func (l *Lookup) find(apiKey string) (f found) {
-	id, ok := parseID(domain.APIKeyPrefix, apiKey)
-	if !ok || !domain.ValidAPIKey(apiKey) {
+func (l *Lookup) find(apiKey string) found { return l.findID(domain.ParseAPIKeyID(apiKey)) }
+
+// findID returns what the lookup holds of the key with id, nothing when
+// ok is false (the key was malformed).
+func (l *Lookup) findID(id [16]byte, ok bool) (f found) {
+	if !ok {
 		return f
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	i, ok := l.index[id]
+	i, ok := l.index[ulid.ULID(id)]
 	if !ok {
 		return f
 	}
@@ -526,6 +548,30 @@ func nameAt(names []byte, off uint32) string {
 	return string(names[off+2 : int(off)+2+n])
 }
 
+// sharedNameAt is nameAt without the copy: the string shares the arena's
+// bytes. That is safe because the arena is append-only: bytes once
+// written are never changed (store appends past them, compactNames writes
+// a new arena and leaves the old one as it is), so the string stays
+// immutable as Go requires; it keeps the arena it points into alive.
+func sharedNameAt(names []byte, off uint32) string {
+	if off == 0 {
+		return ""
+	}
+	n := int(names[off])<<8 | int(names[off+1])
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&names[off+2], n)
+}
+
+// prefixedID formats prefix and id in one allocation.
+func prefixedID(prefix string, id ulid.ULID) string {
+	var b [8 + ulid.EncodedSize]byte
+	n := copy(b[:], prefix)
+	_ = id.MarshalTextTo(b[n : n+ulid.EncodedSize])
+	return string(b[:n+ulid.EncodedSize])
+}
+
 // scopeIndex is the index of the entry's scope set.
 func (e lookupEntry) scopeIndex() uint32 {
 	return uint32(e.scopes[0])<<16 | uint32(e.scopes[1])<<8 | uint32(e.scopes[2])
@@ -548,8 +594,8 @@ func (f found) result(r domain.Reason) Result {
 	if r != domain.ReasonOK {
 		return Result{Reason: r}
 	}
-	res := Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
-		Name: nameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata,
+	res := Result{OK: true, UserID: prefixedID(domain.UserIDPrefix, f.entry.owner), Reason: r,
+		Name: sharedNameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata,
 		Limits: f.limits}
 	if f.entry.flags&flagTeam != 0 {
 		res.TeamID = domain.TeamIDPrefix + f.team.team.String()
