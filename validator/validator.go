@@ -765,7 +765,10 @@ func checkKnown(ctx context.Context, log knownlog.Log, dir string, logger *slog.
 }
 
 // check returns nil when the node may answer from its view.
-func (v *Validator) check() error {
+func (v *Validator) check() error { return v.checkAt(v.opts.now()) }
+
+// checkAt is check at now, as the node's clock reads it.
+func (v *Validator) checkAt(now time.Time) error {
 	if e := v.refused.Load(); e != nil {
 		return e // even failing open: this is not a stale view but a false one
 	}
@@ -781,19 +784,22 @@ func (v *Validator) check() error {
 	if v.confirmedGen.Load() != v.reconnects.Load() {
 		return ErrNotReady
 	}
-	if v.staleness() > v.opts.maxStaleness {
+	if v.stalenessAt(now) > v.opts.maxStaleness {
 		return ErrStale
 	}
 	return nil
 }
 
 // staleness is how long ago the view was last known complete.
-func (v *Validator) staleness() time.Duration {
+func (v *Validator) staleness() time.Duration { return v.stalenessAt(v.opts.now()) }
+
+// stalenessAt is staleness at now.
+func (v *Validator) stalenessAt(now time.Time) time.Duration {
 	at := v.confirmedAt.Load()
 	if at == 0 {
 		return time.Duration(1<<63 - 1)
 	}
-	return v.opts.now().Sub(time.Unix(0, at))
+	return now.Sub(time.Unix(0, at))
 }
 
 // Validate checks an API key and its secret, both as the formatted strings
@@ -803,12 +809,15 @@ func (v *Validator) staleness() time.Duration {
 // ErrNotReady / ErrStale (kind Unavailable) when the node cannot vouch for
 // its view.
 func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identity, error) {
-	s, err := domain.ParseSecret(secret)
-	if err != nil || !domain.ValidAPIKey(apiKey) {
+	// Each is parsed once, here: the lookup takes the key's id and the
+	// secret's hash.
+	h, err := domain.ParseSecretHash(secret)
+	keyID, ok := domain.ParseAPIKeyID(apiKey)
+	if err != nil || !ok {
 		v.metrics.outcome(domain.ReasonMalformed)
 		return Identity{}, ErrUnauthorized
 	}
-	id, _, err := v.validate(apiKey, s)
+	id, _, err := v.validate(apiKey, keyID, h)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -818,17 +827,29 @@ func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identi
 	return id, nil
 }
 
-// validate is Validate on parsed credentials, with the reason, before
-// the key's limits: a valid key's request is counted (metrics, usage) by
-// admit, which charges it.
-func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, domain.Reason, error) {
-	if err := v.check(); err != nil {
+// validateSecret is validate on credentials parsed by
+// domain.ParseCredentials.
+func (v *Validator) validateSecret(apiKey string, secret domain.Secret) (Identity, domain.Reason, error) {
+	keyID, _ := domain.ParseAPIKeyID(apiKey) // checked: a malformed key finds nothing
+	h := secret.Hash()
+	if secret.IsZero() {
+		h = domain.Hash{} // matches nothing
+	}
+	return v.validate(apiKey, keyID, h)
+}
+
+// validate is Validate on parsed credentials (the key's id, the secret's
+// hash), with the reason, before the key's limits: a valid key's request
+// is counted (metrics, usage) by admit, which charges it. The clock is
+// read once, for the freshness check and the key's expiry alike.
+func (v *Validator) validate(apiKey string, keyID [16]byte, secretHash domain.Hash) (Identity, domain.Reason, error) {
+	now := v.opts.now()
+	if err := v.checkAt(now); err != nil {
 		reason := unavailableReason(err)
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
-	now := v.opts.now()
-	res := v.lookup.Check(apiKey, secret, now)
+	res := v.lookup.CheckParsed(keyID, secretHash, now)
 	if !res.OK {
 		reason, err := v.failed(apiKey, res.Reason, now)
 		v.metrics.outcome(reason)
