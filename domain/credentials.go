@@ -158,10 +158,14 @@ func wellFormedSecret(s string) bool {
 	if len(s) != SecretLength || s[:len(SecretPrefix)] != SecretPrefix {
 		return false
 	}
+	// No branch per character: or together whether each is outside the
+	// alphabet.
+	var bad byte
 	for i := len(SecretPrefix); i < len(s); i++ {
-		if !isBase62(s[i]) {
-			return false
-		}
+		bad |= notBase62[s[i]]
+	}
+	if bad != 0 {
+		return false
 	}
 	head := s[:len(s)-secretChecksumLength]
 	var sum [secretChecksumLength]byte
@@ -219,6 +223,16 @@ func crc32IEEE(s string) uint32 {
 	}
 	return ^crc
 }
+
+// notBase62 is 1 for the bytes outside base62Alphabet, 0 for those in it.
+var notBase62 = func() (t [256]byte) {
+	for c := range t {
+		if !isBase62(byte(c)) {
+			t[c] = 1
+		}
+	}
+	return t
+}()
 
 func isBase62(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
