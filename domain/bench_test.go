@@ -51,3 +51,37 @@ func BenchmarkSecretMatches(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidationParsers measures what a validation parses: the
+// secret to its hash and the key to its id.
+func BenchmarkValidationParsers(b *testing.B) {
+	secret, err := domain.NewSecret(bytes.NewReader(bytes.Repeat([]byte{0x42}, 32)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, key := secret.Reveal(), "ak_01ARZ3NDEKTSV4RRFFQ69G5FAV"
+	b.Run("ParseSecret", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := domain.ParseSecret(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ParseSecretHash", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := domain.ParseSecretHash(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ParseAPIKeyID", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := domain.ParseAPIKeyID(key); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+}

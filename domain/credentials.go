@@ -3,6 +3,7 @@ package domain
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"hash/crc32"
 	"io"
 	"math/big"
@@ -39,8 +40,48 @@ var ErrBadCredentials = Errorf(Unauthorized, "invalid or missing API key credent
 
 // ValidAPIKey reports whether s has the form of an API key: "ak_" and a ULID.
 func ValidAPIKey(s string) bool {
-	return strings.HasPrefix(s, APIKeyPrefix) && validULID(s[len(APIKeyPrefix):])
+	_, ok := ParseAPIKeyID(s)
+	return ok
 }
+
+// ParseAPIKeyID checks that s has the form of an API key (see ValidAPIKey)
+// and returns the 16 bytes of its ULID, in one pass with no allocation:
+// what the validation lookup is keyed by.
+func ParseAPIKeyID(s string) (id [16]byte, ok bool) {
+	if len(s) != len(APIKeyPrefix)+ulidLength || s[:len(APIKeyPrefix)] != APIKeyPrefix {
+		return id, false
+	}
+	s = s[len(APIKeyPrefix):]
+	if s[0] > '7' {
+		return id, false // past 128 bits
+	}
+	// The ULID is a 130-bit big-endian number in base32 whose top two
+	// bits are zero: accumulate it, 5 bits a character, in hi:lo.
+	var hi, lo uint64
+	for i := 0; i < ulidLength; i++ {
+		v := crockford[s[i]]
+		if v == 0xff {
+			return [16]byte{}, false
+		}
+		hi = hi<<5 | lo>>59
+		lo = lo<<5 | uint64(v)
+	}
+	binary.BigEndian.PutUint64(id[:8], hi)
+	binary.BigEndian.PutUint64(id[8:], lo)
+	return id, true
+}
+
+// crockford maps the characters of a ULID's canonical form (upper-case
+// Crockford base32: no I, L, O, U) to their values, anything else to 0xff.
+var crockford = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range []byte("0123456789ABCDEFGHJKMNPQRSTVWXYZ") {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // ValidUserID reports whether s has the form of a user id: "usr_" and a ULID.
 func ValidUserID(s string) bool {
@@ -89,21 +130,47 @@ func NewSecret(random io.Reader) (Secret, error) {
 // ParseSecret checks the format and the checksum of a secret. It returns
 // ErrBadCredentials when either is wrong, before anything is looked up.
 func ParseSecret(s string) (Secret, error) {
-	if len(s) != SecretLength || !strings.HasPrefix(s, SecretPrefix) {
+	if !wellFormedSecret(s) {
 		return Secret{}, ErrBadCredentials
 	}
+	return Secret{&s}, nil
+}
+
+// ParseSecretHash checks a secret as ParseSecret does and returns its
+// SHA-256 (Secret.Hash, what the log stores and the lookup compares)
+// without keeping the secret: it allocates nothing, for the validation
+// hot path. It returns ErrBadCredentials when the format or the checksum
+// is wrong.
+func ParseSecretHash(s string) (Hash, error) {
+	if !wellFormedSecret(s) {
+		return Hash{}, ErrBadCredentials
+	}
+	// A copy on the stack: sha256.Sum256([]byte(s)) would allocate for a
+	// string this long.
+	var b [SecretLength]byte
+	copy(b[:], s)
+	return sha256.Sum256(b[:]), nil
+}
+
+// wellFormedSecret reports whether s is a secret: its length, prefix,
+// alphabet and checksum, in one pass with no allocation.
+func wellFormedSecret(s string) bool {
+	if len(s) != SecretLength || s[:len(SecretPrefix)] != SecretPrefix {
+		return false
+	}
+	// No branch per character: or together whether each is outside the
+	// alphabet.
+	var bad byte
 	for i := len(SecretPrefix); i < len(s); i++ {
-		if !isBase62(s[i]) {
-			return Secret{}, ErrBadCredentials
-		}
+		bad |= notBase62[s[i]]
+	}
+	if bad != 0 {
+		return false
 	}
 	head := s[:len(s)-secretChecksumLength]
 	var sum [secretChecksumLength]byte
 	putChecksum(sum[:], head)
-	if s[len(head):] != string(sum[:]) {
-		return Secret{}, ErrBadCredentials
-	}
-	return Secret{&s}, nil
+	return s[len(head):] == string(sum[:])
 }
 
 // checksum returns the base62 CRC32 of head, secretChecksumLength wide.
@@ -117,12 +184,55 @@ func checksum(head string) string {
 // '0' (the same digits base62 gives, without big integers: this runs on
 // every validation).
 func putChecksum(dst []byte, head string) {
-	n := crc32.ChecksumIEEE([]byte(head))
+	n := crc32IEEE(head)
 	for i := len(dst) - 1; i >= 0; i-- {
 		dst[i] = base62Alphabet[n%62]
 		n /= 62
 	}
 }
+
+// crcTables are the slicing-by-8 tables of the IEEE CRC32, derived from
+// crc32.IEEETable.
+var crcTables = func() (t [8]crc32.Table) {
+	t[0] = *crc32.IEEETable
+	for i := range 256 {
+		c := t[0][i]
+		for j := 1; j < 8; j++ {
+			c = t[0][c&0xff] ^ c>>8
+			t[j][i] = c
+		}
+	}
+	return t
+}()
+
+// crc32IEEE is crc32.ChecksumIEEE of a string, computed in place: the
+// library's needs a []byte, and the conversion of a secret's head
+// allocates on every validation (the checksum escapes through a function
+// value).
+func crc32IEEE(s string) uint32 {
+	t := &crcTables
+	crc := ^uint32(0)
+	for len(s) >= 8 {
+		crc ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+		crc = t[0][s[7]] ^ t[1][s[6]] ^ t[2][s[5]] ^ t[3][s[4]] ^
+			t[4][crc>>24] ^ t[5][crc>>16&0xff] ^ t[6][crc>>8&0xff] ^ t[7][crc&0xff]
+		s = s[8:]
+	}
+	for i := 0; i < len(s); i++ {
+		crc = t[0][byte(crc)^s[i]] ^ crc>>8
+	}
+	return ^crc
+}
+
+// notBase62 is 1 for the bytes outside base62Alphabet, 0 for those in it.
+var notBase62 = func() (t [256]byte) {
+	for c := range t {
+		if !isBase62(byte(c)) {
+			t[c] = 1
+		}
+	}
+	return t
+}()
 
 func isBase62(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'

@@ -109,6 +109,9 @@ func FuzzParseSecret(f *testing.F) {
 	f.Add(strings.Repeat("z", domain.SecretLength))
 	f.Fuzz(func(t *testing.T, in string) {
 		s, err := domain.ParseSecret(in)
+		if h, hashErr := domain.ParseSecretHash(in); (hashErr == nil) != (err == nil) || err == nil && h != s.Hash() {
+			t.Fatalf("ParseSecretHash: got %x, %v; ParseSecret: %v", h, hashErr, err)
+		}
 		if err != nil {
 			if !errors.Is(err, domain.ErrBadCredentials) || !s.IsZero() {
 				t.Fatalf("got %q, %v, want zero secret and %v", s.Reveal(), err, domain.ErrBadCredentials)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/oklog/ulid/v2"
 
@@ -18,7 +19,8 @@ import (
 // expiry, scopes, metadata, limits, the previous secret in its grace
 // period),
 // packed so that a validation node holds millions of keys in memory (about
-// 142 bytes a key at a million keys, name included, metadata not). Scope
+// 140 bytes a key at a million keys and ten keys an owner, name
+// included, metadata not). Scope
 // sets are interned: keys share the few distinct sets there are, and an
 // entry holds a 3-byte index. Metadata and previous secrets, which few
 // keys have, live in side maps, and so do limits, which a key without
@@ -32,9 +34,16 @@ type Lookup struct {
 	// map of whole entries takes 200: map slots are sized to the value, and
 	// a map doubles at once while chunks grow by one at a time (a slice
 	// grown by append would hold up to a quarter more than it uses).
-	index    map[ulid.ULID]uint32
-	entries  entryChunks
-	disabled map[ulid.ULID]bool // users whose keys must not validate; true: erased, for good
+	index   map[ulid.ULID]uint32
+	entries entryChunks
+	// owners are the users who own keys, each once: an entry holds a
+	// 4-byte index into it instead of the 16-byte id, and a validation
+	// hands out the id formatted once (a user has several keys, so this
+	// costs less memory than it saves). Never shrinks: an owner stays
+	// while the log holds its keys, which it does for good.
+	owners     []ownerRecord
+	ownerIndex map[ulid.ULID]uint32
+	disabled   map[ulid.ULID]bool // users whose keys must not validate; true: erased, for good
 
 	scopeSets  []domain.ScopeSet          // interned sets; index 0 is the empty set
 	scopeIndex map[domain.ScopeSet]uint32 // set -> its index in scopeSets
@@ -59,6 +68,12 @@ type Lookup struct {
 	names        []byte
 	namesLive    int // bytes of names keys have now
 	namesGarbage int // bytes of names replaced since the last compaction
+}
+
+// ownerRecord is a user who owns keys: the id, and the same formatted.
+type ownerRecord struct {
+	id     ulid.ULID
+	userID string
 }
 
 // teamOwner is who owns a team key: the team, and its service account
@@ -88,11 +103,12 @@ const maxScopeSets = 1 << 24
 //
 // Expiry takes 6 bytes (milliseconds up to the year 10889, past the
 // log's year 9999), so that the entry has room for the offset of the
-// key's name in Lookup.names and stays 84 bytes.
+// key's name in Lookup.names; the owner is an index into Lookup.owners.
+// It takes 72 bytes.
 type lookupEntry struct {
 	hash    [hashPrefix]byte
 	public  domain.PublicKey
-	owner   ulid.ULID
+	owner   uint32 // index of the key's owner in Lookup.owners
 	version uint32
 	name    uint32 // offset of the key's name in Lookup.names; 0: none
 	expires [6]byte
@@ -123,7 +139,8 @@ var revokedMark = time.Unix(1, 0).UTC()
 func NewLookup(sizeHint int) *Lookup {
 	sizeHint = max(sizeHint, 0)
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: newEntryChunks(sizeHint),
-		disabled: make(map[ulid.ULID]bool), scopeSets: []domain.ScopeSet{""}, scopeRefs: []uint32{0},
+		ownerIndex: make(map[ulid.ULID]uint32),
+		disabled:   make(map[ulid.ULID]bool), scopeSets: []domain.ScopeSet{""}, scopeRefs: []uint32{0},
 		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string), names: []byte{0},
 		previous: make(map[uint32]previousSecret), limits: make(map[uint32]*domain.Limits),
 		teamKeys: make(map[uint32]teamOwner), disabledTeams: make(map[ulid.ULID]bool), blockedAccounts: make(map[ulid.ULID]bool)}
@@ -225,6 +242,10 @@ func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
 		return err
 	}
 	e.scopes = [3]byte{byte(set >> 16), byte(set >> 8), byte(set)}
+	owner, _ := parseID(domain.UserIDPrefix, k.UserID) // checked by pack
+	if e.owner, err = l.internOwner(owner); err != nil {
+		return err
+	}
 	switch {
 	case prev != nil && l.name(prev.name) == k.Name:
 		e.name = prev.name
@@ -277,6 +298,21 @@ func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
 		l.compactNames()
 	}
 	return nil
+}
+
+// internOwner returns the index of owner in l.owners, adding it. Called
+// with l.mu held for writing.
+func (l *Lookup) internOwner(owner ulid.ULID) (uint32, error) {
+	if i, ok := l.ownerIndex[owner]; ok {
+		return i, nil
+	}
+	if len(l.owners) >= math.MaxUint32 {
+		return 0, fmt.Errorf("owner %s: no room left for another owner", owner)
+	}
+	i := uint32(len(l.owners))
+	l.owners = append(l.owners, ownerRecord{id: owner, userID: prefixedID(domain.UserIDPrefix, owner)})
+	l.ownerIndex[owner] = i
+	return i, nil
 }
 
 // minNamesGarbage is how many bytes of replaced names the arena keeps
@@ -405,10 +441,28 @@ type Result struct {
 // one SHA-256 and two constant-time compares (the current secret and the
 // previous one, zero when there is none).
 func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Result {
-	f := l.find(apiKey)
+	id, ok := domain.ParseAPIKeyID(apiKey)
 	h := secret.Hash() // on the zero entry too
-	current := subtle.ConstantTimeCompare(h[:hashPrefix], f.entry.hash[:]) == 1 && !secret.IsZero()
-	previous := subtle.ConstantTimeCompare(h[:hashPrefix], f.previous.hash[:]) == 1 && !secret.IsZero() &&
+	if secret.IsZero() {
+		h = domain.Hash{} // matches nothing
+	}
+	return l.check(l.findID(id, ok), h, now)
+}
+
+// CheckParsed is Check of credentials parsed already: the key's id as
+// domain.ParseAPIKeyID returns it and the SHA-256 of the secret as
+// domain.ParseSecretHash does. A zero hash matches no key. Whether the key
+// is known or not, it costs one map lookup and two constant-time
+// compares; on success it allocates only the owner's id.
+func (l *Lookup) CheckParsed(id [16]byte, secretHash domain.Hash, now time.Time) Result {
+	return l.check(l.findID(id, true), secretHash, now)
+}
+
+// check decides on a key found (or not) and the hash of the secret given.
+func (l *Lookup) check(f found, h domain.Hash, now time.Time) Result {
+	given := h != domain.Hash{}
+	current := subtle.ConstantTimeCompare(h[:hashPrefix], f.entry.hash[:]) == 1 && given
+	previous := subtle.ConstantTimeCompare(h[:hashPrefix], f.previous.hash[:]) == 1 && given &&
 		f.previous.hash != [hashPrefix]byte{}
 	return f.result(f.standing().DecideSecrets(current, previous, now))
 }
@@ -434,6 +488,7 @@ type found struct {
 	exists        bool
 	ownerDisabled bool
 	scopes        domain.ScopeSet
+	userID        string // the owner's id, formatted
 	names         []byte // Lookup.names when found
 	metadata      string
 	previous      previousSecret
@@ -442,14 +497,17 @@ type found struct {
 }
 
 // find returns what the lookup holds of a key.
-func (l *Lookup) find(apiKey string) (f found) {
-	id, ok := parseID(domain.APIKeyPrefix, apiKey)
-	if !ok || !domain.ValidAPIKey(apiKey) {
+func (l *Lookup) find(apiKey string) found { return l.findID(domain.ParseAPIKeyID(apiKey)) }
+
+// findID returns what the lookup holds of the key with id, nothing when
+// ok is false (the key was malformed).
+func (l *Lookup) findID(id [16]byte, ok bool) (f found) {
+	if !ok {
 		return f
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	i, ok := l.index[id]
+	i, ok := l.index[ulid.ULID(id)]
 	if !ok {
 		return f
 	}
@@ -459,9 +517,10 @@ func (l *Lookup) find(apiKey string) (f found) {
 		_, accountBlocked := l.blockedAccounts[f.team.account]
 		f.ownerDisabled = l.disabledTeams[f.team.team] || accountBlocked && f.team.account != ulid.ULID{}
 	} else if len(l.disabled) > 0 {
-		_, f.ownerDisabled = l.disabled[f.entry.owner]
+		_, f.ownerDisabled = l.disabled[l.owners[f.entry.owner].id]
 	}
 	f.scopes = l.scopeSets[f.entry.scopeIndex()]
+	f.userID = l.owners[f.entry.owner].userID
 	// The name is copied out only on success (see result): refusals of
 	// known and unknown keys cost the same. The arena is append-only, so
 	// its bytes up to here stay as they are after the lock is released.
@@ -526,6 +585,30 @@ func nameAt(names []byte, off uint32) string {
 	return string(names[off+2 : int(off)+2+n])
 }
 
+// sharedNameAt is nameAt without the copy: the string shares the arena's
+// bytes. That is safe because the arena is append-only: bytes once
+// written are never changed (store appends past them, compactNames writes
+// a new arena and leaves the old one as it is), so the string stays
+// immutable as Go requires; it keeps the arena it points into alive.
+func sharedNameAt(names []byte, off uint32) string {
+	if off == 0 {
+		return ""
+	}
+	n := int(names[off])<<8 | int(names[off+1])
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&names[off+2], n)
+}
+
+// prefixedID formats prefix and id in one allocation.
+func prefixedID(prefix string, id ulid.ULID) string {
+	var b [8 + ulid.EncodedSize]byte
+	n := copy(b[:], prefix)
+	_ = id.MarshalTextTo(b[n : n+ulid.EncodedSize])
+	return string(b[:n+ulid.EncodedSize])
+}
+
 // scopeIndex is the index of the entry's scope set.
 func (e lookupEntry) scopeIndex() uint32 {
 	return uint32(e.scopes[0])<<16 | uint32(e.scopes[1])<<8 | uint32(e.scopes[2])
@@ -548,8 +631,8 @@ func (f found) result(r domain.Reason) Result {
 	if r != domain.ReasonOK {
 		return Result{Reason: r}
 	}
-	res := Result{OK: true, UserID: domain.UserIDPrefix + f.entry.owner.String(), Reason: r,
-		Name: nameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata,
+	res := Result{OK: true, UserID: f.userID, Reason: r,
+		Name: sharedNameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata,
 		Limits: f.limits}
 	if f.entry.flags&flagTeam != 0 {
 		res.TeamID = domain.TeamIDPrefix + f.team.team.String()
@@ -565,7 +648,7 @@ func (f found) result(r domain.Reason) Result {
 // disabling as revokedMark. Called with l.mu held.
 func (l *Lookup) unpack(i uint32, apiKey string) domain.Key {
 	e := *l.entries.at(i)
-	k := domain.Key{APIKey: apiKey, UserID: domain.UserIDPrefix + e.owner.String(), PublicKey: e.public,
+	k := domain.Key{APIKey: apiKey, UserID: l.owners[e.owner].userID, PublicKey: e.public,
 		SignedOnly: e.flags&flagSignedOnly != 0, ExpiresAt: unixTime(getMilli48(e.expires)), Version: uint64(e.version),
 		Scopes: l.scopeSets[e.scopeIndex()], Metadata: l.metadata[i], Name: l.name(e.name)}
 	copy(k.SecretHash[:], e.hash[:])
@@ -592,11 +675,10 @@ func (l *Lookup) unpack(i uint32, apiKey string) domain.Key {
 }
 
 func pack(k domain.Key) (lookupEntry, error) {
-	owner, ok := parseID(domain.UserIDPrefix, k.UserID)
-	if !ok {
+	if _, ok := parseID(domain.UserIDPrefix, k.UserID); !ok {
 		return lookupEntry{}, errMalformedOwner(k)
 	}
-	e := lookupEntry{public: k.PublicKey, owner: owner, expires: putMilli48(unixMilli(k.ExpiresAt)), version: uint32(k.Version)}
+	e := lookupEntry{public: k.PublicKey, expires: putMilli48(unixMilli(k.ExpiresAt)), version: uint32(k.Version)}
 	copy(e.hash[:], k.SecretHash[:hashPrefix])
 	if k.Revoked() {
 		e.flags |= flagRevoked

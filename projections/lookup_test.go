@@ -127,3 +127,60 @@ func TestNewLookup_SizeHint(t *testing.T) {
 		}
 	}
 }
+
+// TestLookup_CheckParsed: CheckParsed decides as Check does on the same
+// credentials, and a zero hash (no secret) matches no key, not even one
+// whose entry holds no secret.
+func TestLookup_CheckParsed(t *testing.T) {
+	t.Parallel()
+	user := newUserID()
+	secret, other := lookupSecret(t, 1), lookupSecret(t, 2)
+	withSecret, noSecret := newAPIKey(), newAPIKey()
+	l := projections.NewLookup(0)
+	for i, k := range []string{withSecret, noSecret} {
+		e := keyCreated(k, user, uint64(i+1))
+		d := e.Data.(domain.KeyCreated)
+		d.SecretHash = secret.Hash()
+		if k == noSecret {
+			d.SecretHash = domain.Hash{}
+		}
+		e.Data = d
+		if err := l.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name, apiKey string
+		secret       domain.Secret
+		want         domain.Reason
+	}{
+		{"OK", withSecret, secret, domain.ReasonOK},
+		{"WrongSecret", withSecret, other, domain.ReasonWrongSecret},
+		{"NoSecretKey", noSecret, other, domain.ReasonWrongSecret},
+		{"Unknown", newAPIKey(), secret, domain.ReasonUnknownKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, ok := domain.ParseAPIKeyID(tc.apiKey)
+			if !ok {
+				t.Fatal("malformed key")
+			}
+			got, want := l.CheckParsed(id, tc.secret.Hash(), now), l.Check(tc.apiKey, tc.secret, now)
+			if got.Reason != tc.want || want.Reason != tc.want || got.OK != want.OK || got.UserID != want.UserID ||
+				got.Name != want.Name {
+				t.Fatalf("CheckParsed: %+v, Check: %+v, want reason %s", got, want, tc.want)
+			}
+		})
+	}
+	t.Run("ZeroHash", func(t *testing.T) {
+		for _, k := range []string{withSecret, noSecret} {
+			id, _ := domain.ParseAPIKeyID(k)
+			if res := l.CheckParsed(id, domain.Hash{}, now); res.OK || res.Reason != domain.ReasonWrongSecret {
+				t.Errorf("%s with a zero hash: got %+v, want refused", k, res)
+			}
+			if res := l.Check(k, domain.Secret{}, now); res.OK {
+				t.Errorf("%s with a zero secret: got %+v, want refused", k, res)
+			}
+		}
+	})
+}

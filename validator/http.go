@@ -144,7 +144,7 @@ func (v *Validator) validateRequest(r *http.Request) (Identity, domain.Reason, e
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
-	return v.validate(apiKey, secret)
+	return v.validateSecret(apiKey, secret)
 }
 
 // Middleware lets through requests whose API-key credentials validate,

@@ -15,6 +15,9 @@ type metrics struct {
 	registry    *prometheus.Registry
 	validations *prometheus.CounterVec
 	byReason    map[domain.Reason]prometheus.Counter
+	// The counters of the commonest outcomes, to count them without a
+	// map lookup.
+	ok, unknownKey, wrongSecret prometheus.Counter
 }
 
 func newMetrics(v *Validator) *metrics {
@@ -29,6 +32,8 @@ func newMetrics(v *Validator) *metrics {
 	for _, r := range domain.Reasons() {
 		m.byReason[r] = m.validations.WithLabelValues(string(r))
 	}
+	m.ok, m.unknownKey, m.wrongSecret = m.byReason[domain.ReasonOK], m.byReason[domain.ReasonUnknownKey],
+		m.byReason[domain.ReasonWrongSecret]
 	m.registry.MustRegister(m.validations,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_validator_applied_sequence",
@@ -71,6 +76,17 @@ func newMetrics(v *Validator) *metrics {
 }
 
 func (m *metrics) outcome(reason domain.Reason) {
+	switch reason {
+	case domain.ReasonOK:
+		m.ok.Inc()
+		return
+	case domain.ReasonUnknownKey:
+		m.unknownKey.Inc()
+		return
+	case domain.ReasonWrongSecret:
+		m.wrongSecret.Inc()
+		return
+	}
 	if c, ok := m.byReason[reason]; ok {
 		c.Inc()
 	}

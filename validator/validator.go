@@ -185,6 +185,7 @@ type options struct {
 	failOpen      bool
 	interval      time.Duration
 	now           func() time.Time
+	clockSet      bool // WithClock: every reading comes from now, no coarse clock
 	stream        string
 	failureLimit  int
 	failureWindow time.Duration
@@ -342,10 +343,13 @@ func WithTrustedKeys(keys ...ed25519.PublicKey) Option {
 }
 
 // WithClock sets the clock used for expiry and staleness (nil: time.Now).
+// Without it, validations read a coarse clock the node sets every 10 ms
+// (an expiry takes effect up to that late, never early), and the precise
+// one past half the staleness bound.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now != nil {
-			o.now = now
+			o.now, o.clockSet = now, true
 		}
 		return nil
 	}
@@ -398,6 +402,11 @@ type Validator struct {
 	sealed   atomic.Bool
 	// checkpointSize is the size of the newest checkpoint remembered.
 	checkpointSize atomic.Uint64
+
+	// coarse is the node's coarse clock in Unix ns, set by tickClock every
+	// coarseTick, read by validations; 0: read opts.now instead (the
+	// clock was set with WithClock, or the node is closed).
+	coarse atomic.Int64
 
 	confirmedAt  atomic.Int64 // Unix ns when the view was last known complete
 	reconnects   atomic.Uint64
@@ -481,6 +490,10 @@ func New(cfg Config) (*Validator, error) {
 		v.wg.Go(func() { v.watchConnection(ctx) })
 	}
 	v.wg.Go(func() { v.watchFreshness(ctx) })
+	if !o.clockSet {
+		v.coarse.Store(time.Now().UnixNano())
+		v.wg.Go(func() { v.tickClock(ctx) })
+	}
 	return v, nil
 }
 
@@ -541,6 +554,42 @@ func (v *Validator) Close() {
 	if v.owned != nil {
 		v.owned()
 	}
+}
+
+// coarseTick is how often the coarse clock is set: a key's expiry takes
+// effect up to this much late (never early).
+const coarseTick = 10 * time.Millisecond
+
+// tickClock sets the coarse clock until ctx ends, then turns it off, so
+// that a closed node reads the precise clock again (a clock frozen at
+// Close would keep a view that is no longer fed looking fresh).
+func (v *Validator) tickClock(ctx context.Context) {
+	t := time.NewTicker(coarseTick)
+	defer t.Stop()
+	defer v.coarse.Store(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			v.coarse.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// validationNow is the time a validation decides at: the coarse clock, an
+// atomic load instead of a reading of the system clock. Past half the
+// staleness bound the precise clock decides instead, so a coarse clock
+// that lags (its ticker held up) cannot keep a stale view answering.
+func (v *Validator) validationNow() time.Time {
+	ns := v.coarse.Load()
+	if ns == 0 {
+		return v.opts.now()
+	}
+	if at := v.confirmedAt.Load(); at == 0 || time.Duration(ns-at) > v.opts.maxStaleness/2 {
+		return v.opts.now()
+	}
+	return time.Unix(0, ns)
 }
 
 // watchConnection notes connection changes the moment they happen: after
@@ -765,7 +814,10 @@ func checkKnown(ctx context.Context, log knownlog.Log, dir string, logger *slog.
 }
 
 // check returns nil when the node may answer from its view.
-func (v *Validator) check() error {
+func (v *Validator) check() error { return v.checkAt(v.opts.now()) }
+
+// checkAt is check at now, as the node's clock reads it.
+func (v *Validator) checkAt(now time.Time) error {
 	if e := v.refused.Load(); e != nil {
 		return e // even failing open: this is not a stale view but a false one
 	}
@@ -781,19 +833,22 @@ func (v *Validator) check() error {
 	if v.confirmedGen.Load() != v.reconnects.Load() {
 		return ErrNotReady
 	}
-	if v.staleness() > v.opts.maxStaleness {
+	if v.stalenessAt(now) > v.opts.maxStaleness {
 		return ErrStale
 	}
 	return nil
 }
 
 // staleness is how long ago the view was last known complete.
-func (v *Validator) staleness() time.Duration {
+func (v *Validator) staleness() time.Duration { return v.stalenessAt(v.opts.now()) }
+
+// stalenessAt is staleness at now.
+func (v *Validator) stalenessAt(now time.Time) time.Duration {
 	at := v.confirmedAt.Load()
 	if at == 0 {
 		return time.Duration(1<<63 - 1)
 	}
-	return v.opts.now().Sub(time.Unix(0, at))
+	return now.Sub(time.Unix(0, at))
 }
 
 // Validate checks an API key and its secret, both as the formatted strings
@@ -803,12 +858,15 @@ func (v *Validator) staleness() time.Duration {
 // ErrNotReady / ErrStale (kind Unavailable) when the node cannot vouch for
 // its view.
 func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identity, error) {
-	s, err := domain.ParseSecret(secret)
-	if err != nil || !domain.ValidAPIKey(apiKey) {
+	// Each is parsed once, here: the lookup takes the key's id and the
+	// secret's hash.
+	h, err := domain.ParseSecretHash(secret)
+	keyID, ok := domain.ParseAPIKeyID(apiKey)
+	if err != nil || !ok {
 		v.metrics.outcome(domain.ReasonMalformed)
 		return Identity{}, ErrUnauthorized
 	}
-	id, _, err := v.validate(apiKey, s)
+	id, _, err := v.validate(apiKey, keyID, h)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -818,17 +876,30 @@ func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identi
 	return id, nil
 }
 
-// validate is Validate on parsed credentials, with the reason, before
-// the key's limits: a valid key's request is counted (metrics, usage) by
-// admit, which charges it.
-func (v *Validator) validate(apiKey string, secret domain.Secret) (Identity, domain.Reason, error) {
-	if err := v.check(); err != nil {
+// validateSecret is validate on credentials parsed by
+// domain.ParseCredentials.
+func (v *Validator) validateSecret(apiKey string, secret domain.Secret) (Identity, domain.Reason, error) {
+	keyID, _ := domain.ParseAPIKeyID(apiKey) // checked: a malformed key finds nothing
+	h := secret.Hash()
+	if secret.IsZero() {
+		h = domain.Hash{} // matches nothing
+	}
+	return v.validate(apiKey, keyID, h)
+}
+
+// validate is Validate on parsed credentials (the key's id, the secret's
+// hash), with the reason, before the key's limits: a valid key's request
+// is counted (metrics, usage) by admit, which charges it. The clock is
+// read once (see validationNow), for the freshness check and the key's
+// expiry alike.
+func (v *Validator) validate(apiKey string, keyID [16]byte, secretHash domain.Hash) (Identity, domain.Reason, error) {
+	now := v.validationNow()
+	if err := v.checkAt(now); err != nil {
 		reason := unavailableReason(err)
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
-	now := v.opts.now()
-	res := v.lookup.Check(apiKey, secret, now)
+	res := v.lookup.CheckParsed(keyID, secretHash, now)
 	if !res.OK {
 		reason, err := v.failed(apiKey, res.Reason, now)
 		v.metrics.outcome(reason)
