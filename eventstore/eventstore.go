@@ -75,6 +75,7 @@ type Store struct {
 	signerID    string
 	trust       trustView
 	genesisNote string
+	own         ownSignatures // what this store signed: its subscriptions need not verify it
 }
 
 // Option configures a Store.

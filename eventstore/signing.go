@@ -93,8 +93,18 @@ func signedBytes(subject string, data []byte) []byte {
 	return append(b, data...)
 }
 
-// sign sets the signature headers of m.
-func (s *Store) sign(m *nats.Msg) { Sign(s.signer, m) }
+// sign sets the signature headers of m, as Sign, and remembers the
+// signature, so that this store's subscriptions recognise the event as
+// one it wrote itself (see ownSignatures) instead of verifying it again.
+func (s *Store) sign(m *nats.Msg) {
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	sig := ed25519.Sign(s.signer, signedBytes(m.Subject, m.Data))
+	m.Header.Set(HeaderSigner, KeyID(s.signer.Public().(ed25519.PublicKey)))
+	m.Header.Set(HeaderSignature, base64.RawURLEncoding.EncodeToString(sig))
+	s.own.add(ownDigest(m.Subject, m.Data, sig))
+}
 
 // Sign sets the signature headers of a message about to be published with
 // key: over its subject and payload, which must not change afterwards.

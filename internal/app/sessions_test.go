@@ -70,6 +70,8 @@ func TestSessions_AcrossServes(t *testing.T) {
 	apptest.WantStatus(t, a.Do(t, "POST", "/users/me/sessions/revoke", "", apptest.Bearer(one)...), http.StatusNoContent)
 	caughtUpWith(t, b, a)
 	wantSession(t, "token from A after a revocation, on B", b, one, http.StatusUnauthorized)
+	// A verified it for the revocation itself, and remembers it: still refused.
+	wantSession(t, "token from A after a revocation, on A", a, one, http.StatusUnauthorized)
 	wantSession(t, "token from B after a revocation, on B", b, two, http.StatusUnauthorized)
 	wantSession(t, "token from B after a revocation, on A", a, two, http.StatusUnauthorized)
 

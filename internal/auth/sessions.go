@@ -36,7 +36,13 @@ type Sessions struct {
 	audience string
 	ttl      time.Duration
 	parser   *jwt.Parser
+	leeway   time.Duration
+	now      func() time.Time  // the clock of the parser and the cache
+	verified *verifiedSessions // tokens that verified, see Verify
 }
+
+// sessionLeeway is the clock skew allowed on a token's exp, iat and nbf.
+const sessionLeeway = 5 * time.Second
 
 // NewSessions returns Sessions signing with key. Empty issuer or audience
 // and a zero ttl take the defaults.
@@ -54,11 +60,13 @@ func NewSessions(key ed25519.PrivateKey, issuer, audience string, ttl time.Durat
 		ttl = DefaultTTL
 	}
 	s := &Sessions{key: key, issuer: issuer, audience: audience, ttl: ttl,
-		kid: Thumbprint(key.Public().(ed25519.PublicKey))}
+		kid:    Thumbprint(key.Public().(ed25519.PublicKey)),
+		leeway: sessionLeeway, now: time.Now, verified: newVerifiedSessions(DefaultVerifiedSessions)}
 	s.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(issuer), jwt.WithAudience(audience),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(5*time.Second),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(s.leeway),
+		jwt.WithTimeFunc(func() time.Time { return s.now() }),
 	)
 	return s, nil
 }
@@ -115,8 +123,15 @@ func (s *Sessions) Issue(userID string, epoch uint64, now time.Time) (string, ti
 // checkStrict), and so is one without a jti of the domain.ValidTokenID
 // form or without a numeric sv (tokens issued before sessions could be
 // revoked). Whether the session still holds is the user's to say (see
-// domain.User.SessionValid). Errors: Unauthorized.
+// domain.User.SessionValid): the caller checks that on every request.
+// A token that verified is remembered (bounded, by its SHA-256) until its
+// exp plus the leeway, so presenting it again costs no signature check.
+// Errors: Unauthorized.
 func (s *Sessions) Verify(token string) (Session, error) {
+	key := sha256.Sum256([]byte(token))
+	if sess, ok := s.verified.get(key, s.now()); ok {
+		return sess, nil
+	}
 	if err := checkStrict(token); err != nil {
 		return Session{}, domain.Wrap(domain.Unauthorized, err, "invalid or expired session token")
 	}
@@ -139,7 +154,9 @@ func (s *Sessions) Verify(token string) (Session, error) {
 	if err != nil {
 		return Session{}, domain.Wrap(domain.Unauthorized, err, "invalid or expired session token")
 	}
-	return Session{UserID: c.Subject, TokenID: c.ID, Epoch: *c.Epoch, ExpiresAt: c.ExpiresAt.UTC()}, nil
+	sess := Session{UserID: c.Subject, TokenID: c.ID, Epoch: *c.Epoch, ExpiresAt: c.ExpiresAt.UTC()}
+	s.verified.add(key, sess, c.ExpiresAt.Add(s.leeway))
+	return sess, nil
 }
 
 // JWK is one public key of a JWK Set (RFC 8037 OKP form).
