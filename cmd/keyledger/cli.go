@@ -81,7 +81,9 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 	case "admin usage":
 		return func(ctx context.Context, args []string, s stdio) error { return adminUsage(ctx, args, s.out, s.err) }
 	case "admin integrity":
-		return func(ctx context.Context, args []string, s stdio) error { return adminIntegrity(ctx, args, s.out, s.err) }
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminIntegrity(ctx, args, s.out, s.err)
+		}
 	case "admin nodes":
 		return func(ctx context.Context, args []string, s stdio) error { return adminNodes(ctx, args, s.out) }
 	case "admin keys list":
