@@ -103,10 +103,10 @@ type Monitor struct {
 	mu      sync.Mutex
 	last    *Verdict // the last finished verification
 	running *time.Time
+	pending bool // asked for and not started yet: reported as running
 	next    time.Time
 	expect  *audit.Expectation // a checkpoint an earlier run verified
 	kick    chan struct{}
-	done    chan struct{} // closed and replaced when a run finishes
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -118,8 +118,7 @@ func Start(cfg Config) (*Monitor, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("integrity: missing store")
 	}
-	m := &Monitor{store: cfg.Store, logger: cfg.Logger, interval: cfg.Interval, kick: make(chan struct{}, 1),
-		done: make(chan struct{})}
+	m := &Monitor{store: cfg.Store, logger: cfg.Logger, interval: cfg.Interval, kick: make(chan struct{}, 1)}
 	if m.logger == nil {
 		m.logger = slog.New(slog.DiscardHandler)
 	}
@@ -145,24 +144,17 @@ func (m *Monitor) Close() {
 // runs (which then answers the request).
 func (m *Monitor) VerifyNow() bool {
 	m.mu.Lock()
-	running := m.running != nil
-	m.mu.Unlock()
-	if running {
+	if m.running != nil || m.pending {
+		m.mu.Unlock()
 		return false
 	}
+	m.pending = true
+	m.mu.Unlock()
 	select {
 	case m.kick <- struct{}{}:
 	default:
 	}
 	return true
-}
-
-// Finished returns a channel closed when the verification running or
-// next to run has finished.
-func (m *Monitor) Finished() <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.done
 }
 
 func (m *Monitor) run(ctx context.Context) {
@@ -204,7 +196,7 @@ func (m *Monitor) run(ctx context.Context) {
 func (m *Monitor) verify(ctx context.Context) {
 	start := time.Now().UTC()
 	m.mu.Lock()
-	m.running = &start
+	m.running, m.pending = &start, false
 	expect := m.expect
 	m.mu.Unlock()
 	// The newest checkpoint before the run: if the run verifies it, the
@@ -248,8 +240,6 @@ func (m *Monitor) verify(ctx context.Context) {
 			m.expect = &audit.Expectation{Size: c.Size, Root: c.Root}
 		}
 	}
-	close(m.done)
-	m.done = make(chan struct{})
 }
 
 // Status reports the trust root, the newest checkpoint (read now) and
@@ -275,11 +265,14 @@ func (m *Monitor) Status(ctx context.Context) Status {
 	} else {
 		s.Verify = Verdict{State: StateNever, Problems: []string{}}
 	}
-	if m.running != nil {
+	if m.running != nil || m.pending {
 		s.Verify.Running = true
 		if m.last == nil {
-			at := *m.running
-			s.Verify.State, s.Verify.StartedAt = StateRunning, &at
+			s.Verify.State = StateRunning
+			if m.running != nil {
+				at := *m.running
+				s.Verify.StartedAt = &at
+			}
 		}
 	}
 	if !m.next.IsZero() {
