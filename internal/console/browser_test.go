@@ -311,6 +311,32 @@ func TestBrowser_OwnerWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A team, a team key and an invitation.
+	tb.do("teams", chromedp.Click(chromedp.CSS(`nav a[href="/console/teams"]`)), chromedp.WaitVisible(chromedp.ID("team-name")))
+	tb.clean("teams page")
+	tb.do("name the team", chromedp.SendKeys(chromedp.ID("team-name"), "payments"))
+	tb.submit("create team", `form[action="/console/teams"] button[type=submit]`)
+	if got := tb.text("#team-role"); got != "owner" {
+		t.Fatalf("team page: role %q, want owner", got)
+	}
+	tb.do("invite", chromedp.SetValue(chromedp.ID("invite-role"), "developer"))
+	if st := tb.submit("invite", `form[action$="/invitations"] button[type=submit]`); st != http.StatusCreated {
+		t.Fatalf("invite: status %d", st)
+	}
+	if tb.text("#invitation") == "" {
+		t.Error("no invitation on the page")
+	}
+	tb.do("team key", chromedp.SendKeys(chromedp.ID("team-key-name"), "team key"))
+	tb.submit("create team key", `form[action$="/keys"] button[type=submit]`)
+	tk, ts2 := tb.text("#api-key"), tb.text("#secret")
+	if !validates(t, ts, tk, ts2) {
+		t.Error("the team key read off the page does not validate")
+	}
+	tb.do("back to the team", chromedp.Click(chromedp.CSS(`nav a[href="/console/teams"]`)), chromedp.WaitVisible(chromedp.CSS(`td a[href^="/console/teams/"]`)),
+		chromedp.Click(chromedp.CSS(`td a[href^="/console/teams/"]`)), chromedp.WaitVisible(chromedp.ID("team-role")))
+	tb.clean("team page")
+	tb.shot("team")
+
 	tb.do("account", chromedp.Click(chromedp.CSS(`nav a[href="/console/account"]`)), chromedp.WaitVisible(chromedp.ID("current_password")))
 	tb.clean("account page")
 	tb.submit("log out", `nav button[type=submit]`)

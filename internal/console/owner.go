@@ -37,6 +37,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /console/account", c.signedIn(c.accountPage))
 	c.mux.HandleFunc("POST /console/account/password", c.signedIn(c.changePassword))
 	c.mux.HandleFunc("POST /console/account/erase", c.signedIn(c.erase))
+	c.teamRoutes()
 	c.adminRoutes()
 	c.mux.HandleFunc("/console/", c.notFound)
 }
