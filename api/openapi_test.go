@@ -866,4 +866,14 @@ func waitNodesWalkThrough(t *testing.T, ts *apptest.Server, d *openAPIDoc) {
 	accepted(signed("PATCH", "/admin/keys/{api_key}", "/admin/keys/"+keys[1]+"?wait=nodes", `{"name":"w"}`))
 	accepted(signed("POST", "/admin/keys/{api_key}/disable", "/admin/keys/"+keys[1]+"/disable?wait=nodes", ""))
 	accepted(signed("DELETE", "/admin/keys/{api_key}", "/admin/keys/"+keys[1]+"?wait=nodes", ""))
+
+	// Who a session is, and the log's integrity (admins only).
+	me := do("GET", "/users/me", "/users/me", "", auth...)
+	apptest.WantStatus(t, me, http.StatusOK)
+	if got := me.JSON(t); got["email"] != "wanda@example.com" || got["role"] != "user" {
+		t.Errorf("GET /users/me: %s", me.Body)
+	}
+	apptest.WantStatus(t, do("GET", "/admin/integrity", "/admin/integrity", "", auth...), http.StatusForbidden)
+	apptest.WantStatus(t, signed("POST", "/admin/integrity/verify", "/admin/integrity/verify", ""), http.StatusAccepted)
+	apptest.WantStatus(t, signed("GET", "/admin/integrity", "/admin/integrity", ""), http.StatusOK)
 }

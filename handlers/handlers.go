@@ -56,6 +56,7 @@ type Ledger interface {
 	EnableUser(ctx context.Context, cmd ledger.EnableUser) error
 	CreateUser(ctx context.Context, cmd ledger.CreateUser) (domain.User, error)
 	ListUsers(ctx context.Context) ([]domain.User, error)
+	RevealUser(ctx context.Context, u domain.User) (domain.User, error)
 	EraseUser(ctx context.Context, cmd ledger.EraseUser) ([]string, error)
 	EraseMe(ctx context.Context, cmd ledger.EraseMe) error
 	// AdminByKey returns the admin whose active (enrolled, not revoked)
@@ -168,6 +169,9 @@ type Config struct {
 	// OIDC, if set, serves the OpenID Connect login (/oidc/...); nil:
 	// those routes answer 404.
 	OIDC *OIDCConfig
+	// Integrity, if set, serves GET /admin/integrity and POST
+	// /admin/integrity/verify; nil: both answer 503.
+	Integrity Integrity
 }
 
 // API is the HTTP API. It implements http.Handler.
@@ -186,6 +190,7 @@ type API struct {
 	adminNonces   AdminNonces
 	usage         Usage // nil: no usage read model
 	fleet         Fleet
+	integrity     Integrity
 	waitTimeout   time.Duration
 	credits       CreditsReader // nil: views show the credits granted
 	oidc          *OIDCConfig   // nil: no OpenID Connect login
@@ -205,7 +210,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{ledger: cfg.Ledger, sessions: cfg.Sessions, ready: cfg.Readiness, validate: cfg.Validate,
 		idempotency: cfg.Idempotency, adminNonces: cfg.AdminNonces, usage: cfg.Usage, logger: cfg.Logger, metrics: cfg.Metrics, proxies: cfg.Proxies,
 		loginFailures: cfg.LoginFailures, registrations: cfg.Registrations, maxStaleness: cfg.ReadyMaxStaleness,
-		fleet: cfg.Fleet, waitTimeout: cfg.WaitTimeout, credits: cfg.Credits, mux: http.NewServeMux()}
+		fleet: cfg.Fleet, integrity: cfg.Integrity, waitTimeout: cfg.WaitTimeout, credits: cfg.Credits, mux: http.NewServeMux()}
 	if cfg.WaitTimeout < 0 {
 		return nil, errors.New("handlers: negative WaitTimeout")
 	}
@@ -233,6 +238,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	a.mux.HandleFunc("GET /openapi.json", a.openapi)
 	a.mux.Handle("POST /users", a.gate(a.idempotent(a.registerUser)))
+	a.mux.Handle("GET /users/me", a.gate(a.authenticated(a.me)))
 	a.mux.Handle("DELETE /users/me", a.gate(a.authenticated(a.eraseMe)))
 	a.mux.Handle("POST /users/me/password", a.gate(a.authenticated(a.changePassword)))
 	a.mux.Handle("POST /users/me/sessions/revoke", a.gate(a.authenticated(a.revokeMySessions)))
@@ -260,6 +266,8 @@ func (a *API) routes() {
 	a.mux.Handle("POST /admin/keys/{key}/enable", a.gate(a.admin(a.adminEnableKey)))
 	a.mux.Handle("POST /admin/keys/{key}/credits", a.gate(a.admin(a.idempotent(a.adminAddCredits))))
 	a.mux.Handle("GET /admin/nodes", a.gate(a.admin(a.adminNodes)))
+	a.mux.Handle("GET /admin/integrity", a.gate(a.admin(a.adminIntegrity)))
+	a.mux.Handle("POST /admin/integrity/verify", a.gate(a.admin(a.adminVerifyLog)))
 	a.mux.Handle("GET /admin/users", a.gate(a.admin(a.adminListUsers)))
 	a.mux.Handle("POST /admin/users", a.gate(a.admin(a.adminCreateUser)))
 	a.mux.Handle("POST /admin/users/{id}/disable", a.gate(a.admin(a.adminDisableUser)))

@@ -22,7 +22,7 @@ var groups = map[string][]string{
 	"":                  {"serve", "validator", "init", "setup", "cert", "audit", "admin", "healthcheck", "sign", "bench", "version", "help"},
 	"cert":              {"csr", "selfsigned"},
 	"audit":             {"verify", "replay", "state", "pubkey", "trust-root"},
-	"admin":             {"keygen", "keys", "users", "teams", "admin-keys", "ledger-keys", "invitations", "usage", "nodes"},
+	"admin":             {"keygen", "keys", "users", "teams", "admin-keys", "ledger-keys", "invitations", "usage", "nodes", "integrity"},
 	"admin invitations": {"create"},
 	"admin admin-keys":  {"list", "enroll", "revoke"},
 	"admin ledger-keys": {"list", "add", "retire"},
@@ -80,6 +80,10 @@ func leafCommand(path string) func(context.Context, []string, stdio) error {
 		}
 	case "admin usage":
 		return func(ctx context.Context, args []string, s stdio) error { return adminUsage(ctx, args, s.out, s.err) }
+	case "admin integrity":
+		return func(ctx context.Context, args []string, s stdio) error {
+			return adminIntegrity(ctx, args, s.out, s.err)
+		}
 	case "admin nodes":
 		return func(ctx context.Context, args []string, s stdio) error { return adminNodes(ctx, args, s.out) }
 	case "admin keys list":

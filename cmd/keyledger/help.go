@@ -196,7 +196,8 @@ ledger-keys acts on the log's trust with the ledger's signing key.
 
 Exit codes: 0 success, 1 the command was refused (not found, conflict, bad
 signature, ...), 2 usage error, 3 serve or the log could not be reached, 4
-in force but not confirmed by every live validation node (--wait-nodes).`,
+in force but not confirmed by every live validation node (--wait-nodes), 5
+the log did not verify (integrity).`,
 		example: `keyledger admin keys revoke ak_01J... --reason "leaked in a public repo"`,
 	},
 	"admin keygen": {
@@ -394,6 +395,17 @@ revoke every key of the user, and destroy the user's data key, so that the
 email and password hash sealed in the log can no longer be opened by anyone.
 The address may register again. Run it again if it fails half-way.`,
 		example: `keyledger admin users erase usr_01J... --reason "erasure request 2026-12-06"`,
+	},
+	"admin integrity": {
+		purpose: "show the log's trust root, newest checkpoint and serve's last verification of the log",
+		usage:   "keyledger admin integrity [--verify] [flags]",
+		about: `serve verifies the whole log as ` + "`keyledger audit verify`" + ` does every
+--verify-interval (24h) and when an admin asks; this prints its last verdict
+with the trust root's fingerprint and the newest signed checkpoint. With
+--verify it starts a verification and waits for its verdict. Exit 5 when the
+last verification found problems. This is serve checking itself: an
+auditor's own ` + "`keyledger audit verify`" + ` trusts nothing serve says.`,
+		example: "keyledger admin integrity --verify",
 	},
 	"admin nodes": {
 		purpose: "list the validation nodes and serves heard from, and how far each applied the log",

@@ -13,6 +13,7 @@ import (
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/fleet"
 	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/integrity"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/usage"
 )
@@ -32,6 +33,7 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
 	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
+	fs.DurationVar(&c.VerifyInterval, "verify-interval", integrity.DefaultInterval, "how often to verify the whole log as `keyledger audit verify` does, for GET /admin/integrity and the console (negative: only when an admin asks)")
 	fs.Int64Var(&c.StreamMaxBytes, "stream-max-bytes", app.DefaultStreamMaxBytes, "size limit of the event stream in bytes; once full, commands fail (keyledger_stream_bytes warns before; negative: no limit)")
 	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", app.DefaultIdempotencyMaxBytes, "size limit of the idempotency records' bucket in bytes (negative: no limit)")
 	fs.Int64Var(&c.NoncesMaxBytes, "nonces-max-bytes", app.DefaultNoncesMaxBytes, "size limit of the shared replay cache's bucket in bytes (negative: no limit)")

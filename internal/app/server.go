@@ -26,6 +26,7 @@ import (
 	"github.com/keyledger/keyledger/internal/embedded"
 	"github.com/keyledger/keyledger/internal/fleet"
 	"github.com/keyledger/keyledger/internal/idempotency"
+	"github.com/keyledger/keyledger/internal/integrity"
 	"github.com/keyledger/keyledger/internal/ledger"
 	"github.com/keyledger/keyledger/internal/limits"
 	"github.com/keyledger/keyledger/internal/mail"
@@ -54,10 +55,14 @@ type ServeConfig struct {
 	// CheckpointInterval is how often the log is checkpointed; negative
 	// disables checkpoints.
 	CheckpointInterval time.Duration
-	HTTPS              HTTPSConfig
-	NATSClient         NATSClientConfig
-	NATSTLS            EmbeddedTLSConfig
-	Signed             SignedRequestsConfig
+	// VerifyInterval is how often serve verifies the whole log for GET
+	// /admin/integrity (0: integrity.DefaultInterval; negative: only when
+	// an admin asks).
+	VerifyInterval time.Duration
+	HTTPS          HTTPSConfig
+	NATSClient     NATSClientConfig
+	NATSTLS        EmbeddedTLSConfig
+	Signed         SignedRequestsConfig
 	// Argon2 overrides the password hashing cost (zero: the default); tests
 	// lower it.
 	Argon2 auth.Argon2Params
@@ -134,6 +139,7 @@ type Server struct {
 	validator    *validator.Validator
 	certs        []*tlsconfig.Certificate
 	checkpoints  *checkpoint.Writer
+	integrity    *integrity.Monitor
 	http         *http.Server
 	listener     net.Listener
 	metricsHTTP  *http.Server // nil unless MetricsAddr is a listener's
@@ -303,6 +309,10 @@ func (s *Server) Open(ctx context.Context) error {
 			return fmt.Errorf("checkpoints: %w", err)
 		}
 	}
+	if s.integrity, err = integrity.Start(integrity.Config{Store: store, Interval: cfg.VerifyInterval,
+		Logger: s.Logger.With("component", "integrity")}); err != nil {
+		return err
+	}
 	proxies, err := handlers.ParseTrustedProxies(cfg.Limits.TrustedProxies...)
 	if err != nil {
 		return ConfigError{fmt.Errorf("--trusted-proxy: %w", err)}
@@ -375,7 +385,8 @@ func (s *Server) Open(ctx context.Context) error {
 	apiConfig := handlers.Config{Ledger: svc, Sessions: sessions, Readiness: readiness{s.projector, s.validator},
 		Credits:  &creditsReader{nc: nc, stream: cfg.Stream, now: cfg.KeyLimits.now, limiter: s.limiter},
 		Validate: s.validator.ValidateHandler(), Idempotency: s.idempotency, AdminNonces: s.adminNonces,
-		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold, Fleet: fleetView, WaitTimeout: cfg.Fleet.WaitTimeout}
+		Logger: s.Logger.With("component", "http"), Metrics: metrics, Usage: s.usageFold, Fleet: fleetView, WaitTimeout: cfg.Fleet.WaitTimeout,
+		Integrity: s.integrity}
 	if oidcFlow != nil {
 		apiConfig.OIDC = &handlers.OIDCConfig{Flow: oidcFlow, Ledger: svc}
 	}
@@ -542,6 +553,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.checkpoints != nil {
 		s.checkpoints.Close()
+	}
+	if s.integrity != nil {
+		s.integrity.Close()
 	}
 	if s.projector != nil {
 		s.projector.Stop()

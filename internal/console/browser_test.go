@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/keyledger/keyledger/internal/app/apptest"
+	"github.com/keyledger/keyledger/internal/natstest"
 )
 
 // chromium finds Debian's chromium (or another Chromium build) on PATH.
@@ -310,6 +311,32 @@ func TestBrowser_OwnerWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A team, a team key and an invitation.
+	tb.do("teams", chromedp.Click(chromedp.CSS(`nav a[href="/console/teams"]`)), chromedp.WaitVisible(chromedp.ID("team-name")))
+	tb.clean("teams page")
+	tb.do("name the team", chromedp.SendKeys(chromedp.ID("team-name"), "payments"))
+	tb.submit("create team", `form[action="/console/teams"] button[type=submit]`)
+	if got := tb.text("#team-role"); got != "owner" {
+		t.Fatalf("team page: role %q, want owner", got)
+	}
+	tb.do("invite", chromedp.SetValue(chromedp.ID("invite-role"), "developer"))
+	if st := tb.submit("invite", `form[action$="/invitations"] button[type=submit]`); st != http.StatusCreated {
+		t.Fatalf("invite: status %d", st)
+	}
+	if tb.text("#invitation") == "" {
+		t.Error("no invitation on the page")
+	}
+	tb.do("team key", chromedp.SendKeys(chromedp.ID("team-key-name"), "team key"))
+	tb.submit("create team key", `form[action$="/keys"] button[type=submit]`)
+	tk, ts2 := tb.text("#api-key"), tb.text("#secret")
+	if !validates(t, ts, tk, ts2) {
+		t.Error("the team key read off the page does not validate")
+	}
+	tb.do("back to the team", chromedp.Click(chromedp.CSS(`nav a[href="/console/teams"]`)), chromedp.WaitVisible(chromedp.CSS(`td a[href^="/console/teams/"]`)),
+		chromedp.Click(chromedp.CSS(`td a[href^="/console/teams/"]`)), chromedp.WaitVisible(chromedp.ID("team-role")))
+	tb.clean("team page")
+	tb.shot("team")
+
 	tb.do("account", chromedp.Click(chromedp.CSS(`nav a[href="/console/account"]`)), chromedp.WaitVisible(chromedp.ID("current_password")))
 	tb.clean("account page")
 	tb.submit("log out", `nav button[type=submit]`)
@@ -360,4 +387,63 @@ func TestBrowser_CrossOriginForm(t *testing.T) {
 	if keys, err := listKeys(t, ts, b); err != nil || len(keys) != 0 {
 		t.Errorf("the cross-origin form created %d keys (%v), want none", len(keys), err)
 	}
+}
+
+// TestBrowser_AdminRevokesAnothersKey plays an admin in headless
+// Chromium during an incident: from the admin overview (integrity panel)
+// to the list of all keys, a search, the key's page, a revocation with a
+// reason and its confirmation; the owner's key is refused at once. Every
+// admin page passes the CSP, console-error and axe-core checks, at a
+// desktop's width and at 360 px.
+func TestBrowser_AdminRevokesAnothersKey(t *testing.T) {
+	tb := newTab(t)
+	ts, _, _, key, secret, aliceID := startForAdmin(t)
+	defer ts.Stop(t)
+
+	tb.do("log in", chromedp.Navigate(ts.Base+"/console/login"), chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "root@example.com"), chromedp.SendKeys(chromedp.ID("password"), apptest.Password))
+	tb.submit("log in", `form[action="/console/login"] button[type=submit]`)
+	tb.do("admin overview", chromedp.Click(chromedp.CSS(`nav a[href="/console/admin/"]`)), chromedp.WaitVisible(chromedp.ID("integrity")))
+	tb.clean("admin overview")
+	tb.submit("verify now", `#verify-now`)
+	// Without JavaScript the page shows the verdict on a reload.
+	natstest.Eventually(t, 60*time.Second, func() bool {
+		tb.do("reload", chromedp.Navigate(ts.Base+"/console/admin/"), chromedp.WaitVisible(chromedp.ID("verdict")))
+		return !strings.Contains(tb.text("#verdict"), "verifying")
+	}, "the verification's verdict")
+	tb.do("verdict", chromedp.WaitVisible(chromedp.ID("verdict")))
+	if got := tb.text("#verdict"); got != "verified: nothing wrong found" {
+		t.Errorf("verdict on a clean log: %q", got)
+	}
+	tb.clean("admin overview with a verdict")
+	tb.shot("admin")
+
+	tb.do("users", chromedp.Click(chromedp.CSS(`nav.subnav a[href="/console/admin/users"]`)), chromedp.WaitVisible(chromedp.ID("q")))
+	tb.clean("users page")
+	tb.shot("admin-users")
+	tb.do("all keys", chromedp.Click(chromedp.CSS(`nav.subnav a[href="/console/admin/keys"]`)), chromedp.WaitVisible(chromedp.ID("q")),
+		chromedp.SendKeys(chromedp.ID("q"), key[:12]))
+	tb.submit("search keys", `form[action="/console/admin/keys"] button[type=submit]`)
+	if got := tb.text("#count"); got != "1 key." {
+		t.Fatalf("key search: %q, want 1 key", got)
+	}
+	tb.shot("admin-keys")
+	tb.do("the key", chromedp.Click(chromedp.CSS(`a[href^="/console/admin/keys/`+key+`"]`)), chromedp.WaitVisible(chromedp.ID("revoke-reason")))
+	tb.clean("admin key page")
+	if got := tb.text("#status"); got != "active" {
+		t.Fatalf("key status %q, want active", got)
+	}
+	tb.do("reason", chromedp.SendKeys(chromedp.ID("revoke-reason"), "leaked in a public repo"), chromedp.Click(chromedp.ID("revoke-confirm")))
+	if st := tb.submit("revoke", `#revoke`); st != http.StatusOK {
+		t.Fatalf("revoke: status %d", st)
+	}
+	if got := tb.text("#status"); got != "revoked" {
+		t.Errorf("after revoking: status %q", got)
+	}
+	if validates(t, ts, key, secret) {
+		t.Error("/validate accepts the key an admin revoked")
+	}
+	tb.do("owner's page", chromedp.Click(chromedp.CSS(`a[href="/console/admin/users/`+aliceID+`"]`)), chromedp.WaitVisible(chromedp.ID("user-status")))
+	tb.clean("admin user page")
+	tb.shot("admin-user")
 }

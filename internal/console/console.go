@@ -106,7 +106,7 @@ func New(cfg Config) (*Console, error) {
 }
 
 func parsePages() (map[string]*template.Template, error) {
-	funcs := template.FuncMap{"when": when, "at": at}
+	funcs := template.FuncMap{"when": when, "at": at, "adminKeyURL": adminKeyURL, "userStatus": userStatus}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -216,6 +216,8 @@ type page struct {
 	Error    string
 	Notice   string
 	Data     any
+	// Me is who is signed in (set by render on signed-in pages).
+	Me *client.Me
 }
 
 // render writes the page named name with status.
@@ -228,6 +230,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	if p.CSRF == "" {
 		p.CSRF = c.formToken(w, r)
+	}
+	if me, ok := meFrom(r.Context()); ok && p.SignedIn && p.Me == nil {
+		p.Me = &me
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	var b strings.Builder

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -36,6 +37,8 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /console/account", c.signedIn(c.accountPage))
 	c.mux.HandleFunc("POST /console/account/password", c.signedIn(c.changePassword))
 	c.mux.HandleFunc("POST /console/account/erase", c.signedIn(c.erase))
+	c.teamRoutes()
+	c.adminRoutes()
 	c.mux.HandleFunc("/console/", c.notFound)
 }
 
@@ -53,8 +56,23 @@ func (c *Console) signedIn(next func(http.ResponseWriter, *http.Request, *client
 			http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
 			return
 		}
-		next(w, r, c.api.WithSession(tok))
+		api := c.api.WithSession(tok)
+		me, err := api.Me(r.Context())
+		if err != nil {
+			c.apiFailed(w, r, "Console", "message", page{}, err)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), meKey{}, me)), api)
 	}
+}
+
+// meKey carries who the session is (client.Me) to the page's layout.
+type meKey struct{}
+
+// meFrom returns who the signed-in browser is.
+func meFrom(ctx context.Context) (client.Me, bool) {
+	me, ok := ctx.Value(meKey{}).(client.Me)
+	return me, ok
 }
 
 // apiFailed shows what the API answered to a failed call, with the

@@ -107,3 +107,9 @@ func (s *Service) UserByID(ctx context.Context, userID string) (domain.User, err
 }
 
 var errNoDataKeys = errors.New("ledger: missing dependency (data keys)")
+
+// RevealUser returns u with its personal data (email) unsealed, for the
+// user themself (GET /users/me). Errors: Unavailable, Internal.
+func (s *Service) RevealUser(ctx context.Context, u domain.User) (domain.User, error) {
+	return s.reveal(ctx, u)
+}

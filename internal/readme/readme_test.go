@@ -153,9 +153,16 @@ func runSection(t *testing.T, ts *apptest.Server, heading string) string {
 	if len(blocks["sh"]) != 1 {
 		t.Fatalf("got %d sh blocks, want one", len(blocks["sh"]))
 	}
+	return runAgainst(t, ts, blocks["sh"][0])
+}
+
+// runAgainst runs one sh block of the README against ts (its address for
+// http://127.0.0.1:8080) and returns what it printed.
+func runAgainst(t *testing.T, ts *apptest.Server, script string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(blocks["sh"][0], "http://127.0.0.1:8080", ts.Base))
+	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", strings.ReplaceAll(script, "http://127.0.0.1:8080", ts.Base))
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
