@@ -595,10 +595,13 @@ func (t *Team) CreateTeam(id, name, owner string, now time.Time) ([]Event, error
 // Invite returns the events that issue an invitation to join with role,
 // on behalf of actor (an owner or admin; only owners invite owners).
 // Errors: NotFound, Forbidden, Invalid (role, expiry), Conflict (too many
-// open invitations).
+// open invitations, or the team is disabled).
 func (t *Team) Invite(actor string, token Token, role TeamRole, expiresAt time.Time, now time.Time) ([]Event, error) {
 	if err := t.CanManageMembers(actor); err != nil {
 		return nil, err
+	}
+	if t.Disabled {
+		return nil, Errorf(Conflict, "team is disabled")
 	}
 	if !role.Valid() {
 		return nil, Errorf(Invalid, "role must be owner, admin, developer or viewer")
@@ -641,6 +644,9 @@ func (t *Team) Join(userID string, token Token, now time.Time) ([]Event, error) 
 	if !ValidUserID(userID) {
 		return nil, Errorf(Invalid, "malformed user id")
 	}
+	if t.Disabled {
+		return nil, Errorf(Conflict, "team is disabled")
+	}
 	if _, member := t.Members[userID]; member {
 		return nil, Errorf(Conflict, "already a member of the team")
 	}
@@ -658,6 +664,9 @@ func (t *Team) Join(userID string, token Token, now time.Time) ([]Event, error) 
 func (t *Team) ChangeRole(actor, member string, role TeamRole, now time.Time) ([]Event, error) {
 	if err := t.CanManageMembers(actor); err != nil {
 		return nil, err
+	}
+	if t.Disabled {
+		return nil, Errorf(Conflict, "team is disabled")
 	}
 	if !role.Valid() {
 		return nil, Errorf(Invalid, "role must be owner, admin, developer or viewer")

@@ -137,6 +137,33 @@ func TestTeam_Invitation(t *testing.T) {
 			t.Errorf("forged: got %v, want NotFound", err)
 		}
 	})
+	t.Run("ErrTeamDisabled", func(t *testing.T) {
+		// A disabled team takes no new members: no invitation is issued,
+		// and one issued before cannot be used until it is enabled.
+		team := givenTeam(t)
+		tok := teamToken(t, 3)
+		events, err := team.Invite(bob, tok, domain.TeamViewer, t2, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = team.Apply(events[0])
+		events, err = team.SetDisabled("admin:root", true, "abuse", t0)
+		if err != nil || len(events) != 1 {
+			t.Fatal(err)
+		}
+		_ = team.Apply(events[0])
+		if _, err := team.Invite(bob, teamToken(t, 2), domain.TeamViewer, t2, t0); domain.KindOf(err) != domain.Conflict {
+			t.Errorf("invite while disabled: got %v, want Conflict", err)
+		}
+		if _, err := team.Join(erin, tok, t0); domain.KindOf(err) != domain.Conflict {
+			t.Errorf("join while disabled: got %v, want Conflict", err)
+		}
+		events, _ = team.SetDisabled("admin:root", false, "cleared", t0)
+		_ = team.Apply(events[0])
+		if _, err := team.Join(erin, tok, t0); err != nil {
+			t.Errorf("join once enabled again: %v", err)
+		}
+	})
 	t.Run("ErrAdminInvitesOwner", func(t *testing.T) {
 		team := givenTeam(t)
 		if _, err := team.Invite(bob, teamToken(t, 3), domain.TeamOwner, t1, t0); domain.KindOf(err) != domain.Forbidden {
