@@ -152,6 +152,26 @@ func ParseSecretHash(s string) (Hash, error) {
 	return sha256.Sum256(b[:]), nil
 }
 
+// HashSecretForm returns the SHA-256 of s when s has a secret's length and
+// prefix, without checking its alphabet and checksum, and allocates
+// nothing. It is for a lookup that compares the hash in constant time with
+// stored hashes, each of a secret the ledger generated: only that very
+// secret matches one, so a match proves s well-formed and the full check
+// (ValidSecret) is left for after a mismatch, to tell a malformed secret
+// from a wrong one. ok is false when s is not even of a secret's form.
+func HashSecretForm(s string) (h Hash, ok bool) {
+	if len(s) != SecretLength || s[:len(SecretPrefix)] != SecretPrefix {
+		return Hash{}, false
+	}
+	var b [SecretLength]byte
+	copy(b[:], s)
+	return sha256.Sum256(b[:]), true
+}
+
+// ValidSecret reports whether s is a well-formed secret (length, prefix,
+// alphabet and checksum, as ParseSecret checks), with no allocation.
+func ValidSecret(s string) bool { return wellFormedSecret(s) }
+
 // wellFormedSecret reports whether s is a secret: its length, prefix,
 // alphabet and checksum, in one pass with no allocation.
 func wellFormedSecret(s string) bool {

@@ -130,6 +130,9 @@ func TestValidationParsers_NoAllocations(t *testing.T) {
 		if _, ok := domain.ParseAPIKeyID(key); !ok {
 			t.Fatal("key refused")
 		}
+		if _, ok := domain.HashSecretForm(secret); !ok || !domain.ValidSecret(secret) {
+			t.Fatal("secret refused")
+		}
 	}); n != 0 {
 		t.Fatalf("got %v allocations a call, want 0", n)
 	}

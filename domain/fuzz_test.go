@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -111,6 +112,15 @@ func FuzzParseSecret(f *testing.F) {
 		s, err := domain.ParseSecret(in)
 		if h, hashErr := domain.ParseSecretHash(in); (hashErr == nil) != (err == nil) || err == nil && h != s.Hash() {
 			t.Fatalf("ParseSecretHash: got %x, %v; ParseSecret: %v", h, hashErr, err)
+		}
+		if domain.ValidSecret(in) != (err == nil) {
+			t.Fatalf("ValidSecret = %v; ParseSecret: %v", domain.ValidSecret(in), err)
+		}
+		// HashSecretForm checks the form only: every secret ParseSecret
+		// takes has it, with the same hash; what it refuses, ParseSecret does.
+		if h, ok := domain.HashSecretForm(in); err == nil && (!ok || h != s.Hash()) ||
+			ok && h != sha256.Sum256([]byte(in)) || !ok && err == nil {
+			t.Fatalf("HashSecretForm: got %x, %v; ParseSecret: %v", h, ok, err)
 		}
 		if err != nil {
 			if !errors.Is(err, domain.ErrBadCredentials) || !s.IsZero() {

@@ -46,6 +46,7 @@ type Lookup struct {
 	disabled   map[ulid.ULID]bool // users whose keys must not validate; true: erased, for good
 
 	scopeSets  []domain.ScopeSet          // interned sets; index 0 is the empty set
+	scopeLists [][]string                 // scopeSets[i].List(), derived from it, handed out shared
 	scopeIndex map[domain.ScopeSet]uint32 // set -> its index in scopeSets
 	scopeRefs  []uint32                   // how many keys use each set
 	freeSets   []uint32                   // indexes of sets no key uses, to reuse
@@ -106,14 +107,17 @@ const maxScopeSets = 1 << 24
 // key's name in Lookup.names; the owner is an index into Lookup.owners.
 // It takes 72 bytes.
 type lookupEntry struct {
+	// What a validation reads comes first, in the first 36 bytes, so that
+	// it spans one cache line more often than not.
 	hash    [hashPrefix]byte
-	public  domain.PublicKey
 	owner   uint32 // index of the key's owner in Lookup.owners
-	version uint32
 	name    uint32 // offset of the key's name in Lookup.names; 0: none
 	expires [6]byte
 	flags   uint8
 	scopes  [3]byte // index of the key's scope set in scopeSets
+	nameLen uint16  // length of the key's name, as the arena also records
+	version uint32
+	public  domain.PublicKey
 }
 
 // hashPrefix is how many bytes of a secret's SHA-256 the lookup keeps.
@@ -140,7 +144,7 @@ func NewLookup(sizeHint int) *Lookup {
 	sizeHint = max(sizeHint, 0)
 	return &Lookup{index: make(map[ulid.ULID]uint32, sizeHint), entries: newEntryChunks(sizeHint),
 		ownerIndex: make(map[ulid.ULID]uint32),
-		disabled:   make(map[ulid.ULID]bool), scopeSets: []domain.ScopeSet{""}, scopeRefs: []uint32{0},
+		disabled:   make(map[ulid.ULID]bool), scopeSets: []domain.ScopeSet{""}, scopeLists: [][]string{{}}, scopeRefs: []uint32{0},
 		scopeIndex: map[domain.ScopeSet]uint32{"": 0}, metadata: make(map[uint32]string), names: []byte{0},
 		previous: make(map[uint32]previousSecret), limits: make(map[uint32]*domain.Limits),
 		teamKeys: make(map[uint32]teamOwner), disabledTeams: make(map[ulid.ULID]bool), blockedAccounts: make(map[ulid.ULID]bool)}
@@ -258,6 +262,9 @@ func (l *Lookup) store(id ulid.ULID, e lookupEntry, k domain.Key) error {
 		l.names = append(l.names, k.Name...)
 		l.namesLive += 2 + len(k.Name)
 	}
+	if e.name != 0 {
+		e.nameLen = uint16(len(k.Name))
+	}
 	if prev != nil && prev.name != 0 && prev.name != e.name {
 		n := 2 + len(l.name(prev.name))
 		l.namesLive -= n
@@ -331,12 +338,13 @@ func (l *Lookup) internScopes(k domain.Key, prev *lookupEntry) (uint32, error) {
 		case len(l.freeSets) > 0:
 			set = l.freeSets[len(l.freeSets)-1]
 			l.freeSets = l.freeSets[:len(l.freeSets)-1]
-			l.scopeSets[set] = k.Scopes
+			l.scopeSets[set], l.scopeLists[set] = k.Scopes, k.Scopes.List()
 		case len(l.scopeSets) >= maxScopeSets:
 			return 0, fmt.Errorf("key %s: more than %d distinct scope sets", k.APIKey, maxScopeSets)
 		default:
 			set = uint32(len(l.scopeSets))
 			l.scopeSets = append(l.scopeSets, k.Scopes)
+			l.scopeLists = append(l.scopeLists, k.Scopes.List())
 			l.scopeRefs = append(l.scopeRefs, 0)
 		}
 		l.scopeIndex[k.Scopes] = set
@@ -346,7 +354,7 @@ func (l *Lookup) internScopes(k domain.Key, prev *lookupEntry) (uint32, error) {
 		old := prev.scopeIndex()
 		if l.scopeRefs[old]--; l.scopeRefs[old] == 0 && old != 0 {
 			delete(l.scopeIndex, l.scopeSets[old])
-			l.scopeSets[old] = ""
+			l.scopeSets[old], l.scopeLists[old] = "", nil
 			l.freeSets = append(l.freeSets, old)
 		}
 	}
@@ -422,9 +430,12 @@ type Result struct {
 	UserID string
 	Reason domain.Reason
 	// Name, Scopes and Metadata are the key's, on success.
-	Name     string
-	Scopes   domain.ScopeSet
-	Metadata string
+	Name   string
+	Scopes domain.ScopeSet
+	// ScopeList is Scopes.List(), shared by every Result of a key with
+	// the same scopes: read it, never change it.
+	ScopeList []string
+	Metadata  string
 	// Limits are the key's rate limit and credits, on success; nil when
 	// it has none. The lookup never changes a Limits it handed out (a
 	// change of the key's limits stores a new one), so it may be kept.
@@ -446,25 +457,48 @@ func (l *Lookup) Check(apiKey string, secret domain.Secret, now time.Time) Resul
 	if secret.IsZero() {
 		h = domain.Hash{} // matches nothing
 	}
-	return l.check(l.findID(id, ok), h, now)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.check(id, ok, h, now)
 }
 
 // CheckParsed is Check of credentials parsed already: the key's id as
 // domain.ParseAPIKeyID returns it and the SHA-256 of the secret as
 // domain.ParseSecretHash does. A zero hash matches no key. Whether the key
-// is known or not, it costs one map lookup and two constant-time
-// compares; on success it allocates only the owner's id.
+// is known or not, a refusal costs one map lookup and two constant-time
+// compares; what the entry refers to (owner, scopes, name) is read only
+// once the secret matched. It allocates nothing.
 func (l *Lookup) CheckParsed(id [16]byte, secretHash domain.Hash, now time.Time) Result {
-	return l.check(l.findID(id, true), secretHash, now)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.check(id, true, secretHash, now)
 }
 
-// check decides on a key found (or not) and the hash of the secret given.
-func (l *Lookup) check(f found, h domain.Hash, now time.Time) Result {
+// check decides on the key with id (none when ok is false) and the hash of
+// the secret given. Called with l.mu held.
+func (l *Lookup) check(id [16]byte, ok bool, h domain.Hash, now time.Time) Result {
+	var f found
+	l.findLocked(&f, id, ok)
+	return l.decide(&f, h, now)
+}
+
+// decide decides on the key found, f, and the hash of the secret given.
+// Called with l.mu held.
+func (l *Lookup) decide(f *found, h domain.Hash, now time.Time) Result {
 	given := h != domain.Hash{}
 	current := subtle.ConstantTimeCompare(h[:hashPrefix], f.entry.hash[:]) == 1 && given
 	previous := subtle.ConstantTimeCompare(h[:hashPrefix], f.previous.hash[:]) == 1 && given &&
 		f.previous.hash != [hashPrefix]byte{}
-	return f.result(f.standing().DecideSecrets(current, previous, now))
+	if current || previous {
+		// Whether the owner is disabled decides only once the secret
+		// matched (DecideSecrets says wrong secret first).
+		l.ownerOf(f)
+	}
+	r := f.standing().DecideSecrets(current, previous, now)
+	if r != domain.ReasonOK {
+		return Result{Reason: r}
+	}
+	return l.result(f)
 }
 
 // Signer returns the public key that verifies apiKey's signed requests at
@@ -473,68 +507,108 @@ func (l *Lookup) check(f found, h domain.Hash, now time.Time) Result {
 // disabled). The caller verifies the signature with the key; the
 // algorithm is always Ed25519.
 func (l *Lookup) Signer(apiKey string, now time.Time) (domain.PublicKey, Result) {
-	f := l.find(apiKey)
-	res := f.result(f.standing().DecideSigner(now))
-	if !res.OK {
-		return domain.PublicKey{}, res
-	}
-	return f.entry.public, res
-}
-
-// found is what find returns of a key: its entry, whether it exists,
-// whether its owner is disabled, and what the entry refers to.
-type found struct {
-	entry         lookupEntry
-	exists        bool
-	ownerDisabled bool
-	scopes        domain.ScopeSet
-	userID        string // the owner's id, formatted
-	names         []byte // Lookup.names when found
-	metadata      string
-	previous      previousSecret
-	limits        *domain.Limits
-	team          teamOwner
-}
-
-// find returns what the lookup holds of a key.
-func (l *Lookup) find(apiKey string) found { return l.findID(domain.ParseAPIKeyID(apiKey)) }
-
-// findID returns what the lookup holds of the key with id, nothing when
-// ok is false (the key was malformed).
-func (l *Lookup) findID(id [16]byte, ok bool) (f found) {
-	if !ok {
-		return f
-	}
+	id, ok := domain.ParseAPIKeyID(apiKey)
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	var f found
+	l.findLocked(&f, id, ok)
+	l.ownerOf(&f)
+	r := f.standing().DecideSigner(now)
+	if r != domain.ReasonOK {
+		return domain.PublicKey{}, Result{Reason: r}
+	}
+	return f.entry.public, l.result(&f)
+}
+
+// found is what the lookup holds of a key: its entry (valid while l.mu is
+// held), whether it exists, its previous secret, and whether its owner is
+// disabled (set by ownerOf).
+type found struct {
+	entry         *lookupEntry // zeroEntry when the key does not exist
+	index         uint32
+	exists        bool
+	ownerDisabled bool
+	previous      previousSecret
+}
+
+// zeroEntry is the entry of a key that does not exist: it matches no
+// secret, and a refusal of an unknown key reads it as it would a key's.
+var zeroEntry lookupEntry
+
+// find returns what the lookup holds of a key, and its Result as if it
+// were accepted (for tests of what the lookup keeps).
+func (l *Lookup) find(apiKey string) (found, Result) {
+	id, ok := domain.ParseAPIKeyID(apiKey)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var f found
+	l.findLocked(&f, id, ok)
+	l.ownerOf(&f)
+	e := *f.entry
+	f.entry = &e // a copy, to read once the lock is released
+	if !f.exists {
+		return f, Result{}
+	}
+	return f, l.result(&f)
+}
+
+// findLocked fills f, zero, with the entry of the key with id, nothing
+// when ok is false (the key was malformed). Called with l.mu held.
+func (l *Lookup) findLocked(f *found, id [16]byte, ok bool) {
+	f.entry = &zeroEntry
+	if !ok {
+		return
+	}
 	i, ok := l.index[ulid.ULID(id)]
 	if !ok {
-		return f
+		return
 	}
-	f.entry, f.exists = *l.entries.at(i), true
-	if f.entry.flags&flagTeam != 0 {
-		f.team = l.teamKeys[i]
-		_, accountBlocked := l.blockedAccounts[f.team.account]
-		f.ownerDisabled = l.disabledTeams[f.team.team] || accountBlocked && f.team.account != ulid.ULID{}
-	} else if len(l.disabled) > 0 {
-		_, f.ownerDisabled = l.disabled[l.owners[f.entry.owner].id]
-	}
-	f.scopes = l.scopeSets[f.entry.scopeIndex()]
-	f.userID = l.owners[f.entry.owner].userID
-	// The name is copied out only on success (see result): refusals of
-	// known and unknown keys cost the same. The arena is append-only, so
-	// its bytes up to here stay as they are after the lock is released.
-	f.names = l.names
-	if f.entry.flags&flagMetadata != 0 {
-		f.metadata = l.metadata[i]
-	}
+	f.entry, f.index, f.exists = l.entries.at(i), i, true
 	if f.entry.flags&flagPrevious != 0 {
 		f.previous = l.previous[i]
 	}
-	if f.entry.flags&flagLimits != 0 {
-		f.limits = l.limits[i]
+}
+
+// ownerOf sets whether the owner of the key found is disabled: for a team
+// key the team or its service account, for any other the user. Called
+// with l.mu held.
+func (l *Lookup) ownerOf(f *found) {
+	if !f.exists {
+		return
 	}
-	return f
+	if f.entry.flags&flagTeam != 0 {
+		team := l.teamKeys[f.index]
+		_, accountBlocked := l.blockedAccounts[team.account]
+		f.ownerDisabled = l.disabledTeams[team.team] || accountBlocked && team.account != ulid.ULID{}
+	} else if len(l.disabled) > 0 {
+		_, f.ownerDisabled = l.disabled[l.owners[f.entry.owner].id]
+	}
+}
+
+// result is the Result of a key accepted: what its entry refers to.
+// Called with l.mu held.
+func (l *Lookup) result(f *found) Result {
+	e, i := f.entry, f.index
+	set := e.scopeIndex()
+	res := Result{OK: true, UserID: l.owners[e.owner].userID, Reason: domain.ReasonOK,
+		Name: sharedNameAt(l.names, e.name, e.nameLen), Scopes: l.scopeSets[set], ScopeList: l.scopeLists[set]}
+	if e.flags&(flagMetadata|flagLimits|flagTeam) == 0 {
+		return res
+	}
+	if e.flags&flagMetadata != 0 {
+		res.Metadata = l.metadata[i]
+	}
+	if e.flags&flagLimits != 0 {
+		res.Limits = l.limits[i]
+	}
+	if e.flags&flagTeam != 0 {
+		team := l.teamKeys[i]
+		res.TeamID = domain.TeamIDPrefix + team.team.String()
+		if team.account != (ulid.ULID{}) {
+			res.ServiceAccount = domain.ServiceAccountIDPrefix + team.account.String()
+		}
+	}
+	return res
 }
 
 // chunkBits sets the size of a chunk of entries: 8192 entries, 672 KiB.
@@ -585,20 +659,18 @@ func nameAt(names []byte, off uint32) string {
 	return string(names[off+2 : int(off)+2+n])
 }
 
-// sharedNameAt is nameAt without the copy: the string shares the arena's
-// bytes. That is safe because the arena is append-only: bytes once
-// written are never changed (store appends past them, compactNames writes
-// a new arena and leaves the old one as it is), so the string stays
-// immutable as Go requires; it keeps the arena it points into alive.
-func sharedNameAt(names []byte, off uint32) string {
-	if off == 0 {
+// sharedNameAt is the name of length n at offset off of a names arena,
+// without the copy: the string shares the arena's bytes. That is safe
+// because the arena is append-only: bytes once written are never changed
+// (store appends past them, compactNames writes a new arena and leaves the
+// old one as it is), so the string stays immutable as Go requires; it
+// keeps the arena it points into alive. The entry holds the length, so
+// that the arena is read only by whoever reads the name.
+func sharedNameAt(names []byte, off uint32, n uint16) string {
+	if off == 0 || n == 0 {
 		return ""
 	}
-	n := int(names[off])<<8 | int(names[off+1])
-	if n == 0 {
-		return ""
-	}
-	return unsafe.String(&names[off+2], n)
+	return unsafe.String(&names[int(off)+2], int(n))
 }
 
 // prefixedID formats prefix and id in one allocation.
@@ -615,7 +687,7 @@ func (e lookupEntry) scopeIndex() uint32 {
 }
 
 // standing is what the domain decides a packed key's use by.
-func (f found) standing() domain.Standing {
+func (f *found) standing() domain.Standing {
 	e := f.entry
 	s := domain.Standing{Exists: f.exists, Revoked: e.flags&flagRevoked != 0, ExpiresAt: unixTime(getMilli48(e.expires)),
 		SignedOnly: e.flags&flagSignedOnly != 0, CanSign: !e.public.IsZero(), OwnerDisabled: f.ownerDisabled,
@@ -624,23 +696,6 @@ func (f found) standing() domain.Standing {
 		s.PreviousUntil = time.UnixMilli(f.previous.until).UTC()
 	}
 	return s
-}
-
-// result is the Result of a decision about the key.
-func (f found) result(r domain.Reason) Result {
-	if r != domain.ReasonOK {
-		return Result{Reason: r}
-	}
-	res := Result{OK: true, UserID: f.userID, Reason: r,
-		Name: sharedNameAt(f.names, f.entry.name), Scopes: f.scopes, Metadata: f.metadata,
-		Limits: f.limits}
-	if f.entry.flags&flagTeam != 0 {
-		res.TeamID = domain.TeamIDPrefix + f.team.team.String()
-		if f.team.account != (ulid.ULID{}) {
-			res.ServiceAccount = domain.ServiceAccountIDPrefix + f.team.account.String()
-		}
-	}
-	return res
 }
 
 // unpack rebuilds the parts of the key at index i that Apply needs: the

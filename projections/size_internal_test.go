@@ -55,7 +55,7 @@ func TestLookup_EditsDoNotGrowMemory(t *testing.T) {
 		apply(v, domain.KeyRenamed{Name: fmt.Sprintf("%0100d", i)})
 		apply(v+1, domain.KeyScopesChanged{Scopes: []string{fmt.Sprintf("s%0120d", i)}})
 		if i%997 == 0 {
-			handedOut[fmt.Sprintf("%0100d", i)] = l.find(apiKey).result(domain.ReasonOK).Name
+			handedOut[fmt.Sprintf("%0100d", i)] = lookupKey(l, apiKey).res.Name
 		}
 	}
 	for want, got := range handedOut {
@@ -70,11 +70,11 @@ func TestLookup_EditsDoNotGrowMemory(t *testing.T) {
 	if len(l.names) > minNamesGarbage+1000 {
 		t.Errorf("after %d renames: names arena of %d bytes, want it compacted", edits, len(l.names))
 	}
-	f := l.find(apiKey)
-	if got, want := nameAt(f.names, f.entry.name), fmt.Sprintf("%0100d", edits-1); got != want {
-		t.Errorf("name: got %q, want %q", got, want)
+	f := lookupKey(l, apiKey)
+	if got, want := nameAt(l.names, f.entry.name), fmt.Sprintf("%0100d", edits-1); got != want || f.res.Name != want {
+		t.Errorf("name: got %q (handed out: %q), want %q", got, f.res.Name, want)
 	}
-	if got, want := string(f.scopes), fmt.Sprintf("s%0120d", edits-1); got != want {
+	if got, want := string(f.res.Scopes), fmt.Sprintf("s%0120d", edits-1); got != want {
 		t.Errorf("scopes: got %q, want %q", got, want)
 	}
 }
@@ -98,20 +98,32 @@ func TestLookup_LimitsSideMap(t *testing.T) {
 	apply(plain, 1, domain.KeyCreated{UserID: owner, SecretHash: domain.Hash{1}, PublicKey: domain.PublicKey{1}})
 	apply(limited, 1, domain.KeyCreated{UserID: owner, SecretHash: domain.Hash{1}, PublicKey: domain.PublicKey{1},
 		Credits: &domain.Credits{Remaining: 1}})
-	if len(l.limits) != 1 || l.find(plain).entry.flags&flagLimits != 0 {
+	if len(l.limits) != 1 || lookupKey(l, plain).entry.flags&flagLimits != 0 {
 		t.Fatalf("got %d limits entries (plain key flagged: %v), want the limited key's only", len(l.limits),
-			l.find(plain).entry.flags&flagLimits != 0)
+			lookupKey(l, plain).entry.flags&flagLimits != 0)
 	}
 	const edits = 1000
 	for i := range uint64(edits) {
 		apply(limited, 2+i, domain.KeyRateLimitChanged{RateLimit: &domain.RateLimit{Limit: 1 + i, Window: domain.Period(time.Second)}})
 	}
-	if len(l.limits) != 1 || l.find(limited).limits.RateLimit.Limit != edits {
+	if len(l.limits) != 1 || lookupKey(l, limited).res.Limits.RateLimit.Limit != edits {
 		t.Errorf("after %d changes: %d limits entries, want 1 with the last limit", edits, len(l.limits))
 	}
 	apply(limited, 2+edits, domain.KeyRateLimitChanged{})
 	apply(limited, 3+edits, domain.KeyCreditsChanged{})
-	if len(l.limits) != 0 || l.find(limited).entry.flags&flagLimits != 0 {
+	if len(l.limits) != 0 || lookupKey(l, limited).entry.flags&flagLimits != 0 {
 		t.Errorf("after removing them: %d limits entries, want none", len(l.limits))
 	}
+}
+
+// foundKey is what the lookup holds of a key: its entry (a copy) and its
+// Result as if it were accepted.
+type foundKey struct {
+	entry lookupEntry
+	res   Result
+}
+
+func lookupKey(l *Lookup, apiKey string) foundKey {
+	f, res := l.find(apiKey)
+	return foundKey{entry: *f.entry, res: res}
 }

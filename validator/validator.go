@@ -66,8 +66,13 @@ const maxCheckInterval = time.Second
 // Identity is who a validated API key belongs to and what it may do:
 // its name, the scopes it is granted (see domain.ScopeSet for how a
 // granted scope matches a required one) and its metadata, a JSON object
-// ({} when it has none). Each Identity has its own copies: changing them
-// changes nothing else.
+// ({} when it has none).
+//
+// Scopes and Metadata are shared, read-only: validations of keys with the
+// same scopes, and every key without metadata, hand out the same slices,
+// so that a validation allocates nothing. Read them; never modify their
+// elements (copy them first, e.g. with slices.Clone). The other fields are
+// the Identity's own.
 type Identity struct {
 	APIKey string `json:"api_key"`
 	// UserID is the user who owns the key, or for a team's key the
@@ -94,12 +99,12 @@ type Identity struct {
 
 // identityOf is the identity of a key the lookup validated.
 func identityOf(apiKey string, res projections.Result) Identity {
-	meta := json.RawMessage("{}")
+	meta := noMetadata
 	if res.Metadata != "" {
 		meta = json.RawMessage(res.Metadata)
 	}
 	id := Identity{APIKey: apiKey, UserID: res.UserID, OwnerType: OwnerUser, OwnerID: res.UserID, CreatedBy: res.UserID,
-		Name: res.Name, Scopes: res.Scopes.List(), Metadata: meta, limits: res.Limits}
+		Name: res.Name, Scopes: res.ScopeList, Metadata: meta, limits: res.Limits}
 	if res.TeamID != "" {
 		id.OwnerType, id.OwnerID, id.ServiceAccount = OwnerTeam, res.TeamID, res.ServiceAccount
 		if res.ServiceAccount != "" {
@@ -108,6 +113,10 @@ func identityOf(apiKey string, res projections.Result) Identity {
 	}
 	return id
 }
+
+// noMetadata is the Metadata of every Identity of a key without any,
+// shared (see Identity).
+var noMetadata = json.RawMessage("{}")
 
 // Owner types of an Identity.
 const (
@@ -859,14 +868,18 @@ func (v *Validator) stalenessAt(now time.Time) time.Duration {
 // its view.
 func (v *Validator) Validate(ctx context.Context, apiKey, secret string) (Identity, error) {
 	// Each is parsed once, here: the lookup takes the key's id and the
-	// secret's hash.
-	h, err := domain.ParseSecretHash(secret)
+	// secret's hash. The secret's alphabet and checksum are checked only
+	// if it matches no key (see domain.HashSecretForm): a match proves it
+	// is the very secret the ledger generated. A malformed secret is then
+	// refused as malformed, before any failure is counted, as before the
+	// lookup; unknown keys and wrong secrets both pay for that check.
+	h, hashed := domain.HashSecretForm(secret)
 	keyID, ok := domain.ParseAPIKeyID(apiKey)
-	if err != nil || !ok {
+	if !hashed || !ok {
 		v.metrics.outcome(domain.ReasonMalformed)
 		return Identity{}, ErrUnauthorized
 	}
-	id, _, err := v.validate(apiKey, keyID, h)
+	id, _, err := v.validate(apiKey, keyID, h, secret)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -884,23 +897,33 @@ func (v *Validator) validateSecret(apiKey string, secret domain.Secret) (Identit
 	if secret.IsZero() {
 		h = domain.Hash{} // matches nothing
 	}
-	return v.validate(apiKey, keyID, h)
+	return v.validate(apiKey, keyID, h, "")
 }
 
 // validate is Validate on parsed credentials (the key's id, the secret's
 // hash), with the reason, before the key's limits: a valid key's request
 // is counted (metrics, usage) by admit, which charges it. The clock is
 // read once (see validationNow), for the freshness check and the key's
-// expiry alike.
-func (v *Validator) validate(apiKey string, keyID [16]byte, secretHash domain.Hash) (Identity, domain.Reason, error) {
+// expiry alike. unchecked is the secret when only its form was checked
+// (domain.HashSecretForm), "" when it was parsed in full: a refused one is
+// then checked, and refused as malformed if it is.
+func (v *Validator) validate(apiKey string, keyID [16]byte, secretHash domain.Hash, unchecked string) (Identity, domain.Reason, error) {
 	now := v.validationNow()
 	if err := v.checkAt(now); err != nil {
+		if unchecked != "" && !domain.ValidSecret(unchecked) {
+			v.metrics.outcome(domain.ReasonMalformed)
+			return Identity{}, domain.ReasonMalformed, ErrUnauthorized
+		}
 		reason := unavailableReason(err)
 		v.metrics.outcome(reason)
 		return Identity{}, reason, err
 	}
 	res := v.lookup.CheckParsed(keyID, secretHash, now)
 	if !res.OK {
+		if unchecked != "" && !domain.ValidSecret(unchecked) {
+			v.metrics.outcome(domain.ReasonMalformed)
+			return Identity{}, domain.ReasonMalformed, ErrUnauthorized
+		}
 		reason, err := v.failed(apiKey, res.Reason, now)
 		v.metrics.outcome(reason)
 		if res.Reason != domain.ReasonUnknownKey {
