@@ -82,7 +82,8 @@ func newCheckpointedLog(t *testing.T, checkpointAfter ...int) *checkpointedLog {
 // reads every stored message, deletes the stream, creates it again and
 // republishes the messages in order, each as edit returns it (nil: left
 // out). Headers (the ledger's signatures among them) are kept as they were.
-func rewriteLog(t *testing.T, nc *nats.Conn, edit func(m *jetstream.RawStreamMsg) *jetstream.RawStreamMsg) {
+// configure, if given, changes the stream's configuration first.
+func rewriteLog(t *testing.T, nc *nats.Conn, edit func(m *jetstream.RawStreamMsg) *jetstream.RawStreamMsg, configure ...func(*jetstream.StreamConfig)) {
 	t.Helper()
 	ctx := context.Background()
 	js, err := jetstream.New(nc)
@@ -104,6 +105,9 @@ func rewriteLog(t *testing.T, nc *nats.Conn, edit func(m *jetstream.RawStreamMsg
 	}
 	if err := js.DeleteStream(ctx, info.Config.Name); err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range configure {
+		c(&info.Config)
 	}
 	if _, err := js.CreateStream(ctx, info.Config); err != nil {
 		t.Fatal(err)
@@ -308,5 +312,44 @@ func TestSubscribe_CheckpointRanges(t *testing.T) {
 				t.Errorf("seq %d: got %+v (delivered %v), want an event", seq, d, ok)
 			}
 		}
+	}
+}
+
+// TestSubscribeAttack_MessageDeletedFromCheckpointedRange: an attacker
+// with JetStream admin rights rebuilds the stream without deny_delete
+// and deletes a message
+// inside a checkpointed range. A reader on the fast path delivers every
+// message still there, each verified by its signature (none held back
+// and lost), and reports the mismatch.
+func TestSubscribeAttack_MessageDeletedFromCheckpointedRange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := newCheckpointedLog(t, 6, 20)
+	js, err := jetstream.New(l.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewriteLog(t, l.nc, func(m *jetstream.RawStreamMsg) *jetstream.RawStreamMsg { return m },
+		func(c *jetstream.StreamConfig) { c.DenyDelete = false })
+	stream, err := js.Stream(ctx, eventstore.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := l.checkpoints[0].Sequence + 4
+	if err := stream.DeleteMsg(ctx, deleted); err != nil {
+		t.Fatal(err)
+	}
+	got, problems := readAll(t, l.nc, l.head)
+	for seq := uint64(1); seq <= l.head; seq++ {
+		d, ok := got[seq]
+		switch {
+		case seq == deleted && ok:
+			t.Errorf("deleted seq %d delivered: %+v", seq, d)
+		case seq != deleted && (!ok || d.err != nil):
+			t.Errorf("seq %d: got %+v (delivered %v), want delivered without error", seq, d, ok)
+		}
+	}
+	if len(problems) != 1 || !errors.Is(problems[0], eventstore.ErrCheckpointMismatch) {
+		t.Errorf("got problems %v, want one checkpoint mismatch", problems)
 	}
 }

@@ -19,7 +19,8 @@ import (
 // aggregate of its subject), an unknown type wraps
 // domain.ErrUnknownEventType (e holds the envelope), anything else does not
 // decode.
-// Handlers run one at a time on the subscription's goroutine.
+// Handlers run one at a time, in stream order, on the subscription's
+// goroutine (or, on the checkpoint fast path, a goroutine of its own).
 type Handler func(e domain.Event, err error)
 
 // ErrCheckpointMismatch is reported (through onErr) when the log does not
@@ -198,7 +199,25 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 		}
 	}
 	f.startRange()
-	return s.SubscribeRaw(ctx, from, f.handle, onErr)
+	// Ranges that match are decoded and delivered on a goroutine of their
+	// own, while the next range is read: reading and applying overlap.
+	bg, cancel := context.WithCancel(context.Background())
+	f.quit, f.batches = bg.Done(), make(chan []heldMessage)
+	sub := &Subscription{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(sub.done)
+		f.deliverBatches()
+	}()
+	inner, err := s.SubscribeRaw(ctx, from, f.handle, onErr)
+	if err != nil {
+		cancel()
+		<-sub.done
+		return nil, err
+	}
+	sub.mu.Lock()
+	sub.inner = inner
+	sub.mu.Unlock()
+	return sub, nil
 }
 
 // Defaults of the checkpoint fast path's buffer (WithCheckpointBuffer).
@@ -237,7 +256,10 @@ func WithCheckpointBuffer(messages, bytes int) SubscribeOption {
 // their signatures checked; a range that does not match, or is too long to
 // hold, has every signature checked. Nothing is delivered before it is
 // verified one way or the other. Its handle runs on the subscription's
-// goroutine, one message at a time.
+// goroutine, one message at a time; a matched range is handed to
+// deliverBatches, and everything else is delivered by handle itself once
+// the ranges handed on are delivered, so the handler sees the log in
+// order, one message at a time.
 type fastPath struct {
 	s         *Store
 	cps       []domain.LogCheckpoint // the checkpoints known at the start, sizes rising
@@ -248,12 +270,14 @@ type fastPath struct {
 	bytes     int                    // about how many bytes held holds
 	checkEach bool                   // the range is verified message by message
 	broken    bool                   // the tree lost a message: verify everything
-	delivered uint64                 // the newest sequence handed on
 	maxCount  uint64
 	maxBytes  int
 	verified  func(RawMessage, *domain.Hash)
 	deliver   func(RawMessage, *domain.Hash, domain.Event, error)
 	onErr     func(error)
+	batches   chan []heldMessage // matched ranges, to deliverBatches
+	inflight  sync.WaitGroup     // ranges handed on and not yet delivered
+	quit      <-chan struct{}    // closed when the subscription stops
 }
 
 // heldMessage is a message held back until its range's root is checked.
@@ -273,23 +297,23 @@ func (f *fastPath) handle(m RawMessage) {
 		return // redelivered after a consumer reset
 	}
 	if f.broken || f.next >= len(f.cps) {
+		f.inflight.Wait()
 		f.verified(m, nil)
-		f.delivered = m.Seq
 		return
 	}
 	if m.Seq != f.tree.End()+1 {
 		// Missing messages: no checkpoint from here on can be reproduced.
 		f.fail(fmt.Errorf("sequence %d missing", f.tree.End()+1))
 		f.broken = true
+		f.release(false)
 		f.verified(m, nil)
-		f.delivered = m.Seq
 		return
 	}
 	leaf := m.Leaf()
 	_ = f.tree.Append(leaf[:], nil) // fails only for a corrupt range, which this never builds
 	if f.checkEach {
+		f.inflight.Wait()
 		f.verified(m, &leaf)
-		f.delivered = m.Seq
 	} else {
 		f.held = append(f.held, heldMessage{m: m, leaf: leaf})
 		f.bytes += len(m.Subject) + len(m.Data) + 512 // the header map and the rest, roughly
@@ -321,26 +345,63 @@ func (f *fastPath) handle(m RawMessage) {
 }
 
 // release delivers the held messages: as vouched for by the checkpoint
-// when matched, else each verified by its signature.
+// when matched (handed to deliverBatches), else each verified by its
+// signature, here.
 func (f *fastPath) release(matched bool) {
+	if len(f.held) == 0 {
+		return
+	}
+	if matched {
+		f.inflight.Add(1)
+		select {
+		case f.batches <- f.held:
+		case <-f.quit:
+			f.inflight.Done()
+		}
+		f.held, f.bytes = make([]heldMessage, 0, cap(f.held)), 0
+		return
+	}
+	f.inflight.Wait()
 	for i := range f.held {
-		hm := &f.held[i]
-		switch {
-		case !matched:
-			f.verified(hm.m, &hm.leaf)
-		case f.foreign[hm.m.Seq]:
+		f.verified(f.held[i].m, &f.held[i].leaf)
+		f.held[i] = heldMessage{} // let go of the message
+	}
+	f.held, f.bytes = f.held[:0], 0
+}
+
+// deliverBatches delivers the matched ranges handed to it, in order, until
+// the subscription stops.
+func (f *fastPath) deliverBatches() {
+	for {
+		select {
+		case <-f.quit:
+			return
+		case batch := <-f.batches:
+			f.deliverMatched(batch)
+			f.inflight.Done()
+		}
+	}
+}
+
+// deliverMatched decodes and delivers the messages of a range that
+// reproduced its checkpoint's root, without checking their signatures.
+func (f *fastPath) deliverMatched(batch []heldMessage) {
+	for i := range batch {
+		select {
+		case <-f.quit:
+			return
+		default:
+		}
+		hm := &batch[i]
+		if f.foreign[hm.m.Seq] {
 			e := f.s.fromSubject(hm.m.Subject)
 			e.Sequence = hm.m.Seq
 			f.deliver(hm.m, &hm.leaf, e, fmt.Errorf("%w: named by a checkpoint", ErrForged))
-		default:
-			e, err := f.s.decodeUnsigned(hm.m)
-			f.deliver(hm.m, &hm.leaf, e, err)
+			continue
 		}
-		f.delivered = hm.m.Seq
-		*hm = heldMessage{} // let go of the message
+		e, err := f.s.decodeUnsigned(hm.m)
+		f.deliver(hm.m, &hm.leaf, e, err)
 	}
-	f.held = f.held[:0]
-	f.bytes = 0
 }
 
 // fail reports that the log does not reproduce a checkpoint.
