@@ -191,7 +191,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 		maxCount: uint64(o.buffer), maxBytes: o.bufferBytes, verified: verified, deliver: deliver, onErr: onErr}
 	for _, c := range cps {
 		c := c.Data.(domain.LogCheckpoint)
-		if n := len(f.cps); n == 0 || c.Size > f.cps[n-1].Size {
+		if n := len(f.cps); c.Size > 0 && (n == 0 || c.Size > f.cps[n-1].Size) {
 			f.cps = append(f.cps, c)
 		}
 		for _, seq := range c.Foreign {
