@@ -109,9 +109,13 @@ func rewriteLog(t *testing.T, nc *nats.Conn, edit func(m *jetstream.RawStreamMsg
 	for _, c := range configure {
 		c(&info.Config)
 	}
-	if _, err := js.CreateStream(ctx, info.Config); err != nil {
-		t.Fatal(err)
-	}
+	// The server may still be removing the deleted stream's files: a
+	// create right after can fail with "error creating store"; retry.
+	var createErr error
+	natstest.Eventually(t, 30*time.Second, func() bool {
+		_, createErr = js.CreateStream(ctx, info.Config)
+		return createErr == nil
+	}, "stream created again")
 	for _, m := range msgs {
 		if m = edit(m); m == nil {
 			continue
