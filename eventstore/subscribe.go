@@ -297,8 +297,9 @@ func (f *fastPath) handle(m RawMessage) {
 		return // redelivered after a consumer reset
 	}
 	if f.broken || f.next >= len(f.cps) {
-		f.inflight.Wait()
-		f.verified(m, nil)
+		if f.caughtUp() {
+			f.verified(m, nil)
+		}
 		return
 	}
 	if m.Seq != f.tree.End()+1 {
@@ -306,14 +307,17 @@ func (f *fastPath) handle(m RawMessage) {
 		f.fail(fmt.Errorf("sequence %d missing", f.tree.End()+1))
 		f.broken = true
 		f.release(false)
-		f.verified(m, nil)
+		if f.caughtUp() {
+			f.verified(m, nil)
+		}
 		return
 	}
 	leaf := m.Leaf()
 	_ = f.tree.Append(leaf[:], nil) // fails only for a corrupt range, which this never builds
 	if f.checkEach {
-		f.inflight.Wait()
-		f.verified(m, &leaf)
+		if f.caughtUp() {
+			f.verified(m, &leaf)
+		}
 	} else {
 		f.held = append(f.held, heldMessage{m: m, leaf: leaf})
 		f.bytes += len(m.Subject) + len(m.Data) + 512 // the header map and the rest, roughly
@@ -361,12 +365,27 @@ func (f *fastPath) release(matched bool) {
 		f.held, f.bytes = make([]heldMessage, 0, cap(f.held)), 0
 		return
 	}
-	f.inflight.Wait()
+	deliver := f.caughtUp()
 	for i := range f.held {
-		f.verified(f.held[i].m, &f.held[i].leaf)
+		if deliver {
+			f.verified(f.held[i].m, &f.held[i].leaf)
+		}
 		f.held[i] = heldMessage{} // let go of the message
 	}
 	f.held, f.bytes = f.held[:0], 0
+}
+
+// caughtUp waits until the ranges handed to deliverBatches are delivered,
+// and reports whether the subscription still runs: once it stops, a
+// range may be left undelivered, and nothing after it may be delivered.
+func (f *fastPath) caughtUp() bool {
+	f.inflight.Wait()
+	select {
+	case <-f.quit:
+		return false
+	default:
+		return true
+	}
 }
 
 // deliverBatches delivers the matched ranges handed to it, in order, until
