@@ -568,6 +568,14 @@ func EncodeEvent(e Event) ([]byte, error) {
 // this code has ever written. It returns an error wrapping
 // ErrUnknownEventType for types or schemas it does not know.
 func DecodeEvent(b []byte) (Event, error) {
+	if e, ok := decodeFast(b); ok {
+		return e, nil
+	}
+	return decodeEventStd(b)
+}
+
+// decodeEventStd is DecodeEvent through encoding/json, for every input.
+func decodeEventStd(b []byte) (Event, error) {
 	var env envelope
 	if err := json.Unmarshal(b, &env); err != nil {
 		return Event{}, fmt.Errorf("decode event: %w", err)

@@ -19,7 +19,8 @@ import (
 // aggregate of its subject), an unknown type wraps
 // domain.ErrUnknownEventType (e holds the envelope), anything else does not
 // decode.
-// Handlers run one at a time on the subscription's goroutine.
+// Handlers run one at a time, in stream order, on the subscription's
+// goroutine (or, on the checkpoint fast path, a goroutine of its own).
 type Handler func(e domain.Event, err error)
 
 // ErrCheckpointMismatch is reported (through onErr) when the log does not
@@ -53,8 +54,10 @@ type CheckpointCheck struct {
 type SubscribeOption func(*subscribeOptions) error
 
 type subscribeOptions struct {
-	check  func(CheckpointCheck)
-	window int
+	check       func(CheckpointCheck)
+	window      int
+	buffer      int // WithCheckpointBuffer
+	bufferBytes int
 }
 
 // WithCheckpointCheck has the subscription keep the RFC 6962 Merkle tree
@@ -132,27 +135,35 @@ func (s *Subscription) Check(ctx context.Context) error {
 // such trouble.
 //
 // Every message is verified before the handler sees it. From the
-// beginning of a log that has signed checkpoints, a fast path applies: the
-// messages the newest checkpoint covers are first only hashed, and if they
-// reproduce its Merkle root they are then delivered without checking each
-// signature (the ledger checked them before signing the checkpoint, which
-// names those it did not write). Otherwise every signature is checked.
+// beginning of a log that has signed checkpoints, a fast path applies, in
+// one pass over the log: the messages up to the next checkpoint's size are
+// hashed and held back until they reproduce its Merkle root, and then
+// delivered without checking each signature (the ledger checked them
+// before signing the checkpoint, which names those it did not write). A
+// range that does not reproduce its root (reported through onErr as
+// ErrCheckpointMismatch), one longer than the subscription may hold (see
+// WithCheckpointBuffer), and everything after the newest checkpoint have
+// every signature checked instead.
 // Errors: Invalid for options that do not fit, Unavailable.
 func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr func(error), opts ...SubscribeOption) (*Subscription, error) {
-	o := subscribeOptions{window: DefaultCheckpointWindow}
+	o := subscribeOptions{window: DefaultCheckpointWindow, buffer: DefaultCheckpointBuffer, bufferBytes: DefaultCheckpointBufferBytes}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, domain.Wrap(domain.Invalid, err, "subscribe: "+err.Error())
 		}
 	}
-	deliver := func(_ RawMessage, e domain.Event, err error) { h(e, err) }
+	deliver := func(_ RawMessage, _ *domain.Hash, e domain.Event, err error) { h(e, err) }
 	if o.check != nil {
 		if from > 1 {
 			return nil, domain.Errorf(domain.Invalid, "subscribe: checking checkpoints needs every message from the log's start, not from %d", from)
 		}
 		tree := newLiveTree(o.window)
-		deliver = func(m RawMessage, e domain.Event, err error) {
-			tree.observe(m.Seq, m.Leaf())
+		deliver = func(m RawMessage, leaf *domain.Hash, e domain.Event, err error) {
+			if leaf == nil {
+				l := m.Leaf()
+				leaf = &l
+			}
+			tree.observe(m.Seq, *leaf)
 			if err == nil && e.Type == domain.TypeLogCheckpoint {
 				if c, ok := e.Data.(domain.LogCheckpoint); ok {
 					o.check(CheckpointCheck{Seq: m.Seq, Checkpoint: c, Err: tree.check(m.Seq, c)})
@@ -161,71 +172,262 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 			h(e, err)
 		}
 	}
-	verified := func(m RawMessage) {
+	verified := func(m RawMessage, leaf *domain.Hash) {
 		// Not ctx: it may be a start-up context, long gone while this runs.
 		e, err := s.Decode(context.Background(), m)
-		deliver(m, e, err)
+		deliver(m, leaf, e, err)
 	}
 	if from > 1 {
-		return s.SubscribeRaw(ctx, from, verified, onErr)
+		return s.SubscribeRaw(ctx, from, func(m RawMessage) { verified(m, nil) }, onErr)
 	}
 	cps, err := s.Checkpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(cps) == 0 {
-		return s.SubscribeRaw(ctx, from, verified, onErr)
+		return s.SubscribeRaw(ctx, from, func(m RawMessage) { verified(m, nil) }, onErr)
 	}
-	last := cps[len(cps)-1].Data.(domain.LogCheckpoint)
-	foreign := map[uint64]bool{}
+	f := &fastPath{s: s, tree: treeFactory.NewEmptyRange(0), foreign: map[uint64]bool{},
+		maxCount: uint64(o.buffer), maxBytes: o.bufferBytes, verified: verified, deliver: deliver, onErr: onErr}
 	for _, c := range cps {
-		for _, seq := range c.Data.(domain.LogCheckpoint).Foreign {
-			foreign[seq] = true
+		c := c.Data.(domain.LogCheckpoint)
+		if n := len(f.cps); c.Size > 0 && (n == 0 || c.Size > f.cps[n-1].Size) {
+			f.cps = append(f.cps, c)
+		}
+		for _, seq := range c.Foreign {
+			f.foreign[seq] = true
 		}
 	}
+	f.startRange()
+	// Ranges that match are decoded and delivered on a goroutine of their
+	// own, while the next range is read: reading and applying overlap.
 	bg, cancel := context.WithCancel(context.Background())
+	f.quit, f.batches = bg.Done(), make(chan []heldMessage)
 	sub := &Subscription{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(sub.done)
-		trusted := last.Size
-		if err := s.matchCheckpoint(bg, last); err != nil {
-			if bg.Err() != nil {
-				return
-			}
-			trusted = 0
-			if onErr != nil {
-				onErr(fmt.Errorf("%w: %v; verifying every signature", ErrCheckpointMismatch, err))
-			}
-		}
-		inner, err := s.SubscribeRaw(bg, from, func(m RawMessage) {
-			switch {
-			case m.Seq > trusted:
-				verified(m)
-			case foreign[m.Seq]:
-				e := s.fromSubject(m.Subject)
-				e.Sequence = m.Seq
-				deliver(m, e, fmt.Errorf("%w: named by a checkpoint", ErrForged))
-			default:
-				e, err := s.decodeUnsigned(m)
-				deliver(m, e, err)
-			}
-		}, onErr)
-		if err != nil {
-			if onErr != nil {
-				onErr(err)
-			}
-			return
-		}
-		sub.mu.Lock()
-		if bg.Err() != nil { // stopped meanwhile: nobody else will stop it
-			sub.mu.Unlock()
-			inner.Stop()
-			return
-		}
-		sub.inner = inner
-		sub.mu.Unlock()
+		f.deliverBatches()
 	}()
+	inner, err := s.SubscribeRaw(ctx, from, f.handle, onErr)
+	if err != nil {
+		cancel()
+		<-sub.done
+		return nil, err
+	}
+	sub.mu.Lock()
+	sub.inner = inner
+	sub.mu.Unlock()
 	return sub, nil
+}
+
+// Defaults of the checkpoint fast path's buffer (WithCheckpointBuffer).
+// The ledger checkpoints every checkpoint.DefaultEvery messages or so,
+// well inside them: a range holds about 20 MiB of messages.
+const (
+	DefaultCheckpointBuffer      = 1 << 16
+	DefaultCheckpointBufferBytes = 64 << 20
+)
+
+// WithCheckpointBuffer bounds what the checkpoint fast path holds back
+// before a checkpoint's root is reproduced: at most messages messages and
+// about bytes bytes of them (0: the defaults). A range between two
+// checkpoints longer than messages has each of its messages' signatures
+// checked as it comes, and so has the rest of a range once bytes is
+// exceeded.
+func WithCheckpointBuffer(messages, bytes int) SubscribeOption {
+	return func(o *subscribeOptions) error {
+		if messages < 0 || bytes < 0 {
+			return fmt.Errorf("checkpoint buffer %d messages, %d bytes: must not be negative", messages, bytes)
+		}
+		if messages > 0 {
+			o.buffer = messages
+		}
+		if bytes > 0 {
+			o.bufferBytes = bytes
+		}
+		return nil
+	}
+}
+
+// fastPath reads a checkpointed log in one pass: it folds every message
+// into the log's Merkle tree and holds back the messages of the range up
+// to the next checkpoint's size until the tree reproduces that
+// checkpoint's root. Only then are they decoded and delivered, without
+// their signatures checked; a range that does not match, or is too long to
+// hold, has every signature checked. Nothing is delivered before it is
+// verified one way or the other. Its handle runs on the subscription's
+// goroutine, one message at a time; a matched range is handed to
+// deliverBatches, and everything else is delivered by handle itself once
+// the ranges handed on are delivered, so the handler sees the log in
+// order, one message at a time.
+type fastPath struct {
+	s         *Store
+	cps       []domain.LogCheckpoint // the checkpoints known at the start, sizes rising
+	next      int                    // index in cps of the range being read
+	foreign   map[uint64]bool        // messages the checkpoints name as not the ledger's
+	tree      *compact.Range         // leaves 1..tree.End(): every message seen
+	held      []heldMessage          // the range's messages so far, waiting for its root
+	bytes     int                    // about how many bytes held holds
+	checkEach bool                   // the range is verified message by message
+	broken    bool                   // the tree lost a message: verify everything
+	maxCount  uint64
+	maxBytes  int
+	verified  func(RawMessage, *domain.Hash)
+	deliver   func(RawMessage, *domain.Hash, domain.Event, error)
+	onErr     func(error)
+	batches   chan []heldMessage // matched ranges, to deliverBatches
+	inflight  sync.WaitGroup     // ranges handed on and not yet delivered
+	quit      <-chan struct{}    // closed when the subscription stops
+}
+
+// heldMessage is a message held back until its range's root is checked.
+type heldMessage struct {
+	m    RawMessage
+	leaf domain.Hash
+}
+
+// startRange decides how the range up to cps[next] is read: held back, or
+// message by message when it is longer than the buffer.
+func (f *fastPath) startRange() {
+	f.checkEach = f.next < len(f.cps) && f.cps[f.next].Size-f.tree.End() > f.maxCount
+}
+
+func (f *fastPath) handle(m RawMessage) {
+	if m.Seq <= f.tree.End() {
+		return // redelivered after a consumer reset
+	}
+	if f.broken || f.next >= len(f.cps) {
+		if f.caughtUp() {
+			f.verified(m, nil)
+		}
+		return
+	}
+	if m.Seq != f.tree.End()+1 {
+		// Missing messages: no checkpoint from here on can be reproduced.
+		f.fail(fmt.Errorf("sequence %d missing", f.tree.End()+1))
+		f.broken = true
+		f.release(false)
+		if f.caughtUp() {
+			f.verified(m, nil)
+		}
+		return
+	}
+	leaf := m.Leaf()
+	_ = f.tree.Append(leaf[:], nil) // fails only for a corrupt range, which this never builds
+	if f.checkEach {
+		if f.caughtUp() {
+			f.verified(m, &leaf)
+		}
+	} else {
+		f.held = append(f.held, heldMessage{m: m, leaf: leaf})
+		f.bytes += len(m.Subject) + len(m.Data) + 512 // the header map and the rest, roughly
+		if f.bytes > f.maxBytes {
+			f.release(false) // too much to hold: check their signatures, and the rest's
+			f.checkEach = true
+		}
+	}
+	if c := f.cps[f.next]; f.tree.End() == c.Size {
+		root, err := f.tree.GetRootHash(nil)
+		match := err == nil && domain.Hash(root) == c.Root
+		if !match {
+			f.fail(fmt.Errorf("root at size %d differs", c.Size))
+		}
+		f.release(match)
+		f.next++
+		f.startRange()
+		// Every later root covers this one's leaves: none can match now.
+		f.broken = !match
+		return
+	}
+	if m.Pending == 0 && !f.checkEach {
+		// The log ends before the checkpoint's size: an honest log holds
+		// the checkpoint, after that size.
+		f.fail(fmt.Errorf("the log ends at %d, before the checkpoint's size %d", m.Seq, f.cps[f.next].Size))
+		f.release(false)
+		f.broken = true
+	}
+}
+
+// release delivers the held messages: as vouched for by the checkpoint
+// when matched (handed to deliverBatches), else each verified by its
+// signature, here.
+func (f *fastPath) release(matched bool) {
+	if len(f.held) == 0 {
+		return
+	}
+	if matched {
+		f.inflight.Add(1)
+		select {
+		case f.batches <- f.held:
+		case <-f.quit:
+			f.inflight.Done()
+		}
+		f.held, f.bytes = make([]heldMessage, 0, cap(f.held)), 0
+		return
+	}
+	deliver := f.caughtUp()
+	for i := range f.held {
+		if deliver {
+			f.verified(f.held[i].m, &f.held[i].leaf)
+		}
+		f.held[i] = heldMessage{} // let go of the message
+	}
+	f.held, f.bytes = f.held[:0], 0
+}
+
+// caughtUp waits until the ranges handed to deliverBatches are delivered,
+// and reports whether the subscription still runs: once it stops, a
+// range may be left undelivered, and nothing after it may be delivered.
+func (f *fastPath) caughtUp() bool {
+	f.inflight.Wait()
+	select {
+	case <-f.quit:
+		return false
+	default:
+		return true
+	}
+}
+
+// deliverBatches delivers the matched ranges handed to it, in order, until
+// the subscription stops.
+func (f *fastPath) deliverBatches() {
+	for {
+		select {
+		case <-f.quit:
+			return
+		case batch := <-f.batches:
+			f.deliverMatched(batch)
+			f.inflight.Done()
+		}
+	}
+}
+
+// deliverMatched decodes and delivers the messages of a range that
+// reproduced its checkpoint's root, without checking their signatures.
+func (f *fastPath) deliverMatched(batch []heldMessage) {
+	for i := range batch {
+		select {
+		case <-f.quit:
+			return
+		default:
+		}
+		hm := &batch[i]
+		if f.foreign[hm.m.Seq] {
+			e := f.s.fromSubject(hm.m.Subject)
+			e.Sequence = hm.m.Seq
+			f.deliver(hm.m, &hm.leaf, e, fmt.Errorf("%w: named by a checkpoint", ErrForged))
+			continue
+		}
+		e, err := f.s.decodeUnsigned(hm.m)
+		f.deliver(hm.m, &hm.leaf, e, err)
+	}
+}
+
+// fail reports that the log does not reproduce a checkpoint.
+func (f *fastPath) fail(err error) {
+	if f.onErr != nil {
+		f.onErr(fmt.Errorf("%w: %v; verifying its messages' signatures", ErrCheckpointMismatch, err))
+	}
 }
 
 // matchCheckpoint hashes messages 1..c.Size into a Merkle tree and checks

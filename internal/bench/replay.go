@@ -19,44 +19,31 @@ import (
 // log, as BenchmarkTimeToReady does.
 const replayFillWorkers = 32
 
+// replayCheckpointEvery is how many events the checkpointed log has
+// between two checkpoints: serve's writer checkpoints every
+// checkpoint.DefaultEvery events, or sooner on its interval.
+const replayCheckpointEvery = 1 << 14
+
 // runReplay fills a file-storage log with N key.created events (100k at
 // scale 1) and measures, in events per second over the whole log:
 //
 //   - the ledger's projector (Keys, Users and Lookup: what serve builds at
 //     start) from projections.New to WaitReady, with every Ed25519
-//     signature verified, then again after a signed checkpoint of the
-//     whole log (the fast path: the log is hashed against the checkpoint's
-//     Merkle root instead);
-//   - a validation node from validator.Open to Status().Ready, without and
-//     with the checkpoint.
+//     signature verified, then on a second log of N events written with
+//     a signed checkpoint every replayCheckpointEvery events (as serve
+//     writes them) and one at its end (the fast path: the log is hashed
+//     against the checkpoints' Merkle roots instead);
+//   - a validation node from validator.Open to Status().Ready, on both.
 //
 // The baseline is the raw ordered-consumer read rate of the same log:
 // eventstore.SubscribeRaw counting the messages, no decoding, measured in
-// the same run before each pair (the checkpoint adds one message).
+// the same run before each pair.
 func runReplay(ctx context.Context, cfg Config) ([]Result, error) {
 	var e env
 	defer e.close()
 	n := cfg.N(100_000, 200)
-	ns, err := e.natsServer()
-	if err != nil {
-		return nil, err
-	}
-	nc, err := e.connect(ns)
-	if err != nil {
-		return nil, err
-	}
-	store, err := newLog(ctx, nc)
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	if _, err := fillLog(ctx, store, n, replayFillWorkers); err != nil {
-		return nil, err
-	}
-	fillRate := float64(n) / time.Since(start).Seconds()
-
 	var results []Result
-	measure := func(suffix string, extra map[string]float64) error {
+	measure := func(ns *server.Server, store *eventstore.Store, suffix string, extra map[string]float64) error {
 		head, err := store.Head(ctx)
 		if err != nil {
 			return err
@@ -83,7 +70,6 @@ func runReplay(ctx context.Context, cfg Config) ([]Result, error) {
 			r.Details["ready_s"] = took.Seconds()
 			r.Details["raw_read_s"] = rawTook.Seconds()
 			r.Details["keys"] = float64(n)
-			r.Details["fill_events/s"] = fillRate
 			for k, v := range extra {
 				r.Details[k] = v
 			}
@@ -92,17 +78,81 @@ func runReplay(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		return nil
 	}
-	if err := measure("", nil); err != nil {
-		return results, err
-	}
-	took, err := replayCheckpoint(ctx, store)
-	if err != nil {
-		return results, fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := measure(", checkpointed", map[string]float64{"checkpoint_s": took.Seconds()}); err != nil {
-		return results, err
+	for _, checkpointed := range []bool{false, true} {
+		ns, err := e.natsServer()
+		if err != nil {
+			return results, err
+		}
+		nc, err := e.connect(ns)
+		if err != nil {
+			return results, err
+		}
+		store, err := newLog(ctx, nc)
+		if err != nil {
+			return results, err
+		}
+		start := time.Now()
+		extra := map[string]float64{}
+		suffix := ""
+		if checkpointed {
+			cps, err := fillCheckpointed(ctx, store, n)
+			if err != nil {
+				return results, err
+			}
+			extra["checkpoints"] = float64(cps)
+			suffix = ", checkpointed"
+		} else if _, err := fillLog(ctx, store, n, replayFillWorkers); err != nil {
+			return results, err
+		}
+		extra["fill_events/s"] = float64(n) / time.Since(start).Seconds()
+		if err := measure(ns, store, suffix, extra); err != nil {
+			return results, err
+		}
 	}
 	return results, nil
+}
+
+// fillCheckpointed fills the log with n keys while a checkpoint.Writer
+// (as serve runs one) signs a checkpoint every replayCheckpointEvery
+// messages, and one of the whole log at the end; it returns how many it
+// wrote.
+func fillCheckpointed(ctx context.Context, store *eventstore.Store, n int) (int, error) {
+	w, err := checkpoint.Start(ctx, store, slog.New(slog.DiscardHandler), time.Hour)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint.Start: %w", err)
+	}
+	defer w.Close()
+	fctx, stop := context.WithCancel(ctx)
+	written := make(chan int, 1)
+	go func() {
+		count := 0
+		defer func() { written <- count }()
+		for next := uint64(replayCheckpointEvery); ; next += replayCheckpointEvery {
+			if w.WaitFor(fctx, next) != nil {
+				return
+			}
+			if _, err := w.WriteNow(fctx); err == nil {
+				count++
+			}
+		}
+	}()
+	_, err = fillLog(ctx, store, n, replayFillWorkers)
+	stop()
+	count := <-written
+	if err != nil {
+		return count, err
+	}
+	head, err := store.Head(ctx)
+	if err != nil {
+		return count, err
+	}
+	if err := w.WaitFor(ctx, head); err != nil {
+		return count, err
+	}
+	if _, err := w.WriteNow(ctx); err != nil {
+		return count, fmt.Errorf("WriteNow: %w", err)
+	}
+	return count + 1, nil
 }
 
 // replayStore opens a connection of its own to ns and a read-only store on
@@ -198,26 +248,4 @@ func replayValidator(ctx context.Context, ns *server.Server, n int) (time.Durati
 		return 0, fmt.Errorf("node holds %d keys, want %d", got, n)
 	}
 	return took, nil
-}
-
-// replayCheckpoint has a checkpoint.Writer (as serve runs one) sign a
-// checkpoint of the whole log, and returns how long that took.
-func replayCheckpoint(ctx context.Context, store *eventstore.Store) (time.Duration, error) {
-	start := time.Now()
-	head, err := store.Head(ctx)
-	if err != nil {
-		return 0, err
-	}
-	w, err := checkpoint.Start(ctx, store, slog.New(slog.DiscardHandler), time.Hour)
-	if err != nil {
-		return 0, fmt.Errorf("checkpoint.Start: %w", err)
-	}
-	defer w.Close()
-	if err := w.WaitFor(ctx, head); err != nil {
-		return 0, err
-	}
-	if _, err := w.WriteNow(ctx); err != nil {
-		return 0, fmt.Errorf("WriteNow: %w", err)
-	}
-	return time.Since(start), nil
 }

@@ -16,9 +16,16 @@ import (
 // DefaultInterval is how often a Writer checkpoints a log that has grown.
 const DefaultInterval = 10 * time.Second
 
+// DefaultEvery is how many messages a log may grow by before a Writer
+// checkpoints it, without waiting for its interval: a reader holds back
+// the messages between two checkpoints until it has checked the second's
+// root (see eventstore.WithCheckpointBuffer), so a busy log must not grow
+// by more than that holds between two.
+const DefaultEvery = 1 << 14
+
 // Writer follows the log, folds each stored message into the Merkle tree
-// and, every interval, appends a signed checkpoint of the tree if the log
-// has grown. Messages after the last checkpoint are verified as they come,
+// and, every interval or every DefaultEvery messages, whichever comes
+// first, appends a signed checkpoint of the tree if the log has grown. Messages after the last checkpoint are verified as they come,
 // and those the ledger did not write are named in the next checkpoint;
 // messages the last checkpoint covers are only hashed, and must reproduce
 // its root. Several ledgers may run writers on one log: the per-subject
@@ -43,6 +50,7 @@ type Writer struct {
 	content   uint64       // sequence of the newest message that is not a checkpoint
 	broken    error        // why no further checkpoint can be written
 	changed   chan struct{}
+	grown     chan struct{} // a token once the log grew by DefaultEvery since the last checkpoint
 
 	sub    *eventstore.Subscription
 	cancel context.CancelFunc
@@ -59,7 +67,7 @@ func Start(ctx context.Context, store *eventstore.Store, logger *slog.Logger, in
 		interval = DefaultInterval
 	}
 	w := &Writer{store: store, logger: logger, interval: interval, now: time.Now, tree: NewTree(),
-		changed: make(chan struct{})}
+		changed: make(chan struct{}), grown: make(chan struct{}, 1)}
 	cps, err := store.Checkpoints(ctx)
 	if err != nil {
 		return nil, err
@@ -96,14 +104,19 @@ func (w *Writer) close() {
 func (w *Writer) run(ctx context.Context) {
 	ticker := time.NewTicker(w.interval)
 	defer ticker.Stop()
+	grown := w.grown
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if _, err := w.WriteNow(ctx); err != nil && !errors.Is(err, ErrNothingNew) {
-				w.logger.Warn("checkpoint not written", "err", err)
-			}
+		case <-grown:
+		}
+		if _, err := w.WriteNow(ctx); err != nil && !errors.Is(err, ErrNothingNew) {
+			w.logger.Warn("checkpoint not written", "err", err)
+			grown = nil // retry on the interval only, not on every message
+		} else {
+			grown = w.grown
 		}
 	}
 }
@@ -151,6 +164,12 @@ func (w *Writer) observe(m eventstore.RawMessage) {
 		}
 	default:
 		w.content = m.Seq
+	}
+	if w.content >= w.lastSize()+DefaultEvery {
+		select {
+		case w.grown <- struct{}{}:
+		default: // one is pending already
+		}
 	}
 }
 

@@ -321,6 +321,24 @@ func TestWriter_Interval(t *testing.T) {
 	}
 }
 
+// TestWriter_Every: a log that grows by DefaultEvery messages is
+// checkpointed without waiting for the interval, so that readers never
+// have to hold back more than that between two checkpoints.
+func TestWriter_Every(t *testing.T) {
+	t.Parallel()
+	l := newLog(t)
+	startWriter(t, l.store, time.Hour)
+	head := l.appendKeys(t, checkpoint.DefaultEvery+50)
+	var cps []domain.Event
+	natstest.Eventually(t, timeout, func() bool {
+		cps = l.checkpoints(t)
+		return len(cps) > 0
+	}, "the writer checkpoints once the log has grown by DefaultEvery")
+	if c := data(t, cps[0]); c.Size < checkpoint.DefaultEvery || c.Size > head || c.Root != l.rawRoot(t, c.Size) {
+		t.Errorf("checkpoint size %d root %x, want between %d and %d with the log's root", c.Size, c.Root, checkpoint.DefaultEvery, head)
+	}
+}
+
 // TestWriter_WriteNowWhileCatchingUp: a writer still folding a long log
 // checkpoints what it has seen so far; checkpointing again before it has
 // read its own checkpoint back must build on that checkpoint (it wrote it),
