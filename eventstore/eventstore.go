@@ -597,9 +597,12 @@ func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, err
 // expected-sequence check (or times out), yet the event is in the log. So
 // whenever the aggregate's last message carries our message id, the append
 // succeeded; otherwise a failed expectation is a Conflict and anything else
-// leaves the outcome unknown (Unavailable).
+// leaves the outcome unknown (Unavailable). The look-up is bounded by the
+// attempt timeout: while the stream has no leader no replica answers it
+// (the same wait that failed the append), and an unknown outcome is
+// better said at once than after another full timeout.
 func (s *Store) resolve(err error, last *nats.Msg) (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.attempt)
 	defer cancel()
 	stored, gerr := s.stream.GetLastMsgForSubject(ctx, last.Subject)
 	if gerr == nil && stored.Header.Get(jetstream.MsgIDHeader) == last.Header.Get(jetstream.MsgIDHeader) {
