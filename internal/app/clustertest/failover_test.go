@@ -40,9 +40,10 @@ func TestServe_StreamLeaderProcessKilled(t *testing.T) {
 		stream = eventstore.DefaultStream
 		acks   = 20
 		// stuck is far above any Raft election (at most 9 s in
-		// nats-server 2.15) plus one publish attempt: writes that have not
-		// resumed by then are not coming back.
-		stuck = 30 * time.Second
+		// nats-server 2.15) plus a few of the client's consumer resets
+		// (10 s each; up to 30 s seen on a busy machine): writes that
+		// have not resumed by then are not coming back.
+		stuck = 60 * time.Second
 	)
 	cluster, err := natsproc.Start(t.Context(), t.TempDir(), 3)
 	if err != nil {
