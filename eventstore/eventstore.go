@@ -474,25 +474,32 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 const (
 	retryFirstWait = 25 * time.Millisecond
 	retryMaxWait   = 250 * time.Millisecond
+	// retryFor bounds the time an append retries, whatever its deadline:
+	// well inside the stream's duplicate window (2 minutes), within which
+	// JetStream recognises an attempt that was already stored by its
+	// message id.
+	retryFor = time.Minute
 )
 
 // publish publishes msgs (one message, or an atomic batch) and returns the
 // stream sequence of the last one. An attempt that fails in a way a later
 // one may not - no answer within the attempt timeout, no stream leader to
 // answer, the connection moving to another server - is repeated with the
-// very same messages until ctx ends. That is safe because every message
-// carries its event's id as Nats-Msg-Id: an attempt whose predecessor was
-// stored is acknowledged as a duplicate with the stored sequence (a
-// batch's is refused as one, which resolve recognises), never stored
-// twice, and its expected sequence is not held against it. The error is
-// the last attempt's.
+// very same messages until ctx ends or retryFor passes. That is safe
+// because every message carries its event's id as Nats-Msg-Id: an attempt
+// whose predecessor was stored is acknowledged as a duplicate with the
+// stored sequence (a batch's is refused as one, which resolve
+// recognises), never stored twice, and its expected sequence is not held
+// against it; past the duplicate window that expected sequence would
+// refuse it anyway. The error is the last attempt's.
 func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 	wait := retryFirstWait
+	start := time.Now()
 	for {
 		actx, cancel := context.WithTimeout(ctx, s.attempt)
 		last, err := s.publishOnce(actx, msgs)
 		cancel()
-		if err == nil || ctx.Err() != nil || !retryable(err) {
+		if err == nil || ctx.Err() != nil || !retryable(err) || time.Since(start) >= retryFor {
 			return last, err
 		}
 		select {
