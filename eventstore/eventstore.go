@@ -48,8 +48,15 @@ const (
 	DefaultStream        = "KEYLEDGER"
 	DefaultSubjectPrefix = "keyledger"
 	// DefaultTimeout bounds each JetStream request that has no earlier
-	// context deadline.
+	// context deadline; for an append, all its publish attempts together.
 	DefaultTimeout = 5 * time.Second
+	// DefaultAttemptTimeout bounds one publish attempt of an append. An
+	// attempt that hears nothing by then (its request died with the stream
+	// leader that had it) is sent again, under the same message id, rather
+	// than waiting out the whole DefaultTimeout: once a new leader is
+	// elected the next attempt is stored, or acknowledged as the duplicate
+	// of the one that was.
+	DefaultAttemptTimeout = time.Second
 	// MaxReplicas is the most replicas JetStream gives a stream.
 	MaxReplicas = 5
 	// MinServerVersion is the oldest nats-server with every feature this
@@ -68,6 +75,7 @@ type Store struct {
 	replicas int
 	storage  jetstream.StorageType
 	timeout  time.Duration
+	attempt  time.Duration // bounds one publish attempt of an append
 	readOnly bool
 	maxBytes int64
 
@@ -174,6 +182,21 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithAttemptTimeout bounds one publish attempt of an append (0:
+// DefaultAttemptTimeout); an append retries within its overall timeout
+// (WithTimeout, or its context's deadline).
+func WithAttemptTimeout(d time.Duration) Option {
+	return func(s *Store) error {
+		if d < 0 {
+			return fmt.Errorf("attempt timeout %v: must be positive, or 0 for the default", d)
+		}
+		if d > 0 {
+			s.attempt = d
+		}
+		return nil
+	}
+}
+
 // ErrNoSigningKey is returned by New for a writable store opened without
 // WithSigningKey: a store never makes up a key of its own to trust.
 var ErrNoSigningKey = domain.Errorf(domain.Invalid,
@@ -231,7 +254,8 @@ func SetUp(ctx context.Context, nc *nats.Conn, opts ...Option) error {
 // newStore applies the options to a Store with the defaults.
 func newStore(nc *nats.Conn, opts []Option) (*Store, error) {
 	s := &Store{nc: nc, name: DefaultStream, prefix: DefaultSubjectPrefix,
-		storage: jetstream.FileStorage, timeout: DefaultTimeout}
+		storage: jetstream.FileStorage, timeout: DefaultTimeout,
+		attempt: DefaultAttemptTimeout}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
 			return nil, domain.Wrap(domain.Invalid, err, "eventstore: "+err.Error())
@@ -431,17 +455,7 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-
-	var last uint64
-	var err error
-	if len(msgs) == 1 {
-		var ack *jetstream.PubAck
-		if ack, err = s.js.PublishMsg(ctx, msgs[0]); err == nil {
-			last = ack.Sequence
-		}
-	} else {
-		last, err = s.publishBatch(ctx, msgs)
-	}
+	last, err := s.publish(ctx, msgs)
 	if err != nil {
 		if last, err = s.resolve(err, msgs[len(msgs)-1]); err != nil {
 			return nil, err
@@ -452,6 +466,88 @@ func (s *Store) Append(ctx context.Context, events ...Pending) ([]uint64, error)
 		seqs[i] = last - uint64(len(msgs)-1-i)
 	}
 	return seqs, nil
+}
+
+// Waits between publish attempts of one append: short, since the usual
+// reason to try again is a stream leader being elected, which answers
+// the moment it is.
+const (
+	retryFirstWait = 25 * time.Millisecond
+	retryMaxWait   = 250 * time.Millisecond
+	// retryFor bounds the time an append retries, whatever its deadline:
+	// well inside the stream's duplicate window (2 minutes), within which
+	// JetStream recognises an attempt that was already stored by its
+	// message id.
+	retryFor = time.Minute
+)
+
+// publish publishes msgs (one message, or an atomic batch) and returns the
+// stream sequence of the last one. An attempt that fails in a way a later
+// one may not - no answer within the attempt timeout, no stream leader to
+// answer, the connection moving to another server - is repeated with the
+// very same messages until ctx ends or retryFor passes. That is safe
+// because every message carries its event's id as Nats-Msg-Id: an attempt
+// whose predecessor was stored is acknowledged as a duplicate with the
+// stored sequence (a batch's is refused as one, which resolve
+// recognises), never stored twice, and its expected sequence is not held
+// against it; past the duplicate window that expected sequence would
+// refuse it anyway. The error is the last attempt's.
+func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	wait := retryFirstWait
+	start := time.Now()
+	for {
+		actx, cancel := context.WithTimeout(ctx, s.attempt)
+		last, err := s.publishOnce(actx, msgs)
+		cancel()
+		if err == nil || ctx.Err() != nil || !retryable(err) || time.Since(start) >= retryFor {
+			return last, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMaxWait)
+	}
+}
+
+// publishOnce is one attempt of publish.
+func (s *Store) publishOnce(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	if len(msgs) > 1 {
+		return s.publishBatch(ctx, msgs)
+	}
+	// No retries of the client's own: publish makes them, bounded by the
+	// same deadline.
+	ack, err := s.js.PublishMsg(ctx, msgs[0], jetstream.WithRetryAttempts(0))
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// JetStream error codes publish retries on (nats-server's errors.json).
+const (
+	// errCodeClusterNotLeader: the server asked is no longer the leader.
+	errCodeClusterNotLeader = 10009
+	// errCodeDuplicateInProcess: an earlier attempt with the same
+	// message id is being stored; the next attempt gets its sequence.
+	errCodeDuplicateInProcess = 10158
+)
+
+// retryable reports whether a failed publish attempt may succeed if sent
+// again: it got no answer (timed out, no responders while the stream has
+// no leader, the connection between servers), JetStream answered that it
+// is not available for now, or an earlier attempt is still being stored.
+// A refusal of the message itself (a wrong expected sequence, a full
+// stream, a duplicate in a batch) is final.
+func retryable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503 || apiErr.ErrorCode == errCodeClusterNotLeader ||
+			apiErr.ErrorCode == errCodeDuplicateInProcess
+	}
+	return !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) &&
+		!errors.Is(err, nats.ErrMaxPayload) && !errors.Is(err, jetstream.ErrInvalidOption)
 }
 
 // repeatsAggregate reports whether one of before is an event of e's
@@ -467,6 +563,8 @@ func repeatsAggregate(before []Pending, e domain.Event) bool {
 
 // publishBatch publishes msgs as one JetStream atomic batch and returns the
 // stream sequence of the last one (the batch is stored contiguously).
+// Each call is a batch of its own (a new batch id), so that a retry of
+// a batch whose first attempt was lost starts afresh.
 func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 	batchID := ulid.Make().String()
 	for i, m := range msgs {
@@ -506,9 +604,12 @@ func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, err
 // expected-sequence check (or times out), yet the event is in the log. So
 // whenever the aggregate's last message carries our message id, the append
 // succeeded; otherwise a failed expectation is a Conflict and anything else
-// leaves the outcome unknown (Unavailable).
+// leaves the outcome unknown (Unavailable). The look-up is bounded by the
+// attempt timeout: while the stream has no leader no replica answers it
+// (the same wait that failed the append), and an unknown outcome is
+// better said at once than after another full timeout.
 func (s *Store) resolve(err error, last *nats.Msg) (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.attempt)
 	defer cancel()
 	stored, gerr := s.stream.GetLastMsgForSubject(ctx, last.Subject)
 	if gerr == nil && stored.Header.Get(jetstream.MsgIDHeader) == last.Header.Get(jetstream.MsgIDHeader) {

@@ -85,7 +85,15 @@ func (s *Store) SubscribeRaw(ctx context.Context, from uint64, h RawHandler, onE
 // SubscribeSubjects is SubscribeRaw limited to messages on subjects (nil:
 // all; wildcards allowed, e.g. Subject(domain.CategoryKey, "*")).
 func (s *Store) SubscribeSubjects(ctx context.Context, from uint64, subjects []string, h RawHandler, onErr func(error)) (*Subscription, error) {
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: subjects}
+	// One attempt per reset: the client retries a failed reset under the
+	// same consumer name, and a name the cluster placed on a node that
+	// died is answered by nobody, for as long as that node stays down
+	// (seen: every command stuck waiting for its read models after the
+	// ledger's NATS node was killed). After a failed attempt the
+	// subscription misses its heartbeats and resets again, under a new
+	// name, placed anew.
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: subjects,
+		MaxResetAttempts: 1}
 	if from > 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}

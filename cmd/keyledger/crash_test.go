@@ -19,6 +19,7 @@ import (
 	"github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/internal/app/apptest"
+	"github.com/keyledger/keyledger/internal/natsproc"
 	"github.com/keyledger/keyledger/internal/natstest"
 )
 
@@ -239,8 +240,10 @@ var built struct {
 	err      error
 }
 
-// TestMain removes the binary buildKeyledger built.
+// TestMain removes the binary buildKeyledger built. It lets the bench's
+// failover scenario start this test binary as a nats-server process.
 func TestMain(m *testing.M) {
+	natsproc.Main()
 	code := m.Run()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)

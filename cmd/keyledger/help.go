@@ -460,7 +460,7 @@ directories, loopback only), each next to a baseline measured in the same
 run, and prints absolute numbers and ratios with the machine's CPU count.
 
 Scenarios: append, http-create, validate, validate-http, revocation,
-replay, memory.`,
+replay, memory, failover.`,
 		example: "keyledger bench                              # everything, about a minute on 2 cores\n" +
 			"keyledger bench --only validate,revocation --scale 0.2 --json > bench.json",
 		// For profiling the goals not met (docs/performance.md).

@@ -10,9 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/keyledger/keyledger/internal/natsproc"
 )
 
 func main() {
+	// A nats-server node of `keyledger bench --only failover` is this
+	// binary started again: it runs here and never returns.
+	natsproc.Main()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))

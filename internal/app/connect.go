@@ -16,6 +16,25 @@ import (
 // attempts.
 const connectLogEvery = 5 * time.Second
 
+// How serve and validation nodes notice a NATS server that went silent:
+// a PING every natsPingInterval, and the connection counts as dead (the
+// client moves to another server of its list) after natsMaxPingsOut
+// unanswered. A server process that dies is noticed at once (its socket is
+// reset), a machine that dies or a network that drops everything is not:
+// with nats.go's defaults (2 min, 2) the ledger would keep publishing into
+// a dead connection for about 4 minutes while the rest of the cluster had
+// long elected new leaders, and a validation node would go stale.
+const (
+	natsPingInterval = time.Second
+	natsMaxPingsOut  = 3
+)
+
+// failoverOptions are the connection options serve and validation nodes
+// add for fail-over: dead servers noticed within a few seconds.
+func failoverOptions() []nats.Option {
+	return []nats.Option{nats.PingInterval(natsPingInterval), nats.MaxPingsOutstanding(natsMaxPingsOut)}
+}
+
 // ConnectNATS connects to the NATS server or cluster at urls
 // (comma-separated) with opts, retrying the first connection with backoff
 // until it succeeds, ctx ends or timeout (0: DefaultStartTimeout) passes:

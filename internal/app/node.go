@@ -107,6 +107,7 @@ func (n *Node) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	natsOpts = append(failoverOptions(), natsOpts...) // the configured options may override them
 	natsOpts = append(natsOpts, nats.Name("keyledger-validator"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond))
 	nc, err := ConnectNATS(ctx, cfg.NATSURL, cfg.StartTimeout, n.Logger, natsOpts...)

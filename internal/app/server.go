@@ -250,6 +250,7 @@ func (s *Server) Open(ctx context.Context) error {
 		natsOpts = append(natsOpts, nats.InProcessServer(s.ns), nats.UserCredentials(s.auth.CredsFile(natsauth.Operator)))
 		url = "nats://" + strings.TrimPrefix(strings.TrimPrefix(url, "tls://"), "nats://")
 	}
+	natsOpts = append(failoverOptions(), natsOpts...) // the configured options may override them
 	natsOpts = append(natsOpts, nats.Name("keyledger-serve"), nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {

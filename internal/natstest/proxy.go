@@ -2,7 +2,6 @@ package natstest
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ type Proxy struct {
 
 	mu     sync.Mutex
 	cut    bool
+	frozen bool // forward nothing, close nothing: a host gone silent
 	closed bool
 	conns  map[net.Conn]struct{} // both ends of every proxied connection
 }
@@ -58,11 +58,22 @@ func (p *Proxy) Cut() {
 	p.closeConnsLocked()
 }
 
-// Restore lets connections through again after Cut.
+// Freeze makes the proxy forward nothing, either way, on every
+// connection (new ones too), while closing none: what a client sees of a
+// server whose machine died without a word (no RST, no FIN), as opposed
+// to Cut. Bytes sent meanwhile are dropped. Restore ends it.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = true
+}
+
+// Restore lets connections through again after Cut or Freeze.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
+	p.frozen = false
 }
 
 // Close stops the proxy: it stops listening, closes every proxied
@@ -132,12 +143,35 @@ func (p *Proxy) serve(client net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = io.Copy(server, client)
+		p.pipe(server, client)
 		p.drop(client, server)
 	}()
-	_, _ = io.Copy(client, server)
+	p.pipe(client, server)
 	p.drop(client, server)
 	<-done
+}
+
+// pipe copies src to dst until either fails, dropping what it reads while
+// the proxy is frozen.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.isFrozen() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *Proxy) isFrozen() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.frozen
 }
 
 func (p *Proxy) open() bool {

@@ -234,6 +234,27 @@ func (l *CommandLoad) createKey(ctx context.Context, w *loadWorker) {
 	})
 }
 
+// CreateKeyFor creates a key for u as one of the load's commands, counted
+// and checked like them, and returns it.
+func (l *CommandLoad) CreateKeyFor(ctx context.Context, u *loadUser) (client.CreatedKey, error) {
+	var k client.CreatedKey
+	err := l.send(ctx, func() { l.createAttempts++ }, func(ctx context.Context) (err error) {
+		k, err = u.api.CreateKey(ctx, client.CreateKeyRequest{Name: "load"})
+		return err
+	})
+	l.settle(ctx, "create a key", err, func() { l.created[k.APIKey] = ackedKey{user: u.id, secret: k.Secret} })
+	return k, err
+}
+
+// RevokeKeyFor revokes u's key as one of the load's commands and reports
+// whether that was acknowledged.
+func (l *CommandLoad) RevokeKeyFor(ctx context.Context, u *loadUser, key string) bool {
+	l.revokeKey(ctx, u, key)
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
+	return l.revoked[key]
+}
+
 func (l *CommandLoad) revokeKey(ctx context.Context, u *loadUser, key string) {
 	err := l.send(ctx, func() { l.revokeAttempts[key]++ }, func(ctx context.Context) error {
 		return u.api.RevokeKey(ctx, key)
