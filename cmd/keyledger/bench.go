@@ -133,12 +133,12 @@ func benchHTTPCreate(ctx context.Context, cfg bench.Config) (_ []bench.Result, e
 	}
 	n := cfg.N(5000, 50)
 	per := max(n/bench.DefaultRounds, cfg.Clients)
-	in, err := bench.Interleave(ctx, bench.DefaultRounds, func(ctx context.Context, round int) (float64, error) {
+	in, err := bench.Interleave(ctx, bench.DefaultRounds, func(ctx context.Context, round int) (float64, int, error) {
 		rate, err := bench.RawPublish(ctx, nc, fmt.Sprintf("BENCHRAWHTTP%d", round), like, per, cfg.Clients)
 		if err != nil {
-			return 0, fmt.Errorf("raw publish: %w", err)
+			return 0, 0, fmt.Errorf("raw publish: %w", err)
 		}
-		return rate, nil
+		return rate, per, nil
 	}, func(ctx context.Context, _ int) (float64, []time.Duration, error) {
 		rate, took, err := bench.LoadHTTP(ctx, per, cfg.Clients, http.StatusCreated, func(ctx context.Context, _ int) (*http.Request, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api-keys", bytes.NewReader(body))

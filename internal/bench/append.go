@@ -47,12 +47,12 @@ func runAppend(ctx context.Context, cfg Config) ([]Result, error) {
 	var results []Result
 	for i, c := range []struct{ clients, n int }{{1, cfg.N(2000, 20)}, {32, cfg.N(10000, 64)}} {
 		per := max(c.n/DefaultRounds, c.clients)
-		in, err := Interleave(ctx, DefaultRounds, func(ctx context.Context, round int) (float64, error) {
+		in, err := Interleave(ctx, DefaultRounds, func(ctx context.Context, round int) (float64, int, error) {
 			rate, err := RawPublish(ctx, nc, fmt.Sprintf("BENCHRAW%d_%d", i, round), like, per, c.clients)
 			if err != nil {
-				return 0, fmt.Errorf("raw publish: %w", err)
+				return 0, 0, fmt.Errorf("raw publish: %w", err)
 			}
-			return rate, nil
+			return rate, per, nil
 		}, func(ctx context.Context, _ int) (float64, []time.Duration, error) {
 			rate, took, err := Parallel(ctx, per, c.clients, func(ctx context.Context, _ int) error {
 				_, _, err := l.svc.CreateKey(ctx, ledger.CreateKey{UserID: l.userID, Name: "bench key"})

@@ -15,9 +15,9 @@ func TestInterleave(t *testing.T) {
 	t.Parallel()
 	var order []string
 	values := []float64{50, 10, 30} // ratios 0.5, 0.1, 0.3 over a baseline of 100
-	in, err := Interleave(context.Background(), 3, func(_ context.Context, round int) (float64, error) {
+	in, err := Interleave(context.Background(), 3, func(_ context.Context, round int) (float64, int, error) {
 		order = append(order, "baseline")
-		return 100, nil
+		return 100, 10, nil
 	}, func(_ context.Context, round int) (float64, []time.Duration, error) {
 		order = append(order, "measured")
 		return values[round], []time.Duration{time.Duration(3 - round)}, nil
@@ -45,7 +45,7 @@ func TestInterleave(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	if _, err := Interleave(context.Background(), 3, func(context.Context, int) (float64, error) { return 0, boom },
+	if _, err := Interleave(context.Background(), 3, func(context.Context, int) (float64, int, error) { return 0, 0, boom },
 		func(context.Context, int) (float64, []time.Duration, error) { return 1, nil, nil }); !errors.Is(err, boom) {
 		t.Errorf("got %v, want the baseline's error", err)
 	}
