@@ -101,7 +101,11 @@ func (s *Store) sign(m *nats.Msg) {
 		m.Header = nats.Header{}
 	}
 	sig := ed25519.Sign(s.signer, signedBytes(m.Subject, m.Data))
-	m.Header.Set(HeaderSigner, KeyID(s.signer.Public().(ed25519.PublicKey)))
+	id := s.signerID // KeyID of the signer, set when the store opens
+	if id == "" {
+		id = KeyID(s.signer.Public().(ed25519.PublicKey))
+	}
+	m.Header.Set(HeaderSigner, id)
 	m.Header.Set(HeaderSignature, base64.RawURLEncoding.EncodeToString(sig))
 	s.own.add(ownDigest(m.Subject, m.Data, sig))
 }
