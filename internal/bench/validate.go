@@ -210,14 +210,3 @@ func runValidate(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	return results, nil
 }
-
-// median returns the median of xs (the mean of the middle two for an even
-// count); xs is sorted in place.
-func median(xs []float64) float64 {
-	slices.Sort(xs)
-	m := len(xs) / 2
-	if len(xs)%2 == 0 {
-		return (xs[m-1] + xs[m]) / 2
-	}
-	return xs[m]
-}
