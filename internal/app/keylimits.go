@@ -30,6 +30,11 @@ type KeyLimitsConfig struct {
 	// Clock is the clock of rate windows and refills (tests; nil:
 	// time.Now).
 	Clock func() time.Time
+	// Timeout bounds a decision that waits for the shared counters (0:
+	// limits.DefaultTimeout); past it the key is refused as
+	// limits_unavailable. Tests that count exactly on a loaded machine
+	// raise it.
+	Timeout time.Duration
 }
 
 // now is the time of the configured clock.
@@ -54,7 +59,7 @@ func (c KeyLimitsConfig) openLimiter(nc *nats.Conn, stream, node string, logger 
 		return nil, ConfigError{fmt.Errorf("--limits-expected-nodes must not be negative")}
 	}
 	l, err := limits.New(limits.Config{Conn: nc, Stream: stream, Node: node, Unreachable: mode,
-		ExpectedNodes: c.ExpectedNodes, Clock: c.Clock, Logger: logger})
+		ExpectedNodes: c.ExpectedNodes, Clock: c.Clock, Timeout: c.Timeout, Logger: logger})
 	if err != nil {
 		return nil, ConfigError{err}
 	}

@@ -25,7 +25,10 @@ func limitNodes(t *testing.T, ts *apptest.Server, clock *testclock.Clock) []*app
 		n := &app.Node{Config: app.NodeConfig{NATSURL: ts.NATSURL(), HTTPAddr: "127.0.0.1:0", MetricsAddr: "off",
 			NATSClient: app.NATSClientConfig{Creds: ts.CredsFile(natsauth.Validator)},
 			Fleet:      app.FleetConfig{NodeName: fmt.Sprintf("limits-%d", i+1), HeartbeatInterval: 50 * time.Millisecond},
-			KeyLimits:  app.KeyLimitsConfig{Clock: clock.Now}}}
+			// A decision may wait long for the shared counters: on a
+			// loaded machine a round trip past the default 250ms would
+			// refuse requests (503) this test counts on.
+			KeyLimits: app.KeyLimitsConfig{Clock: clock.Now, Timeout: 10 * time.Second}}}
 		if err := n.Open(context.Background()); err != nil {
 			t.Fatalf("open node %d: %v", i+1, err)
 		}
@@ -105,7 +108,7 @@ func TestLimits_ThreeNodes(t *testing.T) {
 	t.Parallel()
 	clock := testclock.New(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
 	ts := apptest.StartWith(t, t.TempDir(), func(c *app.ServeConfig) {
-		c.KeyLimits = app.KeyLimitsConfig{Clock: clock.Now}
+		c.KeyLimits = app.KeyLimitsConfig{Clock: clock.Now, Timeout: 10 * time.Second}
 		c.Fleet = app.FleetConfig{NodeName: "serve:limits", HeartbeatInterval: 50 * time.Millisecond, Liveness: time.Minute,
 			WaitTimeout: 20 * time.Second}
 	})
