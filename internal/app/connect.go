@@ -25,7 +25,7 @@ const connectLogEvery = 5 * time.Second
 // a dead connection for about 4 minutes while the rest of the cluster had
 // long elected new leaders, and a validation node would go stale.
 const (
-	natsPingInterval = time.Second
+	natsPingInterval = 2 * time.Second
 	natsMaxPingsOut  = 3
 )
 
