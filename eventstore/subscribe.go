@@ -55,6 +55,8 @@ type SubscribeOption func(*subscribeOptions) error
 type subscribeOptions struct {
 	check  func(CheckpointCheck)
 	window int
+	reader *TreeReader  // WithTreeReader
+	from   *MerkleState // WithTreeFrom
 }
 
 // WithCheckpointCheck has the subscription keep the RFC 6962 Merkle tree
@@ -147,10 +149,18 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 	}
 	deliver := func(_ RawMessage, e domain.Event, err error) { h(e, err) }
 	if o.check != nil {
-		if from > 1 {
+		tree := newLiveTree(o.window)
+		switch {
+		case o.from != nil && from != o.from.Size+1:
+			return nil, domain.Errorf(domain.Invalid, "subscribe: a tree of %d messages goes on from %d, not %d", o.from.Size, o.from.Size+1, from)
+		case o.from != nil:
+			tree.base, _ = o.from.rangeOf() // checked by WithTreeFrom
+		case from > 1:
 			return nil, domain.Errorf(domain.Invalid, "subscribe: checking checkpoints needs every message from the log's start, not from %d", from)
 		}
-		tree := newLiveTree(o.window)
+		if o.reader != nil {
+			o.reader.tree.Store(tree)
+		}
 		deliver = func(m RawMessage, e domain.Event, err error) {
 			tree.observe(m.Seq, m.Leaf())
 			if err == nil && e.Type == domain.TypeLogCheckpoint {
@@ -166,7 +176,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 		e, err := s.Decode(context.Background(), m)
 		deliver(m, e, err)
 	}
-	if from > 1 {
+	if from > 1 || o.from != nil {
 		return s.SubscribeRaw(ctx, from, verified, onErr)
 	}
 	cps, err := s.Checkpoints(ctx)
