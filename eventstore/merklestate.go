@@ -87,11 +87,7 @@ func (r *TreeReader) At(size uint64) (MerkleState, error) {
 	for _, l := range t.recent[:size-t.base.End()] {
 		_ = rg.Append(l, nil)
 	}
-	out := MerkleState{Size: size, Hashes: make([]domain.Hash, len(rg.Hashes()))}
-	for i, h := range rg.Hashes() {
-		copy(out.Hashes[i][:], h)
-	}
-	return out, nil
+	return stateOf(rg), nil
 }
 
 // WithTreeReader has a checking subscription (WithCheckpointCheck) hand
@@ -109,16 +105,18 @@ func WithTreeReader(r *TreeReader) SubscribeOption {
 
 // WithTreeFrom starts a checking subscription (WithCheckpointCheck) from
 // a snapshot of the log: its tree starts as m, the tree of the first
-// m.Size messages, and the subscription must start at m.Size+1. Every
-// message after it is verified (no checkpoint fast path), and each
-// checkpoint it delivers is checked against m extended with them: a
-// snapshot whose tree is not the log's is found out by the next one.
-func WithTreeFrom(m MerkleState) SubscribeOption {
+// m.Size messages, followed by leaves, the leaf hashes of the messages
+// after them the snapshot holds; the subscription must start at the
+// message after those. Every message after it is verified (no checkpoint
+// fast path), and each checkpoint it delivers of a size from m.Size on is
+// checked against the tree: a snapshot whose tree or leaves are not the
+// log's is found out by the next one.
+func WithTreeFrom(m MerkleState, leaves []domain.Hash) SubscribeOption {
 	return func(o *subscribeOptions) error {
 		if _, err := m.rangeOf(); err != nil {
 			return err
 		}
-		o.from = &m
+		o.from, o.fromLeaves = &m, leaves
 		return nil
 	}
 }
@@ -148,4 +146,49 @@ func (s *Store) VerifyAt(ctx context.Context, seq uint64, id string, msg, sig []
 		return fmt.Errorf("%w: bad signature by %s", ErrForged, id)
 	}
 	return nil
+}
+
+// Extend returns the tree with leaves appended after its own.
+// Errors: a state whose hashes do not fit its size.
+func (m MerkleState) Extend(leaves []domain.Hash) (MerkleState, error) {
+	r, err := m.rangeOf()
+	if err != nil {
+		return MerkleState{}, err
+	}
+	for _, l := range leaves {
+		_ = r.Append(slices.Clone(l[:]), nil)
+	}
+	return stateOf(r), nil
+}
+
+// stateOf is the MerkleState of a compact range from 0.
+func stateOf(r *compact.Range) MerkleState {
+	out := MerkleState{Size: r.End(), Hashes: make([]domain.Hash, len(r.Hashes()))}
+	for i, h := range r.Hashes() {
+		copy(out.Hashes[i][:], h)
+	}
+	return out
+}
+
+// Leaves returns the leaf hashes of messages from+1 .. to the tree holds
+// one by one (recent ones), to give a snapshot the messages between its
+// checkpoint and its position. Errors: wrapping ErrTreeUnavailable.
+func (r *TreeReader) Leaves(from, to uint64) ([]domain.Hash, error) {
+	var t *liveTree
+	if r != nil {
+		t = r.tree.Load()
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%w: no subscription", ErrTreeUnavailable)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if from > to || from < t.base.End() || to > t.size() || (t.missing != 0 && to >= t.missing) {
+		return nil, fmt.Errorf("%w: leaves %d..%d, the tree holds %d..%d one by one", ErrTreeUnavailable, from+1, to, t.base.End()+1, t.size())
+	}
+	out := make([]domain.Hash, 0, to-from)
+	for _, l := range t.recent[from-t.base.End() : to-t.base.End()] {
+		out = append(out, domain.Hash(l))
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,6 +58,8 @@ type subscribeOptions struct {
 	window int
 	reader *TreeReader  // WithTreeReader
 	from   *MerkleState // WithTreeFrom
+	// fromLeaves are the leaves after from (WithTreeFrom).
+	fromLeaves []domain.Hash
 }
 
 // WithCheckpointCheck has the subscription keep the RFC 6962 Merkle tree
@@ -151,10 +154,14 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 	if o.check != nil {
 		tree := newLiveTree(o.window)
 		switch {
-		case o.from != nil && from != o.from.Size+1:
-			return nil, domain.Errorf(domain.Invalid, "subscribe: a tree of %d messages goes on from %d, not %d", o.from.Size, o.from.Size+1, from)
+		case o.from != nil && from != o.from.Size+uint64(len(o.fromLeaves))+1:
+			return nil, domain.Errorf(domain.Invalid, "subscribe: a tree of %d messages and %d leaves goes on from %d, not %d",
+				o.from.Size, len(o.fromLeaves), o.from.Size+uint64(len(o.fromLeaves))+1, from)
 		case o.from != nil:
 			tree.base, _ = o.from.rangeOf() // checked by WithTreeFrom
+			for _, l := range o.fromLeaves {
+				tree.recent = append(tree.recent, slices.Clone(l[:]))
+			}
 		case from > 1:
 			return nil, domain.Errorf(domain.Invalid, "subscribe: checking checkpoints needs every message from the log's start, not from %d", from)
 		}

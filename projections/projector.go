@@ -118,17 +118,19 @@ func (p *Projector) Start(ctx context.Context) error {
 }
 
 // StartFrom is Start for models that already hold the log up to
-// tree.Size (loaded from a snapshot of it): the projector stands at that
-// position and subscribes from the next message, verifying every one and
-// checking each checkpoint against tree extended with them (see
+// tree.Size+len(leaves) (loaded from a snapshot of it): the projector
+// stands at that position and subscribes from the next message, verifying
+// every one and checking each checkpoint against the tree (the log's
+// Merkle tree of tree.Size messages followed by leaves, see
 // eventstore.WithTreeFrom). Errors: Invalid for a tree that does not fit,
 // Unavailable.
-func (p *Projector) StartFrom(ctx context.Context, tree eventstore.MerkleState) error {
+func (p *Projector) StartFrom(ctx context.Context, tree eventstore.MerkleState, leaves []domain.Hash) error {
+	at := tree.Size + uint64(len(leaves))
 	p.mu.Lock()
-	p.applied = tree.Size
+	p.applied = at
 	p.mu.Unlock()
-	return p.start(ctx, tree.Size+1, eventstore.WithCheckpointCheck(p.checked), eventstore.WithTreeReader(&p.tree),
-		eventstore.WithTreeFrom(tree))
+	return p.start(ctx, at+1, eventstore.WithCheckpointCheck(p.checked), eventstore.WithTreeReader(&p.tree),
+		eventstore.WithTreeFrom(tree, leaves))
 }
 
 func (p *Projector) start(ctx context.Context, from uint64, opts ...eventstore.SubscribeOption) error {
@@ -238,19 +240,14 @@ func (p *Projector) recovered(how string) {
 }
 
 // Freeze calls f with the position applied and the Merkle tree of the
-// log up to it while no event is being applied: what f reads of the
-// models is the log up to that position, exactly. Events wait meanwhile,
-// so f should copy what it needs and return. Errors: f's, or one wrapping
-// eventstore.ErrTreeUnavailable when the tree is not at hand.
-func (p *Projector) Freeze(f func(applied uint64, tree eventstore.MerkleState) error) error {
+// log the subscription keeps, while no event is being applied: what f
+// reads of the models is the log up to that position, exactly (the tree
+// may hold a message more: ask it for the size applied). Events wait
+// meanwhile, so f should copy what it needs and return. Errors: f's.
+func (p *Projector) Freeze(f func(applied uint64, tree *eventstore.TreeReader) error) error {
 	p.applying.Lock()
 	defer p.applying.Unlock()
-	applied := p.Position()
-	tree, err := p.tree.At(applied)
-	if err != nil {
-		return err
-	}
-	return f(applied, tree)
+	return f(p.Position(), &p.tree)
 }
 
 func (p *Projector) handle(e domain.Event, err error) {
