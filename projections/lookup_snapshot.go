@@ -287,19 +287,20 @@ func ReadSnapshot(b []byte) (*Lookup, error) {
 	l.names = append(make([]byte, 0, len(names)), names...)
 	l.scopeRefs = make([]uint32, len(sets))
 	for i := range nEntries {
-		id := r.id()
-		var e lookupEntry
-		copy(e.hash[:], r.bytes(hashPrefix))
-		copy(e.public[:], r.bytes(32))
-		e.owner, e.version, e.name = r.u32(), r.u32(), r.u32()
-		copy(e.expires[:], r.bytes(6))
-		if f := r.bytes(1); f != nil {
-			e.flags = f[0]
-		}
-		copy(e.scopes[:], r.bytes(3))
-		if r.err != nil {
+		rec := r.bytes(entrySize) // one bounds check per entry, then fixed offsets
+		if rec == nil {
 			return nil, r.err
 		}
+		id := ulid.ULID(rec[0:16])
+		var e lookupEntry
+		e.hash = [hashPrefix]byte(rec[16 : 16+hashPrefix])
+		e.public = domain.PublicKey(rec[32:64])
+		e.owner = binary.BigEndian.Uint32(rec[64:68])
+		e.version = binary.BigEndian.Uint32(rec[68:72])
+		e.name = binary.BigEndian.Uint32(rec[72:76])
+		e.expires = [6]byte(rec[76:82])
+		e.flags = rec[82]
+		e.scopes = [3]byte(rec[83:86])
 		switch {
 		case int(e.owner) >= len(owners):
 			r.fail("entry %d: owner %d of %d", i, e.owner, len(owners))
