@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"os"
@@ -83,9 +84,11 @@ func TestDecode_Version1(t *testing.T) {
 	if root, err := s.Tree.Root(); err != nil || root != s.Checkpoint.Root {
 		t.Errorf("tree root: %v, %v; want the checkpoint's %v", root, err, s.Checkpoint.Root)
 	}
-	// The signature covers the bytes as written, with the context.
+	// The signature covers the SHA-256 of the bytes as written, after the
+	// context.
 	sig := data[len(data)-ed25519.SignatureSize:]
-	if !ed25519.Verify(testkeys.LedgerPublic(), append([]byte("keyledger snapshot\n"), data[:len(data)-ed25519.SignatureSize]...), sig) {
+	sum := sha256.Sum256(data[:len(data)-ed25519.SignatureSize])
+	if !ed25519.Verify(testkeys.LedgerPublic(), append([]byte("keyledger snapshot\n"), sum[:]...), sig) {
 		t.Error("the sample's signature does not verify")
 	}
 	l, err := projections.ReadSnapshot(s.Lookup)
