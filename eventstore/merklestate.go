@@ -124,21 +124,29 @@ func WithTreeFrom(m MerkleState, leaves []domain.Hash) SubscribeOption {
 // VerifyAt checks sig, an Ed25519 signature over msg by the ledger key
 // with id (see KeyID), against the keys the log's trust events trust at
 // stream sequence seq - never against anything the signed thing says of
-// itself. Errors: one wrapping ErrForged for a key not trusted at seq or
-// a bad signature; Unavailable when the trust events cannot be read.
+// itself. Errors: one wrapping ErrForged for a key not trusted at seq, a
+// sequence beyond the log's end, or a bad signature; Unavailable when the
+// trust events cannot be read.
 func (s *Store) VerifyAt(ctx context.Context, seq uint64, id string, msg, sig []byte) error {
 	v := &s.trust
 	v.mu.RLock()
 	covered := v.covered
 	v.mu.RUnlock()
 	if seq > covered {
-		if err := s.refreshTrust(ctx, seq); err != nil {
+		// Up to the log's head, never to seq: the view would take a
+		// made-up sequence beyond the log as covered, and never fold the
+		// trust events stored up to it.
+		if err := s.refreshTrust(ctx, 0); err != nil {
 			return domain.Wrap(domain.Unavailable, fmt.Errorf("%w: %v", ErrTrustUnavailable, err), "event log unavailable")
 		}
 	}
 	v.mu.RLock()
+	covered = v.covered
 	key, ok := v.keyAt(id, seq)
 	v.mu.RUnlock()
+	if seq > covered {
+		return fmt.Errorf("%w: sequence %d is beyond the log's end %d", ErrForged, seq, covered)
+	}
 	if !ok {
 		return fmt.Errorf("%w: signer %s is not trusted at sequence %d", ErrForged, id, seq)
 	}
