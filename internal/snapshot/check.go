@@ -18,25 +18,28 @@ type Log interface {
 }
 
 // Check verifies a decoded snapshot against the log, never against its
-// own say-so: its signature by a ledger key the log's trust events trust
-// at the snapshot's position (ErrSignature); the same stream, created at
-// the same time, from the same genesis (ErrNotThisLog); a position the log
-// reaches (ErrBeyondLog); and the checkpoint it is bound to, which the log
+// own say-so: a position the log reaches (ErrBeyondLog); its signature by
+// a ledger key the log's trust events trust at the snapshot's position
+// (ErrSignature); the same stream, created at the same time, from the
+// same genesis (ErrNotThisLog); and the checkpoint it is bound to, which the log
 // must hold at the sequence named, with the size named and the root its
 // tree gives (ErrCheckpoint). Other errors: Unavailable.
 func (s Snapshot) Check(ctx context.Context, log Log) error {
 	if s.signed == nil {
 		return fmt.Errorf("%w: not decoded", ErrMalformed)
 	}
+	info, err := log.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if s.Seq > info.LastSeq {
+		return fmt.Errorf("%w: at sequence %d, the log ends at %d", ErrBeyondLog, s.Seq, info.LastSeq)
+	}
 	if err := log.VerifyAt(ctx, s.Seq, s.Signer, signedBytes(s.signed), s.signature); err != nil {
 		if domain.KindOf(err) == domain.Unavailable {
 			return err
 		}
 		return fmt.Errorf("%w: %v", ErrSignature, err)
-	}
-	info, err := log.Info(ctx)
-	if err != nil {
-		return err
 	}
 	root, _ := log.TrustRoot()
 	switch {
@@ -46,8 +49,6 @@ func (s Snapshot) Check(ctx context.Context, log Log) error {
 		return fmt.Errorf("%w: of the stream created at %s, this one was created at %s", ErrNotThisLog, s.Created, info.Created.UTC())
 	case s.TrustRoot != root:
 		return fmt.Errorf("%w: of the log from genesis %s, this one starts from %s", ErrNotThisLog, s.TrustRoot, root)
-	case s.Seq > info.LastSeq:
-		return fmt.Errorf("%w: at sequence %d, the log ends at %d", ErrBeyondLog, s.Seq, info.LastSeq)
 	}
 	cps, err := log.Checkpoints(ctx)
 	if err != nil {
