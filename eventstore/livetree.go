@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -48,6 +49,9 @@ func hashChildren(l, r []byte) []byte {
 // It is not safe for concurrent use: a subscription's handler calls run
 // one at a time.
 type liveTree struct {
+	// mu guards the tree against a TreeReader reading it from another
+	// goroutine; uncontended, it costs little beside the hash per leaf.
+	mu     sync.Mutex
 	base   *compact.Range
 	recent [][]byte // leaves base.End()+1 .. base.End()+len(recent)
 	window int
@@ -67,6 +71,8 @@ func (t *liveTree) size() uint64 { return t.base.End() + uint64(len(t.recent)) }
 // is the next one; a redelivered one is ignored, and one after a gap stops
 // the tree for good.
 func (t *liveTree) observe(seq uint64, leaf domain.Hash) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	switch {
 	case t.missing != 0 || seq <= t.size():
 		return
@@ -93,6 +99,8 @@ func (t *liveTree) observe(seq uint64, leaf domain.Hash) {
 // wrapping ErrCheckpointTooOld when the tree no longer holds that size.
 // A checked size becomes the tree's base.
 func (t *liveTree) check(seq uint64, c domain.LogCheckpoint) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	switch {
 	case c.Size >= seq:
 		return fmt.Errorf("%w: the checkpoint at sequence %d claims size %d, beyond its own position", ErrCheckpointMismatch, seq, c.Size)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,6 +59,10 @@ type subscribeOptions struct {
 	window      int
 	buffer      int // WithCheckpointBuffer
 	bufferBytes int
+	reader      *TreeReader  // WithTreeReader
+	from        *MerkleState // WithTreeFrom
+	// fromLeaves are the leaves after from (WithTreeFrom).
+	fromLeaves []domain.Hash
 }
 
 // WithCheckpointCheck has the subscription keep the RFC 6962 Merkle tree
@@ -154,10 +159,22 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 	}
 	deliver := func(_ RawMessage, _ *domain.Hash, e domain.Event, err error) { h(e, err) }
 	if o.check != nil {
-		if from > 1 {
+		tree := newLiveTree(o.window)
+		switch {
+		case o.from != nil && from != o.from.Size+uint64(len(o.fromLeaves))+1:
+			return nil, domain.Errorf(domain.Invalid, "subscribe: a tree of %d messages and %d leaves goes on from %d, not %d",
+				o.from.Size, len(o.fromLeaves), o.from.Size+uint64(len(o.fromLeaves))+1, from)
+		case o.from != nil:
+			tree.base, _ = o.from.rangeOf() // checked by WithTreeFrom
+			for _, l := range o.fromLeaves {
+				tree.recent = append(tree.recent, slices.Clone(l[:]))
+			}
+		case from > 1:
 			return nil, domain.Errorf(domain.Invalid, "subscribe: checking checkpoints needs every message from the log's start, not from %d", from)
 		}
-		tree := newLiveTree(o.window)
+		if o.reader != nil {
+			o.reader.tree.Store(tree)
+		}
 		deliver = func(m RawMessage, leaf *domain.Hash, e domain.Event, err error) {
 			if leaf == nil {
 				l := m.Leaf()
@@ -177,7 +194,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, h Handler, onErr fun
 		e, err := s.Decode(context.Background(), m)
 		deliver(m, leaf, e, err)
 	}
-	if from > 1 {
+	if from > 1 || o.from != nil {
 		return s.SubscribeRaw(ctx, from, func(m RawMessage) { verified(m, nil) }, onErr)
 	}
 	cps, err := s.Checkpoints(ctx)

@@ -62,6 +62,11 @@ type Projector struct {
 	stopped   chan struct{}
 	stopOnce  sync.Once
 
+	// applying is held while an event is applied and the position moved,
+	// so that Freeze sees the models and the position agree.
+	applying sync.Mutex
+	tree     eventstore.TreeReader // the subscription's Merkle tree
+
 	checkpoint eventstore.CheckpointCheck // the newest checkpoint that matched (Seq 0: none yet)
 	mismatch   error                      // the first checkpoint that did not match
 	mismatched chan struct{}              // closed once mismatch is set
@@ -109,6 +114,26 @@ func New(log Log, logger *slog.Logger, models ...Model) (*Projector, error) {
 // ready) and subscribes from the beginning. It returns once subscribed; the
 // catch-up runs in the background. Errors: Unavailable.
 func (p *Projector) Start(ctx context.Context) error {
+	return p.start(ctx, 1, eventstore.WithCheckpointCheck(p.checked), eventstore.WithTreeReader(&p.tree))
+}
+
+// StartFrom is Start for models that already hold the log up to
+// tree.Size+len(leaves) (loaded from a snapshot of it): the projector
+// stands at that position and subscribes from the next message, verifying
+// every one and checking each checkpoint against the tree (the log's
+// Merkle tree of tree.Size messages followed by leaves, see
+// eventstore.WithTreeFrom). Errors: Invalid for a tree that does not fit,
+// Unavailable.
+func (p *Projector) StartFrom(ctx context.Context, tree eventstore.MerkleState, leaves []domain.Hash) error {
+	at := tree.Size + uint64(len(leaves))
+	p.mu.Lock()
+	p.applied = at
+	p.mu.Unlock()
+	return p.start(ctx, at+1, eventstore.WithCheckpointCheck(p.checked), eventstore.WithTreeReader(&p.tree),
+		eventstore.WithTreeFrom(tree, leaves))
+}
+
+func (p *Projector) start(ctx context.Context, from uint64, opts ...eventstore.SubscribeOption) error {
 	head, err := p.log.Head(ctx)
 	if err != nil {
 		return err
@@ -116,7 +141,7 @@ func (p *Projector) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.target = head
 	p.mu.Unlock()
-	sub, err := p.log.Subscribe(ctx, 1, p.handle, p.trouble, eventstore.WithCheckpointCheck(p.checked))
+	sub, err := p.log.Subscribe(ctx, from, p.handle, p.trouble, opts...)
 	if err != nil {
 		return err
 	}
@@ -214,7 +239,20 @@ func (p *Projector) recovered(how string) {
 	}
 }
 
+// Freeze calls f with the position applied and the Merkle tree of the
+// log the subscription keeps, while no event is being applied: what f
+// reads of the models is the log up to that position, exactly (the tree
+// may hold a message more: ask it for the size applied). Events wait
+// meanwhile, so f should copy what it needs and return. Errors: f's.
+func (p *Projector) Freeze(f func(applied uint64, tree *eventstore.TreeReader) error) error {
+	p.applying.Lock()
+	defer p.applying.Unlock()
+	return f(p.Position(), &p.tree)
+}
+
 func (p *Projector) handle(e domain.Event, err error) {
+	p.applying.Lock()
+	defer p.applying.Unlock()
 	p.recovered("event delivered")
 	p.mu.Lock()
 	done := e.Sequence <= p.applied

@@ -64,6 +64,15 @@ func newMetrics(v *Validator) *metrics {
 			Help: "1 when the events the node applied do not match a checkpoint the ledger signed: the node refuses the log for good.",
 		}, func() float64 { return boolFloat(v.projector.CheckpointMismatch() != nil) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keyledger_validator_snapshot_sequence",
+			Help: "Stream sequence of the snapshot the node started from (0: it read the whole log; see keyledger_validator_snapshot_start).",
+		}, func() float64 { return float64(v.snapshot.seq) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "keyledger_validator_snapshot_start",
+			Help:        "1 for how the node started: from a snapshot (outcome loaded) or, with the reason, from the whole log (none, no_bucket, refused: every snapshot tried failed its checks, unavailable).",
+			ConstLabels: prometheus.Labels{"outcome": orNotTried(v.snapshot.outcome)},
+		}, func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_log_sealed",
 			Help: "1 when the event log's stream is sealed: no event, not even a revocation, can be stored.",
 		}, func() float64 { return boolFloat(v.sealed.Load()) }),
@@ -90,6 +99,14 @@ func (m *metrics) outcome(reason domain.Reason) {
 	if c, ok := m.byReason[reason]; ok {
 		c.Inc()
 	}
+}
+
+// orNotTried is a snapshot outcome, "not_tried" for none.
+func orNotTried(outcome string) string {
+	if outcome == "" {
+		return "not_tried"
+	}
+	return outcome
 }
 
 func boolFloat(b bool) float64 {

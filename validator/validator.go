@@ -35,6 +35,7 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/internal/knownlog"
 	"github.com/keyledger/keyledger/internal/ratelimit"
+	"github.com/keyledger/keyledger/internal/snapshot"
 	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/projections"
 )
@@ -176,6 +177,17 @@ type Config struct {
 	Options   []Option
 
 	known *knownState // Open's check of the state directory
+	// snapshot is how Open started: from a snapshot (its outcome
+	// snapshot.OutcomeLoaded) or not, and why.
+	snapshot snapshotStart
+}
+
+// snapshotStart is how a node opened by Open started: the outcome of
+// loading a snapshot (snapshot.Outcome*; "" when it was not tried) and
+// the position of the snapshot loaded.
+type snapshotStart struct {
+	outcome string
+	seq     uint64
 }
 
 // knownState is what a node checked of the log against its state
@@ -207,6 +219,16 @@ type options struct {
 	proxy         trustedProxy    // nil: no peer's X-Forwarded-* is believed
 	usage         *usage.Counters // nil: usage is not counted
 	limiter       Limiter         // nil: keys with limits are refused
+	noSnapshot    bool            // WithoutSnapshot
+}
+
+// WithoutSnapshot has Open build the lookup from the whole log instead of
+// starting from the newest snapshot it can verify.
+func WithoutSnapshot() Option {
+	return func(o *options) error {
+		o.noSnapshot = true
+		return nil
+	}
 }
 
 // WithTrustRoot pins the log's genesis by its fingerprint, as `keyledger
@@ -411,6 +433,7 @@ type Validator struct {
 	sealed   atomic.Bool
 	// checkpointSize is the size of the newest checkpoint remembered.
 	checkpointSize atomic.Uint64
+	snapshot       snapshotStart // how Open started
 
 	// coarse is the node's coarse clock in Unix ns, set by tickClock every
 	// coarseTick, read by validations; 0: read opts.now instead (the
@@ -468,13 +491,14 @@ func New(cfg Config) (*Validator, error) {
 			return nil, errors.New("validator: a state directory needs an event store as the log")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		known, err := checkKnown(ctx, log, o.stateDir, v.logger)
+		known, err := checkKnown(ctx, log, o.stateDir, v.logger, nil)
 		cancel()
 		if err != nil {
 			return nil, err
 		}
 		cfg.known = known
 	}
+	v.snapshot = cfg.snapshot
 	if cfg.known != nil {
 		v.known, v.state = cfg.known.record, cfg.known.file
 		if c := v.known.Checkpoint; c != nil {
@@ -507,9 +531,12 @@ func New(cfg Config) (*Validator, error) {
 }
 
 // Open connects a stand-alone validation node to the log over nc: it reads
-// the existing stream (never creates or changes it), builds the lookup from
-// the start of the log, and follows it. It returns at once; Validate
-// answers ErrNotReady until the node has caught up.
+// the existing stream (never creates or changes it), builds the lookup
+// from the newest snapshot it can verify against the log (see
+// internal/snapshot; unless WithoutSnapshot) or else from the start of the
+// log, and follows it from there, verifying every event after the
+// snapshot. It returns at once; Validate answers ErrNotReady until the
+// node has caught up.
 func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Validator, error) {
 	// Checked in full here, before anything is started; New applies them
 	// again.
@@ -528,21 +555,38 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 	if err != nil {
 		return nil, err
 	}
+	lookup := projections.NewLookup(0)
+	var start snapshotStart
+	var loaded *snapshot.Loaded
+	var vouched *knownlog.Vouched
+	if !o.noSnapshot {
+		loaded, start = loadSnapshot(ctx, nc, store, o.stream, logger)
+	}
+	if loaded != nil {
+		lookup = loaded.Lookup
+		c := loaded.Checkpoint
+		vouched = &knownlog.Vouched{Checkpoint: knownlog.Checkpoint{Seq: c.Seq, Size: c.Size, Root: c.Root}, Through: loaded.Seq}
+	}
 	var known *knownState
 	if o.stateDir != "" {
-		if known, err = checkKnown(ctx, store, o.stateDir, logger); err != nil {
+		if known, err = checkKnown(ctx, store, o.stateDir, logger, vouched); err != nil {
 			return nil, err
 		}
 	}
-	lookup := projections.NewLookup(0)
 	projector, err := projections.New(store, logger, lookup)
 	if err != nil {
 		return nil, err
 	}
-	if err := projector.Start(ctx); err != nil {
+	if loaded != nil {
+		err = projector.StartFrom(ctx, loaded.Tree, loaded.Leaves)
+	} else {
+		err = projector.Start(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
-	v, err := New(Config{Log: store, Projector: projector, Lookup: lookup, Conn: nc, Logger: logger, Options: opts, known: known})
+	v, err := New(Config{Log: store, Projector: projector, Lookup: lookup, Conn: nc, Logger: logger, Options: opts, known: known,
+		snapshot: start})
 	if err != nil {
 		projector.Stop()
 		return nil, err
@@ -796,7 +840,8 @@ const stateSaveInterval = 5 * time.Second
 
 // checkKnown checks the log against what the state directory dir
 // remembers of it and records the log's trust root on a first start.
-func checkKnown(ctx context.Context, log knownlog.Log, dir string, logger *slog.Logger) (*knownState, error) {
+// A node started from a snapshot passes what it vouches for (nil: none).
+func checkKnown(ctx context.Context, log knownlog.Log, dir string, logger *slog.Logger, vouched *knownlog.Vouched) (*knownState, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -808,7 +853,7 @@ func checkKnown(ctx context.Context, log knownlog.Log, dir string, logger *slog.
 	if err != nil {
 		return nil, domain.Wrap(domain.Invalid, err, "validator: "+err.Error())
 	}
-	rec, err := knownlog.Check(ctx, log, known, ok)
+	rec, err := knownlog.CheckVouched(ctx, log, known, ok, vouched)
 	if err != nil {
 		return nil, fmt.Errorf("validator: %w (state %s: remove it only once you know why)", err, f.Path())
 	}

@@ -27,7 +27,7 @@ func TestBench(t *testing.T) {
 	if rep.Machine.NumCPU <= 0 || rep.Machine.GOMAXPROCS <= 0 || rep.Machine.GOOS == "" || rep.Machine.GOARCH == "" {
 		t.Errorf("machine = %+v, want CPU count, GOMAXPROCS, GOOS and GOARCH", rep.Machine)
 	}
-	want := []string{"append", "http-create", "validate", "validate-signed", "validate-http", "revocation", "replay", "limits", "usage-flush", "memory", "failover"}
+	want := []string{"append", "http-create", "validate", "validate-signed", "validate-http", "revocation", "replay", "limits", "usage-flush", "ready", "memory", "failover"}
 	if !slices.Equal(rep.Scenarios, want) {
 		t.Errorf("scenarios = %v, want %v", rep.Scenarios, want)
 	}

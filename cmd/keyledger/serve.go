@@ -15,6 +15,7 @@ import (
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/integrity"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/snapshot"
 	"github.com/keyledger/keyledger/internal/usage"
 )
 
@@ -34,6 +35,8 @@ func serveFlags(fs *flag.FlagSet, c *app.ServeConfig) {
 	fs.IntVar(&c.MaxKeysPerUser, "max-keys-per-user", ledger.DefaultMaxKeysPerUser, "most unrevoked API keys a user may hold (negative: no limit)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", checkpoint.DefaultInterval, "how often to append a signed Merkle checkpoint of the log when it has grown (negative: never)")
 	fs.DurationVar(&c.VerifyInterval, "verify-interval", integrity.DefaultInterval, "how often to verify the whole log as `keyledger audit verify` does, for GET /admin/integrity and the console (negative: only when an admin asks)")
+	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", snapshot.DefaultInterval, "how often to write a signed snapshot of the validation lookup, which validation nodes start from, when the log has grown (negative: never)")
+	fs.IntVar(&c.SnapshotKeep, "snapshot-keep", snapshot.DefaultKeep, "how many snapshots to keep; older ones are deleted")
 	fs.Int64Var(&c.StreamMaxBytes, "stream-max-bytes", app.DefaultStreamMaxBytes, "size limit of the event stream in bytes; once full, commands fail (keyledger_stream_bytes warns before; negative: no limit)")
 	fs.Int64Var(&c.IdempotencyMaxBytes, "idempotency-max-bytes", app.DefaultIdempotencyMaxBytes, "size limit of the idempotency records' bucket in bytes (negative: no limit)")
 	fs.Int64Var(&c.NoncesMaxBytes, "nonces-max-bytes", app.DefaultNoncesMaxBytes, "size limit of the shared replay cache's bucket in bytes (negative: no limit)")

@@ -27,6 +27,7 @@ func nodeFlags(fs *flag.FlagSet, c *app.NodeConfig) {
 	fs.StringVar(&c.TrustRoot, "trust-root", "", "pin the log's genesis: its `fingerprint` (sha256:...), or a file holding it, as keyledger audit trust-root prints it")
 	fs.StringVar(&c.StateDir, "state-dir", filepath.Join("data", "validator"), "`directory` remembering the log this node read (its trust root, how far it applied it, the newest checkpoint verified): a log that does not extend it is refused; \"\" to remember nothing across restarts")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", app.DefaultStartTimeout, "how long to wait for NATS and the event stream at start")
+	fs.BoolVar(&c.NoSnapshot, "no-snapshot", false, "build the lookup from the whole log instead of starting from the newest snapshot that verifies against it")
 	validateFailureFlags(fs, &c.ValidateFailures, &c.ValidateFailureWindow)
 	fs.DurationVar(&c.UsageInterval, "usage-interval", usage.DefaultInterval, "how often this node publishes its per-key usage counts to the usage stream")
 	keyLimitsFlags(fs, &c.KeyLimits)

@@ -37,7 +37,10 @@ type NodeConfig struct {
 	// StateDir keeps what the node read of the log (its trust root, how
 	// far it applied it, the newest checkpoint it verified) across
 	// restarts; "": the node remembers only while it runs.
-	StateDir     string
+	StateDir string
+	// NoSnapshot builds the lookup from the whole log instead of starting
+	// from the newest snapshot that verifies (see internal/snapshot).
+	NoSnapshot   bool
 	StartTimeout time.Duration
 	// ValidateFailures failed validations of one API key within
 	// ValidateFailureWindow block it for that long (0: the default, 20
@@ -145,6 +148,9 @@ func (n *Node) Open(ctx context.Context) error {
 			return ConfigError{fmt.Errorf("--trust-root: %w", err)}
 		}
 		opts = append(opts, validator.WithTrustRoot(fp))
+	}
+	if cfg.NoSnapshot {
+		opts = append(opts, validator.WithoutSnapshot())
 	}
 	if cfg.StateDir != "" {
 		opts = append(opts, validator.WithStateDir(cfg.StateDir))

@@ -31,6 +31,7 @@ import (
 	"github.com/keyledger/keyledger/internal/limits"
 	"github.com/keyledger/keyledger/internal/mail"
 	"github.com/keyledger/keyledger/internal/natsauth"
+	"github.com/keyledger/keyledger/internal/snapshot"
 	"github.com/keyledger/keyledger/internal/tlsconfig"
 	"github.com/keyledger/keyledger/internal/usage"
 	"github.com/keyledger/keyledger/projections"
@@ -59,10 +60,17 @@ type ServeConfig struct {
 	// /admin/integrity (0: integrity.DefaultInterval; negative: only when
 	// an admin asks).
 	VerifyInterval time.Duration
-	HTTPS          HTTPSConfig
-	NATSClient     NATSClientConfig
-	NATSTLS        EmbeddedTLSConfig
-	Signed         SignedRequestsConfig
+	// SnapshotInterval is how often a signed snapshot of the validation
+	// lookup is written to the snapshot bucket for nodes to start from
+	// (0: snapshot.DefaultInterval; negative: none; none either without
+	// checkpoints, which snapshots are bound to). SnapshotKeep is how many
+	// are kept (0: snapshot.DefaultKeep).
+	SnapshotInterval time.Duration
+	SnapshotKeep     int
+	HTTPS            HTTPSConfig
+	NATSClient       NATSClientConfig
+	NATSTLS          EmbeddedTLSConfig
+	Signed           SignedRequestsConfig
 	// Argon2 overrides the password hashing cost (zero: the default); tests
 	// lower it.
 	Argon2 auth.Argon2Params
@@ -140,6 +148,7 @@ type Server struct {
 	certs        []*tlsconfig.Certificate
 	checkpoints  *checkpoint.Writer
 	integrity    *integrity.Monitor
+	snapshots    *snapshot.Writer // nil: none written
 	http         *http.Server
 	listener     net.Listener
 	metricsHTTP  *http.Server // nil unless MetricsAddr is a listener's
@@ -346,6 +355,9 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.snapshots, err = s.startSnapshots(sctx, store, lookup, ledgerKey); err != nil {
+		return err
+	}
 	if err := s.openUsage(sctx, nodeName, counters, lookup, metrics); err != nil {
 		return err
 	}
@@ -442,6 +454,9 @@ func (s *Server) Open(ctx context.Context) error {
 			// for a rebuilt log.
 			s.Logger.Error("refusing the event log: serve stores no command and signs no checkpoint until an operator has checked the stream and restarted it",
 				"err", domain.MessageOf(s.validator.Refused()))
+			if s.snapshots != nil {
+				s.snapshots.Close()
+			}
 			if s.checkpoints != nil {
 				s.checkpoints.Close()
 			}
@@ -551,6 +566,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.validator != nil {
 		s.validator.Close()
+	}
+	if s.snapshots != nil {
+		s.snapshots.Close()
 	}
 	if s.checkpoints != nil {
 		s.checkpoints.Close()

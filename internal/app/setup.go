@@ -68,6 +68,9 @@ func SetUp(ctx context.Context, cfg ServeConfig, logger *slog.Logger) error {
 	if err := setUpLimits(ctx, nc, cfg.Stream); err != nil {
 		return err
 	}
+	if err := setUpSnapshots(ctx, nc, cfg.Stream); err != nil {
+		return err
+	}
 	logger.Info("the event stream and its buckets are set up", "stream", cfg.Stream, "replicas", cfg.Replicas)
 	return nil
 }

@@ -177,7 +177,7 @@ func progress(cfg Config, format string, args ...any) {
 
 // Scenarios returns the scenarios this package runs on its own, in order:
 // append, validate, validate-signed, validate-http, revocation, replay,
-// limits, usage-flush, memory and failover.
+// limits, usage-flush, ready, memory and failover.
 // (http-create needs the whole server, which `keyledger bench` brings.)
 func Scenarios() []Scenario {
 	return []Scenario{
@@ -189,6 +189,7 @@ func Scenarios() []Scenario {
 		{Name: "replay", Doc: "projection rebuild and validation node time to ready, events/s, without and with a checkpoint, vs a raw ordered consumer", Run: runReplay},
 		{Name: "limits", Doc: "Validate of keys with a rate limit and credits vs keys without, hot key and 10k cold keys, and the share of decisions that waited for NATS", Run: runLimits},
 		{Name: "usage-flush", Doc: "usage counting on the hot path and one flush of an interval's reports at 50k validations/s vs the same validations uncounted", Run: runUsageFlush},
+		{Name: "ready", Doc: "validation node time to ready at 1M keys from a snapshot, from a checkpoint, from neither, vs a raw ordered consumer reading the whole log; memory per key of the lookup read from a snapshot", Run: runReady},
 		{Name: "memory", Doc: "heap bytes per key of the validation lookup vs a naive map[string]*record", Run: runMemory},
 		{Name: "failover", Doc: "write outage when the stream leader's nats-server process is SIGKILLed (3 processes, serve --replicas 3, create/revoke load) vs raw JetStream publishes retried", Run: runFailover},
 	}

@@ -134,6 +134,27 @@ type Log interface {
 // must still match the log (the log is consistent with it).
 // Other errors: Unavailable.
 func Check(ctx context.Context, log Log, known Record, ok bool) (Record, error) {
+	return CheckVouched(ctx, log, known, ok, nil)
+}
+
+// Vouched is what a verified snapshot vouches for: the log's signed
+// checkpoint it is bound to (its Merkle tree gave that checkpoint's root)
+// and the position it holds the log up to, after which the reader
+// verifies every message and checks every checkpoint.
+type Vouched struct {
+	Checkpoint Checkpoint
+	Through    uint64
+}
+
+// CheckVouched is Check for a reader that starts from a snapshot (v; nil:
+// none). It does not read the log to check a checkpoint the snapshot
+// vouches for: the newest one, when it is the snapshot's, is taken as
+// verified; one after the snapshot's position is left to the reader, which
+// checks it against the tree it tails with; a remembered one at or before
+// the snapshot's checkpoint must be in the log unchanged (same size and
+// root at the same sequence), the ledger having refused to checkpoint a
+// log that did not extend it.
+func CheckVouched(ctx context.Context, log Log, known Record, ok bool, v *Vouched) (Record, error) {
 	info, err := log.Info(ctx)
 	if err != nil {
 		return Record{}, err
@@ -167,7 +188,17 @@ func Check(ctx context.Context, log Log, known Record, ok bool) (Record, error) 
 			return Record{}, refuse(ErrInconsistent, "stream %s has no checkpoint as recent as the one verified at size %d",
 				now.Stream, known.Checkpoint.Size)
 		}
-		if err := log.CheckRoot(ctx, known.Checkpoint.Size, known.Checkpoint.Root); err != nil {
+		k := known.Checkpoint
+		// With a snapshot, a remembered checkpoint at or before the
+		// snapshot's is vouched for by the ledger's chain of checkpoints,
+		// and one after its position is checked by the tail against the
+		// tree: it must only still be in the log as it was.
+		if v != nil && (k.Seq <= v.Checkpoint.Seq || k.Seq > v.Through) {
+			if !holds(cps, *k) {
+				return Record{}, refuse(ErrInconsistent, "stream %s no longer holds the checkpoint of size %d verified at sequence %d",
+					now.Stream, k.Size, k.Seq)
+			}
+		} else if err := log.CheckRoot(ctx, k.Size, k.Root); err != nil {
 			if domain.KindOf(err) == domain.Invalid {
 				return Record{}, refuse(ErrInconsistent, "stream %s: %s", now.Stream, domain.MessageOf(err))
 			}
@@ -176,7 +207,16 @@ func Check(ctx context.Context, log Log, known Record, ok bool) (Record, error) 
 	}
 	if n := len(cps); n > 0 {
 		c := cps[n-1].Data.(domain.LogCheckpoint)
-		if known.Checkpoint == nil || c.Size > known.Checkpoint.Size {
+		newer := func(c Checkpoint) bool { return known.Checkpoint == nil || c.Size > known.Checkpoint.Size }
+		switch {
+		case !newer(Checkpoint{Size: c.Size}):
+		case v != nil && cps[n-1].Sequence == v.Checkpoint.Seq:
+			now.Checkpoint = &v.Checkpoint
+		case v != nil && cps[n-1].Sequence > v.Through:
+			if newer(v.Checkpoint) {
+				now.Checkpoint = &v.Checkpoint
+			}
+		default:
 			// A newer checkpoint: it must match the log, which holds
 			// the remembered one unchanged as its prefix.
 			if err := log.CheckRoot(ctx, c.Size, c.Root); err != nil {
@@ -211,4 +251,15 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// holds reports whether the checkpoint events cps hold k: an event at its
+// sequence with its size and root.
+func holds(cps []domain.Event, k Checkpoint) bool {
+	for _, e := range cps {
+		if c, ok := e.Data.(domain.LogCheckpoint); ok && e.Sequence == k.Seq {
+			return c.Size == k.Size && c.Root == k.Root
+		}
+	}
+	return false
 }

@@ -297,6 +297,7 @@ func Permissions(r Role, stream string) jwt.Permissions {
 			"$JS.API.STREAM.MSG.GET.KV_"+adminNonces)
 		p.Pub.Deny.Add(changeStream()...)
 		ledgerUserKeys(&p, stream)
+		ledgerSnapshots(&p, stream)
 		// serve announces its projector and hears every node's
 		// heartbeats (internal/fleet).
 		p.Pub.Allow.Add(FleetSubjects)
@@ -314,12 +315,14 @@ func Permissions(r Role, stream string) jwt.Permissions {
 		ls := limitsStream(stream)
 		p.Pub.Allow.Add("$JS.API.STREAM.INFO."+ls, "$JS.API.DIRECT.GET."+ls+".>", "$KV."+ls[len("KV_"):]+".>")
 		p.Pub.Allow.Add(UsageSubjects)
+		p.Pub.Allow.Add(readSnapshots(stream)...)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
 		p.Pub.Deny.Add(changeStream()...)
 		p.Pub.Deny.Add(bucketAPI(adminNonces)...)
 		denyUserKeys(&p, stream)
 	case Auditor:
 		p.Pub.Allow.Add(readStream(stream)...)
+		p.Pub.Allow.Add(readSnapshots(stream)...)
 		p.Pub.Allow.Add(readUsage(stream)...)
 		p.Pub.Deny.Add(UsageSubjects)
 		p.Pub.Deny.Add(SubjectPrefix + ".>")
@@ -363,6 +366,35 @@ func ledgerUserKeys(p *jwt.Permissions, stream string) {
 	for _, s := range []string{stream, "KV_" + stream + "_IDEMPOTENCY", "KV_" + stream + "_NONCES", "KV_" + stream + "_ADMIN_NONCES", limitsStream(stream)} {
 		p.Pub.Deny.Add("$JS.API.STREAM.MSG.DELETE." + s)
 	}
+}
+
+// snapshotsStream is the stream of the object store bucket of signed
+// snapshots of the validation lookup (internal/snapshot).
+func snapshotsStream(stream string) string { return "OBJ_" + stream + "_SNAPSHOTS" }
+
+// readSnapshots are the JetStream API subjects that read the snapshot
+// bucket: token wildcards over every request naming its stream (its info,
+// message and direct gets, ordered consumers), four entries to keep the
+// user JWT within the CONNECT line. The blanket denials of changeStream
+// (purge, delete, update) outrank them, and no allow lets the role
+// publish to the bucket's own subjects ($O.<bucket>.>): readers cannot
+// write, replace or delete a snapshot.
+func readSnapshots(stream string) []string {
+	b := snapshotsStream(stream)
+	return []string{"$JS.API.*.*." + b, "$JS.API.*.*." + b + ".>", "$JS.API.*.*.*." + b, "$JS.API.*.*.*." + b + ".>"}
+}
+
+// ledgerSnapshots lets the ledger write snapshots (the bucket's own
+// subjects), list and read them with consumers, and delete old ones,
+// which purges their chunks: the one purge it may do, on that bucket
+// alone. A deny outranks an allow in NATS, so the blanket deny of purges
+// is lifted for this role; its allow list names no other stream's purge
+// (the JWT has no room left for a deny per stream).
+func ledgerSnapshots(p *jwt.Permissions, stream string) {
+	b := snapshotsStream(stream)
+	p.Pub.Allow.Add("$O."+b[len("OBJ_"):]+".>", "$JS.API.*.*."+b+".>", "$JS.API.*.*.*."+b+".>",
+		"$JS.API.STREAM.PURGE."+b)
+	p.Pub.Deny.Remove("$JS.API.STREAM.PURGE.>")
 }
 
 // denyUserKeys keeps a reader out of the data keys: they decrypt personal
