@@ -317,6 +317,11 @@ func ReadSnapshot(b []byte) (*Lookup, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
+		if e.name != 0 {
+			// The arena records the length; the entry keeps it too, for
+			// validations that hand out the name without reading it.
+			e.nameLen = uint16(l.names[e.name])<<8 | uint16(l.names[e.name+1])
+		}
 		l.index[id] = l.entries.add(e)
 		l.scopeRefs[e.scopeIndex()]++
 		if e.name != 0 {
@@ -324,7 +329,10 @@ func ReadSnapshot(b []byte) (*Lookup, error) {
 		}
 	}
 	l.namesGarbage = len(l.names) - 1 - l.namesLive
+	// The shared scope lists are derived from the sets, never read.
+	l.scopeLists = make([][]string, len(sets))
 	for set, s := range sets {
+		l.scopeLists[set] = s.List()
 		switch {
 		case set == 0:
 		case l.scopeRefs[set] == 0:
@@ -332,6 +340,7 @@ func ReadSnapshot(b []byte) (*Lookup, error) {
 				r.fail("scope set %d unused but not free", set)
 			}
 			l.freeSets = append(l.freeSets, uint32(set))
+			l.scopeLists[set] = nil
 			continue
 		}
 		if _, dup := l.scopeIndex[s]; dup && set != 0 {
