@@ -81,7 +81,9 @@ type teamView struct {
 }
 
 // Manages reports whether the role may invite and manage members.
-func (v teamView) Manages() bool { return v.Team.Role == client.RoleOwner || v.Team.Role == client.RoleAdmin }
+func (v teamView) Manages() bool {
+	return v.Team.Role == client.RoleOwner || v.Team.Role == client.RoleAdmin
+}
 
 // Creates reports whether the role may create team keys.
 func (v teamView) Creates() bool { return v.Team.Role != client.RoleViewer }
