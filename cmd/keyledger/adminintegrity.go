@@ -6,33 +6,9 @@ import (
 	"fmt"
 	"io"
 	"time"
-)
 
-// integrityStatus is GET /admin/integrity as the command prints it.
-type integrityStatus struct {
-	TrustRoot *struct {
-		Fingerprint string `json:"fingerprint"`
-		Seq         uint64 `json:"seq"`
-	} `json:"trust_root"`
-	Checkpoint *struct {
-		Seq  uint64    `json:"seq"`
-		Size uint64    `json:"size"`
-		Root string    `json:"root"`
-		Time time.Time `json:"time"`
-	} `json:"checkpoint"`
-	CheckpointError string `json:"checkpoint_error"`
-	Verify          struct {
-		State        string     `json:"state"`
-		Running      bool       `json:"running"`
-		FinishedAt   *time.Time `json:"finished_at"`
-		Seconds      float64    `json:"seconds"`
-		Messages     uint64     `json:"messages"`
-		LastSeq      uint64     `json:"last_seq"`
-		ProblemCount int        `json:"problem_count"`
-		Problems     []string   `json:"problems"`
-		Error        string     `json:"error"`
-	} `json:"verify"`
-}
+	"github.com/keyledger/keyledger/client"
+)
 
 // adminIntegrity: keyledger admin integrity [--verify] [--json]. Exit 5
 // when the last verification found problems.
@@ -55,7 +31,7 @@ func adminIntegrity(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		fmt.Fprintln(stderr, "verifying the log...")
 	}
-	var st integrityStatus
+	var st client.Integrity
 	for {
 		if err := api.do(ctx, "GET", "/admin/integrity", nil, &raw); err != nil {
 			return err
@@ -83,7 +59,7 @@ func adminIntegrity(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
-func printIntegrity(w io.Writer, st integrityStatus) {
+func printIntegrity(w io.Writer, st client.Integrity) {
 	if st.TrustRoot != nil {
 		fmt.Fprintf(w, "trust root: %s (genesis at %d)\n", st.TrustRoot.Fingerprint, st.TrustRoot.Seq)
 	} else {

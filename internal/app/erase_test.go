@@ -250,23 +250,7 @@ func TestNATSAuth_UserKeysBucket(t *testing.T) {
 						return err
 					},
 				}
-				errs := make(chan string, len(attacks))
-				for name, attack := range attacks {
-					go func() {
-						c, cancel := context.WithTimeout(ctx, 3*time.Second)
-						defer cancel()
-						if attack(c) == nil {
-							errs <- name
-						} else {
-							errs <- ""
-						}
-					}()
-				}
-				for range attacks {
-					if name := <-errs; name != "" {
-						t.Errorf("%s: succeeded, want refused", name)
-					}
-				}
+				natstest.WantRefused(t, ctx, 3*time.Second, attacks)
 			})
 		}
 	})

@@ -145,23 +145,7 @@ func TestNATSAuth_ReadersCannotChangeTheLog(t *testing.T) {
 						return err
 					},
 				}
-				errs := make(chan string, len(attacks))
-				for name, attack := range attacks {
-					go func() {
-						c, cancel := context.WithTimeout(ctx, 5*time.Second)
-						defer cancel()
-						if attack(c) == nil {
-							errs <- name
-						} else {
-							errs <- ""
-						}
-					}()
-				}
-				for range attacks {
-					if name := <-errs; name != "" {
-						t.Errorf("%s: succeeded, want refused", name)
-					}
-				}
+				natstest.WantRefused(t, ctx, 5*time.Second, attacks)
 			})
 		}
 	})
@@ -273,23 +257,7 @@ func TestNATSAuth_AdminNonceBucket(t *testing.T) {
 			return err
 		},
 	}
-	errs := make(chan string, len(attacks))
-	for name, attack := range attacks {
-		go func() {
-			c, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			if attack(c) == nil {
-				errs <- name
-			} else {
-				errs <- ""
-			}
-		}()
-	}
-	for range attacks {
-		if name := <-errs; name != "" {
-			t.Errorf("%s: succeeded, want refused", name)
-		}
-	}
+	natstest.WantRefused(t, ctx, 5*time.Second, attacks)
 	// A delete marker is a message too: the nonce stays refused.
 	m := nats.NewMsg("$KV.KEYLEDGER_ADMIN_NONCES." + key)
 	m.Header.Set("KV-Operation", "DEL")

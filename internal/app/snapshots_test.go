@@ -11,6 +11,7 @@ import (
 	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/app/apptest"
 	"github.com/keyledger/keyledger/internal/natsauth"
+	"github.com/keyledger/keyledger/internal/natstest"
 	"github.com/keyledger/keyledger/internal/snapshot"
 )
 
@@ -104,23 +105,7 @@ func readOnly(ctx context.Context, t *testing.T, ts *apptest.Server, bucket, nam
 			}
 			// A refused request gets no answer: each runs until its
 			// deadline, all at once.
-			errs := make(chan string, len(attacks))
-			for name, attack := range attacks {
-				go func() {
-					c, cancel := context.WithTimeout(ctx, 3*time.Second)
-					defer cancel()
-					if attack(c) == nil {
-						errs <- name
-					} else {
-						errs <- ""
-					}
-				}()
-			}
-			for range attacks {
-				if name := <-errs; name != "" {
-					t.Errorf("%s: succeeded, want refused", name)
-				}
-			}
+			natstest.WantRefused(t, ctx, 3*time.Second, attacks)
 			if got, err := obs.GetBytes(ctx, name); err != nil || !bytes.Equal(got, data) {
 				t.Errorf("the snapshot after the attacks: %v", err)
 			}
