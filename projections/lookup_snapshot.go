@@ -167,8 +167,9 @@ func appendLimits(dst []byte, l *domain.Limits) []byte {
 	return dst
 }
 
-// ErrMalformedSnapshot is wrapped by ReadSnapshot's errors.
-var ErrMalformedSnapshot = errors.New("malformed lookup snapshot")
+// ErrMalformedSnapshot is wrapped by ReadSnapshot's and
+// ReadModelsSnapshot's errors.
+var ErrMalformedSnapshot = errors.New("malformed snapshot")
 
 // snapReader reads a snapshot's bytes; the first error sticks.
 type snapReader struct {
