@@ -66,11 +66,11 @@ func newMetrics(v *Validator) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_validator_snapshot_sequence",
 			Help: "Stream sequence of the snapshot the node started from (0: it read the whole log; see keyledger_validator_snapshot_start).",
-		}, func() float64 { return float64(v.snapshot.seq) }),
+		}, func() float64 { return float64(v.snapshot.Seq) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "keyledger_validator_snapshot_start",
 			Help:        "1 for how the node started: from a snapshot (outcome loaded) or, with the reason, from the whole log (none, no_bucket, refused: every snapshot tried failed its checks, unavailable).",
-			ConstLabels: prometheus.Labels{"outcome": orNotTried(v.snapshot.outcome)},
+			ConstLabels: prometheus.Labels{"outcome": orNotTried(v.snapshot.Outcome)},
 		}, func() float64 { return 1 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keyledger_log_sealed",

@@ -176,18 +176,46 @@ type Config struct {
 	Logger    *slog.Logger
 	Options   []Option
 
+	// Snapshot says how Lookup was built: from a snapshot or from the
+	// start of the log (the zero value: not tried). A state directory
+	// (WithStateDir) takes what the snapshot vouches for instead of
+	// reading the log again.
+	Snapshot SnapshotStart
+
 	known *knownState // Open's check of the state directory
-	// snapshot is how Open started: from a snapshot (its outcome
-	// snapshot.OutcomeLoaded) or not, and why.
-	snapshot snapshotStart
 }
 
-// snapshotStart is how a node opened by Open started: the outcome of
-// loading a snapshot (snapshot.Outcome*; "" when it was not tried) and
-// the position of the snapshot loaded.
-type snapshotStart struct {
-	outcome string
-	seq     uint64
+// SnapshotStart is how a node's lookup was built: the outcome of loading
+// a snapshot ("loaded", or why none was used: "none", "no_bucket",
+// "refused", "unavailable"; "" when none was tried) and, when loaded,
+// where the snapshot stands: the position it holds the log up to and the
+// log's signed checkpoint it is bound to.
+type SnapshotStart struct {
+	Outcome        string
+	Seq            uint64
+	CheckpointSeq  uint64
+	CheckpointSize uint64
+	CheckpointRoot domain.Hash
+}
+
+// vouched is what a loaded snapshot vouches for (nil: none loaded).
+func (s SnapshotStart) vouched() *knownlog.Vouched {
+	if s.Outcome != snapshot.OutcomeLoaded {
+		return nil
+	}
+	return &knownlog.Vouched{Checkpoint: knownlog.Checkpoint{Seq: s.CheckpointSeq, Size: s.CheckpointSize,
+		Root: s.CheckpointRoot}, Through: s.Seq}
+}
+
+// StartedFrom is the SnapshotStart of a loaded snapshot (nil: none was
+// loaded, for the reason given by outcome).
+func StartedFrom(loaded *snapshot.Loaded, outcome string) SnapshotStart {
+	if loaded == nil {
+		return SnapshotStart{Outcome: outcome}
+	}
+	c := loaded.Checkpoint
+	return SnapshotStart{Outcome: snapshot.OutcomeLoaded, Seq: loaded.Seq, CheckpointSeq: c.Seq, CheckpointSize: c.Size,
+		CheckpointRoot: c.Root}
 }
 
 // knownState is what a node checked of the log against its state
@@ -433,7 +461,7 @@ type Validator struct {
 	sealed   atomic.Bool
 	// checkpointSize is the size of the newest checkpoint remembered.
 	checkpointSize atomic.Uint64
-	snapshot       snapshotStart // how Open started
+	snapshot       SnapshotStart // how the lookup was built
 
 	// coarse is the node's coarse clock in Unix ns, set by tickClock every
 	// coarseTick, read by validations; 0: read opts.now instead (the
@@ -491,14 +519,14 @@ func New(cfg Config) (*Validator, error) {
 			return nil, errors.New("validator: a state directory needs an event store as the log")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		known, err := checkKnown(ctx, log, o.stateDir, v.logger, nil)
+		known, err := checkKnown(ctx, log, o.stateDir, v.logger, cfg.Snapshot.vouched())
 		cancel()
 		if err != nil {
 			return nil, err
 		}
 		cfg.known = known
 	}
-	v.snapshot = cfg.snapshot
+	v.snapshot = cfg.Snapshot
 	if cfg.known != nil {
 		v.known, v.state = cfg.known.record, cfg.known.file
 		if c := v.known.Checkpoint; c != nil {
@@ -556,20 +584,17 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 		return nil, err
 	}
 	lookup := projections.NewLookup(0)
-	var start snapshotStart
+	var start SnapshotStart
 	var loaded *snapshot.Loaded
-	var vouched *knownlog.Vouched
 	if !o.noSnapshot {
-		loaded, start = loadSnapshot(ctx, nc, store, o.stream, logger)
+		loaded, start = loadSnapshot(ctx, nc, store, logger)
 	}
 	if loaded != nil {
 		lookup = loaded.Lookup
-		c := loaded.Checkpoint
-		vouched = &knownlog.Vouched{Checkpoint: knownlog.Checkpoint{Seq: c.Seq, Size: c.Size, Root: c.Root}, Through: loaded.Seq}
 	}
 	var known *knownState
 	if o.stateDir != "" {
-		if known, err = checkKnown(ctx, store, o.stateDir, logger, vouched); err != nil {
+		if known, err = checkKnown(ctx, store, o.stateDir, logger, start.vouched()); err != nil {
 			return nil, err
 		}
 	}
@@ -586,7 +611,7 @@ func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Optio
 		return nil, err
 	}
 	v, err := New(Config{Log: store, Projector: projector, Lookup: lookup, Conn: nc, Logger: logger, Options: opts, known: known,
-		snapshot: start})
+		Snapshot: start})
 	if err != nil {
 		projector.Stop()
 		return nil, err

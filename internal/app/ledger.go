@@ -17,6 +17,7 @@ import (
 	"github.com/keyledger/keyledger/internal/datakeys"
 	"github.com/keyledger/keyledger/internal/idempotency"
 	"github.com/keyledger/keyledger/internal/ledger"
+	"github.com/keyledger/keyledger/internal/snapshot"
 	"github.com/keyledger/keyledger/projections"
 )
 
@@ -54,47 +55,93 @@ type LedgerConfig struct {
 	// (see ledger.Config).
 	Registration ledger.Registration
 	Mailer       ledger.Mailer
+	// FromSnapshot starts the read models from the newest snapshot of
+	// them that verifies against the log (serve writes them, see
+	// internal/snapshot), following the log from there; without one they
+	// fold the whole log.
+	FromSnapshot bool
 }
 
 // ReadModels are the ledger's read models and the projector that feeds
 // them.
 type ReadModels struct {
-	Keys      *projections.Keys
-	Users     *projections.Users
-	Admins    *projections.Admins
+	// Models are the keys, users, admins, sign-up aggregates, identities
+	// at OpenID providers and teams.
+	projections.Models
 	Lookup    *projections.Lookup
 	Projector *projections.Projector
-	// Verifications and Invitations are the sign-up aggregates.
-	Verifications *projections.Verifications
-	Invitations   *projections.Invitations
-	// Identities are the identities at OpenID providers linked to users.
-	Identities *projections.Identities
-	// Teams are the teams, their members and service accounts.
-	Teams *projections.Teams
+	// Snapshot is the snapshot the models were loaded from (nil: they
+	// were folded from the start of the log); SnapshotOutcome says how
+	// loading one went (snapshot.Outcome*; "" when not tried).
+	Snapshot        *snapshot.Loaded
+	SnapshotOutcome string
 }
 
-// StartReadModels starts a projector of the ledger's read models (Keys,
-// Users, Admins and Lookup) on store; the caller stops the projector.
+// StartReadModels starts a projector of the ledger's read models on store,
+// folding the log from its start; the caller stops the projector.
 // usersOpts configure the Users read model.
 func StartReadModels(ctx context.Context, store *eventstore.Store, logger *slog.Logger, usersOpts ...projections.UsersOption) (ReadModels, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := ReadModels{Keys: projections.NewKeys(), Users: projections.NewUsers(usersOpts...), Admins: projections.NewAdmins(),
-		Lookup: projections.NewLookup(0)}
-	m.Verifications, m.Invitations = projections.NewVerifications(), projections.NewInvitations()
-	m.Identities = projections.NewIdentities(m.Users)
-	m.Teams = projections.NewTeams()
-	p, err := projections.New(store, logger.With("component", "projections"), m.Keys, m.Users, m.Admins, m.Lookup,
-		m.Verifications, m.Invitations, m.Identities, m.Teams)
+	return startReadModels(ctx, store, logger, ReadModels{Models: projections.NewModels(usersOpts...), Lookup: projections.NewLookup(0)})
+}
+
+// startReadModels starts the projector of m's models (read from m.Snapshot
+// when set: the projector then goes on from the snapshot's position).
+func startReadModels(ctx context.Context, store *eventstore.Store, logger *slog.Logger, m ReadModels) (ReadModels, error) {
+	p, err := projections.New(store, logger.With("component", "projections"), append(m.List(), m.Lookup)...)
 	if err != nil {
 		return ReadModels{}, err
 	}
-	if err := p.Start(ctx); err != nil {
+	if m.Snapshot != nil {
+		err = p.StartFrom(ctx, m.Snapshot.Tree, m.Snapshot.Leaves)
+	} else {
+		err = p.Start(ctx)
+	}
+	if err != nil {
 		return ReadModels{}, fmt.Errorf("projections: %w", err)
 	}
 	m.Projector = p
 	return m, nil
+}
+
+// StartReadModelsFromSnapshot is StartReadModels from the newest snapshot
+// of the read models (snapshot.KindLedger) that verifies against the log
+// (see internal/snapshot), following the log from the sequence after it.
+// With none usable it says why and folds the whole log.
+func StartReadModelsFromSnapshot(ctx context.Context, nc *nats.Conn, store *eventstore.Store, logger *slog.Logger, usersOpts ...projections.UsersOption) (ReadModels, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return startReadModels(ctx, store, logger, loadReadModels(ctx, nc, store, logger, usersOpts...))
+}
+
+// loadReadModels builds the read models from the newest snapshot of
+// KindLedger that verifies against the log, with the Users options given.
+// With none usable it says why and returns empty models.
+func loadReadModels(ctx context.Context, nc *nats.Conn, store *eventstore.Store, logger *slog.Logger, usersOpts ...projections.UsersOption) ReadModels {
+	began := time.Now()
+	m := ReadModels{Models: projections.NewModels(usersOpts...), Lookup: projections.NewLookup(0)}
+	fallBack := func(outcome string, err error) ReadModels {
+		level := slog.LevelWarn
+		if outcome == snapshot.OutcomeNone || outcome == snapshot.OutcomeNoBucket {
+			level = slog.LevelInfo // a new log, or snapshots turned off
+		}
+		logger.Log(ctx, level, "starting without a snapshot: folding the whole log", "reason", outcome, "err", err)
+		m.SnapshotOutcome = outcome
+		return m
+	}
+	loaded, outcome, err := snapshot.LoadNewest(ctx, nc, store, snapshot.KindLedger, logger.With("component", "snapshot"))
+	if err != nil {
+		return fallBack(outcome, err)
+	}
+	for _, opt := range usersOpts {
+		opt(loaded.Models.Users)
+	}
+	logger.Info("starting from a snapshot: following the log from the sequence after it", "snapshot", loaded.Name,
+		"seq", loaded.Seq, "keys", loaded.Lookup.Len(), "took", time.Since(began).Round(time.Millisecond))
+	return ReadModels{Models: loaded.Models, Lookup: loaded.Lookup, Snapshot: loaded, SnapshotOutcome: outcome}
 }
 
 // Ledger is the ledger's core as serve, the admin commands, tests and
@@ -141,7 +188,13 @@ func OpenLedger(ctx context.Context, nc *nats.Conn, cfg LedgerConfig) (*Ledger, 
 	}
 	// Every instance forgets an erased user's data key as the erasure
 	// arrives, not only the one that ran it.
-	if l.ReadModels, err = StartReadModels(ctx, store, cfg.Logger, projections.OnErase(l.DataKeys.Forget)); err != nil {
+	forget := projections.OnErase(l.DataKeys.Forget)
+	if cfg.FromSnapshot {
+		l.ReadModels, err = StartReadModelsFromSnapshot(ctx, nc, store, cfg.Logger, forget)
+	} else {
+		l.ReadModels, err = StartReadModels(ctx, store, cfg.Logger, forget)
+	}
+	if err != nil {
 		return nil, err
 	}
 	l.Passwords, err = auth.NewPasswords(cfg.Argon2, cfg.PasswordOptions...)

@@ -67,10 +67,14 @@ type ServeConfig struct {
 	// are kept (0: snapshot.DefaultKeep).
 	SnapshotInterval time.Duration
 	SnapshotKeep     int
-	HTTPS            HTTPSConfig
-	NATSClient       NATSClientConfig
-	NATSTLS          EmbeddedTLSConfig
-	Signed           SignedRequestsConfig
+	// NoSnapshot folds the whole log into the read models at start
+	// instead of starting from the newest snapshot of them that verifies
+	// against the log.
+	NoSnapshot bool
+	HTTPS      HTTPSConfig
+	NATSClient NATSClientConfig
+	NATSTLS    EmbeddedTLSConfig
+	Signed     SignedRequestsConfig
 	// Argon2 overrides the password hashing cost (zero: the default); tests
 	// lower it.
 	Argon2 auth.Argon2Params
@@ -282,7 +286,7 @@ func (s *Server) Open(ctx context.Context) error {
 	l, err := OpenLedger(sctx, nc, LedgerConfig{Stream: cfg.Stream, Replicas: cfg.Replicas,
 		SigningKey: ledgerKey, Argon2: cfg.Argon2, PasswordOptions: cfg.Limits.passwordOptions(), MaxKeysPerUser: cfg.MaxKeysPerUser,
 		Logger: s.Logger, Observe: metrics.ObserveCommand,
-		Registration: registration, Mailer: mailerOf(notifier),
+		Registration: registration, Mailer: mailerOf(notifier), FromSnapshot: !cfg.NoSnapshot,
 		StoreOptions: []eventstore.Option{eventstore.WithMaxBytes(maxBytes(cfg.StreamMaxBytes, DefaultStreamMaxBytes))}})
 	if err != nil {
 		return err
@@ -351,11 +355,12 @@ func (s *Server) Open(ctx context.Context) error {
 		vopts = append(vopts, validator.WithStateDir(filepath.Join(cfg.DataDir, "state")))
 	}
 	s.validator, err = validator.New(validator.Config{Log: store, Projector: s.projector, Lookup: lookup, Conn: nc,
-		Logger: s.Logger.With("component", "validator"), Options: vopts})
+		Logger: s.Logger.With("component", "validator"), Options: vopts,
+		Snapshot: validator.StartedFrom(l.Snapshot, l.SnapshotOutcome)})
 	if err != nil {
 		return err
 	}
-	if s.snapshots, err = s.startSnapshots(sctx, store, lookup, ledgerKey); err != nil {
+	if s.snapshots, err = s.startSnapshots(sctx, store, lookup, &l.Models, ledgerKey); err != nil {
 		return err
 	}
 	if err := s.openUsage(sctx, nodeName, counters, lookup, metrics); err != nil {

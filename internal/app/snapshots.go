@@ -15,11 +15,12 @@ import (
 )
 
 // startSnapshots starts the writer of signed snapshots of the validation
-// lookup (see internal/snapshot), unless they are turned off or there are
+// lookup, and of it with the other read models, which serve starts from
+// (see internal/snapshot), unless they are turned off or there are
 // no checkpoints to bind them to. The bucket is created on the embedded
 // server (operator credentials); with an outside NATS `keyledger setup`
 // creates it, and without one serve writes none and says so.
-func (s *Server) startSnapshots(ctx context.Context, store *eventstore.Store, lookup *projections.Lookup, key ed25519.PrivateKey) (*snapshot.Writer, error) {
+func (s *Server) startSnapshots(ctx context.Context, store *eventstore.Store, lookup *projections.Lookup, models *projections.Models, key ed25519.PrivateKey) (*snapshot.Writer, error) {
 	cfg := &s.Config
 	if cfg.SnapshotInterval < 0 {
 		return nil, nil
@@ -45,7 +46,7 @@ func (s *Server) startSnapshots(ctx context.Context, store *eventstore.Store, lo
 	if err != nil {
 		return nil, fmt.Errorf("snapshots: %w", err)
 	}
-	return snapshot.StartWriter(snapshot.WriterConfig{Log: store, Projector: s.projector, Lookup: lookup,
+	return snapshot.StartWriter(snapshot.WriterConfig{Log: store, Projector: s.projector, Lookup: lookup, Models: models,
 		Checkpoints: s.checkpoints, Store: bucket, Key: key, Interval: cfg.SnapshotInterval, Keep: cfg.SnapshotKeep,
 		Logger: s.Logger.With("component", "snapshot")})
 }

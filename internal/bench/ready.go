@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
+	"github.com/keyledger/keyledger/internal/app"
 	"github.com/keyledger/keyledger/internal/checkpoint"
 	"github.com/keyledger/keyledger/internal/snapshot"
 	"github.com/keyledger/keyledger/projections"
@@ -47,9 +48,11 @@ const (
 //   - from a snapshot the ledger wrote (snapshot.Writer, bound to the
 //     checkpoint), then the tail after it;
 //
-// each beside the baseline of a raw ordered consumer reading the whole
-// log in the same run (eventstore.SubscribeRaw, counting), measured again
-// before each case so that machine load hits both alike. It also measures
+// and serve's read models (app.StartReadModels) folded from the whole
+// log and loaded from the snapshot of them the same writer wrote, each
+// beside the baseline of a raw ordered consumer reading the whole log in
+// the same run (eventstore.SubscribeRaw, counting), measured again before
+// each case so that machine load hits both alike. It also measures
 // the heap the lookup read from the snapshot holds per key, beside a
 // lookup of as many keys built by Lookup.Apply, presized.
 func runReady(ctx context.Context, cfg Config) ([]Result, error) {
@@ -115,7 +118,8 @@ func runReady(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	e.defer_(cw.Close)
 	lookup := projections.NewLookup(n)
-	p, err := projections.New(store, nil, lookup)
+	models := projections.NewModels()
+	p, err := projections.New(store, nil, append(models.List(), lookup)...)
 	if err != nil {
 		return results, err
 	}
@@ -137,8 +141,8 @@ func runReady(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return results, err
 	}
-	w, err := snapshot.StartWriter(snapshot.WriterConfig{Log: store, Projector: p, Lookup: lookup, Checkpoints: cw,
-		Store: bucket, Key: key, Interval: time.Hour})
+	w, err := snapshot.StartWriter(snapshot.WriterConfig{Log: store, Projector: p, Lookup: lookup, Models: &models,
+		Checkpoints: cw, Store: bucket, Key: key, Interval: time.Hour})
 	if err != nil {
 		return results, err
 	}
@@ -160,6 +164,30 @@ func runReady(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		results[len(results)-1].Details["snapshot_bytes"] = float64(written.Size)
 		results[len(results)-1].Details["snapshot_write_s"] = writeTook.Seconds()
+	}
+
+	// serve's side: its read models folded from the whole log, and from
+	// the snapshot of them written beside the lookup's.
+	for _, fromSnapshot := range []bool{false, true} {
+		head, err := store.Head(ctx)
+		if err != nil {
+			return results, err
+		}
+		raw, err := replayRaw(ctx, ns, head)
+		if err != nil {
+			return results, fmt.Errorf("raw read: %w", err)
+		}
+		took, loaded, err := readyLedger(ctx, ns, n, fromSnapshot)
+		if err != nil {
+			return results, err
+		}
+		name := "serve's read models, folding the whole log"
+		if fromSnapshot {
+			name = "serve's read models from a snapshot"
+		}
+		r := newResult("ready", fmt.Sprintf("%s n=%d", name, n), "s", took.Seconds(), raw.Seconds(), rawName, int(head))
+		r.Details["snapshot_loaded"] = boolFloat(loaded)
+		results = append(results, r)
 	}
 
 	mem, err := readyMemory(ctx, bucket, written.Name, n)
@@ -196,6 +224,44 @@ func readyNode(ctx context.Context, ns *server.Server, n int, opts ...validator.
 		return 0, "", fmt.Errorf("node holds %d keys, want %d", got, n)
 	}
 	return took, logs.outcome, nil
+}
+
+// readyLedger starts serve's read models as serve does (from the newest
+// snapshot of them, or folding the whole log) and returns the time until
+// the projector is ready, and whether a snapshot was loaded.
+func readyLedger(ctx context.Context, ns *server.Server, n int, fromSnapshot bool) (time.Duration, bool, error) {
+	var e env
+	defer e.close()
+	nc, err := e.connect(ns)
+	if err != nil {
+		return 0, false, err
+	}
+	start := time.Now()
+	store, err := eventstore.New(ctx, nc, eventstore.ReadOnly())
+	if err != nil {
+		return 0, false, fmt.Errorf("event store: %w", err)
+	}
+	var m app.ReadModels
+	if fromSnapshot {
+		m, err = app.StartReadModelsFromSnapshot(ctx, nc, store, nil)
+	} else {
+		m, err = app.StartReadModels(ctx, store, nil)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer m.Projector.Stop()
+	if err := m.Projector.WaitReady(ctx); err != nil {
+		return 0, false, err
+	}
+	took := time.Since(start)
+	if got := m.Keys.Len(); got != n {
+		return 0, false, fmt.Errorf("serve's read models hold %d keys, want %d", got, n)
+	}
+	if fromSnapshot && m.Snapshot == nil {
+		return 0, false, fmt.Errorf("serve's read models did not start from the snapshot (%s)", m.SnapshotOutcome)
+	}
+	return took, m.Snapshot != nil, nil
 }
 
 // outcomeLog is a slog handler that notes how a node started from its

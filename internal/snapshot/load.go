@@ -6,14 +6,30 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/keyledger/keyledger/domain"
 	"github.com/keyledger/keyledger/eventstore"
 	"github.com/keyledger/keyledger/projections"
 )
 
-// DefaultMaxSize bounds the size of a snapshot a node reads: about 20
-// million keys.
+// DefaultMaxSize bounds the size of a snapshot of the lookup a node
+// reads: about 20 million keys.
 const DefaultMaxSize = 2 << 30
+
+// DefaultMaxLedgerSize bounds the size of a snapshot of serve's read
+// models serve reads: about 16 million keys (some 490 bytes a key with
+// the lookup).
+const DefaultMaxLedgerSize = 8 << 30
+
+// maxSizeOf is the default bound of a snapshot of kind.
+func maxSizeOf(kind Kind) uint64 {
+	if kind == KindLedger {
+		return DefaultMaxLedgerSize
+	}
+	return DefaultMaxSize
+}
 
 // maxTries is how many snapshots, newest first, a node tries before it
 // gives up and reads the log from its start.
@@ -30,6 +46,9 @@ type Loaded struct {
 	Tree       eventstore.MerkleState
 	Leaves     []domain.Hash
 	Lookup     *projections.Lookup // built from the snapshot
+	// Models are serve's other read models, built from a snapshot of
+	// KindLedger (zero for KindLookup).
+	Models projections.Models
 }
 
 // Outcomes of Load, for a metric's label: OutcomeLoaded, or why no
@@ -42,28 +61,48 @@ const (
 	OutcomeUnavailable = "unavailable"
 )
 
-// Load finds the newest snapshot of the stream in store that passes Check
-// against log and reads its lookup, trying up to three, newest first,
-// refusing any larger than maxSize bytes (0: DefaultMaxSize). Each refused
-// snapshot is logged with why. With none usable it returns nil, the
-// outcome and why: the caller reads the log from its start.
-func Load(ctx context.Context, store *Store, log Log, maxSize uint64, logger *slog.Logger) (*Loaded, string, error) {
+// LoadNewest opens the snapshot bucket of log's stream on nc and loads
+// the newest snapshot of kind that passes Check against log (see Load).
+// With none usable it returns nil, the outcome and why: the caller reads
+// the log from its start.
+func LoadNewest(ctx context.Context, nc *nats.Conn, log Log, kind Kind, logger *slog.Logger) (*Loaded, string, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, OutcomeUnavailable, err
+	}
+	bucket, err := Open(ctx, js, log.StreamName())
+	if errors.Is(err, ErrNoBucket) {
+		return nil, OutcomeNoBucket, err
+	}
+	if err != nil {
+		return nil, OutcomeUnavailable, err
+	}
+	return Load(ctx, bucket, kind, log, 0, logger)
+}
+
+// Load finds the newest snapshot of kind in store that passes Check
+// against log and reads its lookup (and, of KindLedger, its models),
+// trying up to three, newest first, refusing any larger than maxSize
+// bytes (0: DefaultMaxSize, or DefaultMaxLedgerSize for KindLedger). Each refused snapshot is logged with why.
+// With none usable it returns nil, the outcome and why: the caller reads
+// the log from its start.
+func Load(ctx context.Context, store *Store, kind Kind, log Log, maxSize uint64, logger *slog.Logger) (*Loaded, string, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if maxSize == 0 {
-		maxSize = DefaultMaxSize
+		maxSize = maxSizeOf(kind)
 	}
-	list, err := store.List(ctx)
+	list, err := store.List(ctx, kind)
 	if err != nil {
 		return nil, OutcomeUnavailable, err
 	}
 	if len(list) == 0 {
-		return nil, OutcomeNone, errors.New("the snapshot bucket holds no snapshot")
+		return nil, OutcomeNone, fmt.Errorf("the snapshot bucket holds no snapshot named %s...", kind)
 	}
 	var last error
 	for _, o := range list[:min(len(list), maxTries)] {
-		l, err := loadOne(ctx, store, log, o, maxSize)
+		l, err := loadOne(ctx, store, kind, log, o, maxSize)
 		if err == nil {
 			return l, OutcomeLoaded, nil
 		}
@@ -73,7 +112,7 @@ func Load(ctx context.Context, store *Store, log Log, maxSize uint64, logger *sl
 	return nil, OutcomeRefused, fmt.Errorf("no usable snapshot among the newest %d: %w", min(len(list), maxTries), last)
 }
 
-func loadOne(ctx context.Context, store *Store, log Log, o Info, maxSize uint64) (*Loaded, error) {
+func loadOne(ctx context.Context, store *Store, kind Kind, log Log, o Info, maxSize uint64) (*Loaded, error) {
 	data, err := store.Get(ctx, o.Name, maxSize)
 	if err != nil {
 		return nil, err
@@ -82,12 +121,20 @@ func loadOne(ctx context.Context, store *Store, log Log, o Info, maxSize uint64)
 	if err != nil {
 		return nil, err
 	}
+	if kind == KindLedger && s.Models == nil {
+		return nil, fmt.Errorf("%w: a snapshot of the lookup alone, serve needs its read models too", ErrMalformed)
+	}
 	if err := s.Check(ctx, log); err != nil {
 		return nil, err
 	}
-	lookup, err := projections.ReadSnapshot(s.Lookup)
-	if err != nil {
+	l := &Loaded{Name: o.Name, Seq: s.Seq, Checkpoint: s.Checkpoint, Tree: s.Tree, Leaves: s.Leaves}
+	if l.Lookup, err = projections.ReadSnapshot(s.Lookup); err != nil {
 		return nil, err
 	}
-	return &Loaded{Name: o.Name, Seq: s.Seq, Checkpoint: s.Checkpoint, Tree: s.Tree, Leaves: s.Leaves, Lookup: lookup}, nil
+	if kind == KindLedger {
+		if l.Models, err = projections.ReadModelsSnapshot(s.Models); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
 }

@@ -220,7 +220,7 @@ func TestSnapshot_Refused(t *testing.T) {
 			"inconsistent with the log's checkpoint"},
 		{"UnknownVersion", func() []byte {
 			b := append([]byte(nil), data...)
-			b[7] = 2
+			b[7] = 3
 			return b
 		}(), "unknown format version"},
 	}
@@ -229,10 +229,10 @@ func TestSnapshot_Refused(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			// The bad snapshot is the only one in the bucket.
 			name += 10000
-			if _, err := e.bucket.Put(ctx, name, c.data); err != nil {
+			if _, err := e.bucket.Put(ctx, snapshot.KindLookup, name, c.data); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.bucket.Prune(ctx, 1); err != nil {
+			if _, err := e.bucket.Prune(ctx, snapshot.KindLookup, 1); err != nil {
 				t.Fatal(err)
 			}
 			v, outcome, logs := openNode(t, e)
@@ -297,7 +297,7 @@ func TestSnapshot_Keep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list, err := e.bucket.List(ctx)
+	list, err := e.bucket.List(ctx, snapshot.KindLookup)
 	if err != nil {
 		t.Fatal(err)
 	}

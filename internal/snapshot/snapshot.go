@@ -1,6 +1,8 @@
 // Package snapshot writes and reads signed snapshots of the validation
-// lookup, so that a node starts from one and tails the log from the
-// sequence after it instead of replaying the whole log.
+// lookup (KindLookup), which validation nodes start from, and of the
+// lookup with serve's other read models (KindLedger), which serve starts
+// from: each then tails the log from the sequence after it instead of
+// replaying the whole log.
 //
 // A snapshot is untrusted input until verified: Decode only parses it,
 // with every length checked against the input (no hostile length makes it
@@ -28,9 +30,17 @@ import (
 	"github.com/keyledger/keyledger/eventstore"
 )
 
-// Version is the format version Encode writes. Decode reads every version
-// listed in versions (testdata holds a frozen sample of each).
-const Version = 1
+// Format versions. Version 1 carries the validation lookup; version 2
+// carries the lookup and serve's other read models (Models). Encode
+// writes a snapshot without models as version 1, so that nodes of
+// earlier releases go on reading what they need; Decode reads both
+// (testdata holds a frozen sample of each).
+const (
+	Version1 = 1
+	Version2 = 2
+	// Version is the newest format version.
+	Version = Version2
+)
 
 // magic starts every snapshot; the format version follows it (2 bytes,
 // big-endian).
@@ -81,6 +91,10 @@ type Snapshot struct {
 	Leaves     []domain.Hash
 	// Lookup is the lookup's state (projections.Lookup.AppendSnapshot).
 	Lookup []byte
+	// Models is the state of serve's other read models
+	// (projections.Models.AppendSnapshot); nil in a snapshot of the
+	// lookup alone (format version 1).
+	Models []byte
 	// Signer is the id of the ledger key that signed it (eventstore.KeyID).
 	Signer string
 
@@ -110,9 +124,13 @@ var (
 // Encode returns the snapshot signed with key (its Signer is set from it).
 func Encode(s Snapshot, key ed25519.PrivateKey) []byte {
 	s.Signer = eventstore.KeyID(key.Public().(ed25519.PublicKey))
-	b := make([]byte, 0, len(s.Lookup)+len(s.Leaves)*32+1024)
+	b := make([]byte, 0, len(s.Lookup)+len(s.Models)+len(s.Leaves)*32+1024)
+	version := uint16(Version1)
+	if s.Models != nil {
+		version = Version2
+	}
 	b = append(b, magic...)
-	b = binary.BigEndian.AppendUint16(b, Version)
+	b = binary.BigEndian.AppendUint16(b, version)
 	b = appendString(b, s.Stream)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.Created.UnixNano()))
 	b = appendString(b, s.TrustRoot)
@@ -133,6 +151,10 @@ func Encode(s Snapshot, key ed25519.PrivateKey) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Lookup)))
 	b = append(b, s.Lookup...)
+	if s.Models != nil {
+		b = binary.AppendUvarint(b, uint64(len(s.Models)))
+		b = append(b, s.Models...)
+	}
 	b = appendString(b, s.Signer)
 	sig := ed25519.Sign(key, signedBytes(b))
 	return append(b, sig...)
@@ -217,8 +239,9 @@ func Decode(b []byte) (Snapshot, error) {
 	if len(b) < len(magic)+2 || string(b[:len(magic)]) != magic {
 		return Snapshot{}, fmt.Errorf("%w: not a keyledger snapshot", ErrMalformed)
 	}
-	if v := binary.BigEndian.Uint16(b[len(magic):]); v != Version {
-		return Snapshot{}, fmt.Errorf("%w: version %d, this code reads %d", ErrUnknownVersion, v, Version)
+	version := binary.BigEndian.Uint16(b[len(magic):])
+	if version != Version1 && version != Version2 {
+		return Snapshot{}, fmt.Errorf("%w: version %d, this code reads %d and %d", ErrUnknownVersion, version, Version1, Version2)
 	}
 	if len(b) < len(magic)+2+ed25519.SignatureSize {
 		return Snapshot{}, fmt.Errorf("%w: truncated", ErrMalformed)
@@ -247,6 +270,12 @@ func Decode(b []byte) (Snapshot, error) {
 		}
 	}
 	s.Lookup = r.bytes(r.count(1, uint64(len(r.b))))
+	if version == Version2 {
+		s.Models = r.bytes(r.count(1, uint64(len(r.b))))
+		if s.Models == nil && r.err == nil {
+			s.Models = []byte{}
+		}
+	}
 	s.Signer = r.string(maxSignerID)
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d bytes before the signature", len(r.b))

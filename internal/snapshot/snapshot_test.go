@@ -18,7 +18,7 @@ import (
 	"github.com/keyledger/keyledger/projections"
 )
 
-var update = flag.Bool("update", false, "write testdata/snapshot-v1.bin again")
+var update = flag.Bool("update", false, "write the frozen samples in testdata again")
 
 // sampleV1 is the frozen sample of format version 1: a lookup of two
 // keys, one revoked, bound to a checkpoint of size 3 at sequence 4, at
@@ -33,13 +33,23 @@ const (
 
 var sampleTime = time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 
-func sampleSnapshot(t *testing.T) []byte {
+// sampleV2 is the frozen sample of format version 2: sampleV1's lookup
+// and serve's read models holding the same keys.
+const sampleV2 = "testdata/snapshot-v2.bin"
+
+func sampleSnapshot(t *testing.T) []byte { return sampleOf(t, false) }
+
+// sampleOf is the sample of version 1, or of version 2 with models.
+func sampleOf(t *testing.T, withModels bool) []byte {
 	l := projections.NewLookup(0)
+	models := projections.NewModels()
 	apply := func(agg string, v uint64, d domain.EventData) {
 		e := domain.Event{Type: d.EventType(), Schema: domain.SchemaFor(d), Aggregate: agg, Version: v, Time: sampleTime,
-			Actor: sampleOwner, Data: d}
-		if err := l.Apply(e); err != nil {
-			t.Fatal(err)
+			Actor: sampleOwner, Data: d, Sequence: v + 4}
+		for _, m := range append(models.List(), l) {
+			if err := m.Apply(e); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	apply(sampleKey, 1, domain.KeyCreated{UserID: sampleOwner, Name: "sample", SecretHash: domain.Hash{1, 2, 3},
@@ -54,9 +64,55 @@ func sampleSnapshot(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return snapshot.Encode(snapshot.Snapshot{Stream: "KEYLEDGER", Created: sampleTime.Add(-time.Hour), TrustRoot: "sha256:" + string(bytes.Repeat([]byte("ab"), 32)),
+	s := snapshot.Snapshot{Stream: "KEYLEDGER", Created: sampleTime.Add(-time.Hour), TrustRoot: "sha256:" + string(bytes.Repeat([]byte("ab"), 32)),
 		Seq: 6, TakenAt: sampleTime, Keys: 2, Checkpoint: snapshot.Checkpoint{Seq: 4, Size: 3, Root: root}, Tree: tree,
-		Leaves: []domain.Hash{{4}, {5}, {6}}, Lookup: l.AppendSnapshot(nil)}, testkeys.Ledger())
+		Leaves: []domain.Hash{{4}, {5}, {6}}, Lookup: l.AppendSnapshot(nil)}
+	if withModels {
+		s.Models = models.AppendSnapshot(nil)
+	}
+	return snapshot.Encode(s, testkeys.Ledger())
+}
+
+// TestDecode_Version2 decodes the frozen sample of version 2, forever:
+// serve reads the snapshots of its read models older ledgers wrote.
+func TestDecode_Version2(t *testing.T) {
+	if *update {
+		if err := os.WriteFile(sampleV2, sampleOf(t, true), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(sampleV2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := snapshot.Decode(data)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if s.Seq != 6 || s.Keys != 2 || s.Models == nil || s.Signer != eventstore.KeyID(testkeys.LedgerPublic()) {
+		t.Errorf("decoded: %+v", s)
+	}
+	if l, err := projections.ReadSnapshot(s.Lookup); err != nil || l.Len() != 2 {
+		t.Fatalf("lookup: %v", err)
+	}
+	m, err := projections.ReadModelsSnapshot(s.Models)
+	if err != nil {
+		t.Fatalf("ReadModelsSnapshot: %v", err)
+	}
+	k, seq, ok := m.Keys.Get(sampleKey)
+	if !ok || k.Name != "sample" || k.UserID != sampleOwner || k.Scopes != "read" || k.Revoked() || seq != 5 {
+		t.Errorf("sample key: got %+v at %d, %v", k, seq, ok)
+	}
+	if k, seq, ok := m.Keys.Get(sampleRevoked); !ok || !k.Revoked() || k.Version != 2 || seq != 6 {
+		t.Errorf("revoked key: got %+v at %d, %v", k, seq, ok)
+	}
+	keys, _, err := m.Keys.ListByUser(sampleOwner, 10, "")
+	if err != nil || len(keys) != 2 || keys[0].APIKey != sampleRevoked || keys[1].APIKey != sampleKey {
+		t.Errorf("listing, newest first: got %+v, %v", keys, err)
+	}
+	if !bytes.Equal(sampleOf(t, true), data) {
+		t.Error("Encode no longer writes the version 2 sample: a format change needs a new version and a sample of it")
+	}
 }
 
 // TestDecode_Version1 decodes the frozen sample of version 1, forever:
@@ -129,6 +185,12 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(data)
 	f.Add(data[:len(data)/2])
+	v2, err := os.ReadFile(filepath.Join("testdata", "snapshot-v2.bin"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v2)
+	f.Add(v2[:len(v2)*3/4])
 	f.Add([]byte("KLSNAP\x00\x01"))
 	huge := append([]byte("KLSNAP\x00\x01"), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)
 	f.Add(append(huge, make([]byte, 64)...))
@@ -151,5 +213,12 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		_ = l.AppendSnapshot(nil)
+		if s.Models != nil {
+			if m, err := projections.ReadModelsSnapshot(s.Models); err == nil {
+				_ = m.AppendSnapshot(nil)
+			} else if !errors.Is(err, projections.ErrMalformedSnapshot) {
+				t.Fatalf("ReadModelsSnapshot: %v", err)
+			}
+		}
 	})
 }

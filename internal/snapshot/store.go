@@ -18,12 +18,23 @@ import (
 // (its JetStream stream is OBJ_<Bucket>).
 func Bucket(stream string) string { return stream + "_SNAPSHOTS" }
 
-// namePrefix starts every snapshot's object name; the position follows,
-// zero-padded, so that names sort as positions do.
-const namePrefix = "snapshot-"
+// Kind is what a snapshot holds, and so who reads it. It starts the
+// snapshot's object name; the position follows, zero-padded, so that
+// names sort as positions do.
+type Kind string
 
-// objectName is the object name of the snapshot at seq.
-func objectName(seq uint64) string { return fmt.Sprintf("%s%020d", namePrefix, seq) }
+// Kinds of snapshots.
+const (
+	// KindLookup holds the validation lookup, which validation nodes
+	// start from (format version 1).
+	KindLookup Kind = "snapshot-"
+	// KindLedger holds the lookup and serve's other read models, which
+	// serve starts from (format version 2).
+	KindLedger Kind = "ledger-"
+)
+
+// objectName is the object name of the snapshot of kind at seq.
+func objectName(kind Kind, seq uint64) string { return fmt.Sprintf("%s%020d", kind, seq) }
 
 // SetUp creates the snapshot bucket of stream, with as many replicas as
 // the stream, unless it exists. It needs the operator's credentials:
@@ -75,10 +86,10 @@ type Info struct {
 	Size uint64 // bytes
 }
 
-// List returns the snapshots stored, newest (highest position) first.
-// Objects that are not named as snapshots are left out. Errors:
+// List returns the snapshots of kind stored, newest (highest position)
+// first. Objects not named as snapshots of kind are left out. Errors:
 // Unavailable.
-func (s *Store) List(ctx context.Context) ([]Info, error) {
+func (s *Store) List(ctx context.Context, kind Kind) ([]Info, error) {
 	objs, err := s.obs.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return nil, nil
@@ -88,7 +99,7 @@ func (s *Store) List(ctx context.Context) ([]Info, error) {
 	}
 	var out []Info
 	for _, o := range objs {
-		digits, ok := strings.CutPrefix(o.Name, namePrefix)
+		digits, ok := strings.CutPrefix(o.Name, string(kind))
 		seq, err := strconv.ParseUint(digits, 10, 64)
 		if !ok || err != nil || o.Deleted {
 			continue
@@ -147,20 +158,20 @@ func (s *Store) Get(ctx context.Context, name string, max uint64) ([]byte, error
 	}
 }
 
-// Put stores a snapshot at position seq and returns its name. Errors:
-// Unavailable.
-func (s *Store) Put(ctx context.Context, seq uint64, data []byte) (string, error) {
-	name := objectName(seq)
+// Put stores a snapshot of kind at position seq and returns its name.
+// Errors: Unavailable.
+func (s *Store) Put(ctx context.Context, kind Kind, seq uint64, data []byte) (string, error) {
+	name := objectName(kind, seq)
 	if _, err := s.obs.PutBytes(ctx, name, data); err != nil {
 		return "", domain.Wrap(domain.Unavailable, err, "snapshot not stored")
 	}
 	return name, nil
 }
 
-// Prune deletes all but the newest keep snapshots (keep >= 1) and
-// returns how many it deleted. Errors: Unavailable.
-func (s *Store) Prune(ctx context.Context, keep int) (int, error) {
-	list, err := s.List(ctx)
+// Prune deletes all but the newest keep snapshots of kind (keep >= 1)
+// and returns how many it deleted. Errors: Unavailable.
+func (s *Store) Prune(ctx context.Context, kind Kind, keep int) (int, error) {
+	list, err := s.List(ctx, kind)
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,8 +25,12 @@ const (
 // WriterConfig configures a Writer.
 type WriterConfig struct {
 	Log       *eventstore.Store
-	Projector *projections.Projector // feeds Lookup
+	Projector *projections.Projector // feeds Lookup (and Models)
 	Lookup    *projections.Lookup
+	// Models, if set, are serve's other read models fed by the same
+	// projector: each time, a snapshot of KindLedger holding the lookup
+	// and them is written too, which serve starts from.
+	Models *projections.Models
 	// Checkpoints, if set, is asked for a fresh checkpoint before each
 	// snapshot, so that the snapshot is bound to one just behind it.
 	Checkpoints *checkpoint.Writer
@@ -36,8 +41,10 @@ type WriterConfig struct {
 	Logger      *slog.Logger
 }
 
-// Writer writes a signed snapshot of the lookup every interval when the
-// log has grown, and deletes all but the newest few. Close stops it.
+// Writer writes a signed snapshot of the lookup (KindLookup) every
+// interval when the log has grown, with one of the lookup and serve's
+// other read models (KindLedger) when it has them, and deletes all but
+// the newest few of each kind. Close stops it.
 type Writer struct {
 	cfg    WriterConfig
 	mu     sync.Mutex // one snapshot at a time
@@ -95,11 +102,13 @@ func (w *Writer) run(ctx context.Context) {
 // the last snapshot.
 var ErrNothingNew = errors.New("nothing new to snapshot")
 
-// WriteNow writes a snapshot of the lookup as it is now, bound to the
-// newest checkpoint (written first when a checkpoint writer is set), then
-// deletes all but the newest Keep. Errors: ErrNothingNew; Invalid when
-// the log has no checkpoint yet or too many messages lie between it and
-// the lookup's position; Unavailable.
+// WriteNow writes a snapshot of the lookup as it is now (and one of the
+// lookup and the models, when set), bound to the newest checkpoint
+// (written first when a checkpoint writer is set), then deletes all but
+// the newest Keep of each kind. It returns the lookup's snapshot.
+// Errors: ErrNothingNew; Invalid when the log has no checkpoint yet or
+// too many messages lie between it and the lookup's position;
+// Unavailable.
 func (w *Writer) WriteNow(ctx context.Context) (Info, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -146,22 +155,45 @@ func (w *Writer) WriteNow(ctx context.Context) (Info, error) {
 		}
 		s.Seq, s.Keys = applied, uint64(cfg.Lookup.Len())
 		s.Lookup = cfg.Lookup.AppendSnapshot(make([]byte, 0, cfg.Lookup.Len()*(90)+1<<16))
+		if cfg.Models != nil {
+			s.Models = cfg.Models.AppendSnapshot(make([]byte, 0, cfg.Lookup.Len()*400+1<<16))
+		}
 		return nil
 	})
 	if err != nil {
 		return Info{}, err
 	}
-	data := Encode(s, cfg.Key)
-	name, err := cfg.Store.Put(ctx, s.Seq, data)
+	if cfg.Models != nil {
+		// Serve's own first: a lookup snapshot is never newer than
+		// serve's, so that both kinds stand at the same position.
+		if _, err := w.put(ctx, KindLedger, s); err != nil {
+			return Info{}, err
+		}
+		s.Models = nil
+	}
+	out, err := w.put(ctx, KindLookup, s)
 	if err != nil {
 		return Info{}, err
 	}
 	w.last = s.Seq
-	cfg.Logger.Info("snapshot written", "seq", s.Seq, "keys", s.Keys, "bytes", len(data), "name", name)
-	if n, err := cfg.Store.Prune(ctx, cfg.Keep); err != nil {
-		cfg.Logger.Warn("old snapshots not deleted", "err", err)
+	return out, nil
+}
+
+// put signs and stores a snapshot of kind, then deletes all but the
+// newest Keep of that kind.
+func (w *Writer) put(ctx context.Context, kind Kind, s Snapshot) (Info, error) {
+	cfg := &w.cfg
+	data := Encode(s, cfg.Key)
+	name, err := cfg.Store.Put(ctx, kind, s.Seq, data)
+	if err != nil {
+		return Info{}, err
+	}
+	cfg.Logger.Info("snapshot written", "kind", strings.TrimSuffix(string(kind), "-"), "seq", s.Seq, "keys", s.Keys,
+		"bytes", len(data), "name", name)
+	if n, err := cfg.Store.Prune(ctx, kind, cfg.Keep); err != nil {
+		cfg.Logger.Warn("old snapshots not deleted", "kind", strings.TrimSuffix(string(kind), "-"), "err", err)
 	} else if n > 0 {
-		cfg.Logger.Debug("old snapshots deleted", "deleted", n)
+		cfg.Logger.Debug("old snapshots deleted", "kind", strings.TrimSuffix(string(kind), "-"), "deleted", n)
 	}
 	return Info{Name: name, Seq: s.Seq, Size: uint64(len(data))}, nil
 }
