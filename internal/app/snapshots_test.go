@@ -57,6 +57,14 @@ func TestSnapshots_Permissions(t *testing.T) {
 	if bytes.Contains(data, []byte(email)) {
 		t.Error("the snapshot holds a user's email address")
 	}
+	// serve's own snapshot holds the users, their personal data sealed.
+	ledgerSnap, err := lobs.GetBytes(ctx, strings.Replace(info.Name, "snapshot-", "ledger-", 1))
+	if err != nil {
+		t.Fatalf("ledger reads serve's snapshot: %v", err)
+	}
+	if bytes.Contains(ledgerSnap, []byte(email)) || bytes.Contains(ledgerSnap, []byte("snapshot-person")) {
+		t.Error("serve's snapshot holds a user's email address in clear")
+	}
 	if _, err := lobs.PutBytes(ctx, "ledger-scratch", []byte("x")); err != nil {
 		t.Errorf("ledger puts an object: %v", err)
 	}
