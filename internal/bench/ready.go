@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -38,13 +39,16 @@ const (
 	readyMemoryGoal = 130
 )
 
-// runReady fills a file-storage log with N key.created events (1M at
-// scale 1), appended by 32 workers, and measures a validation node's time
+// runReady fills file-storage logs with N key.created events (1M at
+// scale 1), appended on every core, and measures a validation node's time
 // from validator.Open to ready:
 //
-//   - from neither a snapshot nor a checkpoint (every signature verified);
-//   - from a checkpoint, without a snapshot (validator.WithoutSnapshot:
-//     the checkpoint fast path);
+//   - from neither a snapshot nor a checkpoint (every signature verified),
+//     on a log without checkpoints;
+//   - from checkpoints, without a snapshot (validator.WithoutSnapshot:
+//     the checkpoint fast path), on a log the ledger's checkpoint writer
+//     followed as it grew (a checkpoint every checkpoint.DefaultEvery
+//     messages, as serve writes them);
 //   - from a snapshot the ledger wrote (snapshot.Writer, bound to the
 //     checkpoint), then the tail after it;
 //
@@ -59,42 +63,26 @@ func runReady(ctx context.Context, cfg Config) ([]Result, error) {
 	var e env
 	defer e.close()
 	n := cfg.N(1_000_000, 2000)
-	ns, err := e.natsServer()
-	if err != nil {
-		return nil, err
-	}
-	nc, err := e.connect(ns)
-	if err != nil {
-		return nil, err
-	}
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	store, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(key))
-	if err != nil {
-		return nil, fmt.Errorf("event store: %w", err)
-	}
-	start := time.Now()
-	if err := fastFill(ctx, nc, store, key, n); err != nil {
-		return nil, err
-	}
-	fillTook := time.Since(start)
-
 	var results []Result
 	rawName := "raw ordered consumer (eventstore.SubscribeRaw) counting the whole log, no decoding"
-	measure := func(name string, opts ...validator.Option) (time.Duration, error) {
+	// measure opens a node on ns and notes its time to ready beside the
+	// raw read of the same log.
+	measure := func(ns *server.Server, store *eventstore.Store, fillTook time.Duration, name string, opts ...validator.Option) error {
 		head, err := store.Head(ctx)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		raw, err := replayRaw(ctx, ns, head)
 		if err != nil {
-			return 0, fmt.Errorf("raw read: %w", err)
+			return fmt.Errorf("raw read: %w", err)
 		}
 		took, outcome, err := readyNode(ctx, ns, n, opts...)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		r := newResult("ready", fmt.Sprintf("%s n=%d", name, n), "s", took.Seconds(), raw.Seconds(), rawName, int(head))
 		r.Details["fill_s"] = fillTook.Seconds()
@@ -104,19 +92,62 @@ func runReady(ctx context.Context, cfg Config) ([]Result, error) {
 			r.Met = r.Value <= readyGoalSeconds && r.Ratio <= readyGoalRatio
 		}
 		results = append(results, r)
-		return took, nil
+		return nil
 	}
-	if _, err := measure("neither snapshot nor checkpoint", validator.WithoutSnapshot()); err != nil {
+
+	// A log without checkpoints, on a server of its own, for a node that
+	// verifies every signature.
+	if err := readyPlain(ctx, key, n, measure); err != nil {
 		return results, err
 	}
 
-	// The ledger's side: a checkpoint of the whole log, and a snapshot
-	// bound to it, written by the projector serve runs for its lookup.
+	// The ledger's log: checkpoints every checkpoint.DefaultEvery
+	// messages as it grows, as serve writes them.
+	ns, err := e.natsServer()
+	if err != nil {
+		return results, err
+	}
+	nc, err := e.connect(ns)
+	if err != nil {
+		return results, err
+	}
+	store, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(key))
+	if err != nil {
+		return results, fmt.Errorf("event store: %w", err)
+	}
 	cw, err := checkpoint.Start(ctx, store, slog.New(slog.DiscardHandler), time.Hour)
 	if err != nil {
 		return results, fmt.Errorf("checkpoint.Start: %w", err)
 	}
 	e.defer_(cw.Close)
+	start := time.Now()
+	// The writer verifies every message it did not write, so it follows
+	// slower than the fill appends: each window waits for it to catch up
+	// and checkpoint, as it would behind a ledger appending one command
+	// at a time.
+	checkpointNow := func() error {
+		head, err := store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if err := cw.WaitFor(ctx, head); err != nil {
+			return err
+		}
+		if _, err := cw.WriteNow(ctx); err != nil && !errors.Is(err, checkpoint.ErrNothingNew) {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		return nil
+	}
+	if err := fastFill(ctx, nc, store, key, n, checkpointNow); err != nil {
+		return results, err
+	}
+	fillTook := time.Since(start)
+	if err := checkpointNow(); err != nil {
+		return results, err
+	}
+
+	// A snapshot bound to the newest checkpoint, written by the
+	// projector serve runs for its read models.
 	lookup := projections.NewLookup(n)
 	models := projections.NewModels()
 	p, err := projections.New(store, nil, append(models.List(), lookup)...)
@@ -155,11 +186,16 @@ func runReady(ctx context.Context, cfg Config) ([]Result, error) {
 	writeTook := time.Since(start)
 	p.Stop()
 
-	if _, err := measure("checkpointed, no snapshot", validator.WithoutSnapshot()); err != nil {
+	if err := measure(ns, store, fillTook, "checkpointed, no snapshot", validator.WithoutSnapshot()); err != nil {
 		return results, err
 	}
+	cps, err := store.Checkpoints(ctx)
+	if err != nil {
+		return results, err
+	}
+	results[len(results)-1].Details["checkpoints"] = float64(len(cps))
 	for range 2 {
-		if _, err := measure("from a snapshot"); err != nil {
+		if err := measure(ns, store, fillTook, "from a snapshot"); err != nil {
 			return results, err
 		}
 		results[len(results)-1].Details["snapshot_bytes"] = float64(written.Size)
@@ -195,6 +231,31 @@ func runReady(ctx context.Context, cfg Config) ([]Result, error) {
 		return results, err
 	}
 	return append(results, mem), nil
+}
+
+// readyPlain fills a log without checkpoints with n keys, on a server of
+// its own that it stops afterwards, and measures a node reading it whole.
+func readyPlain(ctx context.Context, key ed25519.PrivateKey, n int,
+	measure func(*server.Server, *eventstore.Store, time.Duration, string, ...validator.Option) error) error {
+	var e env
+	defer e.close()
+	ns, err := e.natsServer()
+	if err != nil {
+		return err
+	}
+	nc, err := e.connect(ns)
+	if err != nil {
+		return err
+	}
+	store, err := eventstore.New(ctx, nc, eventstore.WithSigningKey(key))
+	if err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
+	start := time.Now()
+	if err := fastFill(ctx, nc, store, key, n, nil); err != nil {
+		return err
+	}
+	return measure(ns, store, time.Since(start), "neither snapshot nor checkpoint", validator.WithoutSnapshot())
 }
 
 // readyNode opens a validation node and returns the time from
@@ -378,8 +439,9 @@ func syntheticLookup(n int) (*projections.Lookup, error) {
 // ledger would sign them, fast: events are encoded and signed on every
 // core and published asynchronously (new keys need no expected sequence),
 // so that a million keys take seconds, not the minutes of one
-// acknowledged append at a time.
-func fastFill(ctx context.Context, nc *nats.Conn, store *eventstore.Store, key ed25519.PrivateKey, n int) error {
+// acknowledged append at a time. every, if set, is called each
+// checkpoint.DefaultEvery messages, once they are stored.
+func fastFill(ctx context.Context, nc *nats.Conn, store *eventstore.Store, key ed25519.PrivateKey, n int, every func() error) error {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
 		return err
@@ -438,6 +500,11 @@ func fastFill(ctx context.Context, nc *nats.Conn, store *eventstore.Store, key e
 			case <-js.PublishAsyncComplete():
 			case <-ctx.Done():
 				return ctx.Err()
+			}
+			if every != nil && sent%checkpoint.DefaultEvery == 0 {
+				if err := every(); err != nil {
+					return err
+				}
 			}
 		}
 	}
