@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,6 +31,40 @@ func maxSizeOf(kind Kind) uint64 {
 		return DefaultMaxLedgerSize
 	}
 	return DefaultMaxSize
+}
+
+// loadGCPercent is the garbage collector's target while a snapshot is
+// read (see loadOne).
+const loadGCPercent = 400
+
+// gcLoads counts the snapshots being read in this process; the first
+// raises the collector's target, the last puts back the one it found.
+var gcLoads struct {
+	sync.Mutex
+	n     int
+	saved int
+}
+
+// collectLessOften raises the collector's target to loadGCPercent, unless
+// it is higher or collection is off, until the function it returns is
+// called.
+func collectLessOften() (restore func()) {
+	gcLoads.Lock()
+	defer gcLoads.Unlock()
+	if gcLoads.n == 0 {
+		gcLoads.saved = debug.SetGCPercent(loadGCPercent)
+		if gcLoads.saved < 0 || gcLoads.saved > loadGCPercent {
+			debug.SetGCPercent(gcLoads.saved)
+		}
+	}
+	gcLoads.n++
+	return func() {
+		gcLoads.Lock()
+		defer gcLoads.Unlock()
+		if gcLoads.n--; gcLoads.n == 0 {
+			debug.SetGCPercent(gcLoads.saved)
+		}
+	}
 }
 
 // maxTries is how many snapshots, newest first, a node tries before it
@@ -113,6 +149,11 @@ func Load(ctx context.Context, store *Store, kind Kind, log Log, maxSize uint64,
 }
 
 func loadOne(ctx context.Context, store *Store, kind Kind, log Log, o Info, maxSize uint64) (*Loaded, error) {
+	// The heap only grows while a snapshot is read (its bytes, then the
+	// models built from them, all kept): a collection meanwhile frees
+	// little and scans everything read so far. Collect less often until
+	// it is read; a memory limit (GOMEMLIMIT) still applies.
+	defer collectLessOften()()
 	data, err := store.Get(ctx, o.Name, maxSize)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -221,4 +222,32 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCollectLessOften: snapshots read at once in one process leave the
+// collector's target as they found it, whatever order they end in, and
+// never turn collection on where it was off.
+func TestCollectLessOften(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	a := snapshot.CollectLessOften()
+	b := snapshot.CollectLessOften()
+	if got := debug.SetGCPercent(-2); got != 400 {
+		t.Errorf("while reading: GOGC %d, want 400", got)
+	}
+	debug.SetGCPercent(400)
+	a()
+	b()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("after reading: GOGC %d, want 100 back", got)
+	}
+	debug.SetGCPercent(-1)
+	c := snapshot.CollectLessOften()
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Errorf("collection off: GOGC %d while reading, want it left off", got)
+	}
+	c()
+	if got := debug.SetGCPercent(100); got != -1 {
+		t.Errorf("collection off: GOGC %d after reading, want it left off", got)
+	}
 }

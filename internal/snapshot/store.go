@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -133,13 +134,23 @@ func (s *Store) Get(ctx context.Context, name string, max uint64) ([]byte, error
 	if info.Size > max {
 		return nil, fmt.Errorf("%w: %s holds %d bytes, at most %d allowed", ErrTooLarge, name, info.Size, max)
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		// Without a deadline the object store gives the whole read its
+		// default request timeout (5 s), too short for a large snapshot:
+		// allow a minute and a second for every 8 MB.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute+time.Duration(info.Size>>23)*time.Second)
+		defer cancel()
+	}
 	r, err := s.obs.Get(ctx, name)
 	if err != nil {
 		return nil, domain.Wrap(domain.Unavailable, err, "snapshot unavailable")
 	}
 	defer r.Close()
 	// The object store checks the object's digest once read to the end.
-	buf := make([]byte, 0, info.Size)
+	// One byte more than the object holds: the read that finds the end
+	// must not grow (copy) the buffer.
+	buf := make([]byte, 0, info.Size+1)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]

@@ -1,0 +1,4 @@
+package snapshot
+
+// CollectLessOften is collectLessOften, for the tests.
+var CollectLessOften = collectLessOften
