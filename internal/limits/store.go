@@ -210,7 +210,28 @@ func truncate(s string) string {
 // used through one node alone (serve's own /validate) is then exact; the
 // other nodes' leases still count whole until they give back what they
 // did not spend.
+//
+// A lease round trip of this node in flight writes the record before the
+// node's own count of its lease follows: Remaining waits for it first,
+// so that the two agree (a lease just renewed would otherwise count as
+// spent).
 func (l *Limiter) Remaining(ctx context.Context, kv jetstream.KeyValue, apiKey string, p domain.CreditPolicy, now time.Time) (uint64, error) {
+	if v, ok := l.keys.Load(apiKey); ok {
+		ks := v.(*keyState)
+		ks.mu.Lock()
+		var flight chan struct{}
+		if ks.cr != nil {
+			flight = ks.cr.flight
+		}
+		ks.mu.Unlock()
+		if flight != nil {
+			select {
+			case <-flight:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+	}
 	return remaining(ctx, kv, apiKey, p, now, func(r *creditRecord) uint64 {
 		i := r.leaseOf(l.leaseID)
 		if i < 0 {
