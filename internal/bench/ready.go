@@ -201,6 +201,7 @@ func runReady(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		results[len(results)-1].Details["snapshot_bytes"] = float64(written.Size)
 		results[len(results)-1].Details["snapshot_write_s"] = writeTook.Seconds()
+		results[len(results)-1].Details["snapshot_froze_s"] = written.Froze.Seconds()
 	}
 
 	// serve's side: its read models folded from the whole log, and from

@@ -85,6 +85,9 @@ type Info struct {
 	Name string
 	Seq  uint64 // the position its name claims (untrusted until checked)
 	Size uint64 // bytes
+	// Froze is, from Writer.WriteNow, how long the projector was held
+	// while the snapshot was taken (commands wait for it meanwhile).
+	Froze time.Duration
 }
 
 // List returns the snapshots of kind stored, newest (highest position)

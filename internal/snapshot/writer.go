@@ -138,6 +138,7 @@ func (w *Writer) WriteNow(ctx context.Context) (Info, error) {
 	root, _ := cfg.Log.TrustRoot()
 	s := Snapshot{Stream: cfg.Log.StreamName(), Created: info.Created.UTC(), TrustRoot: root, Checkpoint: cp,
 		TakenAt: time.Now().UTC()}
+	frozeAt := time.Now()
 	err = cfg.Projector.Freeze(func(applied uint64, tree *eventstore.TreeReader) error {
 		if applied == w.last {
 			return ErrNothingNew
@@ -160,18 +161,19 @@ func (w *Writer) WriteNow(ctx context.Context) (Info, error) {
 		}
 		return nil
 	})
+	froze := time.Since(frozeAt)
 	if err != nil {
 		return Info{}, err
 	}
 	if cfg.Models != nil {
 		// Serve's own first: a lookup snapshot is never newer than
 		// serve's, so that both kinds stand at the same position.
-		if _, err := w.put(ctx, KindLedger, s); err != nil {
+		if _, err := w.put(ctx, KindLedger, s, froze); err != nil {
 			return Info{}, err
 		}
 		s.Models = nil
 	}
-	out, err := w.put(ctx, KindLookup, s)
+	out, err := w.put(ctx, KindLookup, s, froze)
 	if err != nil {
 		return Info{}, err
 	}
@@ -181,7 +183,7 @@ func (w *Writer) WriteNow(ctx context.Context) (Info, error) {
 
 // put signs and stores a snapshot of kind, then deletes all but the
 // newest Keep of that kind.
-func (w *Writer) put(ctx context.Context, kind Kind, s Snapshot) (Info, error) {
+func (w *Writer) put(ctx context.Context, kind Kind, s Snapshot, froze time.Duration) (Info, error) {
 	cfg := &w.cfg
 	data := Encode(s, cfg.Key)
 	name, err := cfg.Store.Put(ctx, kind, s.Seq, data)
@@ -189,11 +191,11 @@ func (w *Writer) put(ctx context.Context, kind Kind, s Snapshot) (Info, error) {
 		return Info{}, err
 	}
 	cfg.Logger.Info("snapshot written", "kind", strings.TrimSuffix(string(kind), "-"), "seq", s.Seq, "keys", s.Keys,
-		"bytes", len(data), "name", name)
+		"bytes", len(data), "name", name, "froze", froze.Round(time.Millisecond))
 	if n, err := cfg.Store.Prune(ctx, kind, cfg.Keep); err != nil {
 		cfg.Logger.Warn("old snapshots not deleted", "kind", strings.TrimSuffix(string(kind), "-"), "err", err)
 	} else if n > 0 {
 		cfg.Logger.Debug("old snapshots deleted", "kind", strings.TrimSuffix(string(kind), "-"), "deleted", n)
 	}
-	return Info{Name: name, Seq: s.Seq, Size: uint64(len(data))}, nil
+	return Info{Name: name, Seq: s.Seq, Size: uint64(len(data)), Froze: froze}, nil
 }
