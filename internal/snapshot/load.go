@@ -119,9 +119,9 @@ func LoadNewest(ctx context.Context, nc *nats.Conn, log Log, kind Kind, logger *
 // Load finds the newest snapshot of kind in store that passes Check
 // against log and reads its lookup (and, of KindLedger, its models),
 // trying up to three, newest first, refusing any larger than maxSize
-// bytes (0: DefaultMaxSize, or DefaultMaxLedgerSize for KindLedger). Each refused snapshot is logged with why.
-// With none usable it returns nil, the outcome and why: the caller reads
-// the log from its start.
+// bytes (0: DefaultMaxSize, or DefaultMaxLedgerSize for KindLedger).
+// Each refused snapshot is logged with why. With none usable it returns
+// nil, the outcome and why: the caller reads the log from its start.
 func Load(ctx context.Context, store *Store, kind Kind, log Log, maxSize uint64, logger *slog.Logger) (*Loaded, string, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
