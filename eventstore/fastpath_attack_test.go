@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,59 +77,11 @@ func newCheckpointedLog(t *testing.T, checkpointAfter ...int) *checkpointedLog {
 	return l
 }
 
-// rewriteLog does what an attacker with JetStream admin rights can do: it
-// reads every stored message, deletes the stream, creates it again and
-// republishes the messages in order, each as edit returns it (nil: left
-// out). Headers (the ledger's signatures among them) are kept as they were.
-// configure, if given, changes the stream's configuration first.
+// rewriteLog rewrites the log as an attacker with JetStream admin rights
+// can (natstest.RewriteStream).
 func rewriteLog(t *testing.T, nc *nats.Conn, edit func(m *jetstream.RawStreamMsg) *jetstream.RawStreamMsg, configure ...func(*jetstream.StreamConfig)) {
 	t.Helper()
-	ctx := context.Background()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, eventstore.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := stream.CachedInfo()
-	var msgs []*jetstream.RawStreamMsg
-	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("GetMsg(%d): %v", seq, err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := js.DeleteStream(ctx, info.Config.Name); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range configure {
-		c(&info.Config)
-	}
-	// The server may still be removing the deleted stream's files: a
-	// create right after can fail with "error creating store"; retry.
-	var createErr error
-	natstest.Eventually(t, 30*time.Second, func() bool {
-		_, createErr = js.CreateStream(ctx, info.Config)
-		return createErr == nil
-	}, "stream created again")
-	for _, m := range msgs {
-		if m = edit(m); m == nil {
-			continue
-		}
-		out := nats.NewMsg(m.Subject)
-		out.Data = m.Data
-		for k, v := range m.Header {
-			if !strings.HasPrefix(k, "Nats-") {
-				out.Header[k] = v
-			}
-		}
-		if _, err := js.PublishMsg(ctx, out); err != nil {
-			t.Fatalf("republish %d: %v", m.Sequence, err)
-		}
-	}
+	natstest.RewriteStream(t, nc, eventstore.DefaultStream, edit, configure...)
 }
 
 // attackerHash is the secret hash an attacker puts into a key.created.

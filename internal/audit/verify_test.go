@@ -251,40 +251,23 @@ func rewrite(t *testing.T, nc *nats.Conn, keep func(m *jetstream.RawStreamMsg) b
 }
 
 // rewriteStream is rewrite with the new stream's configuration changed by
-// config (if not nil).
+// config (if not nil), through natstest.RewriteStream.
 func rewriteStream(t *testing.T, nc *nats.Conn, config func(*jetstream.StreamConfig),
 	keep func(m *jetstream.RawStreamMsg) bool, edit func(m *jetstream.RawStreamMsg)) {
 	t.Helper()
-	ctx := ledgertest.Context(t)
-	js, s := stream(t, nc)
-	info := s.CachedInfo()
-	var msgs []*jetstream.RawStreamMsg
-	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("GetMsg(%d): %v", seq, err)
-		}
-		msgs = append(msgs, m)
-	}
-	cfg := info.Config
+	var configure []func(*jetstream.StreamConfig)
 	if config != nil {
-		config(&cfg)
+		configure = append(configure, config)
 	}
-	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
-		t.Fatalf("DeleteStream: %v", err)
-	}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatalf("CreateStream: %v", err)
-	}
-	for _, m := range msgs {
+	natstest.RewriteStream(t, nc, eventstore.DefaultStream, func(m *jetstream.RawStreamMsg) *jetstream.RawStreamMsg {
 		if !keep(m) {
-			continue
+			return nil
 		}
 		if edit != nil {
 			edit(m)
 		}
-		publish(t, nc, m.Subject, m.Data, m.Header)
-	}
+		return m
+	}, configure...)
 }
 
 // except keeps every message but those at seqs.

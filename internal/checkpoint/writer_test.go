@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -594,49 +593,15 @@ func TestWriter_RefusesRewrittenLog(t *testing.T) {
 	}
 }
 
-// rewrite does what an attacker with JetStream admin rights can do despite
-// deny_delete and deny_purge: it reads every stored message, deletes the
-// stream, recreates it with the same configuration and republishes, in
-// order, the messages keep accepts.
+// rewrite rewrites the log as an attacker with JetStream admin rights can
+// despite deny_delete and deny_purge (natstest.RewriteStream), keeping the
+// messages keep accepts.
 func rewrite(t testing.TB, nc *nats.Conn, keep func(m *jetstream.RawStreamMsg) bool) {
 	t.Helper()
-	ctx := testContext(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, eventstore.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := stream.CachedInfo()
-	var msgs []*jetstream.RawStreamMsg
-	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("GetMsg(%d): %v", seq, err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := js.DeleteStream(ctx, info.Config.Name); err != nil {
-		t.Fatalf("DeleteStream: %v", err)
-	}
-	if _, err := js.CreateStream(ctx, info.Config); err != nil {
-		t.Fatalf("CreateStream: %v", err)
-	}
-	for _, m := range msgs {
+	natstest.RewriteStream(t, nc, eventstore.DefaultStream, func(m *jetstream.RawStreamMsg) *jetstream.RawStreamMsg {
 		if !keep(m) {
-			continue
+			return nil
 		}
-		out := nats.NewMsg(m.Subject)
-		out.Data = m.Data
-		for k, v := range m.Header {
-			if !strings.HasPrefix(k, "Nats-") {
-				out.Header[k] = v
-			}
-		}
-		if _, err := js.PublishMsg(ctx, out); err != nil {
-			t.Fatalf("republish %d: %v", m.Sequence, err)
-		}
-	}
+		return m
+	})
 }
