@@ -564,7 +564,9 @@ func New(cfg Config) (*Validator, error) {
 // internal/snapshot; unless WithoutSnapshot) or else from the start of the
 // log, and follows it from there, verifying every event after the
 // snapshot. It returns at once; Validate answers ErrNotReady until the
-// node has caught up.
+// node has caught up. While it reads a snapshot it raises the process's
+// garbage collection target (debug.SetGCPercent) to 400, unless it is
+// higher or collection is off, and puts back the one it found after.
 func Open(ctx context.Context, nc *nats.Conn, logger *slog.Logger, opts ...Option) (*Validator, error) {
 	// Checked in full here, before anything is started; New applies them
 	// again.
