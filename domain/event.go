@@ -550,6 +550,9 @@ func EncodeEvent(e Event) ([]byte, error) {
 	if d, ok := e.Data.(UserSessionEnded); ok && (!ValidTokenID(d.TokenID) || d.ExpiresAt.IsZero()) {
 		return nil, fmt.Errorf("encode %s: malformed token id or no expiry", e.Type)
 	}
+	if !limitsInBounds(e.Data) {
+		return nil, fmt.Errorf("encode %s: limits out of bounds", e.Type)
+	}
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
@@ -691,7 +694,7 @@ func decodeEventStd(b []byte) (Event, error) {
 	default:
 		return e, fmt.Errorf("decode event %s schema %d: %w", env.Type, env.Schema, ErrUnknownEventType)
 	}
-	if data == nil {
+	if data == nil || !limitsInBounds(data) {
 		return e, fmt.Errorf("decode event %s: bad data", env.Type)
 	}
 	if err := checkEnvelope(e); err != nil {
@@ -713,6 +716,24 @@ func checkEnvelope(e Event) error {
 		return errors.New("time out of range")
 	}
 	return nil
+}
+
+// limitsInBounds holds the limits an event carries to the bounds every
+// command checks, for writer and reader alike. Out of bounds, a limit
+// was set by no command; a refill interval or a window left out would
+// read as zero, which cannot be written again.
+func limitsInBounds(d EventData) bool {
+	switch d := d.(type) {
+	case KeyCreated:
+		return (d.RateLimit == nil || d.RateLimit.Validate() == nil) && (d.Credits == nil || d.Credits.Validate() == nil)
+	case KeyRateLimitChanged:
+		return d.RateLimit == nil || d.RateLimit.Validate() == nil
+	case KeyCreditsChanged:
+		return d.Credits == nil || d.Credits.Validate() == nil
+	case KeyCreditsAdded:
+		return d.Add >= 1 && d.Add <= MaxCredits
+	}
+	return true
 }
 
 // decodeData decodes raw into a T, or returns nil. Unknown fields are

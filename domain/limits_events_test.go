@@ -190,3 +190,56 @@ func TestDecodeEvent_V4WithoutLimits(t *testing.T) {
 		t.Errorf("got %+v, %v, want an error other than %v", e, err, domain.ErrUnknownEventType)
 	}
 }
+
+// TestDecodeEvent_LimitsOutOfBounds: limits that no command accepts are
+// not read either. A refill or window left out would read as zero and
+// could not be written again (the fuzzer found the refill).
+func TestDecodeEvent_LimitsOutOfBounds(t *testing.T) {
+	t.Parallel()
+	const keyHead = `{"user_id":"` + alice + `","secret_hash":"e22c10f4e56a5a7d73c4d42ed6730fe0f8bb312d26f40d189f2d367ed3317f03","public_key":"dd00000000000000000000000000000000000000000000000000000000000004",`
+	for _, tc := range []struct{ name, typ, data string }{
+		{"refill without interval", domain.TypeKeyCreated, keyHead + `"credits":{"remaining":0,"refill":{"amount":1}}}`},
+		{"refill of zero", domain.TypeKeyCreated, keyHead + `"credits":{"remaining":0,"refill":{"amount":0,"interval":"1d"}}}`},
+		{"refill too often", domain.TypeKeyCreated, keyHead + `"credits":{"remaining":0,"refill":{"amount":1,"interval":"1s"}}}`},
+		{"too many credits", domain.TypeKeyCreated, keyHead + `"credits":{"remaining":1000000000001}}`},
+		{"window left out", domain.TypeKeyCreated, keyHead + `"rate_limit":{"limit":1}}`},
+		{"limit of zero", domain.TypeKeyCreated, keyHead + `"rate_limit":{"limit":0,"window":"1m"}}`},
+		{"changed to a window left out", domain.TypeKeyRateLimitChanged, `{"rate_limit":{"limit":5}}`},
+		{"changed to a refill without interval", domain.TypeKeyCreditsChanged, `{"credits":{"remaining":5,"refill":{"amount":5}}}`},
+		{"added nothing", domain.TypeKeyCreditsAdded, `{"add":0}`},
+		{"added too many", domain.TypeKeyCreditsAdded, `{"add":1000000000001}`},
+	} {
+		schema := "1"
+		if tc.typ == domain.TypeKeyCreated {
+			schema = "4"
+		}
+		b := []byte(`{"id":"x","type":"` + tc.typ + `","schema":` + schema + `,"aggregate":"` + apiKey +
+			`","version":2,"time":"2026-11-01T00:00:00Z","actor":"` + alice + `","data":` + tc.data + `}`)
+		if e, err := domain.DecodeEvent(b); err == nil || errors.Is(err, domain.ErrUnknownEventType) {
+			t.Errorf("%s: got %s, %v, want an error other than %v", tc.name, showData(e.Data), err, domain.ErrUnknownEventType)
+		}
+	}
+	// Team keys (schema 5) are held to the same bounds.
+	b := []byte(`{"id":"x","type":"key.created","schema":5,"aggregate":"` + apiKey + `","version":1,"time":"2026-11-01T00:00:00Z","actor":"` + alice +
+		`","data":` + keyHead + `"team_id":"tm_01JH6Z3Q8X4N6V2R9T5M7K3B1D","credits":{"remaining":0,"refill":{"amount":1}}}}`)
+	if e, err := domain.DecodeEvent(b); err == nil {
+		t.Errorf("team key: got %s, nil, want an error", showData(e.Data))
+	}
+}
+
+// TestEncodeEvent_LimitsOutOfBounds: the writer refuses what the reader
+// would refuse.
+func TestEncodeEvent_LimitsOutOfBounds(t *testing.T) {
+	t.Parallel()
+	for _, d := range []domain.EventData{
+		domain.KeyRateLimitChanged{RateLimit: &domain.RateLimit{Limit: 5}},
+		domain.KeyCreditsChanged{Credits: &domain.Credits{Remaining: 5, Refill: &domain.Refill{Amount: 5}}},
+		domain.KeyCreditsAdded{},
+	} {
+		e := domain.Event{ID: "x", Type: d.EventType(), Schema: 1, Aggregate: apiKey, Version: 2,
+			Time: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Actor: alice, Data: d}
+		if b, err := domain.EncodeEvent(e); err == nil {
+			t.Errorf("EncodeEvent of %s: got %s, nil, want an error", showData(d), b)
+		}
+	}
+}
