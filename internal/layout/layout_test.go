@@ -1,13 +1,16 @@
 // Package layout holds tests of the module's shape: which packages other
-// programs may import, and that the README's layout tree is the code's.
+// programs may import, that the README's layout tree is the code's, and
+// that every fuzz target runs in CI and is named in the README.
 package layout
 
 import (
 	"bufio"
 	"bytes"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -135,6 +138,94 @@ func TestLayout_READMETree(t *testing.T) {
 		}
 		if !covered {
 			t.Errorf("package %s is missing from the README's layout tree", p)
+		}
+	}
+}
+
+// TestLayout_FuzzTargets: every fuzz target runs in CI (a "fuzz <package>
+// <target>" line of .ci/run) and is listed in the README's "Hostile
+// input" row under its package, and both name only targets that exist.
+func TestLayout_FuzzTargets(t *testing.T) {
+	dir := root(t)
+	fuzzFunc := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+	have := map[string]bool{} // "package target"
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") && path != dir {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, filepath.Dir(path))
+		if err != nil {
+			return err
+		}
+		for _, m := range fuzzFunc.FindAllSubmatch(b, -1) {
+			have[filepath.ToSlash(rel)+" "+string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(have) < 30 {
+		t.Fatalf("found %d fuzz targets, want at least 30", len(have))
+	}
+
+	ci, err := os.ReadFile(filepath.Join(dir, ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inCI := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^fuzz (\S+) (\S+)$`).FindAllSubmatch(ci, -1) {
+		inCI[string(m[1])+" "+string(m[2])] = true
+	}
+
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "| **Hostile input.**") {
+			row = line
+		}
+	}
+	if row == "" {
+		t.Fatal(`the README has no "Hostile input" row`)
+	}
+	cells := strings.Split(strings.TrimSuffix(strings.TrimSpace(row), "|"), "|")
+	inREADME := map[string]bool{}
+	for _, group := range strings.Split(cells[len(cells)-1], ";") {
+		pkg, names, ok := strings.Cut(strings.TrimSpace(group), " ")
+		if !ok || !strings.HasPrefix(pkg, "`") {
+			t.Fatalf("README's Hostile input row: %q is not \"`package` targets\"", group)
+		}
+		for _, name := range strings.Split(names, ",") {
+			inREADME[strings.Trim(pkg, "`")+" "+strings.TrimSpace(name)] = true
+		}
+	}
+
+	for _, where := range []struct {
+		name   string
+		listed map[string]bool
+	}{{".ci/run", inCI}, {"the README's Hostile input row", inREADME}} {
+		for target := range have {
+			if !where.listed[target] {
+				t.Errorf("fuzz target %s is missing from %s", target, where.name)
+			}
+		}
+		for target := range where.listed {
+			if !have[target] {
+				t.Errorf("%s names fuzz target %s, which does not exist", where.name, target)
+			}
 		}
 	}
 }
