@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keyledger/keyledger/domain"
@@ -28,45 +27,13 @@ import (
 // and data as stored, except those keep refuses.
 func (e *trustEnv) rebuild(t *testing.T, keep func(subject string, data []byte) bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stream, err := e.js.Stream(ctx, eventstore.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []*jetstream.RawStreamMsg
-	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("the attacker reads sequence %d: %v", seq, err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := e.js.DeleteStream(ctx, eventstore.DefaultStream); err != nil {
-		t.Fatalf("the attacker deletes the stream: %v", err)
-	}
-	if _, err := e.js.CreateStream(ctx, info.Config); err != nil {
-		t.Fatalf("the attacker creates the stream again: %v", err)
-	}
-	for _, m := range msgs {
-		if !keep(m.Subject, m.Data) {
-			continue
-		}
-		out := nats.NewMsg(m.Subject)
-		out.Data = m.Data
-		for k, vs := range m.Header {
-			if !strings.HasPrefix(k, "Nats-") { // the ledger's own headers: signature, hash
-				out.Header[k] = vs
+	natstest.RewriteStream(t, natstest.Connect(t, e.srv), eventstore.DefaultStream,
+		func(m *jetstream.RawStreamMsg) *jetstream.RawStreamMsg {
+			if !keep(m.Subject, m.Data) {
+				return nil
 			}
-		}
-		if _, err := e.js.PublishMsg(ctx, out); err != nil {
-			t.Fatalf("the attacker re-publishes %s: %v", m.Subject, err)
-		}
-	}
+			return m
+		})
 }
 
 // withoutRevocationsOrCheckpoints keeps every message but key.revoked
